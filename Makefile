@@ -1,0 +1,47 @@
+# Thin targets over the go tool; `make help` lists them. CI (.ci/run) calls the same ones.
+SHELL := /bin/bash
+GOLANGCI_LINT_VERSION := v2.15.0
+export GOBIN := $(CURDIR)/.ci/bin
+
+.PHONY: help run test generate check-generate migration lint vet fmt-check build bench postgres
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+postgres: ## install PostgreSQL server binaries when missing (Debian/Ubuntu, as root)
+	@.ci/install-postgres
+
+run: postgres ## serve on http://127.0.0.1:8080 with a local PostgreSQL and demo data
+	go run ./cmd/inkwell serve
+
+test: postgres ## run every test against a real, throw-away PostgreSQL (with -race)
+	go test -race -count=1 ./...
+
+build: ## build bin/inkwell
+	go build -o bin/inkwell ./cmd/inkwell
+
+generate: ## regenerate ent and gqlgen code from ent/schema and schema.graphql
+	go generate ./ent ./graph
+
+migration: postgres ## write the next migration from ent/schema: make migration NAME=add_x
+	@test -n "$(NAME)" || { echo "usage: make migration NAME=short_name"; exit 2; }
+	go run ./ent/migrate/diff $(NAME)
+
+check-generate: postgres ## fail when generated code or migrations drift from their sources
+	go generate ./ent ./graph
+	go run ./ent/migrate/diff drift_check
+	@new=$$(git ls-files --others --exclude-standard); \
+	if [ -n "$$new" ] || ! git diff --quiet --exit-code; then \
+		echo "generated code or migrations are out of date: run 'make generate' (or 'make migration NAME=...') and commit:"; \
+		git diff --stat; echo "$$new"; exit 1; fi
+
+vet: ## go vet
+	go vet ./...
+
+fmt-check: ## fail when gofmt would change a file
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+lint: ## golangci-lint (installed into .ci/bin at a pinned version)
+	@[ -x .ci/bin/golangci-lint ] && .ci/bin/golangci-lint version 2>/dev/null | grep -q "$(GOLANGCI_LINT_VERSION:v%=%)" || \
+		go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	.ci/bin/golangci-lint run ./...

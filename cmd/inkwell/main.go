@@ -1,0 +1,209 @@
+// Command inkwell is the Inkwell GraphQL server.
+//
+//	inkwell serve     serve the API (starts a local PostgreSQL when DATABASE_URL is unset)
+//	inkwell migrate   apply pending database migrations and exit
+//
+// Configuration comes from environment variables; README.md lists them.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	_ "github.com/lib/pq"
+
+	"inkwell/internal/app"
+	"inkwell/internal/config"
+	"inkwell/internal/dbmigrate"
+	"inkwell/internal/demo"
+	"inkwell/internal/localpg"
+)
+
+const usage = `usage: inkwell <command>
+
+commands:
+  serve     serve the GraphQL API (a local PostgreSQL is started when DATABASE_URL is unset)
+  migrate   apply pending database migrations and exit
+`
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(ctx, log)
+	case "migrate":
+		err = migrate(ctx, log)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "inkwell: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		log.Error("inkwell stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// database returns the configured database URL, or starts the local PostgreSQL under
+// cfg.DataDir and returns its URL; stop ends what was started.
+func database(ctx context.Context, cfg config.Config, log *slog.Logger) (url string, stop func(), err error) {
+	if cfg.DatabaseURL != "" {
+		return cfg.DatabaseURL, func() {}, nil
+	}
+	dir, err := filepath.Abs(filepath.Join(cfg.DataDir, "postgres"))
+	if err != nil {
+		return "", nil, err
+	}
+	log.Info("starting local PostgreSQL", "dir", dir)
+	srv, err := localpg.Start(ctx, localpg.Options{Dir: dir})
+	if err != nil {
+		return "", nil, fmt.Errorf("local PostgreSQL (or set DATABASE_URL): %w", err)
+	}
+	stop = func() {
+		if err := srv.Stop(); err != nil {
+			log.Error("stop local PostgreSQL", "err", err)
+		}
+	}
+	if err := ensureDatabase(ctx, srv.URL("postgres"), "inkwell"); err != nil {
+		stop()
+		return "", nil, err
+	}
+	return srv.URL("inkwell"), stop, nil
+}
+
+func ensureDatabase(ctx context.Context, adminURL, name string) error {
+	db, err := sql.Open("postgres", adminURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var exists bool
+	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return fmt.Errorf("look up database: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+		return fmt.Errorf("create database: %w", err)
+	}
+	return nil
+}
+
+func loadConfig() (config.Config, error) {
+	cfg, err := config.FromEnv(os.Getenv)
+	if err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	if cfg.SigningKey == "" {
+		cfg.SigningKey, err = config.DevSigningKey(cfg.DataDir, func(b []byte) error {
+			_, err := rand.Read(b)
+			return err
+		})
+		if err != nil {
+			return cfg, fmt.Errorf("development signing key: %w", err)
+		}
+	}
+	return cfg, nil
+}
+
+func migrate(ctx context.Context, log *slog.Logger) error {
+	cfg, err := config.FromEnv(os.Getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	url, stop, err := database(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if err := dbmigrate.Up(ctx, url); err != nil {
+		return err
+	}
+	log.Info("migrations applied")
+	return nil
+}
+
+func serve(ctx context.Context, log *slog.Logger) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	url, stop, err := database(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(20)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if cfg.MigrateOnStart {
+		if err := dbmigrate.UpDB(ctx, db); err != nil {
+			return err
+		}
+	}
+	a, err := app.New(db, cfg, log)
+	if err != nil {
+		return err
+	}
+	if cfg.DemoData {
+		loaded, err := demo.LoadIfEmpty(ctx, a.Client, a.Service)
+		if err != nil {
+			return fmt.Errorf("demo data: %w", err)
+		}
+		if loaded {
+			log.Info("loaded demo data", "users", "ada, grace, linus", "password", demo.Password)
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "graphql", "http://"+ln.Addr().String()+"/graphql")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

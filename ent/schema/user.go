@@ -1,0 +1,52 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+// User is an author and reader: the account that signs in.
+type User struct {
+	ent.Schema
+}
+
+// Mixin of the User.
+func (User) Mixin() []ent.Mixin {
+	return []ent.Mixin{TimeMixin{}}
+}
+
+// Fields of the User.
+func (User) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("username").MaxLen(32).NotEmpty(),
+		// username_key is the lower-cased username; its unique index makes "Alice" and
+		// "alice" the same name without an expression index that Atlas cannot diff.
+		field.String("username_key").MaxLen(32).NotEmpty().Unique(),
+		// email is stored lower-cased, so the unique index is case-insensitive.
+		field.String("email").MaxLen(254).NotEmpty().Unique(),
+		field.String("password_hash").Sensitive(),
+		field.String("bio").MaxLen(2000).Default(""),
+		field.String("image").MaxLen(2048).Default(""),
+	}
+}
+
+// Edges of the User.
+func (User) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("articles", Article.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("comments", Comment.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("favorite_articles", Article.Type).
+			Through("favorites", Favorite.Type),
+		edge.To("refresh_tokens", RefreshToken.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+	}
+}
+
+// Indexes of the User.
+func (User) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("created_at"),
+	}
+}

@@ -1,0 +1,101 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+
+	"inkwell/graph/model"
+	"inkwell/internal/apperr"
+	"inkwell/internal/auth"
+	"inkwell/internal/globalid"
+	"inkwell/internal/loader"
+	"inkwell/internal/paging"
+	"inkwell/internal/service"
+)
+
+func authPayload(ctx context.Context, s *service.Session, err error) (*model.AuthPayload, error) {
+	if err != nil {
+		return nil, err
+	}
+	auth.RecordSignIn(ctx, s.User.ID)
+	return &model.AuthPayload{
+		AccessToken:  s.AccessToken,
+		RefreshToken: s.RefreshToken,
+		ExpiresAt:    timestamp(s.ExpiresAt),
+		User:         s.User,
+	}, nil
+}
+
+func articleConnection(l service.ArticleList, err error) (*model.ArticleConnection, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &model.ArticleConnection{Page: l.Page, Count: l.Count}, nil
+}
+
+func userConnection(l service.UserList, err error) (*model.UserConnection, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &model.UserConnection{Page: l.Page, Count: l.Count}, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func tooManyIDs() error {
+	return apperr.BadInput("ids", fmt.Sprintf("has too many ids (at most %d)", paging.MaxSize))
+}
+
+// nodeThunk starts loading the object behind a decoded global id; a missing object is
+// null, as Relay expects, not an error.
+func nodeThunk(ctx context.Context, typ string, id int) func() (model.Node, error) {
+	l := loader.For(ctx)
+	switch typ {
+	case globalid.TypeUser:
+		th := l.UserByID.Load(ctx, id)
+		return func() (model.Node, error) {
+			u, err := th()
+			if apperr.CodeOf(err) == apperr.CodeNotFound {
+				return nil, nil
+			}
+			if err != nil || u == nil {
+				return nil, err
+			}
+			return u, nil
+		}
+	case globalid.TypeArticle:
+		th := l.ArticleByID.Load(ctx, id)
+		return func() (model.Node, error) {
+			a, err := th()
+			if apperr.CodeOf(err) == apperr.CodeNotFound {
+				return nil, nil
+			}
+			if err != nil || a == nil {
+				return nil, err
+			}
+			return a, nil
+		}
+	case globalid.TypeComment:
+		th := l.CommentByID.Load(ctx, id)
+		return func() (model.Node, error) {
+			c, err := th()
+			if apperr.CodeOf(err) == apperr.CodeNotFound {
+				return nil, nil
+			}
+			if err != nil || c == nil {
+				return nil, err
+			}
+			return c, nil
+		}
+	}
+	return func() (model.Node, error) { return nil, nil }
+}
+
+func nodeOf(ctx context.Context, typ string, id int) (model.Node, error) {
+	return nodeThunk(ctx, typ, id)()
+}

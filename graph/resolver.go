@@ -1,0 +1,30 @@
+// Package graph is the GraphQL layer: thin resolvers over internal/service and
+// internal/loader. generated.go is written by gqlgen from schema.graphql.
+package graph
+
+//go:generate go -C .. tool gqlgen generate
+
+import (
+	"time"
+
+	"inkwell/ent"
+	"inkwell/internal/globalid"
+	"inkwell/internal/paging"
+	"inkwell/internal/service"
+)
+
+// Resolver holds what resolvers need; it is built once per server.
+type Resolver struct {
+	Service *service.Service
+}
+
+// timestamp is the wire format of every time: RFC 3339 in UTC with microseconds.
+func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func userID(u *ent.User) string       { return globalid.Encode(globalid.TypeUser, u.ID) }
+func articleID(a *ent.Article) string { return globalid.Encode(globalid.TypeArticle, a.ID) }
+func commentID(c *ent.Comment) string { return globalid.Encode(globalid.TypeComment, c.ID) }
+
+func window(first *int, after *string, last *int, before *string) (paging.Window, error) {
+	return paging.Parse(paging.Args{First: first, After: after, Last: last, Before: before})
+}

@@ -1,0 +1,71 @@
+// Package app wires the parts of the server together: database, tokens, services,
+// loaders, the GraphQL schema and the HTTP handler. cmd/inkwell and the end-to-end tests
+// build the server through it, so tests run exactly what production runs.
+package app
+
+import (
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+
+	"inkwell/ent"
+	"inkwell/graph"
+	"inkwell/internal/auth"
+	"inkwell/internal/config"
+	"inkwell/internal/dbstats"
+	"inkwell/internal/loader"
+	"inkwell/internal/server"
+	"inkwell/internal/service"
+)
+
+// App is a wired server.
+type App struct {
+	Client  *ent.Client
+	Service *service.Service
+	Tokens  *auth.Tokens
+	Handler http.Handler
+}
+
+// New wires a server over an open database. cfg.SigningKey must be set.
+func New(db *sql.DB, cfg config.Config, log *slog.Logger) (*App, error) {
+	tokens, err := NewTokens(cfg)
+	if err != nil {
+		return nil, err
+	}
+	client := ent.NewClient(ent.Driver(dbstats.Wrap(entsql.OpenDB(dialect.Postgres, db))))
+	svc := service.New(client, tokens, service.Config{RefreshTTL: cfg.RefreshTTL})
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Service: svc}})
+	scfg := server.DefaultConfig()
+	scfg.CORSOrigins = cfg.CORSOrigins
+	scfg.Introspection = cfg.Introspection
+	h := server.New(scfg, server.Deps{
+		Schema:     schema,
+		Auth:       auth.Middleware(tokens),
+		PerRequest: loader.PerRequest(client),
+		Ready:      db.PingContext,
+		Logger:     log,
+	})
+	return &App{Client: client, Service: svc, Tokens: tokens, Handler: h}, nil
+}
+
+// NewTokens builds the access-token signer and verifier from cfg.
+func NewTokens(cfg config.Config) (*auth.Tokens, error) {
+	tc := auth.TokenConfig{
+		Issuer:   cfg.Issuer,
+		Audience: cfg.Audience,
+		TTL:      cfg.AccessTTL,
+		Signing:  auth.Key{ID: config.KeyID(cfg.SigningKey), Secret: []byte(cfg.SigningKey)},
+	}
+	for _, k := range cfg.PreviousSigningKeys {
+		tc.Verify = append(tc.Verify, auth.Key{ID: config.KeyID(k), Secret: []byte(k)})
+	}
+	t, err := auth.NewTokens(tc)
+	if err != nil {
+		return nil, fmt.Errorf("token keys: %w", err)
+	}
+	return t, nil
+}

@@ -1,0 +1,195 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"inkwell/internal/apperr"
+)
+
+func TestViewerContext(t *testing.T) {
+	if v := ViewerFrom(context.Background()); !v.Anonymous() {
+		t.Errorf("empty context: viewer %+v, want anonymous", v)
+	}
+	ctx := WithViewer(context.Background(), Viewer{UserID: 9})
+	if v := ViewerFrom(ctx); v.UserID != 9 || v.Anonymous() {
+		t.Errorf("viewer %+v, want user 9", v)
+	}
+}
+
+type recorded struct {
+	called bool
+	viewer Viewer
+}
+
+func serve(t *testing.T, tokens *Tokens, header http.Header) (*httptest.ResponseRecorder, recorded) {
+	t.Helper()
+	var rec recorded
+	h := Middleware(tokens)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.called = true
+		rec.viewer = ViewerFrom(r.Context())
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(`{"query":"{ viewer { id } }"}`))
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w, rec
+}
+
+func TestMiddlewarePassesThrough(t *testing.T) {
+	tokens := newTestTokens(t, nil)
+	token, _, err := tokens.Issue(42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		want   int
+	}{
+		{"no header is anonymous", nil, 0},
+		{"a good token names the viewer", http.Header{"Authorization": {"Bearer " + token}}, 42},
+		{"the scheme is case-insensitive", http.Header{"Authorization": {"bEARER " + token}}, 42},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, rec := serve(t, tokens, tc.header)
+			if !rec.called {
+				t.Fatalf("handler not called; status %d, body %s", w.Code, w.Body)
+			}
+			if rec.viewer.UserID != tc.want {
+				t.Errorf("viewer %+v, want user %d", rec.viewer, tc.want)
+			}
+		})
+	}
+}
+
+func TestMiddlewareRejects(t *testing.T) {
+	tokens := newTestTokens(t, nil)
+	token, _, err := tokens.Issue(42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := newTestTokens(t, func(c *TokenConfig) { c.Now = func() time.Time { return testNow.Add(-time.Hour) } })
+	expired, _, err := past.Issue(42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const malformed = "malformed authorization header, want Bearer token"
+	for _, tc := range []struct {
+		name    string
+		auth    []string
+		wantMsg string
+	}{
+		{"a bad token", []string{"Bearer " + token + "x"}, msgInvalid},
+		{"an expired token", []string{"Bearer " + expired}, msgExpired},
+		{"an empty header", []string{""}, malformed},
+		{"another scheme", []string{"Basic dXNlcjpwYXNz"}, malformed},
+		{"a scheme without token", []string{"Bearer"}, malformed},
+		{"a scheme with a blank token", []string{"Bearer   "}, malformed},
+		{"no space after the scheme", []string{"Bearer" + token}, malformed},
+		{"two tokens", []string{"Bearer " + token + " " + token}, malformed},
+		{"two headers", []string{"Bearer " + token, "Bearer " + token}, malformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, rec := serve(t, tokens, http.Header{"Authorization": tc.auth})
+			if rec.called {
+				t.Fatal("handler called for a rejected request")
+			}
+			if w.Code != http.StatusUnauthorized {
+				t.Errorf("status %d, want 401", w.Code)
+			}
+			wantAuth := `Bearer error="invalid_token", error_description="` + tc.wantMsg + `"`
+			if got := w.Header().Get("WWW-Authenticate"); got != wantAuth {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, wantAuth)
+			}
+			if got := w.Header().Get("Content-Type"); got != "application/json; charset=utf-8" {
+				t.Errorf("Content-Type = %q", got)
+			}
+			var body struct {
+				Data   json.RawMessage `json:"data"`
+				Errors []struct {
+					Message    string
+					Extensions struct{ Code apperr.Code }
+				}
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatalf("body %q: %v", w.Body, err)
+			}
+			if body.Data != nil {
+				t.Errorf("body has data: %s", body.Data)
+			}
+			if len(body.Errors) != 1 {
+				t.Fatalf("body %s has %d errors, want 1", w.Body, len(body.Errors))
+			}
+			if e := body.Errors[0]; e.Message != tc.wantMsg || e.Extensions.Code != apperr.CodeUnauthenticated {
+				t.Errorf("error = %+v, want %q with code %s", e, tc.wantMsg, apperr.CodeUnauthenticated)
+			}
+		})
+	}
+}
+
+func TestWriteGraphQLErrorContentType(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		accept []string
+		want   string
+	}{
+		{"no Accept", nil, "application/json; charset=utf-8"},
+		{"json only", []string{"application/json"}, "application/json; charset=utf-8"},
+		{"graphql-response", []string{"application/graphql-response+json"}, "application/graphql-response+json; charset=utf-8"},
+		{"graphql-response among others", []string{"application/json;q=0.9, application/graphql-response+json;charset=utf-8"},
+			"application/graphql-response+json; charset=utf-8"},
+		{"graphql-response in a second header", []string{"text/html", "Application/GraphQL-Response+JSON"},
+			"application/graphql-response+json; charset=utf-8"},
+		{"a lookalike type", []string{"application/graphql-response+json-x"}, "application/json; charset=utf-8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+			for _, a := range tc.accept {
+				r.Header.Add("Accept", a)
+			}
+			w := httptest.NewRecorder()
+			WriteGraphQLError(w, r, http.StatusRequestEntityTooLarge, apperr.CodeBadUserInput, `body "too" large`)
+			if got := w.Header().Get("Content-Type"); got != tc.want {
+				t.Errorf("Content-Type = %q, want %q", got, tc.want)
+			}
+			if w.Code != http.StatusRequestEntityTooLarge {
+				t.Errorf("status %d, want 413", w.Code)
+			}
+			want := `{"errors":[{"message":"body \"too\" large","extensions":{"code":"BAD_USER_INPUT"}}]}`
+			if got := w.Body.String(); got != want {
+				t.Errorf("body = %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+func TestMiddlewareAcceptGraphQLResponse(t *testing.T) {
+	tokens := newTestTokens(t, nil)
+	w, rec := serve(t, tokens, http.Header{
+		"Authorization": {"Bearer nope"},
+		"Accept":        {"application/graphql-response+json, application/json"},
+	})
+	if rec.called || w.Code != http.StatusUnauthorized {
+		t.Fatalf("called %v, status %d; want 401 without calling the handler", rec.called, w.Code)
+	}
+	if got, want := w.Header().Get("Content-Type"), "application/graphql-response+json; charset=utf-8"; got != want {
+		t.Errorf("Content-Type = %q, want %q", got, want)
+	}
+}
+
+func TestAuthParam(t *testing.T) {
+	if got, want := authParam("a \"quoted\" \\ line\nbreak é"), "a quoted  linebreak "; got != want {
+		t.Errorf("authParam = %q, want %q", got, want)
+	}
+}

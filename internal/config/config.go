@@ -1,0 +1,163 @@
+// Package config reads the server's configuration from environment variables into one
+// validated Config. README.md lists every variable with its default.
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything the server needs to start.
+type Config struct {
+	// Addr is the listen address (INKWELL_ADDR, default 127.0.0.1:8080).
+	Addr string
+	// DatabaseURL is the PostgreSQL URL (DATABASE_URL). Empty: a local PostgreSQL under
+	// DataDir is started and used.
+	DatabaseURL string
+	// DataDir holds the local PostgreSQL and the development signing key
+	// (INKWELL_DATA_DIR, default .inkwell in the working directory).
+	DataDir string
+	// Production refuses development conveniences (INKWELL_ENV=production).
+	Production bool
+	// SigningKey signs access tokens (INKWELL_SIGNING_KEY, at least 32 bytes). Empty in
+	// development: a random key is made once and kept in DataDir.
+	SigningKey string
+	// PreviousSigningKeys still verify tokens during a key rotation
+	// (INKWELL_PREVIOUS_SIGNING_KEYS, comma-separated).
+	PreviousSigningKeys []string
+	// Issuer and Audience go into and are checked on every access token
+	// (INKWELL_TOKEN_ISSUER, INKWELL_TOKEN_AUDIENCE; default "inkwell").
+	Issuer, Audience string
+	// AccessTTL and RefreshTTL are token lifetimes (INKWELL_ACCESS_TTL default 15m,
+	// INKWELL_REFRESH_TTL default 720h).
+	AccessTTL, RefreshTTL time.Duration
+	// CORSOrigins are the browser origins allowed to call the API
+	// (INKWELL_CORS_ORIGINS, comma-separated; empty allows none).
+	CORSOrigins []string
+	// MigrateOnStart applies pending migrations when serving (INKWELL_MIGRATE_ON_START,
+	// default true).
+	MigrateOnStart bool
+	// DemoData loads the demo data set into an empty database (INKWELL_DEMO_DATA;
+	// default true with the local database, false with DATABASE_URL).
+	DemoData bool
+	// Introspection answers schema introspection (INKWELL_INTROSPECTION, default true).
+	Introspection bool
+	// ShutdownGrace is how long in-flight requests may finish after SIGTERM
+	// (INKWELL_SHUTDOWN_GRACE, default 10s).
+	ShutdownGrace time.Duration
+}
+
+// FromEnv reads the configuration from getenv (os.Getenv in production, a map in tests).
+func FromEnv(getenv func(string) string) (Config, error) {
+	var errs []error
+	str := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	boolean := func(name string, def bool) bool {
+		v := str(name, "")
+		if v == "" {
+			return def
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not true or false", name, v))
+		}
+		return b
+	}
+	duration := func(name string, def time.Duration) time.Duration {
+		v := str(name, "")
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration such as 15m", name, v))
+		}
+		return d
+	}
+	list := func(name string) []string {
+		var out []string
+		for _, p := range strings.Split(getenv(name), ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	c := Config{
+		Addr:                str("INKWELL_ADDR", "127.0.0.1:8080"),
+		DatabaseURL:         str("DATABASE_URL", ""),
+		DataDir:             str("INKWELL_DATA_DIR", ".inkwell"),
+		SigningKey:          str("INKWELL_SIGNING_KEY", ""),
+		PreviousSigningKeys: list("INKWELL_PREVIOUS_SIGNING_KEYS"),
+		Issuer:              str("INKWELL_TOKEN_ISSUER", "inkwell"),
+		Audience:            str("INKWELL_TOKEN_AUDIENCE", "inkwell"),
+		AccessTTL:           duration("INKWELL_ACCESS_TTL", 15*time.Minute),
+		RefreshTTL:          duration("INKWELL_REFRESH_TTL", 30*24*time.Hour),
+		CORSOrigins:         list("INKWELL_CORS_ORIGINS"),
+		MigrateOnStart:      boolean("INKWELL_MIGRATE_ON_START", true),
+		Introspection:       boolean("INKWELL_INTROSPECTION", true),
+		ShutdownGrace:       duration("INKWELL_SHUTDOWN_GRACE", 10*time.Second),
+	}
+	switch env := str("INKWELL_ENV", "development"); env {
+	case "development":
+	case "production":
+		c.Production = true
+	default:
+		errs = append(errs, fmt.Errorf("INKWELL_ENV: %q is neither development nor production", env))
+	}
+	c.DemoData = boolean("INKWELL_DEMO_DATA", c.DatabaseURL == "")
+	if c.SigningKey != "" && len(c.SigningKey) < 32 {
+		errs = append(errs, errors.New("INKWELL_SIGNING_KEY: must be at least 32 bytes"))
+	}
+	for _, k := range c.PreviousSigningKeys {
+		if len(k) < 32 {
+			errs = append(errs, errors.New("INKWELL_PREVIOUS_SIGNING_KEYS: every key must be at least 32 bytes"))
+			break
+		}
+	}
+	if c.Production {
+		if c.SigningKey == "" {
+			errs = append(errs, errors.New("INKWELL_SIGNING_KEY: required in production"))
+		}
+		if c.DatabaseURL == "" {
+			errs = append(errs, errors.New("DATABASE_URL: required in production"))
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// KeyID names a signing key in token headers without revealing it.
+func KeyID(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:4])
+}
+
+// DevSigningKey returns the development signing key kept in dir, making it on first use.
+func DevSigningKey(dir string, random func([]byte) error) (string, error) {
+	path := dir + "/signing.key"
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	raw := make([]byte, 32)
+	if err := random(raw); err != nil {
+		return "", err
+	}
+	key := hex.EncodeToString(raw)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep signing key: %w", err)
+	}
+	return key, nil
+}

@@ -1,0 +1,43 @@
+// Package globalid makes Relay global ids: opaque strings that carry a type name and a
+// database id, so Query.node can find any object from its id alone.
+package globalid
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+)
+
+// The types that have global ids.
+const (
+	TypeUser    = "User"
+	TypeArticle = "Article"
+	TypeComment = "Comment"
+)
+
+// Encode returns the global id of the typ row with id.
+func Encode(typ string, id int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(typ + ":" + strconv.Itoa(id)))
+}
+
+// Decode splits a global id into its type and database id; ok is false for anything
+// Encode did not make.
+func Decode(gid string) (typ string, id int, ok bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(gid)
+	if err != nil {
+		return "", 0, false
+	}
+	typ, num, found := strings.Cut(string(raw), ":")
+	if !found {
+		return "", 0, false
+	}
+	id, err = strconv.Atoi(num)
+	if err != nil || id <= 0 || strconv.Itoa(id) != num {
+		return "", 0, false
+	}
+	switch typ {
+	case TypeUser, TypeArticle, TypeComment:
+		return typ, id, true
+	}
+	return "", 0, false
+}

@@ -1,0 +1,463 @@
+// Package localpg runs a project-managed PostgreSQL server on the loopback
+// interface, for development and tests, using the machine's server binaries.
+package localpg
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	_ "github.com/lib/pq" // readiness check
+)
+
+// FindBinDir finds the PostgreSQL server binaries (postgres, initdb): $PG_BINDIR
+// if set, else the newest /usr/lib/postgresql/<N>/bin, else `pg_config --bindir`,
+// else the folder on PATH that contains postgres.
+func FindBinDir() (string, error) {
+	if d := os.Getenv("PG_BINDIR"); d != "" {
+		if !hasPostgres(d) {
+			return "", fmt.Errorf("localpg: PG_BINDIR=%s does not contain the postgres binary", d)
+		}
+		return d, nil
+	}
+	// Debian and Ubuntu install server versions side by side, off PATH.
+	if d := newestDebianBinDir("/usr/lib/postgresql"); d != "" {
+		return d, nil
+	}
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		if d := strings.TrimSpace(string(out)); hasPostgres(d) {
+			return d, nil
+		}
+	}
+	if p, err := exec.LookPath("postgres"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", errors.New("localpg: PostgreSQL server binaries not found; install them " +
+		"(Debian/Ubuntu: apt-get install postgresql; Fedora: dnf install postgresql-server; macOS: brew install postgresql) " +
+		"or set PG_BINDIR to the folder that contains postgres and initdb")
+}
+
+func hasPostgres(dir string) bool {
+	fi, err := os.Stat(filepath.Join(dir, "postgres"))
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// newestDebianBinDir returns root/<N>/bin for the highest version N that has a server.
+func newestDebianBinDir(root string) string {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return ""
+	}
+	best, bestVer := "", -1.0
+	for _, e := range entries {
+		v, err := strconv.ParseFloat(e.Name(), 64) // "15", "9.6"
+		d := filepath.Join(root, e.Name(), "bin")
+		if err == nil && v > bestVer && hasPostgres(d) {
+			best, bestVer = d, v
+		}
+	}
+	return best
+}
+
+// Options configures Start.
+type Options struct {
+	// Dir is the server's own folder: the cluster lives in Dir/data (created by
+	// initdb on first use and reused afterwards) and the server log is appended
+	// to Dir/postgres.log. Dir is created if missing.
+	Dir string
+	// Port is the TCP port on 127.0.0.1; 0 picks a free one.
+	Port int
+	// Log also receives the server's output (nil = only Dir/postgres.log). It
+	// is written from another goroutine; write errors are ignored.
+	Log io.Writer
+	// Fast trades crash safety for speed, for throw-away test clusters:
+	// fsync=off, synchronous_commit=off, full_page_writes=off.
+	Fast bool
+}
+
+// Server is a running postgres process started by Start. It is our child
+// process, so Stop stops exactly that server.
+type Server struct {
+	port    int
+	cmd     *exec.Cmd
+	done    chan struct{} // closed once the process has exited
+	waitErr error         // the process's exit status; read only after done is closed
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+const readyTimeout = 30 * time.Second
+
+// Start initialises Dir/data if it holds no cluster yet (superuser postgres,
+// UTF8, no locale, trust authentication for local and 127.0.0.1 connections
+// only), starts postgres listening only on 127.0.0.1 without a unix socket,
+// and waits until it accepts connections (at most 30s, or until ctx ends).
+//
+// PostgreSQL refuses to run as root, so when we are root the server runs as
+// the OS user postgres: Start then chowns Dir to it and adds search (o+x)
+// permission to the ancestors of Dir that lack it, so postgres can reach Dir.
+//
+// A postmaster.pid left by a crashed run is handled: postgres removes it itself
+// when its PID is dead, and Start removes it when the PID now belongs to an
+// unrelated process. If a server is still running on Dir/data, Start fails.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("localpg: Options.Dir is required")
+	}
+	bin, err := FindBinDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("localpg: %w", err)
+	}
+	cred, err := serverUser()
+	if err != nil {
+		return nil, err
+	}
+	if cred != nil {
+		if err := grantAccess(dir, cred); err != nil {
+			return nil, err
+		}
+	}
+	data := filepath.Join(dir, "data")
+	if err := checkPidFile(data); err != nil {
+		return nil, err
+	}
+
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); errors.Is(err, fs.ErrNotExist) {
+		if err := initCluster(ctx, bin, dir, cred, opts); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("localpg: %w", err)
+	}
+
+	// A port picked by freePort can be taken by someone else before postgres
+	// binds it; then try another one.
+	for attempt := 1; ; attempt++ {
+		port := opts.Port
+		if port == 0 {
+			if port, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		s, err := launch(ctx, bin, dir, port, cred, opts)
+		if err == nil || opts.Port != 0 || attempt == 3 || !errors.Is(err, errPortInUse) {
+			return s, err
+		}
+	}
+}
+
+// serverUser returns the credentials to run PostgreSQL with: nil (ourselves)
+// unless we are root, which PostgreSQL refuses to run as.
+func serverUser() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("localpg: running as root, which PostgreSQL refuses, and there is no OS user postgres to run it as: %w", err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("localpg: user postgres: %w", err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// grantAccess lets the postgres user own dir and reach it from /.
+func grantAccess(dir string, cred *syscall.Credential) error {
+	if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+		return fmt.Errorf("localpg: %w", err)
+	}
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("localpg: %w", err)
+		}
+		// Private parents such as t.TempDir()'s (0700, root) would lock postgres out.
+		if fi.Mode()&0o001 == 0 {
+			if err := os.Chmod(p, fi.Mode()|0o001); err != nil {
+				return fmt.Errorf("localpg: making %s reachable for user postgres: %w", p, err)
+			}
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+// checkPidFile fails if a server is running on data, and removes a
+// postmaster.pid whose PID has been recycled by an unrelated process (common
+// in containers, where PIDs are small), which postgres would take for a live
+// server. A dead PID is left to postgres, which cleans that up itself.
+func checkPidFile(data string) error {
+	pidFile := filepath.Join(data, "postmaster.pid")
+	b, err := os.ReadFile(pidFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("localpg: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || pid <= 0 {
+		return nil //nolint:nilerr // an unreadable pid file is postgres's to judge
+	}
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	// A postmaster's working directory is its data directory. When we cannot
+	// tell (no /proc, not our process), assume it is a live server.
+	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	realData, _ := filepath.EvalSymlinks(data)
+	if err != nil || cwd == data || cwd == realData {
+		return fmt.Errorf("localpg: a PostgreSQL server (PID %d) is already running on %s; stop it first (pg_ctl stop -D %s)", pid, data, data)
+	}
+	if err := os.Remove(pidFile); err != nil {
+		return fmt.Errorf("localpg: removing stale %s: %w", pidFile, err)
+	}
+	return nil
+}
+
+// initCluster runs initdb into a scratch folder and renames it to dir/data
+// only when complete, so an interrupted initdb is never mistaken for a cluster.
+func initCluster(ctx context.Context, bin, dir string, cred *syscall.Credential, opts Options) error {
+	tmp := filepath.Join(dir, "data.initdb")
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("localpg: %w", err)
+	}
+	log, logFile, err := openLog(dir, opts.Log)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	args := []string{"-D", tmp, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale"}
+	if opts.Fast {
+		args = append(args, "--no-sync")
+	}
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), args...)
+	cmd.Dir = dir // the working directory must be readable by the postgres user
+	cmd.Stdout = teeWriter{log, &out}
+	cmd.Stderr = cmd.Stdout
+	cmd.SysProcAttr = sysProcAttr(cred)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("localpg: initdb: %w\n%s", err, out.Bytes())
+	}
+	// initdb's --auth=trust also trusts ::1; allow exactly local and 127.0.0.1.
+	hba := filepath.Join(tmp, "pg_hba.conf")
+	const rules = "# Written by inkwell/internal/localpg.\n" +
+		"local all         all              trust\n" +
+		"host  all         all 127.0.0.1/32 trust\n" +
+		"local replication all              trust\n" +
+		"host  replication all 127.0.0.1/32 trust\n"
+	if err := os.WriteFile(hba, []byte(rules), 0o600); err != nil {
+		return fmt.Errorf("localpg: %w", err)
+	}
+	if cred != nil {
+		if err := os.Chown(hba, int(cred.Uid), int(cred.Gid)); err != nil {
+			return fmt.Errorf("localpg: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "data")); err != nil {
+		return fmt.Errorf("localpg: %s exists but holds no cluster (no PG_VERSION): %w", filepath.Join(dir, "data"), err)
+	}
+	return nil
+}
+
+// openLog opens the log that server output goes to: Dir/postgres.log, plus extra if not nil.
+func openLog(dir string, extra io.Writer) (teeWriter, *os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("localpg: %w", err)
+	}
+	if extra != nil {
+		return teeWriter{f, extra}, f, nil
+	}
+	return teeWriter{f}, f, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("localpg: picking a port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+var errPortInUse = errors.New("port in use")
+
+// launch starts postgres as our child and waits until it accepts connections.
+func launch(ctx context.Context, bin, dir string, port int, cred *syscall.Credential, opts Options) (*Server, error) {
+	// Settings go on the command line, not into postgresql.conf, so a cluster
+	// always runs with what this code says, whoever created it.
+	args := []string{"-D", filepath.Join(dir, "data"),
+		"-c", "listen_addresses=127.0.0.1",
+		"-c", "port=" + strconv.Itoa(port),
+		"-c", "unix_socket_directories=", // TCP only: no socket path length limits, no /var/run
+		"-c", "max_connections=200",
+	}
+	if opts.Fast {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	log, logFile, err := openLog(dir, opts.Log)
+	if err != nil {
+		return nil, err
+	}
+	tail := &tailBuffer{}
+	out := append(log, tail)
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+	cmd.Dir = dir
+	cmd.Stdout = out
+	cmd.Stderr = out
+	cmd.SysProcAttr = sysProcAttr(cred)
+	cmd.WaitDelay = 5 * time.Second // don't hang on output pipes held by orphaned backends
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("localpg: starting postgres: %w", err)
+	}
+	s := &Server{port: port, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		s.waitErr = cmd.Wait()
+		logFile.Close()
+		close(s.done)
+	}()
+
+	err = s.waitReady(ctx, filepath.Join(dir, "data"))
+	if err == nil {
+		return s, nil
+	}
+	_ = s.Stop()
+	<-s.done // the tail is complete once the output has been copied
+	if strings.Contains(tail.String(), "Address already in use") {
+		err = fmt.Errorf("%w: %w", errPortInUse, err)
+	}
+	return nil, fmt.Errorf("localpg: %w; server output:\n%s", err, tail.String())
+}
+
+// waitReady waits until our server accepts connections. It asks for the data
+// directory because the port may be served by some other server.
+func (s *Server) waitReady(ctx context.Context, data string) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	db, err := sql.Open("postgres", s.URL("postgres")+"&connect_timeout=2")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for {
+		var got string
+		queryCtx, cancelQuery := context.WithTimeout(ctx, 2*time.Second)
+		err := db.QueryRowContext(queryCtx, "SHOW data_directory").Scan(&got) // fails while "the database system is starting up"
+		cancelQuery()
+		if err == nil && got == data {
+			return nil
+		} else if err == nil {
+			// Ours will fail to bind and exit; wait for that.
+			err = fmt.Errorf("port %d is served by the PostgreSQL server of %s", s.port, got)
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("postgres exited during startup: %w", s.waitErr)
+		case <-ctx.Done():
+			return fmt.Errorf("postgres not accepting connections on port %d: %w (last error: %w)", s.port, ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// URL returns a connection URL for database dbname as superuser postgres,
+// e.g. "postgres://postgres@127.0.0.1:5432/app?sslmode=disable".
+func (s *Server) URL(dbname string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.port, url.PathEscape(dbname))
+}
+
+// Stop shuts the server down with PostgreSQL's fast shutdown (SIGINT: roll
+// back open transactions, disconnect clients, checkpoint) and waits for the
+// process to exit, killing it after a minute. It is safe to call more than
+// once; later calls return the first call's result.
+func (s *Server) Stop() error {
+	s.stopOnce.Do(func() { s.stopErr = s.stop() })
+	return s.stopErr
+}
+
+func (s *Server) stop() error {
+	select {
+	case <-s.done:
+		return fmt.Errorf("localpg: postgres had already exited: %w", s.waitErr)
+	default:
+	}
+	if err := s.cmd.Process.Signal(os.Interrupt); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("localpg: stopping postgres: %w", err)
+	}
+	select {
+	case <-s.done:
+		if s.waitErr != nil {
+			return fmt.Errorf("localpg: postgres: %w", s.waitErr)
+		}
+		return nil
+	case <-time.After(time.Minute):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL) // the whole process group: postmaster and backends
+		<-s.done
+		return errors.New("localpg: postgres did not shut down within a minute; killed it")
+	}
+}
+
+// teeWriter writes to every writer and ignores their errors: a failing log
+// must not stop us draining the server's output, or postgres would block.
+type teeWriter []io.Writer
+
+func (t teeWriter) Write(p []byte) (int, error) {
+	for _, w := range t {
+		_, _ = w.Write(p) // a failing log sink must not stop the server's output
+	}
+	return len(p), nil
+}
+
+// tailBuffer keeps the last few KB written to it, for error messages.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailSize = 8 << 10
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if len(b.buf) > tailSize {
+		b.buf = append(b.buf[:0], b.buf[len(b.buf)-tailSize:]...)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
+}

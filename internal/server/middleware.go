@@ -1,0 +1,242 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// responseRecorder remembers the status a handler sent, so middleware further out can log
+// it or tell whether it may still answer.
+type responseRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (rw *responseRecorder) WriteHeader(status int) {
+	if rw.status == 0 {
+		rw.status = status
+	}
+	rw.ResponseWriter.WriteHeader(status)
+}
+
+func (rw *responseRecorder) Write(b []byte) (int, error) {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	return rw.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (rw *responseRecorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
+
+// recoverPanics turns a panic anywhere below into a logged 500 with a GraphQL-shaped body.
+// Resolver panics never get here: gqlgen recovers those into field errors.
+func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &responseRecorder{ResponseWriter: w}
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				// net/http's way to drop the connection quietly; let it do so.
+				panic(p)
+			}
+			log.LogAttrs(r.Context(), slog.LevelError, "panic",
+				slog.String("request_id", RequestID(r.Context())),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Any("panic", p),
+				slog.String("stack", string(debug.Stack())))
+			if rec.status == 0 {
+				writeError(rec, r, http.StatusInternalServerError, codeInternal, msgInternal)
+			}
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying the request ID id.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the ID of the request ctx belongs to, or "" outside a request.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+const requestIDHeader = "X-Request-Id"
+
+// requestID keeps a caller's X-Request-Id when it is safe to log and echo, so one ID
+// follows a request through a proxy, and makes one up otherwise.
+func requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(requestIDHeader)
+		if !saneRequestID(id) {
+			id = rand.Text()
+		}
+		w.Header().Set(requestIDHeader, id)
+		next.ServeHTTP(w, r.WithContext(WithRequestID(r.Context(), id)))
+	})
+}
+
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// accessLog logs one line per request. Headers, query strings and bodies stay out: they
+// carry tokens, passwords and GraphQL variables.
+func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &responseRecorder{ResponseWriter: w}
+		completed := false
+		// Deferred so that a panicking request is logged too, as the 500 that
+		// recoverPanics is about to send.
+		defer func() {
+			status := rec.status
+			switch {
+			case !completed:
+				status = http.StatusInternalServerError
+			case status == 0:
+				status = http.StatusOK
+			}
+			log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", status),
+				slog.Duration("duration", time.Since(start)),
+				slog.String("request_id", RequestID(r.Context())))
+		}()
+		next.ServeHTTP(rec, r)
+		completed = true
+	})
+}
+
+const (
+	corsAllowMethods = "POST, GET, OPTIONS"
+	corsAllowHeaders = "Authorization, Content-Type, X-Request-Id"
+	corsMaxAge       = 600
+)
+
+// cors allows the listed origins, compared exactly. An origin not listed gets no CORS
+// headers, and its browser withholds the response.
+func cors(origins []string, next http.Handler) http.Handler {
+	allowed := slices.Clone(origins)
+	maxAge := strconv.Itoa(corsMaxAge)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		// Responses differ by Origin, so caches must key on it even when it is absent.
+		h.Add("Vary", "Origin")
+		origin := r.Header.Get("Origin")
+		ok := origin != "" && slices.Contains(allowed, origin)
+		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+		if preflight {
+			h.Add("Vary", "Access-Control-Request-Method")
+			h.Add("Vary", "Access-Control-Request-Headers")
+			if ok {
+				h.Set("Access-Control-Allow-Origin", origin)
+				h.Set("Access-Control-Allow-Methods", corsAllowMethods)
+				h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+				h.Set("Access-Control-Max-Age", maxAge)
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		if ok {
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Expose-Headers", requestIDHeader)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkGraphQLRequest refuses what /graphql never serves: methods other than GET and POST,
+// and POST bodies that are not JSON.
+func checkGraphQLRequest(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+		case http.MethodPost:
+			if !isJSON(r.Header.Get("Content-Type")) {
+				writeError(w, r, http.StatusUnsupportedMediaType, codeUnsupportedMediaType,
+					"Content-Type must be application/json")
+				return
+			}
+		default:
+			w.Header().Set("Allow", "GET, POST")
+			writeError(w, r, http.StatusMethodNotAllowed, codeMethodNotAllowed,
+				"use POST, or GET for queries")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody reads the whole body up front, at most limit bytes, so that an oversize body is
+// answered 413 here rather than surfacing as a read error wherever it is first read.
+func limitBody(limit int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > limit {
+			writeError(w, r, http.StatusRequestEntityTooLarge, codeTooLarge, tooLargeMessage(limit))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				writeError(w, r, http.StatusRequestEntityTooLarge, codeTooLarge, tooLargeMessage(limit))
+				return
+			}
+			writeError(w, r, http.StatusBadRequest, codeBadRequest, "could not read the request body")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func tooLargeMessage(limit int64) string {
+	return "request body is larger than " + strconv.FormatInt(limit, 10) + " bytes"
+}
+
+func withTimeout(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func perRequest(install func(context.Context) context.Context, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(install(r.Context())))
+	})
+}

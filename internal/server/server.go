@@ -1,0 +1,203 @@
+// Package server is the HTTP wiring of Inkwell: middleware order, the gqlgen handler with
+// its transports and limits, the error presenter, the playground and health endpoints.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/vektah/gqlparser/v2/ast"
+)
+
+// Defaults for the zero values of Config's limits.
+const (
+	defaultMaxBodyBytes    = 1 << 20
+	defaultRequestTimeout  = 15 * time.Second
+	defaultComplexityLimit = 1000
+	defaultDepthLimit      = 12
+)
+
+// readyTimeout bounds a readiness check: an orchestrator polling /readyz wants a quick no
+// rather than a hung probe.
+const readyTimeout = 2 * time.Second
+
+// Config holds the HTTP limits and switches. A zero or negative limit takes its default.
+type Config struct {
+	// CORSOrigins are the browser origins allowed to call the API, matched exactly.
+	// Empty sends no CORS headers at all.
+	CORSOrigins []string
+	// MaxBodyBytes caps a request body (default 1 MiB); a larger one gets 413.
+	MaxBodyBytes int64
+	// RequestTimeout is the deadline of one /graphql request (default 15s).
+	RequestTimeout time.Duration
+	// ComplexityLimit refuses operations of a higher gqlgen complexity (default 1000).
+	ComplexityLimit int
+	// DepthLimit refuses operations whose fields nest deeper (default 12).
+	DepthLimit int
+	// Introspection allows __schema and __type queries. A bool cannot default to true,
+	// so start from DefaultConfig to get it on.
+	Introspection bool
+}
+
+// DefaultConfig returns the documented defaults, introspection on.
+func DefaultConfig() Config {
+	return Config{
+		MaxBodyBytes:    defaultMaxBodyBytes,
+		RequestTimeout:  defaultRequestTimeout,
+		ComplexityLimit: defaultComplexityLimit,
+		DepthLimit:      defaultDepthLimit,
+		Introspection:   true,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = defaultRequestTimeout
+	}
+	if c.ComplexityLimit <= 0 {
+		c.ComplexityLimit = defaultComplexityLimit
+	}
+	if c.DepthLimit <= 0 {
+		c.DepthLimit = defaultDepthLimit
+	}
+	return c
+}
+
+// Deps are what the server calls into. Only Schema is required.
+type Deps struct {
+	// Schema is graph.NewExecutableSchema(...).
+	Schema graphql.ExecutableSchema
+	// Auth is the bearer-token middleware; nil serves every request anonymously.
+	Auth func(http.Handler) http.Handler
+	// PerRequest installs per-request state such as dataloaders; nil installs nothing.
+	PerRequest func(ctx context.Context) context.Context
+	// Ready reports whether dependencies (the database) can serve; nil is always ready.
+	Ready func(ctx context.Context) error
+	// Logger receives access logs, hidden error causes and panics; nil is slog.Default().
+	Logger *slog.Logger
+}
+
+// New returns the handler for every route:
+//
+//	POST /graphql, GET /graphql   the API (GET for queries only)
+//	GET  /                        the GraphiQL playground
+//	GET  /healthz                 200 while the process runs
+//	GET  /readyz                  200 when Deps.Ready succeeds within 2s, else 503
+//
+// Middleware runs recover, request ID, access log, CORS for every route, then body limit,
+// timeout, Deps.Auth and Deps.PerRequest for /graphql only.
+func New(cfg Config, deps Deps) http.Handler {
+	if deps.Schema == nil {
+		panic("server: Deps.Schema is nil")
+	}
+	cfg = cfg.withDefaults()
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+
+	var api http.Handler = newGraphQL(cfg, deps.Schema, log)
+	if deps.PerRequest != nil {
+		api = perRequest(deps.PerRequest, api)
+	}
+	if deps.Auth != nil {
+		api = deps.Auth(api)
+	}
+	api = withTimeout(cfg.RequestTimeout, api)
+	api = limitBody(cfg.MaxBodyBytes, api)
+	// Method and content type are checked first so that a request that cannot be served
+	// is refused before its body is read or its token checked.
+	api = checkGraphQLRequest(api)
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", api)
+	mux.Handle("GET /{$}", playground.Handler("Inkwell", "/graphql"))
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.Handle("GET /readyz", readyz(deps.Ready, log))
+
+	var h http.Handler = mux
+	if len(cfg.CORSOrigins) > 0 {
+		h = cors(cfg.CORSOrigins, h)
+	}
+	h = accessLog(log, h)
+	h = requestID(h)
+	return recoverPanics(log, h)
+}
+
+// newGraphQL builds the gqlgen server. Extensions that refuse an operation run before
+// execution, cheapest first: introspection, depth, then complexity.
+func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger) *handler.Server {
+	srv := handler.New(schema)
+	// Our own transports: gqlgen's answer 422 rather than 200 to application/json
+	// clients, 406 rather than 405 to a mutation over GET, pick the first Accept entry
+	// rather than graphql-response+json wherever it is listed, and send "data": null
+	// with request errors.
+	srv.AddTransport(postTransport{})
+	srv.AddTransport(getTransport{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetErrorPresenter(presenter(log))
+	srv.SetRecoverFunc(recoverFunc(log))
+
+	if cfg.Introspection {
+		srv.Use(extension.Introspection{})
+	} else {
+		srv.Use(refuseIntrospection{})
+		// Suggestions ("Did you mean ...?") would reveal the schema piece by piece.
+		srv.SetDisableSuggestion(true)
+	}
+	srv.Use(DepthLimit{Limit: cfg.DepthLimit})
+	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+	return srv
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok"))
+}
+
+func readyz(ready func(context.Context) error, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if ready == nil {
+			_ = json.NewEncoder(w).Encode(map[string]string{"status": "ready"})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		// Ready runs aside so that a check ignoring its context still cannot hold the
+		// probe past the deadline.
+		done := make(chan error, 1)
+		go func() { done <- ready(ctx) }()
+		var err error
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err == nil {
+			_ = json.NewEncoder(w).Encode(map[string]string{"status": "ready"})
+			return
+		}
+		// The cause may name hosts and ports; it goes to the log, not to the prober.
+		reason := "dependency check failed"
+		if ctx.Err() != nil {
+			reason = "dependency check timed out"
+		}
+		log.LogAttrs(r.Context(), slog.LevelWarn, "not ready",
+			slog.String("request_id", RequestID(r.Context())), slog.Any("error", err))
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "unavailable", "reason": reason})
+	})
+}

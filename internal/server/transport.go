@@ -1,0 +1,170 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// The response media types of GraphQL over HTTP
+// (https://graphql.github.io/graphql-over-http/draft/).
+const (
+	mediaJSON            = "application/json"
+	mediaGraphQLResponse = "application/graphql-response+json"
+)
+
+// postTransport serves POST /graphql with a JSON body {query, operationName, variables,
+// extensions}. checkGraphQLRequest has already refused other content types.
+type postTransport struct{}
+
+func (postTransport) Supports(r *http.Request) bool { return r.Method == http.MethodPost }
+
+func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	start := graphql.Now()
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, r, http.StatusBadRequest, codeBadRequest, "could not read the request body")
+		return
+	}
+	var params graphql.RawParams
+	if err := decodeJSON(body, &params); err != nil {
+		// The decoder's message is kept out: it may quote the body back.
+		writeError(w, r, http.StatusBadRequest, codeBadRequest,
+			"request body must be a JSON object with query, operationName, variables and extensions")
+		return
+	}
+	params.Headers = r.Header
+	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	execute(w, r, exec, &params, false)
+}
+
+// getTransport serves GET /graphql?query=...&operationName=...&variables=...&extensions=...,
+// for queries only: a GET may be repeated or prefetched, so it must not write.
+type getTransport struct{}
+
+func (getTransport) Supports(r *http.Request) bool { return r.Method == http.MethodGet }
+
+func (getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	start := graphql.Now()
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, r, http.StatusBadRequest, codeBadRequest, "query string is malformed")
+		return
+	}
+	params := graphql.RawParams{
+		Query:         q.Get("query"),
+		OperationName: q.Get("operationName"),
+		Headers:       r.Header,
+	}
+	if v := q.Get("variables"); v != "" {
+		if err := decodeJSON([]byte(v), &params.Variables); err != nil {
+			writeError(w, r, http.StatusBadRequest, codeBadRequest, "variables must be a JSON object")
+			return
+		}
+	}
+	if v := q.Get("extensions"); v != "" {
+		if err := decodeJSON([]byte(v), &params.Extensions); err != nil {
+			writeError(w, r, http.StatusBadRequest, codeBadRequest, "extensions must be a JSON object")
+			return
+		}
+	}
+	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	execute(w, r, exec, &params, true)
+}
+
+// execute parses, validates and runs one operation and writes its response.
+func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, queriesOnly bool) {
+	ctx := r.Context()
+	media := negotiate(r)
+	opCtx, errs := exec.CreateOperationContext(ctx, params)
+	if errs != nil {
+		// Refused before execution: parse, validation, variables, depth or complexity.
+		// application/json answers 200 whatever the errors; graphql-response+json tells
+		// the client with a 4xx.
+		status := http.StatusOK
+		if media == mediaGraphQLResponse {
+			status = http.StatusBadRequest
+		}
+		resp := exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs)
+		writeJSON(w, media, status, requestError{Errors: resp.Errors, Extensions: resp.Extensions})
+		return
+	}
+	if queriesOnly && opCtx.Operation.Operation != ast.Query {
+		w.Header().Set("Allow", "POST")
+		writeError(w, r, http.StatusMethodNotAllowed, codeMethodNotAllowed,
+			"only queries may be sent with GET; send "+string(opCtx.Operation.Operation)+"s with POST")
+		return
+	}
+	responses, ctx := exec.DispatchOperation(ctx, opCtx)
+	writeJSON(w, media, http.StatusOK, responses(ctx))
+}
+
+// requestError is a response to a request refused before execution. Unlike
+// graphql.Response it has no data entry, as the GraphQL spec requires.
+type requestError struct {
+	Errors     gqlerror.List  `json:"errors"`
+	Extensions map[string]any `json:"extensions,omitempty"`
+}
+
+// writeError answers with one error of the given code and no data.
+func writeError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	writeJSON(w, negotiate(r), status, requestError{Errors: gqlerror.List{{
+		Message:    message,
+		Extensions: map[string]any{"code": code},
+	}}})
+}
+
+func writeJSON(w http.ResponseWriter, media string, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only a broken marshaler in generated code gets here; nothing was written yet.
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(requestError{Errors: gqlerror.List{{
+			Message:    msgInternal,
+			Extensions: map[string]any{"code": codeInternal},
+		}}})
+	}
+	w.Header().Set("Content-Type", media+"; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// negotiate picks the response media type: graphql-response+json when the client accepts
+// it anywhere in Accept, else application/json, which every GraphQL client understands.
+func negotiate(r *http.Request) string {
+	for _, accept := range r.Header.Values("Accept") {
+		for part := range strings.SplitSeq(accept, ",") {
+			media, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil || media != mediaGraphQLResponse {
+				continue
+			}
+			if q, err := strconv.ParseFloat(params["q"], 64); err == nil && q == 0 {
+				continue // q=0 means "not this one"
+			}
+			return mediaGraphQLResponse
+		}
+	}
+	return mediaJSON
+}
+
+func isJSON(contentType string) bool {
+	media, _, err := mime.ParseMediaType(contentType)
+	return err == nil && media == mediaJSON
+}
+
+// decodeJSON keeps numbers as json.Number, as gqlgen's transports do, so that large Int
+// and Float variables are not rounded through float64.
+func decodeJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return dec.Decode(v)
+}

@@ -1,0 +1,310 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/lib/pq"
+
+	"inkwell/ent"
+	"inkwell/ent/article"
+	"inkwell/ent/tag"
+	"inkwell/internal/apperr"
+	"inkwell/internal/globalid"
+	"inkwell/internal/policy"
+)
+
+// ArticleBySlug finds an article; nil when there is none.
+func (s *Service) ArticleBySlug(ctx context.Context, slug string) (*ent.Article, error) {
+	a, err := s.db.Article.Query().Where(article.Slug(slug)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return a, err
+}
+
+// CreateArticleInput is a new article.
+type CreateArticleInput struct {
+	Title, Description, Body string
+	Tags                     []string
+}
+
+// CreateArticle publishes an article by the viewer under a fresh, unique slug.
+func (s *Service) CreateArticle(ctx context.Context, in CreateArticleInput) (*ent.Article, error) {
+	v := viewer(ctx)
+	if err := policy.RequireViewer(v); err != nil {
+		return nil, err
+	}
+	in.Title = strings.TrimSpace(in.Title)
+	in.Description = strings.TrimSpace(in.Description)
+	bad := apperr.Fields{}
+	checkLen(bad, "title", in.Title, 1, maxTitle)
+	checkLen(bad, "description", in.Description, 0, maxDescription)
+	checkLen(bad, "body", in.Body, 1, maxBody)
+	if strings.TrimSpace(in.Body) == "" && in.Body != "" {
+		bad.Add("body", "can't be blank")
+	}
+	tags := normTags(bad, in.Tags)
+	if err := bad.Err(); err != nil {
+		return nil, err
+	}
+	base := slugBase(in.Title)
+	// Two articles with one title race for the plain slug; the loser retries with a
+	// random suffix. A unique violation aborts the transaction, so each try is a new one.
+	for attempt := 0; ; attempt++ {
+		slug := base
+		if attempt > 0 {
+			slug = base + "-" + randomSuffix()
+		} else if taken, err := s.db.Article.Query().Where(article.Slug(base)).Exist(ctx); err != nil {
+			return nil, fmt.Errorf("check slug: %w", err)
+		} else if taken {
+			continue
+		}
+		var a *ent.Article
+		err := s.inTx(ctx, func(tx *ent.Tx) error {
+			tagIDs, err := s.linkTags(ctx, tx, tags)
+			if err != nil {
+				return err
+			}
+			a, err = tx.Article.Create().
+				SetSlug(slug).
+				SetTitle(in.Title).
+				SetDescription(in.Description).
+				SetBody(in.Body).
+				SetAuthorID(v.UserID).
+				AddTagIDs(tagIDs...).
+				Save(ctx)
+			if err != nil {
+				return fmt.Errorf("insert article: %w", err)
+			}
+			return nil
+		})
+		switch {
+		case err == nil:
+			return a, nil
+		case (uniqueViolation(err, "articles_slug_key") || serializationFailure(err)) && attempt < 5:
+			continue
+		default:
+			return nil, err
+		}
+	}
+}
+
+func randomSuffix() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 6)
+	for i := range b {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b[i] = alphabet[n.Int64()]
+	}
+	return string(b)
+}
+
+// linkTags creates missing tags, counts one more article on each, and returns their
+// ids. names are sorted, so concurrent writers lock tag rows in one order.
+func (s *Service) linkTags(ctx context.Context, tx *ent.Tx, names []string) ([]int, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	rows, err := tx.QueryContext(ctx,
+		`INSERT INTO tags (name, articles_count, created_at)
+		 SELECT n, 1, $2 FROM unnest($1::text[]) AS n
+		 ON CONFLICT (name) DO UPDATE SET articles_count = tags.articles_count + 1
+		 RETURNING id`, pq.Array(names), s.now())
+	if err != nil {
+		return nil, fmt.Errorf("upsert tags: %w", err)
+	}
+	defer rows.Close()
+	ids := make([]int, 0, len(names))
+	for rows.Next() {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// unlinkTags counts one article fewer on each tag.
+func unlinkTags(ctx context.Context, tx *ent.Tx, ids []int) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := tx.Tag.Update().Where(tag.IDIn(ids...)).AddArticlesCount(-1).Exec(ctx); err != nil {
+		return fmt.Errorf("count down tags: %w", err)
+	}
+	return nil
+}
+
+// lockArticle loads an article for a write that depends on its current state.
+func lockArticle(ctx context.Context, tx *ent.Tx, slug string) (*ent.Article, error) {
+	a, err := tx.Article.Query().Where(article.Slug(slug)).ForUpdate().Only(ctx)
+	return a, notFound(err, "article")
+}
+
+// UpdateArticleInput changes an article; nil fields stay, Tags replaces the whole list.
+type UpdateArticleInput struct {
+	Slug                     string
+	Title, Description, Body *string
+	Tags                     []string
+	SetTags                  bool
+}
+
+// UpdateArticle changes an article of the viewer's. The slug never changes.
+func (s *Service) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent.Article, error) {
+	v := viewer(ctx)
+	if err := policy.RequireViewer(v); err != nil {
+		return nil, err
+	}
+	bad := apperr.Fields{}
+	if in.Title != nil {
+		t := strings.TrimSpace(*in.Title)
+		in.Title = &t
+		checkLen(bad, "title", t, 1, maxTitle)
+	}
+	if in.Description != nil {
+		d := strings.TrimSpace(*in.Description)
+		in.Description = &d
+		checkLen(bad, "description", d, 0, maxDescription)
+	}
+	if in.Body != nil {
+		checkLen(bad, "body", *in.Body, 1, maxBody)
+	}
+	var tags []string
+	if in.SetTags {
+		tags = normTags(bad, in.Tags)
+	}
+	if err := bad.Err(); err != nil {
+		return nil, err
+	}
+	var out *ent.Article
+	err := s.inTx(ctx, func(tx *ent.Tx) error {
+		a, err := lockArticle(ctx, tx, in.Slug)
+		if err != nil {
+			return err
+		}
+		if err := policy.CanEditArticle(v, a); err != nil {
+			return err
+		}
+		upd := tx.Article.UpdateOne(a)
+		if in.Title != nil {
+			upd.SetTitle(*in.Title)
+		}
+		if in.Description != nil {
+			upd.SetDescription(*in.Description)
+		}
+		if in.Body != nil {
+			upd.SetBody(*in.Body)
+		}
+		if in.SetTags {
+			old, err := a.QueryTags().IDs(ctx)
+			if err != nil {
+				return fmt.Errorf("load tags: %w", err)
+			}
+			if err := unlinkTags(ctx, tx, old); err != nil {
+				return err
+			}
+			ids, err := s.linkTags(ctx, tx, tags)
+			if err != nil {
+				return err
+			}
+			upd.ClearTags().AddTagIDs(ids...)
+		}
+		out, err = upd.Save(ctx)
+		if err != nil {
+			return fmt.Errorf("update article: %w", err)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// DeleteArticle deletes an article of the viewer's with its comments and favorites, and
+// returns its global id.
+func (s *Service) DeleteArticle(ctx context.Context, slug string) (string, error) {
+	v := viewer(ctx)
+	if err := policy.RequireViewer(v); err != nil {
+		return "", err
+	}
+	var id int
+	err := s.inTx(ctx, func(tx *ent.Tx) error {
+		a, err := lockArticle(ctx, tx, slug)
+		if err != nil {
+			return err
+		}
+		if err := policy.CanEditArticle(v, a); err != nil {
+			return err
+		}
+		old, err := a.QueryTags().IDs(ctx)
+		if err != nil {
+			return fmt.Errorf("load tags: %w", err)
+		}
+		if err := unlinkTags(ctx, tx, old); err != nil {
+			return err
+		}
+		if err := tx.Article.DeleteOne(a).Exec(ctx); err != nil {
+			return fmt.Errorf("delete article: %w", err)
+		}
+		id = a.ID
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return globalid.Encode(globalid.TypeArticle, id), nil
+}
+
+// Favorite adds an article to the viewer's favorites; again is not an error. The count
+// on the article moves in the same transaction, so it is exact under concurrency.
+func (s *Service) Favorite(ctx context.Context, slug string) (*ent.Article, error) {
+	return s.setFavorite(ctx, slug, true)
+}
+
+// Unfavorite removes an article from the viewer's favorites; not there is not an error.
+func (s *Service) Unfavorite(ctx context.Context, slug string) (*ent.Article, error) {
+	return s.setFavorite(ctx, slug, false)
+}
+
+func (s *Service) setFavorite(ctx context.Context, slug string, on bool) (*ent.Article, error) {
+	v := viewer(ctx)
+	if err := policy.RequireViewer(v); err != nil {
+		return nil, err
+	}
+	var out *ent.Article
+	err := s.inTx(ctx, func(tx *ent.Tx) error {
+		a, err := tx.Article.Query().Where(article.Slug(slug)).Only(ctx)
+		if err != nil {
+			return notFound(err, "article")
+		}
+		var res interface{ RowsAffected() (int64, error) }
+		delta := 1
+		if on {
+			res, err = tx.ExecContext(ctx,
+				`INSERT INTO favorites (user_id, article_id, created_at) VALUES ($1, $2, $3)
+				 ON CONFLICT (user_id, article_id) DO NOTHING`, v.UserID, a.ID, s.now())
+		} else {
+			delta = -1
+			res, err = tx.ExecContext(ctx,
+				`DELETE FROM favorites WHERE user_id = $1 AND article_id = $2`, v.UserID, a.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("write favorite: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			out = a
+			return nil
+		}
+		out, err = tx.Article.UpdateOne(a).AddFavoritesCount(delta).Save(ctx)
+		if err != nil {
+			return fmt.Errorf("count favorite: %w", err)
+		}
+		return nil
+	})
+	return out, err
+}

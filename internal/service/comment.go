@@ -1,0 +1,66 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"inkwell/ent"
+	"inkwell/ent/article"
+	"inkwell/internal/apperr"
+	"inkwell/internal/globalid"
+	"inkwell/internal/policy"
+)
+
+// AddComment adds the viewer's comment to an article.
+func (s *Service) AddComment(ctx context.Context, slug, body string) (*ent.Comment, error) {
+	v := viewer(ctx)
+	if err := policy.RequireViewer(v); err != nil {
+		return nil, err
+	}
+	body = strings.TrimSpace(body)
+	bad := apperr.Fields{}
+	checkLen(bad, "body", body, 1, maxComment)
+	if err := bad.Err(); err != nil {
+		return nil, err
+	}
+	a, err := s.db.Article.Query().Where(article.Slug(slug)).Select(article.FieldID).Only(ctx)
+	if err != nil {
+		return nil, notFound(err, "article")
+	}
+	c, err := s.db.Comment.Create().SetArticleID(a.ID).SetAuthorID(v.UserID).SetBody(body).Save(ctx)
+	if err != nil {
+		// The article may have been deleted between the two statements.
+		if ent.IsConstraintError(err) {
+			return nil, apperr.NotFound("article")
+		}
+		return nil, fmt.Errorf("insert comment: %w", err)
+	}
+	return c, nil
+}
+
+// DeleteComment deletes a comment of the viewer's, named by its global id.
+func (s *Service) DeleteComment(ctx context.Context, gid string) (string, error) {
+	v := viewer(ctx)
+	if err := policy.RequireViewer(v); err != nil {
+		return "", err
+	}
+	typ, id, ok := globalid.Decode(gid)
+	if !ok || typ != globalid.TypeComment {
+		return "", apperr.BadInput("id", "is not a comment id")
+	}
+	err := s.inTx(ctx, func(tx *ent.Tx) error {
+		c, err := tx.Comment.Get(ctx, id)
+		if err != nil {
+			return notFound(err, "comment")
+		}
+		if err := policy.CanDeleteComment(v, c); err != nil {
+			return err
+		}
+		return tx.Comment.DeleteOne(c).Exec(ctx)
+	})
+	if err != nil {
+		return "", err
+	}
+	return gid, nil
+}

@@ -1,0 +1,184 @@
+package service
+
+import (
+	"context"
+	"strings"
+
+	"entgo.io/ent/dialect/sql"
+
+	"inkwell/ent"
+	"inkwell/ent/article"
+	"inkwell/ent/favorite"
+	"inkwell/ent/follow"
+	"inkwell/ent/predicate"
+	"inkwell/ent/tag"
+	"inkwell/ent/user"
+	"inkwell/internal/apperr"
+	"inkwell/internal/paging"
+	"inkwell/internal/policy"
+)
+
+// ArticleFilter narrows the article list; empty fields do not filter.
+type ArticleFilter struct {
+	Tag, Author, FavoritedBy string
+}
+
+// ArticleList is a page of articles and a way to count the whole list.
+type ArticleList struct {
+	Page  paging.Page[*ent.Article]
+	Count func(context.Context) (int, error)
+}
+
+// Articles lists articles newest first.
+func (s *Service) Articles(ctx context.Context, w paging.Window, f ArticleFilter) (ArticleList, error) {
+	var preds []predicate.Article
+	if t := strings.TrimSpace(f.Tag); t != "" {
+		preds = append(preds, article.HasTagsWith(tag.Name(strings.Join(strings.Fields(strings.ToLower(t)), "-"))))
+	}
+	if a := strings.TrimSpace(f.Author); a != "" {
+		preds = append(preds, article.HasAuthorWith(user.UsernameKey(strings.ToLower(a))))
+	}
+	if fb := strings.TrimSpace(f.FavoritedBy); fb != "" {
+		preds = append(preds, article.HasFavoritesWith(favorite.HasUserWith(user.UsernameKey(strings.ToLower(fb)))))
+	}
+	return s.articleList(ctx, w, preds...)
+}
+
+// Feed lists articles by the authors the viewer follows, newest first.
+func (s *Service) Feed(ctx context.Context, w paging.Window) (ArticleList, error) {
+	v := viewer(ctx)
+	if err := policy.RequireViewer(v); err != nil {
+		return ArticleList{}, err
+	}
+	followed := func(sel *sql.Selector) {
+		f := sql.Table(follow.Table)
+		sel.Where(sql.In(sel.C(article.FieldAuthorID),
+			sql.Select(f.C(follow.FieldFolloweeID)).From(f).Where(sql.EQ(f.C(follow.FieldFollowerID), v.UserID))))
+	}
+	return s.articleList(ctx, w, followed)
+}
+
+// AuthorArticles lists one author's articles, newest first.
+func (s *Service) AuthorArticles(ctx context.Context, w paging.Window, authorID int) (ArticleList, error) {
+	return s.articleList(ctx, w, article.AuthorID(authorID))
+}
+
+// FavoriteArticles lists the articles a user favorited, newest article first.
+func (s *Service) FavoriteArticles(ctx context.Context, w paging.Window, userID int) (ArticleList, error) {
+	return s.articleList(ctx, w, article.HasFavoritesWith(favorite.UserID(userID)))
+}
+
+func (s *Service) articleList(ctx context.Context, w paging.Window, preds ...predicate.Article) (ArticleList, error) {
+	q := s.db.Article.Query().Where(preds...)
+	count := func(ctx context.Context) (int, error) { return q.Clone().Count(ctx) }
+	rows, err := q.Clone().Where(keyset(w, true, article.FieldCreatedAt, article.FieldID)).
+		Order(order[article.OrderOption](w, true, article.FieldCreatedAt, article.FieldID)...).
+		Limit(w.Limit + 1).
+		All(ctx)
+	if err != nil {
+		return ArticleList{}, err
+	}
+	return ArticleList{Page: paging.Cut(w, rows, ArticleKey), Count: count}, nil
+}
+
+// ArticleKey is an article's place in newest-first lists.
+func ArticleKey(a *ent.Article) paging.Key { return paging.Key{Time: a.CreatedAt, ID: a.ID} }
+
+// UserList is a page of users and a way to count the whole list.
+type UserList struct {
+	Page  paging.Page[*ent.User]
+	Count func(context.Context) (int, error)
+}
+
+// Followers lists who follows userID, most recent follow first.
+func (s *Service) Followers(ctx context.Context, w paging.Window, userID int) (UserList, error) {
+	return s.followList(ctx, w, follow.FolloweeID(userID), follow.FieldFollowerID)
+}
+
+// Following lists whom userID follows, most recent follow first.
+func (s *Service) Following(ctx context.Context, w paging.Window, userID int) (UserList, error) {
+	return s.followList(ctx, w, follow.FollowerID(userID), follow.FieldFolloweeID)
+}
+
+// followList pages follows rows (keyed by the follow's own time and id) and loads the
+// users on the other end in one more query.
+func (s *Service) followList(ctx context.Context, w paging.Window, where predicate.Follow, other string) (UserList, error) {
+	q := s.db.Follow.Query().Where(where)
+	count := func(ctx context.Context) (int, error) { return q.Clone().Count(ctx) }
+	rows, err := q.Clone().Where(keyset(w, true, follow.FieldCreatedAt, follow.FieldID)).
+		Order(order[follow.OrderOption](w, true, follow.FieldCreatedAt, follow.FieldID)...).
+		Limit(w.Limit + 1).
+		All(ctx)
+	if err != nil {
+		return UserList{}, err
+	}
+	page := paging.Cut(w, rows, func(f *ent.Follow) paging.Key { return paging.Key{Time: f.CreatedAt, ID: f.ID} })
+	ids := make([]int, len(page.Items))
+	for i, f := range page.Items {
+		ids[i] = f.FolloweeID
+		if other == follow.FieldFollowerID {
+			ids[i] = f.FollowerID
+		}
+	}
+	users, err := s.db.User.Query().Where(user.IDIn(ids...)).All(ctx)
+	if err != nil {
+		return UserList{}, err
+	}
+	byID := make(map[int]*ent.User, len(users))
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	out := paging.Page[*ent.User]{Keys: page.Keys, HasNextPage: page.HasNextPage, HasPreviousPage: page.HasPreviousPage}
+	out.Items = make([]*ent.User, len(ids))
+	for i, id := range ids {
+		if out.Items[i] = byID[id]; out.Items[i] == nil {
+			return UserList{}, apperr.Internal(nil)
+		}
+	}
+	return UserList{Page: out, Count: count}, nil
+}
+
+// Tags lists the first n tags in use, most used first.
+func (s *Service) Tags(ctx context.Context, n int) ([]*ent.Tag, error) {
+	return s.db.Tag.Query().
+		Where(tag.ArticlesCountGT(0)).
+		Order(tag.ByArticlesCount(sql.OrderDesc()), tag.ByName()).
+		Limit(n).
+		All(ctx)
+}
+
+// keyset narrows a query to w's after/before cursors, for a list ordered by
+// (timeCol, idCol), descending when desc.
+func keyset(w paging.Window, desc bool, timeCol, idCol string) func(*sql.Selector) {
+	return func(s *sql.Selector) {
+		cols := []string{s.C(timeCol), s.C(idCol)}
+		// In list order, "after" is further along: smaller keys when the list descends.
+		if w.After != nil {
+			if desc {
+				s.Where(sql.CompositeLT(cols, w.After.Time, w.After.ID))
+			} else {
+				s.Where(sql.CompositeGT(cols, w.After.Time, w.After.ID))
+			}
+		}
+		if w.Before != nil {
+			if desc {
+				s.Where(sql.CompositeGT(cols, w.Before.Time, w.Before.ID))
+			} else {
+				s.Where(sql.CompositeLT(cols, w.Before.Time, w.Before.ID))
+			}
+		}
+	}
+}
+
+// order sorts in list order, or against it when w pages backward (the page is turned
+// back round by paging.Cut).
+func order[O ~func(*sql.Selector)](w paging.Window, desc bool, timeCol, idCol string) []O {
+	if w.Backward {
+		desc = !desc
+	}
+	opt := sql.OrderAsc()
+	if desc {
+		opt = sql.OrderDesc()
+	}
+	return []O{sql.OrderByField(timeCol, opt).ToFunc(), sql.OrderByField(idCol, opt).ToFunc()}
+}

@@ -1,0 +1,90 @@
+// Package service holds the business operations: sign-up, sessions, follows, publishing,
+// favorites, comments and the lists that read them. Each write validates its whole input,
+// asks policy, and runs in one transaction.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"inkwell/ent"
+	"inkwell/internal/apperr"
+	"inkwell/internal/auth"
+)
+
+// Config tunes a Service.
+type Config struct {
+	// RefreshTTL is how long a refresh token stays valid unused (default 30 days).
+	RefreshTTL time.Duration
+}
+
+// Service runs the business operations over one ent client.
+type Service struct {
+	db         *ent.Client
+	tokens     *auth.Tokens
+	refreshTTL time.Duration
+	now        func() time.Time
+}
+
+// New returns a Service.
+func New(db *ent.Client, tokens *auth.Tokens, cfg Config) *Service {
+	if cfg.RefreshTTL <= 0 {
+		cfg.RefreshTTL = 30 * 24 * time.Hour
+	}
+	return &Service{db: db, tokens: tokens, refreshTTL: cfg.RefreshTTL, now: now}
+}
+
+// now matches the schema's clock: UTC, cut to PostgreSQL's microseconds.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// inTx runs fn in one transaction, committed only when fn returns nil; a panic rolls
+// back too, so a half-done write never lands.
+func (s *Service) inTx(ctx context.Context, fn func(tx *ent.Tx) error) (err error) {
+	tx, err := s.db.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(tx); err != nil {
+		if rerr := tx.Rollback(); rerr != nil {
+			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// uniqueViolation reports whether err is PostgreSQL's unique violation on constraint.
+func uniqueViolation(err error, constraint string) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == constraint
+}
+
+// serializationFailure reports whether err is a deadlock or serialization failure worth
+// retrying.
+func serializationFailure(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && (pqErr.Code == "40001" || pqErr.Code == "40P01")
+}
+
+func viewer(ctx context.Context) auth.Viewer { return auth.ViewerFrom(ctx) }
+
+// notFound maps ent's not-found to NOT_FOUND for what, and passes other errors through.
+func notFound(err error, what string) error {
+	if ent.IsNotFound(err) {
+		return apperr.NotFound(what)
+	}
+	return err
+}

@@ -1,0 +1,73 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"inkwell/ent"
+	"inkwell/ent/user"
+	"inkwell/internal/apperr"
+	"inkwell/internal/policy"
+)
+
+// UserByUsername finds a user case-insensitively; nil when there is none.
+func (s *Service) UserByUsername(ctx context.Context, username string) (*ent.User, error) {
+	u, err := s.db.User.Query().Where(user.UsernameKey(strings.ToLower(strings.TrimSpace(username)))).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return u, err
+}
+
+func (s *Service) mustUser(ctx context.Context, username string) (*ent.User, error) {
+	u, err := s.UserByUsername(ctx, username)
+	if err != nil {
+		return nil, fmt.Errorf("find user: %w", err)
+	}
+	if u == nil {
+		return nil, apperr.NotFound("user")
+	}
+	return u, nil
+}
+
+// Follow makes the viewer follow username. Following twice stores one row.
+func (s *Service) Follow(ctx context.Context, username string) (*ent.User, error) {
+	v := viewer(ctx)
+	if err := policy.RequireViewer(v); err != nil {
+		return nil, err
+	}
+	target, err := s.mustUser(ctx, username)
+	if err != nil {
+		return nil, err
+	}
+	if target.ID == v.UserID {
+		return nil, apperr.BadInput("username", "you cannot follow yourself")
+	}
+	// ON CONFLICT DO NOTHING: two concurrent clicks store one row and neither fails.
+	if _, err := s.db.ExecContext(ctx,
+		`INSERT INTO follows (follower_id, followee_id, created_at) VALUES ($1, $2, $3)
+		 ON CONFLICT (follower_id, followee_id) DO NOTHING`,
+		v.UserID, target.ID, s.now()); err != nil {
+		return nil, fmt.Errorf("insert follow: %w", err)
+	}
+	return target, nil
+}
+
+// Unfollow makes the viewer stop following username; not following is not an error.
+func (s *Service) Unfollow(ctx context.Context, username string) (*ent.User, error) {
+	v := viewer(ctx)
+	if err := policy.RequireViewer(v); err != nil {
+		return nil, err
+	}
+	target, err := s.mustUser(ctx, username)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.db.ExecContext(ctx,
+		`DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2`,
+		v.UserID, target.ID); err != nil {
+		return nil, fmt.Errorf("delete follow: %w", err)
+	}
+	return target, nil
+}

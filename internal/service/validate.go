@@ -1,0 +1,159 @@
+package service
+
+import (
+	"fmt"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"inkwell/internal/apperr"
+)
+
+// Input limits; schema.graphql documents each of them.
+const (
+	maxUsername    = 32
+	maxEmail       = 254
+	minPassword    = 8
+	maxPassword    = 256
+	maxBio         = 2000
+	maxImage       = 2048
+	maxTitle       = 255
+	maxDescription = 1000
+	maxBody        = 100_000
+	maxTags        = 10
+	maxTag         = 32
+	maxComment     = 5000
+	maxSlugBase    = 80
+)
+
+var (
+	usernameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	tagRE      = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+)
+
+func checkUsername(bad apperr.Fields, name string) {
+	switch {
+	case name == "":
+		bad.Add("username", "can't be blank")
+	case utf8.RuneCountInString(name) > maxUsername:
+		bad.Add("username", fmt.Sprintf("is too long (at most %d characters)", maxUsername))
+	case !usernameRE.MatchString(name):
+		bad.Add("username", "may contain only letters, digits, _ and -")
+	}
+}
+
+// normEmail lower-cases and trims an email address; checkEmail validates the result.
+func normEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+func checkEmail(bad apperr.Fields, email string) {
+	switch {
+	case email == "":
+		bad.Add("email", "can't be blank")
+	case len(email) > maxEmail:
+		bad.Add("email", fmt.Sprintf("is too long (at most %d characters)", maxEmail))
+	default:
+		addr, err := mail.ParseAddress(email)
+		if err != nil || addr.Address != email || addr.Name != "" || !strings.Contains(email[strings.LastIndex(email, "@"):], ".") {
+			bad.Add("email", "is invalid")
+		}
+	}
+}
+
+func checkPassword(bad apperr.Fields, pw string) {
+	n := utf8.RuneCountInString(pw)
+	switch {
+	case n < minPassword:
+		bad.Add("password", fmt.Sprintf("is too short (at least %d characters)", minPassword))
+	case n > maxPassword:
+		bad.Add("password", fmt.Sprintf("is too long (at most %d characters)", maxPassword))
+	}
+}
+
+func checkLen(bad apperr.Fields, field, v string, minLen, maxLen int) {
+	n := utf8.RuneCountInString(v)
+	switch {
+	case n < minLen && n == 0:
+		bad.Add(field, "can't be blank")
+	case n < minLen:
+		bad.Add(field, fmt.Sprintf("is too short (at least %d characters)", minLen))
+	case n > maxLen:
+		bad.Add(field, fmt.Sprintf("is too long (at most %d characters)", maxLen))
+	}
+	if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		bad.Add(field, "contains invalid characters")
+	}
+}
+
+func checkImage(bad apperr.Fields, image string) {
+	if image == "" {
+		return
+	}
+	if len(image) > maxImage {
+		bad.Add("image", fmt.Sprintf("is too long (at most %d characters)", maxImage))
+		return
+	}
+	u, err := url.Parse(image)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad.Add("image", "must be an http or https URL")
+	}
+}
+
+// normTags normalises tag names (trimmed, lower case, inner spaces as "-"), drops
+// duplicates and sorts them, so every write locks tag rows in the same order.
+func normTags(bad apperr.Fields, tags []string) []string {
+	seen := make(map[string]bool, len(tags))
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
+		n := strings.Join(strings.Fields(strings.ToLower(t)), "-")
+		switch {
+		case n == "":
+			bad.Add("tags", "can't contain a blank tag")
+			continue
+		case len(n) > maxTag:
+			bad.Add("tags", fmt.Sprintf("%q is too long (at most %d characters)", t, maxTag))
+			continue
+		case !tagRE.MatchString(n):
+			bad.Add("tags", fmt.Sprintf("%q may contain only letters, digits and single dashes", t))
+			continue
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	if len(out) > maxTags {
+		bad.Add("tags", fmt.Sprintf("has too many tags (at most %d)", maxTags))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// slugBase makes the readable part of a slug from a title: lower-case ASCII letters and
+// digits joined by single dashes.
+func slugBase(title string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(title) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+		default:
+			dash = true
+		}
+		if b.Len() >= maxSlugBase {
+			break
+		}
+	}
+	s := strings.TrimRight(b.String(), "-")
+	if s == "" {
+		return "article"
+	}
+	return s
+}
