@@ -1,0 +1,83 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestFromEnvDefaults(t *testing.T) {
+	c, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.AccessTTL != 15*time.Minute || c.RefreshTTL != 720*time.Hour ||
+		!c.MigrateOnStart || !c.DemoData || !c.Introspection || c.Production || c.DataDir != ".inkwell" {
+		t.Fatalf("unexpected defaults: %+v", c)
+	}
+}
+
+func TestFromEnvValues(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{
+		"DATABASE_URL":         "postgres://db/x",
+		"INKWELL_CORS_ORIGINS": "https://a.example, https://b.example ,",
+		"INKWELL_ACCESS_TTL":   "5m",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DemoData {
+		t.Error("demo data must default to off with DATABASE_URL")
+	}
+	if len(c.CORSOrigins) != 2 || c.CORSOrigins[1] != "https://b.example" {
+		t.Errorf("CORSOrigins = %q", c.CORSOrigins)
+	}
+	if c.AccessTTL != 5*time.Minute {
+		t.Errorf("AccessTTL = %v", c.AccessTTL)
+	}
+}
+
+func TestFromEnvErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"production without key", map[string]string{"INKWELL_ENV": "production", "DATABASE_URL": "postgres://x"}, "INKWELL_SIGNING_KEY: required"},
+		{"production without database", map[string]string{"INKWELL_ENV": "production", "INKWELL_SIGNING_KEY": strings.Repeat("k", 32)}, "DATABASE_URL: required"},
+		{"short key", map[string]string{"INKWELL_SIGNING_KEY": "short"}, "at least 32 bytes"},
+		{"bad duration", map[string]string{"INKWELL_ACCESS_TTL": "soon"}, "INKWELL_ACCESS_TTL"},
+		{"bad bool", map[string]string{"INKWELL_DEMO_DATA": "maybe"}, "INKWELL_DEMO_DATA"},
+		{"unknown env", map[string]string{"INKWELL_ENV": "staging"}, "INKWELL_ENV"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := FromEnv(env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDevSigningKeyIsKept(t *testing.T) {
+	dir := t.TempDir()
+	fill := func(b []byte) error {
+		for i := range b {
+			b[i] = byte(i)
+		}
+		return nil
+	}
+	a, err := DevSigningKey(dir, fill)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := DevSigningKey(dir, func([]byte) error { t.Fatal("made a second key"); return nil })
+	if err != nil || a != b || len(a) < 32 {
+		t.Fatalf("keys %q, %q (err %v): want the same key of at least 32 bytes", a, b, err)
+	}
+	if KeyID(a) == KeyID(a+"x") || len(KeyID(a)) != 8 {
+		t.Fatal("KeyID must tell keys apart in 8 characters")
+	}
+}
