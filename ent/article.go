@@ -50,11 +50,13 @@ type ArticleEdges struct {
 	Comments []*Comment `json:"comments,omitempty"`
 	// FavoritedBy holds the value of the favorited_by edge.
 	FavoritedBy []*User `json:"favorited_by,omitempty"`
+	// ArticleTags holds the value of the article_tags edge.
+	ArticleTags []*ArticleTag `json:"article_tags,omitempty"`
 	// Favorites holds the value of the favorites edge.
 	Favorites []*Favorite `json:"favorites,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [6]bool
 }
 
 // AuthorOrErr returns the Author value or an error if the edge
@@ -95,10 +97,19 @@ func (e ArticleEdges) FavoritedByOrErr() ([]*User, error) {
 	return nil, &NotLoadedError{edge: "favorited_by"}
 }
 
+// ArticleTagsOrErr returns the ArticleTags value or an error if the edge
+// was not loaded in eager-loading.
+func (e ArticleEdges) ArticleTagsOrErr() ([]*ArticleTag, error) {
+	if e.loadedTypes[4] {
+		return e.ArticleTags, nil
+	}
+	return nil, &NotLoadedError{edge: "article_tags"}
+}
+
 // FavoritesOrErr returns the Favorites value or an error if the edge
 // was not loaded in eager-loading.
 func (e ArticleEdges) FavoritesOrErr() ([]*Favorite, error) {
-	if e.loadedTypes[4] {
+	if e.loadedTypes[5] {
 		return e.Favorites, nil
 	}
 	return nil, &NotLoadedError{edge: "favorites"}
@@ -215,6 +226,11 @@ func (_m *Article) QueryComments() *CommentQuery {
 // QueryFavoritedBy queries the "favorited_by" edge of the Article entity.
 func (_m *Article) QueryFavoritedBy() *UserQuery {
 	return NewArticleClient(_m.config).QueryFavoritedBy(_m)
+}
+
+// QueryArticleTags queries the "article_tags" edge of the Article entity.
+func (_m *Article) QueryArticleTags() *ArticleTagQuery {
+	return NewArticleClient(_m.config).QueryArticleTags(_m)
 }
 
 // QueryFavorites queries the "favorites" edge of the Article entity.

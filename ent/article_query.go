@@ -7,6 +7,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"inkwell/ent/article"
+	"inkwell/ent/articletag"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/predicate"
@@ -32,6 +33,7 @@ type ArticleQuery struct {
 	withTags        *TagQuery
 	withComments    *CommentQuery
 	withFavoritedBy *UserQuery
+	withArticleTags *ArticleTagQuery
 	withFavorites   *FavoriteQuery
 	modifiers       []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
@@ -151,6 +153,28 @@ func (_q *ArticleQuery) QueryFavoritedBy() *UserQuery {
 			sqlgraph.From(article.Table, article.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2M, true, article.FavoritedByTable, article.FavoritedByPrimaryKey...),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryArticleTags chains the current query on the "article_tags" edge.
+func (_q *ArticleQuery) QueryArticleTags() *ArticleTagQuery {
+	query := (&ArticleTagClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(article.Table, article.FieldID, selector),
+			sqlgraph.To(articletag.Table, articletag.ArticleColumn),
+			sqlgraph.Edge(sqlgraph.O2M, true, article.ArticleTagsTable, article.ArticleTagsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -376,6 +400,7 @@ func (_q *ArticleQuery) Clone() *ArticleQuery {
 		withTags:        _q.withTags.Clone(),
 		withComments:    _q.withComments.Clone(),
 		withFavoritedBy: _q.withFavoritedBy.Clone(),
+		withArticleTags: _q.withArticleTags.Clone(),
 		withFavorites:   _q.withFavorites.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
@@ -425,6 +450,17 @@ func (_q *ArticleQuery) WithFavoritedBy(opts ...func(*UserQuery)) *ArticleQuery 
 		opt(query)
 	}
 	_q.withFavoritedBy = query
+	return _q
+}
+
+// WithArticleTags tells the query-builder to eager-load the nodes that are connected to
+// the "article_tags" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ArticleQuery) WithArticleTags(opts ...func(*ArticleTagQuery)) *ArticleQuery {
+	query := (&ArticleTagClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withArticleTags = query
 	return _q
 }
 
@@ -517,11 +553,12 @@ func (_q *ArticleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Arti
 	var (
 		nodes       = []*Article{}
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [6]bool{
 			_q.withAuthor != nil,
 			_q.withTags != nil,
 			_q.withComments != nil,
 			_q.withFavoritedBy != nil,
+			_q.withArticleTags != nil,
 			_q.withFavorites != nil,
 		}
 	)
@@ -570,6 +607,13 @@ func (_q *ArticleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Arti
 		if err := _q.loadFavoritedBy(ctx, query, nodes,
 			func(n *Article) { n.Edges.FavoritedBy = []*User{} },
 			func(n *Article, e *User) { n.Edges.FavoritedBy = append(n.Edges.FavoritedBy, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withArticleTags; query != nil {
+		if err := _q.loadArticleTags(ctx, query, nodes,
+			func(n *Article) { n.Edges.ArticleTags = []*ArticleTag{} },
+			func(n *Article, e *ArticleTag) { n.Edges.ArticleTags = append(n.Edges.ArticleTags, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -761,6 +805,36 @@ func (_q *ArticleQuery) loadFavoritedBy(ctx context.Context, query *UserQuery, n
 		for kn := range nodes {
 			assign(kn, n)
 		}
+	}
+	return nil
+}
+func (_q *ArticleQuery) loadArticleTags(ctx context.Context, query *ArticleTagQuery, nodes []*Article, init func(*Article), assign func(*Article, *ArticleTag)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Article)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(articletag.FieldArticleID)
+	}
+	query.Where(predicate.ArticleTag(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(article.ArticleTagsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ArticleID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "article_id" returned %v for node %v`, fk, n)
+		}
+		assign(node, n)
 	}
 	return nil
 }

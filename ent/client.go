@@ -12,9 +12,12 @@ import (
 	"inkwell/ent/migrate"
 
 	"inkwell/ent/article"
+	"inkwell/ent/articletag"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/follow"
+	"inkwell/ent/identity"
+	"inkwell/ent/logincode"
 	"inkwell/ent/refreshtoken"
 	"inkwell/ent/tag"
 	"inkwell/ent/user"
@@ -34,12 +37,18 @@ type Client struct {
 	Schema *migrate.Schema
 	// Article is the client for interacting with the Article builders.
 	Article *ArticleClient
+	// ArticleTag is the client for interacting with the ArticleTag builders.
+	ArticleTag *ArticleTagClient
 	// Comment is the client for interacting with the Comment builders.
 	Comment *CommentClient
 	// Favorite is the client for interacting with the Favorite builders.
 	Favorite *FavoriteClient
 	// Follow is the client for interacting with the Follow builders.
 	Follow *FollowClient
+	// Identity is the client for interacting with the Identity builders.
+	Identity *IdentityClient
+	// LoginCode is the client for interacting with the LoginCode builders.
+	LoginCode *LoginCodeClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
 	// Tag is the client for interacting with the Tag builders.
@@ -58,9 +67,12 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Article = NewArticleClient(c.config)
+	c.ArticleTag = NewArticleTagClient(c.config)
 	c.Comment = NewCommentClient(c.config)
 	c.Favorite = NewFavoriteClient(c.config)
 	c.Follow = NewFollowClient(c.config)
+	c.Identity = NewIdentityClient(c.config)
+	c.LoginCode = NewLoginCodeClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
 	c.Tag = NewTagClient(c.config)
 	c.User = NewUserClient(c.config)
@@ -157,9 +169,12 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ctx:          ctx,
 		config:       cfg,
 		Article:      NewArticleClient(cfg),
+		ArticleTag:   NewArticleTagClient(cfg),
 		Comment:      NewCommentClient(cfg),
 		Favorite:     NewFavoriteClient(cfg),
 		Follow:       NewFollowClient(cfg),
+		Identity:     NewIdentityClient(cfg),
+		LoginCode:    NewLoginCodeClient(cfg),
 		RefreshToken: NewRefreshTokenClient(cfg),
 		Tag:          NewTagClient(cfg),
 		User:         NewUserClient(cfg),
@@ -183,9 +198,12 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ctx:          ctx,
 		config:       cfg,
 		Article:      NewArticleClient(cfg),
+		ArticleTag:   NewArticleTagClient(cfg),
 		Comment:      NewCommentClient(cfg),
 		Favorite:     NewFavoriteClient(cfg),
 		Follow:       NewFollowClient(cfg),
+		Identity:     NewIdentityClient(cfg),
+		LoginCode:    NewLoginCodeClient(cfg),
 		RefreshToken: NewRefreshTokenClient(cfg),
 		Tag:          NewTagClient(cfg),
 		User:         NewUserClient(cfg),
@@ -218,7 +236,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Article, c.Comment, c.Favorite, c.Follow, c.RefreshToken, c.Tag, c.User,
+		c.Article, c.ArticleTag, c.Comment, c.Favorite, c.Follow, c.Identity,
+		c.LoginCode, c.RefreshToken, c.Tag, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -228,7 +247,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Article, c.Comment, c.Favorite, c.Follow, c.RefreshToken, c.Tag, c.User,
+		c.Article, c.ArticleTag, c.Comment, c.Favorite, c.Follow, c.Identity,
+		c.LoginCode, c.RefreshToken, c.Tag, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -239,12 +259,18 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *ArticleMutation:
 		return c.Article.mutate(ctx, m)
+	case *ArticleTagMutation:
+		return c.ArticleTag.mutate(ctx, m)
 	case *CommentMutation:
 		return c.Comment.mutate(ctx, m)
 	case *FavoriteMutation:
 		return c.Favorite.mutate(ctx, m)
 	case *FollowMutation:
 		return c.Follow.mutate(ctx, m)
+	case *IdentityMutation:
+		return c.Identity.mutate(ctx, m)
+	case *LoginCodeMutation:
+		return c.LoginCode.mutate(ctx, m)
 	case *RefreshTokenMutation:
 		return c.RefreshToken.mutate(ctx, m)
 	case *TagMutation:
@@ -428,6 +454,22 @@ func (c *ArticleClient) QueryFavoritedBy(_m *Article) *UserQuery {
 	return query
 }
 
+// QueryArticleTags queries the article_tags edge of a Article.
+func (c *ArticleClient) QueryArticleTags(_m *Article) *ArticleTagQuery {
+	query := (&ArticleTagClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(article.Table, article.FieldID, id),
+			sqlgraph.To(articletag.Table, articletag.ArticleColumn),
+			sqlgraph.Edge(sqlgraph.O2M, true, article.ArticleTagsTable, article.ArticleTagsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryFavorites queries the favorites edge of a Article.
 func (c *ArticleClient) QueryFavorites(_m *Article) *FavoriteQuery {
 	query := (&FavoriteClient{config: c.config}).Query()
@@ -466,6 +508,122 @@ func (c *ArticleClient) mutate(ctx context.Context, m *ArticleMutation) (Value, 
 		return (&ArticleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Article mutation op: %q", m.Op())
+	}
+}
+
+// ArticleTagClient is a client for the ArticleTag schema.
+type ArticleTagClient struct {
+	config
+}
+
+// NewArticleTagClient returns a client for the ArticleTag from the given config.
+func NewArticleTagClient(c config) *ArticleTagClient {
+	return &ArticleTagClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `articletag.Hooks(f(g(h())))`.
+func (c *ArticleTagClient) Use(hooks ...Hook) {
+	c.hooks.ArticleTag = append(c.hooks.ArticleTag, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `articletag.Intercept(f(g(h())))`.
+func (c *ArticleTagClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ArticleTag = append(c.inters.ArticleTag, interceptors...)
+}
+
+// Create returns a builder for creating a ArticleTag entity.
+func (c *ArticleTagClient) Create() *ArticleTagCreate {
+	mutation := newArticleTagMutation(c.config, OpCreate)
+	return &ArticleTagCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ArticleTag entities.
+func (c *ArticleTagClient) CreateBulk(builders ...*ArticleTagCreate) *ArticleTagCreateBulk {
+	return &ArticleTagCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ArticleTagClient) MapCreateBulk(slice any, setFunc func(*ArticleTagCreate, int)) *ArticleTagCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ArticleTagCreateBulk{err: fmt.Errorf("calling to ArticleTagClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ArticleTagCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ArticleTagCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ArticleTag.
+func (c *ArticleTagClient) Update() *ArticleTagUpdate {
+	mutation := newArticleTagMutation(c.config, OpUpdate)
+	return &ArticleTagUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ArticleTagClient) UpdateOne(_m *ArticleTag) *ArticleTagUpdateOne {
+	mutation := newArticleTagMutation(c.config, OpUpdateOne)
+	mutation.article = &_m.ArticleID
+	mutation.tag = &_m.TagID
+	return &ArticleTagUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ArticleTag.
+func (c *ArticleTagClient) Delete() *ArticleTagDelete {
+	mutation := newArticleTagMutation(c.config, OpDelete)
+	return &ArticleTagDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Query returns a query builder for ArticleTag.
+func (c *ArticleTagClient) Query() *ArticleTagQuery {
+	return &ArticleTagQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeArticleTag},
+		inters: c.Interceptors(),
+	}
+}
+
+// QueryArticle queries the article edge of a ArticleTag.
+func (c *ArticleTagClient) QueryArticle(_m *ArticleTag) *ArticleQuery {
+	return c.Query().
+		Where(articletag.ArticleID(_m.ArticleID), articletag.TagID(_m.TagID)).
+		QueryArticle()
+}
+
+// QueryTag queries the tag edge of a ArticleTag.
+func (c *ArticleTagClient) QueryTag(_m *ArticleTag) *TagQuery {
+	return c.Query().
+		Where(articletag.ArticleID(_m.ArticleID), articletag.TagID(_m.TagID)).
+		QueryTag()
+}
+
+// Hooks returns the client hooks.
+func (c *ArticleTagClient) Hooks() []Hook {
+	return c.hooks.ArticleTag
+}
+
+// Interceptors returns the client interceptors.
+func (c *ArticleTagClient) Interceptors() []Interceptor {
+	return c.inters.ArticleTag
+}
+
+func (c *ArticleTagClient) mutate(ctx context.Context, m *ArticleTagMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ArticleTagCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ArticleTagUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ArticleTagUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ArticleTagDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ArticleTag mutation op: %q", m.Op())
 	}
 }
 
@@ -912,6 +1070,304 @@ func (c *FollowClient) mutate(ctx context.Context, m *FollowMutation) (Value, er
 		return (&FollowDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Follow mutation op: %q", m.Op())
+	}
+}
+
+// IdentityClient is a client for the Identity schema.
+type IdentityClient struct {
+	config
+}
+
+// NewIdentityClient returns a client for the Identity from the given config.
+func NewIdentityClient(c config) *IdentityClient {
+	return &IdentityClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `identity.Hooks(f(g(h())))`.
+func (c *IdentityClient) Use(hooks ...Hook) {
+	c.hooks.Identity = append(c.hooks.Identity, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `identity.Intercept(f(g(h())))`.
+func (c *IdentityClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Identity = append(c.inters.Identity, interceptors...)
+}
+
+// Create returns a builder for creating a Identity entity.
+func (c *IdentityClient) Create() *IdentityCreate {
+	mutation := newIdentityMutation(c.config, OpCreate)
+	return &IdentityCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Identity entities.
+func (c *IdentityClient) CreateBulk(builders ...*IdentityCreate) *IdentityCreateBulk {
+	return &IdentityCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *IdentityClient) MapCreateBulk(slice any, setFunc func(*IdentityCreate, int)) *IdentityCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &IdentityCreateBulk{err: fmt.Errorf("calling to IdentityClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*IdentityCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &IdentityCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Identity.
+func (c *IdentityClient) Update() *IdentityUpdate {
+	mutation := newIdentityMutation(c.config, OpUpdate)
+	return &IdentityUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *IdentityClient) UpdateOne(_m *Identity) *IdentityUpdateOne {
+	mutation := newIdentityMutation(c.config, OpUpdateOne, withIdentity(_m))
+	return &IdentityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *IdentityClient) UpdateOneID(id int) *IdentityUpdateOne {
+	mutation := newIdentityMutation(c.config, OpUpdateOne, withIdentityID(id))
+	return &IdentityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Identity.
+func (c *IdentityClient) Delete() *IdentityDelete {
+	mutation := newIdentityMutation(c.config, OpDelete)
+	return &IdentityDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *IdentityClient) DeleteOne(_m *Identity) *IdentityDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *IdentityClient) DeleteOneID(id int) *IdentityDeleteOne {
+	builder := c.Delete().Where(identity.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &IdentityDeleteOne{builder}
+}
+
+// Query returns a query builder for Identity.
+func (c *IdentityClient) Query() *IdentityQuery {
+	return &IdentityQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeIdentity},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Identity entity by its id.
+func (c *IdentityClient) Get(ctx context.Context, id int) (*Identity, error) {
+	return c.Query().Where(identity.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *IdentityClient) GetX(ctx context.Context, id int) *Identity {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a Identity.
+func (c *IdentityClient) QueryUser(_m *Identity) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(identity.Table, identity.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, identity.UserTable, identity.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *IdentityClient) Hooks() []Hook {
+	return c.hooks.Identity
+}
+
+// Interceptors returns the client interceptors.
+func (c *IdentityClient) Interceptors() []Interceptor {
+	return c.inters.Identity
+}
+
+func (c *IdentityClient) mutate(ctx context.Context, m *IdentityMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&IdentityCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&IdentityUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&IdentityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&IdentityDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Identity mutation op: %q", m.Op())
+	}
+}
+
+// LoginCodeClient is a client for the LoginCode schema.
+type LoginCodeClient struct {
+	config
+}
+
+// NewLoginCodeClient returns a client for the LoginCode from the given config.
+func NewLoginCodeClient(c config) *LoginCodeClient {
+	return &LoginCodeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `logincode.Hooks(f(g(h())))`.
+func (c *LoginCodeClient) Use(hooks ...Hook) {
+	c.hooks.LoginCode = append(c.hooks.LoginCode, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `logincode.Intercept(f(g(h())))`.
+func (c *LoginCodeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LoginCode = append(c.inters.LoginCode, interceptors...)
+}
+
+// Create returns a builder for creating a LoginCode entity.
+func (c *LoginCodeClient) Create() *LoginCodeCreate {
+	mutation := newLoginCodeMutation(c.config, OpCreate)
+	return &LoginCodeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LoginCode entities.
+func (c *LoginCodeClient) CreateBulk(builders ...*LoginCodeCreate) *LoginCodeCreateBulk {
+	return &LoginCodeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LoginCodeClient) MapCreateBulk(slice any, setFunc func(*LoginCodeCreate, int)) *LoginCodeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LoginCodeCreateBulk{err: fmt.Errorf("calling to LoginCodeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LoginCodeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LoginCodeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LoginCode.
+func (c *LoginCodeClient) Update() *LoginCodeUpdate {
+	mutation := newLoginCodeMutation(c.config, OpUpdate)
+	return &LoginCodeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LoginCodeClient) UpdateOne(_m *LoginCode) *LoginCodeUpdateOne {
+	mutation := newLoginCodeMutation(c.config, OpUpdateOne, withLoginCode(_m))
+	return &LoginCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LoginCodeClient) UpdateOneID(id int) *LoginCodeUpdateOne {
+	mutation := newLoginCodeMutation(c.config, OpUpdateOne, withLoginCodeID(id))
+	return &LoginCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LoginCode.
+func (c *LoginCodeClient) Delete() *LoginCodeDelete {
+	mutation := newLoginCodeMutation(c.config, OpDelete)
+	return &LoginCodeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LoginCodeClient) DeleteOne(_m *LoginCode) *LoginCodeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LoginCodeClient) DeleteOneID(id int) *LoginCodeDeleteOne {
+	builder := c.Delete().Where(logincode.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LoginCodeDeleteOne{builder}
+}
+
+// Query returns a query builder for LoginCode.
+func (c *LoginCodeClient) Query() *LoginCodeQuery {
+	return &LoginCodeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLoginCode},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LoginCode entity by its id.
+func (c *LoginCodeClient) Get(ctx context.Context, id int) (*LoginCode, error) {
+	return c.Query().Where(logincode.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LoginCodeClient) GetX(ctx context.Context, id int) *LoginCode {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a LoginCode.
+func (c *LoginCodeClient) QueryUser(_m *LoginCode) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(logincode.Table, logincode.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, logincode.UserTable, logincode.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LoginCodeClient) Hooks() []Hook {
+	return c.hooks.LoginCode
+}
+
+// Interceptors returns the client interceptors.
+func (c *LoginCodeClient) Interceptors() []Interceptor {
+	return c.inters.LoginCode
+}
+
+func (c *LoginCodeClient) mutate(ctx context.Context, m *LoginCodeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LoginCodeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LoginCodeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LoginCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LoginCodeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LoginCode mutation op: %q", m.Op())
 	}
 }
 
@@ -1385,6 +1841,38 @@ func (c *UserClient) QueryRefreshTokens(_m *User) *RefreshTokenQuery {
 	return query
 }
 
+// QueryIdentities queries the identities edge of a User.
+func (c *UserClient) QueryIdentities(_m *User) *IdentityQuery {
+	query := (&IdentityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(identity.Table, identity.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.IdentitiesTable, user.IdentitiesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLoginCodes queries the login_codes edge of a User.
+func (c *UserClient) QueryLoginCodes(_m *User) *LoginCodeQuery {
+	query := (&LoginCodeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(logincode.Table, logincode.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.LoginCodesTable, user.LoginCodesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryFavorites queries the favorites edge of a User.
 func (c *UserClient) QueryFavorites(_m *User) *FavoriteQuery {
 	query := (&FavoriteClient{config: c.config}).Query()
@@ -1429,10 +1917,12 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Article, Comment, Favorite, Follow, RefreshToken, Tag, User []ent.Hook
+		Article, ArticleTag, Comment, Favorite, Follow, Identity, LoginCode,
+		RefreshToken, Tag, User []ent.Hook
 	}
 	inters struct {
-		Article, Comment, Favorite, Follow, RefreshToken, Tag, User []ent.Interceptor
+		Article, ArticleTag, Comment, Favorite, Follow, Identity, LoginCode,
+		RefreshToken, Tag, User []ent.Interceptor
 	}
 )
 

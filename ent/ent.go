@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"inkwell/ent/article"
+	"inkwell/ent/articletag"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/follow"
+	"inkwell/ent/identity"
+	"inkwell/ent/logincode"
 	"inkwell/ent/refreshtoken"
 	"inkwell/ent/tag"
 	"inkwell/ent/user"
@@ -80,9 +83,12 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			article.Table:      article.ValidColumn,
+			articletag.Table:   articletag.ValidColumn,
 			comment.Table:      comment.ValidColumn,
 			favorite.Table:     favorite.ValidColumn,
 			follow.Table:       follow.ValidColumn,
+			identity.Table:     identity.ValidColumn,
+			logincode.Table:    logincode.ValidColumn,
 			refreshtoken.Table: refreshtoken.ValidColumn,
 			tag.Table:          tag.ValidColumn,
 			user.Table:         user.ValidColumn,

@@ -7,6 +7,8 @@ import (
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/follow"
+	"inkwell/ent/identity"
+	"inkwell/ent/logincode"
 	"inkwell/ent/refreshtoken"
 	"inkwell/ent/schema"
 	"inkwell/ent/tag"
@@ -108,6 +110,44 @@ func init() {
 	followDescCreatedAt := followFields[2].Descriptor()
 	// follow.DefaultCreatedAt holds the default value on creation for the created_at field.
 	follow.DefaultCreatedAt = followDescCreatedAt.Default.(func() time.Time)
+	identityFields := schema.Identity{}.Fields()
+	_ = identityFields
+	// identityDescProvider is the schema descriptor for provider field.
+	identityDescProvider := identityFields[0].Descriptor()
+	// identity.ProviderValidator is a validator for the "provider" field. It is called by the builders before save.
+	identity.ProviderValidator = func() func(string) error {
+		validators := identityDescProvider.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(provider string) error {
+			for _, fn := range fns {
+				if err := fn(provider); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// identityDescSubject is the schema descriptor for subject field.
+	identityDescSubject := identityFields[1].Descriptor()
+	// identity.SubjectValidator is a validator for the "subject" field. It is called by the builders before save.
+	identity.SubjectValidator = identityDescSubject.Validators[0].(func(string) error)
+	// identityDescEmail is the schema descriptor for email field.
+	identityDescEmail := identityFields[3].Descriptor()
+	// identity.DefaultEmail holds the default value on creation for the email field.
+	identity.DefaultEmail = identityDescEmail.Default.(string)
+	// identityDescCreatedAt is the schema descriptor for created_at field.
+	identityDescCreatedAt := identityFields[4].Descriptor()
+	// identity.DefaultCreatedAt holds the default value on creation for the created_at field.
+	identity.DefaultCreatedAt = identityDescCreatedAt.Default.(func() time.Time)
+	logincodeFields := schema.LoginCode{}.Fields()
+	_ = logincodeFields
+	// logincodeDescCreatedAt is the schema descriptor for created_at field.
+	logincodeDescCreatedAt := logincodeFields[2].Descriptor()
+	// logincode.DefaultCreatedAt holds the default value on creation for the created_at field.
+	logincode.DefaultCreatedAt = logincodeDescCreatedAt.Default.(func() time.Time)
 	refreshtokenFields := schema.RefreshToken{}.Fields()
 	_ = refreshtokenFields
 	// refreshtokenDescSessionID is the schema descriptor for session_id field.
@@ -202,21 +242,11 @@ func init() {
 	// userDescEmail is the schema descriptor for email field.
 	userDescEmail := userFields[2].Descriptor()
 	// user.EmailValidator is a validator for the "email" field. It is called by the builders before save.
-	user.EmailValidator = func() func(string) error {
-		validators := userDescEmail.Validators
-		fns := [...]func(string) error{
-			validators[0].(func(string) error),
-			validators[1].(func(string) error),
-		}
-		return func(email string) error {
-			for _, fn := range fns {
-				if err := fn(email); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-	}()
+	user.EmailValidator = userDescEmail.Validators[0].(func(string) error)
+	// userDescPasswordHash is the schema descriptor for password_hash field.
+	userDescPasswordHash := userFields[3].Descriptor()
+	// user.DefaultPasswordHash holds the default value on creation for the password_hash field.
+	user.DefaultPasswordHash = userDescPasswordHash.Default.(string)
 	// userDescBio is the schema descriptor for bio field.
 	userDescBio := userFields[4].Descriptor()
 	// user.DefaultBio holds the default value on creation for the bio field.

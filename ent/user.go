@@ -49,11 +49,15 @@ type UserEdges struct {
 	FavoriteArticles []*Article `json:"favorite_articles,omitempty"`
 	// RefreshTokens holds the value of the refresh_tokens edge.
 	RefreshTokens []*RefreshToken `json:"refresh_tokens,omitempty"`
+	// Identities holds the value of the identities edge.
+	Identities []*Identity `json:"identities,omitempty"`
+	// LoginCodes holds the value of the login_codes edge.
+	LoginCodes []*LoginCode `json:"login_codes,omitempty"`
 	// Favorites holds the value of the favorites edge.
 	Favorites []*Favorite `json:"favorites,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [7]bool
 }
 
 // ArticlesOrErr returns the Articles value or an error if the edge
@@ -92,10 +96,28 @@ func (e UserEdges) RefreshTokensOrErr() ([]*RefreshToken, error) {
 	return nil, &NotLoadedError{edge: "refresh_tokens"}
 }
 
+// IdentitiesOrErr returns the Identities value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) IdentitiesOrErr() ([]*Identity, error) {
+	if e.loadedTypes[4] {
+		return e.Identities, nil
+	}
+	return nil, &NotLoadedError{edge: "identities"}
+}
+
+// LoginCodesOrErr returns the LoginCodes value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) LoginCodesOrErr() ([]*LoginCode, error) {
+	if e.loadedTypes[5] {
+		return e.LoginCodes, nil
+	}
+	return nil, &NotLoadedError{edge: "login_codes"}
+}
+
 // FavoritesOrErr returns the Favorites value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) FavoritesOrErr() ([]*Favorite, error) {
-	if e.loadedTypes[4] {
+	if e.loadedTypes[6] {
 		return e.Favorites, nil
 	}
 	return nil, &NotLoadedError{edge: "favorites"}
@@ -212,6 +234,16 @@ func (_m *User) QueryFavoriteArticles() *ArticleQuery {
 // QueryRefreshTokens queries the "refresh_tokens" edge of the User entity.
 func (_m *User) QueryRefreshTokens() *RefreshTokenQuery {
 	return NewUserClient(_m.config).QueryRefreshTokens(_m)
+}
+
+// QueryIdentities queries the "identities" edge of the User entity.
+func (_m *User) QueryIdentities() *IdentityQuery {
+	return NewUserClient(_m.config).QueryIdentities(_m)
+}
+
+// QueryLoginCodes queries the "login_codes" edge of the User entity.
+func (_m *User) QueryLoginCodes() *LoginCodeQuery {
+	return NewUserClient(_m.config).QueryLoginCodes(_m)
 }
 
 // QueryFavorites queries the "favorites" edge of the User entity.

@@ -9,6 +9,8 @@ import (
 	"inkwell/ent/article"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
+	"inkwell/ent/identity"
+	"inkwell/ent/logincode"
 	"inkwell/ent/predicate"
 	"inkwell/ent/refreshtoken"
 	"inkwell/ent/user"
@@ -32,6 +34,8 @@ type UserQuery struct {
 	withComments         *CommentQuery
 	withFavoriteArticles *ArticleQuery
 	withRefreshTokens    *RefreshTokenQuery
+	withIdentities       *IdentityQuery
+	withLoginCodes       *LoginCodeQuery
 	withFavorites        *FavoriteQuery
 	modifiers            []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
@@ -151,6 +155,50 @@ func (_q *UserQuery) QueryRefreshTokens() *RefreshTokenQuery {
 			sqlgraph.From(user.Table, user.FieldID, selector),
 			sqlgraph.To(refreshtoken.Table, refreshtoken.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, user.RefreshTokensTable, user.RefreshTokensColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryIdentities chains the current query on the "identities" edge.
+func (_q *UserQuery) QueryIdentities() *IdentityQuery {
+	query := (&IdentityClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(identity.Table, identity.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.IdentitiesTable, user.IdentitiesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryLoginCodes chains the current query on the "login_codes" edge.
+func (_q *UserQuery) QueryLoginCodes() *LoginCodeQuery {
+	query := (&LoginCodeClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(logincode.Table, logincode.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.LoginCodesTable, user.LoginCodesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -376,6 +424,8 @@ func (_q *UserQuery) Clone() *UserQuery {
 		withComments:         _q.withComments.Clone(),
 		withFavoriteArticles: _q.withFavoriteArticles.Clone(),
 		withRefreshTokens:    _q.withRefreshTokens.Clone(),
+		withIdentities:       _q.withIdentities.Clone(),
+		withLoginCodes:       _q.withLoginCodes.Clone(),
 		withFavorites:        _q.withFavorites.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
@@ -425,6 +475,28 @@ func (_q *UserQuery) WithRefreshTokens(opts ...func(*RefreshTokenQuery)) *UserQu
 		opt(query)
 	}
 	_q.withRefreshTokens = query
+	return _q
+}
+
+// WithIdentities tells the query-builder to eager-load the nodes that are connected to
+// the "identities" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithIdentities(opts ...func(*IdentityQuery)) *UserQuery {
+	query := (&IdentityClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withIdentities = query
+	return _q
+}
+
+// WithLoginCodes tells the query-builder to eager-load the nodes that are connected to
+// the "login_codes" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithLoginCodes(opts ...func(*LoginCodeQuery)) *UserQuery {
+	query := (&LoginCodeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withLoginCodes = query
 	return _q
 }
 
@@ -517,11 +589,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [7]bool{
 			_q.withArticles != nil,
 			_q.withComments != nil,
 			_q.withFavoriteArticles != nil,
 			_q.withRefreshTokens != nil,
+			_q.withIdentities != nil,
+			_q.withLoginCodes != nil,
 			_q.withFavorites != nil,
 		}
 	)
@@ -571,6 +645,20 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadRefreshTokens(ctx, query, nodes,
 			func(n *User) { n.Edges.RefreshTokens = []*RefreshToken{} },
 			func(n *User, e *RefreshToken) { n.Edges.RefreshTokens = append(n.Edges.RefreshTokens, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withIdentities; query != nil {
+		if err := _q.loadIdentities(ctx, query, nodes,
+			func(n *User) { n.Edges.Identities = []*Identity{} },
+			func(n *User, e *Identity) { n.Edges.Identities = append(n.Edges.Identities, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withLoginCodes; query != nil {
+		if err := _q.loadLoginCodes(ctx, query, nodes,
+			func(n *User) { n.Edges.LoginCodes = []*LoginCode{} },
+			func(n *User, e *LoginCode) { n.Edges.LoginCodes = append(n.Edges.LoginCodes, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -720,6 +808,66 @@ func (_q *UserQuery) loadRefreshTokens(ctx context.Context, query *RefreshTokenQ
 	}
 	query.Where(predicate.RefreshToken(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(user.RefreshTokensColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadIdentities(ctx context.Context, query *IdentityQuery, nodes []*User, init func(*User), assign func(*User, *Identity)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(identity.FieldUserID)
+	}
+	query.Where(predicate.Identity(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.IdentitiesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadLoginCodes(ctx context.Context, query *LoginCodeQuery, nodes []*User, init func(*User), assign func(*User, *LoginCode)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(logincode.FieldUserID)
+	}
+	query.Where(predicate.LoginCode(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.LoginCodesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

@@ -26,17 +26,26 @@ func authPayload(ctx context.Context, s *service.Session, err error) (*model.Aut
 	}, nil
 }
 
-func articleConnection(l service.ArticleList, err error) (*model.ArticleConnection, error) {
+// articleConnection also tells the request's loaders that the page's articles are one
+// list, so their fields are fetched in one query per field however their resolvers
+// happen to be scheduled.
+func articleConnection(ctx context.Context, l service.ArticleList, err error) (*model.ArticleConnection, error) {
 	if err != nil {
 		return nil, err
 	}
+	loader.ListArticles(ctx, l.Page.Items)
 	return &model.ArticleConnection{Page: l.Page, Count: l.Count}, nil
 }
 
-func userConnection(l service.UserList, err error) (*model.UserConnection, error) {
+func userConnection(ctx context.Context, l service.UserList, err error) (*model.UserConnection, error) {
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]int, len(l.Page.Items))
+	for i, u := range l.Page.Items {
+		ids[i] = u.ID
+	}
+	loader.ListUsers(ctx, ids)
 	return &model.UserConnection{Page: l.Page, Count: l.Count}, nil
 }
 

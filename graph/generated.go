@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"inkwell/ent"
 	"inkwell/graph/model"
+	"inkwell/internal/oauth"
 	"math"
 	"strconv"
 	"sync/atomic"
@@ -31,6 +32,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Article() ArticleResolver
 	Comment() CommentResolver
+	Identity() IdentityResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	User() UserResolver
@@ -79,6 +81,12 @@ type ComplexityRoot struct {
 		User         func(childComplexity int) int
 	}
 
+	AuthProvider struct {
+		DisplayName func(childComplexity int) int
+		Name        func(childComplexity int) int
+		StartURL    func(childComplexity int) int
+	}
+
 	Comment struct {
 		Article   func(childComplexity int) int
 		Author    func(childComplexity int) int
@@ -120,11 +128,18 @@ type ComplexityRoot struct {
 		User func(childComplexity int) int
 	}
 
+	Identity struct {
+		CreatedAt func(childComplexity int) int
+		Email     func(childComplexity int) int
+		Provider  func(childComplexity int) int
+	}
+
 	Mutation struct {
 		AddComment        func(childComplexity int, input model.AddCommentInput) int
 		CreateArticle     func(childComplexity int, input model.CreateArticleInput) int
 		DeleteArticle     func(childComplexity int, input model.DeleteArticleInput) int
 		DeleteComment     func(childComplexity int, input model.DeleteCommentInput) int
+		ExchangeLoginCode func(childComplexity int, input model.ExchangeLoginCodeInput) int
 		FavoriteArticle   func(childComplexity int, input model.FavoriteArticleInput) int
 		FollowUser        func(childComplexity int, input model.FollowUserInput) int
 		RefreshSession    func(childComplexity int, input model.RefreshSessionInput) int
@@ -133,6 +148,7 @@ type ComplexityRoot struct {
 		SignUp            func(childComplexity int, input model.SignUpInput) int
 		UnfavoriteArticle func(childComplexity int, input model.UnfavoriteArticleInput) int
 		UnfollowUser      func(childComplexity int, input model.UnfollowUserInput) int
+		UnlinkIdentity    func(childComplexity int, input model.UnlinkIdentityInput) int
 		UpdateArticle     func(childComplexity int, input model.UpdateArticleInput) int
 		UpdateViewer      func(childComplexity int, input model.UpdateViewerInput) int
 	}
@@ -145,14 +161,15 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Article  func(childComplexity int, slug string) int
-		Articles func(childComplexity int, first *int, after *string, last *int, before *string, filter *model.ArticleFilter) int
-		Feed     func(childComplexity int, first *int, after *string, last *int, before *string) int
-		Node     func(childComplexity int, id string) int
-		Nodes    func(childComplexity int, ids []string) int
-		Tags     func(childComplexity int, first *int) int
-		User     func(childComplexity int, username string) int
-		Viewer   func(childComplexity int) int
+		Article       func(childComplexity int, slug string) int
+		Articles      func(childComplexity int, first *int, after *string, last *int, before *string, filter *model.ArticleFilter) int
+		AuthProviders func(childComplexity int) int
+		Feed          func(childComplexity int, first *int, after *string, last *int, before *string) int
+		Node          func(childComplexity int, id string) int
+		Nodes         func(childComplexity int, ids []string) int
+		Tags          func(childComplexity int, first *int) int
+		User          func(childComplexity int, username string) int
+		Viewer        func(childComplexity int) int
 	}
 
 	SignOutPayload struct {
@@ -169,6 +186,10 @@ type ComplexityRoot struct {
 	}
 
 	UnfollowUserPayload struct {
+		User func(childComplexity int) int
+	}
+
+	UnlinkIdentityPayload struct {
 		User func(childComplexity int) int
 	}
 
@@ -191,6 +212,7 @@ type ComplexityRoot struct {
 		Following         func(childComplexity int, first *int, after *string) int
 		FollowingCount    func(childComplexity int) int
 		ID                func(childComplexity int) int
+		Identities        func(childComplexity int) int
 		Image             func(childComplexity int) int
 		Username          func(childComplexity int) int
 		ViewerIsFollowing func(childComplexity int) int
@@ -233,10 +255,16 @@ type CommentResolver interface {
 	CreatedAt(ctx context.Context, obj *ent.Comment) (string, error)
 	UpdatedAt(ctx context.Context, obj *ent.Comment) (string, error)
 }
+type IdentityResolver interface {
+	Email(ctx context.Context, obj *ent.Identity) (*string, error)
+	CreatedAt(ctx context.Context, obj *ent.Identity) (string, error)
+}
 type MutationResolver interface {
 	SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error)
 	SignIn(ctx context.Context, input model.SignInInput) (*model.AuthPayload, error)
 	RefreshSession(ctx context.Context, input model.RefreshSessionInput) (*model.AuthPayload, error)
+	ExchangeLoginCode(ctx context.Context, input model.ExchangeLoginCodeInput) (*model.AuthPayload, error)
+	UnlinkIdentity(ctx context.Context, input model.UnlinkIdentityInput) (*model.UnlinkIdentityPayload, error)
 	SignOut(ctx context.Context, input model.SignOutInput) (*model.SignOutPayload, error)
 	UpdateViewer(ctx context.Context, input model.UpdateViewerInput) (*model.UpdateViewerPayload, error)
 	FollowUser(ctx context.Context, input model.FollowUserInput) (*model.FollowUserPayload, error)
@@ -257,6 +285,7 @@ type QueryResolver interface {
 	Article(ctx context.Context, slug string) (*ent.Article, error)
 	Articles(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.ArticleFilter) (*model.ArticleConnection, error)
 	Feed(ctx context.Context, first *int, after *string, last *int, before *string) (*model.ArticleConnection, error)
+	AuthProviders(ctx context.Context) ([]*oauth.ProviderInfo, error)
 	Tags(ctx context.Context, first *int) ([]*ent.Tag, error)
 }
 type UserResolver interface {
@@ -272,6 +301,7 @@ type UserResolver interface {
 	Followers(ctx context.Context, obj *ent.User, first *int, after *string) (*model.UserConnection, error)
 	Following(ctx context.Context, obj *ent.User, first *int, after *string) (*model.UserConnection, error)
 	Articles(ctx context.Context, obj *ent.User, first *int, after *string) (*model.ArticleConnection, error)
+	Identities(ctx context.Context, obj *ent.User) ([]*ent.Identity, error)
 	FavoriteArticles(ctx context.Context, obj *ent.User, first *int, after *string) (*model.ArticleConnection, error)
 }
 
@@ -447,6 +477,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuthPayload.User(childComplexity), true
 
+	case "AuthProvider.displayName":
+		if e.ComplexityRoot.AuthProvider.DisplayName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthProvider.DisplayName(childComplexity), true
+	case "AuthProvider.name":
+		if e.ComplexityRoot.AuthProvider.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthProvider.Name(childComplexity), true
+	case "AuthProvider.startURL":
+		if e.ComplexityRoot.AuthProvider.StartURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthProvider.StartURL(childComplexity), true
+
 	case "Comment.article":
 		if e.ComplexityRoot.Comment.Article == nil {
 			break
@@ -557,6 +606,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.FollowUserPayload.User(childComplexity), true
 
+	case "Identity.createdAt":
+		if e.ComplexityRoot.Identity.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Identity.CreatedAt(childComplexity), true
+	case "Identity.email":
+		if e.ComplexityRoot.Identity.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Identity.Email(childComplexity), true
+	case "Identity.provider":
+		if e.ComplexityRoot.Identity.Provider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Identity.Provider(childComplexity), true
+
 	case "Mutation.addComment":
 		if e.ComplexityRoot.Mutation.AddComment == nil {
 			break
@@ -601,6 +669,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteComment(childComplexity, args["input"].(model.DeleteCommentInput)), true
+	case "Mutation.exchangeLoginCode":
+		if e.ComplexityRoot.Mutation.ExchangeLoginCode == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_exchangeLoginCode_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ExchangeLoginCode(childComplexity, args["input"].(model.ExchangeLoginCodeInput)), true
 	case "Mutation.favoriteArticle":
 		if e.ComplexityRoot.Mutation.FavoriteArticle == nil {
 			break
@@ -689,6 +768,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UnfollowUser(childComplexity, args["input"].(model.UnfollowUserInput)), true
+	case "Mutation.unlinkIdentity":
+		if e.ComplexityRoot.Mutation.UnlinkIdentity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unlinkIdentity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnlinkIdentity(childComplexity, args["input"].(model.UnlinkIdentityInput)), true
 	case "Mutation.updateArticle":
 		if e.ComplexityRoot.Mutation.UpdateArticle == nil {
 			break
@@ -759,6 +849,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Articles(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*model.ArticleFilter)), true
+	case "Query.authProviders":
+		if e.ComplexityRoot.Query.AuthProviders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.AuthProviders(childComplexity), true
 	case "Query.feed":
 		if e.ComplexityRoot.Query.Feed == nil {
 			break
@@ -856,6 +952,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UnfollowUserPayload.User(childComplexity), true
 
+	case "UnlinkIdentityPayload.user":
+		if e.ComplexityRoot.UnlinkIdentityPayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UnlinkIdentityPayload.User(childComplexity), true
+
 	case "UpdateArticlePayload.article":
 		if e.ComplexityRoot.UpdateArticlePayload.Article == nil {
 			break
@@ -950,6 +1053,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.ID(childComplexity), true
+	case "User.identities":
+		if e.ComplexityRoot.User.Identities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Identities(childComplexity), true
 	case "User.image":
 		if e.ComplexityRoot.User.Image == nil {
 			break
@@ -1021,6 +1130,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateArticleInput", ec.unmarshalInputCreateArticleInput),
 			graphql.NewInputUnmarshaler("DeleteArticleInput", ec.unmarshalInputDeleteArticleInput),
 			graphql.NewInputUnmarshaler("DeleteCommentInput", ec.unmarshalInputDeleteCommentInput),
+			graphql.NewInputUnmarshaler("ExchangeLoginCodeInput", ec.unmarshalInputExchangeLoginCodeInput),
 			graphql.NewInputUnmarshaler("FavoriteArticleInput", ec.unmarshalInputFavoriteArticleInput),
 			graphql.NewInputUnmarshaler("FollowUserInput", ec.unmarshalInputFollowUserInput),
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
@@ -1029,6 +1139,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
 			graphql.NewInputUnmarshaler("UnfavoriteArticleInput", ec.unmarshalInputUnfavoriteArticleInput),
 			graphql.NewInputUnmarshaler("UnfollowUserInput", ec.unmarshalInputUnfollowUserInput),
+			graphql.NewInputUnmarshaler("UnlinkIdentityInput", ec.unmarshalInputUnlinkIdentityInput),
 			graphql.NewInputUnmarshaler("UpdateArticleInput", ec.unmarshalInputUpdateArticleInput),
 			graphql.NewInputUnmarshaler("UpdateViewerInput", ec.unmarshalInputUpdateViewerInput),
 		)
@@ -1175,6 +1286,12 @@ type Query {
     "Cursor of the article to end before."
     before: String
   ): ArticleConnection!
+  """
+  The external sign-in providers this server offers (GitHub, Google, an OpenID Connect
+  issuer), in a stable order; empty when none is configured. Draw a button per provider
+  that sends the browser to ` + "`" + `startURL?return_to=<an allowed URL of your app>` + "`" + `.
+  """
+  authProviders: [AuthProvider!]!
   "Tags in use, most used first (ties by name). Tags no article uses are left out."
   tags(
     "How many tags (default 20, at most 100)."
@@ -1233,6 +1350,11 @@ type User implements Node {
     "Cursor to start after."
     after: String
   ): ArticleConnection!
+  """
+  The external sign-in accounts linked to this user, oldest first. Only the user themself
+  sees them; null for everyone else.
+  """
+  identities: [Identity!]
   "Articles this user favorited, newest article first."
   favoriteArticles(
     "Number of articles (default 20, at most 100)."
@@ -1283,6 +1405,32 @@ type Article implements Node {
     "Cursor to end before."
     before: String
   ): CommentConnection!
+}
+
+"An external sign-in provider."
+type AuthProvider {
+  "Stable name used in URLs and in ` + "`" + `Identity.provider` + "`" + `, e.g. ` + "`" + `github` + "`" + `, ` + "`" + `google` + "`" + `, ` + "`" + `oidc` + "`" + `."
+  name: String!
+  "Name to show on the button, e.g. ` + "`" + `GitHub` + "`" + `."
+  displayName: String!
+  """
+  Where to send the browser to sign in, with ` + "`" + `?return_to=<URL>` + "`" + ` added. The URL must be on
+  the server's allow-list. The browser comes back to it with ` + "`" + `?login_code=<code>` + "`" + ` (trade it
+  with ` + "`" + `exchangeLoginCode` + "`" + ` within a minute) or with ` + "`" + `?error=<code>&error_description=<text>` + "`" + `,
+  where the code is one of ` + "`" + `invalid_state` + "`" + `, ` + "`" + `access_denied` + "`" + `, ` + "`" + `exchange_failed` + "`" + `,
+  ` + "`" + `invalid_id_token` + "`" + `, ` + "`" + `provider_error` + "`" + `, ` + "`" + `account_conflict` + "`" + `, ` + "`" + `server_error` + "`" + `.
+  """
+  startURL: String!
+}
+
+"An account at an external sign-in provider, linked to a user."
+type Identity {
+  "The provider's name (` + "`" + `AuthProvider.name` + "`" + `)."
+  provider: String!
+  "The email the provider reported at the last sign-in, or null."
+  email: String
+  "When the account was linked (RFC 3339)."
+  createdAt: String!
 }
 
 "A topic that articles are filed under."
@@ -1385,7 +1533,10 @@ type UserEdge {
 type Mutation {
   "Create an account and sign in. Errors: ` + "`" + `BAD_USER_INPUT` + "`" + ` (with ` + "`" + `fields` + "`" + `) for invalid or taken values."
   signUp(input: SignUpInput!): AuthPayload!
-  "Sign in with email and password. A wrong email or password gives ` + "`" + `UNAUTHENTICATED` + "`" + ` (which one is not told)."
+  """
+  Sign in with email and password. A wrong email or password gives ` + "`" + `UNAUTHENTICATED` + "`" + `
+  (which one is not told), as does an account that signs in only through a provider.
+  """
   signIn(input: SignInInput!): AuthPayload!
   """
   Trade a refresh token for a new access token and a new refresh token; the old refresh
@@ -1393,6 +1544,18 @@ type Mutation {
   out (it may have been stolen). Errors: ` + "`" + `UNAUTHENTICATED` + "`" + `.
   """
   refreshSession(input: RefreshSessionInput!): AuthPayload!
+  """
+  Trade the one-time login code from a provider sign-in (the ` + "`" + `login_code` + "`" + ` query parameter
+  the browser came back with) for tokens. A code works once, within a minute of the
+  sign-in. Errors: ` + "`" + `UNAUTHENTICATED` + "`" + `.
+  """
+  exchangeLoginCode(input: ExchangeLoginCodeInput!): AuthPayload!
+  """
+  Remove the link between the viewer and an external provider. Refused with ` + "`" + `CONFLICT` + "`" + `
+  when it is the account's only way to sign in (no password and no other provider), and
+  ` + "`" + `NOT_FOUND` + "`" + ` when no account of that provider is linked.
+  """
+  unlinkIdentity(input: UnlinkIdentityInput!): UnlinkIdentityPayload!
   "End the session the refresh token belongs to. Unknown or already ended tokens succeed too."
   signOut(input: SignOutInput!): SignOutPayload!
   "Change the viewer's own account; fields left out (or null) keep their value."
@@ -1451,6 +1614,24 @@ input SignInInput {
 input RefreshSessionInput {
   "The refresh token from the last ` + "`" + `AuthPayload` + "`" + `."
   refreshToken: String!
+}
+
+"Input of ` + "`" + `exchangeLoginCode` + "`" + `."
+input ExchangeLoginCodeInput {
+  "The ` + "`" + `login_code` + "`" + ` from the sign-in redirect."
+  code: String!
+}
+
+"Input of ` + "`" + `unlinkIdentity` + "`" + `."
+input UnlinkIdentityInput {
+  "The provider's name, e.g. ` + "`" + `github` + "`" + `."
+  provider: String!
+}
+
+"Result of ` + "`" + `unlinkIdentity` + "`" + `."
+type UnlinkIdentityPayload {
+  "The viewer after the change."
+  user: User!
 }
 
 "Input of ` + "`" + `signOut` + "`" + `."
@@ -1694,6 +1875,18 @@ func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type AuthPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_AuthProvider(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_AuthProvider_name(ctx, field)
+	case "displayName":
+		return ec.fieldContext_AuthProvider_displayName(ctx, field)
+	case "startURL":
+		return ec.fieldContext_AuthProvider_startURL(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuthProvider", field.Name)
+}
+
 func (ec *executionContext) childFields_Comment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1776,6 +1969,18 @@ func (ec *executionContext) childFields_FollowUserPayload(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type FollowUserPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_Identity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "provider":
+		return ec.fieldContext_Identity_provider(ctx, field)
+	case "email":
+		return ec.fieldContext_Identity_email(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Identity_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Identity", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -1824,6 +2029,14 @@ func (ec *executionContext) childFields_UnfollowUserPayload(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type UnfollowUserPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_UnlinkIdentityPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_UnlinkIdentityPayload_user(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UnlinkIdentityPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_UpdateArticlePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "article":
@@ -1866,6 +2079,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_following(ctx, field)
 	case "articles":
 		return ec.fieldContext_User_articles(ctx, field)
+	case "identities":
+		return ec.fieldContext_User_identities(ctx, field)
 	case "favoriteArticles":
 		return ec.fieldContext_User_favoriteArticles(ctx, field)
 	}
@@ -2106,6 +2321,20 @@ func (ec *executionContext) field_Mutation_deleteComment_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_exchangeLoginCode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ExchangeLoginCodeInput, error) {
+			return ec.unmarshalNExchangeLoginCodeInput2inkwellᚋgraphᚋmodelᚐExchangeLoginCodeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_favoriteArticle_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2210,6 +2439,20 @@ func (ec *executionContext) field_Mutation_unfollowUser_args(ctx context.Context
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UnfollowUserInput, error) {
 			return ec.unmarshalNUnfollowUserInput2inkwellᚋgraphᚋmodelᚐUnfollowUserInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_unlinkIdentity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UnlinkIdentityInput, error) {
+			return ec.unmarshalNUnlinkIdentityInput2inkwellᚋgraphᚋmodelᚐUnlinkIdentityInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3221,6 +3464,75 @@ func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _AuthProvider_name(ctx context.Context, field graphql.CollectedField, obj *oauth.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuthProvider_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuthProvider_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuthProvider", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuthProvider_displayName(ctx context.Context, field graphql.CollectedField, obj *oauth.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuthProvider_displayName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DisplayName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuthProvider_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuthProvider", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuthProvider_startURL(ctx context.Context, field graphql.CollectedField, obj *oauth.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuthProvider_startURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuthProvider_startURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuthProvider", field, false, false, "String")
+}
+
 func (ec *executionContext) _Comment_id(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3693,6 +4005,75 @@ func (ec *executionContext) fieldContext_FollowUserPayload_user(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Identity_provider(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Identity_provider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Provider, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Identity_provider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Identity", field, false, false, "String")
+}
+
+func (ec *executionContext) _Identity_email(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Identity_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Identity().Email(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Identity_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Identity", field, true, true, "String")
+}
+
+func (ec *executionContext) _Identity_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Identity_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Identity().CreatedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Identity_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Identity", field, true, true, "String")
+}
+
 func (ec *executionContext) _Mutation_signUp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3819,6 +4200,94 @@ func (ec *executionContext) fieldContext_Mutation_refreshSession(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_refreshSession_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_exchangeLoginCode(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_exchangeLoginCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ExchangeLoginCode(ctx, fc.Args["input"].(model.ExchangeLoginCodeInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
+			return ec.marshalNAuthPayload2ᚖinkwellᚋgraphᚋmodelᚐAuthPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_exchangeLoginCode(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuthPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_exchangeLoginCode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_unlinkIdentity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unlinkIdentity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnlinkIdentity(ctx, fc.Args["input"].(model.UnlinkIdentityInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UnlinkIdentityPayload) graphql.Marshaler {
+			return ec.marshalNUnlinkIdentityPayload2ᚖinkwellᚋgraphᚋmodelᚐUnlinkIdentityPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unlinkIdentity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UnlinkIdentityPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unlinkIdentity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -4697,6 +5166,38 @@ func (ec *executionContext) fieldContext_Query_feed(ctx context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_authProviders(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_authProviders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().AuthProviders(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*oauth.ProviderInfo) graphql.Marshaler {
+			return ec.marshalNAuthProvider2ᚕᚖinkwellᚋinternalᚋoauthᚐProviderInfoᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_authProviders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuthProvider(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_tags(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4940,6 +5441,38 @@ func (ec *executionContext) _UnfollowUserPayload_user(ctx context.Context, field
 func (ec *executionContext) fieldContext_UnfollowUserPayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "UnfollowUserPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UnlinkIdentityPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.UnlinkIdentityPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UnlinkIdentityPayload_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖinkwellᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UnlinkIdentityPayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UnlinkIdentityPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -5349,6 +5882,38 @@ func (ec *executionContext) fieldContext_User_articles(ctx context.Context, fiel
 	if fc.Args, err = ec.field_User_articles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_identities(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_identities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().Identities(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Identity) graphql.Marshaler {
+			return ec.marshalOIdentity2ᚕᚖinkwellᚋentᚐIdentityᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_identities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Identity(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -6896,6 +7461,48 @@ func UnmarshalDeleteCommentInput(ctx context.Context, raw any) (model.DeleteComm
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputExchangeLoginCodeInput(ctx context.Context, obj any) (model.ExchangeLoginCodeInput, error) {
+	var it model.ExchangeLoginCodeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"code"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalExchangeLoginCodeInput unmarshals raw into the ExchangeLoginCodeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalExchangeLoginCodeInput(ctx context.Context, raw any) (model.ExchangeLoginCodeInput, error) {
+	var out model.ExchangeLoginCodeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ExchangeLoginCodeInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputFavoriteArticleInput(ctx context.Context, obj any) (model.FavoriteArticleInput, error) {
 	var it model.FavoriteArticleInput
 	if obj == nil {
@@ -7250,6 +7857,48 @@ func (ec *executionContext) unmarshalInputUnfollowUserInput(ctx context.Context,
 func UnmarshalUnfollowUserInput(ctx context.Context, raw any) (model.UnfollowUserInput, error) {
 	var out model.UnfollowUserInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UnfollowUserInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUnlinkIdentityInput(ctx context.Context, obj any) (model.UnlinkIdentityInput, error) {
+	var it model.UnlinkIdentityInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"provider"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "provider":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("provider"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Provider = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUnlinkIdentityInput unmarshals raw into the UnlinkIdentityInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUnlinkIdentityInput(ctx context.Context, raw any) (model.UnlinkIdentityInput, error) {
+	var out model.UnlinkIdentityInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UnlinkIdentityInput", raw, &out)
 	return out, err
 }
 
@@ -7704,6 +8353,49 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var authProviderImplementors = []string{"AuthProvider"}
+
+func (ec *executionContext) _AuthProvider(ctx context.Context, sel ast.SelectionSet, obj *oauth.ProviderInfo) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, authProviderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuthProvider")
+		case "name":
+			out.Values[i] = ec._AuthProvider_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "displayName":
+			out.Values[i] = ec._AuthProvider_displayName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startURL":
+			out.Values[i] = ec._AuthProvider_startURL(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var commentImplementors = []string{"Comment", "Node"}
 
 func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, obj *ent.Comment) graphql.Marshaler {
@@ -8019,6 +8711,51 @@ func (ec *executionContext) _FollowUserPayload(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var identityImplementors = []string{"Identity"}
+
+func (ec *executionContext) _Identity(ctx context.Context, sel ast.SelectionSet, obj *ent.Identity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, identityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Identity")
+		case "provider":
+			out.Values[i] = ec._Identity_provider(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "email":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Identity_email(ctx, field, obj)
+				})
+		case "createdAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Identity_createdAt(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -8055,6 +8792,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "refreshSession":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_refreshSession(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exchangeLoginCode":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_exchangeLoginCode(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unlinkIdentity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unlinkIdentity(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -8262,6 +9013,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_feed(ctx, field)
 				})
+		case "authProviders":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_authProviders(ctx, field)
+				})
 		case "tags":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -8436,6 +9193,39 @@ func (ec *executionContext) _UnfollowUserPayload(ctx context.Context, sel ast.Se
 	return out
 }
 
+var unlinkIdentityPayloadImplementors = []string{"UnlinkIdentityPayload"}
+
+func (ec *executionContext) _UnlinkIdentityPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UnlinkIdentityPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, unlinkIdentityPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UnlinkIdentityPayload")
+		case "user":
+			out.Values[i] = ec._UnlinkIdentityPayload_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var updateArticlePayloadImplementors = []string{"UpdateArticlePayload"}
 
 func (ec *executionContext) _UpdateArticlePayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateArticlePayload) graphql.Marshaler {
@@ -8582,6 +9372,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_articles(ctx, field, obj)
+				})
+		case "identities":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_identities(ctx, field, obj)
 				})
 		case "favoriteArticles":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -9132,6 +9928,30 @@ func (ec *executionContext) marshalNAuthPayload2ᚖinkwellᚋgraphᚋmodelᚐAut
 	return ec._AuthPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNAuthProvider2ᚕᚖinkwellᚋinternalᚋoauthᚐProviderInfoᚄ(ctx context.Context, sel ast.SelectionSet, v []*oauth.ProviderInfo) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuthProvider2ᚖinkwellᚋinternalᚋoauthᚐProviderInfo(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAuthProvider2ᚖinkwellᚋinternalᚋoauthᚐProviderInfo(ctx context.Context, sel ast.SelectionSet, v *oauth.ProviderInfo) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuthProvider!")
+		return graphql.Null
+	}
+	return ec._AuthProvider(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -9241,6 +10061,11 @@ func (ec *executionContext) marshalNDeleteCommentPayload2ᚖinkwellᚋgraphᚋmo
 	return ec._DeleteCommentPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNExchangeLoginCodeInput2inkwellᚋgraphᚋmodelᚐExchangeLoginCodeInput(ctx context.Context, v any) (model.ExchangeLoginCodeInput, error) {
+	res, err := ec.unmarshalInputExchangeLoginCodeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNFavoriteArticleInput2inkwellᚋgraphᚋmodelᚐFavoriteArticleInput(ctx context.Context, v any) (model.FavoriteArticleInput, error) {
 	res, err := ec.unmarshalInputFavoriteArticleInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -9308,6 +10133,14 @@ func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNIdentity2ᚖinkwellᚋentᚐIdentity(ctx context.Context, sel ast.SelectionSet, v *ent.Identity) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Identity!")
+		return graphql.Null
+	}
+	return ec._Identity(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -9432,6 +10265,19 @@ func (ec *executionContext) marshalNUnfollowUserPayload2ᚖinkwellᚋgraphᚋmod
 		return graphql.Null
 	}
 	return ec._UnfollowUserPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUnlinkIdentityInput2inkwellᚋgraphᚋmodelᚐUnlinkIdentityInput(ctx context.Context, v any) (model.UnlinkIdentityInput, error) {
+	res, err := ec.unmarshalInputUnlinkIdentityInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUnlinkIdentityPayload2ᚖinkwellᚋgraphᚋmodelᚐUnlinkIdentityPayload(ctx context.Context, sel ast.SelectionSet, v *model.UnlinkIdentityPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UnlinkIdentityPayload!")
+		return graphql.Null
+	}
+	return ec._UnlinkIdentityPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNUpdateArticleInput2inkwellᚋgraphᚋmodelᚐUpdateArticleInput(ctx context.Context, v any) (model.UpdateArticleInput, error) {
@@ -9701,6 +10547,25 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOIdentity2ᚕᚖinkwellᚋentᚐIdentityᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Identity) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIdentity2ᚖinkwellᚋentᚐIdentity(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {

@@ -9,6 +9,7 @@ import (
 
 	"inkwell/ent"
 	"inkwell/internal/globalid"
+	"inkwell/internal/oauth"
 	"inkwell/internal/paging"
 	"inkwell/internal/service"
 )
@@ -16,6 +17,8 @@ import (
 // Resolver holds what resolvers need; it is built once per server.
 type Resolver struct {
 	Service *service.Service
+	// Providers lists the configured social sign-in providers.
+	Providers func() []oauth.ProviderInfo
 }
 
 // timestamp is the wire format of every time: RFC 3339 in UTC with microseconds.

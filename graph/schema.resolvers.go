@@ -13,6 +13,7 @@ import (
 	"inkwell/internal/globalid"
 	"inkwell/internal/loader"
 	"inkwell/internal/markdown"
+	"inkwell/internal/oauth"
 	"inkwell/internal/paging"
 	"inkwell/internal/policy"
 	"inkwell/internal/service"
@@ -94,6 +95,19 @@ func (r *commentResolver) UpdatedAt(ctx context.Context, obj *ent.Comment) (stri
 	return timestamp(obj.UpdatedAt), nil
 }
 
+// Email is the resolver for the email field.
+func (r *identityResolver) Email(ctx context.Context, obj *ent.Identity) (*string, error) {
+	if obj.Email == "" {
+		return nil, nil
+	}
+	return &obj.Email, nil
+}
+
+// CreatedAt is the resolver for the createdAt field.
+func (r *identityResolver) CreatedAt(ctx context.Context, obj *ent.Identity) (string, error) {
+	return timestamp(obj.CreatedAt), nil
+}
+
 // SignUp is the resolver for the signUp field.
 func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error) {
 	s, err := r.Service.SignUp(ctx, service.SignUpInput{Username: input.Username, Email: input.Email, Password: input.Password})
@@ -110,6 +124,21 @@ func (r *mutationResolver) SignIn(ctx context.Context, input model.SignInInput) 
 func (r *mutationResolver) RefreshSession(ctx context.Context, input model.RefreshSessionInput) (*model.AuthPayload, error) {
 	s, err := r.Service.RefreshSession(ctx, input.RefreshToken)
 	return authPayload(ctx, s, err)
+}
+
+// ExchangeLoginCode is the resolver for the exchangeLoginCode field.
+func (r *mutationResolver) ExchangeLoginCode(ctx context.Context, input model.ExchangeLoginCodeInput) (*model.AuthPayload, error) {
+	s, err := r.Service.ExchangeLoginCode(ctx, input.Code)
+	return authPayload(ctx, s, err)
+}
+
+// UnlinkIdentity is the resolver for the unlinkIdentity field.
+func (r *mutationResolver) UnlinkIdentity(ctx context.Context, input model.UnlinkIdentityInput) (*model.UnlinkIdentityPayload, error) {
+	u, err := r.Service.UnlinkIdentity(ctx, input.Provider)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UnlinkIdentityPayload{User: u}, nil
 }
 
 // SignOut is the resolver for the signOut field.
@@ -290,7 +319,8 @@ func (r *queryResolver) Articles(ctx context.Context, first *int, after *string,
 	if filter != nil {
 		f = service.ArticleFilter{Tag: deref(filter.Tag), Author: deref(filter.Author), FavoritedBy: deref(filter.FavoritedBy)}
 	}
-	return articleConnection(r.Service.Articles(ctx, w, f))
+	l, err := r.Service.Articles(ctx, w, f)
+	return articleConnection(ctx, l, err)
 }
 
 // Feed is the resolver for the feed field.
@@ -302,7 +332,21 @@ func (r *queryResolver) Feed(ctx context.Context, first *int, after *string, las
 	if err != nil {
 		return nil, err
 	}
-	return articleConnection(r.Service.Feed(ctx, w))
+	l, err := r.Service.Feed(ctx, w)
+	return articleConnection(ctx, l, err)
+}
+
+// AuthProviders is the resolver for the authProviders field.
+func (r *queryResolver) AuthProviders(ctx context.Context) ([]*oauth.ProviderInfo, error) {
+	if r.Providers == nil {
+		return []*oauth.ProviderInfo{}, nil
+	}
+	list := r.Providers()
+	out := make([]*oauth.ProviderInfo, len(list))
+	for i := range list {
+		out[i] = &list[i]
+	}
+	return out, nil
 }
 
 // Tags is the resolver for the tags field.
@@ -361,7 +405,8 @@ func (r *userResolver) Followers(ctx context.Context, obj *ent.User, first *int,
 	if err != nil {
 		return nil, err
 	}
-	return userConnection(r.Service.Followers(ctx, w, obj.ID))
+	l, err := r.Service.Followers(ctx, w, obj.ID)
+	return userConnection(ctx, l, err)
 }
 
 // Following is the resolver for the following field.
@@ -370,7 +415,8 @@ func (r *userResolver) Following(ctx context.Context, obj *ent.User, first *int,
 	if err != nil {
 		return nil, err
 	}
-	return userConnection(r.Service.Following(ctx, w, obj.ID))
+	l, err := r.Service.Following(ctx, w, obj.ID)
+	return userConnection(ctx, l, err)
 }
 
 // Articles is the resolver for the articles field.
@@ -379,7 +425,16 @@ func (r *userResolver) Articles(ctx context.Context, obj *ent.User, first *int, 
 	if err != nil {
 		return nil, err
 	}
-	return articleConnection(r.Service.AuthorArticles(ctx, w, obj.ID))
+	l, err := r.Service.AuthorArticles(ctx, w, obj.ID)
+	return articleConnection(ctx, l, err)
+}
+
+// Identities is the resolver for the identities field.
+func (r *userResolver) Identities(ctx context.Context, obj *ent.User) ([]*ent.Identity, error) {
+	if !policy.CanSeeIdentities(ctx, obj) {
+		return nil, nil
+	}
+	return r.Service.Identities(ctx, obj.ID)
 }
 
 // FavoriteArticles is the resolver for the favoriteArticles field.
@@ -388,7 +443,8 @@ func (r *userResolver) FavoriteArticles(ctx context.Context, obj *ent.User, firs
 	if err != nil {
 		return nil, err
 	}
-	return articleConnection(r.Service.FavoriteArticles(ctx, w, obj.ID))
+	l, err := r.Service.FavoriteArticles(ctx, w, obj.ID)
+	return articleConnection(ctx, l, err)
 }
 
 // Article returns ArticleResolver implementation.
@@ -396,6 +452,9 @@ func (r *Resolver) Article() ArticleResolver { return &articleResolver{r} }
 
 // Comment returns CommentResolver implementation.
 func (r *Resolver) Comment() CommentResolver { return &commentResolver{r} }
+
+// Identity returns IdentityResolver implementation.
+func (r *Resolver) Identity() IdentityResolver { return &identityResolver{r} }
 
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
@@ -409,6 +468,7 @@ func (r *Resolver) User() UserResolver { return &userResolver{r} }
 type (
 	articleResolver  struct{ *Resolver }
 	commentResolver  struct{ *Resolver }
+	identityResolver struct{ *Resolver }
 	mutationResolver struct{ *Resolver }
 	queryResolver    struct{ *Resolver }
 	userResolver     struct{ *Resolver }

@@ -38,6 +38,8 @@ const (
 	EdgeComments = "comments"
 	// EdgeFavoritedBy holds the string denoting the favorited_by edge name in mutations.
 	EdgeFavoritedBy = "favorited_by"
+	// EdgeArticleTags holds the string denoting the article_tags edge name in mutations.
+	EdgeArticleTags = "article_tags"
 	// EdgeFavorites holds the string denoting the favorites edge name in mutations.
 	EdgeFavorites = "favorites"
 	// Table holds the table name of the article in the database.
@@ -66,6 +68,13 @@ const (
 	// FavoritedByInverseTable is the table name for the User entity.
 	// It exists in this package in order to avoid circular dependency with the "user" package.
 	FavoritedByInverseTable = "users"
+	// ArticleTagsTable is the table that holds the article_tags relation/edge.
+	ArticleTagsTable = "article_tags"
+	// ArticleTagsInverseTable is the table name for the ArticleTag entity.
+	// It exists in this package in order to avoid circular dependency with the "articletag" package.
+	ArticleTagsInverseTable = "article_tags"
+	// ArticleTagsColumn is the table column denoting the article_tags relation/edge.
+	ArticleTagsColumn = "article_id"
 	// FavoritesTable is the table that holds the favorites relation/edge.
 	FavoritesTable = "favorites"
 	// FavoritesInverseTable is the table name for the Favorite entity.
@@ -225,6 +234,20 @@ func ByFavoritedBy(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByArticleTagsCount orders the results by article_tags count.
+func ByArticleTagsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newArticleTagsStep(), opts...)
+	}
+}
+
+// ByArticleTags orders the results by article_tags terms.
+func ByArticleTags(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newArticleTagsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByFavoritesCount orders the results by favorites count.
 func ByFavoritesCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -264,6 +287,13 @@ func newFavoritedByStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(FavoritedByInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2M, true, FavoritedByTable, FavoritedByPrimaryKey...),
+	)
+}
+func newArticleTagsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ArticleTagsInverseTable, ArticleTagsColumn),
+		sqlgraph.Edge(sqlgraph.O2M, true, ArticleTagsTable, ArticleTagsColumn),
 	)
 }
 func newFavoritesStep() *sqlgraph.Step {

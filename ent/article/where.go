@@ -587,6 +587,29 @@ func HasFavoritedByWith(preds ...predicate.User) predicate.Article {
 	})
 }
 
+// HasArticleTags applies the HasEdge predicate on the "article_tags" edge.
+func HasArticleTags() predicate.Article {
+	return predicate.Article(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, ArticleTagsTable, ArticleTagsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasArticleTagsWith applies the HasEdge predicate on the "article_tags" edge with a given conditions (other predicates).
+func HasArticleTagsWith(preds ...predicate.ArticleTag) predicate.Article {
+	return predicate.Article(func(s *sql.Selector) {
+		step := newArticleTagsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasFavorites applies the HasEdge predicate on the "favorites" edge.
 func HasFavorites() predicate.Article {
 	return predicate.Article(func(s *sql.Selector) {

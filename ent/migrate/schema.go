@@ -47,6 +47,38 @@ var (
 			},
 		},
 	}
+	// ArticleTagsColumns holds the columns for the "article_tags" table.
+	ArticleTagsColumns = []*schema.Column{
+		{Name: "article_id", Type: field.TypeInt},
+		{Name: "tag_id", Type: field.TypeInt},
+	}
+	// ArticleTagsTable holds the schema information for the "article_tags" table.
+	ArticleTagsTable = &schema.Table{
+		Name:       "article_tags",
+		Columns:    ArticleTagsColumns,
+		PrimaryKey: []*schema.Column{ArticleTagsColumns[0], ArticleTagsColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "article_tags_articles_article",
+				Columns:    []*schema.Column{ArticleTagsColumns[0]},
+				RefColumns: []*schema.Column{ArticlesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "article_tags_tags_tag",
+				Columns:    []*schema.Column{ArticleTagsColumns[1]},
+				RefColumns: []*schema.Column{TagsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "articletag_tag_id_article_id",
+				Unique:  false,
+				Columns: []*schema.Column{ArticleTagsColumns[1], ArticleTagsColumns[0]},
+			},
+		},
+	}
 	// CommentsColumns holds the columns for the "comments" table.
 	CommentsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -165,6 +197,71 @@ var (
 			},
 		},
 	}
+	// IdentitiesColumns holds the columns for the "identities" table.
+	IdentitiesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "provider", Type: field.TypeString, Size: 32},
+		{Name: "subject", Type: field.TypeString},
+		{Name: "email", Type: field.TypeString, Default: ""},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "user_id", Type: field.TypeInt},
+	}
+	// IdentitiesTable holds the schema information for the "identities" table.
+	IdentitiesTable = &schema.Table{
+		Name:       "identities",
+		Columns:    IdentitiesColumns,
+		PrimaryKey: []*schema.Column{IdentitiesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "identities_users_identities",
+				Columns:    []*schema.Column{IdentitiesColumns[5]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "identity_provider_subject",
+				Unique:  true,
+				Columns: []*schema.Column{IdentitiesColumns[1], IdentitiesColumns[2]},
+			},
+			{
+				Name:    "identity_user_id_provider",
+				Unique:  true,
+				Columns: []*schema.Column{IdentitiesColumns[5], IdentitiesColumns[1]},
+			},
+		},
+	}
+	// LoginCodesColumns holds the columns for the "login_codes" table.
+	LoginCodesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "code_hash", Type: field.TypeBytes, Unique: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeInt},
+	}
+	// LoginCodesTable holds the schema information for the "login_codes" table.
+	LoginCodesTable = &schema.Table{
+		Name:       "login_codes",
+		Columns:    LoginCodesColumns,
+		PrimaryKey: []*schema.Column{LoginCodesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "login_codes_users_login_codes",
+				Columns:    []*schema.Column{LoginCodesColumns[5]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "logincode_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{LoginCodesColumns[3]},
+			},
+		},
+	}
 	// RefreshTokensColumns holds the columns for the "refresh_tokens" table.
 	RefreshTokensColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -229,8 +326,8 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "username", Type: field.TypeString, Size: 32},
 		{Name: "username_key", Type: field.TypeString, Unique: true, Size: 32},
-		{Name: "email", Type: field.TypeString, Unique: true, Size: 254},
-		{Name: "password_hash", Type: field.TypeString},
+		{Name: "email", Type: field.TypeString, Unique: true, Nullable: true, Size: 254},
+		{Name: "password_hash", Type: field.TypeString, Default: ""},
 		{Name: "bio", Type: field.TypeString, Size: 2000, Default: ""},
 		{Name: "image", Type: field.TypeString, Size: 2048, Default: ""},
 	}
@@ -247,46 +344,25 @@ var (
 			},
 		},
 	}
-	// ArticleTagsColumns holds the columns for the "article_tags" table.
-	ArticleTagsColumns = []*schema.Column{
-		{Name: "article_id", Type: field.TypeInt},
-		{Name: "tag_id", Type: field.TypeInt},
-	}
-	// ArticleTagsTable holds the schema information for the "article_tags" table.
-	ArticleTagsTable = &schema.Table{
-		Name:       "article_tags",
-		Columns:    ArticleTagsColumns,
-		PrimaryKey: []*schema.Column{ArticleTagsColumns[0], ArticleTagsColumns[1]},
-		ForeignKeys: []*schema.ForeignKey{
-			{
-				Symbol:     "article_tags_article_id",
-				Columns:    []*schema.Column{ArticleTagsColumns[0]},
-				RefColumns: []*schema.Column{ArticlesColumns[0]},
-				OnDelete:   schema.Cascade,
-			},
-			{
-				Symbol:     "article_tags_tag_id",
-				Columns:    []*schema.Column{ArticleTagsColumns[1]},
-				RefColumns: []*schema.Column{TagsColumns[0]},
-				OnDelete:   schema.Cascade,
-			},
-		},
-	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		ArticlesTable,
+		ArticleTagsTable,
 		CommentsTable,
 		FavoritesTable,
 		FollowsTable,
+		IdentitiesTable,
+		LoginCodesTable,
 		RefreshTokensTable,
 		TagsTable,
 		UsersTable,
-		ArticleTagsTable,
 	}
 )
 
 func init() {
 	ArticlesTable.ForeignKeys[0].RefTable = UsersTable
+	ArticleTagsTable.ForeignKeys[0].RefTable = ArticlesTable
+	ArticleTagsTable.ForeignKeys[1].RefTable = TagsTable
 	CommentsTable.ForeignKeys[0].RefTable = ArticlesTable
 	CommentsTable.ForeignKeys[1].RefTable = UsersTable
 	FavoritesTable.ForeignKeys[0].RefTable = UsersTable
@@ -297,7 +373,7 @@ func init() {
 	FollowsTable.Annotation.Checks = map[string]string{
 		"follows_no_self_follow": "follower_id <> followee_id",
 	}
+	IdentitiesTable.ForeignKeys[0].RefTable = UsersTable
+	LoginCodesTable.ForeignKeys[0].RefTable = UsersTable
 	RefreshTokensTable.ForeignKeys[0].RefTable = UsersTable
-	ArticleTagsTable.ForeignKeys[0].RefTable = ArticlesTable
-	ArticleTagsTable.ForeignKeys[1].RefTable = TagsTable
 }

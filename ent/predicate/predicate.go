@@ -9,6 +9,9 @@ import (
 // Article is the predicate function for article builders.
 type Article func(*sql.Selector)
 
+// ArticleTag is the predicate function for articletag builders.
+type ArticleTag func(*sql.Selector)
+
 // Comment is the predicate function for comment builders.
 type Comment func(*sql.Selector)
 
@@ -17,6 +20,12 @@ type Favorite func(*sql.Selector)
 
 // Follow is the predicate function for follow builders.
 type Follow func(*sql.Selector)
+
+// Identity is the predicate function for identity builders.
+type Identity func(*sql.Selector)
+
+// LoginCode is the predicate function for logincode builders.
+type LoginCode func(*sql.Selector)
 
 // RefreshToken is the predicate function for refreshtoken builders.
 type RefreshToken func(*sql.Selector)

@@ -23,8 +23,8 @@ func (Article) Fields() []ent.Field {
 	return []ent.Field{
 		// The slug is fixed at creation so shared links keep working after a rename.
 		field.String("slug").MaxLen(255).NotEmpty().Unique().Immutable(),
-		field.String("title").MaxLen(255).NotEmpty(),
-		field.String("description").MaxLen(1000).Default(""),
+		field.String("title").MaxRuneLen(255).NotEmpty(),
+		field.String("description").MaxRuneLen(1000).Default(""),
 		field.Text("body"),
 		field.Int("author_id"),
 		// favorites_count is kept in step with the favorites table in the same
@@ -37,7 +37,7 @@ func (Article) Fields() []ent.Field {
 func (Article) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("author", User.Type).Ref("articles").Field("author_id").Unique().Required(),
-		edge.To("tags", Tag.Type),
+		edge.To("tags", Tag.Type).Through("article_tags", ArticleTag.Type),
 		edge.To("comments", Comment.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.From("favorited_by", User.Type).Ref("favorite_articles").
 			Through("favorites", Favorite.Type),

@@ -25,10 +25,14 @@ func (User) Fields() []ent.Field {
 		// username_key is the lower-cased username; its unique index makes "Alice" and
 		// "alice" the same name without an expression index that Atlas cannot diff.
 		field.String("username_key").MaxLen(32).NotEmpty().Unique(),
-		// email is stored lower-cased, so the unique index is case-insensitive.
-		field.String("email").MaxLen(254).NotEmpty().Unique(),
-		field.String("password_hash").Sensitive(),
-		field.String("bio").MaxLen(2000).Default(""),
+		// email is stored lower-cased, so the unique index is case-insensitive. It is
+		// NULL (read as "") for an account made by a provider sign-in that gave no
+		// verified address: an unverified one is never stored, so it cannot block or
+		// take over the real owner's account.
+		field.String("email").MaxLen(254).Optional().Unique(),
+		// password_hash is "" for accounts that sign in only through a provider.
+		field.String("password_hash").Sensitive().Default(""),
+		field.String("bio").MaxRuneLen(2000).Default(""),
 		field.String("image").MaxLen(2048).Default(""),
 	}
 }
@@ -41,6 +45,8 @@ func (User) Edges() []ent.Edge {
 		edge.To("favorite_articles", Article.Type).
 			Through("favorites", Favorite.Type),
 		edge.To("refresh_tokens", RefreshToken.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("identities", Identity.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("login_codes", LoginCode.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 	}
 }
 

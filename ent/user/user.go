@@ -38,6 +38,10 @@ const (
 	EdgeFavoriteArticles = "favorite_articles"
 	// EdgeRefreshTokens holds the string denoting the refresh_tokens edge name in mutations.
 	EdgeRefreshTokens = "refresh_tokens"
+	// EdgeIdentities holds the string denoting the identities edge name in mutations.
+	EdgeIdentities = "identities"
+	// EdgeLoginCodes holds the string denoting the login_codes edge name in mutations.
+	EdgeLoginCodes = "login_codes"
 	// EdgeFavorites holds the string denoting the favorites edge name in mutations.
 	EdgeFavorites = "favorites"
 	// Table holds the table name of the user in the database.
@@ -68,6 +72,20 @@ const (
 	RefreshTokensInverseTable = "refresh_tokens"
 	// RefreshTokensColumn is the table column denoting the refresh_tokens relation/edge.
 	RefreshTokensColumn = "user_id"
+	// IdentitiesTable is the table that holds the identities relation/edge.
+	IdentitiesTable = "identities"
+	// IdentitiesInverseTable is the table name for the Identity entity.
+	// It exists in this package in order to avoid circular dependency with the "identity" package.
+	IdentitiesInverseTable = "identities"
+	// IdentitiesColumn is the table column denoting the identities relation/edge.
+	IdentitiesColumn = "user_id"
+	// LoginCodesTable is the table that holds the login_codes relation/edge.
+	LoginCodesTable = "login_codes"
+	// LoginCodesInverseTable is the table name for the LoginCode entity.
+	// It exists in this package in order to avoid circular dependency with the "logincode" package.
+	LoginCodesInverseTable = "login_codes"
+	// LoginCodesColumn is the table column denoting the login_codes relation/edge.
+	LoginCodesColumn = "user_id"
 	// FavoritesTable is the table that holds the favorites relation/edge.
 	FavoritesTable = "favorites"
 	// FavoritesInverseTable is the table name for the Favorite entity.
@@ -119,6 +137,8 @@ var (
 	UsernameKeyValidator func(string) error
 	// EmailValidator is a validator for the "email" field. It is called by the builders before save.
 	EmailValidator func(string) error
+	// DefaultPasswordHash holds the default value on creation for the "password_hash" field.
+	DefaultPasswordHash string
 	// DefaultBio holds the default value on creation for the "bio" field.
 	DefaultBio string
 	// BioValidator is a validator for the "bio" field. It is called by the builders before save.
@@ -233,6 +253,34 @@ func ByRefreshTokens(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByIdentitiesCount orders the results by identities count.
+func ByIdentitiesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newIdentitiesStep(), opts...)
+	}
+}
+
+// ByIdentities orders the results by identities terms.
+func ByIdentities(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newIdentitiesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByLoginCodesCount orders the results by login_codes count.
+func ByLoginCodesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newLoginCodesStep(), opts...)
+	}
+}
+
+// ByLoginCodes orders the results by login_codes terms.
+func ByLoginCodes(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newLoginCodesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByFavoritesCount orders the results by favorites count.
 func ByFavoritesCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -272,6 +320,20 @@ func newRefreshTokensStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(RefreshTokensInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, RefreshTokensTable, RefreshTokensColumn),
+	)
+}
+func newIdentitiesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(IdentitiesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, IdentitiesTable, IdentitiesColumn),
+	)
+}
+func newLoginCodesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(LoginCodesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, LoginCodesTable, LoginCodesColumn),
 	)
 }
 func newFavoritesStep() *sqlgraph.Step {

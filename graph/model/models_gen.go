@@ -84,6 +84,12 @@ type DeleteCommentPayload struct {
 	DeletedCommentID string `json:"deletedCommentId"`
 }
 
+// Input of `exchangeLoginCode`.
+type ExchangeLoginCodeInput struct {
+	// The `login_code` from the sign-in redirect.
+	Code string `json:"code"`
+}
+
 // Input of `favoriteArticle`.
 type FavoriteArticleInput struct {
 	// Which article.
@@ -173,6 +179,18 @@ type UnfollowUserInput struct {
 // Result of `unfollowUser`.
 type UnfollowUserPayload struct {
 	// The user no longer followed.
+	User *ent.User `json:"user"`
+}
+
+// Input of `unlinkIdentity`.
+type UnlinkIdentityInput struct {
+	// The provider's name, e.g. `github`.
+	Provider string `json:"provider"`
+}
+
+// Result of `unlinkIdentity`.
+type UnlinkIdentityPayload struct {
+	// The viewer after the change.
 	User *ent.User `json:"user"`
 }
 

@@ -4,6 +4,7 @@
 package app
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"inkwell/internal/config"
 	"inkwell/internal/dbstats"
 	"inkwell/internal/loader"
+	"inkwell/internal/oauth"
 	"inkwell/internal/server"
 	"inkwell/internal/service"
 )
@@ -27,6 +29,7 @@ type App struct {
 	Client  *ent.Client
 	Service *service.Service
 	Tokens  *auth.Tokens
+	OAuth   *oauth.Service
 	Handler http.Handler
 }
 
@@ -38,7 +41,17 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger) (*App, error) {
 	}
 	client := ent.NewClient(ent.Driver(dbstats.Wrap(entsql.OpenDB(dialect.Postgres, db))))
 	svc := service.New(client, tokens, service.Config{RefreshTTL: cfg.RefreshTTL})
-	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Service: svc}})
+	social, err := oauth.New(oauth.Config{
+		PublicURL:  cfg.PublicURL,
+		ReturnURLs: cfg.AuthReturnURLs,
+		CookieKey:  []byte(cfg.SigningKey),
+		Providers:  cfg.Providers,
+		Logger:     log,
+	}, accounts{svc})
+	if err != nil {
+		return nil, fmt.Errorf("sign-in providers: %w", err)
+	}
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Service: svc, Providers: social.Providers}})
 	scfg := server.DefaultConfig()
 	scfg.CORSOrigins = cfg.CORSOrigins
 	scfg.Introspection = cfg.Introspection
@@ -48,8 +61,18 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger) (*App, error) {
 		PerRequest: loader.PerRequest(client),
 		Ready:      db.PingContext,
 		Logger:     log,
+		Routes:     map[string]http.Handler{"/auth/": social.Handler()},
 	})
-	return &App{Client: client, Service: svc, Tokens: tokens, Handler: h}, nil
+	return &App{Client: client, Service: svc, Tokens: tokens, OAuth: social, Handler: h}, nil
+}
+
+// accounts lets the sign-in flow hand verified identities to the service.
+type accounts struct{ svc *service.Service }
+
+func (a accounts) LoginCode(ctx context.Context, id oauth.Identity) (string, error) {
+	return a.svc.LoginCode(ctx, service.ExternalIdentity{
+		Provider: id.Provider, Subject: id.Subject, Email: id.Email, EmailVerified: id.EmailVerified, Login: id.Login,
+	})
 }
 
 // NewTokens builds the access-token signer and verifier from cfg.

@@ -302,7 +302,7 @@ func (e *Env) Count(t testing.TB, table string) int {
 func (e *Env) Snapshot(t testing.TB) map[string]int {
 	t.Helper()
 	out := map[string]int{}
-	for _, tbl := range []string{"users", "follows", "articles", "tags", "article_tags", "favorites", "comments", "refresh_tokens"} {
+	for _, tbl := range []string{"users", "follows", "articles", "tags", "article_tags", "favorites", "comments", "refresh_tokens", "identities", "login_codes"} {
 		out[tbl] = e.Count(t, tbl)
 	}
 	return out

@@ -7,10 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"inkwell/internal/oauth"
 )
 
 // Config is everything the server needs to start.
@@ -48,6 +51,14 @@ type Config struct {
 	DemoData bool
 	// Introspection answers schema introspection (INKWELL_INTROSPECTION, default true).
 	Introspection bool
+	// PublicURL is this server's external base URL, for provider redirect URIs
+	// (INKWELL_PUBLIC_URL, default http://<INKWELL_ADDR>).
+	PublicURL string
+	// AuthReturnURLs are the exact URLs a provider sign-in may return to
+	// (INKWELL_AUTH_RETURN_URLS, comma-separated; default the playground, PublicURL + "/").
+	AuthReturnURLs []string
+	// Providers are the configured sign-in providers, in the order GitHub, Google, OIDC.
+	Providers []oauth.ProviderConfig
 	// ShutdownGrace is how long in-flight requests may finish after SIGTERM
 	// (INKWELL_SHUTDOWN_GRACE, default 10s).
 	ShutdownGrace time.Duration
@@ -116,6 +127,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("INKWELL_ENV: %q is neither development nor production", env))
 	}
 	c.DemoData = boolean("INKWELL_DEMO_DATA", c.DatabaseURL == "")
+	c.PublicURL = strings.TrimRight(str("INKWELL_PUBLIC_URL", defaultPublicURL(c.Addr)), "/")
+	c.AuthReturnURLs = list("INKWELL_AUTH_RETURN_URLS")
+	if len(c.AuthReturnURLs) == 0 {
+		c.AuthReturnURLs = []string{c.PublicURL + "/"}
+	}
+	c.Providers = providers(str, list)
 	if c.SigningKey != "" && len(c.SigningKey) < 32 {
 		errs = append(errs, errors.New("INKWELL_SIGNING_KEY: must be at least 32 bytes"))
 	}
@@ -134,6 +151,50 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+func defaultPublicURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// providers reads the sign-in providers; one is offered only when its client id is set.
+func providers(str func(name, def string) string, list func(name string) []string) []oauth.ProviderConfig {
+	var out []oauth.ProviderConfig
+	if id := str("INKWELL_GITHUB_CLIENT_ID", ""); id != "" {
+		out = append(out, oauth.ProviderConfig{
+			Name: "github", DisplayName: "GitHub", Kind: oauth.KindGitHub,
+			ClientID: id, ClientSecret: str("INKWELL_GITHUB_CLIENT_SECRET", ""),
+			AuthURL:  str("INKWELL_GITHUB_AUTH_URL", ""),
+			TokenURL: str("INKWELL_GITHUB_TOKEN_URL", ""),
+			APIURL:   str("INKWELL_GITHUB_API_URL", ""),
+		})
+	}
+	if id := str("INKWELL_GOOGLE_CLIENT_ID", ""); id != "" {
+		out = append(out, oauth.ProviderConfig{
+			Name: "google", DisplayName: "Google", Kind: oauth.KindOIDC,
+			ClientID: id, ClientSecret: str("INKWELL_GOOGLE_CLIENT_SECRET", ""),
+			Issuer: str("INKWELL_GOOGLE_ISSUER", "https://accounts.google.com"),
+		})
+	}
+	if issuer := str("INKWELL_OIDC_ISSUER", ""); issuer != "" {
+		out = append(out, oauth.ProviderConfig{
+			Name:         str("INKWELL_OIDC_NAME", "oidc"),
+			DisplayName:  str("INKWELL_OIDC_DISPLAY_NAME", "OpenID Connect"),
+			Kind:         oauth.KindOIDC,
+			Issuer:       issuer,
+			ClientID:     str("INKWELL_OIDC_CLIENT_ID", ""),
+			ClientSecret: str("INKWELL_OIDC_CLIENT_SECRET", ""),
+			Scopes:       list("INKWELL_OIDC_SCOPES"),
+		})
+	}
+	return out
 }
 
 // KeyID names a signing key in token headers without revealing it.

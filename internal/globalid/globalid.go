@@ -37,7 +37,13 @@ func Decode(gid string) (typ string, id int, ok bool) {
 	}
 	switch typ {
 	case TypeUser, TypeArticle, TypeComment:
-		return typ, id, true
+	default:
+		return "", 0, false
 	}
-	return "", 0, false
+	// Base64 decoding forgives set spare bits and line breaks; an object must have one
+	// id only, or clients caching by id would hold two copies of it.
+	if Encode(typ, id) != gid {
+		return "", 0, false
+	}
+	return typ, id, true
 }

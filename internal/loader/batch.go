@@ -23,6 +23,7 @@ import (
 type batches struct {
 	db     *ent.Client
 	viewer auth.Viewer
+	listed *listed
 }
 
 // byKey answers keys from a map, with missing for keys the map lacks (nil = zero value).
@@ -226,6 +227,14 @@ func (b batches) comments(ctx context.Context, keys []CommentsKey) []*dataloader
 			pages[k] = paging.Cut(w.window(), byArticle[id], commentKey)
 		}
 	}
+	// The comments' authors come next, for all of these pages at once.
+	var authors []int
+	for _, p := range pages {
+		for _, c := range p.Items {
+			authors = append(authors, c.AuthorID)
+		}
+	}
+	b.listed.add(b.listed.users, authors)
 	return byKey(keys, pages, err, nil)
 }
 

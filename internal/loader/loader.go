@@ -15,8 +15,8 @@ import (
 	"inkwell/internal/paging"
 )
 
-// wait is how long a loader collects keys before it runs its batch. gqlgen resolves the
-// items of a list concurrently, so the keys of one list arrive within microseconds.
+// wait is how long a loader collects keys before it runs its batch. The keys of one list
+// do not always arrive within it; lists make up for that (see prefetcher).
 const wait = time.Millisecond
 
 // Loaders is one request's set of dataloaders.
@@ -31,30 +31,34 @@ type Loaders struct {
 	FollowingCount     *dataloader.Loader[int, int]
 	CommentsCount      *dataloader.Loader[int, int]
 	Comments           *dataloader.Loader[CommentsKey, paging.Page[*ent.Comment]]
+
+	listed *listed
 }
 
 // New builds a fresh set of loaders for one request of viewer v.
 func New(db *ent.Client, v auth.Viewer) *Loaders {
-	b := batches{db: db, viewer: v}
+	lst := newListed()
+	b := batches{db: db, viewer: v, listed: lst}
 	return &Loaders{
-		UserByID:           newLoader(b.usersByID),
+		UserByID:           newListLoader(lst.usersOf, b.usersByID),
 		ArticleByID:        newLoader(b.articlesByID),
 		CommentByID:        newLoader(b.commentsByID),
-		TagsByArticle:      newLoader(b.tagsByArticle),
-		ViewerHasFavorited: newLoader(b.viewerHasFavorited),
-		ViewerIsFollowing:  newLoader(b.viewerIsFollowing),
-		FollowersCount:     newLoader(b.followersCount),
-		FollowingCount:     newLoader(b.followingCount),
-		CommentsCount:      newLoader(b.commentsCount),
-		Comments:           newLoader(b.comments),
+		TagsByArticle:      newListLoader(lst.articlesOf, b.tagsByArticle),
+		ViewerHasFavorited: newListLoader(lst.articlesOf, b.viewerHasFavorited),
+		ViewerIsFollowing:  newListLoader(lst.usersOf, b.viewerIsFollowing),
+		FollowersCount:     newListLoader(lst.usersOf, b.followersCount),
+		FollowingCount:     newListLoader(lst.usersOf, b.followingCount),
+		CommentsCount:      newListLoader(lst.articlesOf, b.commentsCount),
+		Comments:           newListLoader(lst.commentsOf, b.comments),
+		listed:             lst,
 	}
 }
 
-func newLoader[K comparable, V any](fn dataloader.BatchFunc[K, V]) *dataloader.Loader[K, V] {
-	return dataloader.NewBatchedLoader(fn,
+func newLoader[K comparable, V any](fn dataloader.BatchFunc[K, V], opts ...dataloader.Option[K, V]) *dataloader.Loader[K, V] {
+	return dataloader.NewBatchedLoader(fn, append([]dataloader.Option[K, V]{
 		dataloader.WithWait[K, V](wait),
 		dataloader.WithBatchCapacity[K, V](500),
-	)
+	}, opts...)...)
 }
 
 type ctxKey struct{}

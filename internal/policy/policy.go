@@ -46,3 +46,7 @@ func CanSeeEmail(ctx context.Context, u *ent.User) bool {
 	v := auth.ViewerFrom(ctx)
 	return (!v.Anonymous() && v.UserID == u.ID) || auth.SignedInAs(ctx, u.ID)
 }
+
+// CanSeeIdentities shows a user's linked sign-in accounts to that user only, by the same
+// rule as the email.
+func CanSeeIdentities(ctx context.Context, u *ent.User) bool { return CanSeeEmail(ctx, u) }

@@ -86,6 +86,9 @@ type Deps struct {
 	Ready func(ctx context.Context) error
 	// Logger receives access logs, hidden error causes and panics; nil is slog.Default().
 	Logger *slog.Logger
+	// Routes are more handlers by ServeMux pattern (e.g. "/auth/" for social sign-in).
+	// They get recover, request ID, access log and CORS, but not the /graphql chain.
+	Routes map[string]http.Handler
 }
 
 // New returns the handler for every route:
@@ -124,6 +127,9 @@ func New(cfg Config, deps Deps) http.Handler {
 	mux.Handle("/graphql", api)
 	mux.Handle("GET /{$}", playground.Handler("Inkwell", "/graphql"))
 	mux.HandleFunc("GET /healthz", healthz)
+	for pattern, h := range deps.Routes {
+		mux.Handle(pattern, h)
+	}
 	mux.Handle("GET /readyz", readyz(deps.Ready, log))
 
 	var h http.Handler = mux
@@ -157,6 +163,7 @@ func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger) *
 		srv.SetDisableSuggestion(true)
 	}
 	srv.Use(DepthLimit{Limit: cfg.DepthLimit})
+	srv.Use(rejectNUL{})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	return srv
 }

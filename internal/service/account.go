@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"inkwell/ent"
 	"inkwell/ent/refreshtoken"
@@ -107,19 +108,28 @@ func takenError(err error) error {
 	return err
 }
 
+var errBadCredentials = apperr.Unauthenticated("email or password is wrong")
+
 // SignIn checks an email and password and starts a session.
 func (s *Service) SignIn(ctx context.Context, email, password string) (*Session, error) {
-	u, err := s.db.User.Query().Where(user.Email(normEmail(email))).Only(ctx)
+	email = normEmail(email)
+	// PostgreSQL refuses to compare text holding a NUL or invalid UTF-8; no stored address
+	// has either, so such an email is unknown, not a database error.
+	if strings.ContainsRune(email, 0) || !utf8.ValidString(email) {
+		auth.DummyCheck(password)
+		return nil, errBadCredentials
+	}
+	u, err := s.db.User.Query().Where(user.Email(email)).Only(ctx)
 	if ent.IsNotFound(err) {
 		// Spend the same time as a real check so timing does not tell which emails exist.
 		auth.DummyCheck(password)
-		return nil, apperr.Unauthenticated("email or password is wrong")
+		return nil, errBadCredentials
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find user: %w", err)
 	}
 	if !auth.CheckPassword(u.PasswordHash, password) {
-		return nil, apperr.Unauthenticated("email or password is wrong")
+		return nil, errBadCredentials
 	}
 	var sess *Session
 	err = s.inTx(ctx, func(tx *ent.Tx) error {

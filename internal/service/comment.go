@@ -28,7 +28,10 @@ func (s *Service) AddComment(ctx context.Context, slug, body string) (*ent.Comme
 	if err != nil {
 		return nil, notFound(err, "article")
 	}
-	c, err := s.db.Comment.Create().SetArticleID(a.ID).SetAuthorID(v.UserID).SetBody(body).Save(ctx)
+	// One clock for both stamps, so a new comment's updatedAt equals its createdAt.
+	ts := s.now()
+	c, err := s.db.Comment.Create().SetCreatedAt(ts).SetUpdatedAt(ts).
+		SetArticleID(a.ID).SetAuthorID(v.UserID).SetBody(body).Save(ctx)
 	if err != nil {
 		// The article may have been deleted between the two statements.
 		if ent.IsConstraintError(err) {

@@ -42,8 +42,20 @@ func New(db *ent.Client, tokens *auth.Tokens, cfg Config) *Service {
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // inTx runs fn in one transaction, committed only when fn returns nil; a panic rolls
-// back too, so a half-done write never lands.
-func (s *Service) inTx(ctx context.Context, fn func(tx *ent.Tx) error) (err error) {
+// back too, so a half-done write never lands. A deadlock or serialization failure (two
+// writers locking shared tag rows, say) runs fn again in a new transaction, up to three
+// times, so the client sees the write succeed rather than a retryable internal error.
+func (s *Service) inTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = s.inTxOnce(ctx, fn); !serializationFailure(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func (s *Service) inTxOnce(ctx context.Context, fn func(tx *ent.Tx) error) error {
 	tx, err := s.db.Tx(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

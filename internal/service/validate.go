@@ -87,6 +87,15 @@ func checkLen(bad apperr.Fields, field, v string, minLen, maxLen int) {
 	}
 }
 
+// checkBody validates an article body, on create and on update alike: 1 to maxBody
+// characters, and not only white space (which would render to an empty page).
+func checkBody(bad apperr.Fields, body string) {
+	checkLen(bad, "body", body, 1, maxBody)
+	if body != "" && strings.TrimSpace(body) == "" {
+		bad.Add("body", "can't be blank")
+	}
+}
+
 func checkImage(bad apperr.Fields, image string) {
 	if image == "" {
 		return

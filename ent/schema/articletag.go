@@ -1,0 +1,48 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+// ArticleTag links an article to a tag. It is an edge schema only so that the link table
+// can carry the (tag_id, article_id) index that "articles with tag X" reads.
+type ArticleTag struct {
+	ent.Schema
+}
+
+// Annotations of the ArticleTag: one row per (article, tag).
+func (ArticleTag) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		field.ID("article_id", "tag_id"),
+	}
+}
+
+// Fields of the ArticleTag.
+func (ArticleTag) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("article_id"),
+		field.Int("tag_id"),
+	}
+}
+
+// Edges of the ArticleTag.
+func (ArticleTag) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("article", Article.Type).Unique().Required().Field("article_id").
+			Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("tag", Tag.Type).Unique().Required().Field("tag_id").
+			Annotations(entsql.OnDelete(entsql.Cascade)),
+	}
+}
+
+// Indexes of the ArticleTag: articles by tag.
+func (ArticleTag) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("tag_id", "article_id"),
+	}
+}

@@ -1,0 +1,248 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"inkwell/ent"
+	"inkwell/ent/identity"
+	"inkwell/ent/user"
+	"inkwell/internal/apperr"
+	"inkwell/internal/policy"
+)
+
+// LoginCodeTTL is how long a login code from a provider sign-in may be traded.
+const LoginCodeTTL = time.Minute
+
+// ExternalIdentity is an account at a sign-in provider, as the provider vouched for it.
+type ExternalIdentity struct {
+	Provider, Subject string
+	Email             string // lower-cased; "" when none
+	EmailVerified     bool
+	Login             string // username hint
+}
+
+// LoginCode signs an external identity in and returns a one-time login code for it.
+// The identity's user is found by (provider, subject); failing that, a verified email
+// links it to the account with that email; failing that, a new account is made. An
+// unverified email that matches an account is refused: it must never take one over.
+func (s *Service) LoginCode(ctx context.Context, id ExternalIdentity) (string, error) {
+	id.Email = normEmail(id.Email)
+	code, hash, err := newSecret()
+	if err != nil {
+		return "", err
+	}
+	// Two callbacks for one new identity, or two new users wanting one name, race on a
+	// unique index; the loser's second try finds the winner's rows.
+	for attempt := 0; ; attempt++ {
+		err = s.inTx(ctx, func(tx *ent.Tx) error {
+			uid, err := s.userForIdentity(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			t := s.now()
+			return tx.LoginCode.Create().SetCodeHash(hash).SetUserID(uid).
+				SetCreatedAt(t).SetExpiresAt(t.Add(LoginCodeTTL)).Exec(ctx)
+		})
+		retry := uniqueViolation(err, "identity_provider_subject") || uniqueViolation(err, "users_username_key_key")
+		if !retry || attempt == 2 {
+			break
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	return code, nil
+}
+
+func (s *Service) userForIdentity(ctx context.Context, tx *ent.Tx, id ExternalIdentity) (int, error) {
+	known, err := tx.Identity.Query().
+		Where(identity.Provider(id.Provider), identity.Subject(id.Subject)).
+		Only(ctx)
+	switch {
+	case err == nil:
+		if id.Email != "" && id.Email != known.Email {
+			if err := tx.Identity.UpdateOne(known).SetEmail(id.Email).Exec(ctx); err != nil {
+				return 0, fmt.Errorf("update identity email: %w", err)
+			}
+		}
+		return known.UserID, nil
+	case !ent.IsNotFound(err):
+		return 0, fmt.Errorf("find identity: %w", err)
+	}
+
+	var owner *ent.User
+	if id.Email != "" {
+		owner, err = tx.User.Query().Where(user.Email(id.Email)).Only(ctx)
+		if err != nil && !ent.IsNotFound(err) {
+			return 0, fmt.Errorf("find user by email: %w", err)
+		}
+	}
+	if owner != nil && !id.EmailVerified {
+		return 0, apperr.Conflict("an account with this email already exists, and " + id.Provider +
+			" has not verified the address: sign in with your password instead")
+	}
+	if owner == nil {
+		if owner, err = s.newProviderUser(ctx, tx, id); err != nil {
+			return 0, err
+		}
+	}
+	err = tx.Identity.Create().
+		SetProvider(id.Provider).SetSubject(id.Subject).SetUserID(owner.ID).SetEmail(id.Email).
+		Exec(ctx)
+	if uniqueViolation(err, "identity_user_id_provider") {
+		return 0, apperr.Conflict("this account is already linked to another " + id.Provider + " account")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("link identity: %w", err)
+	}
+	return owner.ID, nil
+}
+
+var notUsernameRE = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+// newProviderUser makes an account with no password under the first free username
+// derived from the provider's login, and the email only when the provider verified it.
+func (s *Service) newProviderUser(ctx context.Context, tx *ent.Tx, id ExternalIdentity) (*ent.User, error) {
+	base := strings.Trim(notUsernameRE.ReplaceAllString(id.Login, "-"), "-")
+	if len(base) > maxUsername-5 {
+		base = base[:maxUsername-5]
+	}
+	if base == "" {
+		base = "user"
+	}
+	candidates := []string{base}
+	for i := 2; i <= 9; i++ {
+		candidates = append(candidates, base+"-"+strconv.Itoa(i))
+	}
+	keys := make([]string, len(candidates))
+	for i, c := range candidates {
+		keys[i] = strings.ToLower(c)
+	}
+	taken, err := tx.User.Query().Where(user.UsernameKeyIn(keys...)).Select(user.FieldUsernameKey).Strings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("look up free usernames: %w", err)
+	}
+	isTaken := make(map[string]bool, len(taken))
+	for _, k := range taken {
+		isTaken[k] = true
+	}
+	name := base + "-" + randomSuffix()[:4]
+	for _, c := range candidates {
+		if !isTaken[strings.ToLower(c)] {
+			name = c
+			break
+		}
+	}
+	create := tx.User.Create().SetUsername(name).SetUsernameKey(strings.ToLower(name))
+	if id.EmailVerified && id.Email != "" {
+		create.SetEmail(id.Email)
+	}
+	u, err := create.Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
+}
+
+// ExchangeLoginCode trades a login code, once and within LoginCodeTTL, for a session.
+func (s *Service) ExchangeLoginCode(ctx context.Context, code string) (*Session, error) {
+	var sess *Session
+	err := s.inTx(ctx, func(tx *ent.Tx) error {
+		t := s.now()
+		var uid int
+		// One statement spends the code, so two concurrent exchanges cannot both win.
+		rows, err := tx.QueryContext(ctx,
+			`UPDATE login_codes SET used_at = $2
+			  WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2
+			 RETURNING user_id`, hashSecret(code), t)
+		if err != nil {
+			return fmt.Errorf("spend login code: %w", err)
+		}
+		found := rows.Next()
+		if found {
+			err = rows.Scan(&uid)
+		}
+		rows.Close()
+		if err != nil {
+			return err
+		}
+		if !found {
+			return apperr.Unauthenticated("invalid or expired login code")
+		}
+		u, err := tx.User.Get(ctx, uid)
+		if err != nil {
+			return fmt.Errorf("load user: %w", err)
+		}
+		sess, err = s.startSession(ctx, tx, u, newSessionID())
+		return err
+	})
+	return sess, err
+}
+
+// Identities lists the provider accounts linked to a user, oldest first.
+func (s *Service) Identities(ctx context.Context, userID int) ([]*ent.Identity, error) {
+	return s.db.Identity.Query().Where(identity.UserID(userID)).
+		Order(identity.ByCreatedAt(), identity.ByID()).All(ctx)
+}
+
+// UnlinkIdentity removes the viewer's link to provider, unless that would leave the
+// account with no way to sign in (no password and no other provider).
+func (s *Service) UnlinkIdentity(ctx context.Context, provider string) (*ent.User, error) {
+	v := viewer(ctx)
+	if err := policy.RequireViewer(v); err != nil {
+		return nil, err
+	}
+	var out *ent.User
+	err := s.inTx(ctx, func(tx *ent.Tx) error {
+		// Lock the user so two concurrent unlinks cannot each leave the other's last way in.
+		u, err := tx.User.Query().Where(user.ID(v.UserID)).ForUpdate().Only(ctx)
+		if err != nil {
+			return notFound(err, "user")
+		}
+		ids, err := tx.Identity.Query().Where(identity.UserID(u.ID)).All(ctx)
+		if err != nil {
+			return fmt.Errorf("load identities: %w", err)
+		}
+		var target *ent.Identity
+		for _, i := range ids {
+			if i.Provider == provider {
+				target = i
+			}
+		}
+		if target == nil {
+			return apperr.NotFound("linked " + provider + " account")
+		}
+		if u.PasswordHash == "" && len(ids) == 1 {
+			return apperr.Conflict("this is the account's only way to sign in: set a password or link another provider first")
+		}
+		if err := tx.Identity.DeleteOne(target).Exec(ctx); err != nil {
+			return fmt.Errorf("unlink identity: %w", err)
+		}
+		out = u
+		return nil
+	})
+	return out, err
+}
+
+// newSecret makes a random one-time secret and the hash that is stored instead of it.
+func newSecret() (secret string, hash []byte, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, fmt.Errorf("random: %w", err)
+	}
+	secret = base64.RawURLEncoding.EncodeToString(b)
+	return secret, hashSecret(secret), nil
+}
+
+func hashSecret(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
