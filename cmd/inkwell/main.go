@@ -2,6 +2,7 @@
 //
 //	inkwell serve     serve the API (starts a local PostgreSQL when DATABASE_URL is unset)
 //	inkwell migrate   apply pending database migrations and exit
+//	inkwell seed      fill the database with a deterministic data set
 //
 // Configuration comes from environment variables; README.md lists them.
 package main
@@ -35,6 +36,7 @@ const usage = `usage: inkwell <command>
 commands:
   serve     serve the GraphQL API (a local PostgreSQL is started when DATABASE_URL is unset)
   migrate   apply pending database migrations and exit
+  seed      fill the database with a deterministic data set (seed -h for flags)
 `
 
 func main() {
@@ -51,6 +53,8 @@ func main() {
 		err = serve(ctx, log)
 	case "migrate":
 		err = migrate(ctx, log)
+	case "seed":
+		err = seedCmd(ctx, log, os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

@@ -44,6 +44,9 @@ type Option func(*config.Config)
 // WithAccessTTL sets the access token lifetime.
 func WithAccessTTL(d time.Duration) Option { return func(c *config.Config) { c.AccessTTL = d } }
 
+// WithConfig changes any part of the configuration.
+func WithConfig(fn func(*config.Config)) Option { return fn }
+
 // WithRefreshTTL sets the refresh token lifetime.
 func WithRefreshTTL(d time.Duration) Option { return func(c *config.Config) { c.RefreshTTL = d } }
 
@@ -69,6 +72,11 @@ func New(t testing.TB, opts ...Option) *Env {
 	}
 	cfg.SigningKey = "test-signing-key-0123456789abcdef-0123456789"
 	cfg.DemoData = false
+	// The listener comes first: the server must know its own URL (PublicURL) to build
+	// sign-in redirect URIs.
+	srv := httptest.NewUnstartedServer(nil)
+	cfg.PublicURL = "http://" + srv.Listener.Addr().String()
+	cfg.AuthReturnURLs = []string{cfg.PublicURL + "/"}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -86,10 +94,10 @@ func New(t testing.TB, opts ...Option) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Env{DB: db, App: a, Config: cfg}
-	srv := httptest.NewServer(e.counting(a.Handler))
+	e := &Env{DB: db, App: a, Config: cfg, URL: cfg.PublicURL}
+	srv.Config.Handler = e.counting(a.Handler)
+	srv.Start()
 	t.Cleanup(srv.Close)
-	e.URL = srv.URL
 	return e
 }
 
