@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/graph-gophers/dataloader/v7"
+
+	"inkwell/ent"
 	"inkwell/graph/model"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
@@ -37,16 +40,39 @@ func articleConnection(ctx context.Context, l service.ArticleList, err error) (*
 	return &model.ArticleConnection{Page: l.Page, Count: l.Count}, nil
 }
 
-func userConnection(ctx context.Context, l service.UserList, err error) (*model.UserConnection, error) {
+// articlePage is the connection for a page of parentID's articles from pages (one of the
+// loaders keyed by PageKey), counted by counts when a client asks for totalCount.
+func articlePage(ctx context.Context, pages *dataloader.Loader[loader.PageKey, paging.Page[*ent.Article]], counts *dataloader.Loader[int, int],
+	parentID int, first *int, after *string,
+) (*model.ArticleConnection, error) {
+	page, count, err := loadPage(ctx, pages, counts, parentID, first, after)
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]int, len(l.Page.Items))
-	for i, u := range l.Page.Items {
-		ids[i] = u.ID
+	return &model.ArticleConnection{Page: page, Count: count}, nil
+}
+
+// userPage is articlePage for users.
+func userPage(ctx context.Context, pages *dataloader.Loader[loader.PageKey, paging.Page[*ent.User]], counts *dataloader.Loader[int, int],
+	parentID int, first *int, after *string,
+) (*model.UserConnection, error) {
+	page, count, err := loadPage(ctx, pages, counts, parentID, first, after)
+	if err != nil {
+		return nil, err
 	}
-	loader.ListUsers(ctx, ids)
-	return &model.UserConnection{Page: l.Page, Count: l.Count}, nil
+	return &model.UserConnection{Page: page, Count: count}, nil
+}
+
+func loadPage[T any](ctx context.Context, pages *dataloader.Loader[loader.PageKey, paging.Page[T]], counts *dataloader.Loader[int, int],
+	parentID int, first *int, after *string,
+) (paging.Page[T], model.Counter, error) {
+	w, err := paging.First(first, after)
+	if err != nil {
+		return paging.Page[T]{}, nil, err
+	}
+	page, err := pages.Load(ctx, loader.NewPageKey(parentID, w))()
+	count := func(ctx context.Context) (int, error) { return counts.Load(ctx, parentID)() }
+	return page, count, err
 }
 
 func deref(s *string) string {

@@ -189,6 +189,7 @@ func (r *mutationResolver) CreateArticle(ctx context.Context, input model.Create
 	if err != nil {
 		return nil, err
 	}
+	loader.For(ctx).ForgetArticles()
 	return &model.CreateArticlePayload{Article: a}, nil
 }
 
@@ -204,6 +205,7 @@ func (r *mutationResolver) UpdateArticle(ctx context.Context, input model.Update
 	l := loader.For(ctx)
 	l.TagsByArticle.Clear(ctx, a.ID)
 	l.ArticleByID.Clear(ctx, a.ID)
+	l.ForgetArticles()
 	return &model.UpdateArticlePayload{Article: a}, nil
 }
 
@@ -213,6 +215,7 @@ func (r *mutationResolver) DeleteArticle(ctx context.Context, input model.Delete
 	if err != nil {
 		return nil, err
 	}
+	loader.For(ctx).ForgetArticles()
 	return &model.DeleteArticlePayload{DeletedArticleID: id}, nil
 }
 
@@ -222,7 +225,7 @@ func (r *mutationResolver) FavoriteArticle(ctx context.Context, input model.Favo
 	if err != nil {
 		return nil, err
 	}
-	loader.For(ctx).ViewerHasFavorited.Clear(ctx, a.ID)
+	loader.For(ctx).ForgetFavorite(ctx, auth.ViewerFrom(ctx).UserID, a.ID)
 	return &model.FavoriteArticlePayload{Article: a}, nil
 }
 
@@ -232,7 +235,7 @@ func (r *mutationResolver) UnfavoriteArticle(ctx context.Context, input model.Un
 	if err != nil {
 		return nil, err
 	}
-	loader.For(ctx).ViewerHasFavorited.Clear(ctx, a.ID)
+	loader.For(ctx).ForgetFavorite(ctx, auth.ViewerFrom(ctx).UserID, a.ID)
 	return &model.UnfavoriteArticlePayload{Article: a}, nil
 }
 
@@ -365,7 +368,8 @@ func (r *userResolver) ID(ctx context.Context, obj *ent.User) (string, error) {
 
 // Email is the resolver for the email field.
 func (r *userResolver) Email(ctx context.Context, obj *ent.User) (*string, error) {
-	if !policy.CanSeeEmail(ctx, obj) {
+	// "" is a provider-made account with no verified address: no email, not an empty one.
+	if obj.Email == "" || !policy.CanSeeEmail(ctx, obj) {
 		return nil, nil
 	}
 	return &obj.Email, nil
@@ -401,32 +405,20 @@ func (r *userResolver) FollowingCount(ctx context.Context, obj *ent.User) (int, 
 
 // Followers is the resolver for the followers field.
 func (r *userResolver) Followers(ctx context.Context, obj *ent.User, first *int, after *string) (*model.UserConnection, error) {
-	w, err := paging.First(first, after)
-	if err != nil {
-		return nil, err
-	}
-	l, err := r.Service.Followers(ctx, w, obj.ID)
-	return userConnection(ctx, l, err)
+	l := loader.For(ctx)
+	return userPage(ctx, l.Followers, l.FollowersCount, obj.ID, first, after)
 }
 
 // Following is the resolver for the following field.
 func (r *userResolver) Following(ctx context.Context, obj *ent.User, first *int, after *string) (*model.UserConnection, error) {
-	w, err := paging.First(first, after)
-	if err != nil {
-		return nil, err
-	}
-	l, err := r.Service.Following(ctx, w, obj.ID)
-	return userConnection(ctx, l, err)
+	l := loader.For(ctx)
+	return userPage(ctx, l.Following, l.FollowingCount, obj.ID, first, after)
 }
 
 // Articles is the resolver for the articles field.
 func (r *userResolver) Articles(ctx context.Context, obj *ent.User, first *int, after *string) (*model.ArticleConnection, error) {
-	w, err := paging.First(first, after)
-	if err != nil {
-		return nil, err
-	}
-	l, err := r.Service.AuthorArticles(ctx, w, obj.ID)
-	return articleConnection(ctx, l, err)
+	l := loader.For(ctx)
+	return articlePage(ctx, l.Articles, l.ArticlesCount, obj.ID, first, after)
 }
 
 // Identities is the resolver for the identities field.
@@ -439,12 +431,8 @@ func (r *userResolver) Identities(ctx context.Context, obj *ent.User) ([]*ent.Id
 
 // FavoriteArticles is the resolver for the favoriteArticles field.
 func (r *userResolver) FavoriteArticles(ctx context.Context, obj *ent.User, first *int, after *string) (*model.ArticleConnection, error) {
-	w, err := paging.First(first, after)
-	if err != nil {
-		return nil, err
-	}
-	l, err := r.Service.FavoriteArticles(ctx, w, obj.ID)
-	return articleConnection(ctx, l, err)
+	l := loader.For(ctx)
+	return articlePage(ctx, l.FavoriteArticles, l.FavoriteArticlesCount, obj.ID, first, after)
 }
 
 // Article returns ArticleResolver implementation.

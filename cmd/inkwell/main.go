@@ -29,6 +29,7 @@ import (
 	"inkwell/internal/dbmigrate"
 	"inkwell/internal/demo"
 	"inkwell/internal/localpg"
+	"inkwell/internal/telemetry"
 )
 
 const usage = `usage: inkwell <command>
@@ -183,6 +184,16 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		if loaded {
 			log.Info("loaded demo data", "users", "ada, grace, linus", "password", demo.Password)
 		}
+	}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		msrv := &http.Server{Handler: telemetry.Handler(telemetry.Registry()), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

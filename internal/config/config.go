@@ -59,6 +59,9 @@ type Config struct {
 	AuthReturnURLs []string
 	// Providers are the configured sign-in providers, in the order GitHub, Google, OIDC.
 	Providers []oauth.ProviderConfig
+	// MetricsAddr is where /metrics and /debug/pprof/ listen (INKWELL_METRICS_ADDR;
+	// empty, the default, serves neither). Keep it off the public network.
+	MetricsAddr string
 	// ShutdownGrace is how long in-flight requests may finish after SIGTERM
 	// (INKWELL_SHUTDOWN_GRACE, default 10s).
 	ShutdownGrace time.Duration
@@ -118,6 +121,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		MigrateOnStart:      boolean("INKWELL_MIGRATE_ON_START", true),
 		Introspection:       boolean("INKWELL_INTROSPECTION", true),
 		ShutdownGrace:       duration("INKWELL_SHUTDOWN_GRACE", 10*time.Second),
+		MetricsAddr:         str("INKWELL_METRICS_ADDR", ""),
 	}
 	switch env := str("INKWELL_ENV", "development"); env {
 	case "development":

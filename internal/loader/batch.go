@@ -3,7 +3,6 @@ package loader
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/graph-gophers/dataloader/v7"
 	"github.com/lib/pq"
@@ -16,7 +15,6 @@ import (
 	"inkwell/ent/user"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
-	"inkwell/internal/paging"
 )
 
 // batches holds the batch functions. Each returns one result per key, in key order.
@@ -166,125 +164,12 @@ func (b batches) commentsCount(ctx context.Context, ids []int) []*dataloader.Res
 	return b.countBy(ctx, comment.Table, comment.FieldArticleID, ids)
 }
 
-// CommentsKey asks for one page of an article's comments (oldest first). Window fields
-// are values, not pointers, so equal requests share a key.
-type CommentsKey struct {
-	ArticleID int
-	Limit     int
-	Backward  bool
-	After     paging.Key
-	Before    paging.Key
-	HasAfter  bool
-	HasBefore bool
+func (b batches) articlesCount(ctx context.Context, ids []int) []*dataloader.Result[int] {
+	return b.countBy(ctx, article.Table, article.FieldAuthorID, ids)
 }
 
-// NewCommentsKey is the key for w's page of articleID's comments.
-func NewCommentsKey(articleID int, w paging.Window) CommentsKey {
-	k := CommentsKey{ArticleID: articleID, Limit: w.Limit, Backward: w.Backward}
-	if w.After != nil {
-		k.After, k.HasAfter = *w.After, true
-	}
-	if w.Before != nil {
-		k.Before, k.HasBefore = *w.Before, true
-	}
-	return k
-}
-
-func (k CommentsKey) window() paging.Window {
-	w := paging.Window{Limit: k.Limit, Backward: k.Backward}
-	if k.HasAfter {
-		after := k.After
-		w.After = &after
-	}
-	if k.HasBefore {
-		before := k.Before
-		w.Before = &before
-	}
-	return w
-}
-
-// comments answers pages of comments for many articles with one query per distinct
-// window (usually one): a LATERAL join takes each article's page straight off the
-// (article_id, created_at, id) index.
-func (b batches) comments(ctx context.Context, keys []CommentsKey) []*dataloader.Result[paging.Page[*ent.Comment]] {
-	groups := map[CommentsKey][]int{}
-	for _, k := range keys {
-		w := k
-		w.ArticleID = 0
-		groups[w] = append(groups[w], k.ArticleID)
-	}
-	pages := make(map[CommentsKey]paging.Page[*ent.Comment], len(keys))
-	var err error
-	for w, ids := range groups {
-		var byArticle map[int][]*ent.Comment
-		byArticle, err = b.commentPages(ctx, w, ids)
-		if err != nil {
-			break
-		}
-		for _, id := range ids {
-			k := w
-			k.ArticleID = id
-			pages[k] = paging.Cut(w.window(), byArticle[id], commentKey)
-		}
-	}
-	// The comments' authors come next, for all of these pages at once.
-	var authors []int
-	for _, p := range pages {
-		for _, c := range p.Items {
-			authors = append(authors, c.AuthorID)
-		}
-	}
-	b.listed.add(b.listed.users, authors)
-	return byKey(keys, pages, err, nil)
-}
-
-func commentKey(c *ent.Comment) paging.Key { return paging.Key{Time: c.CreatedAt, ID: c.ID} }
-
-func (b batches) commentPages(ctx context.Context, k CommentsKey, ids []int) (map[int][]*ent.Comment, error) {
-	cond, dir := "", "ASC"
-	args := []any{pq.Array(ids), k.Limit + 1}
-	if k.HasAfter {
-		args = append(args, k.After.Time, k.After.ID)
-		cond += fmt.Sprintf(" AND (c.created_at, c.id) > ($%d, $%d)", len(args)-1, len(args))
-	}
-	if k.HasBefore {
-		args = append(args, k.Before.Time, k.Before.ID)
-		cond += fmt.Sprintf(" AND (c.created_at, c.id) < ($%d, $%d)", len(args)-1, len(args))
-	}
-	if k.Backward {
-		dir = "DESC"
-	}
-	query := `SELECT c.id, c.created_at, c.updated_at, c.body, c.article_id, c.author_id
-	  FROM unnest($1::bigint[]) AS a(id)
-	  CROSS JOIN LATERAL (
-	    SELECT * FROM comments c WHERE c.article_id = a.id` + cond + `
-	    ORDER BY c.created_at ` + dir + `, c.id ` + dir + ` LIMIT $2) c`
-	rows, err := b.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("load comments: %w", err)
-	}
-	defer rows.Close()
-	out := make(map[int][]*ent.Comment, len(ids))
-	for rows.Next() {
-		c := &ent.Comment{}
-		if err := rows.Scan(&c.ID, &c.CreatedAt, &c.UpdatedAt, &c.Body, &c.ArticleID, &c.AuthorID); err != nil {
-			return nil, fmt.Errorf("scan comment: %w", err)
-		}
-		out[c.ArticleID] = append(out[c.ArticleID], c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	// LATERAL keeps each article's rows in the inner ORDER BY, but make it explicit.
-	for _, cs := range out {
-		sort.SliceStable(cs, func(i, j int) bool {
-			less := cs[i].CreatedAt.Before(cs[j].CreatedAt) ||
-				(cs[i].CreatedAt.Equal(cs[j].CreatedAt) && cs[i].ID < cs[j].ID)
-			if k.Backward {
-				return !less
-			}
-			return less
-		})
-	}
-	return out, nil
+// favoriteArticlesCount counts favorites rows: one per favorited article, since deleting
+// an article deletes its favorites.
+func (b batches) favoriteArticlesCount(ctx context.Context, ids []int) []*dataloader.Result[int] {
+	return b.countBy(ctx, favorite.Table, favorite.FieldUserID, ids)
 }

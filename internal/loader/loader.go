@@ -30,7 +30,16 @@ type Loaders struct {
 	FollowersCount     *dataloader.Loader[int, int]
 	FollowingCount     *dataloader.Loader[int, int]
 	CommentsCount      *dataloader.Loader[int, int]
-	Comments           *dataloader.Loader[CommentsKey, paging.Page[*ent.Comment]]
+
+	// Pages of lists under many parents (see PageKey) and the lists' sizes, by parent:
+	// an article's comments, a user's articles, favorite articles, followers and follows.
+	Comments              *dataloader.Loader[PageKey, paging.Page[*ent.Comment]]
+	Articles              *dataloader.Loader[PageKey, paging.Page[*ent.Article]]
+	ArticlesCount         *dataloader.Loader[int, int]
+	FavoriteArticles      *dataloader.Loader[PageKey, paging.Page[*ent.Article]]
+	FavoriteArticlesCount *dataloader.Loader[int, int]
+	Followers             *dataloader.Loader[PageKey, paging.Page[*ent.User]]
+	Following             *dataloader.Loader[PageKey, paging.Page[*ent.User]]
 
 	listed *listed
 }
@@ -40,17 +49,23 @@ func New(db *ent.Client, v auth.Viewer) *Loaders {
 	lst := newListed()
 	b := batches{db: db, viewer: v, listed: lst}
 	return &Loaders{
-		UserByID:           newListLoader(lst.usersOf, b.usersByID),
-		ArticleByID:        newLoader(b.articlesByID),
-		CommentByID:        newLoader(b.commentsByID),
-		TagsByArticle:      newListLoader(lst.articlesOf, b.tagsByArticle),
-		ViewerHasFavorited: newListLoader(lst.articlesOf, b.viewerHasFavorited),
-		ViewerIsFollowing:  newListLoader(lst.usersOf, b.viewerIsFollowing),
-		FollowersCount:     newListLoader(lst.usersOf, b.followersCount),
-		FollowingCount:     newListLoader(lst.usersOf, b.followingCount),
-		CommentsCount:      newListLoader(lst.articlesOf, b.commentsCount),
-		Comments:           newListLoader(lst.commentsOf, b.comments),
-		listed:             lst,
+		UserByID:              newListLoader(lst.usersOf, b.usersByID),
+		ArticleByID:           newLoader(b.articlesByID),
+		CommentByID:           newLoader(b.commentsByID),
+		TagsByArticle:         newListLoader(lst.articlesOf, b.tagsByArticle),
+		ViewerHasFavorited:    newListLoader(lst.articlesOf, b.viewerHasFavorited),
+		ViewerIsFollowing:     newListLoader(lst.usersOf, b.viewerIsFollowing),
+		FollowersCount:        newListLoader(lst.usersOf, b.followersCount),
+		FollowingCount:        newListLoader(lst.usersOf, b.followingCount),
+		CommentsCount:         newListLoader(lst.articlesOf, b.commentsCount),
+		Comments:              newListLoader(pagesOf(lst.articlesOf), b.comments),
+		Articles:              newListLoader(pagesOf(lst.usersOf), b.articles),
+		ArticlesCount:         newListLoader(lst.usersOf, b.articlesCount),
+		FavoriteArticles:      newListLoader(pagesOf(lst.usersOf), b.favoriteArticles),
+		FavoriteArticlesCount: newListLoader(lst.usersOf, b.favoriteArticlesCount),
+		Followers:             newListLoader(pagesOf(lst.usersOf), b.followers),
+		Following:             newListLoader(pagesOf(lst.usersOf), b.following),
+		listed:                lst,
 	}
 }
 
@@ -86,11 +101,30 @@ func PerRequest(db *ent.Client) func(context.Context) context.Context {
 	}
 }
 
-// ForgetFollow drops what a follow or unfollow by follower of followee changed.
+// ForgetFollow drops what a follow or unfollow by follower of followee changed. Pages are
+// keyed by window as well as by user, so all of them go.
 func (l *Loaders) ForgetFollow(ctx context.Context, follower, followee int) {
 	l.ViewerIsFollowing.Clear(ctx, followee)
 	l.FollowersCount.Clear(ctx, followee)
 	l.FollowingCount.Clear(ctx, follower)
+	l.Followers.ClearAll()
+	l.Following.ClearAll()
+}
+
+// ForgetFavorite drops what a favorite or unfavorite of articleID by userID changed.
+func (l *Loaders) ForgetFavorite(ctx context.Context, userID, articleID int) {
+	l.ViewerHasFavorited.Clear(ctx, articleID)
+	l.FavoriteArticlesCount.Clear(ctx, userID)
+	l.FavoriteArticles.ClearAll()
+}
+
+// ForgetArticles drops cached pages and counts of articles, after one was published,
+// changed or deleted (with its favorites).
+func (l *Loaders) ForgetArticles() {
+	l.Articles.ClearAll()
+	l.ArticlesCount.ClearAll()
+	l.FavoriteArticles.ClearAll()
+	l.FavoriteArticlesCount.ClearAll()
 }
 
 // ForgetComments drops cached comment pages and counts: of one article, or of all

@@ -59,34 +59,40 @@ func (l *listed) of(m map[int][]int, id int) []int {
 func (l *listed) articlesOf(id int) []int { return l.of(l.articles, id) }
 func (l *listed) usersOf(id int) []int    { return l.of(l.users, id) }
 
-// commentsOf is the same page of comments on the articles listed with k's. A page after
-// or before a cursor belongs to one article's comments only.
-func (l *listed) commentsOf(k CommentsKey) []CommentsKey {
-	if k.HasAfter || k.HasBefore {
-		return nil
+// pagesOf gives the siblings of a page loader's keys: the same page of the lists of the
+// parents listed (by of) with k's. A page after or before a cursor belongs to one
+// parent's list only.
+func pagesOf(of func(int) []int) func(PageKey) []PageKey {
+	return func(k PageKey) []PageKey {
+		if k.HasAfter || k.HasBefore {
+			return nil
+		}
+		ids := of(k.ParentID)
+		out := make([]PageKey, len(ids))
+		for i, id := range ids {
+			out[i] = k
+			out[i].ParentID = id
+		}
+		return out
 	}
-	ids := l.articlesOf(k.ArticleID)
-	out := make([]CommentsKey, len(ids))
-	for i, id := range ids {
-		out[i] = k
-		out[i].ArticleID = id
+}
+
+// addArticles makes articles one list, and their authors another.
+func (l *listed) addArticles(as []*ent.Article) {
+	ids, authors := make([]int, len(as)), make([]int, len(as))
+	for i, a := range as {
+		ids[i], authors[i] = a.ID, a.AuthorID
 	}
-	return out
+	l.add(l.articles, ids)
+	l.add(l.users, authors)
 }
 
 // ListArticles tells the request's loaders, if it has any, that these articles are one
 // list, and so are their authors.
 func ListArticles(ctx context.Context, as []*ent.Article) {
-	l, ok := ctx.Value(ctxKey{}).(*Loaders)
-	if !ok {
-		return
+	if l, ok := ctx.Value(ctxKey{}).(*Loaders); ok {
+		l.listed.addArticles(as)
 	}
-	ids, authors := make([]int, len(as)), make([]int, len(as))
-	for i, a := range as {
-		ids[i], authors[i] = a.ID, a.AuthorID
-	}
-	l.listed.add(l.listed.articles, ids)
-	l.listed.add(l.listed.users, authors)
 }
 
 // ListUsers tells the request's loaders, if it has any, that these users are one list.

@@ -40,7 +40,9 @@ func (s *Service) LoginCode(ctx context.Context, id ExternalIdentity) (string, e
 		return "", err
 	}
 	// Two callbacks for one new identity, or two new users wanting one name, race on a
-	// unique index; the loser's second try finds the winner's rows.
+	// unique index; the loser's second try finds the winner's rows. A new user with a
+	// verified email meets the winner (or a concurrent sign-up) on users.email first, and
+	// its second try links to that account.
 	for attempt := 0; ; attempt++ {
 		err = s.inTx(ctx, func(tx *ent.Tx) error {
 			uid, err := s.userForIdentity(ctx, tx, id)
@@ -51,7 +53,8 @@ func (s *Service) LoginCode(ctx context.Context, id ExternalIdentity) (string, e
 			return tx.LoginCode.Create().SetCodeHash(hash).SetUserID(uid).
 				SetCreatedAt(t).SetExpiresAt(t.Add(LoginCodeTTL)).Exec(ctx)
 		})
-		retry := uniqueViolation(err, "identity_provider_subject") || uniqueViolation(err, "users_username_key_key")
+		retry := uniqueViolation(err, "identity_provider_subject") || uniqueViolation(err, "users_username_key_key") ||
+			uniqueViolation(err, "users_email_key")
 		if !retry || attempt == 2 {
 			break
 		}

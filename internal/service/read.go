@@ -13,7 +13,6 @@ import (
 	"inkwell/ent/predicate"
 	"inkwell/ent/tag"
 	"inkwell/ent/user"
-	"inkwell/internal/apperr"
 	"inkwell/internal/paging"
 	"inkwell/internal/policy"
 )
@@ -58,16 +57,6 @@ func (s *Service) Feed(ctx context.Context, w paging.Window) (ArticleList, error
 	return s.articleList(ctx, w, followed)
 }
 
-// AuthorArticles lists one author's articles, newest first.
-func (s *Service) AuthorArticles(ctx context.Context, w paging.Window, authorID int) (ArticleList, error) {
-	return s.articleList(ctx, w, article.AuthorID(authorID))
-}
-
-// FavoriteArticles lists the articles a user favorited, newest article first.
-func (s *Service) FavoriteArticles(ctx context.Context, w paging.Window, userID int) (ArticleList, error) {
-	return s.articleList(ctx, w, article.HasFavoritesWith(favorite.UserID(userID)))
-}
-
 func (s *Service) articleList(ctx context.Context, w paging.Window, preds ...predicate.Article) (ArticleList, error) {
 	q := s.db.Article.Query().Where(preds...)
 	count := func(ctx context.Context) (int, error) { return q.Clone().Count(ctx) }
@@ -83,60 +72,6 @@ func (s *Service) articleList(ctx context.Context, w paging.Window, preds ...pre
 
 // ArticleKey is an article's place in newest-first lists.
 func ArticleKey(a *ent.Article) paging.Key { return paging.Key{Time: a.CreatedAt, ID: a.ID} }
-
-// UserList is a page of users and a way to count the whole list.
-type UserList struct {
-	Page  paging.Page[*ent.User]
-	Count func(context.Context) (int, error)
-}
-
-// Followers lists who follows userID, most recent follow first.
-func (s *Service) Followers(ctx context.Context, w paging.Window, userID int) (UserList, error) {
-	return s.followList(ctx, w, follow.FolloweeID(userID), follow.FieldFollowerID)
-}
-
-// Following lists whom userID follows, most recent follow first.
-func (s *Service) Following(ctx context.Context, w paging.Window, userID int) (UserList, error) {
-	return s.followList(ctx, w, follow.FollowerID(userID), follow.FieldFolloweeID)
-}
-
-// followList pages follows rows (keyed by the follow's own time and id) and loads the
-// users on the other end in one more query.
-func (s *Service) followList(ctx context.Context, w paging.Window, where predicate.Follow, other string) (UserList, error) {
-	q := s.db.Follow.Query().Where(where)
-	count := func(ctx context.Context) (int, error) { return q.Clone().Count(ctx) }
-	rows, err := q.Clone().Where(keyset(w, true, follow.FieldCreatedAt, follow.FieldID)).
-		Order(order[follow.OrderOption](w, true, follow.FieldCreatedAt, follow.FieldID)...).
-		Limit(w.Limit + 1).
-		All(ctx)
-	if err != nil {
-		return UserList{}, err
-	}
-	page := paging.Cut(w, rows, func(f *ent.Follow) paging.Key { return paging.Key{Time: f.CreatedAt, ID: f.ID} })
-	ids := make([]int, len(page.Items))
-	for i, f := range page.Items {
-		ids[i] = f.FolloweeID
-		if other == follow.FieldFollowerID {
-			ids[i] = f.FollowerID
-		}
-	}
-	users, err := s.db.User.Query().Where(user.IDIn(ids...)).All(ctx)
-	if err != nil {
-		return UserList{}, err
-	}
-	byID := make(map[int]*ent.User, len(users))
-	for _, u := range users {
-		byID[u.ID] = u
-	}
-	out := paging.Page[*ent.User]{Keys: page.Keys, HasNextPage: page.HasNextPage, HasPreviousPage: page.HasPreviousPage}
-	out.Items = make([]*ent.User, len(ids))
-	for i, id := range ids {
-		if out.Items[i] = byID[id]; out.Items[i] == nil {
-			return UserList{}, apperr.Internal(nil)
-		}
-	}
-	return UserList{Page: out, Count: count}, nil
-}
 
 // Tags lists the first n tags in use, most used first.
 func (s *Service) Tags(ctx context.Context, n int) ([]*ent.Tag, error) {
