@@ -17,6 +17,9 @@ run: postgres ## serve on http://127.0.0.1:8080 with a local PostgreSQL and demo
 test: postgres ## run every test against a real, throw-away PostgreSQL (with -race)
 	go test -race -count=1 ./...
 
+bench: postgres ## load benchmark vs the anchors in ../shared/bench, size M (~10 min); BENCH_ARGS="-size S -rounds 1" varies it
+	go run ./bench $(BENCH_ARGS)
+
 build: ## build bin/inkwell
 	go build -o bin/inkwell ./cmd/inkwell
 

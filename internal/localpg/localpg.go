@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,6 +90,10 @@ type Options struct {
 	// Fast trades crash safety for speed, for throw-away test clusters:
 	// fsync=off, synchronous_commit=off, full_page_writes=off.
 	Fast bool
+	// Settings are postgresql.conf parameters (name to value, e.g. "shared_buffers":
+	// "256MB"), passed on the command line after the ones Start sets itself, so they
+	// override those too (max_connections, Fast's).
+	Settings map[string]string
 }
 
 // Server is a running postgres process started by Start. It is our child
@@ -323,6 +329,10 @@ func launch(ctx context.Context, bin, dir string, port int, cred *syscall.Creden
 	}
 	if opts.Fast {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	// Sorted, so the command line is the same on every start; postgres takes the last -c.
+	for _, k := range slices.Sorted(maps.Keys(opts.Settings)) {
+		args = append(args, "-c", k+"="+opts.Settings[k])
 	}
 	log, logFile, err := openLog(dir, opts.Log)
 	if err != nil {

@@ -161,3 +161,31 @@ func TestFixedPortInUse(t *testing.T) {
 	}
 	t.Logf("as expected: %v", err)
 }
+
+func TestSettingsOverrideDefaults(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	s, err := localpg.Start(ctx, localpg.Options{Dir: t.TempDir(), Fast: true, Settings: map[string]string{
+		"shared_buffers":   "32MB",
+		"random_page_cost": "1.1",
+		"max_connections":  "50",
+		"fsync":            "on",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	db := open(t, s.URL("postgres"))
+	for q, want := range map[string]string{
+		"SHOW shared_buffers":          "32MB",
+		"SHOW random_page_cost":        "1.1",
+		"SHOW max_connections":         "50",
+		"SHOW fsync":                   "on",
+		"SHOW full_page_writes":        "off",
+		"SHOW unix_socket_directories": "",
+	} {
+		if got := queryString(t, db, q); got != want {
+			t.Errorf("%s = %q, want %q", q, got, want)
+		}
+	}
+}

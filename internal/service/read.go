@@ -77,7 +77,7 @@ func ArticleKey(a *ent.Article) paging.Key { return paging.Key{Time: a.CreatedAt
 func (s *Service) Tags(ctx context.Context, n int) ([]*ent.Tag, error) {
 	return s.db.Tag.Query().
 		Where(tag.ArticlesCountGT(0)).
-		Order(tag.ByArticlesCount(sql.OrderDesc()), tag.ByName()).
+		Order(tag.ByArticlesCountField(sql.OrderDesc()), tag.ByName()).
 		Limit(n).
 		All(ctx)
 }
