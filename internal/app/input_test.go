@@ -8,8 +8,8 @@ import (
 )
 
 // PostgreSQL text cannot hold a NUL character. Wherever a client sends one, in a
-// variable or an inline literal, it gets BAD_USER_INPUT naming the argument, never an
-// internal error, and nothing is written.
+// variable or an inline literal, it gets BAD_USER_INPUT naming that variable or
+// argument, never an internal error, and nothing is written.
 func TestInputNULRefused(t *testing.T) {
 	t.Parallel()
 	e := apptest.New(t)
@@ -21,14 +21,14 @@ func TestInputNULRefused(t *testing.T) {
 		field              string
 	}{
 		{"signIn email", "", `mutation($e: String!) { signIn(input: {email: $e, password: "password-alice"}) { accessToken } }`,
-			map[string]any{"e": "alice\x00@example.com"}, "input"},
-		{"user lookup", "", `query($u: String!) { user(username: $u) { id } }`, map[string]any{"u": "al\x00ice"}, "username"},
+			map[string]any{"e": "alice\x00@example.com"}, "e"},
+		{"user lookup", "", `query($u: String!) { user(username: $u) { id } }`, map[string]any{"u": "al\x00ice"}, "u"},
 		{"article lookup literal", "", `{ article(slug: "hel\u0000lo") { id } }`, nil, "slug"},
-		{"articles filter", "", `query($t: String) { articles(filter: {tag: $t}) { totalCount } }`, map[string]any{"t": "g\x00o"}, "filter"},
+		{"articles filter", "", `query($t: String) { articles(filter: {tag: $t}) { totalCount } }`, map[string]any{"t": "g\x00o"}, "t"},
 		{"createArticle body", alice.Token, `mutation($b: String!) { createArticle(input: {title: "T", description: "", body: $b}) { article { id } } }`,
-			map[string]any{"b": "text\x00more"}, "input"},
+			map[string]any{"b": "text\x00more"}, "b"},
 		{"addComment body", alice.Token, `mutation($b: String!) { addComment(input: {articleSlug: "` + art.Slug + `", body: $b}) { comment { id } } }`,
-			map[string]any{"b": "\x00"}, "input"},
+			map[string]any{"b": "\x00"}, "b"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := e.Snapshot(t)

@@ -80,7 +80,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	db, err := sql.Open("postgres", pgtest.New(t))
+	db, err := sql.Open("postgres", app.DatabaseURL(pgtest.New(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,20 @@
+package app_test
+
+import (
+	"testing"
+
+	"inkwell/internal/app"
+)
+
+func TestDatabaseURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"postgres://u@h:5432/db?sslmode=disable", "postgres://u@h:5432/db?binary_parameters=yes&sslmode=disable"},
+		{"postgresql://h/db", "postgresql://h/db?binary_parameters=yes"},
+		{"postgres://h/db?binary_parameters=no", "postgres://h/db?binary_parameters=no"},
+		{"host=h dbname=db", "host=h dbname=db binary_parameters=yes"},
+	} {
+		if got := app.DatabaseURL(tc.in); got != tc.want {
+			t.Errorf("DatabaseURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
