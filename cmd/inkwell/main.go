@@ -138,12 +138,18 @@ func loadConfig() (config.Config, error) {
 	return cfg, nil
 }
 
-func migrate(ctx context.Context, log *slog.Logger) error {
+// envDatabase is database() for the configuration in the environment, for the commands
+// that need nothing else of it.
+func envDatabase(ctx context.Context, log *slog.Logger) (url string, stop func(), err error) {
 	cfg, err := config.FromEnv(os.Getenv)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return "", nil, fmt.Errorf("configuration: %w", err)
 	}
-	url, stop, err := database(ctx, cfg, log)
+	return database(ctx, cfg, log)
+}
+
+func migrate(ctx context.Context, log *slog.Logger) error {
+	url, stop, err := envDatabase(ctx, log)
 	if err != nil {
 		return err
 	}

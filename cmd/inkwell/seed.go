@@ -13,7 +13,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"inkwell/internal/config"
 	"inkwell/internal/dbmigrate"
 	"inkwell/internal/seed"
 )
@@ -32,11 +31,7 @@ func seedCmd(ctx context.Context, log *slog.Logger, args []string) error {
 	if !ok {
 		return fmt.Errorf("unknown size %q: want S, M or L", *size)
 	}
-	cfg, err := config.FromEnv(os.Getenv)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	url, stop, err := database(ctx, cfg, log)
+	url, stop, err := envDatabase(ctx, log)
 	if err != nil {
 		return err
 	}
