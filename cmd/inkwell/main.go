@@ -204,7 +204,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		}
 		msrv := &http.Server{Handler: telemetry.Handler(telemetry.Registry()), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = msrv.Serve(mln) }()
-		defer msrv.Close()
+		defer func() { _ = msrv.Close() }()
 		log.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)

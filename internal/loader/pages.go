@@ -179,15 +179,9 @@ func loadPages[R, T any](ctx context.Context, db *ent.Client, l pagedList, keys 
 	pages := make(map[PageKey]paging.Page[T], len(keys))
 	for w, ids := range groups {
 		q, args := l.query(w, ids)
-		rows, err := db.QueryContext(ctx, q, args...)
-		if err != nil {
-			return nil, fmt.Errorf("load %s: %w", l.name, err)
-		}
 		var got []R
-		err = sql.ScanSlice(rows, &got)
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", l.name, err)
+		if err := queryScan(ctx, db, q, args, &got); err != nil {
+			return nil, fmt.Errorf("load %s: %w", l.name, err)
 		}
 		byParent := make(map[int][]entry[T], len(ids))
 		for _, r := range got {
@@ -320,4 +314,18 @@ func (b batches) listUsers(keys []PageKey, pages map[PageKey]paging.Page[*ent.Us
 		}
 	}
 	b.listed.add(b.listed.users, ids)
+}
+
+// queryScan runs q and scans every row into dst (a pointer to a slice of structs whose
+// json tags name the columns).
+func queryScan(ctx context.Context, db *ent.Client, q string, args []any, dst any) error {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if err := sql.ScanSlice(rows, dst); err != nil {
+		return err
+	}
+	return rows.Err()
 }

@@ -130,11 +130,22 @@ func Run(ctx context.Context, db *sql.DB, opts Options) error {
 }
 
 func copyRows(ctx context.Context, tx *sql.Tx, table string, columns []string, total int,
-	rows func(emit func(...any) error) error, progress func(string, int, int)) error {
-	stmt, err := tx.PrepareContext(ctx, pq.CopyIn(table, columns...))
+	rows func(emit func(...any) error) error, progress func(string, int, int)) (err error) {
+	quoted := make([]string, len(columns))
+	for i, c := range columns {
+		quoted[i] = pq.QuoteIdentifier(c)
+	}
+	// lib/pq streams the rows of a prepared COPY ... FROM STDIN in bulk.
+	stmt, err := tx.PrepareContext(ctx, "COPY "+pq.QuoteIdentifier(table)+" ("+strings.Join(quoted, ", ")+") FROM STDIN")
 	if err != nil {
 		return fmt.Errorf("seed: copy into %s: %w", table, err)
 	}
+	// Closing ends the COPY, so its error is the copy's.
+	defer func() {
+		if cerr := stmt.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("seed: copy into %s: %w", table, cerr)
+		}
+	}()
 	done := 0
 	progress(table, 0, total)
 	err = rows(func(v ...any) error {
@@ -148,9 +159,6 @@ func copyRows(ctx context.Context, tx *sql.Tx, table string, columns []string, t
 	})
 	if err == nil {
 		_, err = stmt.ExecContext(ctx)
-	}
-	if cerr := stmt.Close(); err == nil {
-		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("seed: copy into %s: %w", table, err)
