@@ -92,43 +92,28 @@ func nodeThunk(ctx context.Context, typ string, id int) func() (model.Node, erro
 	l := loader.For(ctx)
 	switch typ {
 	case globalid.TypeUser:
-		th := l.UserByID.Load(ctx, id)
-		return func() (model.Node, error) {
-			u, err := th()
-			if apperr.CodeOf(err) == apperr.CodeNotFound {
-				return nil, nil
-			}
-			if err != nil || u == nil {
-				return nil, err
-			}
-			return u, nil
-		}
+		return asNode(l.UserByID.Load(ctx, id))
 	case globalid.TypeArticle:
-		th := l.ArticleByID.Load(ctx, id)
-		return func() (model.Node, error) {
-			a, err := th()
-			if apperr.CodeOf(err) == apperr.CodeNotFound {
-				return nil, nil
-			}
-			if err != nil || a == nil {
-				return nil, err
-			}
-			return a, nil
-		}
+		return asNode(l.ArticleByID.Load(ctx, id))
 	case globalid.TypeComment:
-		th := l.CommentByID.Load(ctx, id)
-		return func() (model.Node, error) {
-			c, err := th()
-			if apperr.CodeOf(err) == apperr.CodeNotFound {
-				return nil, nil
-			}
-			if err != nil || c == nil {
-				return nil, err
-			}
-			return c, nil
-		}
+		return asNode(l.CommentByID.Load(ctx, id))
 	}
 	return func() (model.Node, error) { return nil, nil }
+}
+
+// asNode turns a loader's thunk into a node's, with NOT_FOUND as null. A nil pointer must
+// become a nil interface, not an interface holding a nil pointer.
+func asNode[T any](th func() (*T, error)) func() (model.Node, error) {
+	return func() (model.Node, error) {
+		v, err := th()
+		if apperr.CodeOf(err) == apperr.CodeNotFound {
+			return nil, nil
+		}
+		if err != nil || v == nil {
+			return nil, err
+		}
+		return v, nil
+	}
 }
 
 func nodeOf(ctx context.Context, typ string, id int) (model.Node, error) {

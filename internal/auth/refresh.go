@@ -9,7 +9,7 @@ import (
 
 // NewRefreshToken returns a new opaque refresh token (32 random bytes, base64url without
 // padding) for the client, and its hash for the database. Only the hash is stored, so a
-// leaked table cannot be replayed.
+// leaked table cannot be replayed. One-time login codes are made the same way.
 func NewRefreshToken() (token string, hash []byte, err error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {

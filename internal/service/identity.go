@@ -2,9 +2,6 @@ package service
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -15,6 +12,7 @@ import (
 	"inkwell/ent/identity"
 	"inkwell/ent/user"
 	"inkwell/internal/apperr"
+	"inkwell/internal/auth"
 	"inkwell/internal/policy"
 )
 
@@ -35,7 +33,8 @@ type ExternalIdentity struct {
 // unverified email that matches an account is refused: it must never take one over.
 func (s *Service) LoginCode(ctx context.Context, id ExternalIdentity) (string, error) {
 	id.Email = normEmail(id.Email)
-	code, hash, err := newSecret()
+	// A login code is the same kind of opaque, hashed-at-rest secret as a refresh token.
+	code, hash, err := auth.NewRefreshToken()
 	if err != nil {
 		return "", err
 	}
@@ -165,7 +164,7 @@ func (s *Service) ExchangeLoginCode(ctx context.Context, code string) (*Session,
 		rows, err := tx.QueryContext(ctx,
 			`UPDATE login_codes SET used_at = $2
 			  WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2
-			 RETURNING user_id`, hashSecret(code), t)
+			 RETURNING user_id`, auth.HashRefreshToken(code), t)
 		if err != nil {
 			return fmt.Errorf("spend login code: %w", err)
 		}
@@ -233,19 +232,4 @@ func (s *Service) UnlinkIdentity(ctx context.Context, provider string) (*ent.Use
 		return nil
 	})
 	return out, err
-}
-
-// newSecret makes a random one-time secret and the hash that is stored instead of it.
-func newSecret() (secret string, hash []byte, err error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", nil, fmt.Errorf("random: %w", err)
-	}
-	secret = base64.RawURLEncoding.EncodeToString(b)
-	return secret, hashSecret(secret), nil
-}
-
-func hashSecret(secret string) []byte {
-	sum := sha256.Sum256([]byte(secret))
-	return sum[:]
 }
