@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GOLANGCI_LINT_VERSION := v2.15.0
 export GOBIN := $(CURDIR)/.ci/bin
 
-.PHONY: help run test generate check-generate migration lint vet fmt-check build bench postgres
+.PHONY: help run test generate check-generate migration lint vet fmt-check build bench postgres chromium clients playground check-deploy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -14,7 +14,19 @@ postgres: ## install PostgreSQL server binaries when missing (Debian/Ubuntu, as 
 run: postgres ## serve on http://127.0.0.1:8080 with a local PostgreSQL and demo data
 	go run ./cmd/inkwell serve
 
-test: postgres ## run every test against a real, throw-away PostgreSQL (with -race)
+chromium: ## install Debian's Chromium when missing, for the playground's browser test (as root)
+	@.ci/install-chromium
+
+playground: ## rebuild the embedded GraphiQL assets from the npm packages pinned in internal/playground/build
+	internal/playground/build/build.sh
+
+clients: clients/node_modules/.package-lock.json ## install the Apollo client project's npm packages (clients/)
+
+# npm ci rewrites clients/node_modules/.package-lock.json, so this reinstalls only when the lockfile changes.
+clients/node_modules/.package-lock.json: clients/package-lock.json
+	npm ci --prefix clients --no-audit --no-fund
+
+test: postgres chromium clients ## run every test (Go, Apollo client, browser) against a real, throw-away PostgreSQL
 	go test -race -count=1 ./...
 
 bench: postgres ## load benchmark vs the anchors in ../shared/bench, size M (~10 min); BENCH_ARGS="-size S -rounds 1" varies it
@@ -37,6 +49,9 @@ check-generate: postgres ## fail when generated code or migrations drift from th
 	if [ -n "$$new" ] || ! git diff --quiet --exit-code; then \
 		echo "generated code or migrations are out of date: run 'make generate' (or 'make migration NAME=...') and commit:"; \
 		git diff --stat; echo "$$new"; exit 1; fi
+
+check-deploy: ## validate workflows (actionlint), k8s (kubectl-validate), Compose, nginx; build the image (buildah)
+	.ci/check-deploy
 
 vet: ## go vet
 	go vet ./...

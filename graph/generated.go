@@ -35,6 +35,7 @@ type ResolverRoot interface {
 	Identity() IdentityResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 	User() UserResolver
 }
 
@@ -176,6 +177,12 @@ type ComplexityRoot struct {
 		Ok func(childComplexity int) int
 	}
 
+	Subscription struct {
+		ArticleFavoriteChanged func(childComplexity int, slug string) int
+		CommentAdded           func(childComplexity int, articleSlug string) int
+		FeedArticleAdded       func(childComplexity int) int
+	}
+
 	Tag struct {
 		ArticlesCount func(childComplexity int) int
 		Name          func(childComplexity int) int
@@ -287,6 +294,11 @@ type QueryResolver interface {
 	Feed(ctx context.Context, first *int, after *string, last *int, before *string) (*model.ArticleConnection, error)
 	AuthProviders(ctx context.Context) ([]*oauth.ProviderInfo, error)
 	Tags(ctx context.Context, first *int) ([]*ent.Tag, error)
+}
+type SubscriptionResolver interface {
+	CommentAdded(ctx context.Context, articleSlug string) (<-chan *ent.Comment, error)
+	ArticleFavoriteChanged(ctx context.Context, slug string) (<-chan *ent.Article, error)
+	FeedArticleAdded(ctx context.Context) (<-chan *ent.Article, error)
 }
 type UserResolver interface {
 	ID(ctx context.Context, obj *ent.User) (string, error)
@@ -925,6 +937,35 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SignOutPayload.Ok(childComplexity), true
 
+	case "Subscription.articleFavoriteChanged":
+		if e.ComplexityRoot.Subscription.ArticleFavoriteChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_articleFavoriteChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ArticleFavoriteChanged(childComplexity, args["slug"].(string)), true
+	case "Subscription.commentAdded":
+		if e.ComplexityRoot.Subscription.CommentAdded == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_commentAdded_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.CommentAdded(childComplexity, args["articleSlug"].(string)), true
+	case "Subscription.feedArticleAdded":
+		if e.ComplexityRoot.Subscription.FeedArticleAdded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.FeedArticleAdded(childComplexity), true
+
 	case "Tag.articlesCount":
 		if e.ComplexityRoot.Tag.ArticlesCount == nil {
 			break
@@ -1192,6 +1233,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -1236,6 +1294,7 @@ are added.
 schema {
   query: Query
   mutation: Mutation
+  subscription: Subscription
 }
 
 "An object with a globally unique, opaque id. Fetch any of them with ` + "`" + `Query.node` + "`" + `."
@@ -1578,6 +1637,45 @@ type Mutation {
   addComment(input: AddCommentInput!): AddCommentPayload!
   "Delete a comment; only its author may (` + "`" + `FORBIDDEN` + "`" + `)."
   deleteComment(input: DeleteCommentInput!): DeleteCommentPayload!
+}
+
+"""
+Live updates, over a WebSocket on ` + "`" + `/graphql` + "`" + ` with the ` + "`" + `graphql-transport-ws` + "`" + ` protocol (the
+` + "`" + `graphql-ws` + "`" + ` library's; Apollo Client's ` + "`" + `GraphQLWsLink` + "`" + `). Subscriptions are not served over
+plain HTTP (` + "`" + `BAD_REQUEST` + "`" + `).
+
+Authentication: put the access token in the ` + "`" + `connection_init` + "`" + ` payload the way Apollo
+clients send headers, ` + "`" + `{"authorization": "Bearer <accessToken>"}` + "`" + ` (the key in any case; the
+bare token works too). No token is an anonymous connection. A bad or expired token closes
+the socket with code 4403 (Forbidden), and so does the token expiring while the socket is
+open, at that moment: refresh the token and reconnect (graphql-ws clients reconnect and
+call their ` + "`" + `connectionParams` + "`" + ` again). When the server stops it closes sockets with 1001
+(going away); reconnect, to another instance if need be.
+
+Events are sent once each, in the order their writes committed, from whichever server
+instance took the write. Events are not replayed: after a reconnection, refetch what you
+show. Limits: at most 20 active subscriptions per connection by default (more are refused
+with ` + "`" + `TOO_MANY_SUBSCRIPTIONS` + "`" + `); a client that reads events too slowly has the subscription
+ended with ` + "`" + `SLOW_CONSUMER` + "`" + ` rather than the server queueing without bound.
+"""
+type Subscription {
+  """
+  Every new comment on the article with this slug, in commit order. ` + "`" + `NOT_FOUND` + "`" + ` when there
+  is no such article. Completes when the article is deleted.
+  """
+  commentAdded(articleSlug: String!): Comment!
+  """
+  The article with this slug each time its favorites count changes (a favorite or an
+  unfavorite), with ` + "`" + `favoritesCount` + "`" + ` as that change left it. ` + "`" + `NOT_FOUND` + "`" + ` when there is no
+  such article. Completes when the article is deleted.
+  """
+  articleFavoriteChanged(slug: String!): Article!
+  """
+  Each new article by an author the viewer follows, as it is published. Who the viewer
+  follows is checked for every article, so a follow made after subscribing counts and an
+  unfollow stops that author's articles. Anonymous connections get ` + "`" + `UNAUTHENTICATED` + "`" + `.
+  """
+  feedArticleAdded: Article!
 }
 
 "A new session: tokens and the signed-in user."
@@ -2654,6 +2752,34 @@ func (ec *executionContext) field_Query_user_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["username"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_articleFavoriteChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "slug",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["slug"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_commentAdded_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "articleSlug",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["articleSlug"] = arg0
 	return args, nil
 }
 
@@ -5339,6 +5465,126 @@ func (ec *executionContext) _SignOutPayload_ok(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_SignOutPayload_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SignOutPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Subscription_commentAdded(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_commentAdded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().CommentAdded(ctx, fc.Args["articleSlug"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Comment) graphql.Marshaler {
+			return ec.marshalNComment2ᚖinkwellᚋentᚐComment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_commentAdded(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Comment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_commentAdded_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_articleFavoriteChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_articleFavoriteChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ArticleFavoriteChanged(ctx, fc.Args["slug"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋentᚐArticle(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_articleFavoriteChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Article(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_articleFavoriteChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_feedArticleAdded(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_feedArticleAdded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().FeedArticleAdded(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋentᚐArticle(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_feedArticleAdded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Article(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Tag_name(ctx context.Context, field graphql.CollectedField, obj *ent.Tag) (ret graphql.Marshaler) {
@@ -9087,6 +9333,30 @@ func (ec *executionContext) _SignOutPayload(ctx context.Context, sel ast.Selecti
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "commentAdded":
+		return ec._Subscription_commentAdded(ctx, fields[0])
+	case "articleFavoriteChanged":
+		return ec._Subscription_articleFavoriteChanged(ctx, fields[0])
+	case "feedArticleAdded":
+		return ec._Subscription_feedArticleAdded(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var tagImplementors = []string{"Tag"}

@@ -5,9 +5,11 @@ package graph
 //go:generate go -C .. tool gqlgen generate
 
 import (
+	"context"
 	"time"
 
 	"inkwell/ent"
+	"inkwell/internal/events"
 	"inkwell/internal/globalid"
 	"inkwell/internal/oauth"
 	"inkwell/internal/paging"
@@ -19,6 +21,11 @@ type Resolver struct {
 	Service *service.Service
 	// Providers lists the configured social sign-in providers.
 	Providers func() []oauth.ProviderInfo
+	// Events is this instance's event hub, which subscriptions listen to.
+	Events *events.Hub
+	// Loaders returns ctx with a fresh set of loaders for its viewer; subscriptions
+	// take one per event.
+	Loaders func(context.Context) context.Context
 }
 
 // timestamp is the wire format of every time: RFC 3339 in UTC with microseconds.

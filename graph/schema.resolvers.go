@@ -10,6 +10,7 @@ import (
 	"inkwell/ent"
 	"inkwell/graph/model"
 	"inkwell/internal/auth"
+	"inkwell/internal/events"
 	"inkwell/internal/globalid"
 	"inkwell/internal/loader"
 	"inkwell/internal/markdown"
@@ -361,6 +362,33 @@ func (r *queryResolver) Tags(ctx context.Context, first *int) ([]*ent.Tag, error
 	return r.Service.Tags(ctx, w.Limit)
 }
 
+// CommentAdded is the resolver for the commentAdded field.
+func (r *subscriptionResolver) CommentAdded(ctx context.Context, articleSlug string) (<-chan *ent.Comment, error) {
+	sub, err := r.subscribeArticle(ctx, articleSlug, events.CommentsOn)
+	if err != nil {
+		return nil, err
+	}
+	return stream(ctx, r.Resolver, sub, commentOf), nil
+}
+
+// ArticleFavoriteChanged is the resolver for the articleFavoriteChanged field.
+func (r *subscriptionResolver) ArticleFavoriteChanged(ctx context.Context, slug string) (<-chan *ent.Article, error) {
+	sub, err := r.subscribeArticle(ctx, slug, events.FavoritesOf)
+	if err != nil {
+		return nil, err
+	}
+	return stream(ctx, r.Resolver, sub, favoritesOf), nil
+}
+
+// FeedArticleAdded is the resolver for the feedArticleAdded field.
+func (r *subscriptionResolver) FeedArticleAdded(ctx context.Context) (<-chan *ent.Article, error) {
+	sub, err := r.subscribeFeed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return stream(ctx, r.Resolver, sub, feedArticleOf), nil
+}
+
 // ID is the resolver for the id field.
 func (r *userResolver) ID(ctx context.Context, obj *ent.User) (string, error) {
 	return userID(obj), nil
@@ -450,14 +478,18 @@ func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 // User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
 type (
-	articleResolver  struct{ *Resolver }
-	commentResolver  struct{ *Resolver }
-	identityResolver struct{ *Resolver }
-	mutationResolver struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
-	userResolver     struct{ *Resolver }
+	articleResolver      struct{ *Resolver }
+	commentResolver      struct{ *Resolver }
+	identityResolver     struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
+	userResolver         struct{ *Resolver }
 )

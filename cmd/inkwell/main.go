@@ -3,6 +3,7 @@
 //	inkwell serve     serve the API (starts a local PostgreSQL when DATABASE_URL is unset)
 //	inkwell migrate   apply pending database migrations and exit
 //	inkwell seed      fill the database with a deterministic data set
+//	inkwell healthcheck  exit 0 when the server at INKWELL_ADDR is alive (for containers)
 //
 // Configuration comes from environment variables; README.md lists them.
 package main
@@ -39,6 +40,7 @@ commands:
   serve     serve the GraphQL API (a local PostgreSQL is started when DATABASE_URL is unset)
   migrate   apply pending database migrations and exit
   seed      fill the database with a deterministic data set (seed -h for flags)
+  healthcheck  exit 0 when the server at INKWELL_ADDR answers /healthz (-path /readyz)
 `
 
 func main() {
@@ -62,6 +64,8 @@ func main() {
 		err = migrate(ctx, log)
 	case "seed":
 		err = seedCmd(ctx, log, os.Args[2:])
+	case "healthcheck":
+		err = healthcheck(ctx, os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return
@@ -184,10 +188,20 @@ func serve(ctx context.Context, log *slog.Logger) error {
 			return err
 		}
 	}
+	// The event listener opens its own connection to the same database.
+	cfg.DatabaseURL = url
 	a, err := app.New(db, cfg, log)
 	if err != nil {
 		return err
 	}
+	defer a.Close()
+	// Listening from the start lets a misconfigured database show at boot; the hub keeps
+	// retrying in the background, and the rest of the API serves meanwhile.
+	lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := a.Events.Start(lctx); err != nil {
+		log.Warn("not listening for events yet; retrying in the background", "err", err)
+	}
+	lcancel()
 	if cfg.DemoData {
 		loaded, err := demo.LoadIfEmpty(ctx, a.Client, a.Service)
 		if err != nil {
@@ -227,6 +241,9 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
+	// Shutdown does not wait for WebSockets: close them first, telling clients to
+	// reconnect elsewhere, and stop listening for events.
+	a.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"inkwell/internal/apptest"
 )
 
 // The test binary doubles as the inkwell command, so the test runs the real main.
@@ -63,7 +65,7 @@ func TestServeWithOwnDatabase(t *testing.T) {
 		t.Fatal("server did not start within 60s")
 	}
 
-	res, err := http.Post(url, "application/json", strings.NewReader(`{"query":"{ articles(first: 2) { totalCount nodes { author { username } } } }"}`))
+	res, err := http.Post(url, "application/json", strings.NewReader(`{"query":"{ articles(first: 2) { totalCount nodes { slug author { username } } } }"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,18 +73,35 @@ func TestServeWithOwnDatabase(t *testing.T) {
 	res.Body.Close()
 	var out struct {
 		Data struct {
-			Articles struct{ TotalCount int }
+			Articles struct {
+				TotalCount int
+				Nodes      []struct{ Slug string }
+			}
 		}
 	}
 	if err := json.Unmarshal(body, &out); err != nil || out.Data.Articles.TotalCount == 0 {
 		t.Fatalf("want demo articles, got %d: %s", res.StatusCode, body)
 	}
+
+	// A subscriber stays connected until the server stops, and is then told to go away
+	// (and reconnect elsewhere) rather than cut off.
+	sock, _, err := apptest.DialSocket(t, strings.TrimSuffix(url, "/graphql"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock.Init(nil)
+	sock.Expect("", "connection_ack")
+	sock.Subscribe(`subscription($s: String!) { commentAdded(articleSlug: $s) { id } }`,
+		map[string]any{"s": out.Data.Articles.Nodes[0].Slug})
 	if _, err := os.Stat(dir + "/.inkwell/postgres/data/PG_VERSION"); err != nil {
 		t.Fatalf("local database not under the working directory: %v", err)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+	if code, reason := sock.Closed(30 * time.Second); code != 1001 {
+		t.Fatalf("socket closed with %d %q on SIGTERM, want 1001 going away", code, reason)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

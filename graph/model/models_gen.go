@@ -158,6 +158,26 @@ type SignUpInput struct {
 	Password string `json:"password"`
 }
 
+// Live updates, over a WebSocket on `/graphql` with the `graphql-transport-ws` protocol (the
+// `graphql-ws` library's; Apollo Client's `GraphQLWsLink`). Subscriptions are not served over
+// plain HTTP (`BAD_REQUEST`).
+//
+// Authentication: put the access token in the `connection_init` payload the way Apollo
+// clients send headers, `{"authorization": "Bearer <accessToken>"}` (the key in any case; the
+// bare token works too). No token is an anonymous connection. A bad or expired token closes
+// the socket with code 4403 (Forbidden), and so does the token expiring while the socket is
+// open, at that moment: refresh the token and reconnect (graphql-ws clients reconnect and
+// call their `connectionParams` again). When the server stops it closes sockets with 1001
+// (going away); reconnect, to another instance if need be.
+//
+// Events are sent once each, in the order their writes committed, from whichever server
+// instance took the write. Events are not replayed: after a reconnection, refetch what you
+// show. Limits: at most 20 active subscriptions per connection by default (more are refused
+// with `TOO_MANY_SUBSCRIPTIONS`); a client that reads events too slowly has the subscription
+// ended with `SLOW_CONSUMER` rather than the server queueing without bound.
+type Subscription struct {
+}
+
 // Input of `unfavoriteArticle`.
 type UnfavoriteArticleInput struct {
 	// Which article.

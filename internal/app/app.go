@@ -6,40 +6,55 @@ package app
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	neturl "net/url"
 	"strings"
+	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"github.com/golang-jwt/jwt/v5"
 
 	"inkwell/ent"
 	"inkwell/graph"
+	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
 	"inkwell/internal/config"
 	"inkwell/internal/dbstats"
+	"inkwell/internal/events"
 	"inkwell/internal/loader"
 	"inkwell/internal/oauth"
 	"inkwell/internal/server"
 	"inkwell/internal/service"
 )
 
-// App is a wired server.
+// App is a wired server. Close it when it stops serving.
 type App struct {
 	Client  *ent.Client
 	Service *service.Service
 	Tokens  *auth.Tokens
 	OAuth   *oauth.Service
 	Handler http.Handler
+	// Events is this instance's event hub. It listens from the first subscription, or
+	// from Events.Start, until Close.
+	Events *events.Hub
+
+	stopSockets context.CancelFunc
 }
 
-// New wires a server over an open database. cfg.SigningKey must be set.
+// New wires a server over an open database. cfg.SigningKey must be set, and
+// cfg.DatabaseURL must name the same database: subscriptions listen for events on a
+// connection of their own.
 func New(db *sql.DB, cfg config.Config, log *slog.Logger) (*App, error) {
 	tokens, err := NewTokens(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.DatabaseURL == "" {
+		return nil, errors.New("app: DatabaseURL is required to listen for events")
 	}
 	client := ent.NewClient(ent.Driver(dbstats.Wrap(entsql.OpenDB(dialect.Postgres, db))))
 	svc := service.New(client, tokens, service.Config{RefreshTTL: cfg.RefreshTTL})
@@ -53,10 +68,25 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign-in providers: %w", err)
 	}
-	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Service: svc, Providers: social.Providers}})
+	hub := events.New(events.Config{DSN: cfg.DatabaseURL, Buffer: cfg.SubscriptionBuffer, Logger: log})
+	perRequest := loader.PerRequest(client)
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
+		Service: svc, Providers: social.Providers, Events: hub, Loaders: perRequest,
+	}})
 	scfg := server.DefaultConfig()
 	scfg.CORSOrigins = cfg.CORSOrigins
 	scfg.Introspection = cfg.Introspection
+	scfg.DisablePlayground = !cfg.Playground
+	scfg.PersistedQueries = server.PersistedQueries(cfg.PersistedQueries)
+	scfg.PublicCacheMaxAge = cfg.PublicCacheMaxAge
+	if scfg.PersistedQueries == server.PersistedAllowList {
+		// Checked against the schema now, so that a stale list stops the start rather
+		// than failing its clients one operation at a time.
+		if scfg.Manifest, err = server.LoadManifest(cfg.PersistedQueriesFile, schema.Schema()); err != nil {
+			return nil, err
+		}
+	}
+	stopped, stopSockets := context.WithCancel(context.Background())
 	h := server.New(scfg, server.Deps{
 		Schema:     schema,
 		Auth:       auth.Middleware(tokens),
@@ -64,8 +94,43 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger) (*App, error) {
 		Ready:      db.PingContext,
 		Logger:     log,
 		Routes:     map[string]http.Handler{"/auth/": social.Handler()},
+		Subscriptions: &server.Subscriptions{
+			Authenticate: authenticateSocket(tokens),
+			Connection: func(ctx context.Context) context.Context {
+				return events.WithLimit(ctx, cfg.MaxSubscriptionsPerConnection)
+			},
+			PerOperation: func(ctx context.Context) context.Context {
+				return perRequest(auth.WithSignIns(ctx))
+			},
+			Stopped: stopped,
+		},
 	})
-	return &App{Client: client, Service: svc, Tokens: tokens, OAuth: social, Handler: h}, nil
+	return &App{Client: client, Service: svc, Tokens: tokens, OAuth: social, Handler: h, Events: hub, stopSockets: stopSockets}, nil
+}
+
+// Close closes the open WebSockets (code 1001, going away, so clients reconnect
+// elsewhere) and stops the event hub. Call it before shutting the HTTP server down,
+// which does not wait for WebSockets. Close may be called more than once.
+func (a *App) Close() {
+	a.stopSockets()
+	a.Events.Close()
+}
+
+// authenticateSocket checks the token of a WebSocket's connection_init with the rules of
+// the Authorization header, and says when it expires so the socket can close then.
+func authenticateSocket(tokens *auth.Tokens) func(context.Context, string) (context.Context, time.Time, error) {
+	return func(ctx context.Context, token string) (context.Context, time.Time, error) {
+		v, err := tokens.Verify(token)
+		if err != nil {
+			return ctx, time.Time{}, err
+		}
+		// Verify has checked signature and claims; exp is read again only for its time.
+		var claims jwt.RegisteredClaims
+		if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err != nil || claims.ExpiresAt == nil {
+			return ctx, time.Time{}, apperr.Unauthenticated("invalid access token")
+		}
+		return auth.WithViewer(ctx, v), claims.ExpiresAt.Time, nil
+	}
 }
 
 // accounts lets the sign-in flow hand verified identities to the service.

@@ -84,6 +84,7 @@ func nestedSeed(t *testing.T) *nestedWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var id int
 		var at time.Time
@@ -92,7 +93,7 @@ func nestedSeed(t *testing.T) *nestedWorld {
 		}
 		created[id] = at
 	}
-	if err := rows.Close(); err != nil {
+	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range arts {

@@ -72,6 +72,21 @@ func New(t testing.TB, opts ...Option) *Env {
 	}
 	cfg.SigningKey = "test-signing-key-0123456789abcdef-0123456789"
 	cfg.DemoData = false
+	return start(t, cfg, func() string { return app.DatabaseURL(pgtest.New(t)) }, opts)
+}
+
+// Peer starts another server instance over e's database, with e's configuration
+// changed by opts, as a second replica behind a load balancer would run. It has its own
+// connections, event listener and URL, and stops when the test ends.
+func (e *Env) Peer(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	url := e.Config.DatabaseURL
+	return start(t, e.Config, func() string { return url }, opts)
+}
+
+// start serves cfg, changed by opts, over the database that dbURL names.
+func start(t testing.TB, cfg config.Config, dbURL func() string, opts []Option) *Env {
+	t.Helper()
 	// The listener comes first: the server must know its own URL (PublicURL) to build
 	// sign-in redirect URIs.
 	srv := httptest.NewUnstartedServer(nil)
@@ -80,7 +95,8 @@ func New(t testing.TB, opts ...Option) *Env {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	db, err := sql.Open("postgres", app.DatabaseURL(pgtest.New(t)))
+	cfg.DatabaseURL = dbURL()
+	db, err := sql.Open("postgres", cfg.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +110,8 @@ func New(t testing.TB, opts ...Option) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Before the database is dropped: the event listener holds a connection to it.
+	t.Cleanup(a.Close)
 	e := &Env{DB: db, App: a, Config: cfg, URL: cfg.PublicURL}
 	srv.Config.Handler = e.counting(a.Handler)
 	srv.Start()

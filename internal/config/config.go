@@ -51,6 +51,8 @@ type Config struct {
 	DemoData bool
 	// Introspection answers schema introspection (INKWELL_INTROSPECTION, default true).
 	Introspection bool
+	// Playground serves GraphiQL at / (INKWELL_PLAYGROUND, default true).
+	Playground bool
 	// PublicURL is this server's external base URL, for provider redirect URIs
 	// (INKWELL_PUBLIC_URL, default http://<INKWELL_ADDR>).
 	PublicURL string
@@ -65,6 +67,21 @@ type Config struct {
 	// ShutdownGrace is how long in-flight requests may finish after SIGTERM
 	// (INKWELL_SHUTDOWN_GRACE, default 10s).
 	ShutdownGrace time.Duration
+	// MaxSubscriptionsPerConnection caps the active subscriptions of one WebSocket
+	// (INKWELL_MAX_SUBSCRIPTIONS_PER_CONNECTION, default 20).
+	MaxSubscriptionsPerConnection int
+	// SubscriptionBuffer is how many events a subscription may fall behind by before it
+	// is ended as a slow consumer (INKWELL_SUBSCRIPTION_BUFFER, default 64).
+	SubscriptionBuffer int
+	// PersistedQueries is apq (automatic persisted queries, the default), allowlist
+	// (only the operations of PersistedQueriesFile) or off (INKWELL_PERSISTED_QUERIES).
+	PersistedQueries string
+	// PersistedQueriesFile is the allow-list's manifest, a JSON object of SHA-256 hex to
+	// operation text (INKWELL_PERSISTED_QUERIES_FILE; required by allowlist only).
+	PersistedQueriesFile string
+	// PublicCacheMaxAge lets shared caches keep anonymous GET /graphql answers without
+	// errors (INKWELL_PUBLIC_CACHE_MAX_AGE, whole seconds; default 0, off).
+	PublicCacheMaxAge time.Duration
 }
 
 // FromEnv reads the configuration from getenv (os.Getenv in production, a map in tests).
@@ -120,6 +137,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		CORSOrigins:         list("INKWELL_CORS_ORIGINS"),
 		MigrateOnStart:      boolean("INKWELL_MIGRATE_ON_START", true),
 		Introspection:       boolean("INKWELL_INTROSPECTION", true),
+		Playground:          boolean("INKWELL_PLAYGROUND", true),
 		ShutdownGrace:       duration("INKWELL_SHUTDOWN_GRACE", 10*time.Second),
 		MetricsAddr:         str("INKWELL_METRICS_ADDR", ""),
 	}
@@ -137,6 +155,39 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.AuthReturnURLs = []string{c.PublicURL + "/"}
 	}
 	c.Providers = providers(str, list)
+	c.PersistedQueries = str("INKWELL_PERSISTED_QUERIES", "apq")
+	c.PersistedQueriesFile = str("INKWELL_PERSISTED_QUERIES_FILE", "")
+	switch {
+	case c.PersistedQueries != "apq" && c.PersistedQueries != "allowlist" && c.PersistedQueries != "off":
+		errs = append(errs, fmt.Errorf("INKWELL_PERSISTED_QUERIES: %q is not apq, allowlist or off", c.PersistedQueries))
+	case c.PersistedQueries == "allowlist" && c.PersistedQueriesFile == "":
+		errs = append(errs, errors.New("INKWELL_PERSISTED_QUERIES_FILE: required with INKWELL_PERSISTED_QUERIES=allowlist"))
+	case c.PersistedQueries != "allowlist" && c.PersistedQueriesFile != "":
+		errs = append(errs, errors.New("INKWELL_PERSISTED_QUERIES_FILE: used only with INKWELL_PERSISTED_QUERIES=allowlist"))
+	}
+	if v := str("INKWELL_PUBLIC_CACHE_MAX_AGE", ""); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d%time.Second != 0 {
+			errs = append(errs, fmt.Errorf("INKWELL_PUBLIC_CACHE_MAX_AGE: %q is not a whole number of seconds such as 60s", v))
+		}
+		c.PublicCacheMaxAge = d
+	}
+	c.MaxSubscriptionsPerConnection, c.SubscriptionBuffer = 20, 64
+	for _, p := range []struct {
+		name string
+		dst  *int
+	}{
+		{"INKWELL_MAX_SUBSCRIPTIONS_PER_CONNECTION", &c.MaxSubscriptionsPerConnection},
+		{"INKWELL_SUBSCRIPTION_BUFFER", &c.SubscriptionBuffer},
+	} {
+		if v := str(p.name, ""); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				errs = append(errs, fmt.Errorf("%s: %q is not a positive whole number", p.name, v))
+			}
+			*p.dst = n
+		}
+	}
 	if c.SigningKey != "" && len(c.SigningKey) < 32 {
 		errs = append(errs, errors.New("INKWELL_SIGNING_KEY: must be at least 32 bytes"))
 	}

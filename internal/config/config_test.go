@@ -51,6 +51,11 @@ func TestFromEnvErrors(t *testing.T) {
 		{"bad duration", map[string]string{"INKWELL_ACCESS_TTL": "soon"}, "INKWELL_ACCESS_TTL"},
 		{"bad bool", map[string]string{"INKWELL_DEMO_DATA": "maybe"}, "INKWELL_DEMO_DATA"},
 		{"unknown env", map[string]string{"INKWELL_ENV": "staging"}, "INKWELL_ENV"},
+		{"unknown persisted queries mode", map[string]string{"INKWELL_PERSISTED_QUERIES": "strict"}, "INKWELL_PERSISTED_QUERIES: \"strict\""},
+		{"allowlist without manifest", map[string]string{"INKWELL_PERSISTED_QUERIES": "allowlist"}, "INKWELL_PERSISTED_QUERIES_FILE: required"},
+		{"manifest without allowlist", map[string]string{"INKWELL_PERSISTED_QUERIES_FILE": "pq.json"}, "INKWELL_PERSISTED_QUERIES_FILE: used only"},
+		{"fractional cache age", map[string]string{"INKWELL_PUBLIC_CACHE_MAX_AGE": "1.5s"}, "INKWELL_PUBLIC_CACHE_MAX_AGE"},
+		{"negative cache age", map[string]string{"INKWELL_PUBLIC_CACHE_MAX_AGE": "-1m"}, "INKWELL_PUBLIC_CACHE_MAX_AGE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := FromEnv(env(tc.env))
@@ -79,5 +84,53 @@ func TestDevSigningKeyIsKept(t *testing.T) {
 	}
 	if KeyID(a) == KeyID(a+"x") || len(KeyID(a)) != 8 {
 		t.Fatal("KeyID must tell keys apart in 8 characters")
+	}
+}
+
+func TestFromEnvPersistedQueries(t *testing.T) {
+	c, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PersistedQueries != "apq" || c.PersistedQueriesFile != "" || c.PublicCacheMaxAge != 0 {
+		t.Errorf("defaults: %q %q %v, want apq, no file, no public caching", c.PersistedQueries, c.PersistedQueriesFile, c.PublicCacheMaxAge)
+	}
+	c, err = FromEnv(env(map[string]string{
+		"INKWELL_PERSISTED_QUERIES":      "allowlist",
+		"INKWELL_PERSISTED_QUERIES_FILE": "clients/persisted-queries.json",
+		"INKWELL_PUBLIC_CACHE_MAX_AGE":   "2m",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PersistedQueries != "allowlist" || c.PersistedQueriesFile != "clients/persisted-queries.json" || c.PublicCacheMaxAge != 2*time.Minute {
+		t.Errorf("got %q %q %v", c.PersistedQueries, c.PersistedQueriesFile, c.PublicCacheMaxAge)
+	}
+}
+
+func TestFromEnvClientFacing(t *testing.T) {
+	c, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Playground || c.MaxSubscriptionsPerConnection != 20 || c.SubscriptionBuffer != 64 {
+		t.Errorf("defaults: playground %v, subscriptions %d, buffer %d; want true, 20, 64",
+			c.Playground, c.MaxSubscriptionsPerConnection, c.SubscriptionBuffer)
+	}
+	c, err = FromEnv(env(map[string]string{
+		"INKWELL_PLAYGROUND":                       "false",
+		"INKWELL_MAX_SUBSCRIPTIONS_PER_CONNECTION": "3",
+		"INKWELL_SUBSCRIPTION_BUFFER":              "8",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Playground || c.MaxSubscriptionsPerConnection != 3 || c.SubscriptionBuffer != 8 {
+		t.Errorf("got playground %v, subscriptions %d, buffer %d", c.Playground, c.MaxSubscriptionsPerConnection, c.SubscriptionBuffer)
+	}
+	for _, bad := range []string{"0", "-1", "many"} {
+		if _, err := FromEnv(env(map[string]string{"INKWELL_SUBSCRIPTION_BUFFER": bad})); err == nil {
+			t.Errorf("INKWELL_SUBSCRIPTION_BUFFER=%q accepted", bad)
+		}
 	}
 }

@@ -137,14 +137,19 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
+// What a browser may send cross-origin: the headers Apollo Client sends (its CSRF
+// guard apollo-require-preflight, the operation name, client awareness) besides the
+// token and our request ID.
 const (
-	corsAllowMethods = "POST, GET, OPTIONS"
-	corsAllowHeaders = "Authorization, Content-Type, X-Request-Id"
-	corsMaxAge       = 600
+	corsAllowMethods = "GET, POST"
+	corsAllowHeaders = "Authorization, Content-Type, Apollo-Require-Preflight, X-Apollo-Operation-Name, " +
+		"Apollographql-Client-Name, Apollographql-Client-Version, X-Request-Id"
+	corsMaxAge = 600
 )
 
-// cors allows the listed origins, compared exactly. An origin not listed gets no CORS
-// headers, and its browser withholds the response.
+// cors allows the listed origins, compared exactly, with credentials: the origin is
+// echoed, never "*". An origin not listed gets no CORS headers, and its browser
+// withholds the response.
 func cors(origins []string, next http.Handler) http.Handler {
 	allowed := slices.Clone(origins)
 	maxAge := strconv.Itoa(corsMaxAge)
@@ -160,6 +165,7 @@ func cors(origins []string, next http.Handler) http.Handler {
 			h.Add("Vary", "Access-Control-Request-Headers")
 			if ok {
 				h.Set("Access-Control-Allow-Origin", origin)
+				h.Set("Access-Control-Allow-Credentials", "true")
 				h.Set("Access-Control-Allow-Methods", corsAllowMethods)
 				h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
 				h.Set("Access-Control-Max-Age", maxAge)
@@ -169,6 +175,7 @@ func cors(origins []string, next http.Handler) http.Handler {
 		}
 		if ok {
 			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
 			h.Set("Access-Control-Expose-Headers", requestIDHeader)
 		}
 		next.ServeHTTP(w, r)

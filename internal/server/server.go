@@ -13,8 +13,9 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"inkwell/internal/playground"
 )
 
 // Defaults for the zero values of Config's limits.
@@ -42,9 +43,20 @@ type Config struct {
 	ComplexityLimit int
 	// DepthLimit refuses operations whose fields nest deeper (default 12).
 	DepthLimit int
+	// DisablePlayground stops serving GraphiQL at / and its assets under /playground/.
+	// Served by default, so that a zero Config keeps the page.
+	DisablePlayground bool
 	// Introspection allows __schema and __type queries. A bool cannot default to true,
 	// so start from DefaultConfig to get it on.
 	Introspection bool
+	// PersistedQueries is how hashed operations are served; empty is PersistedAPQ.
+	PersistedQueries PersistedQueries
+	// Manifest is the allow-list that PersistedAllowList serves (see LoadManifest).
+	Manifest *Manifest
+	// PublicCacheMaxAge, when positive, lets shared caches keep an anonymous GET /graphql
+	// answer without errors that long (Cache-Control: public, max-age). Zero, the
+	// default, marks every GET answer no-store.
+	PublicCacheMaxAge time.Duration
 }
 
 // DefaultConfig returns the documented defaults, introspection on.
@@ -89,17 +101,23 @@ type Deps struct {
 	// Routes are more handlers by ServeMux pattern (e.g. "/auth/" for social sign-in).
 	// They get recover, request ID, access log and CORS, but not the /graphql chain.
 	Routes map[string]http.Handler
+	// Subscriptions, when set, serves GraphQL over WebSocket on /graphql.
+	Subscriptions *Subscriptions
 }
 
 // New returns the handler for every route:
 //
 //	POST /graphql, GET /graphql   the API (GET for queries only)
-//	GET  /                        the GraphiQL playground
+//	GET  /graphql + Upgrade       GraphQL over WebSocket (graphql-transport-ws), with Deps.Subscriptions
+//	GET  /                        the GraphiQL playground (unless DisablePlayground)
+//	GET  /playground/             its scripts and styles, embedded
 //	GET  /healthz                 200 while the process runs
 //	GET  /readyz                  200 when Deps.Ready succeeds within 2s, else 503
 //
 // Middleware runs recover, request ID, access log, CORS for every route, then body limit,
-// timeout, Deps.Auth and Deps.PerRequest for /graphql only.
+// timeout, Deps.Auth and Deps.PerRequest for /graphql only. WebSocket upgrades skip the
+// timeout, Deps.Auth and Deps.PerRequest: they authenticate in connection_init and get
+// per-request state per operation.
 func New(cfg Config, deps Deps) http.Handler {
 	if deps.Schema == nil {
 		panic("server: Deps.Schema is nil")
@@ -110,14 +128,14 @@ func New(cfg Config, deps Deps) http.Handler {
 		log = slog.Default()
 	}
 
-	var api http.Handler = newGraphQL(cfg, deps.Schema, log)
+	var api http.Handler = newGraphQL(cfg, deps.Schema, log, newWebsocket(cfg, deps, log))
 	if deps.PerRequest != nil {
-		api = perRequest(deps.PerRequest, api)
+		api = unlessUpgrade(perRequest(deps.PerRequest, api), api)
 	}
 	if deps.Auth != nil {
-		api = deps.Auth(api)
+		api = unlessUpgrade(deps.Auth(api), api)
 	}
-	api = withTimeout(cfg.RequestTimeout, api)
+	api = unlessUpgrade(withTimeout(cfg.RequestTimeout, api), api)
 	api = limitBody(cfg.MaxBodyBytes, api)
 	// Method and content type are checked first so that a request that cannot be served
 	// is refused before its body is read or its token checked.
@@ -125,7 +143,10 @@ func New(cfg Config, deps Deps) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api)
-	mux.Handle("GET /{$}", playground.Handler("Inkwell", "/graphql"))
+	if !cfg.DisablePlayground {
+		mux.Handle("GET /{$}", playground.Handler())
+		mux.Handle("GET "+playground.AssetPath, playground.Handler())
+	}
 	mux.HandleFunc("GET /healthz", healthz)
 	for pattern, h := range deps.Routes {
 		mux.Handle(pattern, h)
@@ -143,17 +164,24 @@ func New(cfg Config, deps Deps) http.Handler {
 
 // newGraphQL builds the gqlgen server. Extensions that refuse an operation run before
 // execution, cheapest first: introspection, depth, then complexity.
-func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger) *handler.Server {
+func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger, ws *websocketTransport) *handler.Server {
 	srv := handler.New(schema)
+	// First: a WebSocket upgrade is a GET, which getTransport would take.
+	if ws != nil {
+		srv.AddTransport(ws)
+		srv.Use(websocketOperations{install: ws.subs.PerOperation})
+	}
+	srv.Use(subscriptionsOverWebSocket{})
 	// Our own transports: gqlgen's answer 422 rather than 200 to application/json
 	// clients, 406 rather than 405 to a mutation over GET, pick the first Accept entry
 	// rather than graphql-response+json wherever it is listed, and send "data": null
 	// with request errors.
 	srv.AddTransport(postTransport{})
-	srv.AddTransport(getTransport{})
+	srv.AddTransport(getTransport{publicMaxAge: cfg.PublicCacheMaxAge})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetErrorPresenter(presenter(log))
 	srv.SetRecoverFunc(recoverFunc(log))
+	srv.Use(newPersistedQueries(cfg.PersistedQueries, cfg.Manifest))
 
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})

@@ -602,55 +602,118 @@ func TestRequestID(t *testing.T) {
 
 func TestCORS(t *testing.T) {
 	t.Parallel()
-	h, _ := newHandler(t, server.Config{CORSOrigins: []string{"https://app.example"}}, server.Deps{})
+	const app = "https://app.example"
+	h, _ := newHandler(t, server.Config{CORSOrigins: []string{app, "http://127.0.0.1:5173"}}, server.Deps{})
+	allowHeaders := []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials",
+		"Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Max-Age",
+		"Access-Control-Expose-Headers"}
 
-	preflight := func(origin string) *httptest.ResponseRecorder {
+	preflight := func(origin, method, headers string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodOptions, "/graphql", nil)
 		r.Header.Set("Origin", origin)
-		r.Header.Set("Access-Control-Request-Method", "POST")
-		r.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		r.Header.Set("Access-Control-Request-Method", method)
+		r.Header.Set("Access-Control-Request-Headers", headers)
 		return serve(h, r)
 	}
+	// listed splits a comma-separated header into lower-case names.
+	listed := func(v string) map[string]bool {
+		out := map[string]bool{}
+		for p := range strings.SplitSeq(v, ",") {
+			out[strings.ToLower(strings.TrimSpace(p))] = true
+		}
+		return out
+	}
 
-	t.Run("a preflight from an allowed origin is 204 with the rules", func(t *testing.T) {
+	t.Run("a preflight from an allowed origin is 204 with the rules and credentials", func(t *testing.T) {
 		t.Parallel()
-		rec := preflight("https://app.example")
-		if rec.Code != http.StatusNoContent {
-			t.Fatalf("status = %d", rec.Code)
+		rec := preflight(app, "POST", "authorization, content-type")
+		if rec.Code != http.StatusNoContent || rec.Body.Len() != 0 {
+			t.Fatalf("status = %d, body %q", rec.Code, rec.Body)
 		}
 		for k, want := range map[string]string{
-			"Access-Control-Allow-Origin":  "https://app.example",
-			"Access-Control-Allow-Methods": "POST, GET, OPTIONS",
-			"Access-Control-Allow-Headers": "Authorization, Content-Type, X-Request-Id",
-			"Access-Control-Max-Age":       "600",
+			"Access-Control-Allow-Origin":      app,
+			"Access-Control-Allow-Credentials": "true",
+			"Access-Control-Allow-Methods":     "GET, POST",
+			"Access-Control-Max-Age":           "600",
 		} {
 			if got := rec.Header().Get(k); got != want {
 				t.Errorf("%s = %q, want %q", k, got, want)
 			}
 		}
-		if v := rec.Header().Values("Vary"); len(v) == 0 || v[0] != "Origin" {
-			t.Errorf("Vary = %q", v)
+		vary := listed(strings.Join(rec.Header().Values("Vary"), ","))
+		for _, v := range []string{"origin", "access-control-request-method", "access-control-request-headers"} {
+			if !vary[v] {
+				t.Errorf("Vary = %q, want it to name %s", rec.Header().Values("Vary"), v)
+			}
 		}
 	})
 
-	t.Run("a preflight from another origin gets no rules", func(t *testing.T) {
+	t.Run("a preflight allows every header Apollo Client sends, for GET and POST", func(t *testing.T) {
 		t.Parallel()
-		rec := preflight("https://app.example.evil")
-		if got := rec.Header().Get("Access-Control-Allow-Origin"); got != "" {
-			t.Errorf("Access-Control-Allow-Origin = %q", got)
+		requested := []string{"authorization", "content-type", "apollo-require-preflight",
+			"x-apollo-operation-name", "x-request-id", "apollographql-client-name", "apollographql-client-version"}
+		for _, method := range []string{"GET", "POST"} {
+			rec := preflight(app, method, strings.Join(requested, ","))
+			if !listed(rec.Header().Get("Access-Control-Allow-Methods"))[strings.ToLower(method)] {
+				t.Errorf("%s: Access-Control-Allow-Methods = %q", method, rec.Header().Get("Access-Control-Allow-Methods"))
+			}
+			allowed := listed(rec.Header().Get("Access-Control-Allow-Headers"))
+			for _, hd := range requested {
+				if !allowed[hd] {
+					t.Errorf("%s: Access-Control-Allow-Headers = %q lacks %s", method, rec.Header().Get("Access-Control-Allow-Headers"), hd)
+				}
+			}
 		}
 	})
 
-	t.Run("a request from an allowed origin is allowed", func(t *testing.T) {
+	for _, origin := range []string{"https://app.example.evil", "https://APP.example", "http://app.example", "null"} {
+		t.Run("a preflight from "+origin+" gets no rules", func(t *testing.T) {
+			t.Parallel()
+			rec := preflight(origin, "POST", "authorization, content-type")
+			for _, k := range allowHeaders {
+				if got := rec.Header().Get(k); got != "" {
+					t.Errorf("%s = %q", k, got)
+				}
+			}
+		})
+	}
+
+	t.Run("a request from an allowed origin is allowed, with credentials", func(t *testing.T) {
+		t.Parallel()
+		for _, r := range []*http.Request{post("{ __typename }"), get("{ __typename }")} {
+			r.Header.Set("Origin", app)
+			r.Header.Set("Authorization", "Bearer x")
+			rec := serve(h, r)
+			for k, want := range map[string]string{
+				"Access-Control-Allow-Origin":      app,
+				"Access-Control-Allow-Credentials": "true",
+				"Access-Control-Expose-Headers":    "X-Request-Id",
+			} {
+				if got := rec.Header().Get(k); got != want {
+					t.Errorf("%s %s = %q, want %q", r.Method, k, got, want)
+				}
+			}
+			if !listed(strings.Join(rec.Header().Values("Vary"), ","))["origin"] {
+				t.Errorf("%s Vary = %q", r.Method, rec.Header().Values("Vary"))
+			}
+		}
+	})
+
+	t.Run("a request from another origin is answered without CORS headers", func(t *testing.T) {
 		t.Parallel()
 		r := post("{ __typename }")
-		r.Header.Set("Origin", "https://app.example")
+		r.Header.Set("Origin", "https://app.example.evil")
 		rec := serve(h, r)
-		if got := rec.Header().Get("Access-Control-Allow-Origin"); got != "https://app.example" {
-			t.Errorf("Access-Control-Allow-Origin = %q", got)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("status = %d", rec.Code)
+		}
+		for _, k := range allowHeaders {
+			if got := rec.Header().Get(k); got != "" {
+				t.Errorf("%s = %q", k, got)
+			}
 		}
 		if got := rec.Header().Get("Vary"); got != "Origin" {
-			t.Errorf("Vary = %q", got)
+			t.Errorf("Vary = %q, want Origin so that caches keep the answers apart", got)
 		}
 	})
 
@@ -658,10 +721,12 @@ func TestCORS(t *testing.T) {
 		t.Parallel()
 		h, _ := newHandler(t, server.Config{}, server.Deps{})
 		r := post("{ __typename }")
-		r.Header.Set("Origin", "https://app.example")
+		r.Header.Set("Origin", app)
 		rec := serve(h, r)
-		if got := rec.Header().Get("Access-Control-Allow-Origin"); got != "" {
-			t.Errorf("Access-Control-Allow-Origin = %q", got)
+		for _, k := range allowHeaders {
+			if got := rec.Header().Get(k); got != "" {
+				t.Errorf("%s = %q", k, got)
+			}
 		}
 	})
 }

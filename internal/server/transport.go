@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -44,17 +45,27 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	}
 	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
-	execute(w, r, exec, &params, false)
+	execute(w, r, exec, &params, nil)
 }
 
 // getTransport serves GET /graphql?query=...&operationName=...&variables=...&extensions=...,
-// for queries only: a GET may be repeated or prefetched, so it must not write.
-type getTransport struct{}
+// for queries only: a GET may be repeated or prefetched, so it must not write. With a
+// persisted query's hash instead of the text, the URL is short and stable, so an HTTP
+// cache can keep the answer: publicMaxAge, when positive, allows that for anonymous
+// answers without errors.
+type getTransport struct {
+	publicMaxAge time.Duration
+}
 
 func (getTransport) Supports(r *http.Request) bool { return r.Method == http.MethodGet }
 
-func (getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+func (t getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	start := graphql.Now()
+	// The answer depends on the token and on the negotiated media type, so a cache must
+	// key on both; until execute knows the answer may be shared, nothing is stored.
+	w.Header().Add("Vary", "Authorization")
+	w.Header().Add("Vary", "Accept")
+	w.Header().Set("Cache-Control", noStore(r))
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		writeError(w, r, http.StatusBadRequest, codeBadRequest, "query string is malformed")
@@ -78,11 +89,32 @@ func (getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		}
 	}
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
-	execute(w, r, exec, &params, true)
+	execute(w, r, exec, &params, &t)
 }
 
-// execute parses, validates and runs one operation and writes its response.
-func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, queriesOnly bool) {
+// noStore is the Cache-Control of a GET answer that no cache may keep. private also
+// keeps an answer to a request with a token out of shared caches that ignore no-store.
+func noStore(r *http.Request) string {
+	if r.Header.Get("Authorization") != "" {
+		return "private, no-store"
+	}
+	return "no-store"
+}
+
+// publicCacheControl is the Cache-Control of an answer to r when it carried no errors,
+// or "" when it must stay no-store: only an anonymous request's answer is the same for
+// everyone.
+func (t getTransport) publicCacheControl(r *http.Request) string {
+	secs := int64(t.publicMaxAge / time.Second)
+	if secs <= 0 || r.Header.Get("Authorization") != "" {
+		return ""
+	}
+	return "public, max-age=" + strconv.FormatInt(secs, 10)
+}
+
+// execute parses, validates and runs one operation and writes its response. get is the
+// GET transport, which allows queries only, or nil for POST.
+func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, get *getTransport) {
 	ctx := r.Context()
 	media := negotiate(r)
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
@@ -98,14 +130,20 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 		writeJSON(w, media, status, requestError{Errors: resp.Errors, Extensions: resp.Extensions})
 		return
 	}
-	if queriesOnly && opCtx.Operation.Operation != ast.Query {
+	if get != nil && opCtx.Operation.Operation != ast.Query {
 		w.Header().Set("Allow", "POST")
 		writeError(w, r, http.StatusMethodNotAllowed, codeMethodNotAllowed,
 			"only queries may be sent with GET; send "+string(opCtx.Operation.Operation)+"s with POST")
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	writeJSON(w, media, http.StatusOK, responses(ctx))
+	resp := responses(ctx)
+	if get != nil && resp != nil && len(resp.Errors) == 0 {
+		if cc := get.publicCacheControl(r); cc != "" {
+			w.Header().Set("Cache-Control", cc)
+		}
+	}
+	writeJSON(w, media, http.StatusOK, resp)
 }
 
 // requestError is a response to a request refused before execution. Unlike

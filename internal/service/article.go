@@ -13,6 +13,7 @@ import (
 	"inkwell/ent/article"
 	"inkwell/ent/tag"
 	"inkwell/internal/apperr"
+	"inkwell/internal/events"
 	"inkwell/internal/globalid"
 	"inkwell/internal/policy"
 )
@@ -83,7 +84,7 @@ func (s *Service) CreateArticle(ctx context.Context, in CreateArticleInput) (*en
 			if err != nil {
 				return fmt.Errorf("insert article: %w", err)
 			}
-			return nil
+			return events.Publish(ctx, tx, events.ArticleCreated(a.ID, v.UserID))
 		})
 		switch {
 		case err == nil:
@@ -253,7 +254,7 @@ func (s *Service) DeleteArticle(ctx context.Context, slug string) (string, error
 			return fmt.Errorf("delete article: %w", err)
 		}
 		id = a.ID
-		return nil
+		return events.Publish(ctx, tx, events.ArticleDeleted(a.ID))
 	})
 	if err != nil {
 		return "", err
@@ -312,7 +313,15 @@ func (s *Service) setFavorite(ctx context.Context, slug string, on bool) (*ent.A
 		// Read the count again even when nothing changed: a was read before a
 		// concurrent click by the same viewer committed, and would show its old count.
 		out, err = tx.Article.Get(ctx, a.ID)
-		return notFound(err, "article")
+		if err != nil {
+			return notFound(err, "article")
+		}
+		if n == 0 {
+			return nil
+		}
+		// The count travels with the event: read under this transaction's row lock, it
+		// is exactly the count this change made.
+		return events.Publish(ctx, tx, events.FavoriteChanged(a.ID, out.FavoritesCount))
 	})
 	return out, err
 }

@@ -8,6 +8,7 @@ import (
 	"inkwell/ent"
 	"inkwell/ent/article"
 	"inkwell/internal/apperr"
+	"inkwell/internal/events"
 	"inkwell/internal/globalid"
 	"inkwell/internal/policy"
 )
@@ -30,14 +31,22 @@ func (s *Service) AddComment(ctx context.Context, slug, body string) (*ent.Comme
 	}
 	// One clock for both stamps, so a new comment's updatedAt equals its createdAt.
 	ts := s.now()
-	c, err := s.db.Comment.Create().SetCreatedAt(ts).SetUpdatedAt(ts).
-		SetArticleID(a.ID).SetAuthorID(v.UserID).SetBody(body).Save(ctx)
-	if err != nil {
-		// The article may have been deleted between the two statements.
-		if ent.IsConstraintError(err) {
-			return nil, apperr.NotFound("article")
+	var c *ent.Comment
+	err = s.inTx(ctx, func(tx *ent.Tx) error {
+		var err error
+		c, err = tx.Comment.Create().SetCreatedAt(ts).SetUpdatedAt(ts).
+			SetArticleID(a.ID).SetAuthorID(v.UserID).SetBody(body).Save(ctx)
+		if err != nil {
+			// The article may have been deleted between the two statements.
+			if ent.IsConstraintError(err) {
+				return apperr.NotFound("article")
+			}
+			return fmt.Errorf("insert comment: %w", err)
 		}
-		return nil, fmt.Errorf("insert comment: %w", err)
+		return events.Publish(ctx, tx, events.CommentAdded(a.ID, c.ID))
+	})
+	if err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -1,0 +1,130 @@
+// Package events carries change events from the writes that cause them to the GraphQL
+// subscriptions that want them, across every server instance, through PostgreSQL
+// LISTEN/NOTIFY and nothing else.
+//
+// A write publishes its event with Publish inside its own transaction, so PostgreSQL
+// delivers it when (and only if) the transaction commits, in commit order. Each server
+// instance runs one Hub: a single listening connection that fans every event out to the
+// instance's subscribers. Events carry ids, never bodies: a subscriber loads what it
+// shows, for its own viewer, when the event arrives.
+//
+// Delivery is at most once: an instance whose listening connection is down misses the
+// events published meanwhile, and a subscriber that falls too far behind is dropped.
+package events
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// Channel is the NOTIFY channel every event travels on.
+const Channel = "inkwell_events"
+
+// maxPayload keeps well under NOTIFY's 8000-byte payload limit; real events are a few
+// dozen bytes.
+const maxPayload = 1000
+
+// Kind says what happened.
+type Kind string
+
+// The kinds of events.
+const (
+	KindCommentAdded    Kind = "comment_added"
+	KindFavoriteChanged Kind = "favorite_changed"
+	KindArticleCreated  Kind = "article_created"
+	KindArticleDeleted  Kind = "article_deleted"
+)
+
+// Event is one committed change, as it travels in a NOTIFY payload. Short JSON names keep
+// the payload small.
+type Event struct {
+	Kind      Kind `json:"k"`
+	ArticleID int  `json:"a,omitempty"`
+	CommentID int  `json:"c,omitempty"`
+	// AuthorID is the author of a new article.
+	AuthorID int `json:"u,omitempty"`
+	// FavoritesCount is the article's count right after a favorite or unfavorite.
+	FavoritesCount int `json:"n,omitempty"`
+}
+
+// CommentAdded is the event of a new comment on an article.
+func CommentAdded(articleID, commentID int) Event {
+	return Event{Kind: KindCommentAdded, ArticleID: articleID, CommentID: commentID}
+}
+
+// FavoriteChanged is the event of an article's favorites count changing to count.
+func FavoriteChanged(articleID, count int) Event {
+	return Event{Kind: KindFavoriteChanged, ArticleID: articleID, FavoritesCount: count}
+}
+
+// ArticleCreated is the event of a new article by authorID.
+func ArticleCreated(articleID, authorID int) Event {
+	return Event{Kind: KindArticleCreated, ArticleID: articleID, AuthorID: authorID}
+}
+
+// ArticleDeleted is the event of an article's deletion; it ends the subscriptions to it.
+func ArticleDeleted(articleID int) Event {
+	return Event{Kind: KindArticleDeleted, ArticleID: articleID}
+}
+
+// Topic is what a subscriber listens to. Compare topics with ==.
+type Topic struct {
+	name string
+	id   int
+}
+
+func (t Topic) String() string {
+	if t.id == 0 {
+		return t.name
+	}
+	return t.name + ":" + strconv.Itoa(t.id)
+}
+
+// NewArticles is the topic of every new article.
+var NewArticles = Topic{name: "articles"}
+
+// CommentsOn is the topic of new comments on an article, and of its deletion.
+func CommentsOn(articleID int) Topic { return Topic{name: "comments", id: articleID} }
+
+// FavoritesOf is the topic of an article's favorites count, and of its deletion.
+func FavoritesOf(articleID int) Topic { return Topic{name: "favorites", id: articleID} }
+
+// topics lists the topics e is delivered on.
+func (e Event) topics() []Topic {
+	switch e.Kind {
+	case KindCommentAdded:
+		return []Topic{CommentsOn(e.ArticleID)}
+	case KindFavoriteChanged:
+		return []Topic{FavoritesOf(e.ArticleID)}
+	case KindArticleCreated:
+		return []Topic{NewArticles}
+	case KindArticleDeleted:
+		return []Topic{CommentsOn(e.ArticleID), FavoritesOf(e.ArticleID)}
+	}
+	return nil
+}
+
+// Execer runs a statement; *ent.Tx and *sql.Tx are Execers.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Publish queues e on tx. PostgreSQL delivers it to every listening instance when tx
+// commits, and drops it when tx rolls back, so subscribers never hear of a write that
+// did not happen. Call it with the transaction that makes the change.
+func Publish(ctx context.Context, tx Execer, e Event) error {
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	if len(payload) > maxPayload {
+		return fmt.Errorf("event payload is %d bytes, more than %d", len(payload), maxPayload)
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, Channel, string(payload)); err != nil {
+		return fmt.Errorf("notify %s: %w", e.Kind, err)
+	}
+	return nil
+}

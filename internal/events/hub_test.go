@@ -1,0 +1,395 @@
+package events_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	_ "github.com/lib/pq"
+
+	"inkwell/internal/apperr"
+	"inkwell/internal/events"
+	"inkwell/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// wait bounds every receive: a missing event fails the test rather than hanging it.
+const wait = 10 * time.Second
+
+// quiet is how long a test listens to conclude that nothing more arrives. NOTIFY reaches
+// a listener on loopback in about a millisecond.
+const quiet = 300 * time.Millisecond
+
+type fixture struct {
+	dsn string
+	db  *sql.DB
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	dsn := pgtest.New(t)
+	db, err := sql.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return fixture{dsn: dsn, db: db}
+}
+
+func (f fixture) hub(t *testing.T, cfg events.Config) *events.Hub {
+	t.Helper()
+	cfg.DSN = f.dsn
+	if cfg.MinReconnect == 0 {
+		cfg.MinReconnect = 50 * time.Millisecond
+		cfg.MaxReconnect = 200 * time.Millisecond
+	}
+	h := events.New(cfg)
+	t.Cleanup(h.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := h.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// publish commits evs in one transaction.
+func (f fixture) publish(t *testing.T, evs ...events.Event) {
+	t.Helper()
+	tx, err := f.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if err := events.Publish(context.Background(), tx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func subscribe(t *testing.T, ctx context.Context, h *events.Hub, topic events.Topic) *events.Subscription {
+	t.Helper()
+	s, err := h.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func next(t *testing.T, s *events.Subscription) events.Event {
+	t.Helper()
+	select {
+	case e, ok := <-s.Events():
+		if !ok {
+			t.Fatalf("subscription ended: %v", s.Err())
+		}
+		return e
+	case <-time.After(wait):
+		t.Fatal("no event")
+	}
+	return events.Event{}
+}
+
+func nothing(t *testing.T, s *events.Subscription) {
+	t.Helper()
+	select {
+	case e, ok := <-s.Events():
+		if ok {
+			t.Fatalf("unexpected event %+v", e)
+		}
+	case <-time.After(quiet):
+	}
+}
+
+func ended(t *testing.T, s *events.Subscription) error {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		select {
+		case _, ok := <-s.Events():
+			if !ok {
+				return s.Err()
+			}
+		case <-deadline:
+			t.Fatal("subscription did not end")
+		}
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestDeliveryByTopic(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h := f.hub(t, events.Config{})
+	ctx := context.Background()
+	comments := subscribe(t, ctx, h, events.CommentsOn(1))
+	favorites := subscribe(t, ctx, h, events.FavoritesOf(1))
+	other := subscribe(t, ctx, h, events.CommentsOn(2))
+	articles := subscribe(t, ctx, h, events.NewArticles)
+
+	f.publish(t, events.CommentAdded(1, 10), events.FavoriteChanged(1, 3), events.ArticleCreated(5, 7))
+	if got, want := next(t, comments), events.CommentAdded(1, 10); got != want {
+		t.Errorf("comments got %+v, want %+v", got, want)
+	}
+	if got, want := next(t, favorites), events.FavoriteChanged(1, 3); got != want {
+		t.Errorf("favorites got %+v, want %+v", got, want)
+	}
+	if got, want := next(t, articles), events.ArticleCreated(5, 7); got != want {
+		t.Errorf("articles got %+v, want %+v", got, want)
+	}
+	nothing(t, other)
+
+	// A deletion reaches both topics of the article and only them.
+	f.publish(t, events.ArticleDeleted(1))
+	for _, s := range []*events.Subscription{comments, favorites} {
+		if got := next(t, s); got.Kind != events.KindArticleDeleted || got.ArticleID != 1 {
+			t.Errorf("got %+v, want the deletion of article 1", got)
+		}
+	}
+	nothing(t, other)
+	nothing(t, articles)
+}
+
+func TestRolledBackWritePublishesNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h := f.hub(t, events.Config{})
+	s := subscribe(t, context.Background(), h, events.CommentsOn(1))
+
+	tx, err := f.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.Publish(context.Background(), tx, events.CommentAdded(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	f.publish(t, events.CommentAdded(1, 2))
+	// The committed event is the first to arrive: the rolled-back one never does.
+	if got := next(t, s); got.CommentID != 2 {
+		t.Fatalf("got %+v, want comment 2", got)
+	}
+	nothing(t, s)
+}
+
+func TestCommitOrder(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h := f.hub(t, events.Config{Buffer: 100})
+	s := subscribe(t, context.Background(), h, events.CommentsOn(1))
+	const n = 30
+	for i := 1; i <= n; i++ {
+		f.publish(t, events.CommentAdded(1, i))
+	}
+	for i := 1; i <= n; i++ {
+		if got := next(t, s); got.CommentID != i {
+			t.Fatalf("event %d is comment %d", i, got.CommentID)
+		}
+	}
+}
+
+func TestEveryInstanceHears(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	a := f.hub(t, events.Config{})
+	b := f.hub(t, events.Config{})
+	sa := subscribe(t, context.Background(), a, events.NewArticles)
+	sb := subscribe(t, context.Background(), b, events.NewArticles)
+	f.publish(t, events.ArticleCreated(3, 4))
+	for _, s := range []*events.Subscription{sa, sb} {
+		if got := next(t, s); got.ArticleID != 3 {
+			t.Errorf("got %+v", got)
+		}
+	}
+}
+
+func TestSlowConsumerIsDropped(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	const buffer = 4
+	h := f.hub(t, events.Config{Buffer: buffer})
+	slow := subscribe(t, context.Background(), h, events.CommentsOn(1))
+	fast := subscribe(t, context.Background(), h, events.CommentsOn(1))
+
+	// One event at a time, each read by the fast subscriber before the next is sent,
+	// while the slow one reads nothing.
+	const n = 3 * buffer
+	for i := 1; i <= n; i++ {
+		f.publish(t, events.CommentAdded(1, i))
+		if got := next(t, fast); got.CommentID != i {
+			t.Fatalf("fast subscriber got comment %d, want %d", got.CommentID, i)
+		}
+	}
+	// The slow subscriber holds no more than its buffer, and then its end.
+	if got := len(slow.Events()); got > buffer {
+		t.Fatalf("slow subscriber holds %d events, more than its buffer of %d", got, buffer)
+	}
+	var got []int
+	for e := range slow.Events() {
+		got = append(got, e.CommentID)
+	}
+	if len(got) != buffer || got[0] != 1 || got[buffer-1] != buffer {
+		t.Fatalf("slow subscriber kept %v, want the first %d", got, buffer)
+	}
+	if err := slow.Err(); !errors.Is(err, events.ErrSlowConsumer) || apperr.CodeOf(err) != events.CodeSlowConsumer {
+		t.Fatalf("slow subscriber ended with %v, want ErrSlowConsumer", err)
+	}
+	if got := h.Count(); got != 1 {
+		t.Fatalf("hub counts %d subscriptions, want 1 (the fast one)", got)
+	}
+	// The fast one goes on.
+	f.publish(t, events.CommentAdded(1, n+1))
+	if got := next(t, fast); got.CommentID != n+1 {
+		t.Fatalf("fast subscriber got %+v", got)
+	}
+}
+
+func TestPerConnectionLimit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h := f.hub(t, events.Config{})
+	conn := events.WithLimit(context.Background(), 2)
+	first := subscribe(t, conn, h, events.NewArticles)
+	opCtx, cancel := context.WithCancel(conn)
+	subscribe(t, opCtx, h, events.CommentsOn(1))
+
+	_, err := h.Subscribe(conn, events.CommentsOn(2))
+	if apperr.CodeOf(err) != events.CodeTooManySubscriptions {
+		t.Fatalf("third subscription: got %v, want %s", err, events.CodeTooManySubscriptions)
+	}
+	// Another connection has its own count.
+	subscribe(t, events.WithLimit(context.Background(), 2), h, events.CommentsOn(2))
+
+	// Ending one, by its context or by Close, frees its slot.
+	cancel()
+	eventually(t, "a free slot", func() bool { return h.Count() == 2 })
+	subscribe(t, conn, h, events.CommentsOn(3))
+	first.Close()
+	subscribe(t, conn, h, events.CommentsOn(4))
+	if _, err := h.Subscribe(conn, events.CommentsOn(5)); apperr.CodeOf(err) != events.CodeTooManySubscriptions {
+		t.Fatalf("over the limit again: got %v", err)
+	}
+}
+
+func TestSubscriptionEndsWithItsContext(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h := f.hub(t, events.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	s := subscribe(t, ctx, h, events.NewArticles)
+	if h.Count() != 1 {
+		t.Fatalf("count = %d", h.Count())
+	}
+	cancel()
+	if err := ended(t, s); err != nil {
+		t.Fatalf("ended with %v, want nil", err)
+	}
+	if h.Count() != 0 {
+		t.Fatalf("count = %d after the end", h.Count())
+	}
+}
+
+func TestReconnect(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h := f.hub(t, events.Config{})
+	s := subscribe(t, context.Background(), h, events.NewArticles)
+
+	// Kill the listening connection, as a database restart or a network cut would.
+	var killed int
+	eventually(t, "the listening connection to be killed", func() bool {
+		err := f.db.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`).Scan(&killed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return killed > 0
+	})
+	// Events published after the hub has listened again arrive; keep publishing until
+	// one does. The subscription itself survives the loss.
+	id := 0
+	deadline := time.Now().Add(wait)
+	for {
+		id++
+		f.publish(t, events.ArticleCreated(id, 1))
+		select {
+		case e, ok := <-s.Events():
+			if !ok {
+				t.Fatalf("subscription ended: %v", s.Err())
+			}
+			if e.Kind != events.KindArticleCreated {
+				t.Fatalf("got %+v", e)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no event after the connection was lost")
+		}
+	}
+}
+
+func TestClose(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h := f.hub(t, events.Config{})
+	s := subscribe(t, context.Background(), h, events.NewArticles)
+	h.Close()
+	select {
+	case <-h.Done():
+	default:
+		t.Fatal("Done is open after Close")
+	}
+	if err := ended(t, s); !errors.Is(err, events.ErrClosed) {
+		t.Fatalf("ended with %v, want ErrClosed", err)
+	}
+	if _, err := h.Subscribe(context.Background(), events.NewArticles); !errors.Is(err, events.ErrClosed) {
+		t.Fatalf("Subscribe after Close: %v, want ErrClosed", err)
+	}
+	h.Close() // twice is fine
+
+	// A hub closed before it started never starts.
+	idle := events.New(events.Config{DSN: f.dsn})
+	idle.Close()
+	if err := idle.Start(context.Background()); !errors.Is(err, events.ErrClosed) {
+		t.Fatalf("Start after Close: %v", err)
+	}
+}
+
+func TestPayloadsAreSmall(t *testing.T) {
+	t.Parallel()
+	const big = 1<<31 - 1
+	for _, e := range []events.Event{
+		events.CommentAdded(big, big), events.FavoriteChanged(big, big),
+		events.ArticleCreated(big, big), events.ArticleDeleted(big),
+	} {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 100 {
+			t.Errorf("%s payload is %d bytes: %s", e.Kind, len(b), b)
+		}
+	}
+}
