@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GOLANGCI_LINT_VERSION := v2.15.0
 export GOBIN := $(CURDIR)/.ci/bin
 
-.PHONY: help run test generate check-generate migration lint vet fmt-check build bench postgres chromium clients playground check-deploy
+.PHONY: help run test generate check-generate migration lint vet fmt-check build bench postgres chromium clients playground check-deploy redis ops-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -20,14 +20,21 @@ chromium: ## install Debian's Chromium when missing, for the playground's browse
 playground: ## rebuild the embedded GraphiQL assets from the npm packages pinned in internal/playground/build
 	internal/playground/build/build.sh
 
+redis: ## install Debian's redis-server when missing, for the tests of shared rate limits (as root)
+	@.ci/install-redis
+
 clients: clients/node_modules/.package-lock.json ## install the Apollo client project's npm packages (clients/)
 
 # npm ci rewrites clients/node_modules/.package-lock.json, so this reinstalls only when the lockfile changes.
 clients/node_modules/.package-lock.json: clients/package-lock.json
 	npm ci --prefix clients --no-audit --no-fund
 
-test: postgres chromium clients ## run every test (Go, Apollo client, browser) against a real, throw-away PostgreSQL
+test: postgres chromium clients redis ## run every test (Go, Apollo client, browser) against a real, throw-away PostgreSQL
 	go test -race -count=1 ./...
+
+ops-test: postgres ## operations tests behind real nginx: rolling deploy, SIGKILL, PostgreSQL restart, pool exhaustion (~1.5 min)
+	@.ci/install-nginx
+	go test -tags opstest -race -count=1 -timeout 15m ./internal/opstest/...
 
 bench: postgres ## load benchmark vs the anchors in ../shared/bench, size M (~10 min); BENCH_ARGS="-size S -rounds 1" varies it
 	go run ./bench $(BENCH_ARGS)

@@ -37,8 +37,8 @@ func runHealthcheck(t *testing.T, addr string, args ...string) (int, string, tim
 	return 0, "", 0
 }
 
-// server answers each path in codes with its status and everything else with 404.
-func server(t *testing.T, codes map[string]int) string {
+// fakeServer answers each path in codes with its status and everything else with 404.
+func fakeServer(t *testing.T, codes map[string]int) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		code, ok := codes[r.URL.Path]
 		if !ok || r.Method != http.MethodGet {
@@ -65,7 +65,7 @@ func TestHealthcheck(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	t.Cleanup(hanging.Close)
-	live := server(t, map[string]int{"/healthz": 200, "/readyz": 503})
+	live := fakeServer(t, map[string]int{"/healthz": 200, "/readyz": 503})
 	_, livePort, _ := net.SplitHostPort(live)
 
 	for _, tc := range []struct {
@@ -78,10 +78,10 @@ func TestHealthcheck(t *testing.T) {
 		{"an address on every interface is asked over loopback", ":" + livePort, nil, 0},
 		{"an unready server passes the default liveness check", live, nil, 0},
 		{"an unready server fails the readiness check", live, []string{"-path", "/readyz"}, 1},
-		{"a ready server passes the readiness check", server(t, map[string]int{"/readyz": 200}), []string{"-path", "/readyz"}, 0},
-		{"503 fails", server(t, map[string]int{"/healthz": 503}), nil, 1},
-		{"500 fails", server(t, map[string]int{"/healthz": 500}), nil, 1},
-		{"a redirect fails", server(t, map[string]int{"/healthz": 302}), nil, 1},
+		{"a ready server passes the readiness check", fakeServer(t, map[string]int{"/readyz": 200}), []string{"-path", "/readyz"}, 0},
+		{"503 fails", fakeServer(t, map[string]int{"/healthz": 503}), nil, 1},
+		{"500 fails", fakeServer(t, map[string]int{"/healthz": 500}), nil, 1},
+		{"a redirect fails", fakeServer(t, map[string]int{"/healthz": 302}), nil, 1},
 		{"no server fails", closed, nil, 1},
 		{"a server that never answers fails within the timeout", hanging.Listener.Addr().String(), nil, 1},
 		{"a malformed address fails", "no-port", nil, 1},

@@ -31,6 +31,7 @@ import (
 	"inkwell/internal/dbmigrate"
 	"inkwell/internal/demo"
 	"inkwell/internal/localpg"
+	"inkwell/internal/server"
 	"inkwell/internal/telemetry"
 )
 
@@ -175,22 +176,28 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer stop()
-	db, err := sql.Open("postgres", app.DatabaseURL(url))
+	// Migrations run on a connection of their own: the server's pool carries a
+	// statement_timeout that a long index build must not be cut by.
+	if cfg.MigrateOnStart {
+		if err := dbmigrate.Up(ctx, app.DatabaseURL(url)); err != nil {
+			return err
+		}
+	}
+	db, err := sql.Open("postgres", app.WithStatementTimeout(app.DatabaseURL(url), cfg.Limits.StatementTimeout))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(20)
-	db.SetMaxIdleConns(20)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	if cfg.MigrateOnStart {
-		if err := dbmigrate.UpDB(ctx, db); err != nil {
-			return err
-		}
+	app.ConfigurePool(db, cfg.DBMaxConns)
+	// The event listener opens its own connection to the same database, with the same
+	// connect timeout.
+	cfg.DatabaseURL = app.DatabaseURL(url)
+	tracing, err := startTracing(ctx, log)
+	if err != nil {
+		return err
 	}
-	// The event listener opens its own connection to the same database.
-	cfg.DatabaseURL = url
-	a, err := app.New(db, cfg, log)
+	defer stopTracing(tracing, log)
+	a, err := app.New(db, cfg, log, app.WithTracerProvider(tracing.Provider))
 	if err != nil {
 		return err
 	}
@@ -216,7 +223,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
-		msrv := &http.Server{Handler: telemetry.Handler(telemetry.Registry()), ReadHeaderTimeout: 5 * time.Second}
+		msrv := &http.Server{Handler: telemetry.Handler(a.Metrics.Registry), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = msrv.Serve(mln) }()
 		defer func() { _ = msrv.Close() }()
 		log.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
@@ -225,13 +232,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           a.Handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-	}
+	srv := server.NewHTTPServer(a.Handler, app.HTTPConfig(cfg.Limits))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "graphql", "http://"+ln.Addr().String()+"/graphql")
@@ -240,14 +241,28 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
+	return drain(log, cfg, a, srv)
+}
+
+// drain stops serving without failing a request: /readyz turns 503 at once while
+// requests are still served for cfg.ShutdownDelay, each response closing its connection,
+// so that load balancers and proxies stop sending here. Then subscriptions are closed
+// with 1001 so that their clients reconnect elsewhere, the listener closes (a proxy's new
+// connections are refused, which it retries elsewhere for every method, the request never
+// having been sent), and in-flight requests get cfg.ShutdownGrace to finish.
+func drain(log *slog.Logger, cfg config.Config, a *app.App, srv *http.Server) error {
+	log.Info("draining", "delay", cfg.ShutdownDelay.String(), "grace", cfg.ShutdownGrace.String())
+	a.Drain()
+	time.Sleep(cfg.ShutdownDelay)
 	// Shutdown does not wait for WebSockets: close them first, telling clients to
 	// reconnect elsewhere, and stop listening for events.
 	a.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+		_ = srv.Close()
+		return fmt.Errorf("requests still running after the %s grace period were cut: %w", cfg.ShutdownGrace, err)
 	}
+	log.Info("stopped")
 	return nil
 }

@@ -11,12 +11,15 @@ import (
 	"log/slog"
 	"net/http"
 	neturl "net/url"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/golang-jwt/jwt/v5"
+	"go.opentelemetry.io/otel/trace"
 
 	"inkwell/ent"
 	"inkwell/graph"
@@ -27,8 +30,10 @@ import (
 	"inkwell/internal/events"
 	"inkwell/internal/loader"
 	"inkwell/internal/oauth"
+	"inkwell/internal/ratelimit"
 	"inkwell/internal/server"
 	"inkwell/internal/service"
+	"inkwell/internal/telemetry"
 )
 
 // App is a wired server. Close it when it stops serving.
@@ -42,13 +47,30 @@ type App struct {
 	// from Events.Start, until Close.
 	Events *events.Hub
 
+	// Metrics are this server's Prometheus metrics; serve Metrics.Registry with
+	// telemetry.Handler.
+	Metrics *telemetry.Metrics
+
+	// Limits are the attempt budgets of signIn, signUp and refreshSession.
+	Limits *ratelimit.Limiter
+
 	stopSockets context.CancelFunc
+	draining    *atomic.Bool
+	redis       *ratelimit.Redis
 }
 
 // New wires a server over an open database. cfg.SigningKey must be set, and
 // cfg.DatabaseURL must name the same database: subscriptions listen for events on a
 // connection of their own.
-func New(db *sql.DB, cfg config.Config, log *slog.Logger) (*App, error) {
+func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.metrics == nil {
+		o.metrics = telemetry.NewMetrics()
+	}
+	o.metrics.WatchDB(db)
 	tokens, err := NewTokens(cfg)
 	if err != nil {
 		return nil, err
@@ -56,8 +78,12 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger) (*App, error) {
 	if cfg.DatabaseURL == "" {
 		return nil, errors.New("app: DatabaseURL is required to listen for events")
 	}
-	client := ent.NewClient(ent.Driver(dbstats.Wrap(entsql.OpenDB(dialect.Postgres, db))))
-	svc := service.New(client, tokens, service.Config{RefreshTTL: cfg.RefreshTTL})
+	client := ent.NewClient(ent.Driver(dbstats.WrapTraced(entsql.OpenDB(dialect.Postgres, db), o.tracerProvider)))
+	limits, redis, err := newLimiter(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	svc := service.New(client, tokens, service.Config{RefreshTTL: cfg.RefreshTTL, Limits: limits})
 	social, err := oauth.New(oauth.Config{
 		PublicURL:  cfg.PublicURL,
 		ReturnURLs: cfg.AuthReturnURLs,
@@ -69,16 +95,25 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("sign-in providers: %w", err)
 	}
 	hub := events.New(events.Config{DSN: cfg.DatabaseURL, Buffer: cfg.SubscriptionBuffer, Logger: log})
-	perRequest := loader.PerRequest(client)
+	perRequest := observeLoaders(loader.PerRequest(client), o.metrics)
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
 		Service: svc, Providers: social.Providers, Events: hub, Loaders: perRequest,
-	}})
+	}, Complexity: graph.Complexity()})
 	scfg := server.DefaultConfig()
 	scfg.CORSOrigins = cfg.CORSOrigins
 	scfg.Introspection = cfg.Introspection
 	scfg.DisablePlayground = !cfg.Playground
 	scfg.PersistedQueries = server.PersistedQueries(cfg.PersistedQueries)
 	scfg.PublicCacheMaxAge = cfg.PublicCacheMaxAge
+	lim := cfg.Limits
+	scfg.MaxBodyBytes, scfg.RequestTimeout = int64(lim.MaxBodyBytes), lim.RequestTimeout
+	scfg.TokenLimit, scfg.DepthLimit, scfg.FieldLimit = lim.Tokens, lim.Depth, lim.Fields
+	scfg.AliasLimit, scfg.DirectiveLimit, scfg.ComplexityLimit = lim.Aliases, lim.Directives, lim.Complexity
+	scfg.AuthFieldLimit, scfg.ErrorLimit = lim.AuthFields, lim.Errors
+	scfg.DisableSuggestions = !lim.Suggestions
+	scfg.MaxInFlight = cfg.MaxInFlight
+	scfg.QueueWait = cfg.QueueWait
+	scfg.TrustedProxies = cfg.TrustedProxies
 	if scfg.PersistedQueries == server.PersistedAllowList {
 		// Checked against the schema now, so that a stale list stops the start rather
 		// than failing its clients one operation at a time.
@@ -87,13 +122,16 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger) (*App, error) {
 		}
 	}
 	stopped, stopSockets := context.WithCancel(context.Background())
+	draining := new(atomic.Bool)
 	h := server.New(scfg, server.Deps{
-		Schema:     schema,
-		Auth:       auth.Middleware(tokens),
-		PerRequest: loader.PerRequest(client),
-		Ready:      db.PingContext,
-		Logger:     log,
-		Routes:     map[string]http.Handler{"/auth/": social.Handler()},
+		Schema:         schema,
+		Auth:           auth.Middleware(tokens),
+		PerRequest:     perRequest,
+		Ready:          db.PingContext,
+		Logger:         log,
+		Metrics:        o.metrics,
+		TracerProvider: o.tracerProvider,
+		Routes:         map[string]http.Handler{"/auth/": social.Handler()},
 		Subscriptions: &server.Subscriptions{
 			Authenticate: authenticateSocket(tokens),
 			Connection: func(ctx context.Context) context.Context {
@@ -104,9 +142,43 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger) (*App, error) {
 			},
 			Stopped: stopped,
 		},
+		Draining: draining.Load,
 	})
-	return &App{Client: client, Service: svc, Tokens: tokens, OAuth: social, Handler: h, Events: hub, stopSockets: stopSockets}, nil
+	return &App{
+		Client: client, Service: svc, Tokens: tokens, OAuth: social, Handler: h, Events: hub, Limits: limits, Metrics: o.metrics,
+		stopSockets: stopSockets, draining: draining, redis: redis,
+	}, nil
 }
+
+// Option changes how New wires the server.
+type Option func(*options)
+
+type options struct {
+	metrics        *telemetry.Metrics
+	tracerProvider trace.TracerProvider
+}
+
+// WithMetrics records into m rather than a new set of metrics.
+func WithMetrics(m *telemetry.Metrics) Option { return func(o *options) { o.metrics = m } }
+
+// WithTracerProvider traces requests, operations, resolvers and SQL statements with spans
+// from tp (see telemetry.TracingFromEnv). Without it nothing is traced.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tracerProvider = tp }
+}
+
+// observeLoaders has the loaders that install installs report their batch sizes to m.
+func observeLoaders(install func(context.Context) context.Context, m *telemetry.Metrics) func(context.Context) context.Context {
+	return func(ctx context.Context) context.Context {
+		return install(loader.WithBatchObserver(ctx, m.ObserveBatch))
+	}
+}
+
+// Drain starts a graceful stop: /readyz answers 503 so that load balancers take this
+// instance out, and every response from now on closes its connection, while requests are
+// still served. Call Close, then shut the HTTP server down, once the balancers have had
+// time to notice.
+func (a *App) Drain() { a.draining.Store(true) }
 
 // Close closes the open WebSockets (code 1001, going away, so clients reconnect
 // elsewhere) and stops the event hub. Call it before shutting the HTTP server down,
@@ -114,6 +186,29 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger) (*App, error) {
 func (a *App) Close() {
 	a.stopSockets()
 	a.Events.Close()
+	if a.redis != nil {
+		_ = a.redis.Close()
+	}
+}
+
+// newLimiter builds the rate limits: shared through Redis when cfg.RedisURL is set, in
+// this instance's memory otherwise. Keys are HMACs under a key derived from the signing
+// key, which every instance shares.
+func newLimiter(cfg config.Config, log *slog.Logger) (*ratelimit.Limiter, *ratelimit.Redis, error) {
+	rc := ratelimit.Config{
+		Rules:  cfg.RateLimits,
+		Secret: []byte("inkwell rate limits\x00" + cfg.SigningKey),
+		Logger: log,
+	}
+	var redis *ratelimit.Redis
+	if cfg.RedisURL != "" {
+		var err error
+		if redis, err = ratelimit.NewRedis(cfg.RedisURL); err != nil {
+			return nil, nil, err
+		}
+		rc.Store = redis
+	}
+	return ratelimit.New(rc), redis, nil
 }
 
 // authenticateSocket checks the token of a WebSocket's connection_init with the rules of
@@ -160,19 +255,69 @@ func NewTokens(cfg config.Config) (*auth.Tokens, error) {
 	return t, nil
 }
 
-// DatabaseURL returns url with the driver settings Inkwell runs best with, unless the
-// URL sets them itself: binary_parameters=yes lets lib/pq send a query with its
-// arguments in one round trip instead of preparing it first (measured with bench/: W2
-// +25 % req/s).
-func DatabaseURL(url string) string {
-	if strings.Contains(url, "binary_parameters") {
+// HTTPConfig is the connection limits of l, for server.NewHTTPServer.
+func HTTPConfig(l config.Limits) server.HTTPConfig {
+	return server.HTTPConfig{
+		ReadHeaderTimeout: l.ReadHeaderTimeout,
+		ReadTimeout:       l.ReadTimeout,
+		WriteTimeout:      l.WriteTimeout,
+		IdleTimeout:       l.IdleTimeout,
+		MaxHeaderBytes:    l.MaxHeaderBytes,
+	}
+}
+
+// WithStatementTimeout returns url with PostgreSQL's statement_timeout set to d, so that
+// no statement holds a connection and its locks longer, unless url sets it itself. lib/pq
+// sends parameters it does not know to the server at connect time.
+func WithStatementTimeout(url string, d time.Duration) string {
+	if d <= 0 || strings.Contains(url, "statement_timeout") {
 		return url
 	}
+	ms := strconv.FormatInt(d.Milliseconds(), 10)
 	if u, err := neturl.Parse(url); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
 		q := u.Query()
-		q.Set("binary_parameters", "yes")
+		q.Set("statement_timeout", ms)
 		u.RawQuery = q.Encode()
 		return u.String()
 	}
-	return strings.TrimSpace(url) + " binary_parameters=yes"
+	return strings.TrimSpace(url) + " statement_timeout=" + ms
+}
+
+// DatabaseURL returns url with the driver settings Inkwell runs best with, each unless
+// the URL sets it itself:
+//
+//   - binary_parameters=yes lets lib/pq send a query with its arguments in one round trip
+//     instead of preparing it first (measured with bench/: W2 +25 % req/s);
+//   - connect_timeout=5 bounds a connection attempt, so that a database host that has
+//     gone away makes requests fail with DATABASE_UNAVAILABLE in seconds instead of
+//     hanging until the operating system gives up on TCP.
+func DatabaseURL(url string) string {
+	settings := [][2]string{{"binary_parameters", "yes"}, {"connect_timeout", "5"}}
+	if u, err := neturl.Parse(url); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		for _, kv := range settings {
+			if !q.Has(kv[0]) {
+				q.Set(kv[0], kv[1])
+			}
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	url = strings.TrimSpace(url)
+	for _, kv := range settings {
+		if !strings.Contains(url, kv[0]) {
+			url += " " + kv[0] + "=" + kv[1]
+		}
+	}
+	return url
+}
+
+// ConfigurePool sizes db's connection pool. Connections are recycled after a while so
+// that a database failover or a replaced proxy is picked up without restarting, and
+// a broken connection is replaced on the next use (database/sql retries on a fresh one).
+func ConfigurePool(db *sql.DB, maxConns int) {
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetConnMaxLifetime(30 * time.Minute)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Code is a stable, documented error class. Codes are part of the public contract.
@@ -20,6 +21,8 @@ const (
 	CodeBadUserInput    Code = "BAD_USER_INPUT"
 	CodeConflict        Code = "CONFLICT"
 	CodeInternal        Code = "INTERNAL_SERVER_ERROR"
+	// CodeRateLimited: too many attempts; extensions.retryAfter says when to try again.
+	CodeRateLimited Code = "RATE_LIMITED"
 )
 
 // Error is an error with a code, a message safe to show a client, the fields at fault
@@ -29,6 +32,8 @@ type Error struct {
 	Message string
 	Fields  map[string][]string
 	Err     error
+	// RetryAfter is, for RATE_LIMITED, how long until the client may try again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -67,6 +72,11 @@ func Forbidden(msg string) *Error { return &Error{Code: CodeForbidden, Message: 
 // NotFound says that the named thing does not exist.
 func NotFound(what string) *Error {
 	return &Error{Code: CodeNotFound, Message: what + " not found"}
+}
+
+// RateLimited refuses an attempt over its budget; the client may retry after retryAfter.
+func RateLimited(retryAfter time.Duration) *Error {
+	return &Error{Code: CodeRateLimited, Message: "too many attempts; try again later", RetryAfter: retryAfter}
 }
 
 // Conflict is for a write that lost a race or clashes with the current state.

@@ -72,6 +72,11 @@ func New(t testing.TB, opts ...Option) *Env {
 	}
 	cfg.SigningKey = "test-signing-key-0123456789abcdef-0123456789"
 	cfg.DemoData = false
+	// Tests sign up and sign in far more often than people do, from one address, and
+	// run requests concurrently on purpose: budgets and shedding are off unless a test
+	// sets them (internal/app/ratelimit_test.go, overload_test.go).
+	cfg.RateLimits = nil
+	cfg.MaxInFlight = 1 << 20
 	return start(t, cfg, func() string { return app.DatabaseURL(pgtest.New(t)) }, opts)
 }
 

@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"inkwell/internal/oauth"
+	"inkwell/internal/ratelimit"
 )
 
 // Config is everything the server needs to start.
@@ -64,9 +66,16 @@ type Config struct {
 	// MetricsAddr is where /metrics and /debug/pprof/ listen (INKWELL_METRICS_ADDR;
 	// empty, the default, serves neither). Keep it off the public network.
 	MetricsAddr string
-	// ShutdownGrace is how long in-flight requests may finish after SIGTERM
-	// (INKWELL_SHUTDOWN_GRACE, default 10s).
+	// ShutdownGrace is how long in-flight requests and subscriptions may finish after
+	// SIGTERM, once ShutdownDelay has passed (INKWELL_SHUTDOWN_GRACE, default 10s).
 	ShutdownGrace time.Duration
+	// ShutdownDelay is how long the server keeps serving after SIGTERM with /readyz at
+	// 503, so that load balancers stop sending it requests before it stops listening
+	// (INKWELL_SHUTDOWN_DELAY, default 0s; a few seconds behind a proxy).
+	ShutdownDelay time.Duration
+	// DBMaxConns caps the open connections to PostgreSQL (INKWELL_DB_MAX_CONNS,
+	// default 20). A request that finds them all busy waits for one until its deadline.
+	DBMaxConns int
 	// MaxSubscriptionsPerConnection caps the active subscriptions of one WebSocket
 	// (INKWELL_MAX_SUBSCRIPTIONS_PER_CONNECTION, default 20).
 	MaxSubscriptionsPerConnection int
@@ -82,11 +91,45 @@ type Config struct {
 	// PublicCacheMaxAge lets shared caches keep anonymous GET /graphql answers without
 	// errors (INKWELL_PUBLIC_CACHE_MAX_AGE, whole seconds; default 0, off).
 	PublicCacheMaxAge time.Duration
+	// Limits bound what one request may ask (see Limits).
+	Limits Limits
+	// RedisURL is the Redis server that instances share rate-limit budgets through
+	// (REDIS_URL; empty counts them in each instance's memory).
+	RedisURL string
+	// RateLimits are the budgets of signIn, signUp and refreshSession per account and
+	// per client address (INKWELL_RATE_SIGNIN, INKWELL_RATE_SIGNIN_ADDR,
+	// INKWELL_RATE_SIGNUP, INKWELL_RATE_SIGNUP_ADDR, INKWELL_RATE_REFRESH,
+	// INKWELL_RATE_REFRESH_ADDR: "5/1m" or "off"; defaults ratelimit.DefaultRules).
+	RateLimits ratelimit.Rules
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client address
+	// (INKWELL_TRUSTED_PROXIES, comma-separated CIDRs or addresses; default none, so the
+	// peer address is the client).
+	TrustedProxies []netip.Prefix
+	// MaxInFlight is how many /graphql requests are served at once
+	// (INKWELL_MAX_IN_FLIGHT; default three per database connection, 60 with the default
+	// pool). More wait up to QueueWait (INKWELL_QUEUE_WAIT, default 100ms), then get 503.
+	MaxInFlight int
+	QueueWait   time.Duration
+}
+
+// secretVars are the variables that may instead name a file holding the value, with
+// the suffix _FILE (DATABASE_URL_FILE=/run/secrets/database-url): the way container
+// platforms hand over secrets without putting them in the environment.
+var secretVars = map[string]bool{
+	"DATABASE_URL":                  true,
+	"INKWELL_SIGNING_KEY":           true,
+	"INKWELL_PREVIOUS_SIGNING_KEYS": true,
+	"INKWELL_GITHUB_CLIENT_SECRET":  true,
+	"INKWELL_GOOGLE_CLIENT_SECRET":  true,
+	"INKWELL_OIDC_CLIENT_SECRET":    true,
+	"REDIS_URL":                     true,
 }
 
 // FromEnv reads the configuration from getenv (os.Getenv in production, a map in tests).
+// A variable of secretVars may come from the file named by its _FILE variable instead.
 func FromEnv(getenv func(string) string) (Config, error) {
 	var errs []error
+	getenv = withSecretFiles(getenv, &errs)
 	str := func(name, def string) string {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			return v
@@ -117,7 +160,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	list := func(name string) []string {
 		var out []string
-		for _, p := range strings.Split(getenv(name), ",") {
+		// Commas, or lines in a file: one key per line reads best there.
+		for _, p := range strings.FieldsFunc(getenv(name), func(r rune) bool { return r == ',' || r == '\n' }) {
 			if p = strings.TrimSpace(p); p != "" {
 				out = append(out, p)
 			}
@@ -139,6 +183,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Introspection:       boolean("INKWELL_INTROSPECTION", true),
 		Playground:          boolean("INKWELL_PLAYGROUND", true),
 		ShutdownGrace:       duration("INKWELL_SHUTDOWN_GRACE", 10*time.Second),
+		DBMaxConns:          20,
 		MetricsAddr:         str("INKWELL_METRICS_ADDR", ""),
 	}
 	switch env := str("INKWELL_ENV", "development"); env {
@@ -149,6 +194,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("INKWELL_ENV: %q is neither development nor production", env))
 	}
 	c.DemoData = boolean("INKWELL_DEMO_DATA", c.DatabaseURL == "")
+	c.Limits = readLimits(str, duration, boolean, c.Production, &errs)
 	c.PublicURL = strings.TrimRight(str("INKWELL_PUBLIC_URL", defaultPublicURL(c.Addr)), "/")
 	c.AuthReturnURLs = list("INKWELL_AUTH_RETURN_URLS")
 	if len(c.AuthReturnURLs) == 0 {
@@ -179,6 +225,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}{
 		{"INKWELL_MAX_SUBSCRIPTIONS_PER_CONNECTION", &c.MaxSubscriptionsPerConnection},
 		{"INKWELL_SUBSCRIPTION_BUFFER", &c.SubscriptionBuffer},
+		{"INKWELL_DB_MAX_CONNS", &c.DBMaxConns},
 	} {
 		if v := str(p.name, ""); v != "" {
 			n, err := strconv.Atoi(v)
@@ -188,6 +235,30 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			*p.dst = n
 		}
 	}
+	if v := str("INKWELL_SHUTDOWN_DELAY", ""); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("INKWELL_SHUTDOWN_DELAY: %q is not a duration such as 5s", v))
+		}
+		c.ShutdownDelay = d
+	}
+	c.RedisURL = str("REDIS_URL", "")
+	c.RateLimits = rateLimits(str, &errs)
+	if v := str("INKWELL_TRUSTED_PROXIES", ""); v != "" {
+		var err error
+		if c.TrustedProxies, err = ratelimit.ParsePrefixes(v); err != nil {
+			errs = append(errs, fmt.Errorf("INKWELL_TRUSTED_PROXIES: %w", err))
+		}
+	}
+	c.MaxInFlight = 3 * c.DBMaxConns
+	if v := str("INKWELL_MAX_IN_FLIGHT", ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("INKWELL_MAX_IN_FLIGHT: %q is not a positive whole number", v))
+		}
+		c.MaxInFlight = n
+	}
+	c.QueueWait = duration("INKWELL_QUEUE_WAIT", 100*time.Millisecond)
 	if c.SigningKey != "" && len(c.SigningKey) < 32 {
 		errs = append(errs, errors.New("INKWELL_SIGNING_KEY: must be at least 32 bytes"))
 	}
@@ -200,12 +271,92 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.Production {
 		if c.SigningKey == "" {
 			errs = append(errs, errors.New("INKWELL_SIGNING_KEY: required in production"))
+		} else if weakKey(c.SigningKey) {
+			errs = append(errs, errors.New("INKWELL_SIGNING_KEY: looks like an example or a default, not a random key; generate one, e.g. openssl rand -hex 32"))
 		}
 		if c.DatabaseURL == "" {
 			errs = append(errs, errors.New("DATABASE_URL: required in production"))
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// withSecretFiles returns getenv that also reads each variable X of secretVars from the
+// file named by X_FILE, its trailing newline trimmed. Setting both is an error, reported
+// in errs, as is a file that cannot be read; neither error quotes the secret.
+func withSecretFiles(getenv func(string) string, errs *[]error) func(string) string {
+	files := map[string]string{}
+	for name := range secretVars {
+		path := strings.TrimSpace(getenv(name + "_FILE"))
+		if path == "" {
+			continue
+		}
+		if strings.TrimSpace(getenv(name)) != "" {
+			*errs = append(*errs, fmt.Errorf("%s and %s_FILE: set only one", name, name))
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s_FILE: %w", name, err))
+			continue
+		}
+		files[name] = strings.TrimRight(string(b), "\r\n")
+	}
+	return func(name string) string {
+		if v, ok := files[name]; ok {
+			return v
+		}
+		return getenv(name)
+	}
+}
+
+// weakKey reports whether a signing key is one nobody should sign production tokens
+// with: an example's placeholder, or too uniform to be random.
+func weakKey(key string) bool {
+	lower := strings.ToLower(key)
+	for _, word := range []string{"change-me", "changeme", "example", "placeholder", "secret", "insecure", "default"} {
+		if strings.Contains(lower, word) {
+			return true
+		}
+	}
+	distinct := map[rune]bool{}
+	for _, r := range key {
+		distinct[r] = true
+	}
+	// 32 random hex digits use about 15 of 16; a few repeated characters are no key.
+	return len(distinct) < 10
+}
+
+// rateLimits reads the budgets of each limited operation, per account and per address.
+func rateLimits(str func(name, def string) string, errs *[]error) ratelimit.Rules {
+	rules := ratelimit.DefaultRules()
+	for _, v := range []struct {
+		name   string
+		action ratelimit.Action
+	}{
+		{"SIGNIN", ratelimit.SignIn},
+		{"SIGNUP", ratelimit.SignUp},
+		{"REFRESH", ratelimit.Refresh},
+	} {
+		rule := rules[v.action]
+		for _, l := range []struct {
+			name string
+			dst  *ratelimit.Limit
+		}{
+			{"INKWELL_RATE_" + v.name, &rule.Account},
+			{"INKWELL_RATE_" + v.name + "_ADDR", &rule.Address},
+		} {
+			if s := str(l.name, ""); s != "" {
+				lim, err := ratelimit.ParseLimit(s)
+				if err != nil {
+					*errs = append(*errs, fmt.Errorf("%s: %w", l.name, err))
+				}
+				*l.dst = lim
+			}
+		}
+		rules[v.action] = rule
+	}
+	return rules
 }
 
 func defaultPublicURL(addr string) string {

@@ -1,27 +1,37 @@
 // Package dbstats counts the SQL statements sent through ent, per request and in total,
-// so tests can prove batching and telemetry can report statements per operation.
+// so tests can prove batching and telemetry can report statements per operation. With a
+// tracer it also gives each statement an OpenTelemetry span.
 package dbstats
 
 import (
 	"context"
 	stdsql "database/sql"
+	"strings"
 	"sync/atomic"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
-// Counter counts the statements of one unit of work, usually one HTTP request.
-type Counter struct{ n atomic.Int64 }
+// Counter counts the statements of one unit of work: an HTTP request, or one GraphQL
+// operation within it. Counters nest; a statement counts in every enclosing one.
+type Counter struct {
+	n      atomic.Int64
+	parent *Counter
+}
 
 // Count is the number of statements so far.
 func (c *Counter) Count() int64 { return c.n.Load() }
 
 type counterKey struct{}
 
-// WithCounter returns ctx carrying a fresh Counter, and that Counter.
+// WithCounter returns ctx carrying a fresh Counter, and that Counter. A Counter already in
+// ctx keeps counting the statements of the new one too.
 func WithCounter(ctx context.Context) (context.Context, *Counter) {
-	c := &Counter{}
+	c := &Counter{parent: CounterFrom(ctx)}
 	return context.WithValue(ctx, counterKey{}, c), c
 }
 
@@ -38,8 +48,41 @@ func Total() int64 { return total.Load() }
 
 func count(ctx context.Context) {
 	total.Add(1)
-	if c := CounterFrom(ctx); c != nil {
+	for c := CounterFrom(ctx); c != nil; c = c.parent {
 		c.n.Add(1)
+	}
+}
+
+// statements counts, and traces when it has a tracer.
+type statements struct {
+	tracer trace.Tracer
+}
+
+// begin counts a statement and, when tracing and inside a traced request, starts its span.
+// Statements outside any span (background work) get none: a trace each would only be noise.
+func (s statements) begin(ctx context.Context, query string) (context.Context, func(error)) {
+	count(ctx)
+	if s.tracer == nil || !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx, func(error) {}
+	}
+	op := query
+	if i := strings.IndexAny(op, " \n\t("); i > 0 {
+		op = op[:i]
+	}
+	op = strings.ToUpper(op)
+	// The text holds placeholders only: ent sends every value as an argument, and
+	// arguments (password hashes, emails, tokens) never go into a span.
+	ctx, span := s.tracer.Start(ctx, "db "+op, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(
+			attribute.String("db.system.name", "postgresql"),
+			attribute.String("db.operation.name", op),
+			attribute.String("db.query.text", query),
+		))
+	return ctx, func(err error) {
+		if err != nil {
+			span.SetStatus(codes.Error, "statement failed")
+		}
+		span.End()
 	}
 }
 
@@ -47,33 +90,53 @@ func count(ctx context.Context) {
 // BEGIN, COMMIT and ROLLBACK are not counted: they carry no query.
 type Driver struct {
 	*entsql.Driver
+	statements
 }
 
 // Wrap returns d counting its statements.
 func Wrap(d *entsql.Driver) *Driver { return &Driver{Driver: d} }
 
+// WrapTraced returns d counting its statements and tracing each one with a span from tp,
+// as a child of the span in the statement's context. A nil tp traces nothing.
+func WrapTraced(d *entsql.Driver, tp trace.TracerProvider) *Driver {
+	w := Wrap(d)
+	if tp != nil {
+		w.tracer = tp.Tracer("inkwell/internal/dbstats")
+	}
+	return w
+}
+
 // Exec counts and runs a statement.
 func (d *Driver) Exec(ctx context.Context, query string, args, v any) error {
-	count(ctx)
-	return d.Driver.Exec(ctx, query, args, v)
+	ctx, end := d.begin(ctx, query)
+	err := d.Driver.Exec(ctx, query, args, v)
+	end(err)
+	return err
 }
 
 // Query counts and runs a query.
 func (d *Driver) Query(ctx context.Context, query string, args, v any) error {
-	count(ctx)
-	return d.Driver.Query(ctx, query, args, v)
+	ctx, end := d.begin(ctx, query)
+	err := d.Driver.Query(ctx, query, args, v)
+	end(err)
+	return err
 }
 
 // ExecContext counts and runs a raw statement.
 func (d *Driver) ExecContext(ctx context.Context, query string, args ...any) (stdsql.Result, error) {
-	count(ctx)
-	return d.Driver.ExecContext(ctx, query, args...)
+	ctx, end := d.begin(ctx, query)
+	res, err := d.Driver.ExecContext(ctx, query, args...)
+	end(err)
+	return res, err
 }
 
-// QueryContext counts and runs a raw query.
+// QueryContext counts and runs a raw query. Its span ends when the query has answered,
+// not when the rows are read.
 func (d *Driver) QueryContext(ctx context.Context, query string, args ...any) (*stdsql.Rows, error) {
-	count(ctx)
-	return d.Driver.QueryContext(ctx, query, args...)
+	ctx, end := d.begin(ctx, query)
+	rows, err := d.Driver.QueryContext(ctx, query, args...)
+	end(err)
+	return rows, err
 }
 
 // Tx starts a counted transaction.
@@ -87,33 +150,42 @@ func (d *Driver) BeginTx(ctx context.Context, opts *stdsql.TxOptions) (dialect.T
 	if err != nil {
 		return nil, err
 	}
-	return &countedTx{Tx: tx}, nil
+	return &countedTx{Tx: tx, statements: d.statements}, nil
 }
 
 type countedTx struct {
 	dialect.Tx
+	statements
 }
 
 func (t *countedTx) Exec(ctx context.Context, query string, args, v any) error {
-	count(ctx)
-	return t.Tx.Exec(ctx, query, args, v)
+	ctx, end := t.begin(ctx, query)
+	err := t.Tx.Exec(ctx, query, args, v)
+	end(err)
+	return err
 }
 
 func (t *countedTx) Query(ctx context.Context, query string, args, v any) error {
-	count(ctx)
-	return t.Tx.Query(ctx, query, args, v)
+	ctx, end := t.begin(ctx, query)
+	err := t.Tx.Query(ctx, query, args, v)
+	end(err)
+	return err
 }
 
 func (t *countedTx) ExecContext(ctx context.Context, query string, args ...any) (stdsql.Result, error) {
-	count(ctx)
-	return t.Tx.(interface {
+	ctx, end := t.begin(ctx, query)
+	res, err := t.Tx.(interface {
 		ExecContext(context.Context, string, ...any) (stdsql.Result, error)
 	}).ExecContext(ctx, query, args...)
+	end(err)
+	return res, err
 }
 
 func (t *countedTx) QueryContext(ctx context.Context, query string, args ...any) (*stdsql.Rows, error) {
-	count(ctx)
-	return t.Tx.(interface {
+	ctx, end := t.begin(ctx, query)
+	rows, err := t.Tx.(interface {
 		QueryContext(context.Context, string, ...any) (*stdsql.Rows, error)
 	}).QueryContext(ctx, query, args...)
+	end(err)
+	return rows, err
 }

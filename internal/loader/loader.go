@@ -49,22 +49,22 @@ func New(db *ent.Client, v auth.Viewer) *Loaders {
 	lst := newListed()
 	b := batches{db: db, viewer: v, listed: lst}
 	return &Loaders{
-		UserByID:              newListLoader(lst.usersOf, b.usersByID),
-		ArticleByID:           newLoader(b.articlesByID),
-		CommentByID:           newLoader(b.commentsByID),
-		TagsByArticle:         newListLoader(lst.articlesOf, b.tagsByArticle),
-		ViewerHasFavorited:    newListLoader(lst.articlesOf, b.viewerHasFavorited),
-		ViewerIsFollowing:     newListLoader(lst.usersOf, b.viewerIsFollowing),
-		FollowersCount:        newListLoader(lst.usersOf, b.followersCount),
-		FollowingCount:        newListLoader(lst.usersOf, b.followingCount),
-		CommentsCount:         newListLoader(lst.articlesOf, b.commentsCount),
-		Comments:              newListLoader(pagesOf(lst.articlesOf), b.comments),
-		Articles:              newListLoader(pagesOf(lst.usersOf), b.articles),
-		ArticlesCount:         newListLoader(lst.usersOf, b.articlesCount),
-		FavoriteArticles:      newListLoader(pagesOf(lst.usersOf), b.favoriteArticles),
-		FavoriteArticlesCount: newListLoader(lst.usersOf, b.favoriteArticlesCount),
-		Followers:             newListLoader(pagesOf(lst.usersOf), b.followers),
-		Following:             newListLoader(pagesOf(lst.usersOf), b.following),
+		UserByID:              newListLoader(lst.usersOf, observed("UserByID", b.usersByID)),
+		ArticleByID:           newLoader(observed("ArticleByID", b.articlesByID)),
+		CommentByID:           newLoader(observed("CommentByID", b.commentsByID)),
+		TagsByArticle:         newListLoader(lst.articlesOf, observed("TagsByArticle", b.tagsByArticle)),
+		ViewerHasFavorited:    newListLoader(lst.articlesOf, observed("ViewerHasFavorited", b.viewerHasFavorited)),
+		ViewerIsFollowing:     newListLoader(lst.usersOf, observed("ViewerIsFollowing", b.viewerIsFollowing)),
+		FollowersCount:        newListLoader(lst.usersOf, observed("FollowersCount", b.followersCount)),
+		FollowingCount:        newListLoader(lst.usersOf, observed("FollowingCount", b.followingCount)),
+		CommentsCount:         newListLoader(lst.articlesOf, observed("CommentsCount", b.commentsCount)),
+		Comments:              newListLoader(pagesOf(lst.articlesOf), observed("Comments", b.comments)),
+		Articles:              newListLoader(pagesOf(lst.usersOf), observed("Articles", b.articles)),
+		ArticlesCount:         newListLoader(lst.usersOf, observed("ArticlesCount", b.articlesCount)),
+		FavoriteArticles:      newListLoader(pagesOf(lst.usersOf), observed("FavoriteArticles", b.favoriteArticles)),
+		FavoriteArticlesCount: newListLoader(lst.usersOf, observed("FavoriteArticlesCount", b.favoriteArticlesCount)),
+		Followers:             newListLoader(pagesOf(lst.usersOf), observed("Followers", b.followers)),
+		Following:             newListLoader(pagesOf(lst.usersOf), observed("Following", b.following)),
 		listed:                lst,
 	}
 }
@@ -136,4 +136,25 @@ func (l *Loaders) ForgetComments(ctx context.Context, articleID int) {
 		return
 	}
 	l.CommentsCount.Clear(ctx, articleID)
+}
+
+// BatchObserver is told the size of every batch a loader runs, by loader name.
+type BatchObserver func(loader string, keys int)
+
+type observerKey struct{}
+
+// WithBatchObserver returns ctx whose loaders report their batches to o. The batch of a
+// loader reports to the observer in the context of its first caller.
+func WithBatchObserver(ctx context.Context, o BatchObserver) context.Context {
+	return context.WithValue(ctx, observerKey{}, o)
+}
+
+// observed is fn reporting each batch's size to the observer in its context, if any.
+func observed[K comparable, V any](name string, fn dataloader.BatchFunc[K, V]) dataloader.BatchFunc[K, V] {
+	return func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+		if o, ok := ctx.Value(observerKey{}).(BatchObserver); ok && o != nil {
+			o(name, len(keys))
+		}
+		return fn(ctx, keys)
+	}
 }

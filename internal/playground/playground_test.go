@@ -165,10 +165,7 @@ func TestAssets(t *testing.T) {
 			t.Errorf("unexpected asset %s", u[1])
 			continue
 		}
-		want, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
+		want := readAsset(t, file)
 		rec := get(t, http.MethodGet, u[1], nil)
 		if rec.Code != http.StatusOK || !bytes.Equal(rec.Body.Bytes(), want) {
 			t.Errorf("GET %s = %d, %d bytes, want %s (%d bytes)", u[1], rec.Code, rec.Body.Len(), file, len(want))
@@ -284,4 +281,27 @@ func TestMethods(t *testing.T) {
 			}
 		}
 	}
+}
+
+// readAsset reads a file of the package, or its .gz beside it inflated: the vendor
+// bundles are stored compressed.
+func readAsset(t *testing.T, file string) []byte {
+	t.Helper()
+	if b, err := os.ReadFile(file); err == nil {
+		return b
+	}
+	f, err := os.Open(file + ".gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

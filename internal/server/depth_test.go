@@ -1,12 +1,10 @@
 package server_test
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/99designs/gqlgen/graphql"
 	gqlparser "github.com/vektah/gqlparser/v2"
 
 	"inkwell/graph"
@@ -40,11 +38,10 @@ func TestDepthLimit(t *testing.T) {
 			if errs != nil {
 				t.Fatalf("query does not validate: %v", errs)
 			}
-			opCtx := &graphql.OperationContext{Doc: doc, Operation: doc.Operations[0]}
-			if err := (server.DepthLimit{Limit: tc.depth}).MutateOperationContext(context.Background(), opCtx); err != nil {
+			if err := (server.DocumentLimits{Depth: tc.depth}).Check(doc); err != nil {
 				t.Errorf("limit %d refused: %v", tc.depth, err)
 			}
-			err := (server.DepthLimit{Limit: tc.depth - 1}).MutateOperationContext(context.Background(), opCtx)
+			err := (server.DocumentLimits{Depth: tc.depth - 1}).Check(doc)
 			if tc.depth > 1 && (err == nil || err.Extensions["code"] != "QUERY_TOO_COMPLEX") {
 				t.Errorf("limit %d: err = %v, want QUERY_TOO_COMPLEX", tc.depth-1, err)
 			}
@@ -65,17 +62,9 @@ func TestDepthLimit(t *testing.T) {
 		if errs != nil {
 			t.Fatalf("query does not validate: %v", errs)
 		}
-		opCtx := &graphql.OperationContext{Doc: doc, Operation: doc.Operations[0]}
-		err := (server.DepthLimit{Limit: 12}).MutateOperationContext(context.Background(), opCtx)
-		if err == nil || !strings.Contains(err.Message, "depth 62") {
+		err := (server.DocumentLimits{Depth: 12}).Check(doc)
+		if err == nil || !strings.Contains(err.Message, "has depth 62,") {
 			t.Errorf("err = %v, want depth 62 refused", err)
-		}
-	})
-
-	t.Run("a limit below 1 is refused at start-up", func(t *testing.T) {
-		t.Parallel()
-		if err := (server.DepthLimit{}).Validate(nil); err == nil {
-			t.Error("Validate accepted a zero limit")
 		}
 	})
 }

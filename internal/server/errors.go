@@ -27,6 +27,15 @@ const (
 	codeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
 	codeInternal             = string(apperr.CodeInternal)
 
+	// Document limits (see DocumentLimits), refused before validation.
+	codeTooManyTokens     = "TOO_MANY_TOKENS"
+	codeTooManyFields     = "TOO_MANY_FIELDS"
+	codeTooManyAliases    = "TOO_MANY_ALIASES"
+	codeTooManyDirectives = "TOO_MANY_DIRECTIVES"
+	codeTooManyAuthFields = "TOO_MANY_AUTH_FIELDS"
+	// The last error of a response whose other errors were dropped.
+	codeTooManyErrors = "TOO_MANY_ERRORS"
+
 	// gqlgen's code for extension.ComplexityLimit refusals, renamed to codeTooComplex so
 	// that depth and complexity refusals share one code.
 	gqlgenComplexityCode = "COMPLEXITY_LIMIT_EXCEEDED"
@@ -40,6 +49,8 @@ const (
 //     extensions.fields; INTERNAL_SERVER_ERROR always gets the generic message;
 //   - ent's not-found is NOT_FOUND and an ent privacy denial FORBIDDEN, as a backstop for
 //     code paths that did not translate them;
+//   - an error saying the database could not be reached (or not before the request's
+//     deadline) is DATABASE_UNAVAILABLE, unless an *apperr.Error gave it another code;
 //   - a *gqlerror.Error that already has extensions.code (parse and validation errors,
 //     limits, recovered panics) is kept, gqlgen's complexity code renamed QUERY_TOO_COMPLEX;
 //   - anything else is INTERNAL_SERVER_ERROR with a generic message, its cause hidden.
@@ -58,6 +69,11 @@ func present(ctx context.Context, err error) (out *gqlerror.Error, hidden bool) 
 	}
 	gqlErr, _ := errors.AsType[*gqlerror.Error](err)
 
+	// A database that cannot be reached is no fault of the operation: the client may
+	// retry, so it gets its own code (and HTTP 503) rather than a hidden internal error.
+	if apperr.CodeOf(err) == apperr.CodeInternal && databaseUnavailable(ctx, err) {
+		return withCode(ctx, gqlErr, err, msgDatabaseUnavailable, codeDatabaseUnavailable), false
+	}
 	if ae, ok := errors.AsType[*apperr.Error](err); ok {
 		if ae.Code == apperr.CodeInternal {
 			return withCode(ctx, gqlErr, err, msgInternal, codeInternal), true
@@ -69,6 +85,9 @@ func present(ctx context.Context, err error) (out *gqlerror.Error, hidden bool) 
 		out := withCode(ctx, gqlErr, err, msg, string(ae.Code))
 		if ae.Code == apperr.CodeBadUserInput && len(ae.Fields) > 0 {
 			out.Extensions["fields"] = ae.Fields
+		}
+		if ae.Code == apperr.CodeRateLimited {
+			out.Extensions["retryAfter"] = retryAfterSeconds(ae.RetryAfter)
 		}
 		return out, false
 	}

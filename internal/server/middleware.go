@@ -8,10 +8,17 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strconv"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"inkwell/internal/dbstats"
+	"inkwell/internal/ratelimit"
+	"inkwell/internal/telemetry"
 )
 
 // responseRecorder remembers the status a handler sent, so middleware further out can log
@@ -108,12 +115,18 @@ func saneRequestID(id string) bool {
 	return true
 }
 
-// accessLog logs one line per request. Headers, query strings and bodies stay out: they
-// carry tokens, passwords and GraphQL variables.
-func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+// accessLog logs one line per request and records its metrics. Headers, query strings
+// and bodies stay out: they carry tokens, passwords, emails and GraphQL variables. The
+// line has the operation name, which the GraphQL layer notes, and the request's SQL
+// statement count.
+func accessLog(log *slog.Logger, m *telemetry.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &responseRecorder{ResponseWriter: w}
+		rec := &countingRecorder{responseRecorder: responseRecorder{ResponseWriter: w}}
+		ctx, record := withRecord(r.Context())
+		ctx, statements := dbstats.WithCounter(ctx)
+		// Kept so that the route ServeMux sets on it can be read afterwards.
+		inner := r.WithContext(ctx)
 		completed := false
 		// Deferred so that a panicking request is logged too, as the 500 that
 		// recoverPanics is about to send.
@@ -125,14 +138,32 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 			case status == 0:
 				status = http.StatusOK
 			}
-			log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			d := time.Since(start)
+			route := routeOf(inner)
+			upgrade := r.Header.Get("Upgrade") != ""
+			attrs := []slog.Attr{
+				slog.String("request_id", RequestID(ctx)),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
+				slog.String("route", route),
 				slog.Int("status", status),
-				slog.Duration("duration", time.Since(start)),
-				slog.String("request_id", RequestID(r.Context())))
+				slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+				slog.String("operation", record.op()),
+				slog.Int64("sql_statements", statements.Count()),
+				slog.Int64("bytes", rec.bytes),
+				slog.String("remote_addr", remoteAddr(ctx, r)),
+			}
+			if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+				attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+				endHTTPSpan(ctx, r.Method, route, status)
+			}
+			log.LogAttrs(ctx, slog.LevelInfo, "http request", attrs...)
+			// A WebSocket's time is the connection's life, not an answer's.
+			if !upgrade {
+				m.ObserveHTTP(route, r.Method, status, d)
+			}
 		}()
-		next.ServeHTTP(rec, r)
+		next.ServeHTTP(rec, inner)
 		completed = true
 	})
 }
@@ -245,5 +276,14 @@ func withTimeout(d time.Duration, next http.Handler) http.Handler {
 func perRequest(install func(context.Context) context.Context, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r.WithContext(install(r.Context())))
+	})
+}
+
+// clientAddress puts the address the request came from into its context for the rate
+// limits, believing X-Forwarded-For only from the trusted proxies.
+func clientAddress(trusted []netip.Prefix, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := ratelimit.ClientAddr(r, trusted)
+		next.ServeHTTP(w, r.WithContext(ratelimit.WithClient(r.Context(), addr)))
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -14,16 +15,24 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
+	"go.opentelemetry.io/otel/trace"
 
 	"inkwell/internal/playground"
+	"inkwell/internal/telemetry"
 )
 
 // Defaults for the zero values of Config's limits.
 const (
 	defaultMaxBodyBytes    = 1 << 20
 	defaultRequestTimeout  = 15 * time.Second
-	defaultComplexityLimit = 1000
+	defaultComplexityLimit = 10000
 	defaultDepthLimit      = 12
+	defaultTokenLimit      = 5000
+	defaultFieldLimit      = 1000
+	defaultAliasLimit      = 30
+	defaultDirectiveLimit  = 50
+	defaultAuthFieldLimit  = 1
+	defaultErrorLimit      = 10
 )
 
 // readyTimeout bounds a readiness check: an orchestrator polling /readyz wants a quick no
@@ -39,10 +48,30 @@ type Config struct {
 	MaxBodyBytes int64
 	// RequestTimeout is the deadline of one /graphql request (default 15s).
 	RequestTimeout time.Duration
-	// ComplexityLimit refuses operations of a higher gqlgen complexity (default 1000).
+	// ComplexityLimit refuses operations of a higher gqlgen complexity (default 10000).
+	// With graph.Complexity a field costs 1 and a list multiplies its selection by its
+	// page size: 100 articles of 30 fields pass, 100 articles of 100 comments do not.
 	ComplexityLimit int
 	// DepthLimit refuses operations whose fields nest deeper (default 12).
 	DepthLimit int
+	// TokenLimit refuses documents of more lexical tokens (default 5000).
+	TokenLimit int
+	// FieldLimit refuses an operation or fragment of more fields, fragments expanded
+	// (default 1000).
+	FieldLimit int
+	// AliasLimit refuses an operation or fragment of more aliased fields (default 30).
+	AliasLimit int
+	// DirectiveLimit refuses an operation or fragment of more directives (default 50).
+	DirectiveLimit int
+	// AuthFieldLimit is how many of signIn, signUp, refreshSession and exchangeLoginCode
+	// one request may select (default 1).
+	AuthFieldLimit int
+	// ErrorLimit is the most errors one response lists (default 10); the last says how
+	// many more were dropped.
+	ErrorLimit int
+	// DisableSuggestions leaves "Did you mean ...?" out of validation errors. They are
+	// also left out whenever Introspection is off.
+	DisableSuggestions bool
 	// DisablePlayground stops serving GraphiQL at / and its assets under /playground/.
 	// Served by default, so that a zero Config keeps the page.
 	DisablePlayground bool
@@ -57,6 +86,14 @@ type Config struct {
 	// answer without errors that long (Cache-Control: public, max-age). Zero, the
 	// default, marks every GET answer no-store.
 	PublicCacheMaxAge time.Duration
+	// MaxInFlight is how many /graphql requests are served at once (default 64); more
+	// wait up to QueueWait (default 100ms) for a slot, then get 503 OVERLOADED.
+	// WebSocket connections are not counted.
+	MaxInFlight int
+	QueueWait   time.Duration
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client address
+	// (see ratelimit.ClientAddr); empty trusts none.
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultConfig returns the documented defaults, introspection on.
@@ -66,6 +103,12 @@ func DefaultConfig() Config {
 		RequestTimeout:  defaultRequestTimeout,
 		ComplexityLimit: defaultComplexityLimit,
 		DepthLimit:      defaultDepthLimit,
+		TokenLimit:      defaultTokenLimit,
+		FieldLimit:      defaultFieldLimit,
+		AliasLimit:      defaultAliasLimit,
+		DirectiveLimit:  defaultDirectiveLimit,
+		AuthFieldLimit:  defaultAuthFieldLimit,
+		ErrorLimit:      defaultErrorLimit,
 		Introspection:   true,
 	}
 }
@@ -83,6 +126,27 @@ func (c Config) withDefaults() Config {
 	if c.DepthLimit <= 0 {
 		c.DepthLimit = defaultDepthLimit
 	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = defaultMaxInFlight
+	}
+	if c.QueueWait <= 0 {
+		c.QueueWait = defaultQueueWait
+	}
+	for _, l := range []struct {
+		v   *int
+		def int
+	}{
+		{&c.TokenLimit, defaultTokenLimit},
+		{&c.FieldLimit, defaultFieldLimit},
+		{&c.AliasLimit, defaultAliasLimit},
+		{&c.DirectiveLimit, defaultDirectiveLimit},
+		{&c.AuthFieldLimit, defaultAuthFieldLimit},
+		{&c.ErrorLimit, defaultErrorLimit},
+	} {
+		if *l.v <= 0 {
+			*l.v = l.def
+		}
+	}
 	return c
 }
 
@@ -98,11 +162,19 @@ type Deps struct {
 	Ready func(ctx context.Context) error
 	// Logger receives access logs, hidden error causes and panics; nil is slog.Default().
 	Logger *slog.Logger
+	// Metrics records HTTP, GraphQL and SQL figures; nil records none.
+	Metrics *telemetry.Metrics
+	// TracerProvider, when set, traces each request: HTTP, GraphQL operation, resolver
+	// spans. Nil, the default, adds no tracing code to the request path at all.
+	TracerProvider trace.TracerProvider
 	// Routes are more handlers by ServeMux pattern (e.g. "/auth/" for social sign-in).
 	// They get recover, request ID, access log and CORS, but not the /graphql chain.
 	Routes map[string]http.Handler
 	// Subscriptions, when set, serves GraphQL over WebSocket on /graphql.
 	Subscriptions *Subscriptions
+	// Draining reports that the server is shutting down: /readyz answers 503 and every
+	// response asks for its connection to be closed. nil never drains.
+	Draining func() bool
 }
 
 // New returns the handler for every route:
@@ -112,12 +184,13 @@ type Deps struct {
 //	GET  /                        the GraphiQL playground (unless DisablePlayground)
 //	GET  /playground/             its scripts and styles, embedded
 //	GET  /healthz                 200 while the process runs
-//	GET  /readyz                  200 when Deps.Ready succeeds within 2s, else 503
+//	GET  /readyz                  200 when Deps.Ready succeeds within 2s, else 503 (and 503 while draining)
 //
-// Middleware runs recover, request ID, access log, CORS for every route, then body limit,
-// timeout, Deps.Auth and Deps.PerRequest for /graphql only. WebSocket upgrades skip the
-// timeout, Deps.Auth and Deps.PerRequest: they authenticate in connection_init and get
-// per-request state per operation.
+// Middleware runs recover, request ID, client address, access log, CORS for every route,
+// then body limit, load shedding (MaxInFlight), timeout, Deps.Auth and Deps.PerRequest
+// for /graphql only. WebSocket upgrades skip the shedding, timeout, Deps.Auth and
+// Deps.PerRequest: they are long-lived (a slot each would starve requests), authenticate
+// in connection_init and get per-request state per operation.
 func New(cfg Config, deps Deps) http.Handler {
 	if deps.Schema == nil {
 		panic("server: Deps.Schema is nil")
@@ -128,7 +201,9 @@ func New(cfg Config, deps Deps) http.Handler {
 		log = slog.Default()
 	}
 
-	var api http.Handler = newGraphQL(cfg, deps.Schema, log, newWebsocket(cfg, deps, log))
+	gql := newGraphQL(cfg, deps.Schema, log, newWebsocket(cfg, deps, log))
+	observeGraphQL(gql, deps.Metrics, deps.TracerProvider)
+	var api http.Handler = gql
 	if deps.PerRequest != nil {
 		api = unlessUpgrade(perRequest(deps.PerRequest, api), api)
 	}
@@ -136,6 +211,8 @@ func New(cfg Config, deps Deps) http.Handler {
 		api = unlessUpgrade(deps.Auth(api), api)
 	}
 	api = unlessUpgrade(withTimeout(cfg.RequestTimeout, api), api)
+	// Inside limitBody: a slow upload does not hold a slot while its body trickles in.
+	api = unlessUpgrade(shed(cfg.MaxInFlight, cfg.QueueWait, api), api)
 	api = limitBody(cfg.MaxBodyBytes, api)
 	// Method and content type are checked first so that a request that cannot be served
 	// is refused before its body is read or its token checked.
@@ -151,19 +228,24 @@ func New(cfg Config, deps Deps) http.Handler {
 	for pattern, h := range deps.Routes {
 		mux.Handle(pattern, h)
 	}
-	mux.Handle("GET /readyz", readyz(deps.Ready, log))
+	mux.Handle("GET /readyz", readyz(deps.Ready, deps.Draining, log))
 
 	var h http.Handler = mux
 	if len(cfg.CORSOrigins) > 0 {
 		h = cors(cfg.CORSOrigins, h)
 	}
-	h = accessLog(log, h)
+	h = closeWhenDraining(deps.Draining, h)
+	h = accessLog(log, deps.Metrics, h)
+	// Outside the access log, so that its line carries the trace ID.
+	h = traceHTTP(deps.TracerProvider, h)
+	h = clientAddress(cfg.TrustedProxies, h)
 	h = requestID(h)
 	return recoverPanics(log, h)
 }
 
 // newGraphQL builds the gqlgen server. Extensions that refuse an operation run before
-// execution, cheapest first: introspection, depth, then complexity.
+// execution, cheapest first: the document limits before gqlgen parses and validates,
+// then introspection and complexity.
 func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger, ws *websocketTransport) *handler.Server {
 	srv := handler.New(schema)
 	// First: a WebSocket upgrade is a GET, which getTransport would take.
@@ -178,10 +260,25 @@ func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger, w
 	// with request errors.
 	srv.AddTransport(postTransport{})
 	srv.AddTransport(getTransport{publicMaxAge: cfg.PublicCacheMaxAge})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	cache := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(cache)
+	srv.SetParserTokenLimit(cfg.TokenLimit)
 	srv.SetErrorPresenter(presenter(log))
 	srv.SetRecoverFunc(recoverFunc(log))
 	srv.Use(newPersistedQueries(cfg.PersistedQueries, cfg.Manifest))
+	// After persisted queries, which may put the text in place of a hash.
+	srv.Use(documentLimits{cache: cache, limits: DocumentLimits{
+		Tokens:     cfg.TokenLimit,
+		Depth:      cfg.DepthLimit,
+		Fields:     cfg.FieldLimit,
+		Aliases:    cfg.AliasLimit,
+		Directives: cfg.DirectiveLimit,
+		AuthFields: cfg.AuthFieldLimit,
+	}})
+	srv.Use(errorLimit{max: cfg.ErrorLimit})
+	if cfg.DisableSuggestions {
+		srv.SetDisableSuggestion(true)
+	}
 
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
@@ -190,7 +287,6 @@ func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger, w
 		// Suggestions ("Did you mean ...?") would reveal the schema piece by piece.
 		srv.SetDisableSuggestion(true)
 	}
-	srv.Use(DepthLimit{Limit: cfg.DepthLimit})
 	srv.Use(rejectNUL{})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	return srv
@@ -201,10 +297,16 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("ok"))
 }
 
-func readyz(ready func(context.Context) error, log *slog.Logger) http.Handler {
+func readyz(ready func(context.Context) error, draining func() bool, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
+		if draining != nil && draining() {
+			// Stopping: load balancers should send new requests elsewhere.
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]string{"status": "draining"})
+			return
+		}
 		if ready == nil {
 			_ = json.NewEncoder(w).Encode(map[string]string{"status": "ready"})
 			return

@@ -558,7 +558,7 @@ func TestMiddleware(t *testing.T) {
 		r.Header.Set("X-Request-Id", "log-1")
 		serve(h, r)
 		l := logs.String()
-		for _, want := range []string{"method=GET", "path=/graphql", "status=200", "duration=", "request_id=log-1"} {
+		for _, want := range []string{"method=GET", "path=/graphql", "status=200", "duration_ms=", "request_id=log-1", "route=/graphql", "sql_statements=0"} {
 			if !strings.Contains(l, want) {
 				t.Errorf("log lacks %q:\n%s", want, l)
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -14,6 +15,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"inkwell/internal/apperr"
 )
 
 // The response media types of GraphQL over HTTP
@@ -138,12 +141,45 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
 	resp := responses(ctx)
+	status := http.StatusOK
+	if resp != nil {
+		if s, retryAfter := errorsStatus(resp.Errors); s != 0 {
+			status = s
+			w.Header().Set("Retry-After", retryAfter)
+		}
+	}
 	if get != nil && resp != nil && len(resp.Errors) == 0 {
 		if cc := get.publicCacheControl(r); cc != "" {
 			w.Header().Set("Cache-Control", cc)
 		}
 	}
-	writeJSON(w, media, http.StatusOK, resp)
+	writeJSON(w, media, status, resp)
+}
+
+// errorsStatus is the HTTP status and Retry-After of a response carrying errs, or 0
+// when they leave it 200: 503 when the database was unavailable (statusForErrors), else
+// 429 when an attempt was over its budget, so that proxies and clients that never read
+// the body still back off. Retry-After is the longest wait any error asks for.
+func errorsStatus(errs gqlerror.List) (int, string) {
+	if status, retryAfter := statusForErrors(errs); status != 0 {
+		return status, retryAfter
+	}
+	wait := 0
+	for _, e := range errs {
+		if code, _ := e.Extensions["code"].(string); code == string(apperr.CodeRateLimited) {
+			secs, _ := e.Extensions["retryAfter"].(int)
+			wait = max(wait, secs, 1)
+		}
+	}
+	if wait == 0 {
+		return 0, ""
+	}
+	return http.StatusTooManyRequests, strconv.Itoa(wait)
+}
+
+// retryAfterSeconds rounds d up to whole seconds, at least 1, as Retry-After carries it.
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
 }
 
 // requestError is a response to a request refused before execution. Unlike

@@ -15,6 +15,7 @@ import (
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
 	"inkwell/internal/policy"
+	"inkwell/internal/ratelimit"
 )
 
 // Session is what a sign-in hands the client.
@@ -34,6 +35,11 @@ type SignUpInput struct {
 func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) {
 	in.Username = strings.TrimSpace(in.Username)
 	in.Email = normEmail(in.Email)
+	// Counted before anything is checked: "is already taken" tells whether an email
+	// has an account, so sign-up attempts are budgeted like sign-ins.
+	if err := s.limits.Check(ctx, ratelimit.SignUp, in.Email); err != nil {
+		return nil, err
+	}
 	bad := apperr.Fields{}
 	checkUsername(bad, in.Username)
 	checkEmail(bad, in.Email)
@@ -113,6 +119,9 @@ var errBadCredentials = apperr.Unauthenticated("email or password is wrong")
 // SignIn checks an email and password and starts a session.
 func (s *Service) SignIn(ctx context.Context, email, password string) (*Session, error) {
 	email = normEmail(email)
+	if err := s.limits.Check(ctx, ratelimit.SignIn, email); err != nil {
+		return nil, err
+	}
 	// PostgreSQL refuses to compare text holding a NUL or invalid UTF-8; no stored address
 	// has either, so such an email is unknown, not a database error.
 	if strings.ContainsRune(email, 0) || !utf8.ValidString(email) {
@@ -177,6 +186,11 @@ func (s *Service) RefreshSession(ctx context.Context, token string) (*Session, e
 		sess   *Session
 		reused bool
 	)
+	// The address budget comes first, so guessing tokens costs no database work; the
+	// session's budget is known only once the token is found.
+	if err := s.limits.CheckAddress(ctx, ratelimit.Refresh); err != nil {
+		return nil, err
+	}
 	err := s.inTx(ctx, func(tx *ent.Tx) error {
 		rt, err := tx.RefreshToken.Query().
 			Where(refreshtoken.TokenHash(auth.HashRefreshToken(token))).
@@ -200,6 +214,10 @@ func (s *Service) RefreshSession(ctx context.Context, token string) (*Session, e
 			return nil
 		case !t.Before(rt.ExpiresAt):
 			return apperr.Unauthenticated("refresh token expired")
+		}
+		// After the replay check, so that a copied token still ends its session at once.
+		if err := s.limits.CheckAccount(ctx, ratelimit.Refresh, rt.SessionID); err != nil {
+			return err
 		}
 		if err := tx.RefreshToken.UpdateOne(rt).SetUsedAt(t).Exec(ctx); err != nil {
 			return fmt.Errorf("spend refresh token: %w", err)

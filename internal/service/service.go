@@ -14,12 +14,16 @@ import (
 	"inkwell/ent"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
+	"inkwell/internal/ratelimit"
 )
 
 // Config tunes a Service.
 type Config struct {
 	// RefreshTTL is how long a refresh token stays valid unused (default 30 days).
 	RefreshTTL time.Duration
+	// Limits are the attempt budgets of signing in, signing up and refreshing; nil
+	// limits nothing.
+	Limits *ratelimit.Limiter
 }
 
 // Service runs the business operations over one ent client.
@@ -27,6 +31,7 @@ type Service struct {
 	db         *ent.Client
 	tokens     *auth.Tokens
 	refreshTTL time.Duration
+	limits     *ratelimit.Limiter
 	now        func() time.Time
 }
 
@@ -35,7 +40,7 @@ func New(db *ent.Client, tokens *auth.Tokens, cfg Config) *Service {
 	if cfg.RefreshTTL <= 0 {
 		cfg.RefreshTTL = 30 * 24 * time.Hour
 	}
-	return &Service{db: db, tokens: tokens, refreshTTL: cfg.RefreshTTL, now: now}
+	return &Service{db: db, tokens: tokens, refreshTTL: cfg.RefreshTTL, limits: cfg.Limits, now: now}
 }
 
 // now matches the schema's clock: UTC, cut to PostgreSQL's microseconds.

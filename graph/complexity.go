@@ -1,0 +1,45 @@
+package graph
+
+import (
+	"inkwell/graph/model"
+	"inkwell/internal/paging"
+)
+
+// Complexity returns the cost model for gqlgen's complexity limit: a list field costs
+// its items' fields once per item it may return, so that nested lists multiply. The item
+// count is first (or last), else the default page size, and never more than the
+// largest page: a larger request is refused by the resolver anyway. Fields not listed
+// here cost 1 plus their children, gqlgen's default.
+func Complexity() ComplexityRoot {
+	var c ComplexityRoot
+	c.Query.Articles = func(child int, first *int, _ *string, last *int, _ *string, _ *model.ArticleFilter) int {
+		return listCost(child, first, last)
+	}
+	c.Query.Feed = func(child int, first *int, _ *string, last *int, _ *string) int {
+		return listCost(child, first, last)
+	}
+	c.Query.Tags = func(child int, first *int) int { return listCost(child, first, nil) }
+	c.Query.Nodes = func(child int, ids []string) int { return 1 + child*min(len(ids), paging.MaxSize) }
+	c.Article.Comments = func(child int, first *int, _ *string, last *int, _ *string) int {
+		return listCost(child, first, last)
+	}
+	forward := func(child int, first *int, _ *string) int { return listCost(child, first, nil) }
+	c.User.Articles = forward
+	c.User.FavoriteArticles = forward
+	c.User.Followers = forward
+	c.User.Following = forward
+	return c
+}
+
+// listCost is the cost of a list field whose items cost child each.
+func listCost(child int, first, last *int) int {
+	n := paging.DefaultSize
+	switch {
+	case first != nil:
+		n = *first
+	case last != nil:
+		n = *last
+	}
+	n = max(0, min(n, paging.MaxSize))
+	return 1 + child*n
+}

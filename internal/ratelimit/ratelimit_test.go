@@ -1,0 +1,271 @@
+package ratelimit_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"inkwell/internal/apperr"
+	"inkwell/internal/ratelimit"
+	"inkwell/internal/ratelimit/redistest"
+)
+
+func TestParseLimit(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want ratelimit.Limit
+		bad  bool
+	}{
+		{in: "5/1m", want: ratelimit.Limit{N: 5, Per: time.Minute}},
+		{in: " 20 / 1h ", want: ratelimit.Limit{N: 20, Per: time.Hour}},
+		{in: "3/m", want: ratelimit.Limit{N: 3, Per: time.Minute}},
+		{in: "off", want: ratelimit.Limit{}},
+		{in: "5", bad: true},
+		{in: "0/1m", bad: true},
+		{in: "-1/1m", bad: true},
+		{in: "5/fortnight", bad: true},
+		{in: "5/10ms", bad: true},
+		{in: "", bad: true},
+	} {
+		got, err := ratelimit.ParseLimit(tc.in)
+		if (err != nil) != tc.bad || got != tc.want {
+			t.Errorf("ParseLimit(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.bad)
+		}
+	}
+}
+
+// stores runs a test against each backend.
+func stores(t *testing.T, test func(t *testing.T, newStore func() ratelimit.Store)) {
+	t.Run("memory", func(t *testing.T) {
+		m := ratelimit.NewMemory()
+		test(t, func() ratelimit.Store { return m })
+	})
+	t.Run("redis", func(t *testing.T) {
+		url := redistest.Start(t)
+		test(t, func() ratelimit.Store {
+			r, err := ratelimit.NewRedis(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = r.Close() })
+			return r
+		})
+	})
+}
+
+var secret = []byte("test secret")
+
+func TestBudget(t *testing.T) {
+	stores(t, func(t *testing.T, newStore func() ratelimit.Store) {
+		l := ratelimit.New(ratelimit.Config{Secret: secret, Store: newStore(), Rules: ratelimit.Rules{
+			ratelimit.SignIn: {Account: ratelimit.Limit{N: 5, Per: time.Minute}, Address: ratelimit.Limit{N: 8, Per: time.Minute}},
+		}})
+		ctx := ratelimit.WithClient(context.Background(), netip.MustParseAddr("192.0.2.1"))
+		for i := range 5 {
+			if err := l.Check(ctx, ratelimit.SignIn, "ada@example.com"); err != nil {
+				t.Fatalf("attempt %d: %v", i+1, err)
+			}
+		}
+		err := l.Check(ctx, ratelimit.SignIn, "ada@example.com")
+		ae, ok := errors.AsType[*apperr.Error](err)
+		if !ok || ae.Code != apperr.CodeRateLimited {
+			t.Fatalf("6th attempt: %v, want RATE_LIMITED", err)
+		}
+		// 5/1m refills one every 12s.
+		if ae.RetryAfter <= 10*time.Second || ae.RetryAfter > 12*time.Second {
+			t.Errorf("RetryAfter = %v, want about 12s", ae.RetryAfter)
+		}
+		// Another account from the same address still has its budget, until the
+		// address's 8 are spent (6 so far: the refused one counted for the address).
+		if err := l.Check(ctx, ratelimit.SignIn, "grace@example.com"); err != nil {
+			t.Fatalf("other account: %v", err)
+		}
+		if err := l.Check(ctx, ratelimit.SignIn, "linus@example.com"); err != nil {
+			t.Fatalf("third account: %v", err)
+		}
+		if got := apperr.CodeOf(l.Check(ctx, ratelimit.SignIn, "hedy@example.com")); got != apperr.CodeRateLimited {
+			t.Fatalf("9th from one address: %q, want RATE_LIMITED", got)
+		}
+		// Another address is untouched, and so is an action without rules.
+		other := ratelimit.WithClient(context.Background(), netip.MustParseAddr("192.0.2.2"))
+		if err := l.Check(other, ratelimit.SignIn, "hedy@example.com"); err != nil {
+			t.Fatalf("other address: %v", err)
+		}
+		if err := l.Check(ctx, ratelimit.SignUp, "ada@example.com"); err != nil {
+			t.Fatalf("unlimited action: %v", err)
+		}
+	})
+}
+
+func TestSharedBudget(t *testing.T) {
+	url := redistest.Start(t)
+	newLimiter := func() *ratelimit.Limiter {
+		r, err := ratelimit.NewRedis(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		return ratelimit.New(ratelimit.Config{Secret: secret, Store: r, Rules: ratelimit.Rules{
+			ratelimit.SignIn: {Account: ratelimit.Limit{N: 5, Per: time.Minute}},
+		}})
+	}
+	a, b := newLimiter(), newLimiter()
+	ctx := context.Background()
+
+	t.Run("five on one instance spend the other's", func(t *testing.T) {
+		for i := range 5 {
+			if err := a.Check(ctx, ratelimit.SignIn, "ada@example.com"); err != nil {
+				t.Fatalf("attempt %d on A: %v", i+1, err)
+			}
+		}
+		if got := apperr.CodeOf(b.Check(ctx, ratelimit.SignIn, "ada@example.com")); got != apperr.CodeRateLimited {
+			t.Fatalf("6th on B: %q, want RATE_LIMITED", got)
+		}
+	})
+
+	t.Run("concurrent attempts never exceed the budget", func(t *testing.T) {
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			allowed int
+		)
+		for i := range 20 {
+			wg.Go(func() {
+				l := a
+				if i%2 == 1 {
+					l = b
+				}
+				if l.Check(ctx, ratelimit.SignIn, "race@example.com") == nil {
+					mu.Lock()
+					allowed++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if allowed != 5 {
+			t.Fatalf("%d of 20 concurrent attempts allowed, want 5", allowed)
+		}
+	})
+
+	t.Run("keys hold no email", func(t *testing.T) {
+		c, err := redis.DialURLContext(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = c.Close() }()
+		keys, err := redis.Strings(redis.DoContext(c, ctx, "KEYS", "*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) == 0 {
+			t.Fatal("no keys in Redis: the budget was not stored there")
+		}
+		for _, k := range keys {
+			if strings.Contains(k, "example.com") || strings.Contains(k, "ada") {
+				t.Errorf("key %q names the account", k)
+			}
+		}
+	})
+}
+
+// A Redis that cannot be reached must neither lock everyone out nor lift the limits:
+// each instance keeps counting in memory, and the outage costs no long waits.
+func TestRedisDownFallsBackToMemory(t *testing.T) {
+	// Nothing listens on port 1: every call to this Redis fails.
+	r, err := ratelimit.NewRedis("redis://127.0.0.1:1/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Close() }()
+	l := ratelimit.New(ratelimit.Config{Secret: secret, Store: r, Rules: ratelimit.Rules{
+		ratelimit.SignIn: {Account: ratelimit.Limit{N: 3, Per: time.Minute}},
+	}})
+	ctx := context.Background()
+	start := time.Now()
+	for i := range 3 {
+		if err := l.Check(ctx, ratelimit.SignIn, "ada@example.com"); err != nil {
+			t.Fatalf("attempt %d with Redis down: %v", i+1, err)
+		}
+	}
+	if got := apperr.CodeOf(l.Check(ctx, ratelimit.SignIn, "ada@example.com")); got != apperr.CodeRateLimited {
+		t.Fatalf("4th with Redis down: %q, want RATE_LIMITED", got)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("4 decisions took %v with Redis down", d)
+	}
+	if l.StoreErrors() == 0 {
+		t.Error("StoreErrors() = 0, want the failures counted")
+	}
+}
+
+func TestIPv6HostsShareTheirPrefix(t *testing.T) {
+	l := ratelimit.New(ratelimit.Config{Secret: secret, Rules: ratelimit.Rules{
+		ratelimit.SignUp: {Address: ratelimit.Limit{N: 2, Per: time.Hour}},
+	}})
+	for i, addr := range []string{"2001:db8:1:2::1", "2001:db8:1:2::ffff", "2001:db8:1:2:aaaa::9"} {
+		ctx := ratelimit.WithClient(context.Background(), netip.MustParseAddr(addr))
+		err := l.Check(ctx, ratelimit.SignUp, "")
+		if want := i >= 2; (apperr.CodeOf(err) == apperr.CodeRateLimited) != want {
+			t.Fatalf("%s: %v, want refused %v", addr, err, want)
+		}
+	}
+	ctx := ratelimit.WithClient(context.Background(), netip.MustParseAddr("2001:db8:1:3::1"))
+	if err := l.Check(ctx, ratelimit.SignUp, ""); err != nil {
+		t.Fatalf("another /64: %v", err)
+	}
+}
+
+func TestNilLimiterAllows(t *testing.T) {
+	var l *ratelimit.Limiter
+	if err := l.Check(context.Background(), ratelimit.SignIn, "ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	proxies, err := ratelimit.ParsePrefixes("10.0.0.0/8, 192.168.1.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		remote  string
+		xff     []string
+		trusted []netip.Prefix
+		want    string
+	}{
+		{"no proxies trusted: the peer, whatever the header says", "203.0.113.5:4000", []string{"198.51.100.1"}, nil, "203.0.113.5"},
+		{"untrusted peer: header ignored", "203.0.113.5:4000", []string{"198.51.100.1"}, proxies, "203.0.113.5"},
+		{"trusted proxy: the hop it saw", "10.1.2.3:4000", []string{"198.51.100.1"}, proxies, "198.51.100.1"},
+		{"a spoofed left entry is skipped", "10.1.2.3:4000", []string{"1.2.3.4, 198.51.100.1"}, proxies, "198.51.100.1"},
+		{"two trusted proxies", "10.1.2.3:4000", []string{"198.51.100.1, 192.168.1.7"}, proxies, "198.51.100.1"},
+		{"several header lines", "10.1.2.3:4000", []string{"1.2.3.4", "198.51.100.1"}, proxies, "198.51.100.1"},
+		{"garbage: the last good hop", "10.1.2.3:4000", []string{"198.51.100.1, bogus"}, proxies, "10.1.2.3"},
+		{"all trusted: the leftmost", "10.1.2.3:4000", []string{"10.9.9.9"}, proxies, "10.9.9.9"},
+		{"no header from a proxy: the proxy", "10.1.2.3:4000", nil, proxies, "10.1.2.3"},
+		{"IPv6 peer", "[2001:db8::1]:4000", nil, proxies, "2001:db8::1"},
+		{"IPv4-mapped peer", "[::ffff:203.0.113.5]:4000", nil, nil, "203.0.113.5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tc.remote
+			for _, v := range tc.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := ratelimit.ClientAddr(r, tc.trusted); got.String() != tc.want {
+				t.Fatalf("ClientAddr = %s, want %s", got, tc.want)
+			}
+		})
+	}
+	if _, err := ratelimit.ParsePrefixes("10.0.0.0/8, nonsense"); err == nil {
+		t.Error("ParsePrefixes accepted nonsense")
+	}
+}

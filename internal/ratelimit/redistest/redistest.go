@@ -1,0 +1,107 @@
+// Package redistest runs a throw-away Redis server for tests: Debian's redis-server on
+// a free loopback port, in a temporary folder, with nothing saved to disk.
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// Start starts a Redis server that stops when the test ends, and returns its URL
+// (redis://127.0.0.1:<port>/0). A missing redis-server fails the test: install it with
+// .ci/install-redis (Debian's redis-server package).
+func Start(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal("redis-server not found: run .ci/install-redis (Debian's redis-server package)")
+	}
+	dir := t.TempDir()
+	var lastErr error
+	// A port found free may be taken before Redis binds it; try another then.
+	for range 3 {
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		url, err := run(t, bin, dir, port)
+		if err == nil {
+			return url
+		}
+		lastErr = err
+	}
+	t.Fatalf("start redis-server: %v", lastErr)
+	return ""
+}
+
+func run(t testing.TB, bin, dir string, port int) (string, error) {
+	logFile := filepath.Join(dir, "redis-"+strconv.Itoa(port)+".log")
+	cmd := exec.Command(bin,
+		"--bind", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--save", "", "--appendonly", "no", "--dir", dir,
+		"--logfile", logFile, "--daemonize", "no")
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		err := ping(ctx, url)
+		cancel()
+		if err == nil {
+			t.Cleanup(stop)
+			return url, nil
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(logFile)
+			return "", fmt.Errorf("redis-server exited: %s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", fmt.Errorf("redis-server did not answer within 10s: %w", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func ping(ctx context.Context, url string) error {
+	c, err := redis.DialURLContext(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	_, err = redis.DoContext(c, ctx, "PING")
+	return err
+}

@@ -1,0 +1,48 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// codeOverloaded is the error code of a request shed because the server was already
+// serving as many as it may at once.
+const codeOverloaded = "OVERLOADED"
+
+// Defaults of Config.MaxInFlight and Config.QueueWait.
+const (
+	// defaultMaxInFlight is about three times the default database pool (20): enough
+	// requests to keep every connection busy while others parse, check passwords or
+	// write their answers, and few enough that the worst case, every one of them hashing
+	// a password (19 MiB each), stays near 1 GiB.
+	defaultMaxInFlight = 64
+	// defaultQueueWait absorbs a burst without letting a queue build up: a request
+	// waiting longer would mostly add latency to everyone behind it.
+	defaultQueueWait = 100 * time.Millisecond
+)
+
+// shed serves at most limit requests at once. A request beyond that waits up to wait
+// for a free slot (first come, first served) and is otherwise answered 503 with
+// Retry-After at once: a fast refusal the client or the proxy can retry elsewhere
+// beats an unbounded queue in which every request ends up timing out.
+func shed(limit int, wait time.Duration, next http.Handler) http.Handler {
+	slots := semaphore.NewWeighted(int64(limit))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slots.TryAcquire(1) {
+			ctx, cancel := context.WithTimeout(r.Context(), wait)
+			err := slots.Acquire(ctx, 1)
+			cancel()
+			if err != nil {
+				w.Header().Set("Retry-After", "1")
+				writeError(w, r, http.StatusServiceUnavailable, codeOverloaded,
+					"the server is busy; retry shortly")
+				return
+			}
+		}
+		defer slots.Release(1)
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+
+	"github.com/lib/pq"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// codeDatabaseUnavailable is the error code of an operation that could not reach the
+// database, or not in time: the server is fine and the request may be sent again.
+const codeDatabaseUnavailable = "DATABASE_UNAVAILABLE"
+
+const (
+	msgDatabaseUnavailable = "the database is unavailable; retry later"
+	// retryAfterUnavailable is the Retry-After, in seconds, of a DATABASE_UNAVAILABLE
+	// answer: a restarting database is usually back within seconds.
+	retryAfterUnavailable = "2"
+)
+
+// databaseUnavailable reports whether err says the database could not be reached or
+// did not answer before the request's deadline, rather than that the operation was wrong:
+// refused, reset or closed connections, a server shutting down or starting up, too many
+// connections, and a deadline that ran out while waiting for a connection or a statement.
+func databaseUnavailable(ctx context.Context, err error) bool {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	if _, ok := errors.AsType[*net.OpError](err); ok {
+		return true
+	}
+	if pe, ok := errors.AsType[*pq.Error](err); ok {
+		switch {
+		case pe.Code.Class() == "08", // connection exception
+			pe.Code == "57P01", // admin_shutdown
+			pe.Code == "57P02", // crash_shutdown
+			pe.Code == "57P03", // cannot_connect_now: starting up or shutting down
+			pe.Code == "53300": // too_many_connections
+			return true
+		case pe.Code == "57014": // query_canceled
+			// Canceled because the request's deadline passed, not by statement_timeout,
+			// which says the statement itself is too slow.
+			return ctx.Err() != nil || !strings.Contains(pe.Message, "statement timeout")
+		}
+		return false
+	}
+	// The deadline ran out inside the database layer: waiting for a free connection of
+	// an exhausted pool, or for an answer.
+	return errors.Is(err, context.DeadlineExceeded)
+}
+
+// statusForErrors is the HTTP status of a response carrying errs, with its Retry-After
+// (empty for none): 503 when the database was unavailable to any part of the operation,
+// so that clients and proxies retry later instead of taking a partial answer for good;
+// 0 when errs do not decide the status.
+func statusForErrors(errs gqlerror.List) (status int, retryAfter string) {
+	for _, e := range errs {
+		if code, _ := e.Extensions["code"].(string); code == codeDatabaseUnavailable {
+			return http.StatusServiceUnavailable, retryAfterUnavailable
+		}
+	}
+	return 0, ""
+}
+
+// closeWhenDraining asks clients to close their connection after each response once the
+// server drains: a proxy then stops reusing its keep-alive connections to this instance
+// while the instance still answers, so none is left idle for the final shutdown to cut
+// under a request in flight.
+func closeWhenDraining(draining func() bool, next http.Handler) http.Handler {
+	if draining == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}

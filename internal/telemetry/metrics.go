@@ -1,0 +1,162 @@
+package telemetry
+
+import (
+	"database/sql"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"inkwell/internal/dbstats"
+)
+
+// Labels standing for many values, so that clients cannot grow the number of series.
+const (
+	// OperationAnonymous labels operations without a name.
+	OperationAnonymous = "anonymous"
+	// OperationOther labels named operations past the first MaxOperationNames.
+	OperationOther = "other"
+	// RouteUnmatched labels requests no route served.
+	RouteUnmatched = "unmatched"
+)
+
+// MaxOperationNames is how many distinct operation names get a label of their own. Names
+// come from clients; past this many, new ones share OperationOther. Real clients send a
+// fixed set (with an allow-list, exactly the manifest's), far below it.
+const MaxOperationNames = 200
+
+// Metrics holds one server's metrics in a registry of its own. Its methods do nothing on
+// a nil *Metrics, so the server runs without.
+type Metrics struct {
+	// Registry gathers everything below, with Go runtime and process figures.
+	Registry *prometheus.Registry
+
+	httpDuration *prometheus.HistogramVec
+	opDuration   *prometheus.HistogramVec
+	errors       *prometheus.CounterVec
+	opStatements *prometheus.HistogramVec
+	batchSize    *prometheus.HistogramVec
+
+	mu    sync.Mutex
+	names map[string]bool
+}
+
+// NewMetrics registers Inkwell's metrics in a new registry.
+func NewMetrics() *Metrics {
+	latency := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "inkwell_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route pattern, method and status. WebSocket connections are left out.",
+			Buckets: latency,
+		}, []string{"route", "method", "status"}),
+		opDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "inkwell_graphql_operation_duration_seconds",
+			Help:    "Time to execute a GraphQL query or mutation, by operation name and type.",
+			Buckets: latency,
+		}, []string{"operation", "type"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inkwell_graphql_errors_total",
+			Help: "Errors in GraphQL responses, by extensions.code.",
+		}, []string{"code"}),
+		opStatements: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "inkwell_sql_statements_per_operation",
+			Help:    "SQL statements one GraphQL query or mutation sent, by operation name.",
+			Buckets: []float64{0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 100},
+		}, []string{"operation"}),
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "inkwell_dataloader_batch_size",
+			Help:    "Keys in one dataloader batch (one SQL query), by loader.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500},
+		}, []string{"loader"}),
+		names: map[string]bool{},
+	}
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "inkwell_sql_statements_total",
+			Help: "SQL statements sent to PostgreSQL since the process started.",
+		}, func() float64 { return float64(dbstats.Total()) }),
+		m.httpDuration, m.opDuration, m.errors, m.opStatements, m.batchSize,
+	)
+	return m
+}
+
+// WatchDB adds the connection pool's figures (go_sql_*, with db_name="inkwell").
+func (m *Metrics) WatchDB(db *sql.DB) {
+	if m == nil {
+		return
+	}
+	m.Registry.MustRegister(collectors.NewDBStatsCollector(db, "inkwell"))
+}
+
+// ObserveHTTP records one answered request. route is the pattern that served it, or ""
+// for none; method is folded to the standard ones.
+func (m *Metrics) ObserveHTTP(route, method string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	if route == "" {
+		route = RouteUnmatched
+	}
+	m.httpDuration.WithLabelValues(route, httpMethod(method), strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+// ObserveOperation records one executed query or mutation: its time and its statements.
+func (m *Metrics) ObserveOperation(name, typ string, d time.Duration, statements int64) {
+	if m == nil {
+		return
+	}
+	op := m.OperationLabel(name)
+	m.opDuration.WithLabelValues(op, typ).Observe(d.Seconds())
+	m.opStatements.WithLabelValues(op).Observe(float64(statements))
+}
+
+// CountError counts one error of a GraphQL response by its code.
+func (m *Metrics) CountError(code string) {
+	if m == nil {
+		return
+	}
+	if code == "" {
+		code = "UNKNOWN"
+	}
+	m.errors.WithLabelValues(code).Inc()
+}
+
+// ObserveBatch records the size of one dataloader batch.
+func (m *Metrics) ObserveBatch(loader string, keys int) {
+	if m == nil {
+		return
+	}
+	m.batchSize.WithLabelValues(loader).Observe(float64(keys))
+}
+
+// OperationLabel is the label of operation name: itself for the first MaxOperationNames
+// names seen, OperationOther after, OperationAnonymous when empty.
+func (m *Metrics) OperationLabel(name string) string {
+	if name == "" {
+		return OperationAnonymous
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.names[name] {
+		return name
+	}
+	if len(m.names) >= MaxOperationNames {
+		return OperationOther
+	}
+	m.names[name] = true
+	return name
+}
+
+func httpMethod(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
+		return m
+	}
+	return "OTHER"
+}
