@@ -67,7 +67,7 @@ func TestOverload(t *testing.T) {
 	// a second of work every second, so requests would wait seconds by the end.
 	unloadedP99 := percentile(unloaded, 99)
 	admittedBound := max(time.Second, 3*unloadedP99)
-	shedBound := queueWait + max(500*time.Millisecond, unloadedP99)
+	shedBound := queueWait + max(time.Second, 2*unloadedP99)
 
 	// Overload: twice that, open loop, with as many connections as it takes.
 	offered := int(2 * capacity)

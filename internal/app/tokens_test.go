@@ -242,8 +242,10 @@ func TestTokenRefreshExpiry(t *testing.T) {
 	const ttl = 2 * time.Second
 	e := apptest.New(t, apptest.WithRefreshTTL(ttl))
 	alice := e.SignUp(t, "alice")
-	issued := time.Now()
 	p := acctPayload(t, tokRefresh(t, e, alice.RefreshToken), "refreshSession")
+	// Taken once the refresh has answered: its token was issued no later, so it has
+	// expired by the time slept below however long the refresh took.
+	issued := time.Now()
 
 	time.Sleep(time.Until(issued.Add(ttl + 100*time.Millisecond)))
 	before := e.Snapshot(t)

@@ -245,10 +245,12 @@ func readyz(base string) int {
 
 // proxy is nginx in front of the instances, as a foreground process of our own.
 type proxy struct {
-	port int
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	port      int
+	dir       string
+	bin       string
+	upstreams []int
+	cmd       *exec.Cmd
+	done      chan struct{}
 }
 
 // retried counts the upstream attempts nginx logged as failed and passed to the other
@@ -288,7 +290,7 @@ http {
     uwsgi_temp_path {{.Dir}}/uwsgi;
     scgi_temp_path {{.Dir}}/scgi;
     upstream inkwell {
-{{range .Upstreams}}        server 127.0.0.1:{{.}} max_fails=0;
+{{range .Upstreams}}        server 127.0.0.1:{{.Port}} max_fails=0{{if .Down}} down{{end}};
 {{end}}        keepalive 32;
         keepalive_timeout 2s;
     }
@@ -326,17 +328,9 @@ func startProxy(t *testing.T, upstreams ...int) *proxy {
 			t.Fatal(err)
 		}
 	}
-	p := &proxy{port: freePort(t), dir: dir, done: make(chan struct{})}
-	var conf bytes.Buffer
-	if err := nginxConf.Execute(&conf, map[string]any{
-		"Dir": dir, "Root": os.Geteuid() == 0, "Upstreams": upstreams, "Port": p.port,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	p := &proxy{port: freePort(t), dir: dir, bin: bin, upstreams: upstreams, done: make(chan struct{})}
+	p.writeConf(t, 0)
 	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, conf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	p.cmd = exec.Command(bin, "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
 	var out bytes.Buffer
 	p.cmd.Stdout, p.cmd.Stderr = &out, &out
@@ -376,6 +370,44 @@ func startProxy(t *testing.T, upstreams ...int) *proxy {
 }
 
 func (p *proxy) base() string { return fmt.Sprintf("http://127.0.0.1:%d", p.port) }
+
+type upstream struct {
+	Port int
+	Down bool
+}
+
+// writeConf writes nginx.conf with the instance on port down (0: none down).
+func (p *proxy) writeConf(t *testing.T, down int) {
+	t.Helper()
+	ups := make([]upstream, len(p.upstreams))
+	for i, port := range p.upstreams {
+		ups[i] = upstream{Port: port, Down: port == down}
+	}
+	var conf bytes.Buffer
+	if err := nginxConf.Execute(&conf, map[string]any{
+		"Dir": p.dir, "Root": os.Geteuid() == 0, "Upstreams": ups, "Port": p.port,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p.dir, "nginx.conf"), conf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setDown takes the instance on port out of rotation (0 puts every instance back) and
+// reloads nginx gracefully, as a rolling deploy behind nginx does before it stops an
+// instance: new requests go to the others at once, while the old workers finish the
+// requests they already sent there. Waiting a moment lets the new workers take over.
+func (p *proxy) setDown(t *testing.T, port int) {
+	t.Helper()
+	p.writeConf(t, port)
+	path := filepath.Join(p.dir, "nginx.conf")
+	out, err := exec.Command(p.bin, "-p", p.dir, "-c", path, "-e", filepath.Join(p.dir, "error.log"), "-s", "reload").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nginx reload: %v: %s", err, out)
+	}
+	time.Sleep(time.Second)
+}
 
 // gqlResponse is what the load generator reads from an answer.
 type gqlResponse struct {

@@ -15,9 +15,9 @@ import (
 // nginx's upstream keepalive_timeout (2s), then the grace period.
 var drainEnv = []string{"INKWELL_SHUTDOWN_DELAY=3s", "INKWELL_SHUTDOWN_GRACE=10s"}
 
-// Two instances behind nginx; under load each in turn gets SIGTERM and is replaced by a
-// new process on its port. Not one request may fail, and every acknowledged write must
-// be in the database.
+// Two instances behind nginx; under load each in turn is taken out of the upstream, gets
+// SIGTERM and is replaced by a new process on its port. Not one request may fail, and
+// every acknowledged write must be in the database.
 func TestRollingDeployUnderLoad(t *testing.T) {
 	dsn := newDatabase(t)
 	ports := []int{freePort(t), freePort(t)}
@@ -40,6 +40,10 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 
 	time.Sleep(2 * time.Second)
 	for n, old := range []*instance{a, b} {
+		// nginx has no active health checks, so it cannot see /readyz turn: like any
+		// rolling deploy behind it, take the instance out of rotation first. Requests it
+		// is still serving are what SIGTERM must let finish.
+		px.setDown(t, old.port)
 		sent := time.Now()
 		_ = old.cmd.Process.Signal(syscall.SIGTERM)
 		// Readiness turns at once, while requests are still served.
@@ -52,6 +56,7 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 		}
 		stopped := time.Since(sent)
 		startInstance(t, old.port, dsn, drainEnv...)
+		px.setDown(t, 0)
 		t.Logf("instance %d: stopped %s after SIGTERM, replacement ready %s after", n, stopped.Round(time.Millisecond), time.Since(sent).Round(time.Millisecond))
 		time.Sleep(2 * time.Second)
 	}
