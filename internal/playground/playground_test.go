@@ -101,6 +101,10 @@ func TestPageConfig(t *testing.T) {
 	if m == nil {
 		t.Fatal("no #playground-config")
 	}
+	// The token hint holds < and >: written raw, an example's text could end the element.
+	if strings.ContainsAny(m[1], "<>&") {
+		t.Errorf("config holds an unescaped <, > or &: %s", m[1])
+	}
 	var cfg struct {
 		Endpoint  string
 		TokenHint string
