@@ -524,6 +524,11 @@ type loadRun struct {
 	base, token      string
 	slug             string
 	tag              string
+	// freshConns opens a connection to the proxy per request. A graceful nginx reload
+	// closes its old workers' idle client connections, and a POST written on one just as
+	// it closes fails on the client's side (Go's client resends only idempotent
+	// requests); that is a property of the proxy's reload, not of the instances.
+	freshConns bool
 }
 
 func (l loadRun) run() []outcome {
@@ -536,7 +541,7 @@ func (l loadRun) run() []outcome {
 	stop := start.Add(l.duration)
 	client := &http.Client{
 		Timeout:   30 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: l.readers + l.writers},
+		Transport: &http.Transport{MaxIdleConnsPerHost: l.readers + l.writers, DisableKeepAlives: l.freshConns},
 	}
 	record := func(o outcome) {
 		mu.Lock()

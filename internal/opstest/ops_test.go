@@ -34,7 +34,7 @@ func TestRollingDeployUnderLoad(t *testing.T) {
 	px := startProxy(t, ports...)
 	token, slug := signUp(t, px.base())
 
-	load := loadRun{readers: 4, writers: 2, duration: 22 * time.Second, base: px.base(), token: token, slug: slug, tag: "rolling"}
+	load := loadRun{readers: 4, writers: 2, duration: 22 * time.Second, base: px.base(), token: token, slug: slug, tag: "rolling", freshConns: true}
 	results := make(chan []outcome, 1)
 	go func() { results <- load.run() }()
 
