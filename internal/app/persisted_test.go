@@ -92,18 +92,10 @@ func sendPQ(t *testing.T, e *apptest.Env, req pqRequest) *pqResponse {
 	if req.token != "" {
 		hr.Header.Set("Authorization", "Bearer "+req.token)
 	}
-	res, err := http.DefaultClient.Do(hr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := &pqResponse{status: res.StatusCode, header: res.Header, raw: raw}
-	if err := json.Unmarshal(raw, out); err != nil {
-		t.Fatalf("response is not JSON (%d): %s", res.StatusCode, raw)
+	res := e.Send(t, hr)
+	out := &pqResponse{status: res.Status, header: res.Header, Errors: res.Errors, raw: res.Body}
+	if err := json.Unmarshal(res.Data, &out.Data); len(res.Data) > 0 && err != nil {
+		t.Fatalf("data is not an object (%d): %s", res.Status, res.Body)
 	}
 	return out
 }

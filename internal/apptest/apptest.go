@@ -208,10 +208,12 @@ func (e *Env) Do(t testing.TB, req Request) *Response {
 	for k, v := range req.Header {
 		hr.Header.Set(k, v)
 	}
-	return e.send(t, hr)
+	return e.Send(t, hr)
 }
 
-func (e *Env) send(t testing.TB, hr *http.Request) *Response {
+// Send sends a request built by the caller (any method, URL or body) to the server and
+// reads its GraphQL response, counting the statements it cost.
+func (e *Env) Send(t testing.TB, hr *http.Request) *Response {
 	t.Helper()
 	id := strconv.FormatInt(e.seq.Add(1), 10)
 	hr.Header.Set(statementsHeader, id)
