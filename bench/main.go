@@ -43,6 +43,7 @@ type options struct {
 	work       string
 	verify     bool
 	cpuProfile string
+	overload   bool
 	pgSettings map[string]string // -pg overrides
 }
 
@@ -112,6 +113,7 @@ flags:
 	fs.BoolVar(&o.verify, "verify", true, "before measuring, check that all targets return the same data")
 	o.pgSettings = settingsFlag{}
 	fs.Var(settingsFlag(o.pgSettings), "pg", "PostgreSQL setting name=value over the kit's (repeatable), e.g. -pg log_min_duration_statement=20ms; its log is -work/postgres.log")
+	fs.BoolVar(&o.overload, "overload", false, "after the workloads, offer W1 to Inkwell open loop at twice its measured req/s for -duration and report what it sheds (needs W1)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "workload (e.g. W1) during whose first Inkwell round to save a CPU profile of the server into -out")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -138,6 +140,9 @@ flags:
 	var err error
 	if o.workloads, err = selectWorkloads(*wl); err != nil {
 		return o, err
+	}
+	if o.overload && !containsString(o.workloads, "W1") {
+		return o, errors.New("-overload needs W1 among the workloads (its capacity comes from W1)")
 	}
 	if o.cpuProfile != "" {
 		o.cpuProfile = strings.ToUpper(o.cpuProfile)

@@ -90,15 +90,16 @@ type check struct {
 }
 
 type report struct {
-	Started    time.Time      `json:"started"`
-	Finished   time.Time      `json:"finished"`
-	Config     runConfig      `json:"config"`
-	Machine    machine        `json:"machine"`
-	Summary    []summary      `json:"summary"`
-	Ratios     []ratio        `json:"ratios"`
-	Checks     []check        `json:"checks"`
-	Rounds     []roundResult  `json:"rounds"`
-	IdleRSSKiB map[string]int `json:"idle_rss_kib"` // "W1/inkwell": RSS before the workload's warm-up
+	Started    time.Time       `json:"started"`
+	Finished   time.Time       `json:"finished"`
+	Config     runConfig       `json:"config"`
+	Machine    machine         `json:"machine"`
+	Summary    []summary       `json:"summary"`
+	Ratios     []ratio         `json:"ratios"`
+	Checks     []check         `json:"checks"`
+	Rounds     []roundResult   `json:"rounds"`
+	IdleRSSKiB map[string]int  `json:"idle_rss_kib"`       // "W1/inkwell": RSS before the workload's warm-up
+	Overload   *overloadResult `json:"overload,omitempty"` // -overload
 }
 
 var titles = map[string]string{}
@@ -251,6 +252,9 @@ func (r *report) text() string {
 			fmt.Fprintf(&b, "%s\n", strings.Join(parts, "; "))
 		}
 	}
+	if r.Overload != nil {
+		fmt.Fprintf(&b, "\nOverload: %s\n", r.Overload)
+	}
 	if len(r.Checks) > 0 {
 		fmt.Fprintf(&b, "\nTargets of issue 5:\n")
 		for _, c := range r.Checks {
@@ -300,6 +304,9 @@ func (r *report) markdown() string {
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s |\n", x.Target, x.Got, met)
 		}
+	}
+	if r.Overload != nil {
+		fmt.Fprintf(&b, "\nOverload: %s.\n", r.Overload)
 	}
 	m := r.Machine
 	fmt.Fprintf(&b, "\nMachine: %s × %d cores, %.0f GiB memory, %s; %s; %s", m.CPU, m.Cores, m.MemoryGiB, m.Kernel, m.Go, m.PostgreSQL)

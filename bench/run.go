@@ -205,6 +205,18 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	rep.summarize()
+	if o.overload {
+		capacity := 0.0
+		if s := rep.find("W1", targetInkwell); s != nil {
+			capacity = s.RPS
+		}
+		ov, err := overload(ctx, targets[0], workloadByName("W1"), capacity, o.duration)
+		if err != nil {
+			return err
+		}
+		rep.Overload = &ov
+		log.Printf("overload: %s", ov)
+	}
 	rep.Finished = time.Now().UTC()
 	md := rep.markdown()
 	if err := rep.write(out, md); err != nil {
