@@ -16,7 +16,7 @@ const config: CodegenConfig = {
         useTypeImports: true,
         enumsAsTypes: true,
         strictScalars: true,
-        scalars: { ID: 'string', String: 'string', Boolean: 'boolean', Int: 'number', Float: 'number' },
+        scalars: { ID: 'string', String: 'string', Boolean: 'boolean', Int: 'number', Float: 'number', DateTime: 'string' },
       },
     },
   },

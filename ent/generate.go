@@ -1,5 +1,6 @@
-// Package ent holds the data model. Everything here but schema/ and migrate/migrations
-// is generated from ent/schema by `go generate ./ent`.
+// Package ent holds the data model. Everything here but schema/, migrate/migrations and
+// graphql.go (methods GraphQL fields bind to) is generated from ent/schema by
+// `go generate ./ent`.
 package ent
 
 //go:generate go tool ent generate --feature sql/upsert,sql/execquery,sql/modifier,sql/versioned-migration,sql/lock ./schema

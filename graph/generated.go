@@ -13,6 +13,7 @@ import (
 	"math"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
@@ -32,7 +33,6 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Article() ArticleResolver
 	Comment() CommentResolver
-	Identity() IdentityResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
@@ -55,7 +55,7 @@ type ComplexityRoot struct {
 		CreatedAt          func(childComplexity int) int
 		Description        func(childComplexity int) int
 		FavoritesCount     func(childComplexity int) int
-		ID                 func(childComplexity int) int
+		GlobalID           func(childComplexity int) int
 		Slug               func(childComplexity int) int
 		Tags               func(childComplexity int) int
 		Title              func(childComplexity int) int
@@ -93,7 +93,7 @@ type ComplexityRoot struct {
 		Author    func(childComplexity int) int
 		Body      func(childComplexity int) int
 		CreatedAt func(childComplexity int) int
-		ID        func(childComplexity int) int
+		GlobalID  func(childComplexity int) int
 		UpdatedAt func(childComplexity int) int
 	}
 
@@ -130,9 +130,9 @@ type ComplexityRoot struct {
 	}
 
 	Identity struct {
-		CreatedAt func(childComplexity int) int
-		Email     func(childComplexity int) int
-		Provider  func(childComplexity int) int
+		CreatedAt  func(childComplexity int) int
+		EmailOrNil func(childComplexity int) int
+		Provider   func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -218,9 +218,9 @@ type ComplexityRoot struct {
 		FollowersCount    func(childComplexity int) int
 		Following         func(childComplexity int, first *int, after *string) int
 		FollowingCount    func(childComplexity int) int
-		ID                func(childComplexity int) int
+		GlobalID          func(childComplexity int) int
 		Identities        func(childComplexity int) int
-		Image             func(childComplexity int) int
+		ImageURL          func(childComplexity int) int
 		Username          func(childComplexity int) int
 		ViewerIsFollowing func(childComplexity int) int
 	}
@@ -243,28 +243,17 @@ type ComplexityRoot struct {
 // region    ************************** generated!.gotpl **************************
 
 type ArticleResolver interface {
-	ID(ctx context.Context, obj *ent.Article) (string, error)
-
 	BodyHTML(ctx context.Context, obj *ent.Article) (string, error)
-	Tags(ctx context.Context, obj *ent.Article) ([]*ent.Tag, error)
-	Author(ctx context.Context, obj *ent.Article) (*ent.User, error)
-	CreatedAt(ctx context.Context, obj *ent.Article) (string, error)
-	UpdatedAt(ctx context.Context, obj *ent.Article) (string, error)
-	ViewerHasFavorited(ctx context.Context, obj *ent.Article) (bool, error)
+	Tags(ctx context.Context, objs []*ent.Article) ([][]*ent.Tag, error)
+	Author(ctx context.Context, objs []*ent.Article) ([]*ent.User, error)
 
-	Comments(ctx context.Context, obj *ent.Article, first *int, after *string, last *int, before *string) (*model.CommentConnection, error)
+	ViewerHasFavorited(ctx context.Context, objs []*ent.Article) ([]bool, error)
+
+	Comments(ctx context.Context, objs []*ent.Article, first *int, after *string, last *int, before *string) ([]*model.CommentConnection, error)
 }
 type CommentResolver interface {
-	ID(ctx context.Context, obj *ent.Comment) (string, error)
-
-	Author(ctx context.Context, obj *ent.Comment) (*ent.User, error)
-	Article(ctx context.Context, obj *ent.Comment) (*ent.Article, error)
-	CreatedAt(ctx context.Context, obj *ent.Comment) (string, error)
-	UpdatedAt(ctx context.Context, obj *ent.Comment) (string, error)
-}
-type IdentityResolver interface {
-	Email(ctx context.Context, obj *ent.Identity) (*string, error)
-	CreatedAt(ctx context.Context, obj *ent.Identity) (string, error)
+	Author(ctx context.Context, objs []*ent.Comment) ([]*ent.User, error)
+	Article(ctx context.Context, objs []*ent.Comment) ([]*ent.Article, error)
 }
 type MutationResolver interface {
 	SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error)
@@ -301,20 +290,16 @@ type SubscriptionResolver interface {
 	FeedArticleAdded(ctx context.Context) (<-chan *ent.Article, error)
 }
 type UserResolver interface {
-	ID(ctx context.Context, obj *ent.User) (string, error)
-
 	Email(ctx context.Context, obj *ent.User) (*string, error)
 
-	Image(ctx context.Context, obj *ent.User) (*string, error)
-	CreatedAt(ctx context.Context, obj *ent.User) (string, error)
-	ViewerIsFollowing(ctx context.Context, obj *ent.User) (bool, error)
-	FollowersCount(ctx context.Context, obj *ent.User) (int, error)
-	FollowingCount(ctx context.Context, obj *ent.User) (int, error)
-	Followers(ctx context.Context, obj *ent.User, first *int, after *string) (*model.UserConnection, error)
-	Following(ctx context.Context, obj *ent.User, first *int, after *string) (*model.UserConnection, error)
-	Articles(ctx context.Context, obj *ent.User, first *int, after *string) (*model.ArticleConnection, error)
+	ViewerIsFollowing(ctx context.Context, objs []*ent.User) ([]bool, error)
+	FollowersCount(ctx context.Context, objs []*ent.User) ([]int, error)
+	FollowingCount(ctx context.Context, objs []*ent.User) ([]int, error)
+	Followers(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.UserConnection, error)
+	Following(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.UserConnection, error)
+	Articles(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.ArticleConnection, error)
 	Identities(ctx context.Context, obj *ent.User) ([]*ent.Identity, error)
-	FavoriteArticles(ctx context.Context, obj *ent.User, first *int, after *string) (*model.ArticleConnection, error)
+	FavoriteArticles(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.ArticleConnection, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -390,11 +375,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Article.FavoritesCount(childComplexity), true
 	case "Article.id":
-		if e.ComplexityRoot.Article.ID == nil {
+		if e.ComplexityRoot.Article.GlobalID == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Article.ID(childComplexity), true
+		return e.ComplexityRoot.Article.GlobalID(childComplexity), true
 	case "Article.slug":
 		if e.ComplexityRoot.Article.Slug == nil {
 			break
@@ -533,11 +518,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Comment.CreatedAt(childComplexity), true
 	case "Comment.id":
-		if e.ComplexityRoot.Comment.ID == nil {
+		if e.ComplexityRoot.Comment.GlobalID == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Comment.ID(childComplexity), true
+		return e.ComplexityRoot.Comment.GlobalID(childComplexity), true
 	case "Comment.updatedAt":
 		if e.ComplexityRoot.Comment.UpdatedAt == nil {
 			break
@@ -625,11 +610,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Identity.CreatedAt(childComplexity), true
 	case "Identity.email":
-		if e.ComplexityRoot.Identity.Email == nil {
+		if e.ComplexityRoot.Identity.EmailOrNil == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Identity.Email(childComplexity), true
+		return e.ComplexityRoot.Identity.EmailOrNil(childComplexity), true
 	case "Identity.provider":
 		if e.ComplexityRoot.Identity.Provider == nil {
 			break
@@ -1089,11 +1074,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.User.FollowingCount(childComplexity), true
 	case "User.id":
-		if e.ComplexityRoot.User.ID == nil {
+		if e.ComplexityRoot.User.GlobalID == nil {
 			break
 		}
 
-		return e.ComplexityRoot.User.ID(childComplexity), true
+		return e.ComplexityRoot.User.GlobalID(childComplexity), true
 	case "User.identities":
 		if e.ComplexityRoot.User.Identities == nil {
 			break
@@ -1101,11 +1086,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.User.Identities(childComplexity), true
 	case "User.image":
-		if e.ComplexityRoot.User.Image == nil {
+		if e.ComplexityRoot.User.ImageURL == nil {
 			break
 		}
 
-		return e.ComplexityRoot.User.Image(childComplexity), true
+		return e.ComplexityRoot.User.ImageURL(childComplexity), true
 	case "User.username":
 		if e.ComplexityRoot.User.Username == nil {
 			break
@@ -1297,6 +1282,12 @@ schema {
   subscription: Subscription
 }
 
+"""
+A point in time: an RFC 3339 string in UTC with up to microsecond precision, e.g.
+` + "`" + `2026-12-05T17:04:05.123456Z` + "`" + ` (trailing zeros of the fraction are left out).
+"""
+scalar DateTime
+
 "An object with a globally unique, opaque id. Fetch any of them with ` + "`" + `Query.node` + "`" + `."
 interface Node {
   "Globally unique, opaque id; it encodes the object's type."
@@ -1380,8 +1371,8 @@ type User implements Node {
   bio: String!
   "URL of the profile picture, or null when none is set."
   image: String
-  "When the account was created (RFC 3339)."
-  createdAt: String!
+  "When the account was created."
+  createdAt: DateTime!
   "Whether the viewer follows this user; false for anonymous viewers and for oneself."
   viewerIsFollowing: Boolean!
   "How many users follow this user."
@@ -1445,10 +1436,10 @@ type Article implements Node {
   tags: [Tag!]!
   "Who wrote it."
   author: User!
-  "When it was published (RFC 3339)."
-  createdAt: String!
-  "When it was last changed (RFC 3339)."
-  updatedAt: String!
+  "When it was published."
+  createdAt: DateTime!
+  "When it was last changed."
+  updatedAt: DateTime!
   "Whether the viewer has favorited it; false for anonymous viewers."
   viewerHasFavorited: Boolean!
   "How many users have favorited it."
@@ -1488,8 +1479,8 @@ type Identity {
   provider: String!
   "The email the provider reported at the last sign-in, or null."
   email: String
-  "When the account was linked (RFC 3339)."
-  createdAt: String!
+  "When the account was linked."
+  createdAt: DateTime!
 }
 
 "A topic that articles are filed under."
@@ -1510,10 +1501,10 @@ type Comment implements Node {
   author: User!
   "The article it replies to."
   article: Article!
-  "When it was written (RFC 3339)."
-  createdAt: String!
-  "When it was last changed (RFC 3339)."
-  updatedAt: String!
+  "When it was written."
+  createdAt: DateTime!
+  "When it was last changed."
+  updatedAt: DateTime!
 }
 
 "Where a page sits in the whole list (Relay cursor connections)."
@@ -1684,8 +1675,8 @@ type AuthPayload {
   accessToken: String!
   "Long-lived, single-use token for ` + "`" + `refreshSession` + "`" + `; keep it secret."
   refreshToken: String!
-  "When ` + "`" + `accessToken` + "`" + ` expires (RFC 3339)."
-  expiresAt: String!
+  "When ` + "`" + `accessToken` + "`" + ` expires."
+  expiresAt: DateTime!
   "The signed-in user."
   user: User!
 }
@@ -2986,7 +2977,7 @@ func (ec *executionContext) _Article_id(ctx context.Context, field graphql.Colle
 			return ec.fieldContext_Article_id(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Article().ID(ctx, obj)
+			return obj.GlobalID(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -2997,7 +2988,7 @@ func (ec *executionContext) _Article_id(ctx context.Context, field graphql.Colle
 	)
 }
 func (ec *executionContext) fieldContext_Article_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Article", field, true, true, "ID")
+	return graphql.NewScalarFieldContext("Article", field, true, false, "ID")
 }
 
 func (ec *executionContext) _Article_slug(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
@@ -3124,7 +3115,7 @@ func (ec *executionContext) _Article_tags(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Article_tags(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Article().Tags(ctx, obj)
+			return ec.resolveBatch_Article_tags(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Tag) graphql.Marshaler {
@@ -3146,6 +3137,29 @@ func (ec *executionContext) fieldContext_Article_tags(_ context.Context, field g
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_Article_tags(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (any, error) {
+	resolver := ec.Resolvers.Article()
+	if batch, ok := graphql.BatchParentsFor[*ent.Article](ctx, "Article"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Tags(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[[]*ent.Tag](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Article.tags",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Tags(ctx, []*ent.Article{obj})
+	return graphql.ResolveBatchSingleResult[[]*ent.Tag](
+		ctx,
+		results,
+		err,
+		"Article.tags",
+	)
+}
 
 func (ec *executionContext) _Article_author(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -3156,7 +3170,7 @@ func (ec *executionContext) _Article_author(ctx context.Context, field graphql.C
 			return ec.fieldContext_Article_author(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Article().Author(ctx, obj)
+			return ec.resolveBatch_Article_author(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
@@ -3178,6 +3192,29 @@ func (ec *executionContext) fieldContext_Article_author(_ context.Context, field
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_Article_author(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (any, error) {
+	resolver := ec.Resolvers.Article()
+	if batch, ok := graphql.BatchParentsFor[*ent.Article](ctx, "Article"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Author(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*ent.User](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Article.author",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Author(ctx, []*ent.Article{obj})
+	return graphql.ResolveBatchSingleResult[*ent.User](
+		ctx,
+		results,
+		err,
+		"Article.author",
+	)
+}
 
 func (ec *executionContext) _Article_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -3188,18 +3225,18 @@ func (ec *executionContext) _Article_createdAt(ctx context.Context, field graphq
 			return ec.fieldContext_Article_createdAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Article().CreatedAt(ctx, obj)
+			return obj.CreatedAt, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Article_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Article", field, true, true, "String")
+	return graphql.NewScalarFieldContext("Article", field, false, false, "DateTime")
 }
 
 func (ec *executionContext) _Article_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
@@ -3211,18 +3248,18 @@ func (ec *executionContext) _Article_updatedAt(ctx context.Context, field graphq
 			return ec.fieldContext_Article_updatedAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Article().UpdatedAt(ctx, obj)
+			return obj.UpdatedAt, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Article_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Article", field, true, true, "String")
+	return graphql.NewScalarFieldContext("Article", field, false, false, "DateTime")
 }
 
 func (ec *executionContext) _Article_viewerHasFavorited(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
@@ -3234,7 +3271,7 @@ func (ec *executionContext) _Article_viewerHasFavorited(ctx context.Context, fie
 			return ec.fieldContext_Article_viewerHasFavorited(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Article().ViewerHasFavorited(ctx, obj)
+			return ec.resolveBatch_Article_viewerHasFavorited(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -3246,6 +3283,29 @@ func (ec *executionContext) _Article_viewerHasFavorited(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_Article_viewerHasFavorited(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Article", field, true, true, "Boolean")
+}
+func (ec *executionContext) resolveBatch_Article_viewerHasFavorited(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (any, error) {
+	resolver := ec.Resolvers.Article()
+	if batch, ok := graphql.BatchParentsFor[*ent.Article](ctx, "Article"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.ViewerHasFavorited(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[bool](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Article.viewerHasFavorited",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.ViewerHasFavorited(ctx, []*ent.Article{obj})
+	return graphql.ResolveBatchSingleResult[bool](
+		ctx,
+		results,
+		err,
+		"Article.viewerHasFavorited",
+	)
 }
 
 func (ec *executionContext) _Article_favoritesCount(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
@@ -3280,8 +3340,7 @@ func (ec *executionContext) _Article_comments(ctx context.Context, field graphql
 			return ec.fieldContext_Article_comments(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Article().Comments(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
+			return ec.resolveBatch_Article_comments(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.CommentConnection) graphql.Marshaler {
@@ -3313,6 +3372,30 @@ func (ec *executionContext) fieldContext_Article_comments(ctx context.Context, f
 		return fc, err
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_Article_comments(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (any, error) {
+	resolver := ec.Resolvers.Article()
+	fc := graphql.GetFieldContext(ctx)
+	if batch, ok := graphql.BatchParentsFor[*ent.Article](ctx, "Article"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Comments(ctx, batch.Parents, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
+		})
+		return graphql.ResolveBatchGroupResult[*model.CommentConnection](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Article.comments",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Comments(ctx, []*ent.Article{obj}, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
+	return graphql.ResolveBatchSingleResult[*model.CommentConnection](
+		ctx,
+		results,
+		err,
+		"Article.comments",
+	)
 }
 
 func (ec *executionContext) _ArticleConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ArticleConnection) (ret graphql.Marshaler) {
@@ -3547,15 +3630,15 @@ func (ec *executionContext) _AuthPayload_expiresAt(ctx context.Context, field gr
 			return obj.ExpiresAt, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_AuthPayload_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthPayload", field, false, false, "String")
+	return graphql.NewScalarFieldContext("AuthPayload", field, false, false, "DateTime")
 }
 
 func (ec *executionContext) _AuthPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.AuthPayload) (ret graphql.Marshaler) {
@@ -3668,7 +3751,7 @@ func (ec *executionContext) _Comment_id(ctx context.Context, field graphql.Colle
 			return ec.fieldContext_Comment_id(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Comment().ID(ctx, obj)
+			return obj.GlobalID(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -3679,7 +3762,7 @@ func (ec *executionContext) _Comment_id(ctx context.Context, field graphql.Colle
 	)
 }
 func (ec *executionContext) fieldContext_Comment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Comment", field, true, true, "ID")
+	return graphql.NewScalarFieldContext("Comment", field, true, false, "ID")
 }
 
 func (ec *executionContext) _Comment_body(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
@@ -3714,7 +3797,7 @@ func (ec *executionContext) _Comment_author(ctx context.Context, field graphql.C
 			return ec.fieldContext_Comment_author(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Comment().Author(ctx, obj)
+			return ec.resolveBatch_Comment_author(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
@@ -3736,6 +3819,29 @@ func (ec *executionContext) fieldContext_Comment_author(_ context.Context, field
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_Comment_author(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (any, error) {
+	resolver := ec.Resolvers.Comment()
+	if batch, ok := graphql.BatchParentsFor[*ent.Comment](ctx, "Comment"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Author(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*ent.User](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Comment.author",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Author(ctx, []*ent.Comment{obj})
+	return graphql.ResolveBatchSingleResult[*ent.User](
+		ctx,
+		results,
+		err,
+		"Comment.author",
+	)
+}
 
 func (ec *executionContext) _Comment_article(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -3746,7 +3852,7 @@ func (ec *executionContext) _Comment_article(ctx context.Context, field graphql.
 			return ec.fieldContext_Comment_article(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Comment().Article(ctx, obj)
+			return ec.resolveBatch_Comment_article(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Article) graphql.Marshaler {
@@ -3768,6 +3874,29 @@ func (ec *executionContext) fieldContext_Comment_article(_ context.Context, fiel
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_Comment_article(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (any, error) {
+	resolver := ec.Resolvers.Comment()
+	if batch, ok := graphql.BatchParentsFor[*ent.Comment](ctx, "Comment"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Article(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*ent.Article](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Comment.article",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Article(ctx, []*ent.Comment{obj})
+	return graphql.ResolveBatchSingleResult[*ent.Article](
+		ctx,
+		results,
+		err,
+		"Comment.article",
+	)
+}
 
 func (ec *executionContext) _Comment_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -3778,18 +3907,18 @@ func (ec *executionContext) _Comment_createdAt(ctx context.Context, field graphq
 			return ec.fieldContext_Comment_createdAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Comment().CreatedAt(ctx, obj)
+			return obj.CreatedAt, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Comment_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Comment", field, true, true, "String")
+	return graphql.NewScalarFieldContext("Comment", field, false, false, "DateTime")
 }
 
 func (ec *executionContext) _Comment_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
@@ -3801,18 +3930,18 @@ func (ec *executionContext) _Comment_updatedAt(ctx context.Context, field graphq
 			return ec.fieldContext_Comment_updatedAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Comment().UpdatedAt(ctx, obj)
+			return obj.UpdatedAt, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Comment_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Comment", field, true, true, "String")
+	return graphql.NewScalarFieldContext("Comment", field, false, false, "DateTime")
 }
 
 func (ec *executionContext) _CommentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CommentConnection) (ret graphql.Marshaler) {
@@ -4163,7 +4292,7 @@ func (ec *executionContext) _Identity_email(ctx context.Context, field graphql.C
 			return ec.fieldContext_Identity_email(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Identity().Email(ctx, obj)
+			return obj.EmailOrNil(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4174,7 +4303,7 @@ func (ec *executionContext) _Identity_email(ctx context.Context, field graphql.C
 	)
 }
 func (ec *executionContext) fieldContext_Identity_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Identity", field, true, true, "String")
+	return graphql.NewScalarFieldContext("Identity", field, true, false, "String")
 }
 
 func (ec *executionContext) _Identity_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) (ret graphql.Marshaler) {
@@ -4186,18 +4315,18 @@ func (ec *executionContext) _Identity_createdAt(ctx context.Context, field graph
 			return ec.fieldContext_Identity_createdAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Identity().CreatedAt(ctx, obj)
+			return obj.CreatedAt, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Identity_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Identity", field, true, true, "String")
+	return graphql.NewScalarFieldContext("Identity", field, false, false, "DateTime")
 }
 
 func (ec *executionContext) _Mutation_signUp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -5802,7 +5931,7 @@ func (ec *executionContext) _User_id(ctx context.Context, field graphql.Collecte
 			return ec.fieldContext_User_id(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().ID(ctx, obj)
+			return obj.GlobalID(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -5813,7 +5942,7 @@ func (ec *executionContext) _User_id(ctx context.Context, field graphql.Collecte
 	)
 }
 func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, "ID")
+	return graphql.NewScalarFieldContext("User", field, true, false, "ID")
 }
 
 func (ec *executionContext) _User_username(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -5894,7 +6023,7 @@ func (ec *executionContext) _User_image(ctx context.Context, field graphql.Colle
 			return ec.fieldContext_User_image(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().Image(ctx, obj)
+			return obj.ImageURL(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -5905,7 +6034,7 @@ func (ec *executionContext) _User_image(ctx context.Context, field graphql.Colle
 	)
 }
 func (ec *executionContext) fieldContext_User_image(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, "String")
+	return graphql.NewScalarFieldContext("User", field, true, false, "String")
 }
 
 func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -5917,18 +6046,18 @@ func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.C
 			return ec.fieldContext_User_createdAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().CreatedAt(ctx, obj)
+			return obj.CreatedAt, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, "String")
+	return graphql.NewScalarFieldContext("User", field, false, false, "DateTime")
 }
 
 func (ec *executionContext) _User_viewerIsFollowing(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -5940,7 +6069,7 @@ func (ec *executionContext) _User_viewerIsFollowing(ctx context.Context, field g
 			return ec.fieldContext_User_viewerIsFollowing(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().ViewerIsFollowing(ctx, obj)
+			return ec.resolveBatch_User_viewerIsFollowing(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -5953,6 +6082,29 @@ func (ec *executionContext) _User_viewerIsFollowing(ctx context.Context, field g
 func (ec *executionContext) fieldContext_User_viewerIsFollowing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, true, true, "Boolean")
 }
+func (ec *executionContext) resolveBatch_User_viewerIsFollowing(ctx context.Context, field graphql.CollectedField, obj *ent.User) (any, error) {
+	resolver := ec.Resolvers.User()
+	if batch, ok := graphql.BatchParentsFor[*ent.User](ctx, "User"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.ViewerIsFollowing(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[bool](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"User.viewerIsFollowing",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.ViewerIsFollowing(ctx, []*ent.User{obj})
+	return graphql.ResolveBatchSingleResult[bool](
+		ctx,
+		results,
+		err,
+		"User.viewerIsFollowing",
+	)
+}
 
 func (ec *executionContext) _User_followersCount(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -5963,7 +6115,7 @@ func (ec *executionContext) _User_followersCount(ctx context.Context, field grap
 			return ec.fieldContext_User_followersCount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().FollowersCount(ctx, obj)
+			return ec.resolveBatch_User_followersCount(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
@@ -5976,6 +6128,29 @@ func (ec *executionContext) _User_followersCount(ctx context.Context, field grap
 func (ec *executionContext) fieldContext_User_followersCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, true, true, "Int")
 }
+func (ec *executionContext) resolveBatch_User_followersCount(ctx context.Context, field graphql.CollectedField, obj *ent.User) (any, error) {
+	resolver := ec.Resolvers.User()
+	if batch, ok := graphql.BatchParentsFor[*ent.User](ctx, "User"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.FollowersCount(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[int](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"User.followersCount",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.FollowersCount(ctx, []*ent.User{obj})
+	return graphql.ResolveBatchSingleResult[int](
+		ctx,
+		results,
+		err,
+		"User.followersCount",
+	)
+}
 
 func (ec *executionContext) _User_followingCount(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -5986,7 +6161,7 @@ func (ec *executionContext) _User_followingCount(ctx context.Context, field grap
 			return ec.fieldContext_User_followingCount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().FollowingCount(ctx, obj)
+			return ec.resolveBatch_User_followingCount(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
@@ -5999,6 +6174,29 @@ func (ec *executionContext) _User_followingCount(ctx context.Context, field grap
 func (ec *executionContext) fieldContext_User_followingCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, true, true, "Int")
 }
+func (ec *executionContext) resolveBatch_User_followingCount(ctx context.Context, field graphql.CollectedField, obj *ent.User) (any, error) {
+	resolver := ec.Resolvers.User()
+	if batch, ok := graphql.BatchParentsFor[*ent.User](ctx, "User"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.FollowingCount(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[int](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"User.followingCount",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.FollowingCount(ctx, []*ent.User{obj})
+	return graphql.ResolveBatchSingleResult[int](
+		ctx,
+		results,
+		err,
+		"User.followingCount",
+	)
+}
 
 func (ec *executionContext) _User_followers(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -6009,8 +6207,7 @@ func (ec *executionContext) _User_followers(ctx context.Context, field graphql.C
 			return ec.fieldContext_User_followers(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.User().Followers(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.resolveBatch_User_followers(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.UserConnection) graphql.Marshaler {
@@ -6043,6 +6240,30 @@ func (ec *executionContext) fieldContext_User_followers(ctx context.Context, fie
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_User_followers(ctx context.Context, field graphql.CollectedField, obj *ent.User) (any, error) {
+	resolver := ec.Resolvers.User()
+	fc := graphql.GetFieldContext(ctx)
+	if batch, ok := graphql.BatchParentsFor[*ent.User](ctx, "User"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Followers(ctx, batch.Parents, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		})
+		return graphql.ResolveBatchGroupResult[*model.UserConnection](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"User.followers",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Followers(ctx, []*ent.User{obj}, fc.Args["first"].(*int), fc.Args["after"].(*string))
+	return graphql.ResolveBatchSingleResult[*model.UserConnection](
+		ctx,
+		results,
+		err,
+		"User.followers",
+	)
+}
 
 func (ec *executionContext) _User_following(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -6053,8 +6274,7 @@ func (ec *executionContext) _User_following(ctx context.Context, field graphql.C
 			return ec.fieldContext_User_following(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.User().Following(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.resolveBatch_User_following(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.UserConnection) graphql.Marshaler {
@@ -6087,6 +6307,30 @@ func (ec *executionContext) fieldContext_User_following(ctx context.Context, fie
 	}
 	return fc, nil
 }
+func (ec *executionContext) resolveBatch_User_following(ctx context.Context, field graphql.CollectedField, obj *ent.User) (any, error) {
+	resolver := ec.Resolvers.User()
+	fc := graphql.GetFieldContext(ctx)
+	if batch, ok := graphql.BatchParentsFor[*ent.User](ctx, "User"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Following(ctx, batch.Parents, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		})
+		return graphql.ResolveBatchGroupResult[*model.UserConnection](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"User.following",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Following(ctx, []*ent.User{obj}, fc.Args["first"].(*int), fc.Args["after"].(*string))
+	return graphql.ResolveBatchSingleResult[*model.UserConnection](
+		ctx,
+		results,
+		err,
+		"User.following",
+	)
+}
 
 func (ec *executionContext) _User_articles(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -6097,8 +6341,7 @@ func (ec *executionContext) _User_articles(ctx context.Context, field graphql.Co
 			return ec.fieldContext_User_articles(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.User().Articles(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.resolveBatch_User_articles(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleConnection) graphql.Marshaler {
@@ -6130,6 +6373,30 @@ func (ec *executionContext) fieldContext_User_articles(ctx context.Context, fiel
 		return fc, err
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_User_articles(ctx context.Context, field graphql.CollectedField, obj *ent.User) (any, error) {
+	resolver := ec.Resolvers.User()
+	fc := graphql.GetFieldContext(ctx)
+	if batch, ok := graphql.BatchParentsFor[*ent.User](ctx, "User"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Articles(ctx, batch.Parents, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		})
+		return graphql.ResolveBatchGroupResult[*model.ArticleConnection](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"User.articles",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Articles(ctx, []*ent.User{obj}, fc.Args["first"].(*int), fc.Args["after"].(*string))
+	return graphql.ResolveBatchSingleResult[*model.ArticleConnection](
+		ctx,
+		results,
+		err,
+		"User.articles",
+	)
 }
 
 func (ec *executionContext) _User_identities(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -6173,8 +6440,7 @@ func (ec *executionContext) _User_favoriteArticles(ctx context.Context, field gr
 			return ec.fieldContext_User_favoriteArticles(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.User().FavoriteArticles(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.resolveBatch_User_favoriteArticles(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleConnection) graphql.Marshaler {
@@ -6206,6 +6472,30 @@ func (ec *executionContext) fieldContext_User_favoriteArticles(ctx context.Conte
 		return fc, err
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_User_favoriteArticles(ctx context.Context, field graphql.CollectedField, obj *ent.User) (any, error) {
+	resolver := ec.Resolvers.User()
+	fc := graphql.GetFieldContext(ctx)
+	if batch, ok := graphql.BatchParentsFor[*ent.User](ctx, "User"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.FavoriteArticles(ctx, batch.Parents, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		})
+		return graphql.ResolveBatchGroupResult[*model.ArticleConnection](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"User.favoriteArticles",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.FavoriteArticles(ctx, []*ent.User{obj}, fc.Args["first"].(*int), fc.Args["after"].(*string))
+	return graphql.ResolveBatchSingleResult[*model.ArticleConnection](
+		ctx,
+		results,
+		err,
+		"User.favoriteArticles",
+	)
 }
 
 func (ec *executionContext) _UserConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.UserConnection) (ret graphql.Marshaler) {
@@ -8375,11 +8665,10 @@ func (ec *executionContext) _Article(ctx context.Context, sel ast.SelectionSet, 
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Article")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Article_id(ctx, field, obj)
-				})
+			out.Values[i] = ec._Article_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "slug":
 			out.Values[i] = ec._Article_slug(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -8419,17 +8708,15 @@ func (ec *executionContext) _Article(ctx context.Context, sel ast.SelectionSet, 
 					return ec._Article_author(ctx, field, obj)
 				})
 		case "createdAt":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Article_createdAt(ctx, field, obj)
-				})
+			out.Values[i] = ec._Article_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "updatedAt":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Article_updatedAt(ctx, field, obj)
-				})
+			out.Values[i] = ec._Article_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "viewerHasFavorited":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -8654,11 +8941,10 @@ func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, 
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Comment")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Comment_id(ctx, field, obj)
-				})
+			out.Values[i] = ec._Comment_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "body":
 			out.Values[i] = ec._Comment_body(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -8677,17 +8963,15 @@ func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, 
 					return ec._Comment_article(ctx, field, obj)
 				})
 		case "createdAt":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Comment_createdAt(ctx, field, obj)
-				})
+			out.Values[i] = ec._Comment_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "updatedAt":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Comment_updatedAt(ctx, field, obj)
-				})
+			out.Values[i] = ec._Comment_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8971,20 +9255,18 @@ func (ec *executionContext) _Identity(ctx context.Context, sel ast.SelectionSet,
 		case "provider":
 			out.Values[i] = ec._Identity_provider(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "email":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Identity_email(ctx, field, obj)
-				})
+			out.Values[i] = ec._Identity_email(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "createdAt":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Identity_createdAt(ctx, field, obj)
-				})
+			out.Values[i] = ec._Identity_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9574,11 +9856,10 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("User")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_id(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "username":
 			out.Values[i] = ec._User_username(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -9596,17 +9877,15 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "image":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_image(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_image(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "createdAt":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_createdAt(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "viewerIsFollowing":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -10135,6 +10414,7 @@ func (ec *executionContext) marshalNAddCommentPayload2ᚖinkwellᚋgraphᚋmodel
 }
 
 func (ec *executionContext) marshalNArticle2ᚕᚖinkwellᚋentᚐArticleᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Article) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "Article", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -10237,6 +10517,7 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 }
 
 func (ec *executionContext) marshalNComment2ᚕᚖinkwellᚋentᚐCommentᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Comment) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "Comment", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -10303,6 +10584,20 @@ func (ec *executionContext) marshalNCreateArticlePayload2ᚖinkwellᚋgraphᚋmo
 		return graphql.Null
 	}
 	return ec._CreateArticlePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDateTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
+	res, err := model.UnmarshalDateTime(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, sel ast.SelectionSet, v time.Time) graphql.Marshaler {
+	_ = sel
+	res := model.MarshalDateTime(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "DateTime!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNDeleteArticleInput2inkwellᚋgraphᚋmodelᚐDeleteArticleInput(ctx context.Context, v any) (model.DeleteArticleInput, error) {
@@ -10428,6 +10723,45 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 }
 
 func (ec *executionContext) marshalNNode2ᚕinkwellᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v []model.Node) graphql.Marshaler {
+	{
+		var batchItemsUser []*ent.User
+		batchIdxMapUser := map[int]int{}
+		var batchItemsComment []*ent.Comment
+		batchIdxMapComment := map[int]int{}
+		var batchItemsArticle []*ent.Article
+		batchIdxMapArticle := map[int]int{}
+		for i, item := range v {
+			switch concrete := item.(type) {
+			case ent.User:
+				batchIdxMapUser[i] = len(batchItemsUser)
+				batchItemsUser = append(batchItemsUser, &concrete)
+			case *ent.User:
+				batchIdxMapUser[i] = len(batchItemsUser)
+				batchItemsUser = append(batchItemsUser, concrete)
+			case ent.Comment:
+				batchIdxMapComment[i] = len(batchItemsComment)
+				batchItemsComment = append(batchItemsComment, &concrete)
+			case *ent.Comment:
+				batchIdxMapComment[i] = len(batchItemsComment)
+				batchItemsComment = append(batchItemsComment, concrete)
+			case ent.Article:
+				batchIdxMapArticle[i] = len(batchItemsArticle)
+				batchItemsArticle = append(batchItemsArticle, &concrete)
+			case *ent.Article:
+				batchIdxMapArticle[i] = len(batchItemsArticle)
+				batchItemsArticle = append(batchItemsArticle, concrete)
+			}
+		}
+		if len(batchItemsUser) > 0 {
+			ctx = graphql.WithBatchParents(ctx, "User", batchItemsUser, batchIdxMapUser)
+		}
+		if len(batchItemsComment) > 0 {
+			ctx = graphql.WithBatchParents(ctx, "Comment", batchItemsComment, batchIdxMapComment)
+		}
+		if len(batchItemsArticle) > 0 {
+			ctx = graphql.WithBatchParents(ctx, "Article", batchItemsArticle, batchIdxMapArticle)
+		}
+	}
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -10577,6 +10911,7 @@ func (ec *executionContext) marshalNUpdateViewerPayload2ᚖinkwellᚋgraphᚋmod
 }
 
 func (ec *executionContext) marshalNUser2ᚕᚖinkwellᚋentᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.User) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "User", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]

@@ -6,11 +6,8 @@ package graph
 
 import (
 	"context"
-	"time"
 
-	"inkwell/ent"
 	"inkwell/internal/events"
-	"inkwell/internal/globalid"
 	"inkwell/internal/oauth"
 	"inkwell/internal/paging"
 	"inkwell/internal/service"
@@ -27,13 +24,6 @@ type Resolver struct {
 	// take one per event.
 	Loaders func(context.Context) context.Context
 }
-
-// timestamp is the wire format of every time: RFC 3339 in UTC with microseconds.
-func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-
-func userID(u *ent.User) string       { return globalid.Encode(globalid.TypeUser, u.ID) }
-func articleID(a *ent.Article) string { return globalid.Encode(globalid.TypeArticle, a.ID) }
-func commentID(c *ent.Comment) string { return globalid.Encode(globalid.TypeComment, c.ID) }
 
 func window(first *int, after *string, last *int, before *string) (paging.Window, error) {
 	return paging.Parse(paging.Args{First: first, After: after, Last: last, Before: before})

@@ -20,93 +20,63 @@ import (
 	"inkwell/internal/service"
 )
 
-// ID is the resolver for the id field.
-func (r *articleResolver) ID(ctx context.Context, obj *ent.Article) (string, error) {
-	return articleID(obj), nil
-}
-
 // BodyHTML is the resolver for the bodyHTML field.
 func (r *articleResolver) BodyHTML(ctx context.Context, obj *ent.Article) (string, error) {
 	return markdown.HTML(obj.Body), nil
 }
 
-// Tags is the resolver for the tags field.
-func (r *articleResolver) Tags(ctx context.Context, obj *ent.Article) ([]*ent.Tag, error) {
-	return loader.For(ctx).TagsByArticle.Load(ctx, obj.ID)()
+// Tags is the batch resolver for the tags field.
+func (r *articleResolver) Tags(ctx context.Context, objs []*ent.Article) ([][]*ent.Tag, error) {
+	return load(ctx, loader.For(ctx).TagsByArticle, articleIDs(objs))
 }
 
-// Author is the resolver for the author field.
-func (r *articleResolver) Author(ctx context.Context, obj *ent.Article) (*ent.User, error) {
-	return loader.For(ctx).UserByID.Load(ctx, obj.AuthorID)()
+// Author is the batch resolver for the author field.
+func (r *articleResolver) Author(ctx context.Context, objs []*ent.Article) ([]*ent.User, error) {
+	ids := make([]int, len(objs))
+	for i, a := range objs {
+		ids[i] = a.AuthorID
+	}
+	return users(ctx, ids)
 }
 
-// CreatedAt is the resolver for the createdAt field.
-func (r *articleResolver) CreatedAt(ctx context.Context, obj *ent.Article) (string, error) {
-	return timestamp(obj.CreatedAt), nil
+// ViewerHasFavorited is the batch resolver for the viewerHasFavorited field.
+func (r *articleResolver) ViewerHasFavorited(ctx context.Context, objs []*ent.Article) ([]bool, error) {
+	return load(ctx, loader.For(ctx).ViewerHasFavorited, articleIDs(objs))
 }
 
-// UpdatedAt is the resolver for the updatedAt field.
-func (r *articleResolver) UpdatedAt(ctx context.Context, obj *ent.Article) (string, error) {
-	return timestamp(obj.UpdatedAt), nil
-}
-
-// ViewerHasFavorited is the resolver for the viewerHasFavorited field.
-func (r *articleResolver) ViewerHasFavorited(ctx context.Context, obj *ent.Article) (bool, error) {
-	return loader.For(ctx).ViewerHasFavorited.Load(ctx, obj.ID)()
-}
-
-// Comments is the resolver for the comments field.
-func (r *articleResolver) Comments(ctx context.Context, obj *ent.Article, first *int, after *string, last *int, before *string) (*model.CommentConnection, error) {
+// Comments is the batch resolver for the comments field.
+func (r *articleResolver) Comments(ctx context.Context, objs []*ent.Article, first *int, after *string, last *int, before *string) ([]*model.CommentConnection, error) {
 	w, err := window(first, after, last, before)
 	if err != nil {
 		return nil, err
 	}
 	l := loader.For(ctx)
-	page, err := l.Comments.Load(ctx, loader.NewCommentsKey(obj.ID, w))()
-	if err != nil {
-		return nil, err
+	pages, counts, err := pagesFor(ctx, l.Comments, l.CommentsCount, articleIDs(objs), w, commentPages())
+	out := make([]*model.CommentConnection, len(objs))
+	for i := range objs {
+		out[i] = &model.CommentConnection{Page: pages[i], Count: counts[i]}
 	}
-	return &model.CommentConnection{Page: page, Count: func(ctx context.Context) (int, error) {
-		return l.CommentsCount.Load(ctx, obj.ID)()
-	}}, nil
+	return out, err
 }
 
-// ID is the resolver for the id field.
-func (r *commentResolver) ID(ctx context.Context, obj *ent.Comment) (string, error) {
-	return commentID(obj), nil
-}
-
-// Author is the resolver for the author field.
-func (r *commentResolver) Author(ctx context.Context, obj *ent.Comment) (*ent.User, error) {
-	return loader.For(ctx).UserByID.Load(ctx, obj.AuthorID)()
-}
-
-// Article is the resolver for the article field.
-func (r *commentResolver) Article(ctx context.Context, obj *ent.Comment) (*ent.Article, error) {
-	return loader.For(ctx).ArticleByID.Load(ctx, obj.ArticleID)()
-}
-
-// CreatedAt is the resolver for the createdAt field.
-func (r *commentResolver) CreatedAt(ctx context.Context, obj *ent.Comment) (string, error) {
-	return timestamp(obj.CreatedAt), nil
-}
-
-// UpdatedAt is the resolver for the updatedAt field.
-func (r *commentResolver) UpdatedAt(ctx context.Context, obj *ent.Comment) (string, error) {
-	return timestamp(obj.UpdatedAt), nil
-}
-
-// Email is the resolver for the email field.
-func (r *identityResolver) Email(ctx context.Context, obj *ent.Identity) (*string, error) {
-	if obj.Email == "" {
-		return nil, nil
+// Author is the batch resolver for the author field.
+func (r *commentResolver) Author(ctx context.Context, objs []*ent.Comment) ([]*ent.User, error) {
+	ids := make([]int, len(objs))
+	for i, c := range objs {
+		ids[i] = c.AuthorID
 	}
-	return &obj.Email, nil
+	return users(ctx, ids)
 }
 
-// CreatedAt is the resolver for the createdAt field.
-func (r *identityResolver) CreatedAt(ctx context.Context, obj *ent.Identity) (string, error) {
-	return timestamp(obj.CreatedAt), nil
+// Article is the batch resolver for the article field.
+func (r *commentResolver) Article(ctx context.Context, objs []*ent.Comment) ([]*ent.Article, error) {
+	ids := make([]int, len(objs))
+	for i, c := range objs {
+		ids[i] = c.ArticleID
+	}
+	sel := ownSelection(ctx, "Article")
+	lookAhead(ctx, func(p *plan) { p.articlesByID(ids, sel) })
+	return load(ctx, loader.For(ctx).ArticleByID, ids)
 }
 
 // SignUp is the resolver for the signUp field.
@@ -158,7 +128,6 @@ func (r *mutationResolver) UpdateViewer(ctx context.Context, input model.UpdateV
 	if err != nil {
 		return nil, err
 	}
-	loader.For(ctx).UserByID.Clear(ctx, u.ID)
 	return &model.UpdateViewerPayload{User: u}, nil
 }
 
@@ -168,7 +137,6 @@ func (r *mutationResolver) FollowUser(ctx context.Context, input model.FollowUse
 	if err != nil {
 		return nil, err
 	}
-	loader.For(ctx).ForgetFollow(ctx, auth.ViewerFrom(ctx).UserID, u.ID)
 	return &model.FollowUserPayload{User: u}, nil
 }
 
@@ -178,7 +146,6 @@ func (r *mutationResolver) UnfollowUser(ctx context.Context, input model.Unfollo
 	if err != nil {
 		return nil, err
 	}
-	loader.For(ctx).ForgetFollow(ctx, auth.ViewerFrom(ctx).UserID, u.ID)
 	return &model.UnfollowUserPayload{User: u}, nil
 }
 
@@ -190,7 +157,6 @@ func (r *mutationResolver) CreateArticle(ctx context.Context, input model.Create
 	if err != nil {
 		return nil, err
 	}
-	loader.For(ctx).ForgetArticles()
 	return &model.CreateArticlePayload{Article: a}, nil
 }
 
@@ -203,10 +169,6 @@ func (r *mutationResolver) UpdateArticle(ctx context.Context, input model.Update
 	if err != nil {
 		return nil, err
 	}
-	l := loader.For(ctx)
-	l.TagsByArticle.Clear(ctx, a.ID)
-	l.ArticleByID.Clear(ctx, a.ID)
-	l.ForgetArticles()
 	return &model.UpdateArticlePayload{Article: a}, nil
 }
 
@@ -216,7 +178,6 @@ func (r *mutationResolver) DeleteArticle(ctx context.Context, input model.Delete
 	if err != nil {
 		return nil, err
 	}
-	loader.For(ctx).ForgetArticles()
 	return &model.DeleteArticlePayload{DeletedArticleID: id}, nil
 }
 
@@ -226,7 +187,6 @@ func (r *mutationResolver) FavoriteArticle(ctx context.Context, input model.Favo
 	if err != nil {
 		return nil, err
 	}
-	loader.For(ctx).ForgetFavorite(ctx, auth.ViewerFrom(ctx).UserID, a.ID)
 	return &model.FavoriteArticlePayload{Article: a}, nil
 }
 
@@ -236,7 +196,6 @@ func (r *mutationResolver) UnfavoriteArticle(ctx context.Context, input model.Un
 	if err != nil {
 		return nil, err
 	}
-	loader.For(ctx).ForgetFavorite(ctx, auth.ViewerFrom(ctx).UserID, a.ID)
 	return &model.UnfavoriteArticlePayload{Article: a}, nil
 }
 
@@ -246,7 +205,6 @@ func (r *mutationResolver) AddComment(ctx context.Context, input model.AddCommen
 	if err != nil {
 		return nil, err
 	}
-	loader.For(ctx).ForgetComments(ctx, c.ArticleID)
 	return &model.AddCommentPayload{Comment: c}, nil
 }
 
@@ -256,7 +214,6 @@ func (r *mutationResolver) DeleteComment(ctx context.Context, input model.Delete
 	if err != nil {
 		return nil, err
 	}
-	loader.For(ctx).ForgetComments(ctx, 0)
 	return &model.DeleteCommentPayload{DeletedCommentID: id}, nil
 }
 
@@ -300,17 +257,29 @@ func (r *queryResolver) Viewer(ctx context.Context) (*ent.User, error) {
 	if v.Anonymous() {
 		return nil, nil
 	}
-	return loader.For(ctx).UserByID.Load(ctx, v.UserID)()
+	u, err := loader.For(ctx).UserByID.Load(ctx, v.UserID)()
+	if err == nil {
+		prefetchUsers(ctx, []*ent.User{u}, ownSelection(ctx, "User"))
+	}
+	return u, err
 }
 
 // User is the resolver for the user field.
 func (r *queryResolver) User(ctx context.Context, username string) (*ent.User, error) {
-	return r.Service.UserByUsername(ctx, username)
+	u, err := r.Service.UserByUsername(ctx, username)
+	if u != nil {
+		prefetchUsers(ctx, []*ent.User{u}, ownSelection(ctx, "User"))
+	}
+	return u, err
 }
 
 // Article is the resolver for the article field.
 func (r *queryResolver) Article(ctx context.Context, slug string) (*ent.Article, error) {
-	return r.Service.ArticleBySlug(ctx, slug)
+	a, err := r.Service.ArticleBySlug(ctx, slug)
+	if a != nil {
+		prefetchArticles(ctx, []*ent.Article{a}, ownSelection(ctx, "Article"))
+	}
+	return a, err
 }
 
 // Articles is the resolver for the articles field.
@@ -389,11 +358,6 @@ func (r *subscriptionResolver) FeedArticleAdded(ctx context.Context) (<-chan *en
 	return stream(ctx, r.Resolver, sub, feedArticleOf), nil
 }
 
-// ID is the resolver for the id field.
-func (r *userResolver) ID(ctx context.Context, obj *ent.User) (string, error) {
-	return userID(obj), nil
-}
-
 // Email is the resolver for the email field.
 func (r *userResolver) Email(ctx context.Context, obj *ent.User) (*string, error) {
 	// "" is a provider-made account with no verified address: no email, not an empty one.
@@ -403,50 +367,37 @@ func (r *userResolver) Email(ctx context.Context, obj *ent.User) (*string, error
 	return &obj.Email, nil
 }
 
-// Image is the resolver for the image field.
-func (r *userResolver) Image(ctx context.Context, obj *ent.User) (*string, error) {
-	if obj.Image == "" {
-		return nil, nil
-	}
-	return &obj.Image, nil
+// ViewerIsFollowing is the batch resolver for the viewerIsFollowing field.
+func (r *userResolver) ViewerIsFollowing(ctx context.Context, objs []*ent.User) ([]bool, error) {
+	return load(ctx, loader.For(ctx).ViewerIsFollowing, userIDs(objs))
 }
 
-// CreatedAt is the resolver for the createdAt field.
-func (r *userResolver) CreatedAt(ctx context.Context, obj *ent.User) (string, error) {
-	return timestamp(obj.CreatedAt), nil
+// FollowersCount is the batch resolver for the followersCount field.
+func (r *userResolver) FollowersCount(ctx context.Context, objs []*ent.User) ([]int, error) {
+	return load(ctx, loader.For(ctx).FollowersCount, userIDs(objs))
 }
 
-// ViewerIsFollowing is the resolver for the viewerIsFollowing field.
-func (r *userResolver) ViewerIsFollowing(ctx context.Context, obj *ent.User) (bool, error) {
-	return loader.For(ctx).ViewerIsFollowing.Load(ctx, obj.ID)()
+// FollowingCount is the batch resolver for the followingCount field.
+func (r *userResolver) FollowingCount(ctx context.Context, objs []*ent.User) ([]int, error) {
+	return load(ctx, loader.For(ctx).FollowingCount, userIDs(objs))
 }
 
-// FollowersCount is the resolver for the followersCount field.
-func (r *userResolver) FollowersCount(ctx context.Context, obj *ent.User) (int, error) {
-	return loader.For(ctx).FollowersCount.Load(ctx, obj.ID)()
-}
-
-// FollowingCount is the resolver for the followingCount field.
-func (r *userResolver) FollowingCount(ctx context.Context, obj *ent.User) (int, error) {
-	return loader.For(ctx).FollowingCount.Load(ctx, obj.ID)()
-}
-
-// Followers is the resolver for the followers field.
-func (r *userResolver) Followers(ctx context.Context, obj *ent.User, first *int, after *string) (*model.UserConnection, error) {
+// Followers is the batch resolver for the followers field.
+func (r *userResolver) Followers(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.UserConnection, error) {
 	l := loader.For(ctx)
-	return userPage(ctx, l.Followers, l.FollowersCount, obj.ID, first, after)
+	return userConnections(ctx, l.Followers, l.FollowersCount, objs, first, after)
 }
 
-// Following is the resolver for the following field.
-func (r *userResolver) Following(ctx context.Context, obj *ent.User, first *int, after *string) (*model.UserConnection, error) {
+// Following is the batch resolver for the following field.
+func (r *userResolver) Following(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.UserConnection, error) {
 	l := loader.For(ctx)
-	return userPage(ctx, l.Following, l.FollowingCount, obj.ID, first, after)
+	return userConnections(ctx, l.Following, l.FollowingCount, objs, first, after)
 }
 
-// Articles is the resolver for the articles field.
-func (r *userResolver) Articles(ctx context.Context, obj *ent.User, first *int, after *string) (*model.ArticleConnection, error) {
+// Articles is the batch resolver for the articles field.
+func (r *userResolver) Articles(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.ArticleConnection, error) {
 	l := loader.For(ctx)
-	return articlePage(ctx, l.Articles, l.ArticlesCount, obj.ID, first, after)
+	return articleConnections(ctx, l.Articles, l.ArticlesCount, objs, first, after)
 }
 
 // Identities is the resolver for the identities field.
@@ -457,10 +408,10 @@ func (r *userResolver) Identities(ctx context.Context, obj *ent.User) ([]*ent.Id
 	return r.Service.Identities(ctx, obj.ID)
 }
 
-// FavoriteArticles is the resolver for the favoriteArticles field.
-func (r *userResolver) FavoriteArticles(ctx context.Context, obj *ent.User, first *int, after *string) (*model.ArticleConnection, error) {
+// FavoriteArticles is the batch resolver for the favoriteArticles field.
+func (r *userResolver) FavoriteArticles(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.ArticleConnection, error) {
 	l := loader.For(ctx)
-	return articlePage(ctx, l.FavoriteArticles, l.FavoriteArticlesCount, obj.ID, first, after)
+	return articleConnections(ctx, l.FavoriteArticles, l.FavoriteArticlesCount, objs, first, after)
 }
 
 // Article returns ArticleResolver implementation.
@@ -468,9 +419,6 @@ func (r *Resolver) Article() ArticleResolver { return &articleResolver{r} }
 
 // Comment returns CommentResolver implementation.
 func (r *Resolver) Comment() CommentResolver { return &commentResolver{r} }
-
-// Identity returns IdentityResolver implementation.
-func (r *Resolver) Identity() IdentityResolver { return &identityResolver{r} }
 
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
@@ -487,7 +435,6 @@ func (r *Resolver) User() UserResolver { return &userResolver{r} }
 type (
 	articleResolver      struct{ *Resolver }
 	commentResolver      struct{ *Resolver }
-	identityResolver     struct{ *Resolver }
 	mutationResolver     struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
 	subscriptionResolver struct{ *Resolver }

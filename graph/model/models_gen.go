@@ -4,6 +4,7 @@ package model
 
 import (
 	"inkwell/ent"
+	"time"
 )
 
 // Input of `addComment`.
@@ -36,8 +37,8 @@ type AuthPayload struct {
 	AccessToken string `json:"accessToken"`
 	// Long-lived, single-use token for `refreshSession`; keep it secret.
 	RefreshToken string `json:"refreshToken"`
-	// When `accessToken` expires (RFC 3339).
-	ExpiresAt string `json:"expiresAt"`
+	// When `accessToken` expires.
+	ExpiresAt time.Time `json:"expiresAt"`
 	// The signed-in user.
 	User *ent.User `json:"user"`
 }

@@ -83,7 +83,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	if err != nil {
 		return nil, err
 	}
-	svc := service.New(client, tokens, service.Config{RefreshTTL: cfg.RefreshTTL, Limits: limits})
+	svc := service.New(client, tokens, service.Config{RefreshTTL: cfg.RefreshTTL, Limits: limits, Changed: loader.Apply})
 	social, err := oauth.New(oauth.Config{
 		PublicURL:  cfg.PublicURL,
 		ReturnURLs: cfg.AuthReturnURLs,

@@ -21,7 +21,6 @@ import (
 type batches struct {
 	db     *ent.Client
 	viewer auth.Viewer
-	listed *listed
 }
 
 // byKey answers keys from a map, with missing for keys the map lacks (nil = zero value).

@@ -12,68 +12,104 @@ import (
 
 	"inkwell/ent"
 	"inkwell/internal/auth"
+	"inkwell/internal/change"
 	"inkwell/internal/paging"
 )
 
-// wait is how long a loader collects keys before it runs its batch. The keys of one list
-// do not always arrive within it; lists make up for that (see prefetcher).
+// wait is how long a loader collects keys before it runs its batch, for keys that come
+// from unrelated places (node ids, mutations' payloads). Lists do not rely on it: their
+// resolvers preload what their items ask for (Preload), all keys in one query.
 const wait = time.Millisecond
+
+// Loader is a dataloader whose batch can also be run ahead for keys known together
+// (Preload), which primes its cache so that later loads of those keys cost nothing.
+type Loader[K comparable, V any] struct {
+	*dataloader.Loader[K, V]
+	fetch dataloader.BatchFunc[K, V]
+	cache dataloader.Cache[K, V]
+}
+
+func newLoader[K comparable, V any](fn dataloader.BatchFunc[K, V]) *Loader[K, V] {
+	c := dataloader.NewCache[K, V]()
+	return &Loader[K, V]{
+		Loader: dataloader.NewBatchedLoader(fn,
+			dataloader.WithWait[K, V](wait),
+			dataloader.WithBatchCapacity[K, V](500),
+			dataloader.WithCache[K, V](c)),
+		fetch: fn,
+		cache: c,
+	}
+}
+
+// Preload fetches those of keys not yet loaded or loading, in one batch run now, and
+// keeps the results for later loads. A key whose result is an error is left out, so the
+// load that needs it runs (and reports) again.
+func (l *Loader[K, V]) Preload(ctx context.Context, keys []K) {
+	var missing []K
+	seen := make(map[K]bool, len(keys))
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if _, ok := l.cache.Get(ctx, k); !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	for i, r := range l.fetch(ctx, missing) {
+		if r != nil && r.Error == nil {
+			l.Prime(ctx, missing[i], r.Data)
+		}
+	}
+}
 
 // Loaders is one request's set of dataloaders.
 type Loaders struct {
-	UserByID           *dataloader.Loader[int, *ent.User]
-	ArticleByID        *dataloader.Loader[int, *ent.Article]
-	CommentByID        *dataloader.Loader[int, *ent.Comment]
-	TagsByArticle      *dataloader.Loader[int, []*ent.Tag]
-	ViewerHasFavorited *dataloader.Loader[int, bool]
-	ViewerIsFollowing  *dataloader.Loader[int, bool]
-	FollowersCount     *dataloader.Loader[int, int]
-	FollowingCount     *dataloader.Loader[int, int]
-	CommentsCount      *dataloader.Loader[int, int]
+	UserByID           *Loader[int, *ent.User]
+	ArticleByID        *Loader[int, *ent.Article]
+	CommentByID        *Loader[int, *ent.Comment]
+	TagsByArticle      *Loader[int, []*ent.Tag]
+	ViewerHasFavorited *Loader[int, bool]
+	ViewerIsFollowing  *Loader[int, bool]
+	FollowersCount     *Loader[int, int]
+	FollowingCount     *Loader[int, int]
+	CommentsCount      *Loader[int, int]
 
 	// Pages of lists under many parents (see PageKey) and the lists' sizes, by parent:
 	// an article's comments, a user's articles, favorite articles, followers and follows.
-	Comments              *dataloader.Loader[PageKey, paging.Page[*ent.Comment]]
-	Articles              *dataloader.Loader[PageKey, paging.Page[*ent.Article]]
-	ArticlesCount         *dataloader.Loader[int, int]
-	FavoriteArticles      *dataloader.Loader[PageKey, paging.Page[*ent.Article]]
-	FavoriteArticlesCount *dataloader.Loader[int, int]
-	Followers             *dataloader.Loader[PageKey, paging.Page[*ent.User]]
-	Following             *dataloader.Loader[PageKey, paging.Page[*ent.User]]
-
-	listed *listed
+	Comments              *Loader[PageKey, paging.Page[*ent.Comment]]
+	Articles              *Loader[PageKey, paging.Page[*ent.Article]]
+	ArticlesCount         *Loader[int, int]
+	FavoriteArticles      *Loader[PageKey, paging.Page[*ent.Article]]
+	FavoriteArticlesCount *Loader[int, int]
+	Followers             *Loader[PageKey, paging.Page[*ent.User]]
+	Following             *Loader[PageKey, paging.Page[*ent.User]]
 }
 
 // New builds a fresh set of loaders for one request of viewer v.
 func New(db *ent.Client, v auth.Viewer) *Loaders {
-	lst := newListed()
-	b := batches{db: db, viewer: v, listed: lst}
+	b := batches{db: db, viewer: v}
 	return &Loaders{
-		UserByID:              newListLoader(lst.usersOf, observed("UserByID", b.usersByID)),
+		UserByID:              newLoader(observed("UserByID", b.usersByID)),
 		ArticleByID:           newLoader(observed("ArticleByID", b.articlesByID)),
 		CommentByID:           newLoader(observed("CommentByID", b.commentsByID)),
-		TagsByArticle:         newListLoader(lst.articlesOf, observed("TagsByArticle", b.tagsByArticle)),
-		ViewerHasFavorited:    newListLoader(lst.articlesOf, observed("ViewerHasFavorited", b.viewerHasFavorited)),
-		ViewerIsFollowing:     newListLoader(lst.usersOf, observed("ViewerIsFollowing", b.viewerIsFollowing)),
-		FollowersCount:        newListLoader(lst.usersOf, observed("FollowersCount", b.followersCount)),
-		FollowingCount:        newListLoader(lst.usersOf, observed("FollowingCount", b.followingCount)),
-		CommentsCount:         newListLoader(lst.articlesOf, observed("CommentsCount", b.commentsCount)),
-		Comments:              newListLoader(pagesOf(lst.articlesOf), observed("Comments", b.comments)),
-		Articles:              newListLoader(pagesOf(lst.usersOf), observed("Articles", b.articles)),
-		ArticlesCount:         newListLoader(lst.usersOf, observed("ArticlesCount", b.articlesCount)),
-		FavoriteArticles:      newListLoader(pagesOf(lst.usersOf), observed("FavoriteArticles", b.favoriteArticles)),
-		FavoriteArticlesCount: newListLoader(lst.usersOf, observed("FavoriteArticlesCount", b.favoriteArticlesCount)),
-		Followers:             newListLoader(pagesOf(lst.usersOf), observed("Followers", b.followers)),
-		Following:             newListLoader(pagesOf(lst.usersOf), observed("Following", b.following)),
-		listed:                lst,
+		TagsByArticle:         newLoader(observed("TagsByArticle", b.tagsByArticle)),
+		ViewerHasFavorited:    newLoader(observed("ViewerHasFavorited", b.viewerHasFavorited)),
+		ViewerIsFollowing:     newLoader(observed("ViewerIsFollowing", b.viewerIsFollowing)),
+		FollowersCount:        newLoader(observed("FollowersCount", b.followersCount)),
+		FollowingCount:        newLoader(observed("FollowingCount", b.followingCount)),
+		CommentsCount:         newLoader(observed("CommentsCount", b.commentsCount)),
+		Comments:              newLoader(observed("Comments", b.comments)),
+		Articles:              newLoader(observed("Articles", b.articles)),
+		ArticlesCount:         newLoader(observed("ArticlesCount", b.articlesCount)),
+		FavoriteArticles:      newLoader(observed("FavoriteArticles", b.favoriteArticles)),
+		FavoriteArticlesCount: newLoader(observed("FavoriteArticlesCount", b.favoriteArticlesCount)),
+		Followers:             newLoader(observed("Followers", b.followers)),
+		Following:             newLoader(observed("Following", b.following)),
 	}
-}
-
-func newLoader[K comparable, V any](fn dataloader.BatchFunc[K, V], opts ...dataloader.Option[K, V]) *dataloader.Loader[K, V] {
-	return dataloader.NewBatchedLoader(fn, append([]dataloader.Option[K, V]{
-		dataloader.WithWait[K, V](wait),
-		dataloader.WithBatchCapacity[K, V](500),
-	}, opts...)...)
 }
 
 type ctxKey struct{}
@@ -101,41 +137,53 @@ func PerRequest(db *ent.Client) func(context.Context) context.Context {
 	}
 }
 
-// ForgetFollow drops what a follow or unfollow by follower of followee changed. Pages are
-// keyed by window as well as by user, so all of them go.
-func (l *Loaders) ForgetFollow(ctx context.Context, follower, followee int) {
-	l.ViewerIsFollowing.Clear(ctx, followee)
-	l.FollowersCount.Clear(ctx, followee)
-	l.FollowingCount.Clear(ctx, follower)
-	l.Followers.ClearAll()
-	l.Following.ClearAll()
-}
-
-// ForgetFavorite drops what a favorite or unfavorite of articleID by userID changed.
-func (l *Loaders) ForgetFavorite(ctx context.Context, userID, articleID int) {
-	l.ViewerHasFavorited.Clear(ctx, articleID)
-	l.FavoriteArticlesCount.Clear(ctx, userID)
-	l.FavoriteArticles.ClearAll()
-}
-
-// ForgetArticles drops cached pages and counts of articles, after one was published,
-// changed or deleted (with its favorites).
-func (l *Loaders) ForgetArticles() {
-	l.Articles.ClearAll()
-	l.ArticlesCount.ClearAll()
-	l.FavoriteArticles.ClearAll()
-	l.FavoriteArticlesCount.ClearAll()
-}
-
-// ForgetComments drops cached comment pages and counts: of one article, or of all
-// (articleID 0) when the article is not known.
-func (l *Loaders) ForgetComments(ctx context.Context, articleID int) {
-	l.Comments.ClearAll()
-	if articleID == 0 {
-		l.CommentsCount.ClearAll()
+// Apply forgets what a committed write changed from the loaders of the request in ctx,
+// if it has any: the one place that knows which keys each kind of change touches.
+// Pages are keyed by window as well as by parent, so a changed list drops all of them.
+func Apply(ctx context.Context, s change.Set) {
+	l, ok := ctx.Value(ctxKey{}).(*Loaders)
+	if !ok {
 		return
 	}
-	l.CommentsCount.Clear(ctx, articleID)
+	for _, id := range s.Users {
+		l.UserByID.Clear(ctx, id)
+	}
+	for _, id := range s.Articles {
+		l.ArticleByID.Clear(ctx, id)
+		l.TagsByArticle.Clear(ctx, id)
+		l.ViewerHasFavorited.Clear(ctx, id)
+	}
+	if s.ArticleLists || len(s.Articles) > 0 {
+		l.Articles.ClearAll()
+		l.ArticlesCount.ClearAll()
+		l.FavoriteArticles.ClearAll()
+		l.FavoriteArticlesCount.ClearAll()
+	}
+	for _, f := range s.Follows {
+		l.ViewerIsFollowing.Clear(ctx, f.Followee)
+		l.FollowersCount.Clear(ctx, f.Followee)
+		l.FollowingCount.Clear(ctx, f.Follower)
+	}
+	if len(s.Follows) > 0 {
+		l.Followers.ClearAll()
+		l.Following.ClearAll()
+	}
+	for _, f := range s.Favorites {
+		l.ViewerHasFavorited.Clear(ctx, f.Article)
+		l.FavoriteArticlesCount.Clear(ctx, f.User)
+	}
+	if len(s.Favorites) > 0 {
+		l.FavoriteArticles.ClearAll()
+	}
+	if s.AllComments || len(s.CommentsOf) > 0 {
+		l.Comments.ClearAll()
+	}
+	if s.AllComments {
+		l.CommentsCount.ClearAll()
+	}
+	for _, id := range s.CommentsOf {
+		l.CommentsCount.Clear(ctx, id)
+	}
 }
 
 // BatchObserver is told the size of every batch a loader runs, by loader name.
@@ -157,4 +205,27 @@ func observed[K comparable, V any](name string, fn dataloader.BatchFunc[K, V]) d
 		}
 		return fn(ctx, keys)
 	}
+}
+
+// LoadAll loads keys through the loader, all in one batch when they are not cached yet
+// (every load is asked for before any is waited on), and returns their values and
+// errors in key order. Unlike LoadMany it starts no goroutine per key.
+func (l *Loader[K, V]) LoadAll(ctx context.Context, keys []K) ([]V, []error) {
+	thunks := make([]dataloader.Thunk[V], len(keys))
+	for i, k := range keys {
+		thunks[i] = l.Load(ctx, k)
+	}
+	vals := make([]V, len(keys))
+	var errs []error
+	for i, th := range thunks {
+		v, err := th()
+		if err != nil {
+			if errs == nil {
+				errs = make([]error, len(keys))
+			}
+			errs[i] = err
+		}
+		vals[i] = v
+	}
+	return vals, errs
 }

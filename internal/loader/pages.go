@@ -255,21 +255,12 @@ var (
 // comments answers pages of comments (oldest first) for many articles.
 func (b batches) comments(ctx context.Context, keys []PageKey) []*dataloader.Result[paging.Page[*ent.Comment]] {
 	pages, err := loadPages(ctx, b.db, commentList, keys, commentRow.split)
-	// The comments' authors come next, for all of these pages at once.
-	var authors []int
-	for _, k := range keys {
-		for _, c := range pages[k].Items {
-			authors = append(authors, c.AuthorID)
-		}
-	}
-	b.listed.add(b.listed.users, authors)
 	return byKey(keys, pages, err, nil)
 }
 
 // articles answers pages of articles (newest first) for many authors.
 func (b batches) articles(ctx context.Context, keys []PageKey) []*dataloader.Result[paging.Page[*ent.Article]] {
 	pages, err := loadPages(ctx, b.db, articleList, keys, articleRow.split)
-	b.listArticles(keys, pages)
 	return byKey(keys, pages, err, nil)
 }
 
@@ -277,43 +268,19 @@ func (b batches) articles(ctx context.Context, keys []PageKey) []*dataloader.Res
 // users.
 func (b batches) favoriteArticles(ctx context.Context, keys []PageKey) []*dataloader.Result[paging.Page[*ent.Article]] {
 	pages, err := loadPages(ctx, b.db, favoriteList, keys, articleRow.split)
-	b.listArticles(keys, pages)
 	return byKey(keys, pages, err, nil)
 }
 
 // followers answers pages of followers (most recent follow first) for many users.
 func (b batches) followers(ctx context.Context, keys []PageKey) []*dataloader.Result[paging.Page[*ent.User]] {
 	pages, err := loadPages(ctx, b.db, followerList, keys, userRow.split)
-	b.listUsers(keys, pages)
 	return byKey(keys, pages, err, nil)
 }
 
 // following answers pages of followed users (most recent follow first) for many users.
 func (b batches) following(ctx context.Context, keys []PageKey) []*dataloader.Result[paging.Page[*ent.User]] {
 	pages, err := loadPages(ctx, b.db, followingList, keys, userRow.split)
-	b.listUsers(keys, pages)
 	return byKey(keys, pages, err, nil)
-}
-
-// listArticles makes the articles of all these pages one list, and their authors
-// another: twenty authors' articles then cost one query per field, not one per author.
-func (b batches) listArticles(keys []PageKey, pages map[PageKey]paging.Page[*ent.Article]) {
-	var as []*ent.Article
-	for _, k := range keys {
-		as = append(as, pages[k].Items...)
-	}
-	b.listed.addArticles(as)
-}
-
-// listUsers makes the users of all these pages one list.
-func (b batches) listUsers(keys []PageKey, pages map[PageKey]paging.Page[*ent.User]) {
-	var ids []int
-	for _, k := range keys {
-		for _, u := range pages[k].Items {
-			ids = append(ids, u.ID)
-		}
-	}
-	b.listed.add(b.listed.users, ids)
 }
 
 // queryScan runs q and scans every row into dst (a pointer to a slice of structs whose

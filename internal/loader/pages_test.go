@@ -11,7 +11,6 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
-	"github.com/graph-gophers/dataloader/v7"
 
 	"inkwell/ent"
 	"inkwell/ent/article"
@@ -83,7 +82,7 @@ type pageList struct {
 	name    string
 	desc    bool
 	parents []int
-	load    func(*Loaders) func(context.Context, PageKey) (gotPage, error)
+	load    func(*Loaders) pageLoader
 	all     func(ctx context.Context, parent int) ([]int, []paging.Key)
 }
 
@@ -94,15 +93,24 @@ type gotPage struct {
 	Next, Prev bool
 }
 
-func loadWith[T any](pick func(*Loaders) *dataloader.Loader[PageKey, paging.Page[T]], id func(T) int) func(*Loaders) func(context.Context, PageKey) (gotPage, error) {
-	return func(l *Loaders) func(context.Context, PageKey) (gotPage, error) {
-		return func(ctx context.Context, k PageKey) (gotPage, error) {
-			p, err := pick(l).Load(ctx, k)()
-			g := gotPage{Keys: p.Keys, Next: p.HasNextPage, Prev: p.HasPreviousPage}
-			for _, it := range p.Items {
-				g.IDs = append(g.IDs, id(it))
-			}
-			return g, err
+// pageLoader is one of the page loaders of a set, with its item type hidden.
+type pageLoader struct {
+	load    func(context.Context, PageKey) (gotPage, error)
+	preload func(context.Context, []PageKey)
+}
+
+func loadWith[T any](pick func(*Loaders) *Loader[PageKey, paging.Page[T]], id func(T) int) func(*Loaders) pageLoader {
+	return func(l *Loaders) pageLoader {
+		return pageLoader{
+			load: func(ctx context.Context, k PageKey) (gotPage, error) {
+				p, err := pick(l).Load(ctx, k)()
+				g := gotPage{Keys: p.Keys, Next: p.HasNextPage, Prev: p.HasPreviousPage}
+				for _, it := range p.Items {
+					g.IDs = append(g.IDs, id(it))
+				}
+				return g, err
+			},
+			preload: func(ctx context.Context, keys []PageKey) { pick(l).Preload(ctx, keys) },
 		}
 	}
 }
@@ -165,7 +173,7 @@ func TestPagesMatchThePlainList(t *testing.T) {
 	lists := []pageList{
 		{
 			name: "comments", parents: articles,
-			load: loadWith(func(l *Loaders) *dataloader.Loader[PageKey, paging.Page[*ent.Comment]] { return l.Comments },
+			load: loadWith(func(l *Loaders) *Loader[PageKey, paging.Page[*ent.Comment]] { return l.Comments },
 				func(c *ent.Comment) int { return c.ID }),
 			all: func(ctx context.Context, p int) ([]int, []paging.Key) {
 				cs := c.Comment.Query().Where(comment.ArticleID(p)).Order(asc("created_at"), asc("id")).AllX(ctx)
@@ -179,14 +187,14 @@ func TestPagesMatchThePlainList(t *testing.T) {
 		},
 		{
 			name: "articles", desc: true, parents: users,
-			load: loadWith(func(l *Loaders) *dataloader.Loader[PageKey, paging.Page[*ent.Article]] { return l.Articles }, articleID),
+			load: loadWith(func(l *Loaders) *Loader[PageKey, paging.Page[*ent.Article]] { return l.Articles }, articleID),
 			all: func(ctx context.Context, p int) ([]int, []paging.Key) {
 				return articleKeys(c.Article.Query().Where(article.AuthorID(p)).Order(desc("created_at"), desc("id")).AllX(ctx))
 			},
 		},
 		{
 			name: "favorite articles", desc: true, parents: users,
-			load: loadWith(func(l *Loaders) *dataloader.Loader[PageKey, paging.Page[*ent.Article]] { return l.FavoriteArticles }, articleID),
+			load: loadWith(func(l *Loaders) *Loader[PageKey, paging.Page[*ent.Article]] { return l.FavoriteArticles }, articleID),
 			all: func(ctx context.Context, p int) ([]int, []paging.Key) {
 				return articleKeys(c.Article.Query().Where(article.HasFavoritesWith(favorite.UserID(p))).
 					Order(desc("created_at"), desc("id")).AllX(ctx))
@@ -194,7 +202,7 @@ func TestPagesMatchThePlainList(t *testing.T) {
 		},
 		{
 			name: "followers", desc: true, parents: users,
-			load: loadWith(func(l *Loaders) *dataloader.Loader[PageKey, paging.Page[*ent.User]] { return l.Followers }, userID),
+			load: loadWith(func(l *Loaders) *Loader[PageKey, paging.Page[*ent.User]] { return l.Followers }, userID),
 			all: func(ctx context.Context, p int) ([]int, []paging.Key) {
 				return follows(c.Follow.Query().Where(follow.FolloweeID(p)).Order(desc("created_at"), desc("id")).AllX(ctx),
 					func(f *ent.Follow) int { return f.FollowerID })
@@ -202,7 +210,7 @@ func TestPagesMatchThePlainList(t *testing.T) {
 		},
 		{
 			name: "following", desc: true, parents: users,
-			load: loadWith(func(l *Loaders) *dataloader.Loader[PageKey, paging.Page[*ent.User]] { return l.Following }, userID),
+			load: loadWith(func(l *Loaders) *Loader[PageKey, paging.Page[*ent.User]] { return l.Following }, userID),
 			all: func(ctx context.Context, p int) ([]int, []paging.Key) {
 				return follows(c.Follow.Query().Where(follow.FollowerID(p)).Order(desc("created_at"), desc("id")).AllX(ctx),
 					func(f *ent.Follow) int { return f.FolloweeID })
@@ -236,15 +244,17 @@ func TestPagesMatchThePlainList(t *testing.T) {
 				{Limit: 3, Backward: true, Before: &k2},
 				{Limit: 1, Backward: true, After: &k1},
 			} {
-				l := New(c, auth.Viewer{})
-				ListUsers(With(ctx, l), users)
-				ListArticles(With(ctx, l), c.Article.Query().Where(article.IDIn(articles...)).AllX(ctx))
-				cctx, counter := dbstats.WithCounter(With(ctx, l))
+				l := pl.load(New(c, auth.Viewer{}))
+				cctx, counter := dbstats.WithCounter(ctx)
+				var keys []PageKey
+				for _, p := range pl.parents {
+					keys = append(keys, NewPageKey(p, w))
+				}
+				l.preload(cctx, keys)
 				thunks := map[int]func() (gotPage, error){}
 				for _, p := range pl.parents {
-					load := pl.load(l)
 					key := NewPageKey(p, w)
-					thunks[p] = func() (gotPage, error) { return load(cctx, key) }
+					thunks[p] = func() (gotPage, error) { return l.load(cctx, key) }
 				}
 				for _, p := range pl.parents {
 					got, err := thunks[p]()
@@ -256,9 +266,9 @@ func TestPagesMatchThePlainList(t *testing.T) {
 						t.Errorf("window %+v, parent %d:\n got %+v\nwant %+v", w, p, got, exp)
 					}
 				}
-				// Without a cursor the parents' pages are one list's, fetched at once
-				// even though asked for one after the other.
-				if w.After == nil && w.Before == nil && counter.Count() != 1 {
+				// Preloaded, the parents' pages cost one statement, and loading them
+				// one after the other none more.
+				if counter.Count() != 1 {
 					t.Errorf("window %+v: %d statements for %d parents, want 1", w, counter.Count(), len(pl.parents))
 				}
 			}
@@ -266,70 +276,46 @@ func TestPagesMatchThePlainList(t *testing.T) {
 	}
 }
 
-// The rows of the pages of one batch are one list, so their own fields are fetched
-// at once: here asked for one at a time, with no chance to meet in a batch.
-func TestPagesListTheirRows(t *testing.T) {
+// Preload fetches the keys not loaded yet in one statement, now, and later loads of
+// them, one at a time, cost nothing; keys loaded before are not fetched again.
+func TestPreload(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c := newClient(t)
-	a, b := newUser(t, c, "a"), newUser(t, c, "b")
-	var readers []int
+	var ids []int
 	for i := range 4 {
-		r := newUser(t, c, fmt.Sprintf("r%d", i))
-		readers = append(readers, r.ID)
-		c.Follow.Create().SetFollowerID(r.ID).SetFolloweeID([]int{a.ID, b.ID}[i%2]).ExecX(ctx)
-		c.Article.Create().SetSlug(fmt.Sprintf("s%d", i)).SetTitle("T").SetBody("b").SetAuthorID([]int{a.ID, b.ID}[i/2]).ExecX(ctx)
-		c.Follow.Create().SetFollowerID(b.ID).SetFolloweeID(r.ID).ExecX(ctx)
+		ids = append(ids, newUser(t, c, fmt.Sprintf("u%d", i)).ID)
 	}
 	l := New(c, auth.Viewer{})
-	ctx = With(ctx, l)
-	ListUsers(ctx, []int{a.ID, b.ID})
-	w := paging.Window{Limit: 10}
-
-	var listed []int
-	for _, p := range []int{a.ID, b.ID} {
-		page, err := l.Followers.Load(ctx, NewPageKey(p, w))()
-		if err != nil {
-			t.Fatal(err)
+	if _, err := l.UserByID.Load(ctx, ids[0])(); err != nil {
+		t.Fatal(err)
+	}
+	var fetched []int
+	cctx := WithBatchObserver(ctx, func(name string, keys int) {
+		if name == "UserByID" {
+			fetched = append(fetched, keys)
 		}
-		for _, u := range page.Items {
-			listed = append(listed, u.ID)
-		}
+	})
+	cctx, counter := dbstats.WithCounter(cctx)
+	l.UserByID.Preload(cctx, append(ids, ids[1], ids[2]))
+	if n := counter.Count(); n != 1 || !slices.Equal(fetched, []int{3}) {
+		t.Fatalf("preload: %d statements fetching %v keys, want 1 fetching the 3 not loaded", n, fetched)
 	}
-	slices.Sort(listed)
-	if !slices.Equal(listed, readers) {
-		t.Fatalf("followers of a and b = %v, want %v", listed, readers)
+	us, errs := l.UserByID.LoadAll(cctx, ids)
+	if errs != nil {
+		t.Fatal(errs)
 	}
-	cctx, counter := dbstats.WithCounter(ctx)
-	for _, r := range readers {
-		if _, err := l.FollowersCount.Load(cctx, r)(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := counter.Count(); n != 1 {
-		t.Errorf("followersCount of the followers, one at a time: %d statements, want 1", n)
-	}
-
-	var arts []int
-	for _, p := range []int{a.ID, b.ID} {
-		page, err := l.Articles.Load(ctx, NewPageKey(p, w))()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, x := range page.Items {
-			arts = append(arts, x.ID)
-		}
-	}
-	if len(arts) != 4 {
-		t.Fatalf("a and b wrote %d articles, want 4", len(arts))
-	}
-	cctx, counter = dbstats.WithCounter(ctx)
-	for _, id := range arts {
-		if _, err := l.TagsByArticle.Load(cctx, id)(); err != nil {
-			t.Fatal(err)
+	for i, u := range us {
+		if u.ID != ids[i] {
+			t.Errorf("LoadAll[%d] = user %d, want %d", i, u.ID, ids[i])
 		}
 	}
 	if n := counter.Count(); n != 1 {
-		t.Errorf("tags of the articles, one at a time: %d statements, want 1", n)
+		t.Errorf("loads after the preload: %d statements in all, want still 1", n)
+	}
+	// A missing key is not kept: its load reports it.
+	l.UserByID.Preload(cctx, []int{1 << 30})
+	if _, err := l.UserByID.Load(cctx, 1<<30)(); err == nil {
+		t.Error("load of a missing user after its preload: no error")
 	}
 }

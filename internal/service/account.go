@@ -14,6 +14,7 @@ import (
 	"inkwell/ent/user"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
+	"inkwell/internal/change"
 	"inkwell/internal/policy"
 	"inkwell/internal/ratelimit"
 )
@@ -342,5 +343,9 @@ func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.
 		out = u
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	s.report(ctx, change.Set{Users: []int{out.ID}})
+	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"inkwell/ent/article"
 	"inkwell/ent/tag"
 	"inkwell/internal/apperr"
+	"inkwell/internal/change"
 	"inkwell/internal/events"
 	"inkwell/internal/globalid"
 	"inkwell/internal/policy"
@@ -88,6 +89,7 @@ func (s *Service) CreateArticle(ctx context.Context, in CreateArticleInput) (*en
 		})
 		switch {
 		case err == nil:
+			s.report(ctx, change.Set{Articles: []int{a.ID}, ArticleLists: true})
 			return a, nil
 		case uniqueViolation(err, "articles_slug_key") && attempt < 5:
 			continue
@@ -224,7 +226,11 @@ func (s *Service) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*en
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	s.report(ctx, change.Set{Articles: []int{out.ID}})
+	return out, nil
 }
 
 // DeleteArticle deletes an article of the viewer's with its comments and favorites, and
@@ -259,6 +265,9 @@ func (s *Service) DeleteArticle(ctx context.Context, slug string) (string, error
 	if err != nil {
 		return "", err
 	}
+	// Its comments and favorites went with it.
+	s.report(ctx, change.Set{Articles: []int{id}, ArticleLists: true, CommentsOf: []int{id},
+		Favorites: []change.Favorite{{User: v.UserID, Article: id}}})
 	return globalid.Encode(globalid.TypeArticle, id), nil
 }
 
@@ -323,5 +332,9 @@ func (s *Service) setFavorite(ctx context.Context, slug string, on bool) (*ent.A
 		// is exactly the count this change made.
 		return events.Publish(ctx, tx, events.FavoriteChanged(a.ID, out.FavoritesCount))
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	s.report(ctx, change.Set{Articles: []int{out.ID}, Favorites: []change.Favorite{{User: v.UserID, Article: out.ID}}})
+	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"inkwell/ent"
 	"inkwell/ent/article"
 	"inkwell/internal/apperr"
+	"inkwell/internal/change"
 	"inkwell/internal/events"
 	"inkwell/internal/globalid"
 	"inkwell/internal/policy"
@@ -48,6 +49,7 @@ func (s *Service) AddComment(ctx context.Context, slug, body string) (*ent.Comme
 	if err != nil {
 		return nil, err
 	}
+	s.report(ctx, change.Set{CommentsOf: []int{a.ID}})
 	return c, nil
 }
 
@@ -61,6 +63,7 @@ func (s *Service) DeleteComment(ctx context.Context, gid string) (string, error)
 	if !ok || typ != globalid.TypeComment {
 		return "", apperr.BadInput("id", "is not a comment id")
 	}
+	var articleID int
 	err := s.inTx(ctx, func(tx *ent.Tx) error {
 		c, err := tx.Comment.Get(ctx, id)
 		if err != nil {
@@ -69,10 +72,12 @@ func (s *Service) DeleteComment(ctx context.Context, gid string) (string, error)
 		if err := policy.CanDeleteComment(v, c); err != nil {
 			return err
 		}
+		articleID = c.ArticleID
 		return tx.Comment.DeleteOne(c).Exec(ctx)
 	})
 	if err != nil {
 		return "", err
 	}
+	s.report(ctx, change.Set{CommentsOf: []int{articleID}})
 	return gid, nil
 }

@@ -14,6 +14,7 @@ import (
 	"inkwell/ent"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
+	"inkwell/internal/change"
 	"inkwell/internal/ratelimit"
 )
 
@@ -24,6 +25,9 @@ type Config struct {
 	// Limits are the attempt budgets of signing in, signing up and refreshing; nil
 	// limits nothing.
 	Limits *ratelimit.Limiter
+	// Changed is told what each committed write changed (the read side's caches); nil
+	// tells no one.
+	Changed change.Sink
 }
 
 // Service runs the business operations over one ent client.
@@ -32,6 +36,7 @@ type Service struct {
 	tokens     *auth.Tokens
 	refreshTTL time.Duration
 	limits     *ratelimit.Limiter
+	changed    change.Sink
 	now        func() time.Time
 }
 
@@ -40,7 +45,14 @@ func New(db *ent.Client, tokens *auth.Tokens, cfg Config) *Service {
 	if cfg.RefreshTTL <= 0 {
 		cfg.RefreshTTL = 30 * 24 * time.Hour
 	}
-	return &Service{db: db, tokens: tokens, refreshTTL: cfg.RefreshTTL, limits: cfg.Limits, now: now}
+	return &Service{db: db, tokens: tokens, refreshTTL: cfg.RefreshTTL, limits: cfg.Limits, changed: cfg.Changed, now: now}
+}
+
+// report tells the read side what a committed write changed.
+func (s *Service) report(ctx context.Context, c change.Set) {
+	if s.changed != nil {
+		s.changed(ctx, c)
+	}
 }
 
 // now matches the schema's clock: UTC, cut to PostgreSQL's microseconds.

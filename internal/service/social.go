@@ -8,6 +8,7 @@ import (
 	"inkwell/ent"
 	"inkwell/ent/user"
 	"inkwell/internal/apperr"
+	"inkwell/internal/change"
 	"inkwell/internal/policy"
 )
 
@@ -51,6 +52,7 @@ func (s *Service) Follow(ctx context.Context, username string) (*ent.User, error
 		v.UserID, target.ID, s.now()); err != nil {
 		return nil, fmt.Errorf("insert follow: %w", err)
 	}
+	s.report(ctx, change.Set{Follows: []change.Follow{{Follower: v.UserID, Followee: target.ID}}})
 	return target, nil
 }
 
@@ -69,5 +71,6 @@ func (s *Service) Unfollow(ctx context.Context, username string) (*ent.User, err
 		v.UserID, target.ID); err != nil {
 		return nil, fmt.Errorf("delete follow: %w", err)
 	}
+	s.report(ctx, change.Set{Follows: []change.Follow{{Follower: v.UserID, Followee: target.ID}}})
 	return target, nil
 }
