@@ -31,8 +31,6 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
-	Article() ArticleResolver
-	Comment() CommentResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
@@ -242,19 +240,6 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
-type ArticleResolver interface {
-	BodyHTML(ctx context.Context, obj *ent.Article) (string, error)
-	Tags(ctx context.Context, objs []*ent.Article) ([][]*ent.Tag, error)
-	Author(ctx context.Context, objs []*ent.Article) ([]*ent.User, error)
-
-	ViewerHasFavorited(ctx context.Context, objs []*ent.Article) ([]bool, error)
-
-	Comments(ctx context.Context, objs []*ent.Article, first *int, after *string, last *int, before *string) ([]*model.CommentConnection, error)
-}
-type CommentResolver interface {
-	Author(ctx context.Context, objs []*ent.Comment) ([]*ent.User, error)
-	Article(ctx context.Context, objs []*ent.Comment) ([]*ent.Article, error)
-}
 type MutationResolver interface {
 	SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error)
 	SignIn(ctx context.Context, input model.SignInInput) (*model.AuthPayload, error)
@@ -276,30 +261,23 @@ type MutationResolver interface {
 type QueryResolver interface {
 	Node(ctx context.Context, id string) (model.Node, error)
 	Nodes(ctx context.Context, ids []string) ([]model.Node, error)
-	Viewer(ctx context.Context) (*ent.User, error)
-	User(ctx context.Context, username string) (*ent.User, error)
-	Article(ctx context.Context, slug string) (*ent.Article, error)
+	Viewer(ctx context.Context) (*model.User, error)
+	User(ctx context.Context, username string) (*model.User, error)
+	Article(ctx context.Context, slug string) (*model.Article, error)
 	Articles(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.ArticleFilter) (*model.ArticleConnection, error)
 	Feed(ctx context.Context, first *int, after *string, last *int, before *string) (*model.ArticleConnection, error)
 	AuthProviders(ctx context.Context) ([]*oauth.ProviderInfo, error)
 	Tags(ctx context.Context, first *int) ([]*ent.Tag, error)
 }
 type SubscriptionResolver interface {
-	CommentAdded(ctx context.Context, articleSlug string) (<-chan *ent.Comment, error)
-	ArticleFavoriteChanged(ctx context.Context, slug string) (<-chan *ent.Article, error)
-	FeedArticleAdded(ctx context.Context) (<-chan *ent.Article, error)
+	CommentAdded(ctx context.Context, articleSlug string) (<-chan *model.Comment, error)
+	ArticleFavoriteChanged(ctx context.Context, slug string) (<-chan *model.Article, error)
+	FeedArticleAdded(ctx context.Context) (<-chan *model.Article, error)
 }
 type UserResolver interface {
-	Email(ctx context.Context, obj *ent.User) (*string, error)
+	Email(ctx context.Context, obj *model.User) (*string, error)
 
-	ViewerIsFollowing(ctx context.Context, objs []*ent.User) ([]bool, error)
-	FollowersCount(ctx context.Context, objs []*ent.User) ([]int, error)
-	FollowingCount(ctx context.Context, objs []*ent.User) ([]int, error)
-	Followers(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.UserConnection, error)
-	Following(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.UserConnection, error)
-	Articles(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.ArticleConnection, error)
-	Identities(ctx context.Context, obj *ent.User) ([]*ent.Identity, error)
-	FavoriteArticles(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.ArticleConnection, error)
+	Identities(ctx context.Context, obj *model.User) ([]*ent.Identity, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1429,7 +1407,9 @@ type Article implements Node {
   """
   ` + "`" + `body` + "`" + ` rendered to HTML and sanitised: no scripts, styles, iframes or event handlers, and
   links only with http, https or mailto (marked ` + "`" + `rel="nofollow noreferrer"` + "`" + `). Safe to insert
-  into a page as is.
+  into a page as is. Headings carry an ` + "`" + `id` + "`" + ` (the ` + "`" + `anchor` + "`" + ` of their ` + "`" + `toc` + "`" + ` entry, prefixed
+  ` + "`" + `user-content-` + "`" + ` so it cannot clash with the page's own ids) and fenced code keeps its
+  language as ` + "`" + `class="language-…"` + "`" + ` on ` + "`" + `<code>` + "`" + `. Rendered once when the body is written.
   """
   bodyHTML: String!
   "Tags, sorted by name."
@@ -2948,8 +2928,8 @@ func (ec *executionContext) _AddCommentPayload_comment(ctx context.Context, fiel
 			return obj.Comment, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Comment) graphql.Marshaler {
-			return ec.marshalNComment2ᚖinkwellᚋentᚐComment(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Comment) graphql.Marshaler {
+			return ec.marshalNComment2ᚖinkwellᚋgraphᚋmodelᚐComment(ctx, selections, v)
 		},
 		true,
 		true,
@@ -2968,7 +2948,7 @@ func (ec *executionContext) fieldContext_AddCommentPayload_comment(_ context.Con
 	return fc, nil
 }
 
-func (ec *executionContext) _Article_id(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
+func (ec *executionContext) _Article_id(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -2991,7 +2971,7 @@ func (ec *executionContext) fieldContext_Article_id(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("Article", field, true, false, "ID")
 }
 
-func (ec *executionContext) _Article_slug(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
+func (ec *executionContext) _Article_slug(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3014,7 +2994,7 @@ func (ec *executionContext) fieldContext_Article_slug(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Article", field, false, false, "String")
 }
 
-func (ec *executionContext) _Article_title(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
+func (ec *executionContext) _Article_title(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3037,7 +3017,7 @@ func (ec *executionContext) fieldContext_Article_title(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Article", field, false, false, "String")
 }
 
-func (ec *executionContext) _Article_description(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
+func (ec *executionContext) _Article_description(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3060,7 +3040,7 @@ func (ec *executionContext) fieldContext_Article_description(_ context.Context, 
 	return graphql.NewScalarFieldContext("Article", field, false, false, "String")
 }
 
-func (ec *executionContext) _Article_body(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
+func (ec *executionContext) _Article_body(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3083,7 +3063,7 @@ func (ec *executionContext) fieldContext_Article_body(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Article", field, false, false, "String")
 }
 
-func (ec *executionContext) _Article_bodyHTML(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
+func (ec *executionContext) _Article_bodyHTML(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3092,7 +3072,7 @@ func (ec *executionContext) _Article_bodyHTML(ctx context.Context, field graphql
 			return ec.fieldContext_Article_bodyHTML(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Article().BodyHTML(ctx, obj)
+			return obj.BodyHTML(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -3103,10 +3083,10 @@ func (ec *executionContext) _Article_bodyHTML(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_Article_bodyHTML(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Article", field, true, true, "String")
+	return graphql.NewScalarFieldContext("Article", field, true, false, "String")
 }
 
-func (ec *executionContext) _Article_tags(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
+func (ec *executionContext) _Article_tags(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3115,7 +3095,7 @@ func (ec *executionContext) _Article_tags(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Article_tags(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.resolveBatch_Article_tags(ctx, field, obj)
+			return obj.Tags()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Tag) graphql.Marshaler {
@@ -3130,38 +3110,15 @@ func (ec *executionContext) fieldContext_Article_tags(_ context.Context, field g
 		Object:     "Article",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Tag(ctx, field)
 		},
 	}
 	return fc, nil
 }
-func (ec *executionContext) resolveBatch_Article_tags(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (any, error) {
-	resolver := ec.Resolvers.Article()
-	if batch, ok := graphql.BatchParentsFor[*ent.Article](ctx, "Article"); ok {
-		result := batch.FieldResult(field, func() (any, error) {
-			return resolver.Tags(ctx, batch.Parents)
-		})
-		return graphql.ResolveBatchGroupResult[[]*ent.Tag](
-			ctx,
-			batch.Index,
-			len(batch.Parents),
-			result,
-			"Article.tags",
-			batch.IndexMap,
-		)
-	}
-	results, err := resolver.Tags(ctx, []*ent.Article{obj})
-	return graphql.ResolveBatchSingleResult[[]*ent.Tag](
-		ctx,
-		results,
-		err,
-		"Article.tags",
-	)
-}
 
-func (ec *executionContext) _Article_author(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
+func (ec *executionContext) _Article_author(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3170,11 +3127,11 @@ func (ec *executionContext) _Article_author(ctx context.Context, field graphql.C
 			return ec.fieldContext_Article_author(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.resolveBatch_Article_author(ctx, field, obj)
+			return obj.Author()
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖinkwellᚋentᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3185,38 +3142,15 @@ func (ec *executionContext) fieldContext_Article_author(_ context.Context, field
 		Object:     "Article",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
 		},
 	}
 	return fc, nil
 }
-func (ec *executionContext) resolveBatch_Article_author(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (any, error) {
-	resolver := ec.Resolvers.Article()
-	if batch, ok := graphql.BatchParentsFor[*ent.Article](ctx, "Article"); ok {
-		result := batch.FieldResult(field, func() (any, error) {
-			return resolver.Author(ctx, batch.Parents)
-		})
-		return graphql.ResolveBatchGroupResult[*ent.User](
-			ctx,
-			batch.Index,
-			len(batch.Parents),
-			result,
-			"Article.author",
-			batch.IndexMap,
-		)
-	}
-	results, err := resolver.Author(ctx, []*ent.Article{obj})
-	return graphql.ResolveBatchSingleResult[*ent.User](
-		ctx,
-		results,
-		err,
-		"Article.author",
-	)
-}
 
-func (ec *executionContext) _Article_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
+func (ec *executionContext) _Article_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3239,7 +3173,7 @@ func (ec *executionContext) fieldContext_Article_createdAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Article", field, false, false, "DateTime")
 }
 
-func (ec *executionContext) _Article_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
+func (ec *executionContext) _Article_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3262,7 +3196,7 @@ func (ec *executionContext) fieldContext_Article_updatedAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Article", field, false, false, "DateTime")
 }
 
-func (ec *executionContext) _Article_viewerHasFavorited(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
+func (ec *executionContext) _Article_viewerHasFavorited(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3271,7 +3205,7 @@ func (ec *executionContext) _Article_viewerHasFavorited(ctx context.Context, fie
 			return ec.fieldContext_Article_viewerHasFavorited(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.resolveBatch_Article_viewerHasFavorited(ctx, field, obj)
+			return obj.ViewerHasFavorited()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -3282,33 +3216,10 @@ func (ec *executionContext) _Article_viewerHasFavorited(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Article_viewerHasFavorited(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Article", field, true, true, "Boolean")
-}
-func (ec *executionContext) resolveBatch_Article_viewerHasFavorited(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (any, error) {
-	resolver := ec.Resolvers.Article()
-	if batch, ok := graphql.BatchParentsFor[*ent.Article](ctx, "Article"); ok {
-		result := batch.FieldResult(field, func() (any, error) {
-			return resolver.ViewerHasFavorited(ctx, batch.Parents)
-		})
-		return graphql.ResolveBatchGroupResult[bool](
-			ctx,
-			batch.Index,
-			len(batch.Parents),
-			result,
-			"Article.viewerHasFavorited",
-			batch.IndexMap,
-		)
-	}
-	results, err := resolver.ViewerHasFavorited(ctx, []*ent.Article{obj})
-	return graphql.ResolveBatchSingleResult[bool](
-		ctx,
-		results,
-		err,
-		"Article.viewerHasFavorited",
-	)
+	return graphql.NewScalarFieldContext("Article", field, true, false, "Boolean")
 }
 
-func (ec *executionContext) _Article_favoritesCount(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
+func (ec *executionContext) _Article_favoritesCount(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3331,7 +3242,7 @@ func (ec *executionContext) fieldContext_Article_favoritesCount(_ context.Contex
 	return graphql.NewScalarFieldContext("Article", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Article_comments(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (ret graphql.Marshaler) {
+func (ec *executionContext) _Article_comments(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3340,7 +3251,8 @@ func (ec *executionContext) _Article_comments(ctx context.Context, field graphql
 			return ec.fieldContext_Article_comments(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.resolveBatch_Article_comments(ctx, field, obj)
+			fc := graphql.GetFieldContext(ctx)
+			return obj.Comments(fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.CommentConnection) graphql.Marshaler {
@@ -3355,7 +3267,7 @@ func (ec *executionContext) fieldContext_Article_comments(ctx context.Context, f
 		Object:     "Article",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_CommentConnection(ctx, field)
 		},
@@ -3372,30 +3284,6 @@ func (ec *executionContext) fieldContext_Article_comments(ctx context.Context, f
 		return fc, err
 	}
 	return fc, nil
-}
-func (ec *executionContext) resolveBatch_Article_comments(ctx context.Context, field graphql.CollectedField, obj *ent.Article) (any, error) {
-	resolver := ec.Resolvers.Article()
-	fc := graphql.GetFieldContext(ctx)
-	if batch, ok := graphql.BatchParentsFor[*ent.Article](ctx, "Article"); ok {
-		result := batch.FieldResult(field, func() (any, error) {
-			return resolver.Comments(ctx, batch.Parents, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
-		})
-		return graphql.ResolveBatchGroupResult[*model.CommentConnection](
-			ctx,
-			batch.Index,
-			len(batch.Parents),
-			result,
-			"Article.comments",
-			batch.IndexMap,
-		)
-	}
-	results, err := resolver.Comments(ctx, []*ent.Article{obj}, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
-	return graphql.ResolveBatchSingleResult[*model.CommentConnection](
-		ctx,
-		results,
-		err,
-		"Article.comments",
-	)
 }
 
 func (ec *executionContext) _ArticleConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ArticleConnection) (ret graphql.Marshaler) {
@@ -3442,8 +3330,8 @@ func (ec *executionContext) _ArticleConnection_nodes(ctx context.Context, field 
 			return obj.Nodes(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Article) graphql.Marshaler {
-			return ec.marshalNArticle2ᚕᚖinkwellᚋentᚐArticleᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚕᚖinkwellᚋgraphᚋmodelᚐArticleᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3503,7 +3391,7 @@ func (ec *executionContext) _ArticleConnection_totalCount(ctx context.Context, f
 			return ec.fieldContext_ArticleConnection_totalCount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.TotalCount(ctx)
+			return obj.TotalCount()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
@@ -3552,8 +3440,8 @@ func (ec *executionContext) _ArticleEdge_node(ctx context.Context, field graphql
 			return obj.Node, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Article) graphql.Marshaler {
-			return ec.marshalNArticle2ᚖinkwellᚋentᚐArticle(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3653,8 +3541,8 @@ func (ec *executionContext) _AuthPayload_user(ctx context.Context, field graphql
 			return obj.User, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖinkwellᚋentᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3742,7 +3630,7 @@ func (ec *executionContext) fieldContext_AuthProvider_startURL(_ context.Context
 	return graphql.NewScalarFieldContext("AuthProvider", field, false, false, "String")
 }
 
-func (ec *executionContext) _Comment_id(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Comment_id(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3765,7 +3653,7 @@ func (ec *executionContext) fieldContext_Comment_id(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("Comment", field, true, false, "ID")
 }
 
-func (ec *executionContext) _Comment_body(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Comment_body(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3788,7 +3676,7 @@ func (ec *executionContext) fieldContext_Comment_body(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Comment", field, false, false, "String")
 }
 
-func (ec *executionContext) _Comment_author(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Comment_author(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3797,11 +3685,11 @@ func (ec *executionContext) _Comment_author(ctx context.Context, field graphql.C
 			return ec.fieldContext_Comment_author(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.resolveBatch_Comment_author(ctx, field, obj)
+			return obj.Author()
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖinkwellᚋentᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3812,38 +3700,15 @@ func (ec *executionContext) fieldContext_Comment_author(_ context.Context, field
 		Object:     "Comment",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
 		},
 	}
 	return fc, nil
 }
-func (ec *executionContext) resolveBatch_Comment_author(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (any, error) {
-	resolver := ec.Resolvers.Comment()
-	if batch, ok := graphql.BatchParentsFor[*ent.Comment](ctx, "Comment"); ok {
-		result := batch.FieldResult(field, func() (any, error) {
-			return resolver.Author(ctx, batch.Parents)
-		})
-		return graphql.ResolveBatchGroupResult[*ent.User](
-			ctx,
-			batch.Index,
-			len(batch.Parents),
-			result,
-			"Comment.author",
-			batch.IndexMap,
-		)
-	}
-	results, err := resolver.Author(ctx, []*ent.Comment{obj})
-	return graphql.ResolveBatchSingleResult[*ent.User](
-		ctx,
-		results,
-		err,
-		"Comment.author",
-	)
-}
 
-func (ec *executionContext) _Comment_article(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Comment_article(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3852,11 +3717,11 @@ func (ec *executionContext) _Comment_article(ctx context.Context, field graphql.
 			return ec.fieldContext_Comment_article(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.resolveBatch_Comment_article(ctx, field, obj)
+			return obj.Article()
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Article) graphql.Marshaler {
-			return ec.marshalNArticle2ᚖinkwellᚋentᚐArticle(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3867,38 +3732,15 @@ func (ec *executionContext) fieldContext_Comment_article(_ context.Context, fiel
 		Object:     "Comment",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Article(ctx, field)
 		},
 	}
 	return fc, nil
 }
-func (ec *executionContext) resolveBatch_Comment_article(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (any, error) {
-	resolver := ec.Resolvers.Comment()
-	if batch, ok := graphql.BatchParentsFor[*ent.Comment](ctx, "Comment"); ok {
-		result := batch.FieldResult(field, func() (any, error) {
-			return resolver.Article(ctx, batch.Parents)
-		})
-		return graphql.ResolveBatchGroupResult[*ent.Article](
-			ctx,
-			batch.Index,
-			len(batch.Parents),
-			result,
-			"Comment.article",
-			batch.IndexMap,
-		)
-	}
-	results, err := resolver.Article(ctx, []*ent.Comment{obj})
-	return graphql.ResolveBatchSingleResult[*ent.Article](
-		ctx,
-		results,
-		err,
-		"Comment.article",
-	)
-}
 
-func (ec *executionContext) _Comment_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Comment_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3921,7 +3763,7 @@ func (ec *executionContext) fieldContext_Comment_createdAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Comment", field, false, false, "DateTime")
 }
 
-func (ec *executionContext) _Comment_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Comment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Comment_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3988,8 +3830,8 @@ func (ec *executionContext) _CommentConnection_nodes(ctx context.Context, field 
 			return obj.Nodes(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Comment) graphql.Marshaler {
-			return ec.marshalNComment2ᚕᚖinkwellᚋentᚐCommentᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Comment) graphql.Marshaler {
+			return ec.marshalNComment2ᚕᚖinkwellᚋgraphᚋmodelᚐCommentᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4049,7 +3891,7 @@ func (ec *executionContext) _CommentConnection_totalCount(ctx context.Context, f
 			return ec.fieldContext_CommentConnection_totalCount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.TotalCount(ctx)
+			return obj.TotalCount()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
@@ -4098,8 +3940,8 @@ func (ec *executionContext) _CommentEdge_node(ctx context.Context, field graphql
 			return obj.Node, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Comment) graphql.Marshaler {
-			return ec.marshalNComment2ᚖinkwellᚋentᚐComment(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Comment) graphql.Marshaler {
+			return ec.marshalNComment2ᚖinkwellᚋgraphᚋmodelᚐComment(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4130,8 +3972,8 @@ func (ec *executionContext) _CreateArticlePayload_article(ctx context.Context, f
 			return obj.Article, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Article) graphql.Marshaler {
-			return ec.marshalNArticle2ᚖinkwellᚋentᚐArticle(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4208,8 +4050,8 @@ func (ec *executionContext) _FavoriteArticlePayload_article(ctx context.Context,
 			return obj.Article, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Article) graphql.Marshaler {
-			return ec.marshalNArticle2ᚖinkwellᚋentᚐArticle(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4240,8 +4082,8 @@ func (ec *executionContext) _FollowUserPayload_user(ctx context.Context, field g
 			return obj.User, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖinkwellᚋentᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5225,8 +5067,8 @@ func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.Col
 			return ec.Resolvers.Query().Viewer(ctx)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalOUser2ᚖinkwellᚋentᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		false,
@@ -5258,8 +5100,8 @@ func (ec *executionContext) _Query_user(ctx context.Context, field graphql.Colle
 			return ec.Resolvers.Query().User(ctx, fc.Args["username"].(string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalOUser2ᚖinkwellᚋentᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		false,
@@ -5302,8 +5144,8 @@ func (ec *executionContext) _Query_article(ctx context.Context, field graphql.Co
 			return ec.Resolvers.Query().Article(ctx, fc.Args["slug"].(string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Article) graphql.Marshaler {
-			return ec.marshalOArticle2ᚖinkwellᚋentᚐArticle(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Article) graphql.Marshaler {
+			return ec.marshalOArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, selections, v)
 		},
 		true,
 		false,
@@ -5609,8 +5451,8 @@ func (ec *executionContext) _Subscription_commentAdded(ctx context.Context, fiel
 			return ec.Resolvers.Subscription().CommentAdded(ctx, fc.Args["articleSlug"].(string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Comment) graphql.Marshaler {
-			return ec.marshalNComment2ᚖinkwellᚋentᚐComment(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Comment) graphql.Marshaler {
+			return ec.marshalNComment2ᚖinkwellᚋgraphᚋmodelᚐComment(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5653,8 +5495,8 @@ func (ec *executionContext) _Subscription_articleFavoriteChanged(ctx context.Con
 			return ec.Resolvers.Subscription().ArticleFavoriteChanged(ctx, fc.Args["slug"].(string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Article) graphql.Marshaler {
-			return ec.marshalNArticle2ᚖinkwellᚋentᚐArticle(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5696,8 +5538,8 @@ func (ec *executionContext) _Subscription_feedArticleAdded(ctx context.Context, 
 			return ec.Resolvers.Subscription().FeedArticleAdded(ctx)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Article) graphql.Marshaler {
-			return ec.marshalNArticle2ᚖinkwellᚋentᚐArticle(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5774,8 +5616,8 @@ func (ec *executionContext) _UnfavoriteArticlePayload_article(ctx context.Contex
 			return obj.Article, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Article) graphql.Marshaler {
-			return ec.marshalNArticle2ᚖinkwellᚋentᚐArticle(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5806,8 +5648,8 @@ func (ec *executionContext) _UnfollowUserPayload_user(ctx context.Context, field
 			return obj.User, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖinkwellᚋentᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5838,8 +5680,8 @@ func (ec *executionContext) _UnlinkIdentityPayload_user(ctx context.Context, fie
 			return obj.User, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖinkwellᚋentᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5870,8 +5712,8 @@ func (ec *executionContext) _UpdateArticlePayload_article(ctx context.Context, f
 			return obj.Article, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Article) graphql.Marshaler {
-			return ec.marshalNArticle2ᚖinkwellᚋentᚐArticle(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5902,8 +5744,8 @@ func (ec *executionContext) _UpdateViewerPayload_user(ctx context.Context, field
 			return obj.User, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖinkwellᚋentᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5922,7 +5764,7 @@ func (ec *executionContext) fieldContext_UpdateViewerPayload_user(_ context.Cont
 	return fc, nil
 }
 
-func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5945,7 +5787,7 @@ func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphq
 	return graphql.NewScalarFieldContext("User", field, true, false, "ID")
 }
 
-func (ec *executionContext) _User_username(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_username(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5968,7 +5810,7 @@ func (ec *executionContext) fieldContext_User_username(_ context.Context, field 
 	return graphql.NewScalarFieldContext("User", field, false, false, "String")
 }
 
-func (ec *executionContext) _User_email(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_email(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5991,7 +5833,7 @@ func (ec *executionContext) fieldContext_User_email(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("User", field, true, true, "String")
 }
 
-func (ec *executionContext) _User_bio(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_bio(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6014,7 +5856,7 @@ func (ec *executionContext) fieldContext_User_bio(_ context.Context, field graph
 	return graphql.NewScalarFieldContext("User", field, false, false, "String")
 }
 
-func (ec *executionContext) _User_image(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_image(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6037,7 +5879,7 @@ func (ec *executionContext) fieldContext_User_image(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("User", field, true, false, "String")
 }
 
-func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6060,7 +5902,7 @@ func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field
 	return graphql.NewScalarFieldContext("User", field, false, false, "DateTime")
 }
 
-func (ec *executionContext) _User_viewerIsFollowing(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_viewerIsFollowing(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6069,7 +5911,7 @@ func (ec *executionContext) _User_viewerIsFollowing(ctx context.Context, field g
 			return ec.fieldContext_User_viewerIsFollowing(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.resolveBatch_User_viewerIsFollowing(ctx, field, obj)
+			return obj.ViewerIsFollowing()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -6080,33 +5922,10 @@ func (ec *executionContext) _User_viewerIsFollowing(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_User_viewerIsFollowing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, "Boolean")
-}
-func (ec *executionContext) resolveBatch_User_viewerIsFollowing(ctx context.Context, field graphql.CollectedField, obj *ent.User) (any, error) {
-	resolver := ec.Resolvers.User()
-	if batch, ok := graphql.BatchParentsFor[*ent.User](ctx, "User"); ok {
-		result := batch.FieldResult(field, func() (any, error) {
-			return resolver.ViewerIsFollowing(ctx, batch.Parents)
-		})
-		return graphql.ResolveBatchGroupResult[bool](
-			ctx,
-			batch.Index,
-			len(batch.Parents),
-			result,
-			"User.viewerIsFollowing",
-			batch.IndexMap,
-		)
-	}
-	results, err := resolver.ViewerIsFollowing(ctx, []*ent.User{obj})
-	return graphql.ResolveBatchSingleResult[bool](
-		ctx,
-		results,
-		err,
-		"User.viewerIsFollowing",
-	)
+	return graphql.NewScalarFieldContext("User", field, true, false, "Boolean")
 }
 
-func (ec *executionContext) _User_followersCount(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_followersCount(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6115,7 +5934,7 @@ func (ec *executionContext) _User_followersCount(ctx context.Context, field grap
 			return ec.fieldContext_User_followersCount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.resolveBatch_User_followersCount(ctx, field, obj)
+			return obj.FollowersCount()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
@@ -6126,33 +5945,10 @@ func (ec *executionContext) _User_followersCount(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_User_followersCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, "Int")
-}
-func (ec *executionContext) resolveBatch_User_followersCount(ctx context.Context, field graphql.CollectedField, obj *ent.User) (any, error) {
-	resolver := ec.Resolvers.User()
-	if batch, ok := graphql.BatchParentsFor[*ent.User](ctx, "User"); ok {
-		result := batch.FieldResult(field, func() (any, error) {
-			return resolver.FollowersCount(ctx, batch.Parents)
-		})
-		return graphql.ResolveBatchGroupResult[int](
-			ctx,
-			batch.Index,
-			len(batch.Parents),
-			result,
-			"User.followersCount",
-			batch.IndexMap,
-		)
-	}
-	results, err := resolver.FollowersCount(ctx, []*ent.User{obj})
-	return graphql.ResolveBatchSingleResult[int](
-		ctx,
-		results,
-		err,
-		"User.followersCount",
-	)
+	return graphql.NewScalarFieldContext("User", field, true, false, "Int")
 }
 
-func (ec *executionContext) _User_followingCount(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_followingCount(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6161,7 +5957,7 @@ func (ec *executionContext) _User_followingCount(ctx context.Context, field grap
 			return ec.fieldContext_User_followingCount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.resolveBatch_User_followingCount(ctx, field, obj)
+			return obj.FollowingCount()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
@@ -6172,33 +5968,10 @@ func (ec *executionContext) _User_followingCount(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_User_followingCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, "Int")
-}
-func (ec *executionContext) resolveBatch_User_followingCount(ctx context.Context, field graphql.CollectedField, obj *ent.User) (any, error) {
-	resolver := ec.Resolvers.User()
-	if batch, ok := graphql.BatchParentsFor[*ent.User](ctx, "User"); ok {
-		result := batch.FieldResult(field, func() (any, error) {
-			return resolver.FollowingCount(ctx, batch.Parents)
-		})
-		return graphql.ResolveBatchGroupResult[int](
-			ctx,
-			batch.Index,
-			len(batch.Parents),
-			result,
-			"User.followingCount",
-			batch.IndexMap,
-		)
-	}
-	results, err := resolver.FollowingCount(ctx, []*ent.User{obj})
-	return graphql.ResolveBatchSingleResult[int](
-		ctx,
-		results,
-		err,
-		"User.followingCount",
-	)
+	return graphql.NewScalarFieldContext("User", field, true, false, "Int")
 }
 
-func (ec *executionContext) _User_followers(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_followers(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6207,7 +5980,8 @@ func (ec *executionContext) _User_followers(ctx context.Context, field graphql.C
 			return ec.fieldContext_User_followers(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.resolveBatch_User_followers(ctx, field, obj)
+			fc := graphql.GetFieldContext(ctx)
+			return obj.Followers(fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.UserConnection) graphql.Marshaler {
@@ -6222,7 +5996,7 @@ func (ec *executionContext) fieldContext_User_followers(ctx context.Context, fie
 		Object:     "User",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_UserConnection(ctx, field)
 		},
@@ -6240,32 +6014,8 @@ func (ec *executionContext) fieldContext_User_followers(ctx context.Context, fie
 	}
 	return fc, nil
 }
-func (ec *executionContext) resolveBatch_User_followers(ctx context.Context, field graphql.CollectedField, obj *ent.User) (any, error) {
-	resolver := ec.Resolvers.User()
-	fc := graphql.GetFieldContext(ctx)
-	if batch, ok := graphql.BatchParentsFor[*ent.User](ctx, "User"); ok {
-		result := batch.FieldResult(field, func() (any, error) {
-			return resolver.Followers(ctx, batch.Parents, fc.Args["first"].(*int), fc.Args["after"].(*string))
-		})
-		return graphql.ResolveBatchGroupResult[*model.UserConnection](
-			ctx,
-			batch.Index,
-			len(batch.Parents),
-			result,
-			"User.followers",
-			batch.IndexMap,
-		)
-	}
-	results, err := resolver.Followers(ctx, []*ent.User{obj}, fc.Args["first"].(*int), fc.Args["after"].(*string))
-	return graphql.ResolveBatchSingleResult[*model.UserConnection](
-		ctx,
-		results,
-		err,
-		"User.followers",
-	)
-}
 
-func (ec *executionContext) _User_following(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_following(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6274,7 +6024,8 @@ func (ec *executionContext) _User_following(ctx context.Context, field graphql.C
 			return ec.fieldContext_User_following(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.resolveBatch_User_following(ctx, field, obj)
+			fc := graphql.GetFieldContext(ctx)
+			return obj.Following(fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.UserConnection) graphql.Marshaler {
@@ -6289,7 +6040,7 @@ func (ec *executionContext) fieldContext_User_following(ctx context.Context, fie
 		Object:     "User",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_UserConnection(ctx, field)
 		},
@@ -6307,32 +6058,8 @@ func (ec *executionContext) fieldContext_User_following(ctx context.Context, fie
 	}
 	return fc, nil
 }
-func (ec *executionContext) resolveBatch_User_following(ctx context.Context, field graphql.CollectedField, obj *ent.User) (any, error) {
-	resolver := ec.Resolvers.User()
-	fc := graphql.GetFieldContext(ctx)
-	if batch, ok := graphql.BatchParentsFor[*ent.User](ctx, "User"); ok {
-		result := batch.FieldResult(field, func() (any, error) {
-			return resolver.Following(ctx, batch.Parents, fc.Args["first"].(*int), fc.Args["after"].(*string))
-		})
-		return graphql.ResolveBatchGroupResult[*model.UserConnection](
-			ctx,
-			batch.Index,
-			len(batch.Parents),
-			result,
-			"User.following",
-			batch.IndexMap,
-		)
-	}
-	results, err := resolver.Following(ctx, []*ent.User{obj}, fc.Args["first"].(*int), fc.Args["after"].(*string))
-	return graphql.ResolveBatchSingleResult[*model.UserConnection](
-		ctx,
-		results,
-		err,
-		"User.following",
-	)
-}
 
-func (ec *executionContext) _User_articles(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_articles(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6341,7 +6068,8 @@ func (ec *executionContext) _User_articles(ctx context.Context, field graphql.Co
 			return ec.fieldContext_User_articles(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.resolveBatch_User_articles(ctx, field, obj)
+			fc := graphql.GetFieldContext(ctx)
+			return obj.Articles(fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleConnection) graphql.Marshaler {
@@ -6356,7 +6084,7 @@ func (ec *executionContext) fieldContext_User_articles(ctx context.Context, fiel
 		Object:     "User",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ArticleConnection(ctx, field)
 		},
@@ -6374,32 +6102,8 @@ func (ec *executionContext) fieldContext_User_articles(ctx context.Context, fiel
 	}
 	return fc, nil
 }
-func (ec *executionContext) resolveBatch_User_articles(ctx context.Context, field graphql.CollectedField, obj *ent.User) (any, error) {
-	resolver := ec.Resolvers.User()
-	fc := graphql.GetFieldContext(ctx)
-	if batch, ok := graphql.BatchParentsFor[*ent.User](ctx, "User"); ok {
-		result := batch.FieldResult(field, func() (any, error) {
-			return resolver.Articles(ctx, batch.Parents, fc.Args["first"].(*int), fc.Args["after"].(*string))
-		})
-		return graphql.ResolveBatchGroupResult[*model.ArticleConnection](
-			ctx,
-			batch.Index,
-			len(batch.Parents),
-			result,
-			"User.articles",
-			batch.IndexMap,
-		)
-	}
-	results, err := resolver.Articles(ctx, []*ent.User{obj}, fc.Args["first"].(*int), fc.Args["after"].(*string))
-	return graphql.ResolveBatchSingleResult[*model.ArticleConnection](
-		ctx,
-		results,
-		err,
-		"User.articles",
-	)
-}
 
-func (ec *executionContext) _User_identities(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_identities(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6431,7 +6135,7 @@ func (ec *executionContext) fieldContext_User_identities(_ context.Context, fiel
 	return fc, nil
 }
 
-func (ec *executionContext) _User_favoriteArticles(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_favoriteArticles(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6440,7 +6144,8 @@ func (ec *executionContext) _User_favoriteArticles(ctx context.Context, field gr
 			return ec.fieldContext_User_favoriteArticles(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.resolveBatch_User_favoriteArticles(ctx, field, obj)
+			fc := graphql.GetFieldContext(ctx)
+			return obj.FavoriteArticles(fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleConnection) graphql.Marshaler {
@@ -6455,7 +6160,7 @@ func (ec *executionContext) fieldContext_User_favoriteArticles(ctx context.Conte
 		Object:     "User",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ArticleConnection(ctx, field)
 		},
@@ -6472,30 +6177,6 @@ func (ec *executionContext) fieldContext_User_favoriteArticles(ctx context.Conte
 		return fc, err
 	}
 	return fc, nil
-}
-func (ec *executionContext) resolveBatch_User_favoriteArticles(ctx context.Context, field graphql.CollectedField, obj *ent.User) (any, error) {
-	resolver := ec.Resolvers.User()
-	fc := graphql.GetFieldContext(ctx)
-	if batch, ok := graphql.BatchParentsFor[*ent.User](ctx, "User"); ok {
-		result := batch.FieldResult(field, func() (any, error) {
-			return resolver.FavoriteArticles(ctx, batch.Parents, fc.Args["first"].(*int), fc.Args["after"].(*string))
-		})
-		return graphql.ResolveBatchGroupResult[*model.ArticleConnection](
-			ctx,
-			batch.Index,
-			len(batch.Parents),
-			result,
-			"User.favoriteArticles",
-			batch.IndexMap,
-		)
-	}
-	results, err := resolver.FavoriteArticles(ctx, []*ent.User{obj}, fc.Args["first"].(*int), fc.Args["after"].(*string))
-	return graphql.ResolveBatchSingleResult[*model.ArticleConnection](
-		ctx,
-		results,
-		err,
-		"User.favoriteArticles",
-	)
 }
 
 func (ec *executionContext) _UserConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.UserConnection) (ret graphql.Marshaler) {
@@ -6542,8 +6223,8 @@ func (ec *executionContext) _UserConnection_nodes(ctx context.Context, field gra
 			return obj.Nodes(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚕᚖinkwellᚋentᚐUserᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚕᚖinkwellᚋgraphᚋmodelᚐUserᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6603,7 +6284,7 @@ func (ec *executionContext) _UserConnection_totalCount(ctx context.Context, fiel
 			return ec.fieldContext_UserConnection_totalCount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.TotalCount(ctx)
+			return obj.TotalCount()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
@@ -6652,8 +6333,8 @@ func (ec *executionContext) _UserEdge_node(ctx context.Context, field graphql.Co
 			return obj.Node, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖinkwellᚋentᚐUser(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8586,23 +8267,23 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 	switch obj := (obj).(type) {
 	case nil:
 		return graphql.Null
-	case ent.User:
+	case model.User:
 		return ec._User(ctx, sel, &obj)
-	case *ent.User:
+	case *model.User:
 		if obj == nil {
 			return graphql.Null
 		}
 		return ec._User(ctx, sel, obj)
-	case ent.Comment:
+	case model.Comment:
 		return ec._Comment(ctx, sel, &obj)
-	case *ent.Comment:
+	case *model.Comment:
 		if obj == nil {
 			return graphql.Null
 		}
 		return ec._Comment(ctx, sel, obj)
-	case ent.Article:
+	case model.Article:
 		return ec._Article(ctx, sel, &obj)
-	case *ent.Article:
+	case *model.Article:
 		if obj == nil {
 			return graphql.Null
 		}
@@ -8655,7 +8336,7 @@ func (ec *executionContext) _AddCommentPayload(ctx context.Context, sel ast.Sele
 
 var articleImplementors = []string{"Article", "Node"}
 
-func (ec *executionContext) _Article(ctx context.Context, sel ast.SelectionSet, obj *ent.Article) graphql.Marshaler {
+func (ec *executionContext) _Article(ctx context.Context, sel ast.SelectionSet, obj *model.Article) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, articleImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -8667,73 +8348,68 @@ func (ec *executionContext) _Article(ctx context.Context, sel ast.SelectionSet, 
 		case "id":
 			out.Values[i] = ec._Article_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "slug":
 			out.Values[i] = ec._Article_slug(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "title":
 			out.Values[i] = ec._Article_title(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "description":
 			out.Values[i] = ec._Article_description(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "body":
 			out.Values[i] = ec._Article_body(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "bodyHTML":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Article_bodyHTML(ctx, field, obj)
-				})
+			out.Values[i] = ec._Article_bodyHTML(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "tags":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Article_tags(ctx, field, obj)
-				})
+			out.Values[i] = ec._Article_tags(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "author":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Article_author(ctx, field, obj)
-				})
+			out.Values[i] = ec._Article_author(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createdAt":
 			out.Values[i] = ec._Article_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Article_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "viewerHasFavorited":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Article_viewerHasFavorited(ctx, field, obj)
-				})
+			out.Values[i] = ec._Article_viewerHasFavorited(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "favoritesCount":
 			out.Values[i] = ec._Article_favoritesCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "comments":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Article_comments(ctx, field, obj)
-				})
+			out.Values[i] = ec._Article_comments(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8765,24 +8441,23 @@ func (ec *executionContext) _ArticleConnection(ctx context.Context, sel ast.Sele
 		case "edges":
 			out.Values[i] = ec._ArticleConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "nodes":
 			out.Values[i] = ec._ArticleConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "pageInfo":
 			out.Values[i] = ec._ArticleConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "totalCount":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._ArticleConnection_totalCount(ctx, field, obj)
-				})
+			out.Values[i] = ec._ArticleConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8931,7 +8606,7 @@ func (ec *executionContext) _AuthProvider(ctx context.Context, sel ast.Selection
 
 var commentImplementors = []string{"Comment", "Node"}
 
-func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, obj *ent.Comment) graphql.Marshaler {
+func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, obj *model.Comment) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, commentImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -8943,34 +8618,32 @@ func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, 
 		case "id":
 			out.Values[i] = ec._Comment_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "body":
 			out.Values[i] = ec._Comment_body(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "author":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Comment_author(ctx, field, obj)
-				})
+			out.Values[i] = ec._Comment_author(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "article":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Comment_article(ctx, field, obj)
-				})
+			out.Values[i] = ec._Comment_article(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createdAt":
 			out.Values[i] = ec._Comment_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Comment_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -9003,24 +8676,23 @@ func (ec *executionContext) _CommentConnection(ctx context.Context, sel ast.Sele
 		case "edges":
 			out.Values[i] = ec._CommentConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "nodes":
 			out.Values[i] = ec._CommentConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "pageInfo":
 			out.Values[i] = ec._CommentConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "totalCount":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._CommentConnection_totalCount(ctx, field, obj)
-				})
+			out.Values[i] = ec._CommentConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9846,7 +9518,7 @@ func (ec *executionContext) _UpdateViewerPayload(ctx context.Context, sel ast.Se
 
 var userImplementors = []string{"User", "Node"}
 
-func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *ent.User) graphql.Marshaler {
+func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *model.User) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -9887,41 +9559,35 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "viewerIsFollowing":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_viewerIsFollowing(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_viewerIsFollowing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "followersCount":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_followersCount(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_followersCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "followingCount":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_followingCount(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_followingCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "followers":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_followers(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_followers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "following":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_following(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_following(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "articles":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_articles(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_articles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "identities":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -9929,11 +9595,10 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 					return ec._User_identities(ctx, field, obj)
 				})
 		case "favoriteArticles":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_favoriteArticles(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_favoriteArticles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9965,24 +9630,23 @@ func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.Selecti
 		case "edges":
 			out.Values[i] = ec._UserConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "nodes":
 			out.Values[i] = ec._UserConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "pageInfo":
 			out.Values[i] = ec._UserConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "totalCount":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._UserConnection_totalCount(ctx, field, obj)
-				})
+			out.Values[i] = ec._UserConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10413,12 +10077,11 @@ func (ec *executionContext) marshalNAddCommentPayload2ᚖinkwellᚋgraphᚋmodel
 	return ec._AddCommentPayload(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNArticle2ᚕᚖinkwellᚋentᚐArticleᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Article) graphql.Marshaler {
-	ctx = graphql.WithBatchParents(ctx, "Article", v, nil)
+func (ec *executionContext) marshalNArticle2ᚕᚖinkwellᚋgraphᚋmodelᚐArticleᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Article) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNArticle2ᚖinkwellᚋentᚐArticle(ctx, sel, v[i])
+		return ec.marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -10430,7 +10093,7 @@ func (ec *executionContext) marshalNArticle2ᚕᚖinkwellᚋentᚐArticleᚄ(ctx
 	return ret
 }
 
-func (ec *executionContext) marshalNArticle2ᚖinkwellᚋentᚐArticle(ctx context.Context, sel ast.SelectionSet, v *ent.Article) graphql.Marshaler {
+func (ec *executionContext) marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx context.Context, sel ast.SelectionSet, v *model.Article) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Article!")
 		return graphql.Null
@@ -10516,12 +10179,11 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
-func (ec *executionContext) marshalNComment2ᚕᚖinkwellᚋentᚐCommentᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Comment) graphql.Marshaler {
-	ctx = graphql.WithBatchParents(ctx, "Comment", v, nil)
+func (ec *executionContext) marshalNComment2ᚕᚖinkwellᚋgraphᚋmodelᚐCommentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Comment) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNComment2ᚖinkwellᚋentᚐComment(ctx, sel, v[i])
+		return ec.marshalNComment2ᚖinkwellᚋgraphᚋmodelᚐComment(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -10533,7 +10195,7 @@ func (ec *executionContext) marshalNComment2ᚕᚖinkwellᚋentᚐCommentᚄ(ctx
 	return ret
 }
 
-func (ec *executionContext) marshalNComment2ᚖinkwellᚋentᚐComment(ctx context.Context, sel ast.SelectionSet, v *ent.Comment) graphql.Marshaler {
+func (ec *executionContext) marshalNComment2ᚖinkwellᚋgraphᚋmodelᚐComment(ctx context.Context, sel ast.SelectionSet, v *model.Comment) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Comment!")
 		return graphql.Null
@@ -10723,45 +10385,6 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 }
 
 func (ec *executionContext) marshalNNode2ᚕinkwellᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v []model.Node) graphql.Marshaler {
-	{
-		var batchItemsUser []*ent.User
-		batchIdxMapUser := map[int]int{}
-		var batchItemsComment []*ent.Comment
-		batchIdxMapComment := map[int]int{}
-		var batchItemsArticle []*ent.Article
-		batchIdxMapArticle := map[int]int{}
-		for i, item := range v {
-			switch concrete := item.(type) {
-			case ent.User:
-				batchIdxMapUser[i] = len(batchItemsUser)
-				batchItemsUser = append(batchItemsUser, &concrete)
-			case *ent.User:
-				batchIdxMapUser[i] = len(batchItemsUser)
-				batchItemsUser = append(batchItemsUser, concrete)
-			case ent.Comment:
-				batchIdxMapComment[i] = len(batchItemsComment)
-				batchItemsComment = append(batchItemsComment, &concrete)
-			case *ent.Comment:
-				batchIdxMapComment[i] = len(batchItemsComment)
-				batchItemsComment = append(batchItemsComment, concrete)
-			case ent.Article:
-				batchIdxMapArticle[i] = len(batchItemsArticle)
-				batchItemsArticle = append(batchItemsArticle, &concrete)
-			case *ent.Article:
-				batchIdxMapArticle[i] = len(batchItemsArticle)
-				batchItemsArticle = append(batchItemsArticle, concrete)
-			}
-		}
-		if len(batchItemsUser) > 0 {
-			ctx = graphql.WithBatchParents(ctx, "User", batchItemsUser, batchIdxMapUser)
-		}
-		if len(batchItemsComment) > 0 {
-			ctx = graphql.WithBatchParents(ctx, "Comment", batchItemsComment, batchIdxMapComment)
-		}
-		if len(batchItemsArticle) > 0 {
-			ctx = graphql.WithBatchParents(ctx, "Article", batchItemsArticle, batchIdxMapArticle)
-		}
-	}
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -10910,12 +10533,11 @@ func (ec *executionContext) marshalNUpdateViewerPayload2ᚖinkwellᚋgraphᚋmod
 	return ec._UpdateViewerPayload(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNUser2ᚕᚖinkwellᚋentᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.User) graphql.Marshaler {
-	ctx = graphql.WithBatchParents(ctx, "User", v, nil)
+func (ec *executionContext) marshalNUser2ᚕᚖinkwellᚋgraphᚋmodelᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.User) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNUser2ᚖinkwellᚋentᚐUser(ctx, sel, v[i])
+		return ec.marshalNUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -10927,7 +10549,7 @@ func (ec *executionContext) marshalNUser2ᚕᚖinkwellᚋentᚐUserᚄ(ctx conte
 	return ret
 }
 
-func (ec *executionContext) marshalNUser2ᚖinkwellᚋentᚐUser(ctx context.Context, sel ast.SelectionSet, v *ent.User) graphql.Marshaler {
+func (ec *executionContext) marshalNUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx context.Context, sel ast.SelectionSet, v *model.User) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "User!")
 		return graphql.Null
@@ -11109,7 +10731,7 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
-func (ec *executionContext) marshalOArticle2ᚖinkwellᚋentᚐArticle(ctx context.Context, sel ast.SelectionSet, v *ent.Article) graphql.Marshaler {
+func (ec *executionContext) marshalOArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx context.Context, sel ast.SelectionSet, v *model.Article) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -11251,7 +10873,7 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	return res
 }
 
-func (ec *executionContext) marshalOUser2ᚖinkwellᚋentᚐUser(ctx context.Context, sel ast.SelectionSet, v *ent.User) graphql.Marshaler {
+func (ec *executionContext) marshalOUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx context.Context, sel ast.SelectionSet, v *model.User) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

@@ -13,16 +13,15 @@ import (
 	"inkwell/internal/paging"
 )
 
-// Looking ahead. gqlgen hands a batch resolver all the elements of one list, but not the
-// items of several lists, nor items reached through an object (edges[i].node, an
-// article's author): there each parent calls on its own, whenever its goroutine runs.
-// So a resolver that returns a page or an object reads its own selection and loads what
-// its items ask for into the request's loaders, level by level: every load of a level is
-// asked for first, then each loader runs one query for all the keys of the level that it
-// does not hold yet (the level's queries at the same time), then the next level is
-// planned from the results. The statements a request costs then depend on its query and
-// data only, never on the page's length or on how gqlgen schedules the fields; the field
-// resolvers below find their values loaded.
+// Looking ahead. The entities' fields (graph/model/entity.go) run inline, one object at a
+// time, each reading through the request's loaders: on their own they would cost a query
+// per object, or depend on the loaders' wait window to meet in a batch. So a resolver
+// that returns a page or an object reads its own selection and loads what its items ask
+// for into the loaders, level by level: every load of a level is asked for first, then
+// each loader runs one query for all the keys of the level that it does not hold yet (the
+// level's queries at the same time), then the next level is planned from the results.
+// The statements a request costs then depend on its query and data only, never on the
+// page's length or on scheduling; the fields below find their values loaded.
 
 // plan is one level of look-ahead: the keys wanted of each loader, and what to plan for
 // the next level once they are loaded.
@@ -204,6 +203,26 @@ func pages[T any](p *plan, f graphql.CollectedField, ids []int, w paging.Window,
 			kind.plan(next, itemsOf(pageLoader.LoadAll(next.ctx, keys)), items)
 		}
 	})
+}
+
+// connectionKind names a connection's GraphQL types and plans the look-ahead into its
+// items.
+type connectionKind[T any] struct {
+	conn, edge, item string
+	plan             func(*plan, []T, []graphql.CollectedField)
+}
+
+// The kinds are functions, not variables: the plans they hold refer back to them.
+func commentPages() connectionKind[*ent.Comment] {
+	return connectionKind[*ent.Comment]{"CommentConnection", "CommentEdge", "Comment", (*plan).comments}
+}
+
+func articlePages() connectionKind[*ent.Article] {
+	return connectionKind[*ent.Article]{"ArticleConnection", "ArticleEdge", "Article", (*plan).articles}
+}
+
+func userPages() connectionKind[*ent.User] {
+	return connectionKind[*ent.User]{"UserConnection", "UserEdge", "User", (*plan).users}
 }
 
 // firstAfter is the window of a connection field paged by first/after only; not ok when

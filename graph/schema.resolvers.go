@@ -13,71 +13,11 @@ import (
 	"inkwell/internal/events"
 	"inkwell/internal/globalid"
 	"inkwell/internal/loader"
-	"inkwell/internal/markdown"
 	"inkwell/internal/oauth"
 	"inkwell/internal/paging"
 	"inkwell/internal/policy"
 	"inkwell/internal/service"
 )
-
-// BodyHTML is the resolver for the bodyHTML field.
-func (r *articleResolver) BodyHTML(ctx context.Context, obj *ent.Article) (string, error) {
-	return markdown.HTML(obj.Body), nil
-}
-
-// Tags is the batch resolver for the tags field.
-func (r *articleResolver) Tags(ctx context.Context, objs []*ent.Article) ([][]*ent.Tag, error) {
-	return load(ctx, loader.For(ctx).TagsByArticle, articleIDs(objs))
-}
-
-// Author is the batch resolver for the author field.
-func (r *articleResolver) Author(ctx context.Context, objs []*ent.Article) ([]*ent.User, error) {
-	ids := make([]int, len(objs))
-	for i, a := range objs {
-		ids[i] = a.AuthorID
-	}
-	return users(ctx, ids)
-}
-
-// ViewerHasFavorited is the batch resolver for the viewerHasFavorited field.
-func (r *articleResolver) ViewerHasFavorited(ctx context.Context, objs []*ent.Article) ([]bool, error) {
-	return load(ctx, loader.For(ctx).ViewerHasFavorited, articleIDs(objs))
-}
-
-// Comments is the batch resolver for the comments field.
-func (r *articleResolver) Comments(ctx context.Context, objs []*ent.Article, first *int, after *string, last *int, before *string) ([]*model.CommentConnection, error) {
-	w, err := window(first, after, last, before)
-	if err != nil {
-		return nil, err
-	}
-	l := loader.For(ctx)
-	pages, counts, err := pagesFor(ctx, l.Comments, l.CommentsCount, articleIDs(objs), w, commentPages())
-	out := make([]*model.CommentConnection, len(objs))
-	for i := range objs {
-		out[i] = &model.CommentConnection{Page: pages[i], Count: counts[i]}
-	}
-	return out, err
-}
-
-// Author is the batch resolver for the author field.
-func (r *commentResolver) Author(ctx context.Context, objs []*ent.Comment) ([]*ent.User, error) {
-	ids := make([]int, len(objs))
-	for i, c := range objs {
-		ids[i] = c.AuthorID
-	}
-	return users(ctx, ids)
-}
-
-// Article is the batch resolver for the article field.
-func (r *commentResolver) Article(ctx context.Context, objs []*ent.Comment) ([]*ent.Article, error) {
-	ids := make([]int, len(objs))
-	for i, c := range objs {
-		ids[i] = c.ArticleID
-	}
-	sel := ownSelection(ctx, "Article")
-	lookAhead(ctx, func(p *plan) { p.articlesByID(ids, sel) })
-	return load(ctx, loader.For(ctx).ArticleByID, ids)
-}
 
 // SignUp is the resolver for the signUp field.
 func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error) {
@@ -109,7 +49,7 @@ func (r *mutationResolver) UnlinkIdentity(ctx context.Context, input model.Unlin
 	if err != nil {
 		return nil, err
 	}
-	return &model.UnlinkIdentityPayload{User: u}, nil
+	return &model.UnlinkIdentityPayload{User: model.NewUser(ctx, u)}, nil
 }
 
 // SignOut is the resolver for the signOut field.
@@ -128,7 +68,7 @@ func (r *mutationResolver) UpdateViewer(ctx context.Context, input model.UpdateV
 	if err != nil {
 		return nil, err
 	}
-	return &model.UpdateViewerPayload{User: u}, nil
+	return &model.UpdateViewerPayload{User: model.NewUser(ctx, u)}, nil
 }
 
 // FollowUser is the resolver for the followUser field.
@@ -137,7 +77,7 @@ func (r *mutationResolver) FollowUser(ctx context.Context, input model.FollowUse
 	if err != nil {
 		return nil, err
 	}
-	return &model.FollowUserPayload{User: u}, nil
+	return &model.FollowUserPayload{User: model.NewUser(ctx, u)}, nil
 }
 
 // UnfollowUser is the resolver for the unfollowUser field.
@@ -146,7 +86,7 @@ func (r *mutationResolver) UnfollowUser(ctx context.Context, input model.Unfollo
 	if err != nil {
 		return nil, err
 	}
-	return &model.UnfollowUserPayload{User: u}, nil
+	return &model.UnfollowUserPayload{User: model.NewUser(ctx, u)}, nil
 }
 
 // CreateArticle is the resolver for the createArticle field.
@@ -157,7 +97,7 @@ func (r *mutationResolver) CreateArticle(ctx context.Context, input model.Create
 	if err != nil {
 		return nil, err
 	}
-	return &model.CreateArticlePayload{Article: a}, nil
+	return &model.CreateArticlePayload{Article: model.NewArticle(ctx, a)}, nil
 }
 
 // UpdateArticle is the resolver for the updateArticle field.
@@ -169,7 +109,7 @@ func (r *mutationResolver) UpdateArticle(ctx context.Context, input model.Update
 	if err != nil {
 		return nil, err
 	}
-	return &model.UpdateArticlePayload{Article: a}, nil
+	return &model.UpdateArticlePayload{Article: model.NewArticle(ctx, a)}, nil
 }
 
 // DeleteArticle is the resolver for the deleteArticle field.
@@ -187,7 +127,7 @@ func (r *mutationResolver) FavoriteArticle(ctx context.Context, input model.Favo
 	if err != nil {
 		return nil, err
 	}
-	return &model.FavoriteArticlePayload{Article: a}, nil
+	return &model.FavoriteArticlePayload{Article: model.NewArticle(ctx, a)}, nil
 }
 
 // UnfavoriteArticle is the resolver for the unfavoriteArticle field.
@@ -196,7 +136,7 @@ func (r *mutationResolver) UnfavoriteArticle(ctx context.Context, input model.Un
 	if err != nil {
 		return nil, err
 	}
-	return &model.UnfavoriteArticlePayload{Article: a}, nil
+	return &model.UnfavoriteArticlePayload{Article: model.NewArticle(ctx, a)}, nil
 }
 
 // AddComment is the resolver for the addComment field.
@@ -205,7 +145,7 @@ func (r *mutationResolver) AddComment(ctx context.Context, input model.AddCommen
 	if err != nil {
 		return nil, err
 	}
-	return &model.AddCommentPayload{Comment: c}, nil
+	return &model.AddCommentPayload{Comment: model.NewComment(ctx, c)}, nil
 }
 
 // DeleteComment is the resolver for the deleteComment field.
@@ -252,7 +192,7 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]model.Node, 
 }
 
 // Viewer is the resolver for the viewer field.
-func (r *queryResolver) Viewer(ctx context.Context) (*ent.User, error) {
+func (r *queryResolver) Viewer(ctx context.Context) (*model.User, error) {
 	v := auth.ViewerFrom(ctx)
 	if v.Anonymous() {
 		return nil, nil
@@ -261,25 +201,25 @@ func (r *queryResolver) Viewer(ctx context.Context) (*ent.User, error) {
 	if err == nil {
 		prefetchUsers(ctx, []*ent.User{u}, ownSelection(ctx, "User"))
 	}
-	return u, err
+	return model.NewUser(ctx, u), err
 }
 
 // User is the resolver for the user field.
-func (r *queryResolver) User(ctx context.Context, username string) (*ent.User, error) {
+func (r *queryResolver) User(ctx context.Context, username string) (*model.User, error) {
 	u, err := r.Service.UserByUsername(ctx, username)
 	if u != nil {
 		prefetchUsers(ctx, []*ent.User{u}, ownSelection(ctx, "User"))
 	}
-	return u, err
+	return model.NewUser(ctx, u), err
 }
 
 // Article is the resolver for the article field.
-func (r *queryResolver) Article(ctx context.Context, slug string) (*ent.Article, error) {
+func (r *queryResolver) Article(ctx context.Context, slug string) (*model.Article, error) {
 	a, err := r.Service.ArticleBySlug(ctx, slug)
 	if a != nil {
 		prefetchArticles(ctx, []*ent.Article{a}, ownSelection(ctx, "Article"))
 	}
-	return a, err
+	return model.NewArticle(ctx, a), err
 }
 
 // Articles is the resolver for the articles field.
@@ -332,7 +272,7 @@ func (r *queryResolver) Tags(ctx context.Context, first *int) ([]*ent.Tag, error
 }
 
 // CommentAdded is the resolver for the commentAdded field.
-func (r *subscriptionResolver) CommentAdded(ctx context.Context, articleSlug string) (<-chan *ent.Comment, error) {
+func (r *subscriptionResolver) CommentAdded(ctx context.Context, articleSlug string) (<-chan *model.Comment, error) {
 	sub, err := r.subscribeArticle(ctx, articleSlug, events.CommentsOn)
 	if err != nil {
 		return nil, err
@@ -341,7 +281,7 @@ func (r *subscriptionResolver) CommentAdded(ctx context.Context, articleSlug str
 }
 
 // ArticleFavoriteChanged is the resolver for the articleFavoriteChanged field.
-func (r *subscriptionResolver) ArticleFavoriteChanged(ctx context.Context, slug string) (<-chan *ent.Article, error) {
+func (r *subscriptionResolver) ArticleFavoriteChanged(ctx context.Context, slug string) (<-chan *model.Article, error) {
 	sub, err := r.subscribeArticle(ctx, slug, events.FavoritesOf)
 	if err != nil {
 		return nil, err
@@ -350,7 +290,7 @@ func (r *subscriptionResolver) ArticleFavoriteChanged(ctx context.Context, slug 
 }
 
 // FeedArticleAdded is the resolver for the feedArticleAdded field.
-func (r *subscriptionResolver) FeedArticleAdded(ctx context.Context) (<-chan *ent.Article, error) {
+func (r *subscriptionResolver) FeedArticleAdded(ctx context.Context) (<-chan *model.Article, error) {
 	sub, err := r.subscribeFeed(ctx)
 	if err != nil {
 		return nil, err
@@ -359,66 +299,21 @@ func (r *subscriptionResolver) FeedArticleAdded(ctx context.Context) (<-chan *en
 }
 
 // Email is the resolver for the email field.
-func (r *userResolver) Email(ctx context.Context, obj *ent.User) (*string, error) {
+func (r *userResolver) Email(ctx context.Context, obj *model.User) (*string, error) {
 	// "" is a provider-made account with no verified address: no email, not an empty one.
-	if obj.Email == "" || !policy.CanSeeEmail(ctx, obj) {
+	if obj.Email == "" || !policy.CanSeeEmail(ctx, obj.User) {
 		return nil, nil
 	}
 	return &obj.Email, nil
 }
 
-// ViewerIsFollowing is the batch resolver for the viewerIsFollowing field.
-func (r *userResolver) ViewerIsFollowing(ctx context.Context, objs []*ent.User) ([]bool, error) {
-	return load(ctx, loader.For(ctx).ViewerIsFollowing, userIDs(objs))
-}
-
-// FollowersCount is the batch resolver for the followersCount field.
-func (r *userResolver) FollowersCount(ctx context.Context, objs []*ent.User) ([]int, error) {
-	return load(ctx, loader.For(ctx).FollowersCount, userIDs(objs))
-}
-
-// FollowingCount is the batch resolver for the followingCount field.
-func (r *userResolver) FollowingCount(ctx context.Context, objs []*ent.User) ([]int, error) {
-	return load(ctx, loader.For(ctx).FollowingCount, userIDs(objs))
-}
-
-// Followers is the batch resolver for the followers field.
-func (r *userResolver) Followers(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.UserConnection, error) {
-	l := loader.For(ctx)
-	return userConnections(ctx, l.Followers, l.FollowersCount, objs, first, after)
-}
-
-// Following is the batch resolver for the following field.
-func (r *userResolver) Following(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.UserConnection, error) {
-	l := loader.For(ctx)
-	return userConnections(ctx, l.Following, l.FollowingCount, objs, first, after)
-}
-
-// Articles is the batch resolver for the articles field.
-func (r *userResolver) Articles(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.ArticleConnection, error) {
-	l := loader.For(ctx)
-	return articleConnections(ctx, l.Articles, l.ArticlesCount, objs, first, after)
-}
-
 // Identities is the resolver for the identities field.
-func (r *userResolver) Identities(ctx context.Context, obj *ent.User) ([]*ent.Identity, error) {
-	if !policy.CanSeeIdentities(ctx, obj) {
+func (r *userResolver) Identities(ctx context.Context, obj *model.User) ([]*ent.Identity, error) {
+	if !policy.CanSeeIdentities(ctx, obj.User) {
 		return nil, nil
 	}
 	return r.Service.Identities(ctx, obj.ID)
 }
-
-// FavoriteArticles is the batch resolver for the favoriteArticles field.
-func (r *userResolver) FavoriteArticles(ctx context.Context, objs []*ent.User, first *int, after *string) ([]*model.ArticleConnection, error) {
-	l := loader.For(ctx)
-	return articleConnections(ctx, l.FavoriteArticles, l.FavoriteArticlesCount, objs, first, after)
-}
-
-// Article returns ArticleResolver implementation.
-func (r *Resolver) Article() ArticleResolver { return &articleResolver{r} }
-
-// Comment returns CommentResolver implementation.
-func (r *Resolver) Comment() CommentResolver { return &commentResolver{r} }
 
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
@@ -433,8 +328,6 @@ func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionRes
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
 type (
-	articleResolver      struct{ *Resolver }
-	commentResolver      struct{ *Resolver }
 	mutationResolver     struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
 	subscriptionResolver struct{ *Resolver }

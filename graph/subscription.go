@@ -10,6 +10,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"inkwell/ent"
+	"inkwell/graph/model"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
 	"inkwell/internal/events"
@@ -30,30 +31,32 @@ func (r *Resolver) subscribeArticle(ctx context.Context, slug string, topic func
 }
 
 // commentOf loads a new comment.
-func commentOf(ctx context.Context, e events.Event) (*ent.Comment, error) {
-	return loader.For(ctx).CommentByID.Load(ctx, e.CommentID)()
+func commentOf(ctx context.Context, e events.Event) (*model.Comment, error) {
+	c, err := loader.For(ctx).CommentByID.Load(ctx, e.CommentID)()
+	return model.NewComment(ctx, c), err
 }
 
 // favoritesOf loads the article whose count changed, with the count as that change left
 // it: a later change may already be committed, and has its own event.
-func favoritesOf(ctx context.Context, e events.Event) (*ent.Article, error) {
+func favoritesOf(ctx context.Context, e events.Event) (*model.Article, error) {
 	a, err := loader.For(ctx).ArticleByID.Load(ctx, e.ArticleID)()
 	if err != nil {
 		return nil, err
 	}
 	out := *a
 	out.FavoritesCount = e.FavoritesCount
-	return &out, nil
+	return model.NewArticle(ctx, &out), nil
 }
 
 // feedArticleOf loads a new article when the viewer follows its author now; nil skips it.
-func feedArticleOf(ctx context.Context, e events.Event) (*ent.Article, error) {
+func feedArticleOf(ctx context.Context, e events.Event) (*model.Article, error) {
 	l := loader.For(ctx)
 	follows, err := l.ViewerIsFollowing.Load(ctx, e.AuthorID)()
 	if err != nil || !follows {
 		return nil, err
 	}
-	return l.ArticleByID.Load(ctx, e.ArticleID)()
+	a, err := l.ArticleByID.Load(ctx, e.ArticleID)()
+	return model.NewArticle(ctx, a), err
 }
 
 func (r *Resolver) subscribeFeed(ctx context.Context) (*events.Subscription, error) {
@@ -127,6 +130,12 @@ func endSubscription(ctx context.Context, err error) {
 		// The server is stopping and about to close the socket with "going away";
 		// completing the subscription first would tell the client not to resubscribe.
 		<-ctx.Done()
+		return
+	}
+	// gqlgen's socket reads a subscription's errors once its channel is closed, or at
+	// once when its context ends (the client completed it, or left); written after that,
+	// the error would race with that read and reach no one.
+	if ctx.Err() != nil {
 		return
 	}
 	pctx := graphql.WithFreshResponseContext(ctx)

@@ -35,98 +35,110 @@ func total(ctx context.Context, count Counter) (int, error) {
 	return count(ctx)
 }
 
+// NewArticleConnection is a page of articles read in ctx's request, counted by count
+// when a client asks for totalCount.
+func NewArticleConnection(ctx context.Context, p paging.Page[*ent.Article], count Counter) *ArticleConnection {
+	return &ArticleConnection{Page: p, Count: count, ctx: ctx}
+}
+
 // ArticleConnection is a page of articles.
 type ArticleConnection struct {
 	Page  paging.Page[*ent.Article]
 	Count Counter
+	ctx   context.Context // the request's, which the items are read in
 }
 
 // ArticleEdge is an article and its cursor.
 type ArticleEdge struct {
-	Cursor string       `json:"cursor"`
-	Node   *ent.Article `json:"node"`
+	Cursor string   `json:"cursor"`
+	Node   *Article `json:"node"`
 }
 
 // Edges lists the page's articles with cursors.
 func (c *ArticleConnection) Edges() []*ArticleEdge {
-	out := make([]*ArticleEdge, len(c.Page.Items))
-	for i, a := range c.Page.Items {
-		out[i] = &ArticleEdge{Cursor: paging.EncodeCursor(c.Page.Keys[i]), Node: a}
+	nodes := c.Nodes()
+	edges := make([]ArticleEdge, len(nodes))
+	out := make([]*ArticleEdge, len(nodes))
+	for i, n := range nodes {
+		edges[i] = ArticleEdge{Cursor: paging.EncodeCursor(c.Page.Keys[i]), Node: n}
+		out[i] = &edges[i]
 	}
 	return out
 }
 
 // Nodes lists the page's articles.
-func (c *ArticleConnection) Nodes() []*ent.Article { return c.Page.Items }
+func (c *ArticleConnection) Nodes() []*Article { return NewArticles(c.ctx, c.Page.Items) }
 
 // PageInfo tells where the page sits.
 func (c *ArticleConnection) PageInfo() *PageInfo { return pageInfo(c.Page) }
 
 // TotalCount counts the whole list.
-func (c *ArticleConnection) TotalCount(ctx context.Context) (int, error) {
-	return total(ctx, c.Count)
-}
+func (c *ArticleConnection) TotalCount() (int, error) { return total(c.ctx, c.Count) }
 
 // CommentConnection is a page of comments.
 type CommentConnection struct {
 	Page  paging.Page[*ent.Comment]
 	Count Counter
+	ctx   context.Context // the request's, which the items are read in
 }
 
 // CommentEdge is a comment and its cursor.
 type CommentEdge struct {
-	Cursor string       `json:"cursor"`
-	Node   *ent.Comment `json:"node"`
+	Cursor string   `json:"cursor"`
+	Node   *Comment `json:"node"`
 }
 
 // Edges lists the page's comments with cursors.
 func (c *CommentConnection) Edges() []*CommentEdge {
-	out := make([]*CommentEdge, len(c.Page.Items))
-	for i, a := range c.Page.Items {
-		out[i] = &CommentEdge{Cursor: paging.EncodeCursor(c.Page.Keys[i]), Node: a}
+	nodes := c.Nodes()
+	edges := make([]CommentEdge, len(nodes))
+	out := make([]*CommentEdge, len(nodes))
+	for i, n := range nodes {
+		edges[i] = CommentEdge{Cursor: paging.EncodeCursor(c.Page.Keys[i]), Node: n}
+		out[i] = &edges[i]
 	}
 	return out
 }
 
 // Nodes lists the page's comments.
-func (c *CommentConnection) Nodes() []*ent.Comment { return c.Page.Items }
+func (c *CommentConnection) Nodes() []*Comment { return NewComments(c.ctx, c.Page.Items) }
 
 // PageInfo tells where the page sits.
 func (c *CommentConnection) PageInfo() *PageInfo { return pageInfo(c.Page) }
 
 // TotalCount counts the whole list.
-func (c *CommentConnection) TotalCount(ctx context.Context) (int, error) {
-	return total(ctx, c.Count)
-}
+func (c *CommentConnection) TotalCount() (int, error) { return total(c.ctx, c.Count) }
 
 // UserConnection is a page of users.
 type UserConnection struct {
 	Page  paging.Page[*ent.User]
 	Count Counter
+	ctx   context.Context // the request's, which the items are read in
 }
 
 // UserEdge is a user and its cursor.
 type UserEdge struct {
-	Cursor string    `json:"cursor"`
-	Node   *ent.User `json:"node"`
+	Cursor string `json:"cursor"`
+	Node   *User  `json:"node"`
 }
 
 // Edges lists the page's users with cursors.
 func (c *UserConnection) Edges() []*UserEdge {
-	out := make([]*UserEdge, len(c.Page.Items))
-	for i, a := range c.Page.Items {
-		out[i] = &UserEdge{Cursor: paging.EncodeCursor(c.Page.Keys[i]), Node: a}
+	nodes := c.Nodes()
+	edges := make([]UserEdge, len(nodes))
+	out := make([]*UserEdge, len(nodes))
+	for i, n := range nodes {
+		edges[i] = UserEdge{Cursor: paging.EncodeCursor(c.Page.Keys[i]), Node: n}
+		out[i] = &edges[i]
 	}
 	return out
 }
 
 // Nodes lists the page's users.
-func (c *UserConnection) Nodes() []*ent.User { return c.Page.Items }
+func (c *UserConnection) Nodes() []*User { return NewUsers(c.ctx, c.Page.Items) }
 
 // PageInfo tells where the page sits.
 func (c *UserConnection) PageInfo() *PageInfo { return pageInfo(c.Page) }
 
 // TotalCount counts the whole list.
-func (c *UserConnection) TotalCount(ctx context.Context) (int, error) {
-	return total(ctx, c.Count)
-}
+func (c *UserConnection) TotalCount() (int, error) { return total(c.ctx, c.Count) }

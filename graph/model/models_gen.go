@@ -3,7 +3,6 @@
 package model
 
 import (
-	"inkwell/ent"
 	"time"
 )
 
@@ -18,7 +17,7 @@ type AddCommentInput struct {
 // Result of `addComment`.
 type AddCommentPayload struct {
 	// The new comment.
-	Comment *ent.Comment `json:"comment"`
+	Comment *Comment `json:"comment"`
 }
 
 // Narrows `Query.articles`. Each condition is optional; given ones combine with AND.
@@ -40,7 +39,7 @@ type AuthPayload struct {
 	// When `accessToken` expires.
 	ExpiresAt time.Time `json:"expiresAt"`
 	// The signed-in user.
-	User *ent.User `json:"user"`
+	User *User `json:"user"`
 }
 
 // Input of `createArticle`.
@@ -58,7 +57,7 @@ type CreateArticleInput struct {
 // Result of `createArticle`.
 type CreateArticlePayload struct {
 	// The new article.
-	Article *ent.Article `json:"article"`
+	Article *Article `json:"article"`
 }
 
 // Input of `deleteArticle`.
@@ -100,7 +99,7 @@ type FavoriteArticleInput struct {
 // Result of `favoriteArticle`.
 type FavoriteArticlePayload struct {
 	// The article, with updated `favoritesCount` and `viewerHasFavorited`.
-	Article *ent.Article `json:"article"`
+	Article *Article `json:"article"`
 }
 
 // Input of `followUser`.
@@ -112,7 +111,7 @@ type FollowUserInput struct {
 // Result of `followUser`.
 type FollowUserPayload struct {
 	// The followed user.
-	User *ent.User `json:"user"`
+	User *User `json:"user"`
 }
 
 // The root of all writes. Each takes one `input` and returns a payload; a failed mutation changes nothing.
@@ -188,7 +187,7 @@ type UnfavoriteArticleInput struct {
 // Result of `unfavoriteArticle`.
 type UnfavoriteArticlePayload struct {
 	// The article, with updated `favoritesCount` and `viewerHasFavorited`.
-	Article *ent.Article `json:"article"`
+	Article *Article `json:"article"`
 }
 
 // Input of `unfollowUser`.
@@ -200,7 +199,7 @@ type UnfollowUserInput struct {
 // Result of `unfollowUser`.
 type UnfollowUserPayload struct {
 	// The user no longer followed.
-	User *ent.User `json:"user"`
+	User *User `json:"user"`
 }
 
 // Input of `unlinkIdentity`.
@@ -212,7 +211,7 @@ type UnlinkIdentityInput struct {
 // Result of `unlinkIdentity`.
 type UnlinkIdentityPayload struct {
 	// The viewer after the change.
-	User *ent.User `json:"user"`
+	User *User `json:"user"`
 }
 
 // Input of `updateArticle`. Only the fields given (non-null) change.
@@ -232,7 +231,7 @@ type UpdateArticleInput struct {
 // Result of `updateArticle`.
 type UpdateArticlePayload struct {
 	// The article after the change.
-	Article *ent.Article `json:"article"`
+	Article *Article `json:"article"`
 }
 
 // Input of `updateViewer`. Only the fields given (non-null) change.
@@ -252,5 +251,5 @@ type UpdateViewerInput struct {
 // Result of `updateViewer`.
 type UpdateViewerPayload struct {
 	// The user after the change.
-	User *ent.User `json:"user"`
+	User *User `json:"user"`
 }

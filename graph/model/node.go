@@ -1,6 +1,6 @@
-// Package model holds GraphQL-only types: inputs, payloads, connections. Entities are
-// ent's own structs.
+// Package model holds the types GraphQL reads: entities as read in a request (ent's rows
+// with the request's loaders), inputs, payloads, connections.
 package model
 
-// Node is any object with a global id: *ent.User, *ent.Article or *ent.Comment.
+// Node is any object with a global id: *User, *Article or *Comment.
 type Node interface{}

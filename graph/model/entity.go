@@ -1,0 +1,192 @@
+package model
+
+import (
+	"context"
+
+	"inkwell/ent"
+	"inkwell/internal/loader"
+	"inkwell/internal/markdown"
+	"inkwell/internal/paging"
+)
+
+// The entities as GraphQL reads them: ent's row, and the request it is read in. gqlgen
+// runs a field with a resolver, or bound to a method that takes a context, in a goroutine
+// of its own, once per object: on a feed page that is hundreds of goroutines. Bound to a
+// method without a context it runs the field inline. So the fields that load something
+// are such methods, reading through the request's loaders with the context kept here; the
+// resolver that returned the object has usually loaded what they ask for already (the
+// look-ahead in graph/prefetch.go), so they find it in the loaders' caches. Keeping the
+// context in the value is the price of that: it never outlives the request.
+
+// Article is an article read in one request.
+type Article struct {
+	*ent.Article
+	ctx context.Context
+}
+
+// User is a user read in one request.
+type User struct {
+	*ent.User
+	ctx context.Context
+}
+
+// Comment is a comment read in one request.
+type Comment struct {
+	*ent.Comment
+	ctx context.Context
+}
+
+// NewArticle is a read in ctx's request; nil for nil.
+func NewArticle(ctx context.Context, a *ent.Article) *Article {
+	if a == nil {
+		return nil
+	}
+	return &Article{Article: a, ctx: ctx}
+}
+
+// NewUser is u read in ctx's request; nil for nil.
+func NewUser(ctx context.Context, u *ent.User) *User {
+	if u == nil {
+		return nil
+	}
+	return &User{User: u, ctx: ctx}
+}
+
+// NewComment is c read in ctx's request; nil for nil.
+func NewComment(ctx context.Context, c *ent.Comment) *Comment {
+	if c == nil {
+		return nil
+	}
+	return &Comment{Comment: c, ctx: ctx}
+}
+
+// wrapAll wraps each of xs, in one allocation.
+func wrapAll[E any, W any](xs []*E, wrap func(*E, *W)) []*W {
+	vals := make([]W, len(xs))
+	out := make([]*W, len(xs))
+	for i, x := range xs {
+		wrap(x, &vals[i])
+		out[i] = &vals[i]
+	}
+	return out
+}
+
+// NewArticles is as read in ctx's request.
+func NewArticles(ctx context.Context, as []*ent.Article) []*Article {
+	return wrapAll(as, func(a *ent.Article, w *Article) { *w = Article{Article: a, ctx: ctx} })
+}
+
+// NewUsers is us read in ctx's request.
+func NewUsers(ctx context.Context, us []*ent.User) []*User {
+	return wrapAll(us, func(u *ent.User, w *User) { *w = User{User: u, ctx: ctx} })
+}
+
+// NewComments is cs read in ctx's request.
+func NewComments(ctx context.Context, cs []*ent.Comment) []*Comment {
+	return wrapAll(cs, func(c *ent.Comment, w *Comment) { *w = Comment{Comment: c, ctx: ctx} })
+}
+
+// BodyHTML is the body rendered to safe HTML.
+func (a *Article) BodyHTML() string { return markdown.HTML(a.Body) }
+
+// Author is who wrote the article.
+func (a *Article) Author() (*User, error) {
+	u, err := loader.For(a.ctx).UserByID.Load(a.ctx, a.AuthorID)()
+	return NewUser(a.ctx, u), err
+}
+
+// Tags are the article's tags, by name.
+func (a *Article) Tags() ([]*ent.Tag, error) {
+	return loader.For(a.ctx).TagsByArticle.Load(a.ctx, a.ID)()
+}
+
+// ViewerHasFavorited says whether the request's viewer favorited the article.
+func (a *Article) ViewerHasFavorited() (bool, error) {
+	return loader.For(a.ctx).ViewerHasFavorited.Load(a.ctx, a.ID)()
+}
+
+// Comments is a page of the article's comments, oldest first.
+func (a *Article) Comments(first *int, after *string, last *int, before *string) (*CommentConnection, error) {
+	w, err := paging.Parse(paging.Args{First: first, After: after, Last: last, Before: before})
+	if err != nil {
+		return nil, err
+	}
+	l := loader.For(a.ctx)
+	page, err := l.Comments.Load(a.ctx, loader.NewCommentsKey(a.ID, w))()
+	if err != nil {
+		return nil, err
+	}
+	return &CommentConnection{Page: page, Count: countOf(l.CommentsCount, a.ID), ctx: a.ctx}, nil
+}
+
+// ViewerIsFollowing says whether the request's viewer follows the user.
+func (u *User) ViewerIsFollowing() (bool, error) {
+	return loader.For(u.ctx).ViewerIsFollowing.Load(u.ctx, u.ID)()
+}
+
+// FollowersCount is how many users follow the user.
+func (u *User) FollowersCount() (int, error) {
+	return loader.For(u.ctx).FollowersCount.Load(u.ctx, u.ID)()
+}
+
+// FollowingCount is how many users the user follows.
+func (u *User) FollowingCount() (int, error) {
+	return loader.For(u.ctx).FollowingCount.Load(u.ctx, u.ID)()
+}
+
+// Followers is a page of the users following the user, most recent follow first.
+func (u *User) Followers(first *int, after *string) (*UserConnection, error) {
+	l := loader.For(u.ctx)
+	page, count, err := loadPage(u.ctx, l.Followers, l.FollowersCount, u.ID, first, after)
+	return &UserConnection{Page: page, Count: count, ctx: u.ctx}, err
+}
+
+// Following is a page of the users the user follows, most recent follow first.
+func (u *User) Following(first *int, after *string) (*UserConnection, error) {
+	l := loader.For(u.ctx)
+	page, count, err := loadPage(u.ctx, l.Following, l.FollowingCount, u.ID, first, after)
+	return &UserConnection{Page: page, Count: count, ctx: u.ctx}, err
+}
+
+// Articles is a page of the user's articles, newest first.
+func (u *User) Articles(first *int, after *string) (*ArticleConnection, error) {
+	l := loader.For(u.ctx)
+	page, count, err := loadPage(u.ctx, l.Articles, l.ArticlesCount, u.ID, first, after)
+	return &ArticleConnection{Page: page, Count: count, ctx: u.ctx}, err
+}
+
+// FavoriteArticles is a page of the articles the user favorited, newest article first.
+func (u *User) FavoriteArticles(first *int, after *string) (*ArticleConnection, error) {
+	l := loader.For(u.ctx)
+	page, count, err := loadPage(u.ctx, l.FavoriteArticles, l.FavoriteArticlesCount, u.ID, first, after)
+	return &ArticleConnection{Page: page, Count: count, ctx: u.ctx}, err
+}
+
+// Author is who wrote the comment.
+func (c *Comment) Author() (*User, error) {
+	u, err := loader.For(c.ctx).UserByID.Load(c.ctx, c.AuthorID)()
+	return NewUser(c.ctx, u), err
+}
+
+// Article is the article the comment replies to.
+func (c *Comment) Article() (*Article, error) {
+	a, err := loader.For(c.ctx).ArticleByID.Load(c.ctx, c.ArticleID)()
+	return NewArticle(c.ctx, a), err
+}
+
+// loadPage is the first/after page of parentID's list from pages, and its counter.
+func loadPage[T any](ctx context.Context, pages *loader.Loader[loader.PageKey, paging.Page[T]], counts *loader.Loader[int, int],
+	parentID int, first *int, after *string,
+) (paging.Page[T], Counter, error) {
+	w, err := paging.First(first, after)
+	if err != nil {
+		return paging.Page[T]{}, nil, err
+	}
+	page, err := pages.Load(ctx, loader.NewPageKey(parentID, w))()
+	return page, countOf(counts, parentID), err
+}
+
+// countOf counts parentID's list with counts, when a client asks for totalCount.
+func countOf(counts *loader.Loader[int, int], parentID int) Counter {
+	return func(ctx context.Context) (int, error) { return counts.Load(ctx, parentID)() }
+}
