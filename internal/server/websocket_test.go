@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"inkwell/ent"
+	"inkwell/graph/model"
 	"inkwell/internal/apperr"
 	"inkwell/internal/apptest"
 	"inkwell/internal/server"
@@ -25,7 +26,7 @@ func wsServer(t *testing.T, cfg server.Config, subs server.Subscriptions) *httpt
 	t.Helper()
 	deps := withViewer(func(ctx context.Context) (any, error) {
 		name, _ := ctx.Value(tokenKey{}).(string)
-		return &ent.User{Username: name}, nil
+		return model.NewUser(ctx, &ent.User{Username: name}), nil
 	})
 	if subs.Authenticate == nil {
 		subs.Authenticate = func(ctx context.Context, token string) (context.Context, time.Time, error) {
