@@ -215,7 +215,7 @@ func (r *queryResolver) User(ctx context.Context, username string) (*model.User,
 
 // Article is the resolver for the article field.
 func (r *queryResolver) Article(ctx context.Context, slug string) (*model.Article, error) {
-	a, err := r.Service.ArticleBySlug(ctx, slug)
+	a, err := loader.For(ctx).ArticleBySlug.Load(ctx, slug)()
 	if a != nil {
 		prefetchArticles(ctx, []*ent.Article{a}, ownSelection(ctx, "Article"))
 	}

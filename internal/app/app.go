@@ -25,6 +25,8 @@ import (
 	"inkwell/graph"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
+	"inkwell/internal/cache"
+	"inkwell/internal/change"
 	"inkwell/internal/config"
 	"inkwell/internal/dbstats"
 	"inkwell/internal/events"
@@ -43,6 +45,8 @@ type App struct {
 	Tokens  *auth.Tokens
 	OAuth   *oauth.Service
 	Handler http.Handler
+	// Entities is this instance's entity cache; nil when it is off.
+	Entities *cache.Cache
 	// Events is this instance's event hub. It listens from the first subscription, or
 	// from Events.Start, until Close.
 	Events *events.Hub
@@ -83,7 +87,13 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	if err != nil {
 		return nil, err
 	}
-	svc := service.New(client, tokens, service.Config{RefreshTTL: cfg.RefreshTTL, Limits: limits, Changed: loader.Apply})
+	var entities *cache.Cache
+	if cfg.EntityCacheMB > 0 {
+		entities = cache.New(cfg.EntityCacheMB << 20)
+		o.metrics.WatchCache(entities)
+	}
+	svc := service.New(client, tokens, service.Config{RefreshTTL: cfg.RefreshTTL, Limits: limits,
+		Changed: change.Sinks(loader.Apply, func(_ context.Context, s change.Set) { entities.Apply(s) })})
 	social, err := oauth.New(oauth.Config{
 		PublicURL:  cfg.PublicURL,
 		ReturnURLs: cfg.AuthReturnURLs,
@@ -94,8 +104,14 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	if err != nil {
 		return nil, fmt.Errorf("sign-in providers: %w", err)
 	}
-	hub := events.New(events.Config{DSN: cfg.DatabaseURL, Buffer: cfg.SubscriptionBuffer, Logger: log})
-	perRequest := observeLoaders(loader.PerRequest(client), o.metrics)
+	hub := events.New(events.Config{DSN: cfg.DatabaseURL, Buffer: cfg.SubscriptionBuffer, Logger: log,
+		OnChange: entities.Apply, OnListening: entities.SetListening})
+	if entities != nil {
+		// The cache serves nothing until the hub listens for other instances' changes;
+		// listening starts now rather than at the first subscription.
+		go func() { _ = hub.Start(context.Background()) }()
+	}
+	perRequest := observeLoaders(loader.PerRequest(client, entities), o.metrics)
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
 		Service: svc, Providers: social.Providers, Events: hub, Loaders: perRequest,
 	}, Complexity: graph.Complexity()})
@@ -146,6 +162,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	})
 	return &App{
 		Client: client, Service: svc, Tokens: tokens, OAuth: social, Handler: h, Events: hub, Limits: limits, Metrics: o.metrics,
+		Entities:    entities,
 		stopSockets: stopSockets, draining: draining, redis: redis,
 	}, nil
 }

@@ -9,27 +9,39 @@ import "context"
 // (counts, tags, pages) may differ from what a reader saw before the write.
 type Set struct {
 	// Users whose row changed (profile, email, password).
-	Users []int
+	Users []int `json:"u,omitempty"`
 	// Articles whose row, tags or favorites count changed, or that were deleted.
-	Articles []int
+	Articles []int `json:"a,omitempty"`
 	// ArticleLists: the set of articles changed (one created or deleted), so every list
 	// and count of articles may differ.
-	ArticleLists bool
+	ArticleLists bool `json:"l,omitempty"`
 	// Follows made or undone.
-	Follows []Follow
+	Follows []Follow `json:"f,omitempty"`
 	// Favorites made or undone.
-	Favorites []Favorite
+	Favorites []Favorite `json:"v,omitempty"`
 	// CommentsOf: articles whose comments changed; AllComments when the article is not
 	// known.
-	CommentsOf  []int
-	AllComments bool
+	CommentsOf  []int `json:"c,omitempty"`
+	AllComments bool  `json:"C,omitempty"`
 }
 
-// Follow is one follow edge.
-type Follow struct{ Follower, Followee int }
+// Empty reports whether s changes nothing.
+func (s Set) Empty() bool {
+	return len(s.Users) == 0 && len(s.Articles) == 0 && !s.ArticleLists && len(s.Follows) == 0 &&
+		len(s.Favorites) == 0 && len(s.CommentsOf) == 0 && !s.AllComments
+}
+
+// Follow is one follow edge. Short JSON names keep change events small (internal/events).
+type Follow struct {
+	Follower int `json:"r"`
+	Followee int `json:"e"`
+}
 
 // Favorite is one favorite edge.
-type Favorite struct{ User, Article int }
+type Favorite struct {
+	User    int `json:"u"`
+	Article int `json:"a"`
+}
 
 // Sink receives the Sets of committed writes, with the writing request's context.
 type Sink func(ctx context.Context, s Set)

@@ -76,6 +76,10 @@ type Config struct {
 	// DBMaxConns caps the open connections to PostgreSQL (INKWELL_DB_MAX_CONNS,
 	// default 20). A request that finds them all busy waits for one until its deadline.
 	DBMaxConns int
+	// EntityCacheMB bounds the in-memory cache of shared entities (users, articles, tags,
+	// comment pages, counts) that every instance keeps coherent through change events
+	// (INKWELL_ENTITY_CACHE_MB, default 32; 0 turns it off).
+	EntityCacheMB int
 	// MaxSubscriptionsPerConnection caps the active subscriptions of one WebSocket
 	// (INKWELL_MAX_SUBSCRIPTIONS_PER_CONNECTION, default 20).
 	MaxSubscriptionsPerConnection int
@@ -219,6 +223,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.PublicCacheMaxAge = d
 	}
 	c.MaxSubscriptionsPerConnection, c.SubscriptionBuffer = 20, 64
+	c.EntityCacheMB = 32
+	if v := str("INKWELL_ENTITY_CACHE_MB", ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1<<16 {
+			errs = append(errs, fmt.Errorf("INKWELL_ENTITY_CACHE_MB: %q is not a whole number of megabytes from 0 (off) to 65536", v))
+		}
+		c.EntityCacheMB = n
+	}
 	for _, p := range []struct {
 		name string
 		dst  *int

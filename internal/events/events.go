@@ -18,6 +18,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+
+	"inkwell/internal/change"
 )
 
 // Channel is the NOTIFY channel every event travels on.
@@ -36,6 +38,9 @@ const (
 	KindFavoriteChanged Kind = "favorite_changed"
 	KindArticleCreated  Kind = "article_created"
 	KindArticleDeleted  Kind = "article_deleted"
+	// KindChanged tells every instance what a write changed, for its cache
+	// (Config.OnChange); no subscription hears it.
+	KindChanged Kind = "changed"
 )
 
 // Event is one committed change, as it travels in a NOTIFY payload. Short JSON names keep
@@ -48,7 +53,12 @@ type Event struct {
 	AuthorID int `json:"u,omitempty"`
 	// FavoritesCount is the article's count right after a favorite or unfavorite.
 	FavoritesCount int `json:"n,omitempty"`
+	// Changed is what a write changed (KindChanged).
+	Changed *change.Set `json:"x,omitempty"`
 }
+
+// Changed is the event that tells every instance what a write changed.
+func Changed(s change.Set) Event { return Event{Kind: KindChanged, Changed: &s} }
 
 // CommentAdded is the event of a new comment on an article.
 func CommentAdded(articleID, commentID int) Event {

@@ -12,6 +12,7 @@ import (
 	"github.com/lib/pq"
 
 	"inkwell/internal/apperr"
+	"inkwell/internal/change"
 )
 
 // Defaults for the zero values of Config.
@@ -58,6 +59,13 @@ type Config struct {
 	Ping time.Duration
 	// Logger receives connection losses and undecodable payloads; nil is slog.Default().
 	Logger *slog.Logger
+	// OnChange receives what each committed write changed (KindChanged events), in
+	// commit order, on the listening goroutine; it must not block.
+	OnChange func(change.Set)
+	// OnListening is told true when the hub listens (first, and after each reconnection,
+	// before the events that follow it) and false when its connection is lost: events
+	// published meanwhile are missed.
+	OnListening func(bool)
 }
 
 // Hub is one server instance's end of the event stream: one listening connection and
@@ -137,6 +145,8 @@ func (h *Hub) start() {
 		if err := l.Listen(Channel); err != nil && !h.stopping() {
 			h.listenErr = fmt.Errorf("listen for events: %w", err)
 			h.log.Error("events: listen", "err", err)
+		} else if err == nil {
+			h.listening(true)
 		}
 		close(h.ready)
 	}()
@@ -146,6 +156,7 @@ func (h *Hub) start() {
 func (h *Hub) connectionEvent(ev pq.ListenerEventType, err error) {
 	switch ev {
 	case pq.ListenerEventDisconnected:
+		h.listening(false)
 		h.log.Warn("events: listening connection lost; events published until it is back are missed", "err", err)
 	case pq.ListenerEventConnectionAttemptFailed:
 		h.log.Warn("events: cannot reach the database to listen", "err", err)
@@ -175,9 +186,11 @@ func (h *Hub) run(l *pq.Listener) {
 				return
 			}
 			// nil follows a reconnection; the missed events cannot be known.
-			if n != nil {
-				h.deliver(n.Extra)
+			if n == nil {
+				h.listening(true)
+				continue
 			}
+			h.deliver(n.Extra)
 		case <-ping.C:
 			// Aside: a ping waits for its answer, which may queue behind notifications
 			// that only this loop drains.
@@ -198,10 +211,22 @@ func (h *Hub) run(l *pq.Listener) {
 	}
 }
 
+func (h *Hub) listening(on bool) {
+	if h.cfg.OnListening != nil {
+		h.cfg.OnListening(on)
+	}
+}
+
 func (h *Hub) deliver(payload string) {
 	var e Event
 	if err := json.Unmarshal([]byte(payload), &e); err != nil {
 		h.log.Warn("events: undecodable payload", "err", err, "bytes", len(payload))
+		return
+	}
+	if e.Kind == KindChanged {
+		if e.Changed != nil && h.cfg.OnChange != nil {
+			h.cfg.OnChange(*e.Changed)
+		}
 		return
 	}
 	h.mu.Lock()

@@ -15,12 +15,14 @@ import (
 	"inkwell/ent/user"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
+	"inkwell/internal/cache"
 )
 
 // batches holds the batch functions. Each returns one result per key, in key order.
 type batches struct {
 	db     *ent.Client
 	viewer auth.Viewer
+	cache  *cache.Cache // shared by every request; nil caches nothing
 }
 
 // byKey answers keys from a map, with missing for keys the map lacks (nil = zero value).
@@ -37,23 +39,105 @@ func byKey[K comparable, V any](keys []K, m map[K]V, err error, missing func(K) 
 	return out
 }
 
-func (b batches) usersByID(ctx context.Context, ids []int) []*dataloader.Result[*ent.User] {
-	rows, err := b.db.User.Query().Where(user.IDIn(ids...)).All(ctx)
-	m := make(map[int]*ent.User, len(rows))
-	for _, u := range rows {
-		m[u.ID] = u
+// cached answers ids from the shared cache, and the rest with fetch, keeping what it
+// fetched there. weight estimates a value's size in bytes.
+func cached[V any](ctx context.Context, c *cache.Cache, kind cache.Kind, ids []int,
+	fetch func(context.Context, []int) (map[int]V, error), weight func(V) int,
+) (map[int]V, error) {
+	out := make(map[int]V, len(ids))
+	var missing []int
+	for _, id := range ids {
+		if v, ok := cache.Get[V](c, kind, id); ok {
+			out[id] = v
+		} else {
+			missing = append(missing, id)
+		}
 	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	e := c.Epoch(kind)
+	got, err := fetch(ctx, missing)
+	if err != nil {
+		return out, err
+	}
+	for id, v := range got {
+		out[id] = v
+		cache.Fill(c, e, id, v, weight(v))
+	}
+	return out, nil
+}
+
+func (b batches) usersByID(ctx context.Context, ids []int) []*dataloader.Result[*ent.User] {
+	m, err := cached(ctx, b.cache, cache.User, ids, func(ctx context.Context, ids []int) (map[int]*ent.User, error) {
+		rows, err := b.db.User.Query().Where(user.IDIn(ids...)).All(ctx)
+		m := make(map[int]*ent.User, len(rows))
+		for _, u := range rows {
+			m[u.ID] = u
+		}
+		return m, err
+	}, userWeight)
 	return byKey(ids, m, err, func(int) error { return apperr.NotFound("user") })
 }
 
 func (b batches) articlesByID(ctx context.Context, ids []int) []*dataloader.Result[*ent.Article] {
-	rows, err := b.db.Article.Query().Where(article.IDIn(ids...)).All(ctx)
-	m := make(map[int]*ent.Article, len(rows))
-	for _, a := range rows {
-		m[a.ID] = a
-	}
+	m, err := cached(ctx, b.cache, cache.Article, ids, func(ctx context.Context, ids []int) (map[int]*ent.Article, error) {
+		rows, err := b.db.Article.Query().Where(article.IDIn(ids...)).All(ctx)
+		m := make(map[int]*ent.Article, len(rows))
+		for _, a := range rows {
+			m[a.ID] = a
+		}
+		return m, err
+	}, articleWeight)
 	return byKey(ids, m, err, func(int) error { return apperr.NotFound("article") })
 }
+
+// articlesBySlug answers slugs through the cache's slug-to-id map and the articles by id.
+func (b batches) articlesBySlug(ctx context.Context, slugs []string) []*dataloader.Result[*ent.Article] {
+	out := make(map[string]*ent.Article, len(slugs))
+	var missing []string
+	for _, s := range slugs {
+		if id, ok := cache.GetSlug(b.cache, s); ok {
+			if a, ok := cache.Get[*ent.Article](b.cache, cache.Article, id); ok && a.Slug == s {
+				out[s] = a
+				continue
+			}
+		}
+		missing = append(missing, s)
+	}
+	var err error
+	if len(missing) > 0 {
+		slugEpoch, articleEpoch := b.cache.Epoch(cache.Slug), b.cache.Epoch(cache.Article)
+		var rows []*ent.Article
+		rows, err = b.db.Article.Query().Where(article.SlugIn(missing...)).All(ctx)
+		for _, a := range rows {
+			out[a.Slug] = a
+			cache.FillSlug(b.cache, slugEpoch, a.Slug, a.ID)
+			cache.Fill(b.cache, articleEpoch, a.ID, a, articleWeight(a))
+		}
+	}
+	// A missing slug is null, not an error: article(slug:) answers null for it.
+	return byKey(slugs, out, err, nil)
+}
+
+// The weights are rough sizes in bytes: the strings plus the struct.
+func userWeight(u *ent.User) int {
+	return 256 + len(u.Username) + len(u.UsernameKey) + len(u.Email) + len(u.Bio) + len(u.Image) + len(u.PasswordHash)
+}
+
+func articleWeight(a *ent.Article) int {
+	return 320 + len(a.Slug) + len(a.Title) + len(a.Description) + len(a.Body)
+}
+
+func tagsWeight(ts []*ent.Tag) int {
+	n := 48
+	for _, t := range ts {
+		n += 96 + len(t.Name)
+	}
+	return n
+}
+
+func countWeight(int) int { return 64 }
 
 func (b batches) commentsByID(ctx context.Context, ids []int) []*dataloader.Result[*ent.Comment] {
 	rows, err := b.db.Comment.Query().Where(comment.IDIn(ids...)).All(ctx)
@@ -65,6 +149,11 @@ func (b batches) commentsByID(ctx context.Context, ids []int) []*dataloader.Resu
 }
 
 func (b batches) tagsByArticle(ctx context.Context, ids []int) []*dataloader.Result[[]*ent.Tag] {
+	m, err := cached(ctx, b.cache, cache.Tags, ids, b.fetchTags, tagsWeight)
+	return byKey(ids, m, err, nil)
+}
+
+func (b batches) fetchTags(ctx context.Context, ids []int) (map[int][]*ent.Tag, error) {
 	m := make(map[int][]*ent.Tag, len(ids))
 	rows, err := b.db.QueryContext(ctx,
 		// A page has a few dozen links; probing tags by primary key for each beats the hash
@@ -97,7 +186,7 @@ func (b batches) tagsByArticle(ctx context.Context, ids []int) []*dataloader.Res
 			m[id] = []*ent.Tag{}
 		}
 	}
-	return byKey(ids, m, err, nil)
+	return m, err
 }
 
 func (b batches) viewerHasFavorited(ctx context.Context, ids []int) []*dataloader.Result[bool] {
@@ -133,7 +222,24 @@ func (b batches) viewerIsFollowing(ctx context.Context, ids []int) []*dataloader
 // countBy counts rows of table per value of column, for the given values; a missing
 // value counts 0. table and column are constants of this package, never client input.
 func (b batches) countBy(ctx context.Context, table, column string, ids []int) []*dataloader.Result[int] {
+	m, err := b.fetchCounts(ctx, table, column, ids)
+	return byKey(ids, m, err, nil)
+}
+
+// cachedCount is countBy through the shared cache, as kind.
+func (b batches) cachedCount(ctx context.Context, kind cache.Kind, table, column string, ids []int) []*dataloader.Result[int] {
+	m, err := cached(ctx, b.cache, kind, ids, func(ctx context.Context, ids []int) (map[int]int, error) {
+		return b.fetchCounts(ctx, table, column, ids)
+	}, countWeight)
+	return byKey(ids, m, err, nil)
+}
+
+// fetchCounts counts rows of table per value of column; every id has a count, 0 for none.
+func (b batches) fetchCounts(ctx context.Context, table, column string, ids []int) (map[int]int, error) {
 	m := make(map[int]int, len(ids))
+	for _, id := range ids {
+		m[id] = 0
+	}
 	rows, err := b.db.QueryContext(ctx,
 		`SELECT `+column+`, count(*) FROM `+table+` WHERE `+column+` = ANY($1) GROUP BY `+column, pq.Array(ids))
 	if err == nil {
@@ -152,19 +258,19 @@ func (b batches) countBy(ctx context.Context, table, column string, ids []int) [
 	if err != nil {
 		err = fmt.Errorf("count %s: %w", table, err)
 	}
-	return byKey(ids, m, err, nil)
+	return m, err
 }
 
 func (b batches) followersCount(ctx context.Context, ids []int) []*dataloader.Result[int] {
-	return b.countBy(ctx, follow.Table, follow.FieldFolloweeID, ids)
+	return b.cachedCount(ctx, cache.FollowersCount, follow.Table, follow.FieldFolloweeID, ids)
 }
 
 func (b batches) followingCount(ctx context.Context, ids []int) []*dataloader.Result[int] {
-	return b.countBy(ctx, follow.Table, follow.FieldFollowerID, ids)
+	return b.cachedCount(ctx, cache.FollowingCount, follow.Table, follow.FieldFollowerID, ids)
 }
 
 func (b batches) commentsCount(ctx context.Context, ids []int) []*dataloader.Result[int] {
-	return b.countBy(ctx, comment.Table, comment.FieldArticleID, ids)
+	return b.cachedCount(ctx, cache.CommentsCount, comment.Table, comment.FieldArticleID, ids)
 }
 
 func (b batches) articlesCount(ctx context.Context, ids []int) []*dataloader.Result[int] {

@@ -12,6 +12,7 @@ import (
 
 	"inkwell/ent"
 	"inkwell/internal/auth"
+	"inkwell/internal/cache"
 	"inkwell/internal/change"
 	"inkwell/internal/paging"
 )
@@ -70,6 +71,7 @@ func (l *Loader[K, V]) Preload(ctx context.Context, keys []K) {
 type Loaders struct {
 	UserByID           *Loader[int, *ent.User]
 	ArticleByID        *Loader[int, *ent.Article]
+	ArticleBySlug      *Loader[string, *ent.Article] // nil for a slug that names none
 	CommentByID        *Loader[int, *ent.Comment]
 	TagsByArticle      *Loader[int, []*ent.Tag]
 	ViewerHasFavorited *Loader[int, bool]
@@ -89,12 +91,14 @@ type Loaders struct {
 	Following             *Loader[PageKey, paging.Page[*ent.User]]
 }
 
-// New builds a fresh set of loaders for one request of viewer v.
-func New(db *ent.Client, v auth.Viewer) *Loaders {
-	b := batches{db: db, viewer: v}
+// New builds a fresh set of loaders for one request of viewer v, reading through c, the
+// instance's shared cache (nil for none).
+func New(db *ent.Client, v auth.Viewer, c *cache.Cache) *Loaders {
+	b := batches{db: db, viewer: v, cache: c}
 	return &Loaders{
 		UserByID:              newLoader(observed("UserByID", b.usersByID)),
 		ArticleByID:           newLoader(observed("ArticleByID", b.articlesByID)),
+		ArticleBySlug:         newLoader(observed("ArticleBySlug", b.articlesBySlug)),
 		CommentByID:           newLoader(observed("CommentByID", b.commentsByID)),
 		TagsByArticle:         newLoader(observed("TagsByArticle", b.tagsByArticle)),
 		ViewerHasFavorited:    newLoader(observed("ViewerHasFavorited", b.viewerHasFavorited)),
@@ -131,9 +135,9 @@ func For(ctx context.Context) *Loaders {
 
 // PerRequest returns the function that installs a fresh set in a request's context,
 // for the viewer the auth middleware put there.
-func PerRequest(db *ent.Client) func(context.Context) context.Context {
+func PerRequest(db *ent.Client, c *cache.Cache) func(context.Context) context.Context {
 	return func(ctx context.Context) context.Context {
-		return With(ctx, New(db, auth.ViewerFrom(ctx)))
+		return With(ctx, New(db, auth.ViewerFrom(ctx), c))
 	}
 }
 
@@ -147,6 +151,9 @@ func Apply(ctx context.Context, s change.Set) {
 	}
 	for _, id := range s.Users {
 		l.UserByID.Clear(ctx, id)
+	}
+	if len(s.Articles) > 0 {
+		l.ArticleBySlug.ClearAll()
 	}
 	for _, id := range s.Articles {
 		l.ArticleByID.Clear(ctx, id)

@@ -15,6 +15,7 @@ import (
 	"inkwell/ent/article"
 	"inkwell/ent/comment"
 	"inkwell/ent/user"
+	"inkwell/internal/cache"
 	"inkwell/internal/paging"
 )
 
@@ -252,10 +253,53 @@ var (
 	userColumns = columns("u", user.Columns, user.FieldPasswordHash)
 )
 
-// comments answers pages of comments (oldest first) for many articles.
+// commentPages are the cached pages of one article's comments, by window (PageKey with
+// no parent). A value in the cache is never changed: a new page makes a new map.
+type commentPages map[PageKey]paging.Page[*ent.Comment]
+
+// comments answers pages of comments (oldest first) for many articles, through the
+// shared cache.
 func (b batches) comments(ctx context.Context, keys []PageKey) []*dataloader.Result[paging.Page[*ent.Comment]] {
-	pages, err := loadPages(ctx, b.db, commentList, keys, commentRow.split)
-	return byKey(keys, pages, err, nil)
+	out := make(map[PageKey]paging.Page[*ent.Comment], len(keys))
+	var missing []PageKey
+	for _, k := range keys {
+		if m, ok := cache.Get[commentPages](b.cache, cache.Comments, k.ParentID); ok {
+			if p, ok := m[k.window0()]; ok {
+				out[k] = p
+				continue
+			}
+		}
+		missing = append(missing, k)
+	}
+	if len(missing) == 0 {
+		return byKey(keys, out, nil, nil)
+	}
+	e := b.cache.Epoch(cache.Comments)
+	pages, err := loadPages(ctx, b.db, commentList, missing, commentRow.split)
+	for k, p := range pages {
+		out[k] = p
+		old, _ := cache.Get[commentPages](b.cache, cache.Comments, k.ParentID)
+		m := make(commentPages, len(old)+1)
+		for w, p := range old {
+			m[w] = p
+		}
+		m[k.window0()] = p
+		weight := 0
+		for _, p := range m {
+			weight += 64
+			for _, c := range p.Items {
+				weight += 160 + len(c.Body)
+			}
+		}
+		cache.Fill(b.cache, e, k.ParentID, m, weight)
+	}
+	return byKey(keys, out, err, nil)
+}
+
+// window0 is k without its parent: the window alone.
+func (k PageKey) window0() PageKey {
+	k.ParentID = 0
+	return k
 }
 
 // articles answers pages of articles (newest first) for many authors.

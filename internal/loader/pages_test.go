@@ -244,7 +244,7 @@ func TestPagesMatchThePlainList(t *testing.T) {
 				{Limit: 3, Backward: true, Before: &k2},
 				{Limit: 1, Backward: true, After: &k1},
 			} {
-				l := pl.load(New(c, auth.Viewer{}))
+				l := pl.load(New(c, auth.Viewer{}, nil))
 				cctx, counter := dbstats.WithCounter(ctx)
 				var keys []PageKey
 				for _, p := range pl.parents {
@@ -286,7 +286,7 @@ func TestPreload(t *testing.T) {
 	for i := range 4 {
 		ids = append(ids, newUser(t, c, fmt.Sprintf("u%d", i)).ID)
 	}
-	l := New(c, auth.Viewer{})
+	l := New(c, auth.Viewer{}, nil)
 	if _, err := l.UserByID.Load(ctx, ids[0])(); err != nil {
 		t.Fatal(err)
 	}

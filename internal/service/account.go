@@ -312,7 +312,7 @@ func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.
 		}
 	}
 	var out *ent.User
-	err := s.inTx(ctx, func(tx *ent.Tx) error {
+	err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
 		upd := tx.User.UpdateOneID(v.UserID)
 		if username != "" {
 			upd.SetUsername(username).SetUsernameKey(strings.ToLower(username))
@@ -341,11 +341,8 @@ func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.
 			}
 		}
 		out = u
+		*c = change.Set{Users: []int{u.ID}}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.report(ctx, change.Set{Users: []int{out.ID}})
-	return out, nil
+	return out, err
 }

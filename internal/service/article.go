@@ -63,7 +63,7 @@ func (s *Service) CreateArticle(ctx context.Context, in CreateArticleInput) (*en
 			continue
 		}
 		var a *ent.Article
-		err := s.inTx(ctx, func(tx *ent.Tx) error {
+		err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
 			tagIDs, err := s.linkTags(ctx, tx, tags)
 			if err != nil {
 				return err
@@ -85,11 +85,11 @@ func (s *Service) CreateArticle(ctx context.Context, in CreateArticleInput) (*en
 			if err != nil {
 				return fmt.Errorf("insert article: %w", err)
 			}
+			*c = change.Set{Articles: []int{a.ID}, ArticleLists: true}
 			return events.Publish(ctx, tx, events.ArticleCreated(a.ID, v.UserID))
 		})
 		switch {
 		case err == nil:
-			s.report(ctx, change.Set{Articles: []int{a.ID}, ArticleLists: true})
 			return a, nil
 		case uniqueViolation(err, "articles_slug_key") && attempt < 5:
 			continue
@@ -188,7 +188,7 @@ func (s *Service) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*en
 		return nil, err
 	}
 	var out *ent.Article
-	err := s.inTx(ctx, func(tx *ent.Tx) error {
+	err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
 		a, err := lockArticle(ctx, tx, in.Slug)
 		if err != nil {
 			return err
@@ -224,13 +224,10 @@ func (s *Service) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*en
 		if err != nil {
 			return fmt.Errorf("update article: %w", err)
 		}
+		*c = change.Set{Articles: []int{out.ID}}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.report(ctx, change.Set{Articles: []int{out.ID}})
-	return out, nil
+	return out, err
 }
 
 // DeleteArticle deletes an article of the viewer's with its comments and favorites, and
@@ -241,7 +238,7 @@ func (s *Service) DeleteArticle(ctx context.Context, slug string) (string, error
 		return "", err
 	}
 	var id int
-	err := s.inTx(ctx, func(tx *ent.Tx) error {
+	err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
 		a, err := lockArticle(ctx, tx, slug)
 		if err != nil {
 			return err
@@ -260,14 +257,14 @@ func (s *Service) DeleteArticle(ctx context.Context, slug string) (string, error
 			return fmt.Errorf("delete article: %w", err)
 		}
 		id = a.ID
+		// Its comments and favorites went with it (ArticleLists covers every list of
+		// favorites).
+		*c = change.Set{Articles: []int{id}, ArticleLists: true, CommentsOf: []int{id}}
 		return events.Publish(ctx, tx, events.ArticleDeleted(a.ID))
 	})
 	if err != nil {
 		return "", err
 	}
-	// Its comments and favorites went with it.
-	s.report(ctx, change.Set{Articles: []int{id}, ArticleLists: true, CommentsOf: []int{id},
-		Favorites: []change.Favorite{{User: v.UserID, Article: id}}})
 	return globalid.Encode(globalid.TypeArticle, id), nil
 }
 
@@ -288,7 +285,7 @@ func (s *Service) setFavorite(ctx context.Context, slug string, on bool) (*ent.A
 		return nil, err
 	}
 	var out *ent.Article
-	err := s.inTx(ctx, func(tx *ent.Tx) error {
+	err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
 		a, err := tx.Article.Query().Where(article.Slug(slug)).Only(ctx)
 		if err != nil {
 			return notFound(err, "article")
@@ -328,13 +325,10 @@ func (s *Service) setFavorite(ctx context.Context, slug string, on bool) (*ent.A
 		if n == 0 {
 			return nil
 		}
+		*c = change.Set{Articles: []int{a.ID}, Favorites: []change.Favorite{{User: v.UserID, Article: a.ID}}}
 		// The count travels with the event: read under this transaction's row lock, it
 		// is exactly the count this change made.
 		return events.Publish(ctx, tx, events.FavoriteChanged(a.ID, out.FavoritesCount))
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.report(ctx, change.Set{Articles: []int{out.ID}, Favorites: []change.Favorite{{User: v.UserID, Article: out.ID}}})
-	return out, nil
+	return out, err
 }

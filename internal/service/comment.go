@@ -33,7 +33,7 @@ func (s *Service) AddComment(ctx context.Context, slug, body string) (*ent.Comme
 	// One clock for both stamps, so a new comment's updatedAt equals its createdAt.
 	ts := s.now()
 	var c *ent.Comment
-	err = s.inTx(ctx, func(tx *ent.Tx) error {
+	err = s.write(ctx, func(tx *ent.Tx, ch *change.Set) error {
 		var err error
 		c, err = tx.Comment.Create().SetCreatedAt(ts).SetUpdatedAt(ts).
 			SetArticleID(a.ID).SetAuthorID(v.UserID).SetBody(body).Save(ctx)
@@ -44,12 +44,12 @@ func (s *Service) AddComment(ctx context.Context, slug, body string) (*ent.Comme
 			}
 			return fmt.Errorf("insert comment: %w", err)
 		}
+		*ch = change.Set{CommentsOf: []int{a.ID}}
 		return events.Publish(ctx, tx, events.CommentAdded(a.ID, c.ID))
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.report(ctx, change.Set{CommentsOf: []int{a.ID}})
 	return c, nil
 }
 
@@ -63,8 +63,7 @@ func (s *Service) DeleteComment(ctx context.Context, gid string) (string, error)
 	if !ok || typ != globalid.TypeComment {
 		return "", apperr.BadInput("id", "is not a comment id")
 	}
-	var articleID int
-	err := s.inTx(ctx, func(tx *ent.Tx) error {
+	err := s.write(ctx, func(tx *ent.Tx, ch *change.Set) error {
 		c, err := tx.Comment.Get(ctx, id)
 		if err != nil {
 			return notFound(err, "comment")
@@ -72,12 +71,11 @@ func (s *Service) DeleteComment(ctx context.Context, gid string) (string, error)
 		if err := policy.CanDeleteComment(v, c); err != nil {
 			return err
 		}
-		articleID = c.ArticleID
+		*ch = change.Set{CommentsOf: []int{c.ArticleID}}
 		return tx.Comment.DeleteOne(c).Exec(ctx)
 	})
 	if err != nil {
 		return "", err
 	}
-	s.report(ctx, change.Set{CommentsOf: []int{articleID}})
 	return gid, nil
 }

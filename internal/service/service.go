@@ -15,6 +15,7 @@ import (
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
 	"inkwell/internal/change"
+	"inkwell/internal/events"
 	"inkwell/internal/ratelimit"
 )
 
@@ -48,11 +49,27 @@ func New(db *ent.Client, tokens *auth.Tokens, cfg Config) *Service {
 	return &Service{db: db, tokens: tokens, refreshTTL: cfg.RefreshTTL, limits: cfg.Limits, changed: cfg.Changed, now: now}
 }
 
-// report tells the read side what a committed write changed.
-func (s *Service) report(ctx context.Context, c change.Set) {
-	if s.changed != nil {
+// write runs fn in one transaction, as inTx does, for a write that changes what readers
+// see; fn records what it changed in c. The change is sent to every instance in that same
+// transaction (so only a committed write is heard of, in commit order), and, once the
+// transaction commits, applied to this instance's caches before the write is answered,
+// so its client reads it back.
+func (s *Service) write(ctx context.Context, fn func(tx *ent.Tx, c *change.Set) error) error {
+	var c change.Set
+	err := s.inTx(ctx, func(tx *ent.Tx) error {
+		c = change.Set{} // a retried transaction starts over
+		if err := fn(tx, &c); err != nil {
+			return err
+		}
+		if c.Empty() {
+			return nil
+		}
+		return events.Publish(ctx, tx, events.Changed(c))
+	})
+	if err == nil && s.changed != nil && !c.Empty() {
 		s.changed(ctx, c)
 	}
+	return err
 }
 
 // now matches the schema's clock: UTC, cut to PostgreSQL's microseconds.

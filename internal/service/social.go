@@ -46,13 +46,19 @@ func (s *Service) Follow(ctx context.Context, username string) (*ent.User, error
 		return nil, apperr.BadInput("username", "you cannot follow yourself")
 	}
 	// ON CONFLICT DO NOTHING: two concurrent clicks store one row and neither fails.
-	if _, err := s.db.ExecContext(ctx,
-		`INSERT INTO follows (follower_id, followee_id, created_at) VALUES ($1, $2, $3)
-		 ON CONFLICT (follower_id, followee_id) DO NOTHING`,
-		v.UserID, target.ID, s.now()); err != nil {
-		return nil, fmt.Errorf("insert follow: %w", err)
+	err = s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO follows (follower_id, followee_id, created_at) VALUES ($1, $2, $3)
+			 ON CONFLICT (follower_id, followee_id) DO NOTHING`,
+			v.UserID, target.ID, s.now()); err != nil {
+			return fmt.Errorf("insert follow: %w", err)
+		}
+		*c = change.Set{Follows: []change.Follow{{Follower: v.UserID, Followee: target.ID}}}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	s.report(ctx, change.Set{Follows: []change.Follow{{Follower: v.UserID, Followee: target.ID}}})
 	return target, nil
 }
 
@@ -66,11 +72,17 @@ func (s *Service) Unfollow(ctx context.Context, username string) (*ent.User, err
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.db.ExecContext(ctx,
-		`DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2`,
-		v.UserID, target.ID); err != nil {
-		return nil, fmt.Errorf("delete follow: %w", err)
+	err = s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
+		if _, err := tx.ExecContext(ctx,
+			`DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2`,
+			v.UserID, target.ID); err != nil {
+			return fmt.Errorf("delete follow: %w", err)
+		}
+		*c = change.Set{Follows: []change.Follow{{Follower: v.UserID, Followee: target.ID}}}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	s.report(ctx, change.Set{Follows: []change.Follow{{Follower: v.UserID, Followee: target.ID}}})
 	return target, nil
 }

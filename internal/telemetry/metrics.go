@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"inkwell/internal/cache"
 	"inkwell/internal/dbstats"
 )
 
@@ -92,6 +93,27 @@ func (m *Metrics) WatchDB(db *sql.DB) {
 		return
 	}
 	m.Registry.MustRegister(collectors.NewDBStatsCollector(db, "inkwell"))
+}
+
+// WatchCache adds the entity cache's figures (inkwell_entity_cache_*).
+func (m *Metrics) WatchCache(c *cache.Cache) {
+	if m == nil || c == nil {
+		return
+	}
+	m.Registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "inkwell_entity_cache_hits_total",
+			Help: "Reads answered by the entity cache.",
+		}, func() float64 { return float64(c.Stats().Hits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "inkwell_entity_cache_misses_total",
+			Help: "Reads the entity cache could not answer (loaded from PostgreSQL).",
+		}, func() float64 { return float64(c.Stats().Misses) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "inkwell_entity_cache_bytes",
+			Help: "Estimated size of the entity cache's values.",
+		}, func() float64 { return float64(c.Stats().Bytes) }),
+	)
 }
 
 // ObserveHTTP records one answered request. route is the pattern that served it, or ""

@@ -1,0 +1,221 @@
+// Package cache keeps what every reader shares (users, articles, an article's tags and
+// comment pages, counts) in this instance's memory, bounded by bytes, so that most reads
+// of a hot page cost no SQL at all. It never holds anything viewer-specific: whether the
+// viewer favorited or follows something is always read for that viewer.
+//
+// A write makes every instance forget what it changed (a change.Set): this instance at
+// once, before the write is answered, so a client never reads its own write's old value;
+// the others when the change event, sent in the write's transaction, reaches their
+// listening connection (internal/events). While that connection is down an instance
+// could miss events, so the cache is off until it listens again, and starts empty.
+package cache
+
+import (
+	"sync/atomic"
+
+	"github.com/maypok86/otter/v2"
+
+	"inkwell/internal/change"
+)
+
+// Kind is what a cached value is.
+type Kind uint8
+
+// The kinds of values, each keyed by an id.
+const (
+	User           Kind = iota // a user, by id
+	Article                    // an article, by id
+	Slug                       // an article's id, by slug
+	Tags                       // an article's tags, by article id
+	Comments                   // an article's comment pages, by article id
+	CommentsCount              // an article's number of comments
+	FollowersCount             // a user's number of followers
+	FollowingCount             // how many users a user follows
+	numKinds
+)
+
+// key names one value: kind and id, or kind and slug.
+type key struct {
+	kind Kind
+	id   int
+	s    string
+}
+
+type entry struct {
+	v      any
+	weight uint32
+}
+
+// Cache is one instance's cache. The zero of *Cache (nil) caches nothing.
+type Cache struct {
+	c *otter.Cache[key, entry]
+	// epochs count the evictions of each kind: a value loaded while its kind's epoch
+	// moved may predate the write that moved it, and is not kept (Fill).
+	epochs [numKinds]atomic.Uint64
+	on     atomic.Bool
+
+	hits, misses, applied atomic.Uint64
+}
+
+// New returns a cache of at most maxBytes (approximately: the weights are estimates of
+// the values' sizes), off until SetListening(true).
+func New(maxBytes int) *Cache {
+	return &Cache{c: otter.Must(&otter.Options[key, entry]{
+		MaximumWeight: uint64(max(maxBytes, 1)),
+		Weigher:       func(_ key, e entry) uint32 { return e.weight },
+	})}
+}
+
+// Epoch is taken before loading values of a kind from the database, and handed to Fill.
+type Epoch struct {
+	kind Kind
+	n    uint64
+}
+
+// Epoch is kind's eviction count now.
+func (c *Cache) Epoch(kind Kind) Epoch {
+	if c == nil {
+		return Epoch{kind: kind}
+	}
+	return Epoch{kind: kind, n: c.epochs[kind].Load()}
+}
+
+// Get returns the cached value of kind for id.
+func Get[V any](c *Cache, kind Kind, id int) (V, bool) {
+	return get[V](c, key{kind: kind, id: id})
+}
+
+// GetSlug returns the cached article id for slug.
+func GetSlug(c *Cache, slug string) (int, bool) {
+	return get[int](c, key{kind: Slug, s: slug})
+}
+
+func get[V any](c *Cache, k key) (V, bool) {
+	var zero V
+	if c == nil || !c.on.Load() {
+		return zero, false
+	}
+	e, ok := c.c.GetIfPresent(k)
+	if !ok {
+		c.misses.Add(1)
+		return zero, false
+	}
+	v, ok := e.v.(V)
+	if ok {
+		c.hits.Add(1)
+	}
+	return v, ok
+}
+
+// Fill keeps v, of kind for id, loaded from the database after e was taken, unless a
+// write evicted that kind meanwhile. The value is shared by every later reader: it must
+// never be changed. weight estimates its size in bytes.
+func Fill[V any](c *Cache, e Epoch, id int, v V, weight int) {
+	fill(c, e, key{kind: e.kind, id: id}, v, weight)
+}
+
+// FillSlug keeps slug's article id. A slug names one article for the article's life;
+// after a deletion it may name a new one, so a reader checks the article it finds.
+func FillSlug(c *Cache, e Epoch, slug string, id int) {
+	fill(c, e, key{kind: Slug, s: slug}, id, len(slug)+48)
+}
+
+func fill(c *Cache, e Epoch, k key, v any, weight int) {
+	if c == nil || !c.on.Load() || c.epochs[e.kind].Load() != e.n {
+		return
+	}
+	c.c.Set(k, entry{v: v, weight: uint32(min(max(weight, 1), 1<<30))})
+	// An eviction between the check and the Set bumped the epoch first: undo the Set.
+	if c.epochs[e.kind].Load() != e.n {
+		c.c.Invalidate(k)
+	}
+}
+
+// evict forgets ids of kind; the epoch moves first, so that a load already running
+// cannot put an old value back (see fill).
+func (c *Cache) evict(kind Kind, ids ...int) {
+	c.epochs[kind].Add(1)
+	for _, id := range ids {
+		c.c.Invalidate(key{kind: kind, id: id})
+	}
+}
+
+// Apply forgets what a committed write changed. Lists of articles are never cached, so a
+// new or deleted article changes nothing here beyond its own entries.
+func (c *Cache) Apply(s change.Set) {
+	if c == nil {
+		return
+	}
+	defer c.applied.Add(1)
+	if len(s.Users) > 0 {
+		c.evict(User, s.Users...)
+	}
+	if len(s.Articles) > 0 {
+		c.evict(Article, s.Articles...)
+		c.evict(Tags, s.Articles...)
+	}
+	for _, f := range s.Follows {
+		c.evict(FollowersCount, f.Followee)
+		c.evict(FollowingCount, f.Follower)
+	}
+	if len(s.CommentsOf) > 0 {
+		c.evict(Comments, s.CommentsOf...)
+		c.evict(CommentsCount, s.CommentsOf...)
+	}
+	if s.AllComments {
+		c.evictAll(Comments, CommentsCount)
+	}
+}
+
+// evictAll forgets every value of the kinds.
+func (c *Cache) evictAll(kinds ...Kind) {
+	for _, k := range kinds {
+		c.epochs[k].Add(1)
+	}
+	for k := range c.c.Keys() {
+		for _, kind := range kinds {
+			if k.kind == kind {
+				c.c.Invalidate(k)
+			}
+		}
+	}
+}
+
+// SetListening turns the cache on when the instance listens for change events, and off
+// (forgetting everything) when it may miss some.
+func (c *Cache) SetListening(on bool) {
+	if c == nil {
+		return
+	}
+	if !on {
+		c.on.Store(false)
+	}
+	for k := range c.epochs {
+		c.epochs[k].Add(1)
+	}
+	c.c.InvalidateAll()
+	if on {
+		c.on.Store(true)
+	}
+}
+
+// On reports whether the cache serves values: whether the instance listens for changes.
+func (c *Cache) On() bool { return c != nil && c.on.Load() }
+
+// Stats are the cache's counters since it was made.
+type Stats struct {
+	Hits, Misses uint64
+	// Applied counts the change sets applied, this instance's own and others'.
+	Applied uint64
+	Entries int
+	Bytes   uint64
+}
+
+// Stats reports the counters.
+func (c *Cache) Stats() Stats {
+	if c == nil {
+		return Stats{}
+	}
+	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Applied: c.applied.Load(),
+		Entries: c.c.EstimatedSize(), Bytes: c.c.WeightedSize()}
+}

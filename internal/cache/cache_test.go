@@ -1,0 +1,134 @@
+package cache
+
+import (
+	"sync"
+	"testing"
+
+	"inkwell/internal/change"
+)
+
+func TestCache(t *testing.T) {
+	t.Run("off until listening, and nothing is kept meanwhile", func(t *testing.T) {
+		c := New(1 << 20)
+		Fill(c, c.Epoch(User), 1, "ada", 10)
+		if _, ok := Get[string](c, User, 1); ok {
+			t.Fatal("a value served before the cache listens")
+		}
+		c.SetListening(true)
+		if _, ok := Get[string](c, User, 1); ok {
+			t.Fatal("a value filled while off was kept")
+		}
+		Fill(c, c.Epoch(User), 1, "ada", 10)
+		if v, ok := Get[string](c, User, 1); !ok || v != "ada" {
+			t.Fatalf("Get = %q, %v; want ada", v, ok)
+		}
+	})
+
+	t.Run("losing the listening connection empties it", func(t *testing.T) {
+		c := New(1 << 20)
+		c.SetListening(true)
+		Fill(c, c.Epoch(Article), 7, "old", 10)
+		c.SetListening(false)
+		if _, ok := Get[string](c, Article, 7); ok {
+			t.Fatal("served while not listening")
+		}
+		c.SetListening(true)
+		if _, ok := Get[string](c, Article, 7); ok {
+			t.Fatal("a value from before the gap survived it")
+		}
+	})
+
+	t.Run("a load that overlaps a write is not kept", func(t *testing.T) {
+		c := New(1 << 20)
+		c.SetListening(true)
+		e := c.Epoch(Article) // a reader starts loading article 7...
+		c.Apply(change.Set{Articles: []int{7}})
+		Fill(c, e, 7, "loaded before the write", 10) // ...and finishes after the write
+		if _, ok := Get[string](c, Article, 7); ok {
+			t.Fatal("a value loaded across a write was kept")
+		}
+		Fill(c, c.Epoch(Article), 7, "new", 10)
+		if v, _ := Get[string](c, Article, 7); v != "new" {
+			t.Fatalf("Get = %q, want new", v)
+		}
+	})
+
+	t.Run("each change evicts what it names", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			kind Kind
+			id   int
+			set  change.Set
+		}{
+			{"user", User, 1, change.Set{Users: []int{1}}},
+			{"article", Article, 2, change.Set{Articles: []int{2}}},
+			{"tags of a changed article", Tags, 2, change.Set{Articles: []int{2}}},
+			{"followers of the followee", FollowersCount, 3, change.Set{Follows: []change.Follow{{Follower: 4, Followee: 3}}}},
+			{"follows of the follower", FollowingCount, 4, change.Set{Follows: []change.Follow{{Follower: 4, Followee: 3}}}},
+			{"comment pages", Comments, 5, change.Set{CommentsOf: []int{5}}},
+			{"comment count", CommentsCount, 5, change.Set{CommentsOf: []int{5}}},
+			{"comments of an unknown article", Comments, 6, change.Set{AllComments: true}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				c := New(1 << 20)
+				c.SetListening(true)
+				Fill(c, c.Epoch(tc.kind), tc.id, 1, 10)
+				Fill(c, c.Epoch(tc.kind), tc.id+100, 2, 10)
+				c.Apply(tc.set)
+				if _, ok := Get[int](c, tc.kind, tc.id); ok {
+					t.Error("still cached after the change")
+				}
+				if tc.kind != Comments || !tc.set.AllComments {
+					if _, ok := Get[int](c, tc.kind, tc.id+100); !ok {
+						t.Error("an unrelated value was evicted")
+					}
+				}
+			})
+		}
+	})
+
+	t.Run("bounded by weight", func(t *testing.T) {
+		c := New(10_000)
+		c.SetListening(true)
+		for i := range 1000 {
+			Fill(c, c.Epoch(User), i, i, 100)
+		}
+		c.c.CleanUp()
+		if b := c.Stats().Bytes; b > 10_000 {
+			t.Fatalf("holds %d bytes of values, more than its 10,000", b)
+		}
+	})
+
+	t.Run("concurrent fills and evictions", func(t *testing.T) {
+		c := New(1 << 20)
+		c.SetListening(true)
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				for i := range 2000 {
+					id := i % 50
+					if g == 0 && i%10 == 0 {
+						c.Apply(change.Set{Users: []int{id}})
+						continue
+					}
+					e := c.Epoch(User)
+					Fill(c, e, id, id, 10)
+					if v, ok := Get[int](c, User, id); ok && v != id {
+						t.Errorf("user %d cached as %d", id, v)
+					}
+				}
+			})
+		}
+		wg.Wait()
+	})
+
+	t.Run("nil caches nothing", func(t *testing.T) {
+		var c *Cache
+		c.Apply(change.Set{Users: []int{1}})
+		c.SetListening(true)
+		Fill(c, c.Epoch(User), 1, 1, 1)
+		if _, ok := Get[int](c, User, 1); ok || c.On() {
+			t.Fatal("a nil cache served a value")
+		}
+	})
+}
