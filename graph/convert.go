@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"inkwell/ent"
 	"inkwell/graph/model"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
@@ -32,9 +33,22 @@ func articleConnection(ctx context.Context, l service.ArticleList, err error) (*
 	if err != nil {
 		return nil, err
 	}
+	ld := loader.For(ctx).ArticleByID
+	ld.Preload(ctx, l.Page.Items)
+	as, errs := ld.LoadAll(ctx, l.Page.Items)
+	page := paging.Page[*ent.Article]{HasNextPage: l.Page.HasNextPage, HasPreviousPage: l.Page.HasPreviousPage}
+	for i, a := range as {
+		switch {
+		case errs != nil && apperr.CodeOf(errs[i]) == apperr.CodeNotFound:
+			continue // deleted since the page was chosen
+		case errs != nil && errs[i] != nil:
+			return nil, errs[i]
+		}
+		page.Items, page.Keys = append(page.Items, a), append(page.Keys, l.Page.Keys[i])
+	}
 	items, _ := ownConnection(ctx, "ArticleConnection", "ArticleEdge", "Article")
-	prefetchArticles(ctx, l.Page.Items, items)
-	return model.NewArticleConnection(ctx, l.Page, l.Count), nil
+	prefetchArticles(ctx, page.Items, items)
+	return model.NewArticleConnection(ctx, page, l.Count), nil
 }
 
 func deref(s *string) string {

@@ -272,15 +272,17 @@ func TestBatchingHomeFeed(t *testing.T) {
 	h := batchSeed(t)
 
 	small, nSmall := h.statements(t, h.viewer.Token, batchFeedQuery, "feed", 5)
+	mid, nMid := h.statements(t, h.viewer.Token, batchFeedQuery, "feed", 20)
 	big, nBig := h.statements(t, h.viewer.Token, batchFeedQuery, "feed", 50)
-	t.Logf("feed as the viewer: %d statements for first: 5, %d for first: 50", nSmall, nBig)
-	if nSmall != nBig {
-		t.Errorf("feed costs %d statements for 5 articles but %d for 50: something is not batched", nSmall, nBig)
+	t.Logf("feed as the viewer: %d statements for first: 5, %d for 20, %d for 50", nSmall, nMid, nBig)
+	if nSmall != nBig || nMid != nBig {
+		t.Errorf("feed costs %d statements for 5 articles, %d for 20, %d for 50: something is not batched", nSmall, nMid, nBig)
 	}
 	if nBig > batchMaxStatements {
 		t.Errorf("feed costs %d statements, want at most %d", nBig, batchMaxStatements)
 	}
 	h.check(t, small, h.feed, h.viewer)
+	h.check(t, mid, h.feed, h.viewer)
 	h.check(t, big, h.feed, h.viewer)
 	for _, edge := range big.Edges {
 		if a := edge.Node; !a.Author.ViewerIsFollowing || a.Author.Username == "stranger" {
@@ -294,15 +296,17 @@ func TestBatchingArticles(t *testing.T) {
 	h := batchSeed(t)
 
 	small, nSmall := h.statements(t, h.viewer.Token, batchArticlesQuery, "articles", 5)
+	mid, nMid := h.statements(t, h.viewer.Token, batchArticlesQuery, "articles", 20)
 	big, nBig := h.statements(t, h.viewer.Token, batchArticlesQuery, "articles", 50)
-	t.Logf("articles as the viewer: %d statements for first: 5, %d for first: 50", nSmall, nBig)
-	if nSmall != nBig {
-		t.Errorf("articles costs %d statements for 5 but %d for 50: something is not batched", nSmall, nBig)
+	t.Logf("articles as the viewer: %d statements for first: 5, %d for 20, %d for 50", nSmall, nMid, nBig)
+	if nSmall != nBig || nMid != nBig {
+		t.Errorf("articles costs %d statements for 5, %d for 20, %d for 50: something is not batched", nSmall, nMid, nBig)
 	}
 	if nBig > batchMaxStatements {
 		t.Errorf("articles costs %d statements, want at most %d", nBig, batchMaxStatements)
 	}
 	h.check(t, small, h.all, h.viewer)
+	h.check(t, mid, h.all, h.viewer)
 	h.check(t, big, h.all, h.viewer)
 
 	anonSmall, aSmall := h.statements(t, "", batchArticlesQuery, "articles", 5)

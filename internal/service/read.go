@@ -22,9 +22,11 @@ type ArticleFilter struct {
 	Tag, Author, FavoritedBy string
 }
 
-// ArticleList is a page of articles and a way to count the whole list.
+// ArticleList is a page of articles, by id, and a way to count the whole list. Only the
+// ids come from the list's query: the articles themselves are read through the request's
+// loaders, which most often find them in the shared cache.
 type ArticleList struct {
-	Page  paging.Page[*ent.Article]
+	Page  paging.Page[int]
 	Count func(context.Context) (int, error)
 }
 
@@ -84,11 +86,18 @@ func (s *Service) articleListPaged(ctx context.Context, w paging.Window, preds [
 	rows, err := q.Clone().Where(pagePreds...).Where(keyset(w, true, article.FieldCreatedAt, article.FieldID)).
 		Order(order[article.OrderOption](w, true, article.FieldCreatedAt, article.FieldID)...).
 		Limit(w.Limit + 1).
+		Select(article.FieldID, article.FieldCreatedAt).
 		All(ctx)
 	if err != nil {
 		return ArticleList{}, err
 	}
-	return ArticleList{Page: paging.Cut(w, rows, ArticleKey), Count: count}, nil
+	p := paging.Cut(w, rows, ArticleKey)
+	ids := make([]int, len(p.Items))
+	for i, a := range p.Items {
+		ids[i] = a.ID
+	}
+	return ArticleList{Page: paging.Page[int]{Items: ids, Keys: p.Keys, HasNextPage: p.HasNextPage, HasPreviousPage: p.HasPreviousPage},
+		Count: count}, nil
 }
 
 // ArticleKey is an article's place in newest-first lists.
