@@ -85,7 +85,7 @@ func (s *Service) articleListPaged(ctx context.Context, w paging.Window, preds [
 	count := func(ctx context.Context) (int, error) { return q.Clone().Count(ctx) }
 	rows, err := q.Clone().Where(pagePreds...).Where(keyset(w, true, article.FieldCreatedAt, article.FieldID)).
 		Order(order[article.OrderOption](w, true, article.FieldCreatedAt, article.FieldID)...).
-		Limit(w.Limit + 1).
+		Limit(w.Limit+1).
 		Select(article.FieldID, article.FieldCreatedAt).
 		All(ctx)
 	if err != nil {
