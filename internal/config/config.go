@@ -78,7 +78,7 @@ type Config struct {
 	DBMaxConns int
 	// EntityCacheMB bounds the in-memory cache of shared entities (users, articles, tags,
 	// comment pages, counts) that every instance keeps coherent through change events
-	// (INKWELL_ENTITY_CACHE_MB, default 32; 0 turns it off).
+	// (INKWELL_ENTITY_CACHE_MB, default 16; 0 turns it off).
 	EntityCacheMB int
 	// MaxSubscriptionsPerConnection caps the active subscriptions of one WebSocket
 	// (INKWELL_MAX_SUBSCRIPTIONS_PER_CONNECTION, default 20).
@@ -223,7 +223,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.PublicCacheMaxAge = d
 	}
 	c.MaxSubscriptionsPerConnection, c.SubscriptionBuffer = 20, 64
-	c.EntityCacheMB = 32
+	c.EntityCacheMB = 16
 	if v := str("INKWELL_ENTITY_CACHE_MB", ""); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 1<<16 {
