@@ -35,7 +35,8 @@ type target struct {
 	metricsURL string // Inkwell's telemetry listener (…/metrics), "" for the anchors
 	// targeter makes the request source of a workload for this server.
 	targeter func(w *workload) vegeta.Targeter
-	docs     map[string]*doc // an anchor's kit documents by workload
+	docs     map[string]*doc   // an anchor's kit documents by workload
+	env      map[string]string // Inkwell's environment, for a second instance (-stale)
 }
 
 func (t *target) anchorDoc(w *workload) *doc { return t.docs[w.name] }

@@ -100,6 +100,7 @@ type report struct {
 	Rounds     []roundResult   `json:"rounds"`
 	IdleRSSKiB map[string]int  `json:"idle_rss_kib"`       // "W1/inkwell": RSS before the workload's warm-up
 	Overload   *overloadResult `json:"overload,omitempty"` // -overload
+	Stale      *staleResult    `json:"stale,omitempty"`    // -stale
 }
 
 var titles = map[string]string{}
@@ -267,6 +268,9 @@ func (r *report) text() string {
 	if r.Overload != nil {
 		fmt.Fprintf(&b, "\nOverload: %s\n", r.Overload)
 	}
+	if r.Stale != nil {
+		fmt.Fprintf(&b, "\nStale reads: %s\n", r.Stale)
+	}
 	if len(r.Checks) > 0 {
 		fmt.Fprintf(&b, "\nTargets of issue 11:\n")
 		for _, c := range r.Checks {
@@ -319,6 +323,9 @@ func (r *report) markdown() string {
 	}
 	if r.Overload != nil {
 		fmt.Fprintf(&b, "\nOverload: %s.\n", r.Overload)
+	}
+	if r.Stale != nil {
+		fmt.Fprintf(&b, "\nStale reads: %s.\n", r.Stale)
 	}
 	m := r.Machine
 	fmt.Fprintf(&b, "\nMachine: %s × %d cores, %.0f GiB memory, %s; %s; %s", m.CPU, m.Cores, m.MemoryGiB, m.Kernel, m.Go, m.PostgreSQL)

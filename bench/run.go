@@ -217,6 +217,14 @@ func run(ctx context.Context, o options) error {
 		rep.Overload = &ov
 		log.Printf("overload: %s", ov)
 	}
+	if o.stale {
+		sr, err := stale(ctx, st, work, targets[0], db, ds, 16, o.duration)
+		if err != nil {
+			return err
+		}
+		rep.Stale = &sr
+		log.Printf("stale reads: %s", sr)
+	}
 	rep.Finished = time.Now().UTC()
 	md := rep.markdown()
 	if err := rep.write(out, md); err != nil {
@@ -370,19 +378,9 @@ func startServers(ctx context.Context, st *stack, work, kit, dbURL string, pool 
 	if _, err := rand.Read(key); err != nil {
 		return nil, config.Config{}, err
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, config.Config{}, err
-	}
-	maddr, err := freeAddr()
-	if err != nil {
-		return nil, config.Config{}, err
-	}
 	inkEnv := map[string]string{
 		"INKWELL_ENV":              "production",
 		"DATABASE_URL":             dbURL,
-		"INKWELL_ADDR":             addr,
-		"INKWELL_METRICS_ADDR":     maddr,
 		"INKWELL_SIGNING_KEY":      hex.EncodeToString(key),
 		"INKWELL_DEMO_DATA":        "false",
 		"INKWELL_MIGRATE_ON_START": "false",
@@ -399,26 +397,12 @@ func startServers(ctx context.Context, st *stack, work, kit, dbURL string, pool 
 	if err != nil {
 		return nil, cfg, err
 	}
-	var env []string
-	for k, v := range inkEnv {
-		env = append(env, k+"="+v)
-	}
-	slices.Sort(env)
-	ink, err := startProc(targetInkwell, filepath.Join(work, "inkwell.log"), work, env, filepath.Join(work, "inkwell"), "serve")
+	t, err := startInkwell(ctx, st, work, targetInkwell, inkEnv)
 	if err != nil {
 		return nil, cfg, err
 	}
-	st.procs = append(st.procs, ink)
-	if err := ink.waitReady(ctx, httpOK("GET", "http://"+addr+"/readyz", "")); err != nil {
-		return nil, cfg, err
-	}
-	if err := ink.waitReady(ctx, httpOK("GET", "http://"+maddr+"/metrics", "")); err != nil {
-		return nil, cfg, err
-	}
-	log.Printf("inkwell serve up (pid %d) on http://%s/graphql, metrics on http://%s/metrics", ink.pid(), addr, maddr)
-	inkURL := "http://" + addr + "/graphql"
-	targets := []*target{{name: targetInkwell, url: inkURL, proc: ink, metricsURL: "http://" + maddr + "/metrics",
-		targeter: inkwellTargeter(inkURL, ds)}}
+	t.targeter = inkwellTargeter(t.url, ds)
+	targets := []*target{t}
 	if kit == "" {
 		return targets, cfg, nil
 	}
@@ -465,6 +449,39 @@ func startServers(ctx context.Context, st *stack, work, kit, dbURL string, pool 
 		&target{name: targetPeer, url: peerURL, proc: peer, docs: docs[targetPeer],
 			targeter: anchorTargeter(peerURL, docs[targetPeer], ds)})
 	return targets, cfg, nil
+}
+
+// startInkwell starts `inkwell serve` with env, on addresses of its own (any given in env
+// are replaced), and waits until it is ready.
+func startInkwell(ctx context.Context, st *stack, work, name string, env map[string]string) (*target, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	maddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	env = maps.Clone(env)
+	env["INKWELL_ADDR"], env["INKWELL_METRICS_ADDR"] = addr, maddr
+	var list []string
+	for k, v := range env {
+		list = append(list, k+"="+v)
+	}
+	slices.Sort(list)
+	ink, err := startProc(name, filepath.Join(work, name+".log"), work, list, filepath.Join(work, "inkwell"), "serve")
+	if err != nil {
+		return nil, err
+	}
+	st.procs = append(st.procs, ink)
+	if err := ink.waitReady(ctx, httpOK("GET", "http://"+addr+"/readyz", "")); err != nil {
+		return nil, err
+	}
+	if err := ink.waitReady(ctx, httpOK("GET", "http://"+maddr+"/metrics", "")); err != nil {
+		return nil, err
+	}
+	log.Printf("%s serve up (pid %d) on http://%s/graphql, metrics on http://%s/metrics", name, ink.pid(), addr, maddr)
+	return &target{name: name, url: "http://" + addr + "/graphql", proc: ink, metricsURL: "http://" + maddr + "/metrics", env: env}, nil
 }
 
 // measure runs one workload: a warm-up per target, then the rounds, the order of the
