@@ -20,7 +20,7 @@ func cached(t *testing.T) *apptest.Env {
 	return e
 }
 
-func waitListening(t *testing.T, e *apptest.Env) {
+func waitListening(t testing.TB, e *apptest.Env) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); !e.App.Entities.On(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -108,7 +108,9 @@ func start(t testing.TB, cfg config.Config, dbURL func() string, opts []Option) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.SetMaxOpenConns(40)
+	// As the server configures it: a pool that keeps its idle connections, so the
+	// look-ahead's parallel queries do not open new ones on every request.
+	app.ConfigurePool(db, 40)
 	t.Cleanup(func() { db.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
