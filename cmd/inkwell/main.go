@@ -169,12 +169,12 @@ func migrate(ctx context.Context, log *slog.Logger) error {
 // limitMemory sets a soft memory limit unless GOMEMLIMIT does. With GOGC at 200 the heap
 // may grow to three times what is live, and the entity cache is live: its budget would
 // count three times over. The limit makes the collector work harder only when the heap
-// nears 64 MiB more than twice the cache, which keeps a default server near 100 MB.
+// nears 48 MiB more than twice the cache, which keeps a default server near 100 MB.
 func limitMemory(cfg config.Config) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	debug.SetMemoryLimit(int64(64+2*cfg.EntityCacheMB) << 20)
+	debug.SetMemoryLimit(int64(48+2*cfg.EntityCacheMB) << 20)
 }
 
 func serve(ctx context.Context, log *slog.Logger) error {
