@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"inkwell/ent/article"
 	"inkwell/ent/user"
+	"inkwell/internal/markdown"
 	"strings"
 	"time"
 
@@ -34,6 +35,18 @@ type Article struct {
 	AuthorID int `json:"author_id,omitempty"`
 	// FavoritesCount holds the value of the "favorites_count" field.
 	FavoritesCount int `json:"favorites_count,omitempty"`
+	// BodyHTML holds the value of the "body_html" field.
+	BodyHTML string `json:"body_html,omitempty"`
+	// Excerpt holds the value of the "excerpt" field.
+	Excerpt string `json:"excerpt,omitempty"`
+	// WordCount holds the value of the "word_count" field.
+	WordCount int `json:"word_count,omitempty"`
+	// ReadingTimeMinutes holds the value of the "reading_time_minutes" field.
+	ReadingTimeMinutes int `json:"reading_time_minutes,omitempty"`
+	// Toc holds the value of the "toc" field.
+	Toc markdown.TOC `json:"toc,omitempty"`
+	// RenderVersion holds the value of the "render_version" field.
+	RenderVersion int `json:"render_version,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ArticleQuery when eager-loading is set.
 	Edges        ArticleEdges `json:"edges"`
@@ -120,9 +133,11 @@ func (*Article) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case article.FieldID, article.FieldAuthorID, article.FieldFavoritesCount:
+		case article.FieldToc:
+			values[i] = new(markdown.TOC)
+		case article.FieldID, article.FieldAuthorID, article.FieldFavoritesCount, article.FieldWordCount, article.FieldReadingTimeMinutes, article.FieldRenderVersion:
 			values[i] = new(sql.NullInt64)
-		case article.FieldSlug, article.FieldTitle, article.FieldDescription, article.FieldBody:
+		case article.FieldSlug, article.FieldTitle, article.FieldDescription, article.FieldBody, article.FieldBodyHTML, article.FieldExcerpt:
 			values[i] = new(sql.NullString)
 		case article.FieldCreatedAt, article.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -194,6 +209,42 @@ func (_m *Article) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field favorites_count", values[i])
 			} else if value.Valid {
 				_m.FavoritesCount = int(value.Int64)
+			}
+		case article.FieldBodyHTML:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field body_html", values[i])
+			} else if value.Valid {
+				_m.BodyHTML = value.String
+			}
+		case article.FieldExcerpt:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field excerpt", values[i])
+			} else if value.Valid {
+				_m.Excerpt = value.String
+			}
+		case article.FieldWordCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field word_count", values[i])
+			} else if value.Valid {
+				_m.WordCount = int(value.Int64)
+			}
+		case article.FieldReadingTimeMinutes:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field reading_time_minutes", values[i])
+			} else if value.Valid {
+				_m.ReadingTimeMinutes = int(value.Int64)
+			}
+		case article.FieldToc:
+			if value, ok := values[i].(*markdown.TOC); !ok {
+				return fmt.Errorf("unexpected type %T for field toc", values[i])
+			} else if value != nil {
+				_m.Toc = *value
+			}
+		case article.FieldRenderVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field render_version", values[i])
+			} else if value.Valid {
+				_m.RenderVersion = int(value.Int64)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -284,6 +335,24 @@ func (_m *Article) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("favorites_count=")
 	builder.WriteString(fmt.Sprintf("%v", _m.FavoritesCount))
+	builder.WriteString(", ")
+	builder.WriteString("body_html=")
+	builder.WriteString(_m.BodyHTML)
+	builder.WriteString(", ")
+	builder.WriteString("excerpt=")
+	builder.WriteString(_m.Excerpt)
+	builder.WriteString(", ")
+	builder.WriteString("word_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.WordCount))
+	builder.WriteString(", ")
+	builder.WriteString("reading_time_minutes=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ReadingTimeMinutes))
+	builder.WriteString(", ")
+	builder.WriteString("toc=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Toc))
+	builder.WriteString(", ")
+	builder.WriteString("render_version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RenderVersion))
 	builder.WriteByte(')')
 	return builder.String()
 }

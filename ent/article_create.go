@@ -10,6 +10,7 @@ import (
 	"inkwell/ent/comment"
 	"inkwell/ent/tag"
 	"inkwell/ent/user"
+	"inkwell/internal/markdown"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -101,6 +102,82 @@ func (_c *ArticleCreate) SetFavoritesCount(v int) *ArticleCreate {
 func (_c *ArticleCreate) SetNillableFavoritesCount(v *int) *ArticleCreate {
 	if v != nil {
 		_c.SetFavoritesCount(*v)
+	}
+	return _c
+}
+
+// SetBodyHTML sets the "body_html" field.
+func (_c *ArticleCreate) SetBodyHTML(v string) *ArticleCreate {
+	_c.mutation.SetBodyHTML(v)
+	return _c
+}
+
+// SetNillableBodyHTML sets the "body_html" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableBodyHTML(v *string) *ArticleCreate {
+	if v != nil {
+		_c.SetBodyHTML(*v)
+	}
+	return _c
+}
+
+// SetExcerpt sets the "excerpt" field.
+func (_c *ArticleCreate) SetExcerpt(v string) *ArticleCreate {
+	_c.mutation.SetExcerpt(v)
+	return _c
+}
+
+// SetNillableExcerpt sets the "excerpt" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableExcerpt(v *string) *ArticleCreate {
+	if v != nil {
+		_c.SetExcerpt(*v)
+	}
+	return _c
+}
+
+// SetWordCount sets the "word_count" field.
+func (_c *ArticleCreate) SetWordCount(v int) *ArticleCreate {
+	_c.mutation.SetWordCount(v)
+	return _c
+}
+
+// SetNillableWordCount sets the "word_count" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableWordCount(v *int) *ArticleCreate {
+	if v != nil {
+		_c.SetWordCount(*v)
+	}
+	return _c
+}
+
+// SetReadingTimeMinutes sets the "reading_time_minutes" field.
+func (_c *ArticleCreate) SetReadingTimeMinutes(v int) *ArticleCreate {
+	_c.mutation.SetReadingTimeMinutes(v)
+	return _c
+}
+
+// SetNillableReadingTimeMinutes sets the "reading_time_minutes" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableReadingTimeMinutes(v *int) *ArticleCreate {
+	if v != nil {
+		_c.SetReadingTimeMinutes(*v)
+	}
+	return _c
+}
+
+// SetToc sets the "toc" field.
+func (_c *ArticleCreate) SetToc(v markdown.TOC) *ArticleCreate {
+	_c.mutation.SetToc(v)
+	return _c
+}
+
+// SetRenderVersion sets the "render_version" field.
+func (_c *ArticleCreate) SetRenderVersion(v int) *ArticleCreate {
+	_c.mutation.SetRenderVersion(v)
+	return _c
+}
+
+// SetNillableRenderVersion sets the "render_version" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableRenderVersion(v *int) *ArticleCreate {
+	if v != nil {
+		_c.SetRenderVersion(*v)
 	}
 	return _c
 }
@@ -206,6 +283,30 @@ func (_c *ArticleCreate) defaults() {
 		v := article.DefaultFavoritesCount
 		_c.mutation.SetFavoritesCount(v)
 	}
+	if _, ok := _c.mutation.BodyHTML(); !ok {
+		v := article.DefaultBodyHTML
+		_c.mutation.SetBodyHTML(v)
+	}
+	if _, ok := _c.mutation.Excerpt(); !ok {
+		v := article.DefaultExcerpt
+		_c.mutation.SetExcerpt(v)
+	}
+	if _, ok := _c.mutation.WordCount(); !ok {
+		v := article.DefaultWordCount
+		_c.mutation.SetWordCount(v)
+	}
+	if _, ok := _c.mutation.ReadingTimeMinutes(); !ok {
+		v := article.DefaultReadingTimeMinutes
+		_c.mutation.SetReadingTimeMinutes(v)
+	}
+	if _, ok := _c.mutation.Toc(); !ok {
+		v := article.DefaultToc
+		_c.mutation.SetToc(v)
+	}
+	if _, ok := _c.mutation.RenderVersion(); !ok {
+		v := article.DefaultRenderVersion
+		_c.mutation.SetRenderVersion(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -252,6 +353,36 @@ func (_c *ArticleCreate) check() error {
 	if v, ok := _c.mutation.FavoritesCount(); ok {
 		if err := article.FavoritesCountValidator(v); err != nil {
 			return &ValidationError{Name: "favorites_count", err: fmt.Errorf(`ent: validator failed for field "Article.favorites_count": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.BodyHTML(); !ok {
+		return &ValidationError{Name: "body_html", err: errors.New(`ent: missing required field "Article.body_html"`)}
+	}
+	if _, ok := _c.mutation.Excerpt(); !ok {
+		return &ValidationError{Name: "excerpt", err: errors.New(`ent: missing required field "Article.excerpt"`)}
+	}
+	if _, ok := _c.mutation.WordCount(); !ok {
+		return &ValidationError{Name: "word_count", err: errors.New(`ent: missing required field "Article.word_count"`)}
+	}
+	if v, ok := _c.mutation.WordCount(); ok {
+		if err := article.WordCountValidator(v); err != nil {
+			return &ValidationError{Name: "word_count", err: fmt.Errorf(`ent: validator failed for field "Article.word_count": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ReadingTimeMinutes(); !ok {
+		return &ValidationError{Name: "reading_time_minutes", err: errors.New(`ent: missing required field "Article.reading_time_minutes"`)}
+	}
+	if v, ok := _c.mutation.ReadingTimeMinutes(); ok {
+		if err := article.ReadingTimeMinutesValidator(v); err != nil {
+			return &ValidationError{Name: "reading_time_minutes", err: fmt.Errorf(`ent: validator failed for field "Article.reading_time_minutes": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.RenderVersion(); !ok {
+		return &ValidationError{Name: "render_version", err: errors.New(`ent: missing required field "Article.render_version"`)}
+	}
+	if v, ok := _c.mutation.RenderVersion(); ok {
+		if err := article.RenderVersionValidator(v); err != nil {
+			return &ValidationError{Name: "render_version", err: fmt.Errorf(`ent: validator failed for field "Article.render_version": %w`, err)}
 		}
 	}
 	if len(_c.mutation.AuthorIDs()) == 0 {
@@ -311,6 +442,30 @@ func (_c *ArticleCreate) createSpec() (*Article, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.FavoritesCount(); ok {
 		_spec.SetField(article.FieldFavoritesCount, field.TypeInt, value)
 		_node.FavoritesCount = value
+	}
+	if value, ok := _c.mutation.BodyHTML(); ok {
+		_spec.SetField(article.FieldBodyHTML, field.TypeString, value)
+		_node.BodyHTML = value
+	}
+	if value, ok := _c.mutation.Excerpt(); ok {
+		_spec.SetField(article.FieldExcerpt, field.TypeString, value)
+		_node.Excerpt = value
+	}
+	if value, ok := _c.mutation.WordCount(); ok {
+		_spec.SetField(article.FieldWordCount, field.TypeInt, value)
+		_node.WordCount = value
+	}
+	if value, ok := _c.mutation.ReadingTimeMinutes(); ok {
+		_spec.SetField(article.FieldReadingTimeMinutes, field.TypeInt, value)
+		_node.ReadingTimeMinutes = value
+	}
+	if value, ok := _c.mutation.Toc(); ok {
+		_spec.SetField(article.FieldToc, field.TypeOther, value)
+		_node.Toc = value
+	}
+	if value, ok := _c.mutation.RenderVersion(); ok {
+		_spec.SetField(article.FieldRenderVersion, field.TypeInt, value)
+		_node.RenderVersion = value
 	}
 	if nodes := _c.mutation.AuthorIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -511,6 +666,96 @@ func (u *ArticleUpsert) AddFavoritesCount(v int) *ArticleUpsert {
 	return u
 }
 
+// SetBodyHTML sets the "body_html" field.
+func (u *ArticleUpsert) SetBodyHTML(v string) *ArticleUpsert {
+	u.Set(article.FieldBodyHTML, v)
+	return u
+}
+
+// UpdateBodyHTML sets the "body_html" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateBodyHTML() *ArticleUpsert {
+	u.SetExcluded(article.FieldBodyHTML)
+	return u
+}
+
+// SetExcerpt sets the "excerpt" field.
+func (u *ArticleUpsert) SetExcerpt(v string) *ArticleUpsert {
+	u.Set(article.FieldExcerpt, v)
+	return u
+}
+
+// UpdateExcerpt sets the "excerpt" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateExcerpt() *ArticleUpsert {
+	u.SetExcluded(article.FieldExcerpt)
+	return u
+}
+
+// SetWordCount sets the "word_count" field.
+func (u *ArticleUpsert) SetWordCount(v int) *ArticleUpsert {
+	u.Set(article.FieldWordCount, v)
+	return u
+}
+
+// UpdateWordCount sets the "word_count" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateWordCount() *ArticleUpsert {
+	u.SetExcluded(article.FieldWordCount)
+	return u
+}
+
+// AddWordCount adds v to the "word_count" field.
+func (u *ArticleUpsert) AddWordCount(v int) *ArticleUpsert {
+	u.Add(article.FieldWordCount, v)
+	return u
+}
+
+// SetReadingTimeMinutes sets the "reading_time_minutes" field.
+func (u *ArticleUpsert) SetReadingTimeMinutes(v int) *ArticleUpsert {
+	u.Set(article.FieldReadingTimeMinutes, v)
+	return u
+}
+
+// UpdateReadingTimeMinutes sets the "reading_time_minutes" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateReadingTimeMinutes() *ArticleUpsert {
+	u.SetExcluded(article.FieldReadingTimeMinutes)
+	return u
+}
+
+// AddReadingTimeMinutes adds v to the "reading_time_minutes" field.
+func (u *ArticleUpsert) AddReadingTimeMinutes(v int) *ArticleUpsert {
+	u.Add(article.FieldReadingTimeMinutes, v)
+	return u
+}
+
+// SetToc sets the "toc" field.
+func (u *ArticleUpsert) SetToc(v markdown.TOC) *ArticleUpsert {
+	u.Set(article.FieldToc, v)
+	return u
+}
+
+// UpdateToc sets the "toc" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateToc() *ArticleUpsert {
+	u.SetExcluded(article.FieldToc)
+	return u
+}
+
+// SetRenderVersion sets the "render_version" field.
+func (u *ArticleUpsert) SetRenderVersion(v int) *ArticleUpsert {
+	u.Set(article.FieldRenderVersion, v)
+	return u
+}
+
+// UpdateRenderVersion sets the "render_version" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateRenderVersion() *ArticleUpsert {
+	u.SetExcluded(article.FieldRenderVersion)
+	return u
+}
+
+// AddRenderVersion adds v to the "render_version" field.
+func (u *ArticleUpsert) AddRenderVersion(v int) *ArticleUpsert {
+	u.Add(article.FieldRenderVersion, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -647,6 +892,111 @@ func (u *ArticleUpsertOne) AddFavoritesCount(v int) *ArticleUpsertOne {
 func (u *ArticleUpsertOne) UpdateFavoritesCount() *ArticleUpsertOne {
 	return u.Update(func(s *ArticleUpsert) {
 		s.UpdateFavoritesCount()
+	})
+}
+
+// SetBodyHTML sets the "body_html" field.
+func (u *ArticleUpsertOne) SetBodyHTML(v string) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetBodyHTML(v)
+	})
+}
+
+// UpdateBodyHTML sets the "body_html" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateBodyHTML() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateBodyHTML()
+	})
+}
+
+// SetExcerpt sets the "excerpt" field.
+func (u *ArticleUpsertOne) SetExcerpt(v string) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetExcerpt(v)
+	})
+}
+
+// UpdateExcerpt sets the "excerpt" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateExcerpt() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateExcerpt()
+	})
+}
+
+// SetWordCount sets the "word_count" field.
+func (u *ArticleUpsertOne) SetWordCount(v int) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetWordCount(v)
+	})
+}
+
+// AddWordCount adds v to the "word_count" field.
+func (u *ArticleUpsertOne) AddWordCount(v int) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.AddWordCount(v)
+	})
+}
+
+// UpdateWordCount sets the "word_count" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateWordCount() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateWordCount()
+	})
+}
+
+// SetReadingTimeMinutes sets the "reading_time_minutes" field.
+func (u *ArticleUpsertOne) SetReadingTimeMinutes(v int) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetReadingTimeMinutes(v)
+	})
+}
+
+// AddReadingTimeMinutes adds v to the "reading_time_minutes" field.
+func (u *ArticleUpsertOne) AddReadingTimeMinutes(v int) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.AddReadingTimeMinutes(v)
+	})
+}
+
+// UpdateReadingTimeMinutes sets the "reading_time_minutes" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateReadingTimeMinutes() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateReadingTimeMinutes()
+	})
+}
+
+// SetToc sets the "toc" field.
+func (u *ArticleUpsertOne) SetToc(v markdown.TOC) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetToc(v)
+	})
+}
+
+// UpdateToc sets the "toc" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateToc() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateToc()
+	})
+}
+
+// SetRenderVersion sets the "render_version" field.
+func (u *ArticleUpsertOne) SetRenderVersion(v int) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetRenderVersion(v)
+	})
+}
+
+// AddRenderVersion adds v to the "render_version" field.
+func (u *ArticleUpsertOne) AddRenderVersion(v int) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.AddRenderVersion(v)
+	})
+}
+
+// UpdateRenderVersion sets the "render_version" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateRenderVersion() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateRenderVersion()
 	})
 }
 
@@ -952,6 +1302,111 @@ func (u *ArticleUpsertBulk) AddFavoritesCount(v int) *ArticleUpsertBulk {
 func (u *ArticleUpsertBulk) UpdateFavoritesCount() *ArticleUpsertBulk {
 	return u.Update(func(s *ArticleUpsert) {
 		s.UpdateFavoritesCount()
+	})
+}
+
+// SetBodyHTML sets the "body_html" field.
+func (u *ArticleUpsertBulk) SetBodyHTML(v string) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetBodyHTML(v)
+	})
+}
+
+// UpdateBodyHTML sets the "body_html" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateBodyHTML() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateBodyHTML()
+	})
+}
+
+// SetExcerpt sets the "excerpt" field.
+func (u *ArticleUpsertBulk) SetExcerpt(v string) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetExcerpt(v)
+	})
+}
+
+// UpdateExcerpt sets the "excerpt" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateExcerpt() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateExcerpt()
+	})
+}
+
+// SetWordCount sets the "word_count" field.
+func (u *ArticleUpsertBulk) SetWordCount(v int) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetWordCount(v)
+	})
+}
+
+// AddWordCount adds v to the "word_count" field.
+func (u *ArticleUpsertBulk) AddWordCount(v int) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.AddWordCount(v)
+	})
+}
+
+// UpdateWordCount sets the "word_count" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateWordCount() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateWordCount()
+	})
+}
+
+// SetReadingTimeMinutes sets the "reading_time_minutes" field.
+func (u *ArticleUpsertBulk) SetReadingTimeMinutes(v int) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetReadingTimeMinutes(v)
+	})
+}
+
+// AddReadingTimeMinutes adds v to the "reading_time_minutes" field.
+func (u *ArticleUpsertBulk) AddReadingTimeMinutes(v int) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.AddReadingTimeMinutes(v)
+	})
+}
+
+// UpdateReadingTimeMinutes sets the "reading_time_minutes" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateReadingTimeMinutes() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateReadingTimeMinutes()
+	})
+}
+
+// SetToc sets the "toc" field.
+func (u *ArticleUpsertBulk) SetToc(v markdown.TOC) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetToc(v)
+	})
+}
+
+// UpdateToc sets the "toc" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateToc() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateToc()
+	})
+}
+
+// SetRenderVersion sets the "render_version" field.
+func (u *ArticleUpsertBulk) SetRenderVersion(v int) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetRenderVersion(v)
+	})
+}
+
+// AddRenderVersion adds v to the "render_version" field.
+func (u *ArticleUpsertBulk) AddRenderVersion(v int) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.AddRenderVersion(v)
+	})
+}
+
+// UpdateRenderVersion sets the "render_version" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateRenderVersion() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateRenderVersion()
 	})
 }
 

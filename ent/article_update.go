@@ -11,6 +11,7 @@ import (
 	"inkwell/ent/predicate"
 	"inkwell/ent/tag"
 	"inkwell/ent/user"
+	"inkwell/internal/markdown"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -112,6 +113,103 @@ func (_u *ArticleUpdate) SetNillableFavoritesCount(v *int) *ArticleUpdate {
 // AddFavoritesCount adds value to the "favorites_count" field.
 func (_u *ArticleUpdate) AddFavoritesCount(v int) *ArticleUpdate {
 	_u.mutation.AddFavoritesCount(v)
+	return _u
+}
+
+// SetBodyHTML sets the "body_html" field.
+func (_u *ArticleUpdate) SetBodyHTML(v string) *ArticleUpdate {
+	_u.mutation.SetBodyHTML(v)
+	return _u
+}
+
+// SetNillableBodyHTML sets the "body_html" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableBodyHTML(v *string) *ArticleUpdate {
+	if v != nil {
+		_u.SetBodyHTML(*v)
+	}
+	return _u
+}
+
+// SetExcerpt sets the "excerpt" field.
+func (_u *ArticleUpdate) SetExcerpt(v string) *ArticleUpdate {
+	_u.mutation.SetExcerpt(v)
+	return _u
+}
+
+// SetNillableExcerpt sets the "excerpt" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableExcerpt(v *string) *ArticleUpdate {
+	if v != nil {
+		_u.SetExcerpt(*v)
+	}
+	return _u
+}
+
+// SetWordCount sets the "word_count" field.
+func (_u *ArticleUpdate) SetWordCount(v int) *ArticleUpdate {
+	_u.mutation.ResetWordCount()
+	_u.mutation.SetWordCount(v)
+	return _u
+}
+
+// SetNillableWordCount sets the "word_count" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableWordCount(v *int) *ArticleUpdate {
+	if v != nil {
+		_u.SetWordCount(*v)
+	}
+	return _u
+}
+
+// AddWordCount adds value to the "word_count" field.
+func (_u *ArticleUpdate) AddWordCount(v int) *ArticleUpdate {
+	_u.mutation.AddWordCount(v)
+	return _u
+}
+
+// SetReadingTimeMinutes sets the "reading_time_minutes" field.
+func (_u *ArticleUpdate) SetReadingTimeMinutes(v int) *ArticleUpdate {
+	_u.mutation.ResetReadingTimeMinutes()
+	_u.mutation.SetReadingTimeMinutes(v)
+	return _u
+}
+
+// SetNillableReadingTimeMinutes sets the "reading_time_minutes" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableReadingTimeMinutes(v *int) *ArticleUpdate {
+	if v != nil {
+		_u.SetReadingTimeMinutes(*v)
+	}
+	return _u
+}
+
+// AddReadingTimeMinutes adds value to the "reading_time_minutes" field.
+func (_u *ArticleUpdate) AddReadingTimeMinutes(v int) *ArticleUpdate {
+	_u.mutation.AddReadingTimeMinutes(v)
+	return _u
+}
+
+// SetToc sets the "toc" field.
+func (_u *ArticleUpdate) SetToc(v markdown.TOC) *ArticleUpdate {
+	_u.mutation.SetToc(v)
+	return _u
+}
+
+// SetRenderVersion sets the "render_version" field.
+func (_u *ArticleUpdate) SetRenderVersion(v int) *ArticleUpdate {
+	_u.mutation.ResetRenderVersion()
+	_u.mutation.SetRenderVersion(v)
+	return _u
+}
+
+// SetNillableRenderVersion sets the "render_version" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableRenderVersion(v *int) *ArticleUpdate {
+	if v != nil {
+		_u.SetRenderVersion(*v)
+	}
+	return _u
+}
+
+// AddRenderVersion adds value to the "render_version" field.
+func (_u *ArticleUpdate) AddRenderVersion(v int) *ArticleUpdate {
+	_u.mutation.AddRenderVersion(v)
 	return _u
 }
 
@@ -292,6 +390,21 @@ func (_u *ArticleUpdate) check() error {
 			return &ValidationError{Name: "favorites_count", err: fmt.Errorf(`ent: validator failed for field "Article.favorites_count": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.WordCount(); ok {
+		if err := article.WordCountValidator(v); err != nil {
+			return &ValidationError{Name: "word_count", err: fmt.Errorf(`ent: validator failed for field "Article.word_count": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ReadingTimeMinutes(); ok {
+		if err := article.ReadingTimeMinutesValidator(v); err != nil {
+			return &ValidationError{Name: "reading_time_minutes", err: fmt.Errorf(`ent: validator failed for field "Article.reading_time_minutes": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RenderVersion(); ok {
+		if err := article.RenderVersionValidator(v); err != nil {
+			return &ValidationError{Name: "render_version", err: fmt.Errorf(`ent: validator failed for field "Article.render_version": %w`, err)}
+		}
+	}
 	if _u.mutation.AuthorCleared() && len(_u.mutation.AuthorIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Article.author"`)
 	}
@@ -333,6 +446,33 @@ func (_u *ArticleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedFavoritesCount(); ok {
 		_spec.AddField(article.FieldFavoritesCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.BodyHTML(); ok {
+		_spec.SetField(article.FieldBodyHTML, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Excerpt(); ok {
+		_spec.SetField(article.FieldExcerpt, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.WordCount(); ok {
+		_spec.SetField(article.FieldWordCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedWordCount(); ok {
+		_spec.AddField(article.FieldWordCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ReadingTimeMinutes(); ok {
+		_spec.SetField(article.FieldReadingTimeMinutes, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReadingTimeMinutes(); ok {
+		_spec.AddField(article.FieldReadingTimeMinutes, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Toc(); ok {
+		_spec.SetField(article.FieldToc, field.TypeOther, value)
+	}
+	if value, ok := _u.mutation.RenderVersion(); ok {
+		_spec.SetField(article.FieldRenderVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedRenderVersion(); ok {
+		_spec.AddField(article.FieldRenderVersion, field.TypeInt, value)
 	}
 	if _u.mutation.AuthorCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -615,6 +755,103 @@ func (_u *ArticleUpdateOne) AddFavoritesCount(v int) *ArticleUpdateOne {
 	return _u
 }
 
+// SetBodyHTML sets the "body_html" field.
+func (_u *ArticleUpdateOne) SetBodyHTML(v string) *ArticleUpdateOne {
+	_u.mutation.SetBodyHTML(v)
+	return _u
+}
+
+// SetNillableBodyHTML sets the "body_html" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableBodyHTML(v *string) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetBodyHTML(*v)
+	}
+	return _u
+}
+
+// SetExcerpt sets the "excerpt" field.
+func (_u *ArticleUpdateOne) SetExcerpt(v string) *ArticleUpdateOne {
+	_u.mutation.SetExcerpt(v)
+	return _u
+}
+
+// SetNillableExcerpt sets the "excerpt" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableExcerpt(v *string) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetExcerpt(*v)
+	}
+	return _u
+}
+
+// SetWordCount sets the "word_count" field.
+func (_u *ArticleUpdateOne) SetWordCount(v int) *ArticleUpdateOne {
+	_u.mutation.ResetWordCount()
+	_u.mutation.SetWordCount(v)
+	return _u
+}
+
+// SetNillableWordCount sets the "word_count" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableWordCount(v *int) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetWordCount(*v)
+	}
+	return _u
+}
+
+// AddWordCount adds value to the "word_count" field.
+func (_u *ArticleUpdateOne) AddWordCount(v int) *ArticleUpdateOne {
+	_u.mutation.AddWordCount(v)
+	return _u
+}
+
+// SetReadingTimeMinutes sets the "reading_time_minutes" field.
+func (_u *ArticleUpdateOne) SetReadingTimeMinutes(v int) *ArticleUpdateOne {
+	_u.mutation.ResetReadingTimeMinutes()
+	_u.mutation.SetReadingTimeMinutes(v)
+	return _u
+}
+
+// SetNillableReadingTimeMinutes sets the "reading_time_minutes" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableReadingTimeMinutes(v *int) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetReadingTimeMinutes(*v)
+	}
+	return _u
+}
+
+// AddReadingTimeMinutes adds value to the "reading_time_minutes" field.
+func (_u *ArticleUpdateOne) AddReadingTimeMinutes(v int) *ArticleUpdateOne {
+	_u.mutation.AddReadingTimeMinutes(v)
+	return _u
+}
+
+// SetToc sets the "toc" field.
+func (_u *ArticleUpdateOne) SetToc(v markdown.TOC) *ArticleUpdateOne {
+	_u.mutation.SetToc(v)
+	return _u
+}
+
+// SetRenderVersion sets the "render_version" field.
+func (_u *ArticleUpdateOne) SetRenderVersion(v int) *ArticleUpdateOne {
+	_u.mutation.ResetRenderVersion()
+	_u.mutation.SetRenderVersion(v)
+	return _u
+}
+
+// SetNillableRenderVersion sets the "render_version" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableRenderVersion(v *int) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetRenderVersion(*v)
+	}
+	return _u
+}
+
+// AddRenderVersion adds value to the "render_version" field.
+func (_u *ArticleUpdateOne) AddRenderVersion(v int) *ArticleUpdateOne {
+	_u.mutation.AddRenderVersion(v)
+	return _u
+}
+
 // SetAuthor sets the "author" edge to the User entity.
 func (_u *ArticleUpdateOne) SetAuthor(v *User) *ArticleUpdateOne {
 	return _u.SetAuthorID(v.ID)
@@ -805,6 +1042,21 @@ func (_u *ArticleUpdateOne) check() error {
 			return &ValidationError{Name: "favorites_count", err: fmt.Errorf(`ent: validator failed for field "Article.favorites_count": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.WordCount(); ok {
+		if err := article.WordCountValidator(v); err != nil {
+			return &ValidationError{Name: "word_count", err: fmt.Errorf(`ent: validator failed for field "Article.word_count": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ReadingTimeMinutes(); ok {
+		if err := article.ReadingTimeMinutesValidator(v); err != nil {
+			return &ValidationError{Name: "reading_time_minutes", err: fmt.Errorf(`ent: validator failed for field "Article.reading_time_minutes": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RenderVersion(); ok {
+		if err := article.RenderVersionValidator(v); err != nil {
+			return &ValidationError{Name: "render_version", err: fmt.Errorf(`ent: validator failed for field "Article.render_version": %w`, err)}
+		}
+	}
 	if _u.mutation.AuthorCleared() && len(_u.mutation.AuthorIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Article.author"`)
 	}
@@ -863,6 +1115,33 @@ func (_u *ArticleUpdateOne) sqlSave(ctx context.Context) (_node *Article, err er
 	}
 	if value, ok := _u.mutation.AddedFavoritesCount(); ok {
 		_spec.AddField(article.FieldFavoritesCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.BodyHTML(); ok {
+		_spec.SetField(article.FieldBodyHTML, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Excerpt(); ok {
+		_spec.SetField(article.FieldExcerpt, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.WordCount(); ok {
+		_spec.SetField(article.FieldWordCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedWordCount(); ok {
+		_spec.AddField(article.FieldWordCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ReadingTimeMinutes(); ok {
+		_spec.SetField(article.FieldReadingTimeMinutes, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReadingTimeMinutes(); ok {
+		_spec.AddField(article.FieldReadingTimeMinutes, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Toc(); ok {
+		_spec.SetField(article.FieldToc, field.TypeOther, value)
+	}
+	if value, ok := _u.mutation.RenderVersion(); ok {
+		_spec.SetField(article.FieldRenderVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedRenderVersion(); ok {
+		_spec.AddField(article.FieldRenderVersion, field.TypeInt, value)
 	}
 	if _u.mutation.AuthorCleared() {
 		edge := &sqlgraph.EdgeSpec{

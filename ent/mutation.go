@@ -17,6 +17,7 @@ import (
 	"inkwell/ent/refreshtoken"
 	"inkwell/ent/tag"
 	"inkwell/ent/user"
+	"inkwell/internal/markdown"
 	"sync"
 	"time"
 
@@ -48,32 +49,41 @@ const (
 // ArticleMutation represents an operation that mutates the Article nodes in the graph.
 type ArticleMutation struct {
 	config
-	op                  Op
-	typ                 string
-	id                  *int
-	created_at          *time.Time
-	updated_at          *time.Time
-	slug                *string
-	title               *string
-	description         *string
-	body                *string
-	favorites_count     *int
-	addfavorites_count  *int
-	clearedFields       map[string]struct{}
-	author              *int
-	clearedauthor       bool
-	tags                map[int]struct{}
-	removedtags         map[int]struct{}
-	clearedtags         bool
-	comments            map[int]struct{}
-	removedcomments     map[int]struct{}
-	clearedcomments     bool
-	favorited_by        map[int]struct{}
-	removedfavorited_by map[int]struct{}
-	clearedfavorited_by bool
-	done                bool
-	oldValue            func(context.Context) (*Article, error)
-	predicates          []predicate.Article
+	op                      Op
+	typ                     string
+	id                      *int
+	created_at              *time.Time
+	updated_at              *time.Time
+	slug                    *string
+	title                   *string
+	description             *string
+	body                    *string
+	favorites_count         *int
+	addfavorites_count      *int
+	body_html               *string
+	excerpt                 *string
+	word_count              *int
+	addword_count           *int
+	reading_time_minutes    *int
+	addreading_time_minutes *int
+	toc                     *markdown.TOC
+	render_version          *int
+	addrender_version       *int
+	clearedFields           map[string]struct{}
+	author                  *int
+	clearedauthor           bool
+	tags                    map[int]struct{}
+	removedtags             map[int]struct{}
+	clearedtags             bool
+	comments                map[int]struct{}
+	removedcomments         map[int]struct{}
+	clearedcomments         bool
+	favorited_by            map[int]struct{}
+	removedfavorited_by     map[int]struct{}
+	clearedfavorited_by     bool
+	done                    bool
+	oldValue                func(context.Context) (*Article, error)
+	predicates              []predicate.Article
 }
 
 var _ ent.Mutation = (*ArticleMutation)(nil)
@@ -482,6 +492,282 @@ func (m *ArticleMutation) ResetFavoritesCount() {
 	m.addfavorites_count = nil
 }
 
+// SetBodyHTML sets the "body_html" field.
+func (m *ArticleMutation) SetBodyHTML(s string) {
+	m.body_html = &s
+}
+
+// BodyHTML returns the value of the "body_html" field in the mutation.
+func (m *ArticleMutation) BodyHTML() (r string, exists bool) {
+	v := m.body_html
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBodyHTML returns the old "body_html" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldBodyHTML(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBodyHTML is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBodyHTML requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBodyHTML: %w", err)
+	}
+	return oldValue.BodyHTML, nil
+}
+
+// ResetBodyHTML resets all changes to the "body_html" field.
+func (m *ArticleMutation) ResetBodyHTML() {
+	m.body_html = nil
+}
+
+// SetExcerpt sets the "excerpt" field.
+func (m *ArticleMutation) SetExcerpt(s string) {
+	m.excerpt = &s
+}
+
+// Excerpt returns the value of the "excerpt" field in the mutation.
+func (m *ArticleMutation) Excerpt() (r string, exists bool) {
+	v := m.excerpt
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExcerpt returns the old "excerpt" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldExcerpt(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExcerpt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExcerpt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExcerpt: %w", err)
+	}
+	return oldValue.Excerpt, nil
+}
+
+// ResetExcerpt resets all changes to the "excerpt" field.
+func (m *ArticleMutation) ResetExcerpt() {
+	m.excerpt = nil
+}
+
+// SetWordCount sets the "word_count" field.
+func (m *ArticleMutation) SetWordCount(i int) {
+	m.word_count = &i
+	m.addword_count = nil
+}
+
+// WordCount returns the value of the "word_count" field in the mutation.
+func (m *ArticleMutation) WordCount() (r int, exists bool) {
+	v := m.word_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWordCount returns the old "word_count" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldWordCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWordCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWordCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWordCount: %w", err)
+	}
+	return oldValue.WordCount, nil
+}
+
+// AddWordCount adds i to the "word_count" field.
+func (m *ArticleMutation) AddWordCount(i int) {
+	if m.addword_count != nil {
+		*m.addword_count += i
+	} else {
+		m.addword_count = &i
+	}
+}
+
+// AddedWordCount returns the value that was added to the "word_count" field in this mutation.
+func (m *ArticleMutation) AddedWordCount() (r int, exists bool) {
+	v := m.addword_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWordCount resets all changes to the "word_count" field.
+func (m *ArticleMutation) ResetWordCount() {
+	m.word_count = nil
+	m.addword_count = nil
+}
+
+// SetReadingTimeMinutes sets the "reading_time_minutes" field.
+func (m *ArticleMutation) SetReadingTimeMinutes(i int) {
+	m.reading_time_minutes = &i
+	m.addreading_time_minutes = nil
+}
+
+// ReadingTimeMinutes returns the value of the "reading_time_minutes" field in the mutation.
+func (m *ArticleMutation) ReadingTimeMinutes() (r int, exists bool) {
+	v := m.reading_time_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReadingTimeMinutes returns the old "reading_time_minutes" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldReadingTimeMinutes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReadingTimeMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReadingTimeMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReadingTimeMinutes: %w", err)
+	}
+	return oldValue.ReadingTimeMinutes, nil
+}
+
+// AddReadingTimeMinutes adds i to the "reading_time_minutes" field.
+func (m *ArticleMutation) AddReadingTimeMinutes(i int) {
+	if m.addreading_time_minutes != nil {
+		*m.addreading_time_minutes += i
+	} else {
+		m.addreading_time_minutes = &i
+	}
+}
+
+// AddedReadingTimeMinutes returns the value that was added to the "reading_time_minutes" field in this mutation.
+func (m *ArticleMutation) AddedReadingTimeMinutes() (r int, exists bool) {
+	v := m.addreading_time_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReadingTimeMinutes resets all changes to the "reading_time_minutes" field.
+func (m *ArticleMutation) ResetReadingTimeMinutes() {
+	m.reading_time_minutes = nil
+	m.addreading_time_minutes = nil
+}
+
+// SetToc sets the "toc" field.
+func (m *ArticleMutation) SetToc(value markdown.TOC) {
+	m.toc = &value
+}
+
+// Toc returns the value of the "toc" field in the mutation.
+func (m *ArticleMutation) Toc() (r markdown.TOC, exists bool) {
+	v := m.toc
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldToc returns the old "toc" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldToc(ctx context.Context) (v markdown.TOC, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldToc is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldToc requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldToc: %w", err)
+	}
+	return oldValue.Toc, nil
+}
+
+// ResetToc resets all changes to the "toc" field.
+func (m *ArticleMutation) ResetToc() {
+	m.toc = nil
+}
+
+// SetRenderVersion sets the "render_version" field.
+func (m *ArticleMutation) SetRenderVersion(i int) {
+	m.render_version = &i
+	m.addrender_version = nil
+}
+
+// RenderVersion returns the value of the "render_version" field in the mutation.
+func (m *ArticleMutation) RenderVersion() (r int, exists bool) {
+	v := m.render_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRenderVersion returns the old "render_version" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldRenderVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRenderVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRenderVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRenderVersion: %w", err)
+	}
+	return oldValue.RenderVersion, nil
+}
+
+// AddRenderVersion adds i to the "render_version" field.
+func (m *ArticleMutation) AddRenderVersion(i int) {
+	if m.addrender_version != nil {
+		*m.addrender_version += i
+	} else {
+		m.addrender_version = &i
+	}
+}
+
+// AddedRenderVersion returns the value that was added to the "render_version" field in this mutation.
+func (m *ArticleMutation) AddedRenderVersion() (r int, exists bool) {
+	v := m.addrender_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRenderVersion resets all changes to the "render_version" field.
+func (m *ArticleMutation) ResetRenderVersion() {
+	m.render_version = nil
+	m.addrender_version = nil
+}
+
 // ClearAuthor clears the "author" edge to the User entity.
 func (m *ArticleMutation) ClearAuthor() {
 	m.clearedauthor = true
@@ -705,7 +991,7 @@ func (m *ArticleMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ArticleMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 14)
 	if m.created_at != nil {
 		fields = append(fields, article.FieldCreatedAt)
 	}
@@ -729,6 +1015,24 @@ func (m *ArticleMutation) Fields() []string {
 	}
 	if m.favorites_count != nil {
 		fields = append(fields, article.FieldFavoritesCount)
+	}
+	if m.body_html != nil {
+		fields = append(fields, article.FieldBodyHTML)
+	}
+	if m.excerpt != nil {
+		fields = append(fields, article.FieldExcerpt)
+	}
+	if m.word_count != nil {
+		fields = append(fields, article.FieldWordCount)
+	}
+	if m.reading_time_minutes != nil {
+		fields = append(fields, article.FieldReadingTimeMinutes)
+	}
+	if m.toc != nil {
+		fields = append(fields, article.FieldToc)
+	}
+	if m.render_version != nil {
+		fields = append(fields, article.FieldRenderVersion)
 	}
 	return fields
 }
@@ -754,6 +1058,18 @@ func (m *ArticleMutation) Field(name string) (ent.Value, bool) {
 		return m.AuthorID()
 	case article.FieldFavoritesCount:
 		return m.FavoritesCount()
+	case article.FieldBodyHTML:
+		return m.BodyHTML()
+	case article.FieldExcerpt:
+		return m.Excerpt()
+	case article.FieldWordCount:
+		return m.WordCount()
+	case article.FieldReadingTimeMinutes:
+		return m.ReadingTimeMinutes()
+	case article.FieldToc:
+		return m.Toc()
+	case article.FieldRenderVersion:
+		return m.RenderVersion()
 	}
 	return nil, false
 }
@@ -779,6 +1095,18 @@ func (m *ArticleMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldAuthorID(ctx)
 	case article.FieldFavoritesCount:
 		return m.OldFavoritesCount(ctx)
+	case article.FieldBodyHTML:
+		return m.OldBodyHTML(ctx)
+	case article.FieldExcerpt:
+		return m.OldExcerpt(ctx)
+	case article.FieldWordCount:
+		return m.OldWordCount(ctx)
+	case article.FieldReadingTimeMinutes:
+		return m.OldReadingTimeMinutes(ctx)
+	case article.FieldToc:
+		return m.OldToc(ctx)
+	case article.FieldRenderVersion:
+		return m.OldRenderVersion(ctx)
 	}
 	return nil, fmt.Errorf("unknown Article field %s", name)
 }
@@ -844,6 +1172,48 @@ func (m *ArticleMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetFavoritesCount(v)
 		return nil
+	case article.FieldBodyHTML:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBodyHTML(v)
+		return nil
+	case article.FieldExcerpt:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExcerpt(v)
+		return nil
+	case article.FieldWordCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWordCount(v)
+		return nil
+	case article.FieldReadingTimeMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReadingTimeMinutes(v)
+		return nil
+	case article.FieldToc:
+		v, ok := value.(markdown.TOC)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetToc(v)
+		return nil
+	case article.FieldRenderVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRenderVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Article field %s", name)
 }
@@ -855,6 +1225,15 @@ func (m *ArticleMutation) AddedFields() []string {
 	if m.addfavorites_count != nil {
 		fields = append(fields, article.FieldFavoritesCount)
 	}
+	if m.addword_count != nil {
+		fields = append(fields, article.FieldWordCount)
+	}
+	if m.addreading_time_minutes != nil {
+		fields = append(fields, article.FieldReadingTimeMinutes)
+	}
+	if m.addrender_version != nil {
+		fields = append(fields, article.FieldRenderVersion)
+	}
 	return fields
 }
 
@@ -865,6 +1244,12 @@ func (m *ArticleMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case article.FieldFavoritesCount:
 		return m.AddedFavoritesCount()
+	case article.FieldWordCount:
+		return m.AddedWordCount()
+	case article.FieldReadingTimeMinutes:
+		return m.AddedReadingTimeMinutes()
+	case article.FieldRenderVersion:
+		return m.AddedRenderVersion()
 	}
 	return nil, false
 }
@@ -880,6 +1265,27 @@ func (m *ArticleMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddFavoritesCount(v)
+		return nil
+	case article.FieldWordCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWordCount(v)
+		return nil
+	case article.FieldReadingTimeMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReadingTimeMinutes(v)
+		return nil
+	case article.FieldRenderVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRenderVersion(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Article numeric field %s", name)
@@ -931,6 +1337,24 @@ func (m *ArticleMutation) ResetField(name string) error {
 		return nil
 	case article.FieldFavoritesCount:
 		m.ResetFavoritesCount()
+		return nil
+	case article.FieldBodyHTML:
+		m.ResetBodyHTML()
+		return nil
+	case article.FieldExcerpt:
+		m.ResetExcerpt()
+		return nil
+	case article.FieldWordCount:
+		m.ResetWordCount()
+		return nil
+	case article.FieldReadingTimeMinutes:
+		m.ResetReadingTimeMinutes()
+		return nil
+	case article.FieldToc:
+		m.ResetToc()
+		return nil
+	case article.FieldRenderVersion:
+		m.ResetRenderVersion()
 		return nil
 	}
 	return fmt.Errorf("unknown Article field %s", name)

@@ -13,6 +13,7 @@ import (
 	"inkwell/ent/schema"
 	"inkwell/ent/tag"
 	"inkwell/ent/user"
+	"inkwell/internal/markdown"
 	"time"
 )
 
@@ -83,6 +84,36 @@ func init() {
 	article.DefaultFavoritesCount = articleDescFavoritesCount.Default.(int)
 	// article.FavoritesCountValidator is a validator for the "favorites_count" field. It is called by the builders before save.
 	article.FavoritesCountValidator = articleDescFavoritesCount.Validators[0].(func(int) error)
+	// articleDescBodyHTML is the schema descriptor for body_html field.
+	articleDescBodyHTML := articleFields[6].Descriptor()
+	// article.DefaultBodyHTML holds the default value on creation for the body_html field.
+	article.DefaultBodyHTML = articleDescBodyHTML.Default.(string)
+	// articleDescExcerpt is the schema descriptor for excerpt field.
+	articleDescExcerpt := articleFields[7].Descriptor()
+	// article.DefaultExcerpt holds the default value on creation for the excerpt field.
+	article.DefaultExcerpt = articleDescExcerpt.Default.(string)
+	// articleDescWordCount is the schema descriptor for word_count field.
+	articleDescWordCount := articleFields[8].Descriptor()
+	// article.DefaultWordCount holds the default value on creation for the word_count field.
+	article.DefaultWordCount = articleDescWordCount.Default.(int)
+	// article.WordCountValidator is a validator for the "word_count" field. It is called by the builders before save.
+	article.WordCountValidator = articleDescWordCount.Validators[0].(func(int) error)
+	// articleDescReadingTimeMinutes is the schema descriptor for reading_time_minutes field.
+	articleDescReadingTimeMinutes := articleFields[9].Descriptor()
+	// article.DefaultReadingTimeMinutes holds the default value on creation for the reading_time_minutes field.
+	article.DefaultReadingTimeMinutes = articleDescReadingTimeMinutes.Default.(int)
+	// article.ReadingTimeMinutesValidator is a validator for the "reading_time_minutes" field. It is called by the builders before save.
+	article.ReadingTimeMinutesValidator = articleDescReadingTimeMinutes.Validators[0].(func(int) error)
+	// articleDescToc is the schema descriptor for toc field.
+	articleDescToc := articleFields[10].Descriptor()
+	// article.DefaultToc holds the default value on creation for the toc field.
+	article.DefaultToc = articleDescToc.Default.(markdown.TOC)
+	// articleDescRenderVersion is the schema descriptor for render_version field.
+	articleDescRenderVersion := articleFields[11].Descriptor()
+	// article.DefaultRenderVersion holds the default value on creation for the render_version field.
+	article.DefaultRenderVersion = articleDescRenderVersion.Default.(int)
+	// article.RenderVersionValidator is a validator for the "render_version" field. It is called by the builders before save.
+	article.RenderVersionValidator = articleDescRenderVersion.Validators[0].(func(int) error)
 	commentMixin := schema.Comment{}.Mixin()
 	commentMixinFields0 := commentMixin[0].Fields()
 	_ = commentMixinFields0

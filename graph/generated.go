@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"inkwell/ent"
 	"inkwell/graph/model"
+	"inkwell/internal/markdown"
 	"inkwell/internal/oauth"
 	"math"
 	"strconv"
@@ -52,13 +53,17 @@ type ComplexityRoot struct {
 		Comments           func(childComplexity int, first *int, after *string, last *int, before *string) int
 		CreatedAt          func(childComplexity int) int
 		Description        func(childComplexity int) int
+		Excerpt            func(childComplexity int) int
 		FavoritesCount     func(childComplexity int) int
 		GlobalID           func(childComplexity int) int
+		ReadingTimeMinutes func(childComplexity int) int
 		Slug               func(childComplexity int) int
+		TableOfContents    func(childComplexity int) int
 		Tags               func(childComplexity int) int
 		Title              func(childComplexity int) int
 		UpdatedAt          func(childComplexity int) int
 		ViewerHasFavorited func(childComplexity int) int
+		WordCount          func(childComplexity int) int
 	}
 
 	ArticleConnection struct {
@@ -184,6 +189,12 @@ type ComplexityRoot struct {
 	Tag struct {
 		ArticlesCount func(childComplexity int) int
 		Name          func(childComplexity int) int
+	}
+
+	TocEntry struct {
+		Anchor func(childComplexity int) int
+		Level  func(childComplexity int) int
+		Title  func(childComplexity int) int
 	}
 
 	UnfavoriteArticlePayload struct {
@@ -346,6 +357,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Article.Description(childComplexity), true
+	case "Article.excerpt":
+		if e.ComplexityRoot.Article.Excerpt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.Excerpt(childComplexity), true
 	case "Article.favoritesCount":
 		if e.ComplexityRoot.Article.FavoritesCount == nil {
 			break
@@ -358,12 +375,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Article.GlobalID(childComplexity), true
+	case "Article.readingTimeMinutes":
+		if e.ComplexityRoot.Article.ReadingTimeMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.ReadingTimeMinutes(childComplexity), true
 	case "Article.slug":
 		if e.ComplexityRoot.Article.Slug == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Article.Slug(childComplexity), true
+	case "Article.toc":
+		if e.ComplexityRoot.Article.TableOfContents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.TableOfContents(childComplexity), true
 	case "Article.tags":
 		if e.ComplexityRoot.Article.Tags == nil {
 			break
@@ -388,6 +417,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Article.ViewerHasFavorited(childComplexity), true
+	case "Article.wordCount":
+		if e.ComplexityRoot.Article.WordCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.WordCount(childComplexity), true
 
 	case "ArticleConnection.edges":
 		if e.ComplexityRoot.ArticleConnection.Edges == nil {
@@ -942,6 +977,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Tag.Name(childComplexity), true
 
+	case "TocEntry.anchor":
+		if e.ComplexityRoot.TocEntry.Anchor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TocEntry.Anchor(childComplexity), true
+	case "TocEntry.level":
+		if e.ComplexityRoot.TocEntry.Level == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TocEntry.Level(childComplexity), true
+	case "TocEntry.title":
+		if e.ComplexityRoot.TocEntry.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TocEntry.Title(childComplexity), true
+
 	case "UnfavoriteArticlePayload.article":
 		if e.ComplexityRoot.UnfavoriteArticlePayload.Article == nil {
 			break
@@ -1402,16 +1456,35 @@ type Article implements Node {
   title: String!
   "Short summary, up to 1,000 characters, possibly empty."
   description: String!
-  "The article's text in Markdown (CommonMark with GitHub tables, strikethrough and autolinks)."
+  """
+  The article's text in Markdown (CommonMark with GitHub tables, strikethrough and
+  autolinks), 1 to 100,000 characters. A body that nests block quotes or lists more than
+  16 levels deep, packs too much inline markup, or renders to more than 500,000 bytes of
+  HTML is refused with ` + "`" + `BAD_USER_INPUT` + "`" + ` on ` + "`" + `body` + "`" + `, saying which bound it crossed.
+  """
   body: String!
   """
   ` + "`" + `body` + "`" + ` rendered to HTML and sanitised: no scripts, styles, iframes or event handlers, and
   links only with http, https or mailto (marked ` + "`" + `rel="nofollow noreferrer"` + "`" + `). Safe to insert
   into a page as is. Headings carry an ` + "`" + `id` + "`" + ` (the ` + "`" + `anchor` + "`" + ` of their ` + "`" + `toc` + "`" + ` entry, prefixed
   ` + "`" + `user-content-` + "`" + ` so it cannot clash with the page's own ids) and fenced code keeps its
-  language as ` + "`" + `class="language-…"` + "`" + ` on ` + "`" + `<code>` + "`" + `. Rendered once when the body is written.
+  language as ` + "`" + `class="language-…"` + "`" + ` on ` + "`" + `<code>` + "`" + `. Rendered once, when the body is written.
   """
   bodyHTML: String!
+  """
+  Plain text of the body's start: about the first 200 characters, cut on a word boundary
+  (with ` + "`" + `…` + "`" + ` when cut), without Markdown or HTML.
+  """
+  excerpt: String!
+  "Words in the body's prose (code blocks and image descriptions left out); each CJK character counts as one."
+  wordCount: Int!
+  """
+  Estimated minutes to read the body: words at 265 a minute plus CJK characters at 500 a
+  minute, rounded up, at least 1.
+  """
+  readingTimeMinutes: Int!
+  "The body's headings in document order, for a table of contents."
+  toc: [TocEntry!]!
   "Tags, sorted by name."
   tags: [Tag!]!
   "Who wrote it."
@@ -1435,6 +1508,16 @@ type Article implements Node {
     "Cursor to end before."
     before: String
   ): CommentConnection!
+}
+
+"One heading of an article's body (` + "`" + `Article.toc` + "`" + `)."
+type TocEntry {
+  "Heading level, 1 (` + "`" + `#` + "`" + `) to 6 (` + "`" + `######` + "`" + `)."
+  level: Int!
+  "The heading's text, without Markdown."
+  title: String!
+  "The ` + "`" + `id` + "`" + ` of the heading in ` + "`" + `bodyHTML` + "`" + `: link to it as ` + "`" + `#` + "`" + ` + anchor."
+  anchor: String!
 }
 
 "An external sign-in provider."
@@ -1888,6 +1971,14 @@ func (ec *executionContext) childFields_Article(ctx context.Context, field graph
 		return ec.fieldContext_Article_body(ctx, field)
 	case "bodyHTML":
 		return ec.fieldContext_Article_bodyHTML(ctx, field)
+	case "excerpt":
+		return ec.fieldContext_Article_excerpt(ctx, field)
+	case "wordCount":
+		return ec.fieldContext_Article_wordCount(ctx, field)
+	case "readingTimeMinutes":
+		return ec.fieldContext_Article_readingTimeMinutes(ctx, field)
+	case "toc":
+		return ec.fieldContext_Article_toc(ctx, field)
 	case "tags":
 		return ec.fieldContext_Article_tags(ctx, field)
 	case "author":
@@ -2080,6 +2171,18 @@ func (ec *executionContext) childFields_Tag(ctx context.Context, field graphql.C
 		return ec.fieldContext_Tag_articlesCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Tag", field.Name)
+}
+
+func (ec *executionContext) childFields_TocEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "level":
+		return ec.fieldContext_TocEntry_level(ctx, field)
+	case "title":
+		return ec.fieldContext_TocEntry_title(ctx, field)
+	case "anchor":
+		return ec.fieldContext_TocEntry_anchor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TocEntry", field.Name)
 }
 
 func (ec *executionContext) childFields_UnfavoriteArticlePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3072,7 +3175,7 @@ func (ec *executionContext) _Article_bodyHTML(ctx context.Context, field graphql
 			return ec.fieldContext_Article_bodyHTML(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.BodyHTML(), nil
+			return obj.BodyHTML, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -3083,7 +3186,108 @@ func (ec *executionContext) _Article_bodyHTML(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_Article_bodyHTML(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Article", field, true, false, "String")
+	return graphql.NewScalarFieldContext("Article", field, false, false, "String")
+}
+
+func (ec *executionContext) _Article_excerpt(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_excerpt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Excerpt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Article_excerpt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Article", field, false, false, "String")
+}
+
+func (ec *executionContext) _Article_wordCount(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_wordCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WordCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Article_wordCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Article", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Article_readingTimeMinutes(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_readingTimeMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReadingTimeMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Article_readingTimeMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Article", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Article_toc(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_toc(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TableOfContents(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []markdown.TocEntry) graphql.Marshaler {
+			return ec.marshalNTocEntry2ᚕinkwellᚋinternalᚋmarkdownᚐTocEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Article_toc(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Article",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TocEntry(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Article_tags(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
@@ -5602,6 +5806,75 @@ func (ec *executionContext) _Tag_articlesCount(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Tag_articlesCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Tag", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TocEntry_level(ctx context.Context, field graphql.CollectedField, obj *markdown.TocEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TocEntry_level(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Level, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TocEntry_level(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TocEntry", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TocEntry_title(ctx context.Context, field graphql.CollectedField, obj *markdown.TocEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TocEntry_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TocEntry_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TocEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _TocEntry_anchor(ctx context.Context, field graphql.CollectedField, obj *markdown.TocEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TocEntry_anchor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Anchor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TocEntry_anchor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TocEntry", field, false, false, "String")
 }
 
 func (ec *executionContext) _UnfavoriteArticlePayload_article(ctx context.Context, field graphql.CollectedField, obj *model.UnfavoriteArticlePayload) (ret graphql.Marshaler) {
@@ -8375,6 +8648,26 @@ func (ec *executionContext) _Article(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "excerpt":
+			out.Values[i] = ec._Article_excerpt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "wordCount":
+			out.Values[i] = ec._Article_wordCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "readingTimeMinutes":
+			out.Values[i] = ec._Article_readingTimeMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "toc":
+			out.Values[i] = ec._Article_toc(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "tags":
 			out.Values[i] = ec._Article_tags(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -9331,6 +9624,49 @@ func (ec *executionContext) _Tag(ctx context.Context, sel ast.SelectionSet, obj 
 			}
 		case "articlesCount":
 			out.Values[i] = ec._Tag_articlesCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var tocEntryImplementors = []string{"TocEntry"}
+
+func (ec *executionContext) _TocEntry(ctx context.Context, sel ast.SelectionSet, obj *markdown.TocEntry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, tocEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TocEntry")
+		case "level":
+			out.Values[i] = ec._TocEntry_level(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "title":
+			out.Values[i] = ec._TocEntry_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "anchor":
+			out.Values[i] = ec._TocEntry_anchor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10466,6 +10802,26 @@ func (ec *executionContext) marshalNTag2ᚖinkwellᚋentᚐTag(ctx context.Conte
 		return graphql.Null
 	}
 	return ec._Tag(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTocEntry2inkwellᚋinternalᚋmarkdownᚐTocEntry(ctx context.Context, sel ast.SelectionSet, v markdown.TocEntry) graphql.Marshaler {
+	return ec._TocEntry(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNTocEntry2ᚕinkwellᚋinternalᚋmarkdownᚐTocEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []markdown.TocEntry) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTocEntry2inkwellᚋinternalᚋmarkdownᚐTocEntry(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNUnfavoriteArticleInput2inkwellᚋgraphᚋmodelᚐUnfavoriteArticleInput(ctx context.Context, v any) (model.UnfavoriteArticleInput, error) {

@@ -3,6 +3,7 @@
 package article
 
 import (
+	"inkwell/internal/markdown"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -30,6 +31,18 @@ const (
 	FieldAuthorID = "author_id"
 	// FieldFavoritesCount holds the string denoting the favorites_count field in the database.
 	FieldFavoritesCount = "favorites_count"
+	// FieldBodyHTML holds the string denoting the body_html field in the database.
+	FieldBodyHTML = "body_html"
+	// FieldExcerpt holds the string denoting the excerpt field in the database.
+	FieldExcerpt = "excerpt"
+	// FieldWordCount holds the string denoting the word_count field in the database.
+	FieldWordCount = "word_count"
+	// FieldReadingTimeMinutes holds the string denoting the reading_time_minutes field in the database.
+	FieldReadingTimeMinutes = "reading_time_minutes"
+	// FieldToc holds the string denoting the toc field in the database.
+	FieldToc = "toc"
+	// FieldRenderVersion holds the string denoting the render_version field in the database.
+	FieldRenderVersion = "render_version"
 	// EdgeAuthor holds the string denoting the author edge name in mutations.
 	EdgeAuthor = "author"
 	// EdgeTags holds the string denoting the tags edge name in mutations.
@@ -95,6 +108,12 @@ var Columns = []string{
 	FieldBody,
 	FieldAuthorID,
 	FieldFavoritesCount,
+	FieldBodyHTML,
+	FieldExcerpt,
+	FieldWordCount,
+	FieldReadingTimeMinutes,
+	FieldToc,
+	FieldRenderVersion,
 }
 
 var (
@@ -135,6 +154,24 @@ var (
 	DefaultFavoritesCount int
 	// FavoritesCountValidator is a validator for the "favorites_count" field. It is called by the builders before save.
 	FavoritesCountValidator func(int) error
+	// DefaultBodyHTML holds the default value on creation for the "body_html" field.
+	DefaultBodyHTML string
+	// DefaultExcerpt holds the default value on creation for the "excerpt" field.
+	DefaultExcerpt string
+	// DefaultWordCount holds the default value on creation for the "word_count" field.
+	DefaultWordCount int
+	// WordCountValidator is a validator for the "word_count" field. It is called by the builders before save.
+	WordCountValidator func(int) error
+	// DefaultReadingTimeMinutes holds the default value on creation for the "reading_time_minutes" field.
+	DefaultReadingTimeMinutes int
+	// ReadingTimeMinutesValidator is a validator for the "reading_time_minutes" field. It is called by the builders before save.
+	ReadingTimeMinutesValidator func(int) error
+	// DefaultToc holds the default value on creation for the "toc" field.
+	DefaultToc markdown.TOC
+	// DefaultRenderVersion holds the default value on creation for the "render_version" field.
+	DefaultRenderVersion int
+	// RenderVersionValidator is a validator for the "render_version" field. It is called by the builders before save.
+	RenderVersionValidator func(int) error
 )
 
 // OrderOption defines the ordering options for the Article queries.
@@ -183,6 +220,36 @@ func ByAuthorID(opts ...sql.OrderTermOption) OrderOption {
 // ByFavoritesCountField orders the results by the favorites_count field.
 func ByFavoritesCountField(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldFavoritesCount, opts...).ToFunc()
+}
+
+// ByBodyHTML orders the results by the body_html field.
+func ByBodyHTML(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBodyHTML, opts...).ToFunc()
+}
+
+// ByExcerpt orders the results by the excerpt field.
+func ByExcerpt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldExcerpt, opts...).ToFunc()
+}
+
+// ByWordCount orders the results by the word_count field.
+func ByWordCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldWordCount, opts...).ToFunc()
+}
+
+// ByReadingTimeMinutes orders the results by the reading_time_minutes field.
+func ByReadingTimeMinutes(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReadingTimeMinutes, opts...).ToFunc()
+}
+
+// ByToc orders the results by the toc field.
+func ByToc(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldToc, opts...).ToFunc()
+}
+
+// ByRenderVersion orders the results by the render_version field.
+func ByRenderVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRenderVersion, opts...).ToFunc()
 }
 
 // ByAuthorField orders the results by author field.

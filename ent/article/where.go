@@ -4,6 +4,7 @@ package article
 
 import (
 	"inkwell/ent/predicate"
+	"inkwell/internal/markdown"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -93,6 +94,36 @@ func AuthorID(v int) predicate.Article {
 // FavoritesCount applies equality check predicate on the "favorites_count" field. It's identical to FavoritesCountEQ.
 func FavoritesCount(v int) predicate.Article {
 	return predicate.Article(sql.FieldEQ(FieldFavoritesCount, v))
+}
+
+// BodyHTML applies equality check predicate on the "body_html" field. It's identical to BodyHTMLEQ.
+func BodyHTML(v string) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldBodyHTML, v))
+}
+
+// Excerpt applies equality check predicate on the "excerpt" field. It's identical to ExcerptEQ.
+func Excerpt(v string) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldExcerpt, v))
+}
+
+// WordCount applies equality check predicate on the "word_count" field. It's identical to WordCountEQ.
+func WordCount(v int) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldWordCount, v))
+}
+
+// ReadingTimeMinutes applies equality check predicate on the "reading_time_minutes" field. It's identical to ReadingTimeMinutesEQ.
+func ReadingTimeMinutes(v int) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldReadingTimeMinutes, v))
+}
+
+// Toc applies equality check predicate on the "toc" field. It's identical to TocEQ.
+func Toc(v markdown.TOC) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldToc, v))
+}
+
+// RenderVersion applies equality check predicate on the "render_version" field. It's identical to RenderVersionEQ.
+func RenderVersion(v int) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldRenderVersion, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
@@ -493,6 +524,296 @@ func FavoritesCountLT(v int) predicate.Article {
 // FavoritesCountLTE applies the LTE predicate on the "favorites_count" field.
 func FavoritesCountLTE(v int) predicate.Article {
 	return predicate.Article(sql.FieldLTE(FieldFavoritesCount, v))
+}
+
+// BodyHTMLEQ applies the EQ predicate on the "body_html" field.
+func BodyHTMLEQ(v string) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldBodyHTML, v))
+}
+
+// BodyHTMLNEQ applies the NEQ predicate on the "body_html" field.
+func BodyHTMLNEQ(v string) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldBodyHTML, v))
+}
+
+// BodyHTMLIn applies the In predicate on the "body_html" field.
+func BodyHTMLIn(vs ...string) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldBodyHTML, vs...))
+}
+
+// BodyHTMLNotIn applies the NotIn predicate on the "body_html" field.
+func BodyHTMLNotIn(vs ...string) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldBodyHTML, vs...))
+}
+
+// BodyHTMLGT applies the GT predicate on the "body_html" field.
+func BodyHTMLGT(v string) predicate.Article {
+	return predicate.Article(sql.FieldGT(FieldBodyHTML, v))
+}
+
+// BodyHTMLGTE applies the GTE predicate on the "body_html" field.
+func BodyHTMLGTE(v string) predicate.Article {
+	return predicate.Article(sql.FieldGTE(FieldBodyHTML, v))
+}
+
+// BodyHTMLLT applies the LT predicate on the "body_html" field.
+func BodyHTMLLT(v string) predicate.Article {
+	return predicate.Article(sql.FieldLT(FieldBodyHTML, v))
+}
+
+// BodyHTMLLTE applies the LTE predicate on the "body_html" field.
+func BodyHTMLLTE(v string) predicate.Article {
+	return predicate.Article(sql.FieldLTE(FieldBodyHTML, v))
+}
+
+// BodyHTMLContains applies the Contains predicate on the "body_html" field.
+func BodyHTMLContains(v string) predicate.Article {
+	return predicate.Article(sql.FieldContains(FieldBodyHTML, v))
+}
+
+// BodyHTMLHasPrefix applies the HasPrefix predicate on the "body_html" field.
+func BodyHTMLHasPrefix(v string) predicate.Article {
+	return predicate.Article(sql.FieldHasPrefix(FieldBodyHTML, v))
+}
+
+// BodyHTMLHasSuffix applies the HasSuffix predicate on the "body_html" field.
+func BodyHTMLHasSuffix(v string) predicate.Article {
+	return predicate.Article(sql.FieldHasSuffix(FieldBodyHTML, v))
+}
+
+// BodyHTMLEqualFold applies the EqualFold predicate on the "body_html" field.
+func BodyHTMLEqualFold(v string) predicate.Article {
+	return predicate.Article(sql.FieldEqualFold(FieldBodyHTML, v))
+}
+
+// BodyHTMLContainsFold applies the ContainsFold predicate on the "body_html" field.
+func BodyHTMLContainsFold(v string) predicate.Article {
+	return predicate.Article(sql.FieldContainsFold(FieldBodyHTML, v))
+}
+
+// ExcerptEQ applies the EQ predicate on the "excerpt" field.
+func ExcerptEQ(v string) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldExcerpt, v))
+}
+
+// ExcerptNEQ applies the NEQ predicate on the "excerpt" field.
+func ExcerptNEQ(v string) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldExcerpt, v))
+}
+
+// ExcerptIn applies the In predicate on the "excerpt" field.
+func ExcerptIn(vs ...string) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldExcerpt, vs...))
+}
+
+// ExcerptNotIn applies the NotIn predicate on the "excerpt" field.
+func ExcerptNotIn(vs ...string) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldExcerpt, vs...))
+}
+
+// ExcerptGT applies the GT predicate on the "excerpt" field.
+func ExcerptGT(v string) predicate.Article {
+	return predicate.Article(sql.FieldGT(FieldExcerpt, v))
+}
+
+// ExcerptGTE applies the GTE predicate on the "excerpt" field.
+func ExcerptGTE(v string) predicate.Article {
+	return predicate.Article(sql.FieldGTE(FieldExcerpt, v))
+}
+
+// ExcerptLT applies the LT predicate on the "excerpt" field.
+func ExcerptLT(v string) predicate.Article {
+	return predicate.Article(sql.FieldLT(FieldExcerpt, v))
+}
+
+// ExcerptLTE applies the LTE predicate on the "excerpt" field.
+func ExcerptLTE(v string) predicate.Article {
+	return predicate.Article(sql.FieldLTE(FieldExcerpt, v))
+}
+
+// ExcerptContains applies the Contains predicate on the "excerpt" field.
+func ExcerptContains(v string) predicate.Article {
+	return predicate.Article(sql.FieldContains(FieldExcerpt, v))
+}
+
+// ExcerptHasPrefix applies the HasPrefix predicate on the "excerpt" field.
+func ExcerptHasPrefix(v string) predicate.Article {
+	return predicate.Article(sql.FieldHasPrefix(FieldExcerpt, v))
+}
+
+// ExcerptHasSuffix applies the HasSuffix predicate on the "excerpt" field.
+func ExcerptHasSuffix(v string) predicate.Article {
+	return predicate.Article(sql.FieldHasSuffix(FieldExcerpt, v))
+}
+
+// ExcerptEqualFold applies the EqualFold predicate on the "excerpt" field.
+func ExcerptEqualFold(v string) predicate.Article {
+	return predicate.Article(sql.FieldEqualFold(FieldExcerpt, v))
+}
+
+// ExcerptContainsFold applies the ContainsFold predicate on the "excerpt" field.
+func ExcerptContainsFold(v string) predicate.Article {
+	return predicate.Article(sql.FieldContainsFold(FieldExcerpt, v))
+}
+
+// WordCountEQ applies the EQ predicate on the "word_count" field.
+func WordCountEQ(v int) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldWordCount, v))
+}
+
+// WordCountNEQ applies the NEQ predicate on the "word_count" field.
+func WordCountNEQ(v int) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldWordCount, v))
+}
+
+// WordCountIn applies the In predicate on the "word_count" field.
+func WordCountIn(vs ...int) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldWordCount, vs...))
+}
+
+// WordCountNotIn applies the NotIn predicate on the "word_count" field.
+func WordCountNotIn(vs ...int) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldWordCount, vs...))
+}
+
+// WordCountGT applies the GT predicate on the "word_count" field.
+func WordCountGT(v int) predicate.Article {
+	return predicate.Article(sql.FieldGT(FieldWordCount, v))
+}
+
+// WordCountGTE applies the GTE predicate on the "word_count" field.
+func WordCountGTE(v int) predicate.Article {
+	return predicate.Article(sql.FieldGTE(FieldWordCount, v))
+}
+
+// WordCountLT applies the LT predicate on the "word_count" field.
+func WordCountLT(v int) predicate.Article {
+	return predicate.Article(sql.FieldLT(FieldWordCount, v))
+}
+
+// WordCountLTE applies the LTE predicate on the "word_count" field.
+func WordCountLTE(v int) predicate.Article {
+	return predicate.Article(sql.FieldLTE(FieldWordCount, v))
+}
+
+// ReadingTimeMinutesEQ applies the EQ predicate on the "reading_time_minutes" field.
+func ReadingTimeMinutesEQ(v int) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldReadingTimeMinutes, v))
+}
+
+// ReadingTimeMinutesNEQ applies the NEQ predicate on the "reading_time_minutes" field.
+func ReadingTimeMinutesNEQ(v int) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldReadingTimeMinutes, v))
+}
+
+// ReadingTimeMinutesIn applies the In predicate on the "reading_time_minutes" field.
+func ReadingTimeMinutesIn(vs ...int) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldReadingTimeMinutes, vs...))
+}
+
+// ReadingTimeMinutesNotIn applies the NotIn predicate on the "reading_time_minutes" field.
+func ReadingTimeMinutesNotIn(vs ...int) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldReadingTimeMinutes, vs...))
+}
+
+// ReadingTimeMinutesGT applies the GT predicate on the "reading_time_minutes" field.
+func ReadingTimeMinutesGT(v int) predicate.Article {
+	return predicate.Article(sql.FieldGT(FieldReadingTimeMinutes, v))
+}
+
+// ReadingTimeMinutesGTE applies the GTE predicate on the "reading_time_minutes" field.
+func ReadingTimeMinutesGTE(v int) predicate.Article {
+	return predicate.Article(sql.FieldGTE(FieldReadingTimeMinutes, v))
+}
+
+// ReadingTimeMinutesLT applies the LT predicate on the "reading_time_minutes" field.
+func ReadingTimeMinutesLT(v int) predicate.Article {
+	return predicate.Article(sql.FieldLT(FieldReadingTimeMinutes, v))
+}
+
+// ReadingTimeMinutesLTE applies the LTE predicate on the "reading_time_minutes" field.
+func ReadingTimeMinutesLTE(v int) predicate.Article {
+	return predicate.Article(sql.FieldLTE(FieldReadingTimeMinutes, v))
+}
+
+// TocEQ applies the EQ predicate on the "toc" field.
+func TocEQ(v markdown.TOC) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldToc, v))
+}
+
+// TocNEQ applies the NEQ predicate on the "toc" field.
+func TocNEQ(v markdown.TOC) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldToc, v))
+}
+
+// TocIn applies the In predicate on the "toc" field.
+func TocIn(vs ...markdown.TOC) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldToc, vs...))
+}
+
+// TocNotIn applies the NotIn predicate on the "toc" field.
+func TocNotIn(vs ...markdown.TOC) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldToc, vs...))
+}
+
+// TocGT applies the GT predicate on the "toc" field.
+func TocGT(v markdown.TOC) predicate.Article {
+	return predicate.Article(sql.FieldGT(FieldToc, v))
+}
+
+// TocGTE applies the GTE predicate on the "toc" field.
+func TocGTE(v markdown.TOC) predicate.Article {
+	return predicate.Article(sql.FieldGTE(FieldToc, v))
+}
+
+// TocLT applies the LT predicate on the "toc" field.
+func TocLT(v markdown.TOC) predicate.Article {
+	return predicate.Article(sql.FieldLT(FieldToc, v))
+}
+
+// TocLTE applies the LTE predicate on the "toc" field.
+func TocLTE(v markdown.TOC) predicate.Article {
+	return predicate.Article(sql.FieldLTE(FieldToc, v))
+}
+
+// RenderVersionEQ applies the EQ predicate on the "render_version" field.
+func RenderVersionEQ(v int) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldRenderVersion, v))
+}
+
+// RenderVersionNEQ applies the NEQ predicate on the "render_version" field.
+func RenderVersionNEQ(v int) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldRenderVersion, v))
+}
+
+// RenderVersionIn applies the In predicate on the "render_version" field.
+func RenderVersionIn(vs ...int) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldRenderVersion, vs...))
+}
+
+// RenderVersionNotIn applies the NotIn predicate on the "render_version" field.
+func RenderVersionNotIn(vs ...int) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldRenderVersion, vs...))
+}
+
+// RenderVersionGT applies the GT predicate on the "render_version" field.
+func RenderVersionGT(v int) predicate.Article {
+	return predicate.Article(sql.FieldGT(FieldRenderVersion, v))
+}
+
+// RenderVersionGTE applies the GTE predicate on the "render_version" field.
+func RenderVersionGTE(v int) predicate.Article {
+	return predicate.Article(sql.FieldGTE(FieldRenderVersion, v))
+}
+
+// RenderVersionLT applies the LT predicate on the "render_version" field.
+func RenderVersionLT(v int) predicate.Article {
+	return predicate.Article(sql.FieldLT(FieldRenderVersion, v))
+}
+
+// RenderVersionLTE applies the LTE predicate on the "render_version" field.
+func RenderVersionLTE(v int) predicate.Article {
+	return predicate.Article(sql.FieldLTE(FieldRenderVersion, v))
 }
 
 // HasAuthor applies the HasEdge predicate on the "author" edge.

@@ -19,6 +19,12 @@ var (
 		{Name: "description", Type: field.TypeString, Size: 1000, Default: ""},
 		{Name: "body", Type: field.TypeString, Size: 2147483647},
 		{Name: "favorites_count", Type: field.TypeInt, Default: 0},
+		{Name: "body_html", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "excerpt", Type: field.TypeString, Default: ""},
+		{Name: "word_count", Type: field.TypeInt, Default: 0},
+		{Name: "reading_time_minutes", Type: field.TypeInt, Default: 1},
+		{Name: "toc", Type: field.TypeOther, Default: schema.Expr("'[]'::jsonb"), SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "render_version", Type: field.TypeInt, Default: 0},
 		{Name: "author_id", Type: field.TypeInt},
 	}
 	// ArticlesTable holds the schema information for the "articles" table.
@@ -29,7 +35,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "articles_users_articles",
-				Columns:    []*schema.Column{ArticlesColumns[8]},
+				Columns:    []*schema.Column{ArticlesColumns[14]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -43,7 +49,7 @@ var (
 			{
 				Name:    "article_author_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[8], ArticlesColumns[1], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[14], ArticlesColumns[1], ArticlesColumns[0]},
 			},
 		},
 	}

@@ -2,10 +2,13 @@ package schema
 
 import (
 	"entgo.io/ent"
+	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"inkwell/internal/markdown"
 )
 
 // Article is a published piece of markdown.
@@ -30,6 +33,22 @@ func (Article) Fields() []ent.Field {
 		// favorites_count is kept in step with the favorites table in the same
 		// transaction, so lists read it without a GROUP BY per page.
 		field.Int("favorites_count").Default(0).NonNegative(),
+		// The read model: what every read of the body would otherwise compute, written
+		// with the body (internal/markdown.Render), so no read renders Markdown.
+		// render_version says which renderer wrote them; a newer one re-renders older rows
+		// when migrations run (internal/dbmigrate).
+		field.Text("body_html").Default(""),
+		field.String("excerpt").Default(""),
+		field.Int("word_count").Default(0).NonNegative(),
+		field.Int("reading_time_minutes").Default(1).Positive(),
+		// A TOC writes itself as JSON text (lib/pq would send ent's JSON bytes in
+		// jsonb's binary format, without its version byte). The SQL default fills the
+		// rows that exist when the column is added; dbmigrate.RenderArticles then
+		// renders their read model.
+		field.Other("toc", markdown.TOC{}).Default(markdown.TOC{}).
+			SchemaType(map[string]string{dialect.Postgres: "jsonb"}).
+			Annotations(entsql.DefaultExpr("'[]'::jsonb")),
+		field.Int("render_version").Default(0).NonNegative(),
 	}
 }
 

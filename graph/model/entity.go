@@ -86,8 +86,9 @@ func NewComments(ctx context.Context, cs []*ent.Comment) []*Comment {
 	return wrapAll(cs, func(c *ent.Comment, w *Comment) { *w = Comment{Comment: c, ctx: ctx} })
 }
 
-// BodyHTML is the body rendered to safe HTML.
-func (a *Article) BodyHTML() string { return markdown.HTML(a.Body) }
+// TableOfContents is the body's headings; the stored TOC type, a named slice, is not
+// one gqlgen binds to a list by itself.
+func (a *Article) TableOfContents() []markdown.TocEntry { return a.Toc }
 
 // Author is who wrote the article.
 func (a *Article) Author() (*User, error) {

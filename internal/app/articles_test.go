@@ -152,7 +152,7 @@ func TestArticleCreate(t *testing.T) {
 	if got.Body != "# Heading\n\nSome *text* with [a link](https://example.com)." {
 		t.Errorf("body = %q, want it stored as sent", got.Body)
 	}
-	for _, want := range []string{"<h1>Heading</h1>", "<em>text</em>", `href="https://example.com"`, `rel="nofollow noreferrer"`} {
+	for _, want := range []string{`<h1 id="user-content-heading">Heading</h1>`, "<em>text</em>", `href="https://example.com"`, `rel="nofollow noreferrer"`} {
 		if !strings.Contains(got.BodyHTML, want) {
 			t.Errorf("bodyHTML = %q, want it to contain %q", got.BodyHTML, want)
 		}
@@ -667,7 +667,9 @@ func TestArticleBodyHTML(t *testing.T) {
 		name, body   string
 		want, reject []string
 	}{
-		{"markdown", "## Sub\n\n- one\n- ~~two~~\n\n`code`", []string{"<h2>sub</h2>", "<li>one</li>", "<del>two</del>", "<code>code</code>"}, nil},
+		{"markdown", "## Sub\n\n- one\n- ~~two~~\n\n`code`", []string{`<h2 id="user-content-sub">sub</h2>`, "<li>one</li>", "<del>two</del>", "<code>code</code>"}, nil},
+		{"code language", "```go\nfmt.Println()\n```", []string{`<code class="language-go">`}, nil},
+		{"no ids from raw html", `<p id="top">x</p>`, nil, []string{`id="top"`}},
 		{"table", "| a | b |\n|---|---|\n| 1 | 2 |", []string{"<table>", "<td>1</td>"}, nil},
 		{"safe link", "[site](https://example.com/x)", []string{`href="https://example.com/x"`, `rel="nofollow noreferrer"`}, nil},
 		{"script", "hi <script>alert(1)</script>", []string{"hi"}, []string{"<script", "</script"}},

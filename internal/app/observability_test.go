@@ -349,8 +349,8 @@ func TestTraceNestsHTTPOperationResolverSQL(t *testing.T) {
 		t.Errorf("resolver spans are not nested: articles under %v, email under %v",
 			byID[parent(articles)], byID[parent(email)])
 	}
-	// Each statement's span sits under a resolver: the list's query and the authors'
-	// batch, which the list loads ahead for its items, under Query.articles.
+	// Each statement's span sits under a resolver: the list's page (ids), its articles and
+	// their authors, which the list loads ahead for its items, under Query.articles.
 	var sqlUnder = map[string]int{}
 	for _, s := range spans {
 		if strings.HasPrefix(s.Name(), "db ") {
@@ -365,7 +365,7 @@ func TestTraceNestsHTTPOperationResolverSQL(t *testing.T) {
 			}
 		}
 	}
-	if sqlUnder["Query.articles"] != 2 || len(sqlUnder) != 1 {
+	if sqlUnder["Query.articles"] != 3 || len(sqlUnder) != 1 {
 		t.Errorf("SQL spans by parent: %v", sqlUnder)
 	}
 	trace := httpSpan.SpanContext().TraceID()

@@ -1,4 +1,5 @@
-// Package dbmigrate applies the versioned SQL migrations in ent/migrate/migrations.
+// Package dbmigrate applies the versioned SQL migrations in ent/migrate/migrations, and
+// the data steps SQL cannot do (rendering articles' Markdown).
 package dbmigrate
 
 import (
@@ -31,8 +32,16 @@ func Up(ctx context.Context, dsn string) error {
 	return UpDB(ctx, db)
 }
 
-// UpDB is Up over an open database handle.
+// UpDB is Up over an open database handle. After the SQL migrations it renders the
+// articles whose read model is missing or older than the renderer (RenderArticles).
 func UpDB(ctx context.Context, db *sql.DB) error {
+	if err := upSQL(ctx, db); err != nil {
+		return err
+	}
+	return RenderArticles(ctx, db)
+}
+
+func upSQL(ctx context.Context, db *sql.DB) error {
 	m, err := newMigrate(ctx, db)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/lib/pq"
 
 	"inkwell/internal/auth"
+	"inkwell/internal/markdown"
 )
 
 // Size is how much data to make.
@@ -95,7 +96,8 @@ func Run(ctx context.Context, db *sql.DB, opts Options) error {
 		total   int
 	}{
 		{"users", []string{"id", "username", "username_key", "email", "password_hash", "bio", "image", "created_at", "updated_at"}, g.users, opts.Size.Users},
-		{"articles", []string{"id", "slug", "title", "description", "body", "author_id", "favorites_count", "created_at", "updated_at"}, g.articles, opts.Size.Articles},
+		{"articles", []string{"id", "slug", "title", "description", "body", "author_id", "favorites_count", "created_at", "updated_at",
+			"body_html", "excerpt", "word_count", "reading_time_minutes", "toc", "render_version"}, g.articles, opts.Size.Articles},
 		{"tags", []string{"id", "name", "articles_count", "created_at"}, g.tags, opts.Size.Tags},
 		{"article_tags", []string{"article_id", "tag_id"}, g.articleTags, 0},
 		{"comments", []string{"id", "body", "article_id", "author_id", "created_at", "updated_at"}, g.comments, opts.Size.Comments},
@@ -277,7 +279,13 @@ func (g *gen) articles(emit func(...any) error) error {
 			"\n\n- " + g.words(4) + "\n- " + g.words(4) + "\n- " + g.words(4) +
 			"\n\n```sql\nselect * from articles where id = " + strconv.Itoa(i) + ";\n```\n\n" + g.para(30)
 		c := g.created[i-1]
-		if err := emit(i, slug, t, g.para(14), body, 1+g.rng.IntN(g.size.Users), g.favCount[i-1], c, c); err != nil {
+		// Rendered as the service renders a new article, so the read model is filled.
+		doc, err := markdown.Render(body)
+		if err != nil {
+			return fmt.Errorf("render article %d: %w", i, err)
+		}
+		if err := emit(i, slug, t, g.para(14), body, 1+g.rng.IntN(g.size.Users), g.favCount[i-1], c, c,
+			doc.HTML, doc.Excerpt, doc.WordCount, doc.ReadingTimeMinutes, doc.TOC, markdown.Version); err != nil {
 			return err
 		}
 	}

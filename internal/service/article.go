@@ -16,6 +16,7 @@ import (
 	"inkwell/internal/change"
 	"inkwell/internal/events"
 	"inkwell/internal/globalid"
+	"inkwell/internal/markdown"
 	"inkwell/internal/policy"
 )
 
@@ -45,7 +46,7 @@ func (s *Service) CreateArticle(ctx context.Context, in CreateArticleInput) (*en
 	bad := apperr.Fields{}
 	checkLen(bad, "title", in.Title, 1, maxTitle)
 	checkLen(bad, "description", in.Description, 0, maxDescription)
-	checkBody(bad, in.Body)
+	doc := checkBody(bad, in.Body)
 	tags := normTags(bad, in.Tags)
 	if err := bad.Err(); err != nil {
 		return nil, err
@@ -79,6 +80,12 @@ func (s *Service) CreateArticle(ctx context.Context, in CreateArticleInput) (*en
 				SetTitle(in.Title).
 				SetDescription(in.Description).
 				SetBody(in.Body).
+				SetBodyHTML(doc.HTML).
+				SetExcerpt(doc.Excerpt).
+				SetWordCount(doc.WordCount).
+				SetReadingTimeMinutes(doc.ReadingTimeMinutes).
+				SetToc(doc.TOC).
+				SetRenderVersion(markdown.Version).
 				SetAuthorID(v.UserID).
 				AddTagIDs(tagIDs...).
 				Save(ctx)
@@ -177,8 +184,9 @@ func (s *Service) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*en
 		in.Description = &d
 		checkLen(bad, "description", d, 0, maxDescription)
 	}
+	var doc markdown.Doc
 	if in.Body != nil {
-		checkBody(bad, *in.Body)
+		doc = checkBody(bad, *in.Body)
 	}
 	var tags []string
 	if in.SetTags {
@@ -204,7 +212,8 @@ func (s *Service) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*en
 			upd.SetDescription(*in.Description)
 		}
 		if in.Body != nil {
-			upd.SetBody(*in.Body)
+			upd.SetBody(*in.Body).SetBodyHTML(doc.HTML).SetExcerpt(doc.Excerpt).SetWordCount(doc.WordCount).
+				SetReadingTimeMinutes(doc.ReadingTimeMinutes).SetToc(doc.TOC).SetRenderVersion(markdown.Version)
 		}
 		if in.SetTags {
 			old, err := a.QueryTags().IDs(ctx)

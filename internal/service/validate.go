@@ -1,6 +1,7 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"net/mail"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"inkwell/internal/apperr"
+	"inkwell/internal/markdown"
 )
 
 // Input limits; schema.graphql documents each of them.
@@ -88,12 +90,22 @@ func checkLen(bad apperr.Fields, field, v string, minLen, maxLen int) {
 }
 
 // checkBody validates an article body, on create and on update alike: 1 to maxBody
-// characters, and not only white space (which would render to an empty page).
-func checkBody(bad apperr.Fields, body string) {
+// characters, not only white space (which would render to an empty page), and within
+// the renderer's bounds (nesting, size). It returns the body rendered for the read
+// model: rendering once here, outside the transaction, is what keeps every read cheap.
+func checkBody(bad apperr.Fields, body string) markdown.Doc {
 	checkLen(bad, "body", body, 1, maxBody)
 	if body != "" && strings.TrimSpace(body) == "" {
 		bad.Add("body", "can't be blank")
 	}
+	if len(bad["body"]) > 0 {
+		return markdown.Doc{}
+	}
+	doc, err := markdown.Render(body)
+	if le := (*markdown.LimitError)(nil); errors.As(err, &le) {
+		bad.Add("body", le.Reason)
+	}
+	return doc
 }
 
 func checkImage(bad apperr.Fields, image string) {
