@@ -166,23 +166,11 @@ func migrate(ctx context.Context, log *slog.Logger) error {
 	return nil
 }
 
-// limitMemory sets a soft memory limit unless GOMEMLIMIT does. With GOGC at 200 the heap
-// may grow to three times what is live, and the entity cache is live: its budget would
-// count three times over. The limit makes the collector work harder only when the heap
-// nears 48 MiB more than twice the cache, which keeps a default server near 100 MB.
-func limitMemory(cfg config.Config) {
-	if os.Getenv("GOMEMLIMIT") != "" {
-		return
-	}
-	debug.SetMemoryLimit(int64(48+2*cfg.EntityCacheMB) << 20)
-}
-
 func serve(ctx context.Context, log *slog.Logger) error {
 	cfg, err := loadConfig()
 	if err != nil {
 		return err
 	}
-	limitMemory(cfg)
 	url, stop, err := database(ctx, cfg, log)
 	if err != nil {
 		return err

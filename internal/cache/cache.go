@@ -41,18 +41,27 @@ type key struct {
 	s    string
 }
 
+// entry is a value, or the tombstone of an eviction: a write changed the key at
+// eviction number tomb, and a value loaded before that is not kept (Fill).
 type entry struct {
 	v      any
 	weight uint32
+	tomb   uint64
 }
+
+// tombWeight is a tombstone's weight: it is small, but not free.
+const tombWeight = 64
 
 // Cache is one instance's cache. The zero of *Cache (nil) caches nothing.
 type Cache struct {
 	c *otter.Cache[key, entry]
-	// epochs count the evictions of each kind: a value loaded while its kind's epoch
-	// moved may predate the write that moved it, and is not kept (Fill).
-	epochs [numKinds]atomic.Uint64
-	on     atomic.Bool
+	// seq numbers the evictions. A load remembers it when it starts (Epoch); its value
+	// is kept only if no eviction of the same key came after (the key's tombstone), nor
+	// one the cache has forgotten (floor: a tombstone dropped for room, or every key at
+	// once).
+	seq   atomic.Uint64
+	floor atomic.Uint64
+	on    atomic.Bool
 
 	hits, misses, applied atomic.Uint64
 }
@@ -60,10 +69,23 @@ type Cache struct {
 // New returns a cache of at most maxBytes (approximately: the weights are estimates of
 // the values' sizes), off until SetListening(true).
 func New(maxBytes int) *Cache {
-	return &Cache{c: otter.Must(&otter.Options[key, entry]{
+	c := &Cache{}
+	c.c = otter.Must(&otter.Options[key, entry]{
 		MaximumWeight: uint64(max(maxBytes, 1)),
 		Weigher:       func(_ key, e entry) uint32 { return e.weight },
-	})}
+		OnAtomicDeletion: func(e otter.DeletionEvent[key, entry]) {
+			if e.Value.tomb != 0 && e.WasEvicted() {
+				raise(&c.floor, e.Value.tomb)
+			}
+		},
+	})
+	return c
+}
+
+// raise sets v to at least n.
+func raise(v *atomic.Uint64, n uint64) {
+	for old := v.Load(); old < n && !v.CompareAndSwap(old, n); old = v.Load() {
+	}
 }
 
 // Epoch is taken before loading values of a kind from the database, and handed to Fill.
@@ -72,12 +94,12 @@ type Epoch struct {
 	n    uint64
 }
 
-// Epoch is kind's eviction count now.
+// Epoch is the eviction count now, for a load of kind.
 func (c *Cache) Epoch(kind Kind) Epoch {
 	if c == nil {
 		return Epoch{kind: kind}
 	}
-	return Epoch{kind: kind, n: c.epochs[kind].Load()}
+	return Epoch{kind: kind, n: c.seq.Load()}
 }
 
 // Get returns the cached value of kind for id.
@@ -96,7 +118,7 @@ func get[V any](c *Cache, k key) (V, bool) {
 		return zero, false
 	}
 	e, ok := c.c.GetIfPresent(k)
-	if !ok {
+	if !ok || e.tomb != 0 {
 		c.misses.Add(1)
 		return zero, false
 	}
@@ -121,22 +143,28 @@ func FillSlug(c *Cache, e Epoch, slug string, id int) {
 }
 
 func fill(c *Cache, e Epoch, k key, v any, weight int) {
-	if c == nil || !c.on.Load() || c.epochs[e.kind].Load() != e.n {
+	if c == nil || !c.on.Load() || e.n < c.floor.Load() {
 		return
 	}
-	c.c.Set(k, entry{v: v, weight: uint32(min(max(weight, 1), 1<<30))})
-	// An eviction between the check and the Set bumped the epoch first: undo the Set.
-	if c.epochs[e.kind].Load() != e.n {
+	next := entry{v: v, weight: uint32(min(max(weight, 1), 1<<30))}
+	// Atomic for the key: a tombstone newer than the load wins over its value.
+	c.c.Compute(k, func(old entry, found bool) (entry, otter.ComputeOp) {
+		if found && old.tomb > e.n {
+			return old, otter.CancelOp
+		}
+		return next, otter.WriteOp
+	})
+	// A tombstone dropped for room, or everything forgotten, after the check above.
+	if e.n < c.floor.Load() {
 		c.c.Invalidate(k)
 	}
 }
 
-// evict forgets ids of kind; the epoch moves first, so that a load already running
-// cannot put an old value back (see fill).
+// evict forgets ids of kind, leaving a tombstone in each place, so that a load already
+// running cannot put an old value back (see fill).
 func (c *Cache) evict(kind Kind, ids ...int) {
-	c.epochs[kind].Add(1)
 	for _, id := range ids {
-		c.c.Invalidate(key{kind: kind, id: id})
+		c.c.Set(key{kind: kind, id: id}, entry{tomb: c.seq.Add(1), weight: tombWeight})
 	}
 }
 
@@ -167,11 +195,9 @@ func (c *Cache) Apply(s change.Set) {
 	}
 }
 
-// evictAll forgets every value of the kinds.
+// evictAll forgets every value of the kinds, and refuses every load already running.
 func (c *Cache) evictAll(kinds ...Kind) {
-	for _, k := range kinds {
-		c.epochs[k].Add(1)
-	}
+	raise(&c.floor, c.seq.Add(1))
 	for k := range c.c.Keys() {
 		for _, kind := range kinds {
 			if k.kind == kind {
@@ -190,9 +216,7 @@ func (c *Cache) SetListening(on bool) {
 	if !on {
 		c.on.Store(false)
 	}
-	for k := range c.epochs {
-		c.epochs[k].Add(1)
-	}
+	raise(&c.floor, c.seq.Add(1))
 	c.c.InvalidateAll()
 	if on {
 		c.on.Store(true)

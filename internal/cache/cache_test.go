@@ -53,6 +53,31 @@ func TestCache(t *testing.T) {
 		}
 	})
 
+	t.Run("a write to one key does not refuse loads of others", func(t *testing.T) {
+		c := New(1 << 20)
+		c.SetListening(true)
+		e := c.Epoch(Article)
+		c.Apply(change.Set{Articles: []int{7}})
+		Fill(c, e, 8, "loaded while 7 changed", 10)
+		if v, ok := Get[string](c, Article, 8); !ok || v != "loaded while 7 changed" {
+			t.Fatalf("Get(8) = %q, %v; want the value", v, ok)
+		}
+	})
+
+	t.Run("a tombstone dropped for room still refuses older loads", func(t *testing.T) {
+		c := New(2 * tombWeight) // room for two entries
+		c.SetListening(true)
+		e := c.Epoch(User)
+		c.Apply(change.Set{Users: []int{1, 2, 3, 4, 5, 6}}) // more tombstones than room
+		c.c.CleanUp()
+		for id := 1; id <= 6; id++ {
+			Fill(c, e, id, "old", 1)
+			if _, ok := Get[string](c, User, id); ok {
+				t.Fatalf("user %d: a value loaded before its eviction was kept after the tombstone was dropped", id)
+			}
+		}
+	})
+
 	t.Run("each change evicts what it names", func(t *testing.T) {
 		for _, tc := range []struct {
 			name string

@@ -126,7 +126,11 @@ func userWeight(u *ent.User) int {
 }
 
 func articleWeight(a *ent.Article) int {
-	return 320 + len(a.Slug) + len(a.Title) + len(a.Description) + len(a.Body)
+	n := 400 + len(a.Slug) + len(a.Title) + len(a.Description) + len(a.Body) + len(a.BodyHTML) + len(a.Excerpt)
+	for _, e := range a.Toc {
+		n += 64 + len(e.Title) + len(e.Anchor)
+	}
+	return n
 }
 
 func tagsWeight(ts []*ent.Tag) int {
