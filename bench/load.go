@@ -130,16 +130,7 @@ func attack(ctx context.Context, t *target, w *workload, dur time.Duration, conc
 	}
 
 	slices.Sort(lat)
-	q := func(p float64) float64 {
-		if len(lat) == 0 {
-			return 0
-		}
-		i := min(max(int(p*float64(len(lat))+0.5)-1, 0), len(lat)-1)
-		return float64(lat[i].Microseconds()) / 1000
-	}
-	res.Seconds = elapsed
-	res.RPS = float64(len(lat)) / elapsed
-	res.P50ms, res.P90ms, res.P99ms, res.MaxMs = q(0.50), q(0.90), q(0.99), q(1)
+	res.P50ms, res.P90ms, res.P99ms, res.MaxMs = quantileMs(lat, 0.50), quantileMs(lat, 0.90), quantileMs(lat, 0.99), quantileMs(lat, 1)
 	if len(lat) > 0 {
 		res.AvgBytes = float64(bytesIn) / float64(len(lat))
 	}

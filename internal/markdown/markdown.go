@@ -149,16 +149,6 @@ func Escaped(src string) Doc {
 	}
 }
 
-// HTML renders src as Render does and returns only the HTML; a body beyond the bounds
-// comes back Escaped.
-func HTML(src string) string {
-	d, err := Render(src)
-	if err != nil {
-		return Escaped(src).HTML
-	}
-	return d.HTML
-}
-
 // prefixedIDs keeps goldmark's heading ids, unique within a document, and puts
 // idPrefix in front of them.
 type prefixedIDs struct{ parser.IDs }
