@@ -130,6 +130,8 @@ func attack(ctx context.Context, t *target, w *workload, dur time.Duration, conc
 	}
 
 	slices.Sort(lat)
+	res.Seconds = elapsed
+	res.RPS = float64(len(lat)) / elapsed
 	res.P50ms, res.P90ms, res.P99ms, res.MaxMs = quantileMs(lat, 0.50), quantileMs(lat, 0.90), quantileMs(lat, 0.99), quantileMs(lat, 1)
 	if len(lat) > 0 {
 		res.AvgBytes = float64(bytesIn) / float64(len(lat))

@@ -35,6 +35,7 @@ import (
 	"inkwell/internal/ratelimit"
 	"inkwell/internal/server"
 	"inkwell/internal/service"
+	"inkwell/internal/stmtcache"
 	"inkwell/internal/telemetry"
 )
 
@@ -82,7 +83,8 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	if cfg.DatabaseURL == "" {
 		return nil, errors.New("app: DatabaseURL is required to listen for events")
 	}
-	client := ent.NewClient(ent.Driver(dbstats.WrapTraced(entsql.OpenDB(dialect.Postgres, db), o.tracerProvider)))
+	client := ent.NewClient(ent.Driver(dbstats.WrapTraced(
+		stmtcache.Wrap(entsql.OpenDB(dialect.Postgres, db), cfg.DBPreparedStatements), o.tracerProvider)))
 	limits, redis, err := newLimiter(cfg, log)
 	if err != nil {
 		return nil, err

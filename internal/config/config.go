@@ -80,6 +80,10 @@ type Config struct {
 	// comment pages, counts) that every instance keeps coherent through change events
 	// (INKWELL_ENTITY_CACHE_MB, default 16; 0 turns it off).
 	EntityCacheMB int
+	// DBPreparedStatements is how many read statements stay prepared on each connection
+	// (INKWELL_DB_PREPARED_STATEMENTS, default 128; 0 prepares none, as a pooler in
+	// transaction mode without prepared-statement support needs).
+	DBPreparedStatements int
 	// MaxSubscriptionsPerConnection caps the active subscriptions of one WebSocket
 	// (INKWELL_MAX_SUBSCRIPTIONS_PER_CONNECTION, default 20).
 	MaxSubscriptionsPerConnection int
@@ -230,6 +234,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("INKWELL_ENTITY_CACHE_MB: %q is not a whole number of megabytes from 0 (off) to 65536", v))
 		}
 		c.EntityCacheMB = n
+	}
+	c.DBPreparedStatements = 128
+	if v := str("INKWELL_DB_PREPARED_STATEMENTS", ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 4096 {
+			errs = append(errs, fmt.Errorf("INKWELL_DB_PREPARED_STATEMENTS: %q is not a whole number from 0 (none) to 4096", v))
+		}
+		c.DBPreparedStatements = n
 	}
 	for _, p := range []struct {
 		name string

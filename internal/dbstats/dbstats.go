@@ -86,19 +86,29 @@ func (s statements) begin(ctx context.Context, query string) (context.Context, f
 	}
 }
 
+// SQLDriver is what Driver wraps: ent's SQL driver (*entsql.Driver), or one wrapping it.
+type SQLDriver interface {
+	dialect.Driver
+	ExecContext(ctx context.Context, query string, args ...any) (stdsql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*stdsql.Rows, error)
+	BeginTx(ctx context.Context, opts *stdsql.TxOptions) (dialect.Tx, error)
+}
+
+var _ SQLDriver = (*entsql.Driver)(nil)
+
 // Driver wraps ent's SQL driver and counts every statement, inside transactions too.
 // BEGIN, COMMIT and ROLLBACK are not counted: they carry no query.
 type Driver struct {
-	*entsql.Driver
+	SQLDriver
 	statements
 }
 
 // Wrap returns d counting its statements.
-func Wrap(d *entsql.Driver) *Driver { return &Driver{Driver: d} }
+func Wrap(d SQLDriver) *Driver { return &Driver{SQLDriver: d} }
 
 // WrapTraced returns d counting its statements and tracing each one with a span from tp,
 // as a child of the span in the statement's context. A nil tp traces nothing.
-func WrapTraced(d *entsql.Driver, tp trace.TracerProvider) *Driver {
+func WrapTraced(d SQLDriver, tp trace.TracerProvider) *Driver {
 	w := Wrap(d)
 	if tp != nil {
 		w.tracer = tp.Tracer("inkwell/internal/dbstats")
@@ -109,7 +119,7 @@ func WrapTraced(d *entsql.Driver, tp trace.TracerProvider) *Driver {
 // Exec counts and runs a statement.
 func (d *Driver) Exec(ctx context.Context, query string, args, v any) error {
 	ctx, end := d.begin(ctx, query)
-	err := d.Driver.Exec(ctx, query, args, v)
+	err := d.SQLDriver.Exec(ctx, query, args, v)
 	end(err)
 	return err
 }
@@ -117,7 +127,7 @@ func (d *Driver) Exec(ctx context.Context, query string, args, v any) error {
 // Query counts and runs a query.
 func (d *Driver) Query(ctx context.Context, query string, args, v any) error {
 	ctx, end := d.begin(ctx, query)
-	err := d.Driver.Query(ctx, query, args, v)
+	err := d.SQLDriver.Query(ctx, query, args, v)
 	end(err)
 	return err
 }
@@ -125,7 +135,7 @@ func (d *Driver) Query(ctx context.Context, query string, args, v any) error {
 // ExecContext counts and runs a raw statement.
 func (d *Driver) ExecContext(ctx context.Context, query string, args ...any) (stdsql.Result, error) {
 	ctx, end := d.begin(ctx, query)
-	res, err := d.Driver.ExecContext(ctx, query, args...)
+	res, err := d.SQLDriver.ExecContext(ctx, query, args...)
 	end(err)
 	return res, err
 }
@@ -134,7 +144,7 @@ func (d *Driver) ExecContext(ctx context.Context, query string, args ...any) (st
 // not when the rows are read.
 func (d *Driver) QueryContext(ctx context.Context, query string, args ...any) (*stdsql.Rows, error) {
 	ctx, end := d.begin(ctx, query)
-	rows, err := d.Driver.QueryContext(ctx, query, args...)
+	rows, err := d.SQLDriver.QueryContext(ctx, query, args...)
 	end(err)
 	return rows, err
 }
@@ -146,7 +156,7 @@ func (d *Driver) Tx(ctx context.Context) (dialect.Tx, error) {
 
 // BeginTx starts a counted transaction with options.
 func (d *Driver) BeginTx(ctx context.Context, opts *stdsql.TxOptions) (dialect.Tx, error) {
-	tx, err := d.Driver.BeginTx(ctx, opts)
+	tx, err := d.SQLDriver.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/graph-gophers/dataloader/v7"
 	"github.com/lib/pq"
 
@@ -12,6 +13,7 @@ import (
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/follow"
+	"inkwell/ent/predicate"
 	"inkwell/ent/user"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
@@ -23,6 +25,17 @@ type batches struct {
 	db     *ent.Client
 	viewer auth.Viewer
 	cache  *cache.Cache // shared by every request; nil caches nothing
+}
+
+// anyOf matches the rows whose column is one of values (a slice), sent as one array:
+// the statement's text is the same for any number of keys, so it stays prepared
+// (internal/stmtcache), where IN ($1, $2, …) would be a new statement for each count.
+func anyOf[P ~func(*sql.Selector)](column string, values any) P {
+	return func(s *sql.Selector) {
+		s.Where(sql.P(func(b *sql.Builder) {
+			b.WriteString(s.C(column)).WriteString(" = ANY(").Arg(pq.Array(values)).WriteString(")")
+		}))
+	}
 }
 
 // byKey answers keys from a map, with missing for keys the map lacks (nil = zero value).
@@ -70,7 +83,7 @@ func cached[V any](ctx context.Context, c *cache.Cache, kind cache.Kind, ids []i
 
 func (b batches) usersByID(ctx context.Context, ids []int) []*dataloader.Result[*ent.User] {
 	m, err := cached(ctx, b.cache, cache.User, ids, func(ctx context.Context, ids []int) (map[int]*ent.User, error) {
-		rows, err := b.db.User.Query().Where(user.IDIn(ids...)).All(ctx)
+		rows, err := b.db.User.Query().Where(anyOf[predicate.User](user.FieldID, ids)).All(ctx)
 		m := make(map[int]*ent.User, len(rows))
 		for _, u := range rows {
 			m[u.ID] = u
@@ -82,7 +95,7 @@ func (b batches) usersByID(ctx context.Context, ids []int) []*dataloader.Result[
 
 func (b batches) articlesByID(ctx context.Context, ids []int) []*dataloader.Result[*ent.Article] {
 	m, err := cached(ctx, b.cache, cache.Article, ids, func(ctx context.Context, ids []int) (map[int]*ent.Article, error) {
-		rows, err := b.db.Article.Query().Where(article.IDIn(ids...)).All(ctx)
+		rows, err := b.db.Article.Query().Where(anyOf[predicate.Article](article.FieldID, ids)).All(ctx)
 		m := make(map[int]*ent.Article, len(rows))
 		for _, a := range rows {
 			m[a.ID] = a
@@ -109,7 +122,7 @@ func (b batches) articlesBySlug(ctx context.Context, slugs []string) []*dataload
 	if len(missing) > 0 {
 		slugEpoch, articleEpoch := b.cache.Epoch(cache.Slug), b.cache.Epoch(cache.Article)
 		var rows []*ent.Article
-		rows, err = b.db.Article.Query().Where(article.SlugIn(missing...)).All(ctx)
+		rows, err = b.db.Article.Query().Where(anyOf[predicate.Article](article.FieldSlug, missing)).All(ctx)
 		for _, a := range rows {
 			out[a.Slug] = a
 			cache.FillSlug(b.cache, slugEpoch, a.Slug, a.ID)
@@ -144,7 +157,7 @@ func tagsWeight(ts []*ent.Tag) int {
 func countWeight(int) int { return 64 }
 
 func (b batches) commentsByID(ctx context.Context, ids []int) []*dataloader.Result[*ent.Comment] {
-	rows, err := b.db.Comment.Query().Where(comment.IDIn(ids...)).All(ctx)
+	rows, err := b.db.Comment.Query().Where(anyOf[predicate.Comment](comment.FieldID, ids)).All(ctx)
 	m := make(map[int]*ent.Comment, len(rows))
 	for _, c := range rows {
 		m[c.ID] = c
@@ -199,7 +212,7 @@ func (b batches) viewerHasFavorited(ctx context.Context, ids []int) []*dataloade
 	if !b.viewer.Anonymous() {
 		var got []int
 		got, err = b.db.Favorite.Query().
-			Where(favorite.UserID(b.viewer.UserID), favorite.ArticleIDIn(ids...)).
+			Where(favorite.UserID(b.viewer.UserID), anyOf[predicate.Favorite](favorite.FieldArticleID, ids)).
 			Select(favorite.FieldArticleID).Ints(ctx)
 		for _, id := range got {
 			m[id] = true
@@ -214,7 +227,7 @@ func (b batches) viewerIsFollowing(ctx context.Context, ids []int) []*dataloader
 	if !b.viewer.Anonymous() {
 		var got []int
 		got, err = b.db.Follow.Query().
-			Where(follow.FollowerID(b.viewer.UserID), follow.FolloweeIDIn(ids...)).
+			Where(follow.FollowerID(b.viewer.UserID), anyOf[predicate.Follow](follow.FieldFolloweeID, ids)).
 			Select(follow.FieldFolloweeID).Ints(ctx)
 		for _, id := range got {
 			m[id] = true
