@@ -8,10 +8,19 @@ import (
 // Complexity returns the cost model for gqlgen's complexity limit: a list field costs
 // its items' fields once per item it may return, so that nested lists multiply. The item
 // count is first (or last), else the default page size, and never more than the
-// largest page: a larger request is refused by the resolver anyway. Fields not listed
-// here cost 1 plus their children, gqlgen's default.
+// largest page: a larger request is refused by the resolver anyway. Text fields are
+// priced by how large they may be (sizeMedium, sizeLarge), so that the limit bounds the
+// bytes an operation can make the server read and send, not only its field count.
+// Fields not listed here cost 1 plus their children, gqlgen's default.
 func Complexity() ComplexityRoot {
 	var c ComplexityRoot
+	medium := func(int) int { return sizeMedium }
+	c.Article.Description = medium
+	c.Article.Excerpt = medium
+	c.Comment.Body = medium
+	c.User.Bio = medium
+	c.Article.Body = func(int) int { return sizeLarge }
+	c.Article.BodyHTML = func(int) int { return 2 * sizeLarge }
 	c.Query.Articles = func(child int, first *int, _ *string, last *int, _ *string, _ *model.ArticleFilter) int {
 		return listCost(child, first, last)
 	}
@@ -30,6 +39,16 @@ func Complexity() ComplexityRoot {
 	c.User.Following = forward
 	return c
 }
+
+// The size classes of text fields, as costs.
+const (
+	// sizeMedium: up to a few thousand characters (description, excerpt, bio, a comment).
+	sizeMedium = 3
+	// sizeLarge: an article's body, up to 100,000 characters; its HTML costs twice this.
+	// With the default limit of 10000, a page of 100 bodies fits, two pages of their
+	// HTML do not.
+	sizeLarge = 40
+)
 
 // listCost is the cost of a list field whose items cost child each.
 func listCost(child int, first, last *int) int {

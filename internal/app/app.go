@@ -128,6 +128,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	scfg.TokenLimit, scfg.DepthLimit, scfg.FieldLimit = lim.Tokens, lim.Depth, lim.Fields
 	scfg.AliasLimit, scfg.DirectiveLimit, scfg.ComplexityLimit = lim.Aliases, lim.Directives, lim.Complexity
 	scfg.AuthFieldLimit, scfg.ErrorLimit = lim.AuthFields, lim.Errors
+	scfg.MaxResponseBytes, scfg.QueryCacheBytes = int64(lim.MaxResponseBytes), lim.QueryCacheBytes
 	scfg.DisableSuggestions = !lim.Suggestions
 	scfg.MaxInFlight = cfg.MaxInFlight
 	scfg.QueueWait = cfg.QueueWait

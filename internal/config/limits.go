@@ -29,6 +29,13 @@ type Limits struct {
 	// phases (INKWELL_READ_HEADER_TIMEOUT 5s, INKWELL_READ_TIMEOUT 30s,
 	// INKWELL_WRITE_TIMEOUT 30s, INKWELL_IDLE_TIMEOUT 120s).
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxResponseBytes caps the data of one query's or mutation's response
+	// (INKWELL_MAX_RESPONSE_BYTES, default 4194304); larger is RESPONSE_TOO_LARGE.
+	MaxResponseBytes int
+	// QueryCacheBytes bounds the cache of parsed documents by their texts' size
+	// (INKWELL_QUERY_CACHE_BYTES, default 8388608); a text above 1/64 of it is parsed
+	// each time, not kept.
+	QueryCacheBytes int
 	// MaxHeaderBytes caps request headers (INKWELL_MAX_HEADER_BYTES, default 16384);
 	// larger ones get 431.
 	MaxHeaderBytes int
@@ -63,6 +70,8 @@ func readLimits(str func(name, def string) string, duration func(string, time.Du
 		{"INKWELL_MAX_AUTH_FIELDS", &l.AuthFields, 1},
 		{"INKWELL_MAX_ERRORS", &l.Errors, 10},
 		{"INKWELL_MAX_HEADER_BYTES", &l.MaxHeaderBytes, 16 << 10},
+		{"INKWELL_MAX_RESPONSE_BYTES", &l.MaxResponseBytes, 4 << 20},
+		{"INKWELL_QUERY_CACHE_BYTES", &l.QueryCacheBytes, 8 << 20},
 	} {
 		*p.dst = p.def
 		if v := str(p.name, ""); v != "" {

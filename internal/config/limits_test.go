@@ -19,7 +19,7 @@ func TestFromEnvLimits(t *testing.T) {
 			Tokens: 5000, Depth: 12, Fields: 1000, Aliases: 30, Directives: 50, Complexity: 10000, AuthFields: 1, Errors: 10,
 			Suggestions: true, StatementTimeout: 5 * time.Second,
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second,
-			MaxHeaderBytes: 16 << 10,
+			MaxHeaderBytes: 16 << 10, MaxResponseBytes: 4 << 20, QueryCacheBytes: 8 << 20,
 		}
 		if c.Limits != want {
 			t.Errorf("limits = %+v\nwant     %+v", c.Limits, want)
@@ -34,6 +34,7 @@ func TestFromEnvLimits(t *testing.T) {
 			"INKWELL_MAX_BODY_BYTES": "4096", "INKWELL_REQUEST_TIMEOUT": "2s", "INKWELL_STATEMENT_TIMEOUT": "1500ms",
 			"INKWELL_READ_HEADER_TIMEOUT": "1s", "INKWELL_READ_TIMEOUT": "3s", "INKWELL_WRITE_TIMEOUT": "4s", "INKWELL_IDLE_TIMEOUT": "5s",
 			"INKWELL_MAX_HEADER_BYTES": "8192", "INKWELL_SUGGESTIONS": "false",
+			"INKWELL_MAX_RESPONSE_BYTES": "65536", "INKWELL_QUERY_CACHE_BYTES": "1048576",
 		}))
 		if err != nil {
 			t.Fatal(err)
@@ -43,7 +44,7 @@ func TestFromEnvLimits(t *testing.T) {
 			Tokens: 100, Depth: 5, Fields: 50, Aliases: 3, Directives: 4, Complexity: 200, AuthFields: 2, Errors: 5,
 			StatementTimeout:  1500 * time.Millisecond,
 			ReadHeaderTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 4 * time.Second, IdleTimeout: 5 * time.Second,
-			MaxHeaderBytes: 8192,
+			MaxHeaderBytes: 8192, MaxResponseBytes: 65536, QueryCacheBytes: 1 << 20,
 		}
 		if c.Limits != want {
 			t.Errorf("limits = %+v\nwant     %+v", c.Limits, want)

@@ -113,8 +113,19 @@ func DecodeCursor(c string) (Key, error) {
 	if err != nil || n <= 0 {
 		return Key{}, fmt.Errorf("malformed cursor id")
 	}
+	// A forged time outside what PostgreSQL and JSON can hold would fail deep in the
+	// query; here it is the client's bad input.
+	if micros < minCursorMicros || micros > maxCursorMicros {
+		return Key{}, fmt.Errorf("cursor time out of range")
+	}
 	return Key{Time: time.UnixMicro(micros).UTC(), ID: n}, nil
 }
+
+// The times a cursor may carry: years 1 to 9999.
+var (
+	minCursorMicros = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	maxCursorMicros = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC).UnixMicro()
+)
 
 // Page is one page of a list, in list order, with what Relay's PageInfo needs.
 type Page[T any] struct {

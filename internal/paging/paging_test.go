@@ -205,6 +205,9 @@ func TestPagingDecodeCursorRejects(t *testing.T) {
 		enc("k1:1700000000000000:0"),  // ids start at 1
 		enc("k1:1700000000000000:-4"), // negative id
 		enc("k1:1700000000000000:5:6"),
+		enc("k1:9223372036854775807:5"),  // past year 9999
+		enc("k1:-9223372036854775808:5"), // before year 1
+		enc("k1:253402300800000000:5"),   // 10000-01-01
 		base64.StdEncoding.EncodeToString([]byte("k1:1700000000000000:55")), // padded
 	} {
 		if k, err := paging.DecodeCursor(c); err == nil {

@@ -13,8 +13,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/vektah/gqlparser/v2/ast"
 	"go.opentelemetry.io/otel/trace"
 
 	"inkwell/internal/playground"
@@ -26,6 +24,8 @@ const (
 	defaultMaxBodyBytes    = 1 << 20
 	defaultRequestTimeout  = 15 * time.Second
 	defaultComplexityLimit = 10000
+	defaultMaxResponse     = 4 << 20
+	defaultQueryCacheBytes = 8 << 20
 	defaultDepthLimit      = 12
 	defaultTokenLimit      = 5000
 	defaultFieldLimit      = 1000
@@ -52,6 +52,12 @@ type Config struct {
 	// With graph.Complexity a field costs 1 and a list multiplies its selection by its
 	// page size: 100 articles of 30 fields pass, 100 articles of 100 comments do not.
 	ComplexityLimit int
+	// MaxResponseBytes caps the data of one query's or mutation's response (default
+	// 4 MiB): past it the answer is RESPONSE_TOO_LARGE.
+	MaxResponseBytes int64
+	// QueryCacheBytes bounds the parsed-document cache by the size of the texts it keeps
+	// (default 8 MiB).
+	QueryCacheBytes int
 	// DepthLimit refuses operations whose fields nest deeper (default 12).
 	DepthLimit int
 	// TokenLimit refuses documents of more lexical tokens (default 5000).
@@ -99,17 +105,19 @@ type Config struct {
 // DefaultConfig returns the documented defaults, introspection on.
 func DefaultConfig() Config {
 	return Config{
-		MaxBodyBytes:    defaultMaxBodyBytes,
-		RequestTimeout:  defaultRequestTimeout,
-		ComplexityLimit: defaultComplexityLimit,
-		DepthLimit:      defaultDepthLimit,
-		TokenLimit:      defaultTokenLimit,
-		FieldLimit:      defaultFieldLimit,
-		AliasLimit:      defaultAliasLimit,
-		DirectiveLimit:  defaultDirectiveLimit,
-		AuthFieldLimit:  defaultAuthFieldLimit,
-		ErrorLimit:      defaultErrorLimit,
-		Introspection:   true,
+		MaxBodyBytes:     defaultMaxBodyBytes,
+		RequestTimeout:   defaultRequestTimeout,
+		ComplexityLimit:  defaultComplexityLimit,
+		MaxResponseBytes: defaultMaxResponse,
+		QueryCacheBytes:  defaultQueryCacheBytes,
+		DepthLimit:       defaultDepthLimit,
+		TokenLimit:       defaultTokenLimit,
+		FieldLimit:       defaultFieldLimit,
+		AliasLimit:       defaultAliasLimit,
+		DirectiveLimit:   defaultDirectiveLimit,
+		AuthFieldLimit:   defaultAuthFieldLimit,
+		ErrorLimit:       defaultErrorLimit,
+		Introspection:    true,
 	}
 }
 
@@ -125,6 +133,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DepthLimit <= 0 {
 		c.DepthLimit = defaultDepthLimit
+	}
+	if c.MaxResponseBytes <= 0 {
+		c.MaxResponseBytes = defaultMaxResponse
+	}
+	if c.QueryCacheBytes <= 0 {
+		c.QueryCacheBytes = defaultQueryCacheBytes
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = defaultMaxInFlight
@@ -260,7 +274,7 @@ func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger, w
 	// with request errors.
 	srv.AddTransport(postTransport{})
 	srv.AddTransport(getTransport{publicMaxAge: cfg.PublicCacheMaxAge})
-	cache := lru.New[*ast.QueryDocument](1000)
+	cache := newQueryCache(cfg.QueryCacheBytes)
 	srv.SetQueryCache(cache)
 	srv.SetParserTokenLimit(cfg.TokenLimit)
 	srv.SetErrorPresenter(presenter(log))
@@ -276,6 +290,7 @@ func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger, w
 		AuthFields: cfg.AuthFieldLimit,
 	}})
 	srv.Use(errorLimit{max: cfg.ErrorLimit})
+	srv.Use(responseBudget{max: cfg.MaxResponseBytes})
 	if cfg.DisableSuggestions {
 		srv.SetDisableSuggestion(true)
 	}

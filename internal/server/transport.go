@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"math"
 	"mime"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -73,6 +75,12 @@ func (t getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 	if err != nil {
 		writeError(w, r, http.StatusBadRequest, codeBadRequest, "query string is malformed")
 		return
+	}
+	for _, name := range []string{"query", "operationName", "variables", "extensions"} {
+		if !utf8.ValidString(q.Get(name)) {
+			writeError(w, r, http.StatusBadRequest, codeBadRequest, name+" is not valid UTF-8")
+			return
+		}
 	}
 	params := graphql.RawParams{
 		Query:         q.Get("query"),
@@ -283,9 +291,18 @@ func isJSON(contentType string) bool {
 }
 
 // decodeJSON keeps numbers as json.Number, as gqlgen's transports do, so that large Int
-// and Float variables are not rounded through float64.
+// and Float variables are not rounded through float64. Anything but white space after
+// the value is refused: a body that is not one JSON document was not meant as one.
 func decodeJSON(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
-	return dec.Decode(v)
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errTrailingData
+	}
+	return nil
 }
+
+var errTrailingData = errors.New("data after the JSON value")

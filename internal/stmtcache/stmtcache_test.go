@@ -46,10 +46,10 @@ func try(d *stmtcache.Driver, n, arg int) error {
 	if err := d.Query(context.Background(), query(n), []any{arg}, &rows); err != nil {
 		return err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var got int
 	if !rows.Next() {
-		return fmt.Errorf("query %d: no row (%v)", n, rows.Err())
+		return fmt.Errorf("query %d: no row (%w)", n, rows.Err())
 	}
 	if err := rows.Scan(&got); err != nil {
 		return err

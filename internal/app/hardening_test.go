@@ -1,0 +1,139 @@
+package app_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"inkwell/internal/apptest"
+	"inkwell/internal/config"
+)
+
+// The findings of the outside review (issue 12), each as a test named after it.
+
+// Finding 2: a 1.8 KB anonymous query of 30 aliases of a list of bodies made a 150 MB
+// response. Large fields are priced in the complexity model, and what passes it is
+// held to a byte budget while it is marshalled.
+func TestResponseSizeAmplification(t *testing.T) {
+	const budget = 64 << 10
+	e := apptest.New(t, apptest.WithConfig(func(c *config.Config) { c.Limits.MaxResponseBytes = budget }))
+	u := e.SignUp(t, "Writer")
+	body := strings.Repeat("All work and no play makes Jack a dull boy. ", 450) // ~20 KB
+	var slug string
+	for i := range 8 {
+		var out struct {
+			CreateArticle struct{ Article struct{ Slug string } }
+		}
+		e.MustQuery(t, u.Token, `mutation($in: CreateArticleInput!) { createArticle(input: $in) { article { slug } } }`,
+			map[string]any{"in": map[string]any{"title": fmt.Sprintf("Long %d", i), "description": "d", "body": body, "tags": []string{}}}, &out)
+		slug = out.CreateArticle.Article.Slug
+	}
+	aliases := func(n, first int, field string) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := range n {
+			fmt.Fprintf(&b, " a%d: articles(first: %d) { nodes { %s } }", i, first, field)
+		}
+		return b.String() + " }"
+	}
+
+	t.Run("the review's query is refused before it runs", func(t *testing.T) {
+		r := e.Query(t, "", aliases(30, 100, "body"), nil)
+		if r.Code() != "QUERY_TOO_COMPLEX" || !noData(r) {
+			t.Fatalf("30 aliases of 100 bodies: %s, want QUERY_TOO_COMPLEX and no data", r.Body)
+		}
+		if r.Statements != 0 {
+			t.Fatalf("refused query sent %d statements", r.Statements)
+		}
+	})
+	t.Run("bodies cost more than small fields", func(t *testing.T) {
+		// 100 titles are cheap; 100 bodyHTMLs twice over are not.
+		if r := e.Query(t, "", aliases(2, 100, "title"), nil); len(r.Errors) != 0 {
+			t.Fatalf("two pages of titles: %s", r.Body)
+		}
+		if r := e.Query(t, "", aliases(2, 100, "bodyHTML"), nil); r.Code() != "QUERY_TOO_COMPLEX" {
+			t.Fatalf("two pages of 100 bodyHTML: %s, want QUERY_TOO_COMPLEX", r.Body)
+		}
+	})
+	t.Run("past the byte budget", func(t *testing.T) {
+		r := e.Query(t, "", aliases(2, 8, "body"), nil) // 16 bodies, ~320 KB
+		if r.Code() != "RESPONSE_TOO_LARGE" || !noData(r) {
+			t.Fatalf("16 bodies with a %d byte budget: %.300s, want RESPONSE_TOO_LARGE and no data", budget, r.Body)
+		}
+		if len(r.Body) > budget {
+			t.Fatalf("the refusal itself is %d bytes", len(r.Body))
+		}
+	})
+	t.Run("within the budget", func(t *testing.T) {
+		var out struct {
+			A0 struct{ Nodes []struct{ Body string } }
+		}
+		e.MustQuery(t, "", aliases(1, 2, "body"), nil, &out)
+		if len(out.A0.Nodes) != 2 || out.A0.Nodes[0].Body != body {
+			t.Fatalf("two bodies within the budget: got %d nodes", len(out.A0.Nodes))
+		}
+	})
+	t.Run("a mutation over the budget still writes, and says so", func(t *testing.T) {
+		big := strings.Repeat("x", budget+1000)
+		r := e.Query(t, u.Token, `mutation($in: UpdateArticleInput!) { updateArticle(input: $in) { article { body } } }`,
+			map[string]any{"in": map[string]any{"slug": slug, "body": big}})
+		if r.Code() != "RESPONSE_TOO_LARGE" || !strings.Contains(r.Errors[0].Message, "carried out") {
+			t.Fatalf("update answering a large body: %.300s", r.Body)
+		}
+		var out struct{ Article struct{ WordCount int } }
+		e.MustQuery(t, "", `query($s: String!) { article(slug: $s) { wordCount } }`, map[string]any{"s": slug}, &out)
+		if out.Article.WordCount != 1 {
+			t.Fatalf("after the update, wordCount = %d, want 1 (the write stands)", out.Article.WordCount)
+		}
+	})
+}
+
+// noData reports whether a response carries no data: absent (a request error) or null.
+func noData(r *apptest.Response) bool { return len(r.Data) == 0 || string(r.Data) == "null" }
+
+// Finding 10: a forged cursor with an out-of-range time gave INTERNAL_SERVER_ERROR.
+func TestForgedCursorOutOfRange(t *testing.T) {
+	e := apptest.New(t)
+	u := e.SignUp(t, "Reader")
+	e.CreateArticle(t, u, "One")
+	for _, micros := range []string{"9223372036854775807", "-9223372036854775808", "253402300800000000"} {
+		cursor := base64.RawURLEncoding.EncodeToString([]byte("k1:" + micros + ":5"))
+		r := e.Query(t, "", `query($c: String) { articles(first: 5, after: $c) { nodes { slug } } }`, map[string]any{"c": cursor})
+		if r.Code() != "BAD_USER_INPUT" {
+			t.Errorf("cursor with time %s: %s, want BAD_USER_INPUT", micros, r.Body)
+		}
+	}
+}
+
+// Also found from outside: a POST body with garbage after the JSON object was executed,
+// and a GET with invalid UTF-8 in the query string answered 500.
+func TestMalformedRequestsRefused(t *testing.T) {
+	e := apptest.New(t)
+	for _, tc := range []struct {
+		name, method, target string
+		body                 string
+	}{
+		{"garbage after the JSON object", http.MethodPost, "/graphql", `{"query":"{ __typename }"} trailing`},
+		{"a second JSON object", http.MethodPost, "/graphql", `{"query":"{ __typename }"}{"query":"{ __typename }"}`},
+		{"invalid UTF-8 in the query", http.MethodGet, "/graphql?query=%7B%20__typename%20%FF%7D", ""},
+		{"invalid UTF-8 in the variables", http.MethodGet, "/graphql?query=%7B__typename%7D&variables=%7B%22a%22%3A%22%FF%22%7D", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := jsonHeader("")
+			var body []byte
+			if tc.body != "" {
+				body = []byte(tc.body)
+			}
+			out := sendRaw(t, tc.method, e.URL+tc.target, h, body)
+			if out.status != http.StatusBadRequest || out.code != "BAD_REQUEST" {
+				t.Fatalf("got %d %q, want 400 BAD_REQUEST", out.status, out.code)
+			}
+		})
+	}
+	// White space after the object is still one document.
+	if out := sendRaw(t, http.MethodPost, e.URL+"/graphql", jsonHeader(""), []byte("{\"query\":\"{ __typename }\"}\n\t ")); out.status != http.StatusOK || out.errors != 0 {
+		t.Fatalf("trailing white space: %+v, want 200 without errors", out)
+	}
+}

@@ -1,0 +1,31 @@
+package config
+
+import "testing"
+
+func TestFromEnvCaches(t *testing.T) {
+	t.Parallel()
+	c, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.EntityCacheMB != 16 || c.DBPreparedStatements != 128 {
+		t.Fatalf("defaults: entity cache %d MB, prepared statements %d; want 16 and 128", c.EntityCacheMB, c.DBPreparedStatements)
+	}
+	c, err = FromEnv(env(map[string]string{"INKWELL_ENTITY_CACHE_MB": "0", "INKWELL_DB_PREPARED_STATEMENTS": "0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.EntityCacheMB != 0 || c.DBPreparedStatements != 0 {
+		t.Fatalf("0 turns both off: got %d and %d", c.EntityCacheMB, c.DBPreparedStatements)
+	}
+	for _, bad := range []map[string]string{
+		{"INKWELL_ENTITY_CACHE_MB": "-1"},
+		{"INKWELL_ENTITY_CACHE_MB": "lots"},
+		{"INKWELL_DB_PREPARED_STATEMENTS": "-1"},
+		{"INKWELL_DB_PREPARED_STATEMENTS": "5000"},
+	} {
+		if _, err := FromEnv(env(bad)); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
