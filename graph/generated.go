@@ -222,6 +222,7 @@ type ComplexityRoot struct {
 		Bio               func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
 		Email             func(childComplexity int) int
+		EmailVerified     func(childComplexity int) int
 		FavoriteArticles  func(childComplexity int, first *int, after *string) int
 		Followers         func(childComplexity int, first *int, after *string) int
 		FollowersCount    func(childComplexity int) int
@@ -287,6 +288,7 @@ type SubscriptionResolver interface {
 }
 type UserResolver interface {
 	Email(ctx context.Context, obj *model.User) (*string, error)
+	EmailVerified(ctx context.Context, obj *model.User) (bool, error)
 
 	Identities(ctx context.Context, obj *model.User) ([]*ent.Identity, error)
 }
@@ -1060,6 +1062,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Email(childComplexity), true
+	case "User.emailVerified":
+		if e.ComplexityRoot.User.EmailVerified == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.EmailVerified(childComplexity), true
 	case "User.favoriteArticles":
 		if e.ComplexityRoot.User.FavoriteArticles == nil {
 			break
@@ -1399,6 +1407,13 @@ type User implements Node {
   username: String!
   "Email address, lower-cased. Only the user themself sees it; null for everyone else."
   email: String
+  """
+  Whether the user has proved the email address theirs; today an account made by a
+  provider sign-in whose provider verified the address. A provider sign-in joins an
+  existing account with the same email only when this is true. Only the user themself
+  sees it: false for everyone else.
+  """
+  emailVerified: Boolean!
   "Short biography, possibly empty."
   bio: String!
   "URL of the profile picture, or null when none is set."
@@ -2233,6 +2248,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_username(ctx, field)
 	case "email":
 		return ec.fieldContext_User_email(ctx, field)
+	case "emailVerified":
+		return ec.fieldContext_User_emailVerified(ctx, field)
 	case "bio":
 		return ec.fieldContext_User_bio(ctx, field)
 	case "image":
@@ -6106,6 +6123,29 @@ func (ec *executionContext) fieldContext_User_email(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("User", field, true, true, "String")
 }
 
+func (ec *executionContext) _User_emailVerified(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_emailVerified(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().EmailVerified(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_emailVerified(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, "Boolean")
+}
+
 func (ec *executionContext) _User_bio(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9878,6 +9918,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_email(ctx, field, obj)
+				})
+		case "emailVerified":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_emailVerified(ctx, field, obj)
 				})
 		case "bio":
 			out.Values[i] = ec._User_bio(ctx, field, obj)

@@ -307,6 +307,11 @@ func (r *userResolver) Email(ctx context.Context, obj *model.User) (*string, err
 	return &obj.Email, nil
 }
 
+// EmailVerified is the resolver for the emailVerified field.
+func (r *userResolver) EmailVerified(ctx context.Context, obj *model.User) (bool, error) {
+	return obj.EmailVerified && policy.CanSeeEmail(ctx, obj.User), nil
+}
+
 // Identities is the resolver for the identities field.
 func (r *userResolver) Identities(ctx context.Context, obj *model.User) ([]*ent.Identity, error) {
 	if !policy.CanSeeIdentities(ctx, obj.User) {

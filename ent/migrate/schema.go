@@ -333,6 +333,7 @@ var (
 		{Name: "username", Type: field.TypeString, Size: 32},
 		{Name: "username_key", Type: field.TypeString, Unique: true, Size: 32},
 		{Name: "email", Type: field.TypeString, Unique: true, Nullable: true, Size: 254},
+		{Name: "email_verified", Type: field.TypeBool, Default: false},
 		{Name: "password_hash", Type: field.TypeString, Default: ""},
 		{Name: "bio", Type: field.TypeString, Size: 2000, Default: ""},
 		{Name: "image", Type: field.TypeString, Size: 2048, Default: ""},

@@ -30,6 +30,11 @@ func (User) Fields() []ent.Field {
 		// verified address: an unverified one is never stored, so it cannot block or
 		// take over the real owner's account.
 		field.String("email").MaxLen(254).Optional().Unique(),
+		// email_verified says the owner proved the address is theirs (a provider that
+		// verified it made the account). Only then may a provider sign-in with the same
+		// address join this account: an address anyone can type in at sign-up must
+		// never let its real owner's provider account land in a squatter's account.
+		field.Bool("email_verified").Default(false),
 		// password_hash is "" for accounts that sign in only through a provider.
 		field.String("password_hash").Sensitive().Default(""),
 		field.String("bio").MaxRuneLen(2000).Default(""),

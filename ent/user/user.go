@@ -24,6 +24,8 @@ const (
 	FieldUsernameKey = "username_key"
 	// FieldEmail holds the string denoting the email field in the database.
 	FieldEmail = "email"
+	// FieldEmailVerified holds the string denoting the email_verified field in the database.
+	FieldEmailVerified = "email_verified"
 	// FieldPasswordHash holds the string denoting the password_hash field in the database.
 	FieldPasswordHash = "password_hash"
 	// FieldBio holds the string denoting the bio field in the database.
@@ -103,6 +105,7 @@ var Columns = []string{
 	FieldUsername,
 	FieldUsernameKey,
 	FieldEmail,
+	FieldEmailVerified,
 	FieldPasswordHash,
 	FieldBio,
 	FieldImage,
@@ -137,6 +140,8 @@ var (
 	UsernameKeyValidator func(string) error
 	// EmailValidator is a validator for the "email" field. It is called by the builders before save.
 	EmailValidator func(string) error
+	// DefaultEmailVerified holds the default value on creation for the "email_verified" field.
+	DefaultEmailVerified bool
 	// DefaultPasswordHash holds the default value on creation for the "password_hash" field.
 	DefaultPasswordHash string
 	// DefaultBio holds the default value on creation for the "bio" field.
@@ -180,6 +185,11 @@ func ByUsernameKey(opts ...sql.OrderTermOption) OrderOption {
 // ByEmail orders the results by the email field.
 func ByEmail(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEmail, opts...).ToFunc()
+}
+
+// ByEmailVerified orders the results by the email_verified field.
+func ByEmailVerified(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEmailVerified, opts...).ToFunc()
 }
 
 // ByPasswordHash orders the results by the password_hash field.

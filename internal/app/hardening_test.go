@@ -9,6 +9,7 @@ import (
 
 	"inkwell/internal/apptest"
 	"inkwell/internal/config"
+	"inkwell/internal/oauthtest"
 )
 
 // The findings of the outside review (issue 12), each as a test named after it.
@@ -136,4 +137,67 @@ func TestMalformedRequestsRefused(t *testing.T) {
 	if out := sendRaw(t, http.MethodPost, e.URL+"/graphql", jsonHeader(""), []byte("{\"query\":\"{ __typename }\"}\n\t ")); out.status != http.StatusOK || out.errors != 0 {
 		t.Fatalf("trailing white space: %+v, want 200 without errors", out)
 	}
+}
+
+// Finding 3: anyone could sign up with someone else's email; when the owner later signed
+// in with a provider that verified the address, the provider identity joined the
+// squatter's account, who kept password access to it.
+func TestAccountPreHijacking(t *testing.T) {
+	t.Parallel()
+	e, p := oaEnv(t)
+	squatter := e.SignUp(t, "squatter") // squatter@example.com
+	var v struct {
+		Viewer struct{ EmailVerified bool }
+	}
+	e.MustQuery(t, squatter.Token, `{ viewer { emailVerified } }`, nil, &v)
+	if v.Viewer.EmailVerified {
+		t.Fatal("a password sign-up's address counts as verified")
+	}
+	for i, kind := range oaKinds {
+		t.Run(kind, func(t *testing.T) {
+			// The real owner of the address, verified by the provider.
+			p.SetUser(oauthtest.User{Subject: "70" + string(rune('1'+i)), Login: "owner-" + kind,
+				Email: "squatter@example.com", EmailVerified: true})
+			before := e.Snapshot(t)
+			oaWantError(t, oaSignIn(t, e, kind), "account_conflict")
+			oaUnchanged(t, e, before)
+		})
+	}
+	if got := oaViewer(t, e, squatter.Token); got == nil || len(got.Identities) != 0 {
+		t.Fatalf("the squatter's identities = %+v, want none", got)
+	}
+
+	t.Run("a provider-made account's verified address is verified, to its owner only", func(t *testing.T) {
+		p.SetUser(oauthtest.User{Subject: "799", Login: "bob", Email: "bob@example.com", EmailVerified: true})
+		bob := oaSession(t, e, "github")
+		var own struct {
+			Viewer struct{ EmailVerified bool }
+		}
+		e.MustQuery(t, bob.AccessToken, `{ viewer { emailVerified } }`, nil, &own)
+		if !own.Viewer.EmailVerified {
+			t.Fatal("bob's provider-verified address is not verified")
+		}
+		var other struct {
+			User struct{ EmailVerified bool }
+		}
+		e.MustQuery(t, squatter.Token, `query($u: String!) { user(username: $u) { emailVerified } }`,
+			map[string]any{"u": bob.User.Username}, &other)
+		if other.User.EmailVerified {
+			t.Fatal("another user sees bob's emailVerified")
+		}
+		update := func(email string) bool {
+			var out struct {
+				UpdateViewer struct{ User struct{ EmailVerified bool } }
+			}
+			e.MustQuery(t, bob.AccessToken, `mutation($in: UpdateViewerInput!) { updateViewer(input: $in) { user { emailVerified } } }`,
+				map[string]any{"in": map[string]any{"email": email}}, &out)
+			return out.UpdateViewer.User.EmailVerified
+		}
+		if !update("Bob@Example.com") {
+			t.Fatal("setting the same address (in other case) unverified it")
+		}
+		if update("bob.new@example.com") {
+			t.Fatal("a new address counts as verified")
+		}
+	})
 }

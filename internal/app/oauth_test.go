@@ -541,6 +541,11 @@ func TestOAuthLinkVerifiedEmail(t *testing.T) {
 	if v := oaViewer(t, e, alice.Token); v == nil || v.Identities == nil || len(v.Identities) != 0 {
 		t.Fatalf("a password user's identities = %+v, want []", v)
 	}
+	// As if alice had proved the address hers: only then may a provider join her account
+	// (TestAccountPreHijacking has the unverified case).
+	if _, err := e.DB.Exec(`UPDATE users SET email_verified = true WHERE username = 'alice'`); err != nil {
+		t.Fatal(err)
+	}
 
 	for i, kind := range oaKinds {
 		t.Run(kind, func(t *testing.T) {

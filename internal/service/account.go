@@ -318,7 +318,14 @@ func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.
 			upd.SetUsername(username).SetUsernameKey(strings.ToLower(username))
 		}
 		if email != "" {
-			upd.SetEmail(email)
+			cur, err := tx.User.Get(ctx, v.UserID)
+			if err != nil {
+				return fmt.Errorf("load user: %w", err)
+			}
+			// A new address is unproven until its owner verifies it.
+			if cur.Email != email {
+				upd.SetEmail(email).SetEmailVerified(false)
+			}
 		}
 		if in.Bio != nil {
 			upd.SetBio(*in.Bio)

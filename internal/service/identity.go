@@ -28,9 +28,10 @@ type ExternalIdentity struct {
 }
 
 // LoginCode signs an external identity in and returns a one-time login code for it.
-// The identity's user is found by (provider, subject); failing that, a verified email
-// links it to the account with that email; failing that, a new account is made. An
-// unverified email that matches an account is refused: it must never take one over.
+// The identity's user is found by (provider, subject); failing that, an email that both
+// the provider and the account have verified links it to that account; failing that, a
+// new account is made. An email that matches an account but is unverified on either
+// side is refused: it must never take one over, nor hand one to a squatter.
 func (s *Service) LoginCode(ctx context.Context, id ExternalIdentity) (string, error) {
 	id.Email = normEmail(id.Email)
 	// A login code is the same kind of opaque, hashed-at-rest secret as a refresh token.
@@ -87,9 +88,16 @@ func (s *Service) userForIdentity(ctx context.Context, tx *ent.Tx, id ExternalId
 			return 0, fmt.Errorf("find user by email: %w", err)
 		}
 	}
-	if owner != nil && !id.EmailVerified {
+	switch {
+	case owner != nil && !id.EmailVerified:
 		return 0, apperr.Conflict("an account with this email already exists, and " + id.Provider +
 			" has not verified the address: sign in with your password instead")
+	case owner != nil && !owner.EmailVerified:
+		// Whoever signed up with this address never proved it theirs: it may be a squatter
+		// waiting for the real owner's provider account. The owner signs in with the
+		// password, verifies the address, or links the provider while signed in.
+		return 0, apperr.Conflict("an account with this email already exists and its address is not verified: " +
+			"sign in with your password and verify the address, or link " + id.Provider + " from your account")
 	}
 	if owner == nil {
 		if owner, err = s.newProviderUser(ctx, tx, id); err != nil {
@@ -145,7 +153,7 @@ func (s *Service) newProviderUser(ctx context.Context, tx *ent.Tx, id ExternalId
 	}
 	create := tx.User.Create().SetUsername(name).SetUsernameKey(strings.ToLower(name))
 	if id.EmailVerified && id.Email != "" {
-		create.SetEmail(id.Email)
+		create.SetEmail(id.Email).SetEmailVerified(true)
 	}
 	u, err := create.Save(ctx)
 	if err != nil {
