@@ -6038,6 +6038,8 @@ type UserMutation struct {
 	username_key             *string
 	email                    *string
 	email_verified           *bool
+	email_token_hash         *[]byte
+	email_token_expires_at   *time.Time
 	password_hash            *string
 	bio                      *string
 	image                    *string
@@ -6390,6 +6392,104 @@ func (m *UserMutation) OldEmailVerified(ctx context.Context) (v bool, err error)
 // ResetEmailVerified resets all changes to the "email_verified" field.
 func (m *UserMutation) ResetEmailVerified() {
 	m.email_verified = nil
+}
+
+// SetEmailTokenHash sets the "email_token_hash" field.
+func (m *UserMutation) SetEmailTokenHash(b []byte) {
+	m.email_token_hash = &b
+}
+
+// EmailTokenHash returns the value of the "email_token_hash" field in the mutation.
+func (m *UserMutation) EmailTokenHash() (r []byte, exists bool) {
+	v := m.email_token_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmailTokenHash returns the old "email_token_hash" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldEmailTokenHash(ctx context.Context) (v *[]byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmailTokenHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmailTokenHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmailTokenHash: %w", err)
+	}
+	return oldValue.EmailTokenHash, nil
+}
+
+// ClearEmailTokenHash clears the value of the "email_token_hash" field.
+func (m *UserMutation) ClearEmailTokenHash() {
+	m.email_token_hash = nil
+	m.clearedFields[user.FieldEmailTokenHash] = struct{}{}
+}
+
+// EmailTokenHashCleared returns if the "email_token_hash" field was cleared in this mutation.
+func (m *UserMutation) EmailTokenHashCleared() bool {
+	_, ok := m.clearedFields[user.FieldEmailTokenHash]
+	return ok
+}
+
+// ResetEmailTokenHash resets all changes to the "email_token_hash" field.
+func (m *UserMutation) ResetEmailTokenHash() {
+	m.email_token_hash = nil
+	delete(m.clearedFields, user.FieldEmailTokenHash)
+}
+
+// SetEmailTokenExpiresAt sets the "email_token_expires_at" field.
+func (m *UserMutation) SetEmailTokenExpiresAt(t time.Time) {
+	m.email_token_expires_at = &t
+}
+
+// EmailTokenExpiresAt returns the value of the "email_token_expires_at" field in the mutation.
+func (m *UserMutation) EmailTokenExpiresAt() (r time.Time, exists bool) {
+	v := m.email_token_expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmailTokenExpiresAt returns the old "email_token_expires_at" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldEmailTokenExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmailTokenExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmailTokenExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmailTokenExpiresAt: %w", err)
+	}
+	return oldValue.EmailTokenExpiresAt, nil
+}
+
+// ClearEmailTokenExpiresAt clears the value of the "email_token_expires_at" field.
+func (m *UserMutation) ClearEmailTokenExpiresAt() {
+	m.email_token_expires_at = nil
+	m.clearedFields[user.FieldEmailTokenExpiresAt] = struct{}{}
+}
+
+// EmailTokenExpiresAtCleared returns if the "email_token_expires_at" field was cleared in this mutation.
+func (m *UserMutation) EmailTokenExpiresAtCleared() bool {
+	_, ok := m.clearedFields[user.FieldEmailTokenExpiresAt]
+	return ok
+}
+
+// ResetEmailTokenExpiresAt resets all changes to the "email_token_expires_at" field.
+func (m *UserMutation) ResetEmailTokenExpiresAt() {
+	m.email_token_expires_at = nil
+	delete(m.clearedFields, user.FieldEmailTokenExpiresAt)
 }
 
 // SetPasswordHash sets the "password_hash" field.
@@ -6858,7 +6958,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -6876,6 +6976,12 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.email_verified != nil {
 		fields = append(fields, user.FieldEmailVerified)
+	}
+	if m.email_token_hash != nil {
+		fields = append(fields, user.FieldEmailTokenHash)
+	}
+	if m.email_token_expires_at != nil {
+		fields = append(fields, user.FieldEmailTokenExpiresAt)
 	}
 	if m.password_hash != nil {
 		fields = append(fields, user.FieldPasswordHash)
@@ -6906,6 +7012,10 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.Email()
 	case user.FieldEmailVerified:
 		return m.EmailVerified()
+	case user.FieldEmailTokenHash:
+		return m.EmailTokenHash()
+	case user.FieldEmailTokenExpiresAt:
+		return m.EmailTokenExpiresAt()
 	case user.FieldPasswordHash:
 		return m.PasswordHash()
 	case user.FieldBio:
@@ -6933,6 +7043,10 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldEmail(ctx)
 	case user.FieldEmailVerified:
 		return m.OldEmailVerified(ctx)
+	case user.FieldEmailTokenHash:
+		return m.OldEmailTokenHash(ctx)
+	case user.FieldEmailTokenExpiresAt:
+		return m.OldEmailTokenExpiresAt(ctx)
 	case user.FieldPasswordHash:
 		return m.OldPasswordHash(ctx)
 	case user.FieldBio:
@@ -6990,6 +7104,20 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetEmailVerified(v)
 		return nil
+	case user.FieldEmailTokenHash:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmailTokenHash(v)
+		return nil
+	case user.FieldEmailTokenExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmailTokenExpiresAt(v)
+		return nil
 	case user.FieldPasswordHash:
 		v, ok := value.(string)
 		if !ok {
@@ -7044,6 +7172,12 @@ func (m *UserMutation) ClearedFields() []string {
 	if m.FieldCleared(user.FieldEmail) {
 		fields = append(fields, user.FieldEmail)
 	}
+	if m.FieldCleared(user.FieldEmailTokenHash) {
+		fields = append(fields, user.FieldEmailTokenHash)
+	}
+	if m.FieldCleared(user.FieldEmailTokenExpiresAt) {
+		fields = append(fields, user.FieldEmailTokenExpiresAt)
+	}
 	return fields
 }
 
@@ -7060,6 +7194,12 @@ func (m *UserMutation) ClearField(name string) error {
 	switch name {
 	case user.FieldEmail:
 		m.ClearEmail()
+		return nil
+	case user.FieldEmailTokenHash:
+		m.ClearEmailTokenHash()
+		return nil
+	case user.FieldEmailTokenExpiresAt:
+		m.ClearEmailTokenExpiresAt()
 		return nil
 	}
 	return fmt.Errorf("unknown User nullable field %s", name)
@@ -7086,6 +7226,12 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldEmailVerified:
 		m.ResetEmailVerified()
+		return nil
+	case user.FieldEmailTokenHash:
+		m.ResetEmailTokenHash()
+		return nil
+	case user.FieldEmailTokenExpiresAt:
+		m.ResetEmailTokenExpiresAt()
 		return nil
 	case user.FieldPasswordHash:
 		m.ResetPasswordHash()

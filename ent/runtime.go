@@ -279,17 +279,17 @@ func init() {
 	// user.DefaultEmailVerified holds the default value on creation for the email_verified field.
 	user.DefaultEmailVerified = userDescEmailVerified.Default.(bool)
 	// userDescPasswordHash is the schema descriptor for password_hash field.
-	userDescPasswordHash := userFields[4].Descriptor()
+	userDescPasswordHash := userFields[6].Descriptor()
 	// user.DefaultPasswordHash holds the default value on creation for the password_hash field.
 	user.DefaultPasswordHash = userDescPasswordHash.Default.(string)
 	// userDescBio is the schema descriptor for bio field.
-	userDescBio := userFields[5].Descriptor()
+	userDescBio := userFields[7].Descriptor()
 	// user.DefaultBio holds the default value on creation for the bio field.
 	user.DefaultBio = userDescBio.Default.(string)
 	// user.BioValidator is a validator for the "bio" field. It is called by the builders before save.
 	user.BioValidator = userDescBio.Validators[0].(func(string) error)
 	// userDescImage is the schema descriptor for image field.
-	userDescImage := userFields[6].Descriptor()
+	userDescImage := userFields[8].Descriptor()
 	// user.DefaultImage holds the default value on creation for the image field.
 	user.DefaultImage = userDescImage.Default.(string)
 	// user.ImageValidator is a validator for the "image" field. It is called by the builders before save.

@@ -29,6 +29,10 @@ type User struct {
 	Email string `json:"email,omitempty"`
 	// EmailVerified holds the value of the "email_verified" field.
 	EmailVerified bool `json:"email_verified,omitempty"`
+	// EmailTokenHash holds the value of the "email_token_hash" field.
+	EmailTokenHash *[]byte `json:"-"`
+	// EmailTokenExpiresAt holds the value of the "email_token_expires_at" field.
+	EmailTokenExpiresAt *time.Time `json:"email_token_expires_at,omitempty"`
 	// PasswordHash holds the value of the "password_hash" field.
 	PasswordHash string `json:"-"`
 	// Bio holds the value of the "bio" field.
@@ -130,13 +134,15 @@ func (*User) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case user.FieldEmailTokenHash:
+			values[i] = new([]byte)
 		case user.FieldEmailVerified:
 			values[i] = new(sql.NullBool)
 		case user.FieldID:
 			values[i] = new(sql.NullInt64)
 		case user.FieldUsername, user.FieldUsernameKey, user.FieldEmail, user.FieldPasswordHash, user.FieldBio, user.FieldImage:
 			values[i] = new(sql.NullString)
-		case user.FieldCreatedAt, user.FieldUpdatedAt:
+		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldEmailTokenExpiresAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -194,6 +200,19 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field email_verified", values[i])
 			} else if value.Valid {
 				_m.EmailVerified = value.Bool
+			}
+		case user.FieldEmailTokenHash:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field email_token_hash", values[i])
+			} else if value != nil {
+				_m.EmailTokenHash = value
+			}
+		case user.FieldEmailTokenExpiresAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field email_token_expires_at", values[i])
+			} else if value.Valid {
+				_m.EmailTokenExpiresAt = new(time.Time)
+				*_m.EmailTokenExpiresAt = value.Time
 			}
 		case user.FieldPasswordHash:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -301,6 +320,13 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("email_verified=")
 	builder.WriteString(fmt.Sprintf("%v", _m.EmailVerified))
+	builder.WriteString(", ")
+	builder.WriteString("email_token_hash=<sensitive>")
+	builder.WriteString(", ")
+	if v := _m.EmailTokenExpiresAt; v != nil {
+		builder.WriteString("email_token_expires_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("password_hash=<sensitive>")
 	builder.WriteString(", ")

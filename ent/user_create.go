@@ -95,6 +95,26 @@ func (_c *UserCreate) SetNillableEmailVerified(v *bool) *UserCreate {
 	return _c
 }
 
+// SetEmailTokenHash sets the "email_token_hash" field.
+func (_c *UserCreate) SetEmailTokenHash(v []byte) *UserCreate {
+	_c.mutation.SetEmailTokenHash(v)
+	return _c
+}
+
+// SetEmailTokenExpiresAt sets the "email_token_expires_at" field.
+func (_c *UserCreate) SetEmailTokenExpiresAt(v time.Time) *UserCreate {
+	_c.mutation.SetEmailTokenExpiresAt(v)
+	return _c
+}
+
+// SetNillableEmailTokenExpiresAt sets the "email_token_expires_at" field if the given value is not nil.
+func (_c *UserCreate) SetNillableEmailTokenExpiresAt(v *time.Time) *UserCreate {
+	if v != nil {
+		_c.SetEmailTokenExpiresAt(*v)
+	}
+	return _c
+}
+
 // SetPasswordHash sets the "password_hash" field.
 func (_c *UserCreate) SetPasswordHash(v string) *UserCreate {
 	_c.mutation.SetPasswordHash(v)
@@ -390,6 +410,14 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 		_spec.SetField(user.FieldEmailVerified, field.TypeBool, value)
 		_node.EmailVerified = value
 	}
+	if value, ok := _c.mutation.EmailTokenHash(); ok {
+		_spec.SetField(user.FieldEmailTokenHash, field.TypeBytes, value)
+		_node.EmailTokenHash = &value
+	}
+	if value, ok := _c.mutation.EmailTokenExpiresAt(); ok {
+		_spec.SetField(user.FieldEmailTokenExpiresAt, field.TypeTime, value)
+		_node.EmailTokenExpiresAt = &value
+	}
 	if value, ok := _c.mutation.PasswordHash(); ok {
 		_spec.SetField(user.FieldPasswordHash, field.TypeString, value)
 		_node.PasswordHash = value
@@ -620,6 +648,42 @@ func (u *UserUpsert) UpdateEmailVerified() *UserUpsert {
 	return u
 }
 
+// SetEmailTokenHash sets the "email_token_hash" field.
+func (u *UserUpsert) SetEmailTokenHash(v []byte) *UserUpsert {
+	u.Set(user.FieldEmailTokenHash, v)
+	return u
+}
+
+// UpdateEmailTokenHash sets the "email_token_hash" field to the value that was provided on create.
+func (u *UserUpsert) UpdateEmailTokenHash() *UserUpsert {
+	u.SetExcluded(user.FieldEmailTokenHash)
+	return u
+}
+
+// ClearEmailTokenHash clears the value of the "email_token_hash" field.
+func (u *UserUpsert) ClearEmailTokenHash() *UserUpsert {
+	u.SetNull(user.FieldEmailTokenHash)
+	return u
+}
+
+// SetEmailTokenExpiresAt sets the "email_token_expires_at" field.
+func (u *UserUpsert) SetEmailTokenExpiresAt(v time.Time) *UserUpsert {
+	u.Set(user.FieldEmailTokenExpiresAt, v)
+	return u
+}
+
+// UpdateEmailTokenExpiresAt sets the "email_token_expires_at" field to the value that was provided on create.
+func (u *UserUpsert) UpdateEmailTokenExpiresAt() *UserUpsert {
+	u.SetExcluded(user.FieldEmailTokenExpiresAt)
+	return u
+}
+
+// ClearEmailTokenExpiresAt clears the value of the "email_token_expires_at" field.
+func (u *UserUpsert) ClearEmailTokenExpiresAt() *UserUpsert {
+	u.SetNull(user.FieldEmailTokenExpiresAt)
+	return u
+}
+
 // SetPasswordHash sets the "password_hash" field.
 func (u *UserUpsert) SetPasswordHash(v string) *UserUpsert {
 	u.Set(user.FieldPasswordHash, v)
@@ -775,6 +839,48 @@ func (u *UserUpsertOne) SetEmailVerified(v bool) *UserUpsertOne {
 func (u *UserUpsertOne) UpdateEmailVerified() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateEmailVerified()
+	})
+}
+
+// SetEmailTokenHash sets the "email_token_hash" field.
+func (u *UserUpsertOne) SetEmailTokenHash(v []byte) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetEmailTokenHash(v)
+	})
+}
+
+// UpdateEmailTokenHash sets the "email_token_hash" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateEmailTokenHash() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateEmailTokenHash()
+	})
+}
+
+// ClearEmailTokenHash clears the value of the "email_token_hash" field.
+func (u *UserUpsertOne) ClearEmailTokenHash() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearEmailTokenHash()
+	})
+}
+
+// SetEmailTokenExpiresAt sets the "email_token_expires_at" field.
+func (u *UserUpsertOne) SetEmailTokenExpiresAt(v time.Time) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetEmailTokenExpiresAt(v)
+	})
+}
+
+// UpdateEmailTokenExpiresAt sets the "email_token_expires_at" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateEmailTokenExpiresAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateEmailTokenExpiresAt()
+	})
+}
+
+// ClearEmailTokenExpiresAt clears the value of the "email_token_expires_at" field.
+func (u *UserUpsertOne) ClearEmailTokenExpiresAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearEmailTokenExpiresAt()
 	})
 }
 
@@ -1105,6 +1211,48 @@ func (u *UserUpsertBulk) SetEmailVerified(v bool) *UserUpsertBulk {
 func (u *UserUpsertBulk) UpdateEmailVerified() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateEmailVerified()
+	})
+}
+
+// SetEmailTokenHash sets the "email_token_hash" field.
+func (u *UserUpsertBulk) SetEmailTokenHash(v []byte) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetEmailTokenHash(v)
+	})
+}
+
+// UpdateEmailTokenHash sets the "email_token_hash" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateEmailTokenHash() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateEmailTokenHash()
+	})
+}
+
+// ClearEmailTokenHash clears the value of the "email_token_hash" field.
+func (u *UserUpsertBulk) ClearEmailTokenHash() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearEmailTokenHash()
+	})
+}
+
+// SetEmailTokenExpiresAt sets the "email_token_expires_at" field.
+func (u *UserUpsertBulk) SetEmailTokenExpiresAt(v time.Time) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetEmailTokenExpiresAt(v)
+	})
+}
+
+// UpdateEmailTokenExpiresAt sets the "email_token_expires_at" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateEmailTokenExpiresAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateEmailTokenExpiresAt()
+	})
+}
+
+// ClearEmailTokenExpiresAt clears the value of the "email_token_expires_at" field.
+func (u *UserUpsertBulk) ClearEmailTokenExpiresAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearEmailTokenExpiresAt()
 	})
 }
 

@@ -102,6 +102,38 @@ func (_u *UserUpdate) SetNillableEmailVerified(v *bool) *UserUpdate {
 	return _u
 }
 
+// SetEmailTokenHash sets the "email_token_hash" field.
+func (_u *UserUpdate) SetEmailTokenHash(v []byte) *UserUpdate {
+	_u.mutation.SetEmailTokenHash(v)
+	return _u
+}
+
+// ClearEmailTokenHash clears the value of the "email_token_hash" field.
+func (_u *UserUpdate) ClearEmailTokenHash() *UserUpdate {
+	_u.mutation.ClearEmailTokenHash()
+	return _u
+}
+
+// SetEmailTokenExpiresAt sets the "email_token_expires_at" field.
+func (_u *UserUpdate) SetEmailTokenExpiresAt(v time.Time) *UserUpdate {
+	_u.mutation.SetEmailTokenExpiresAt(v)
+	return _u
+}
+
+// SetNillableEmailTokenExpiresAt sets the "email_token_expires_at" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableEmailTokenExpiresAt(v *time.Time) *UserUpdate {
+	if v != nil {
+		_u.SetEmailTokenExpiresAt(*v)
+	}
+	return _u
+}
+
+// ClearEmailTokenExpiresAt clears the value of the "email_token_expires_at" field.
+func (_u *UserUpdate) ClearEmailTokenExpiresAt() *UserUpdate {
+	_u.mutation.ClearEmailTokenExpiresAt()
+	return _u
+}
+
 // SetPasswordHash sets the "password_hash" field.
 func (_u *UserUpdate) SetPasswordHash(v string) *UserUpdate {
 	_u.mutation.SetPasswordHash(v)
@@ -466,6 +498,18 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.EmailVerified(); ok {
 		_spec.SetField(user.FieldEmailVerified, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.EmailTokenHash(); ok {
+		_spec.SetField(user.FieldEmailTokenHash, field.TypeBytes, value)
+	}
+	if _u.mutation.EmailTokenHashCleared() {
+		_spec.ClearField(user.FieldEmailTokenHash, field.TypeBytes)
+	}
+	if value, ok := _u.mutation.EmailTokenExpiresAt(); ok {
+		_spec.SetField(user.FieldEmailTokenExpiresAt, field.TypeTime, value)
+	}
+	if _u.mutation.EmailTokenExpiresAtCleared() {
+		_spec.ClearField(user.FieldEmailTokenExpiresAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.PasswordHash(); ok {
 		_spec.SetField(user.FieldPasswordHash, field.TypeString, value)
@@ -845,6 +889,38 @@ func (_u *UserUpdateOne) SetNillableEmailVerified(v *bool) *UserUpdateOne {
 	if v != nil {
 		_u.SetEmailVerified(*v)
 	}
+	return _u
+}
+
+// SetEmailTokenHash sets the "email_token_hash" field.
+func (_u *UserUpdateOne) SetEmailTokenHash(v []byte) *UserUpdateOne {
+	_u.mutation.SetEmailTokenHash(v)
+	return _u
+}
+
+// ClearEmailTokenHash clears the value of the "email_token_hash" field.
+func (_u *UserUpdateOne) ClearEmailTokenHash() *UserUpdateOne {
+	_u.mutation.ClearEmailTokenHash()
+	return _u
+}
+
+// SetEmailTokenExpiresAt sets the "email_token_expires_at" field.
+func (_u *UserUpdateOne) SetEmailTokenExpiresAt(v time.Time) *UserUpdateOne {
+	_u.mutation.SetEmailTokenExpiresAt(v)
+	return _u
+}
+
+// SetNillableEmailTokenExpiresAt sets the "email_token_expires_at" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableEmailTokenExpiresAt(v *time.Time) *UserUpdateOne {
+	if v != nil {
+		_u.SetEmailTokenExpiresAt(*v)
+	}
+	return _u
+}
+
+// ClearEmailTokenExpiresAt clears the value of the "email_token_expires_at" field.
+func (_u *UserUpdateOne) ClearEmailTokenExpiresAt() *UserUpdateOne {
+	_u.mutation.ClearEmailTokenExpiresAt()
 	return _u
 }
 
@@ -1242,6 +1318,18 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if value, ok := _u.mutation.EmailVerified(); ok {
 		_spec.SetField(user.FieldEmailVerified, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.EmailTokenHash(); ok {
+		_spec.SetField(user.FieldEmailTokenHash, field.TypeBytes, value)
+	}
+	if _u.mutation.EmailTokenHashCleared() {
+		_spec.ClearField(user.FieldEmailTokenHash, field.TypeBytes)
+	}
+	if value, ok := _u.mutation.EmailTokenExpiresAt(); ok {
+		_spec.SetField(user.FieldEmailTokenExpiresAt, field.TypeTime, value)
+	}
+	if _u.mutation.EmailTokenExpiresAtCleared() {
+		_spec.ClearField(user.FieldEmailTokenExpiresAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.PasswordHash(); ok {
 		_spec.SetField(user.FieldPasswordHash, field.TypeString, value)

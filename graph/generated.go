@@ -139,22 +139,24 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AddComment        func(childComplexity int, input model.AddCommentInput) int
-		CreateArticle     func(childComplexity int, input model.CreateArticleInput) int
-		DeleteArticle     func(childComplexity int, input model.DeleteArticleInput) int
-		DeleteComment     func(childComplexity int, input model.DeleteCommentInput) int
-		ExchangeLoginCode func(childComplexity int, input model.ExchangeLoginCodeInput) int
-		FavoriteArticle   func(childComplexity int, input model.FavoriteArticleInput) int
-		FollowUser        func(childComplexity int, input model.FollowUserInput) int
-		RefreshSession    func(childComplexity int, input model.RefreshSessionInput) int
-		SignIn            func(childComplexity int, input model.SignInInput) int
-		SignOut           func(childComplexity int, input model.SignOutInput) int
-		SignUp            func(childComplexity int, input model.SignUpInput) int
-		UnfavoriteArticle func(childComplexity int, input model.UnfavoriteArticleInput) int
-		UnfollowUser      func(childComplexity int, input model.UnfollowUserInput) int
-		UnlinkIdentity    func(childComplexity int, input model.UnlinkIdentityInput) int
-		UpdateArticle     func(childComplexity int, input model.UpdateArticleInput) int
-		UpdateViewer      func(childComplexity int, input model.UpdateViewerInput) int
+		AddComment            func(childComplexity int, input model.AddCommentInput) int
+		CreateArticle         func(childComplexity int, input model.CreateArticleInput) int
+		DeleteArticle         func(childComplexity int, input model.DeleteArticleInput) int
+		DeleteComment         func(childComplexity int, input model.DeleteCommentInput) int
+		ExchangeLoginCode     func(childComplexity int, input model.ExchangeLoginCodeInput) int
+		FavoriteArticle       func(childComplexity int, input model.FavoriteArticleInput) int
+		FollowUser            func(childComplexity int, input model.FollowUserInput) int
+		RefreshSession        func(childComplexity int, input model.RefreshSessionInput) int
+		SendVerificationEmail func(childComplexity int) int
+		SignIn                func(childComplexity int, input model.SignInInput) int
+		SignOut               func(childComplexity int, input model.SignOutInput) int
+		SignUp                func(childComplexity int, input model.SignUpInput) int
+		UnfavoriteArticle     func(childComplexity int, input model.UnfavoriteArticleInput) int
+		UnfollowUser          func(childComplexity int, input model.UnfollowUserInput) int
+		UnlinkIdentity        func(childComplexity int, input model.UnlinkIdentityInput) int
+		UpdateArticle         func(childComplexity int, input model.UpdateArticleInput) int
+		UpdateViewer          func(childComplexity int, input model.UpdateViewerInput) int
+		VerifyEmail           func(childComplexity int, input model.VerifyEmailInput) int
 	}
 
 	PageInfo struct {
@@ -174,6 +176,10 @@ type ComplexityRoot struct {
 		Tags          func(childComplexity int, first *int) int
 		User          func(childComplexity int, username string) int
 		Viewer        func(childComplexity int) int
+	}
+
+	SendVerificationEmailPayload struct {
+		Sent func(childComplexity int) int
 	}
 
 	SignOutPayload struct {
@@ -246,6 +252,10 @@ type ComplexityRoot struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
+
+	VerifyEmailPayload struct {
+		User func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -260,6 +270,8 @@ type MutationResolver interface {
 	UnlinkIdentity(ctx context.Context, input model.UnlinkIdentityInput) (*model.UnlinkIdentityPayload, error)
 	SignOut(ctx context.Context, input model.SignOutInput) (*model.SignOutPayload, error)
 	UpdateViewer(ctx context.Context, input model.UpdateViewerInput) (*model.UpdateViewerPayload, error)
+	SendVerificationEmail(ctx context.Context) (*model.SendVerificationEmailPayload, error)
+	VerifyEmail(ctx context.Context, input model.VerifyEmailInput) (*model.VerifyEmailPayload, error)
 	FollowUser(ctx context.Context, input model.FollowUserInput) (*model.FollowUserPayload, error)
 	UnfollowUser(ctx context.Context, input model.UnfollowUserInput) (*model.UnfollowUserPayload, error)
 	CreateArticle(ctx context.Context, input model.CreateArticleInput) (*model.CreateArticlePayload, error)
@@ -725,6 +737,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshSession(childComplexity, args["input"].(model.RefreshSessionInput)), true
+	case "Mutation.sendVerificationEmail":
+		if e.ComplexityRoot.Mutation.SendVerificationEmail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.SendVerificationEmail(childComplexity), true
 	case "Mutation.signIn":
 		if e.ComplexityRoot.Mutation.SignIn == nil {
 			break
@@ -813,6 +831,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateViewer(childComplexity, args["input"].(model.UpdateViewerInput)), true
+	case "Mutation.verifyEmail":
+		if e.ComplexityRoot.Mutation.VerifyEmail == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_verifyEmail_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.VerifyEmail(childComplexity, args["input"].(model.VerifyEmailInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -929,6 +958,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "SendVerificationEmailPayload.sent":
+		if e.ComplexityRoot.SendVerificationEmailPayload.Sent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SendVerificationEmailPayload.Sent(childComplexity), true
 
 	case "SignOutPayload.ok":
 		if e.ComplexityRoot.SignOutPayload.Ok == nil {
@@ -1182,6 +1218,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserEdge.Node(childComplexity), true
 
+	case "VerifyEmailPayload.user":
+		if e.ComplexityRoot.VerifyEmailPayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyEmailPayload.User(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -1208,6 +1251,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UnlinkIdentityInput", ec.unmarshalInputUnlinkIdentityInput),
 			graphql.NewInputUnmarshaler("UpdateArticleInput", ec.unmarshalInputUpdateArticleInput),
 			graphql.NewInputUnmarshaler("UpdateViewerInput", ec.unmarshalInputUpdateViewerInput),
+			graphql.NewInputUnmarshaler("VerifyEmailInput", ec.unmarshalInputVerifyEmailInput),
 		)
 	}
 	first := true
@@ -1688,6 +1732,17 @@ type Mutation {
   signOut(input: SignOutInput!): SignOutPayload!
   "Change the viewer's own account; fields left out (or null) keep their value."
   updateViewer(input: UpdateViewerInput!): UpdateViewerPayload!
+  """
+  Mail the viewer a new link that verifies their email address (the earlier link stops
+  working). Sign-up and an email change send one already. Spends the address's sign-up
+  budget (` + "`" + `RATE_LIMITED` + "`" + `).
+  """
+  sendVerificationEmail: SendVerificationEmailPayload!
+  """
+  Verify an email address with the token of its link; signed in or not. A token works
+  once, for 48 hours; otherwise ` + "`" + `BAD_USER_INPUT` + "`" + ` on ` + "`" + `token` + "`" + `.
+  """
+  verifyEmail(input: VerifyEmailInput!): VerifyEmailPayload!
   "Follow a user. Following someone already followed is not an error. You cannot follow yourself (` + "`" + `BAD_USER_INPUT` + "`" + `)."
   followUser(input: FollowUserInput!): FollowUserPayload!
   "Stop following a user. Unfollowing someone not followed is not an error."
@@ -1811,6 +1866,24 @@ input SignOutInput {
 type SignOutPayload {
   "Always true: the session is over."
   ok: Boolean!
+}
+
+"Result of ` + "`" + `sendVerificationEmail` + "`" + `."
+type SendVerificationEmailPayload {
+  "False when nothing was sent: the address is already verified, or the account has none."
+  sent: Boolean!
+}
+
+"Input of ` + "`" + `verifyEmail` + "`" + `."
+input VerifyEmailInput {
+  "The ` + "`" + `token` + "`" + ` parameter of the mailed link."
+  token: String!
+}
+
+"Result of ` + "`" + `verifyEmail` + "`" + `."
+type VerifyEmailPayload {
+  "The account whose address is now verified."
+  user: User!
 }
 
 "Input of ` + "`" + `updateViewer` + "`" + `. Only the fields given (non-null) change."
@@ -2170,6 +2243,14 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_SendVerificationEmailPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sent":
+		return ec.fieldContext_SendVerificationEmailPayload_sent(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SendVerificationEmailPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_SignOutPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "ok":
@@ -2298,6 +2379,14 @@ func (ec *executionContext) childFields_UserEdge(ctx context.Context, field grap
 		return ec.fieldContext_UserEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UserEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_VerifyEmailPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_VerifyEmailPayload_user(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VerifyEmailPayload", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2670,6 +2759,20 @@ func (ec *executionContext) field_Mutation_updateViewer_args(ctx context.Context
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UpdateViewerInput, error) {
 			return ec.unmarshalNUpdateViewerInput2inkwellᚋgraphᚋmodelᚐUpdateViewerInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_verifyEmail_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.VerifyEmailInput, error) {
+			return ec.unmarshalNVerifyEmailInput2inkwellᚋgraphᚋmodelᚐVerifyEmailInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4700,6 +4803,82 @@ func (ec *executionContext) fieldContext_Mutation_updateViewer(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_sendVerificationEmail(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_sendVerificationEmail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().SendVerificationEmail(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SendVerificationEmailPayload) graphql.Marshaler {
+			return ec.marshalNSendVerificationEmailPayload2ᚖinkwellᚋgraphᚋmodelᚐSendVerificationEmailPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_sendVerificationEmail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SendVerificationEmailPayload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_verifyEmail(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_verifyEmail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().VerifyEmail(ctx, fc.Args["input"].(model.VerifyEmailInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VerifyEmailPayload) graphql.Marshaler {
+			return ec.marshalNVerifyEmailPayload2ᚖinkwellᚋgraphᚋmodelᚐVerifyEmailPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_verifyEmail(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VerifyEmailPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_verifyEmail_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_followUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5634,6 +5813,29 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _SendVerificationEmailPayload_sent(ctx context.Context, field graphql.CollectedField, obj *model.SendVerificationEmailPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SendVerificationEmailPayload_sent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SendVerificationEmailPayload_sent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SendVerificationEmailPayload", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _SignOutPayload_ok(ctx context.Context, field graphql.CollectedField, obj *model.SignOutPayload) (ret graphql.Marshaler) {
@@ -6656,6 +6858,38 @@ func (ec *executionContext) _UserEdge_node(ctx context.Context, field graphql.Co
 func (ec *executionContext) fieldContext_UserEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "UserEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VerifyEmailPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.VerifyEmailPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyEmailPayload_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyEmailPayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VerifyEmailPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -8572,6 +8806,48 @@ func UnmarshalUpdateViewerInput(ctx context.Context, raw any) (model.UpdateViewe
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputVerifyEmailInput(ctx context.Context, obj any) (model.VerifyEmailInput, error) {
+	var it model.VerifyEmailInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"token"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "token":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("token"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Token = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalVerifyEmailInput unmarshals raw into the VerifyEmailInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalVerifyEmailInput(ctx context.Context, raw any) (model.VerifyEmailInput, error) {
+	var out model.VerifyEmailInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "VerifyEmailInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -9357,6 +9633,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "sendVerificationEmail":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_sendVerificationEmail(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifyEmail":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_verifyEmail(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "followUser":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_followUser(ctx, field)
@@ -9571,6 +9861,39 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sendVerificationEmailPayloadImplementors = []string{"SendVerificationEmailPayload"}
+
+func (ec *executionContext) _SendVerificationEmailPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SendVerificationEmailPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sendVerificationEmailPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SendVerificationEmailPayload")
+		case "sent":
+			out.Values[i] = ec._SendVerificationEmailPayload_sent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -10064,6 +10387,39 @@ func (ec *executionContext) _UserEdge(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "node":
 			out.Values[i] = ec._UserEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var verifyEmailPayloadImplementors = []string{"VerifyEmailPayload"}
+
+func (ec *executionContext) _VerifyEmailPayload(ctx context.Context, sel ast.SelectionSet, obj *model.VerifyEmailPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, verifyEmailPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VerifyEmailPayload")
+		case "user":
+			out.Values[i] = ec._VerifyEmailPayload_user(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10789,6 +11145,14 @@ func (ec *executionContext) unmarshalNRefreshSessionInput2inkwellᚋgraphᚋmode
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNSendVerificationEmailPayload2ᚖinkwellᚋgraphᚋmodelᚐSendVerificationEmailPayload(ctx context.Context, sel ast.SelectionSet, v *model.SendVerificationEmailPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SendVerificationEmailPayload!")
+		return graphql.Null
+	}
+	return ec._SendVerificationEmailPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNSignInInput2inkwellᚋgraphᚋmodelᚐSignInInput(ctx context.Context, v any) (model.SignInInput, error) {
 	res, err := ec.unmarshalInputSignInInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -10989,6 +11353,19 @@ func (ec *executionContext) marshalNUserEdge2ᚖinkwellᚋgraphᚋmodelᚐUserEd
 		return graphql.Null
 	}
 	return ec._UserEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNVerifyEmailInput2inkwellᚋgraphᚋmodelᚐVerifyEmailInput(ctx context.Context, v any) (model.VerifyEmailInput, error) {
+	res, err := ec.unmarshalInputVerifyEmailInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNVerifyEmailPayload2ᚖinkwellᚋgraphᚋmodelᚐVerifyEmailPayload(ctx context.Context, sel ast.SelectionSet, v *model.VerifyEmailPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "VerifyEmailPayload!")
+		return graphql.Null
+	}
+	return ec._VerifyEmailPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {

@@ -71,6 +71,24 @@ func (r *mutationResolver) UpdateViewer(ctx context.Context, input model.UpdateV
 	return &model.UpdateViewerPayload{User: model.NewUser(ctx, u)}, nil
 }
 
+// SendVerificationEmail is the resolver for the sendVerificationEmail field.
+func (r *mutationResolver) SendVerificationEmail(ctx context.Context) (*model.SendVerificationEmailPayload, error) {
+	sent, err := r.Service.SendVerificationEmail(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &model.SendVerificationEmailPayload{Sent: sent}, nil
+}
+
+// VerifyEmail is the resolver for the verifyEmail field.
+func (r *mutationResolver) VerifyEmail(ctx context.Context, input model.VerifyEmailInput) (*model.VerifyEmailPayload, error) {
+	u, err := r.Service.VerifyEmail(ctx, input.Token)
+	if err != nil {
+		return nil, err
+	}
+	return &model.VerifyEmailPayload{User: model.NewUser(ctx, u)}, nil
+}
+
 // FollowUser is the resolver for the followUser field.
 func (r *mutationResolver) FollowUser(ctx context.Context, input model.FollowUserInput) (*model.FollowUserPayload, error) {
 	u, err := r.Service.Follow(ctx, input.Username)

@@ -334,6 +334,8 @@ var (
 		{Name: "username_key", Type: field.TypeString, Unique: true, Size: 32},
 		{Name: "email", Type: field.TypeString, Unique: true, Nullable: true, Size: 254},
 		{Name: "email_verified", Type: field.TypeBool, Default: false},
+		{Name: "email_token_hash", Type: field.TypeBytes, Nullable: true},
+		{Name: "email_token_expires_at", Type: field.TypeTime, Nullable: true},
 		{Name: "password_hash", Type: field.TypeString, Default: ""},
 		{Name: "bio", Type: field.TypeString, Size: 2000, Default: ""},
 		{Name: "image", Type: field.TypeString, Size: 2048, Default: ""},
@@ -348,6 +350,11 @@ var (
 				Name:    "user_created_at",
 				Unique:  false,
 				Columns: []*schema.Column{UsersColumns[1]},
+			},
+			{
+				Name:    "user_email_token_hash",
+				Unique:  true,
+				Columns: []*schema.Column{UsersColumns[7]},
 			},
 		},
 	}

@@ -35,6 +35,11 @@ func (User) Fields() []ent.Field {
 		// address join this account: an address anyone can type in at sign-up must
 		// never let its real owner's provider account land in a squatter's account.
 		field.Bool("email_verified").Default(false),
+		// email_token_hash is the SHA-256 of the one outstanding verification link's
+		// token, until it is used or a newer one replaces it; it expires at
+		// email_token_expires_at.
+		field.Bytes("email_token_hash").Optional().Nillable().Sensitive(),
+		field.Time("email_token_expires_at").Optional().Nillable(),
 		// password_hash is "" for accounts that sign in only through a provider.
 		field.String("password_hash").Sensitive().Default(""),
 		field.String("bio").MaxRuneLen(2000).Default(""),
@@ -59,5 +64,7 @@ func (User) Edges() []ent.Edge {
 func (User) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("created_at"),
+		// A verification link finds its account by the token's hash.
+		index.Fields("email_token_hash").Unique(),
 	}
 }

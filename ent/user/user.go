@@ -26,6 +26,10 @@ const (
 	FieldEmail = "email"
 	// FieldEmailVerified holds the string denoting the email_verified field in the database.
 	FieldEmailVerified = "email_verified"
+	// FieldEmailTokenHash holds the string denoting the email_token_hash field in the database.
+	FieldEmailTokenHash = "email_token_hash"
+	// FieldEmailTokenExpiresAt holds the string denoting the email_token_expires_at field in the database.
+	FieldEmailTokenExpiresAt = "email_token_expires_at"
 	// FieldPasswordHash holds the string denoting the password_hash field in the database.
 	FieldPasswordHash = "password_hash"
 	// FieldBio holds the string denoting the bio field in the database.
@@ -106,6 +110,8 @@ var Columns = []string{
 	FieldUsernameKey,
 	FieldEmail,
 	FieldEmailVerified,
+	FieldEmailTokenHash,
+	FieldEmailTokenExpiresAt,
 	FieldPasswordHash,
 	FieldBio,
 	FieldImage,
@@ -190,6 +196,11 @@ func ByEmail(opts ...sql.OrderTermOption) OrderOption {
 // ByEmailVerified orders the results by the email_verified field.
 func ByEmailVerified(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEmailVerified, opts...).ToFunc()
+}
+
+// ByEmailTokenExpiresAt orders the results by the email_token_expires_at field.
+func ByEmailTokenExpiresAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEmailTokenExpiresAt, opts...).ToFunc()
 }
 
 // ByPasswordHash orders the results by the password_hash field.

@@ -85,6 +85,16 @@ func EmailVerified(v bool) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldEmailVerified, v))
 }
 
+// EmailTokenHash applies equality check predicate on the "email_token_hash" field. It's identical to EmailTokenHashEQ.
+func EmailTokenHash(v []byte) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldEmailTokenHash, v))
+}
+
+// EmailTokenExpiresAt applies equality check predicate on the "email_token_expires_at" field. It's identical to EmailTokenExpiresAtEQ.
+func EmailTokenExpiresAt(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldEmailTokenExpiresAt, v))
+}
+
 // PasswordHash applies equality check predicate on the "password_hash" field. It's identical to PasswordHashEQ.
 func PasswordHash(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldPasswordHash, v))
@@ -393,6 +403,106 @@ func EmailVerifiedEQ(v bool) predicate.User {
 // EmailVerifiedNEQ applies the NEQ predicate on the "email_verified" field.
 func EmailVerifiedNEQ(v bool) predicate.User {
 	return predicate.User(sql.FieldNEQ(FieldEmailVerified, v))
+}
+
+// EmailTokenHashEQ applies the EQ predicate on the "email_token_hash" field.
+func EmailTokenHashEQ(v []byte) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldEmailTokenHash, v))
+}
+
+// EmailTokenHashNEQ applies the NEQ predicate on the "email_token_hash" field.
+func EmailTokenHashNEQ(v []byte) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldEmailTokenHash, v))
+}
+
+// EmailTokenHashIn applies the In predicate on the "email_token_hash" field.
+func EmailTokenHashIn(vs ...[]byte) predicate.User {
+	return predicate.User(sql.FieldIn(FieldEmailTokenHash, vs...))
+}
+
+// EmailTokenHashNotIn applies the NotIn predicate on the "email_token_hash" field.
+func EmailTokenHashNotIn(vs ...[]byte) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldEmailTokenHash, vs...))
+}
+
+// EmailTokenHashGT applies the GT predicate on the "email_token_hash" field.
+func EmailTokenHashGT(v []byte) predicate.User {
+	return predicate.User(sql.FieldGT(FieldEmailTokenHash, v))
+}
+
+// EmailTokenHashGTE applies the GTE predicate on the "email_token_hash" field.
+func EmailTokenHashGTE(v []byte) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldEmailTokenHash, v))
+}
+
+// EmailTokenHashLT applies the LT predicate on the "email_token_hash" field.
+func EmailTokenHashLT(v []byte) predicate.User {
+	return predicate.User(sql.FieldLT(FieldEmailTokenHash, v))
+}
+
+// EmailTokenHashLTE applies the LTE predicate on the "email_token_hash" field.
+func EmailTokenHashLTE(v []byte) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldEmailTokenHash, v))
+}
+
+// EmailTokenHashIsNil applies the IsNil predicate on the "email_token_hash" field.
+func EmailTokenHashIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldEmailTokenHash))
+}
+
+// EmailTokenHashNotNil applies the NotNil predicate on the "email_token_hash" field.
+func EmailTokenHashNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldEmailTokenHash))
+}
+
+// EmailTokenExpiresAtEQ applies the EQ predicate on the "email_token_expires_at" field.
+func EmailTokenExpiresAtEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldEmailTokenExpiresAt, v))
+}
+
+// EmailTokenExpiresAtNEQ applies the NEQ predicate on the "email_token_expires_at" field.
+func EmailTokenExpiresAtNEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldEmailTokenExpiresAt, v))
+}
+
+// EmailTokenExpiresAtIn applies the In predicate on the "email_token_expires_at" field.
+func EmailTokenExpiresAtIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldIn(FieldEmailTokenExpiresAt, vs...))
+}
+
+// EmailTokenExpiresAtNotIn applies the NotIn predicate on the "email_token_expires_at" field.
+func EmailTokenExpiresAtNotIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldEmailTokenExpiresAt, vs...))
+}
+
+// EmailTokenExpiresAtGT applies the GT predicate on the "email_token_expires_at" field.
+func EmailTokenExpiresAtGT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGT(FieldEmailTokenExpiresAt, v))
+}
+
+// EmailTokenExpiresAtGTE applies the GTE predicate on the "email_token_expires_at" field.
+func EmailTokenExpiresAtGTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldEmailTokenExpiresAt, v))
+}
+
+// EmailTokenExpiresAtLT applies the LT predicate on the "email_token_expires_at" field.
+func EmailTokenExpiresAtLT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLT(FieldEmailTokenExpiresAt, v))
+}
+
+// EmailTokenExpiresAtLTE applies the LTE predicate on the "email_token_expires_at" field.
+func EmailTokenExpiresAtLTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldEmailTokenExpiresAt, v))
+}
+
+// EmailTokenExpiresAtIsNil applies the IsNil predicate on the "email_token_expires_at" field.
+func EmailTokenExpiresAtIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldEmailTokenExpiresAt))
+}
+
+// EmailTokenExpiresAtNotNil applies the NotNil predicate on the "email_token_expires_at" field.
+func EmailTokenExpiresAtNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldEmailTokenExpiresAt))
 }
 
 // PasswordHashEQ applies the EQ predicate on the "password_hash" field.

@@ -128,6 +128,12 @@ type RefreshSessionInput struct {
 	RefreshToken string `json:"refreshToken"`
 }
 
+// Result of `sendVerificationEmail`.
+type SendVerificationEmailPayload struct {
+	// False when nothing was sent: the address is already verified, or the account has none.
+	Sent bool `json:"sent"`
+}
+
 // Input of `signIn`.
 type SignInInput struct {
 	// The account's email address (case-insensitive).
@@ -251,5 +257,17 @@ type UpdateViewerInput struct {
 // Result of `updateViewer`.
 type UpdateViewerPayload struct {
 	// The user after the change.
+	User *User `json:"user"`
+}
+
+// Input of `verifyEmail`.
+type VerifyEmailInput struct {
+	// The `token` parameter of the mailed link.
+	Token string `json:"token"`
+}
+
+// Result of `verifyEmail`.
+type VerifyEmailPayload struct {
+	// The account whose address is now verified.
 	User *User `json:"user"`
 }

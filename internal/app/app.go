@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	neturl "net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -31,6 +32,7 @@ import (
 	"inkwell/internal/dbstats"
 	"inkwell/internal/events"
 	"inkwell/internal/loader"
+	"inkwell/internal/mail"
 	"inkwell/internal/oauth"
 	"inkwell/internal/ratelimit"
 	"inkwell/internal/server"
@@ -62,6 +64,7 @@ type App struct {
 	stopSockets context.CancelFunc
 	draining    *atomic.Bool
 	redis       *ratelimit.Redis
+	outbox      *mail.Outbox
 }
 
 // New wires a server over an open database. cfg.SigningKey must be set, and
@@ -94,8 +97,27 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 		entities = cache.New(cfg.EntityCacheMB << 20)
 		o.metrics.WatchCache(entities)
 	}
+	var transport mail.Transport
+	switch {
+	case cfg.SMTPURL != "":
+		if transport, err = mail.SMTP(cfg.SMTPURL, cfg.MailFrom); err != nil {
+			return nil, fmt.Errorf("INKWELL_SMTP_URL: %w", err)
+		}
+	case cfg.Production:
+		// Verification links hold secrets: in production they go by mail or not at all.
+		log.Warn("INKWELL_SMTP_URL is not set: no verification emails are sent")
+		transport = mail.Discard()
+	default:
+		transport = mail.Console(os.Stderr)
+	}
+	outbox := mail.NewOutbox(transport, log)
+	verifyURL := cfg.EmailVerifyURL
+	if verifyURL == "" {
+		verifyURL = cfg.PublicURL + "/auth/verify-email"
+	}
 	svc := service.New(client, tokens, service.Config{RefreshTTL: cfg.RefreshTTL, Limits: limits,
-		Changed: change.Sinks(loader.Apply, func(_ context.Context, s change.Set) { entities.Apply(s) })})
+		Changed: change.Sinks(loader.Apply, func(_ context.Context, s change.Set) { entities.Apply(s) }),
+		Mail:    outbox, VerifyURL: verifyURL})
 	social, err := oauth.New(oauth.Config{
 		PublicURL:  cfg.PublicURL,
 		ReturnURLs: cfg.AuthReturnURLs,
@@ -150,7 +172,10 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 		Logger:         log,
 		Metrics:        o.metrics,
 		TracerProvider: o.tracerProvider,
-		Routes:         map[string]http.Handler{"/auth/": social.Handler()},
+		Routes: map[string]http.Handler{
+			"/auth/":             social.Handler(),
+			"/auth/verify-email": verifyEmailHandler(svc),
+		},
 		Subscriptions: &server.Subscriptions{
 			Authenticate: authenticateSocket(tokens),
 			Connection: func(ctx context.Context) context.Context {
@@ -166,7 +191,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	return &App{
 		Client: client, Service: svc, Tokens: tokens, OAuth: social, Handler: h, Events: hub, Limits: limits, Metrics: o.metrics,
 		Entities:    entities,
-		stopSockets: stopSockets, draining: draining, redis: redis,
+		stopSockets: stopSockets, draining: draining, redis: redis, outbox: outbox,
 	}, nil
 }
 
@@ -206,6 +231,7 @@ func (a *App) Drain() { a.draining.Store(true) }
 func (a *App) Close() {
 	a.stopSockets()
 	a.Events.Close()
+	a.outbox.Close()
 	if a.redis != nil {
 		_ = a.redis.Close()
 	}

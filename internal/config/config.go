@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -58,6 +59,17 @@ type Config struct {
 	// PublicURL is this server's external base URL, for provider redirect URIs
 	// (INKWELL_PUBLIC_URL, default http://<INKWELL_ADDR>).
 	PublicURL string
+	// SMTPURL is the mail server for verification links (INKWELL_SMTP_URL, e.g.
+	// smtp://user:password@mail.example.com:587; see internal/mail.SMTP). Unset, the
+	// links are written to the log.
+	SMTPURL string
+	// MailFrom is the sender of the server's emails (INKWELL_MAIL_FROM; default
+	// no-reply@ the public URL's host).
+	MailFrom string
+	// EmailVerifyURL is the page a verification link opens, with ?token= added
+	// (INKWELL_EMAIL_VERIFY_URL; empty means PublicURL + "/auth/verify-email", served
+	// by Inkwell). An app with a page of its own calls verifyEmail from it.
+	EmailVerifyURL string
 	// AuthReturnURLs are the exact URLs a provider sign-in may return to
 	// (INKWELL_AUTH_RETURN_URLS, comma-separated; default the playground, PublicURL + "/").
 	AuthReturnURLs []string
@@ -131,6 +143,7 @@ var secretVars = map[string]bool{
 	"INKWELL_GOOGLE_CLIENT_SECRET":  true,
 	"INKWELL_OIDC_CLIENT_SECRET":    true,
 	"REDIS_URL":                     true,
+	"INKWELL_SMTP_URL":              true,
 }
 
 // FromEnv reads the configuration from getenv (os.Getenv in production, a map in tests).
@@ -204,6 +217,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.DemoData = boolean("INKWELL_DEMO_DATA", c.DatabaseURL == "")
 	c.Limits = readLimits(str, duration, boolean, c.Production, &errs)
 	c.PublicURL = strings.TrimRight(str("INKWELL_PUBLIC_URL", defaultPublicURL(c.Addr)), "/")
+	c.SMTPURL = str("INKWELL_SMTP_URL", "")
+	c.MailFrom = str("INKWELL_MAIL_FROM", "no-reply@"+publicHost(c.PublicURL))
+	c.EmailVerifyURL = str("INKWELL_EMAIL_VERIFY_URL", "")
 	c.AuthReturnURLs = list("INKWELL_AUTH_RETURN_URLS")
 	if len(c.AuthReturnURLs) == 0 {
 		c.AuthReturnURLs = []string{c.PublicURL + "/"}
@@ -451,4 +467,12 @@ func DevSigningKey(dir string, random func([]byte) error) (string, error) {
 		return "", fmt.Errorf("keep signing key: %w", err)
 	}
 	return key, nil
+}
+
+// publicHost is the host name of the public URL, for the default sender address.
+func publicHost(public string) string {
+	if u, err := url.Parse(public); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return "localhost"
 }

@@ -248,9 +248,10 @@ var (
 		from: "follows f JOIN users u ON u.id = f.followee_id", parent: "f.follower_id",
 		time: "f.created_at", id: "f.id", desc: true,
 	}
-	// userColumns leave out the password hash: nothing that reads a list of users needs
-	// it, and ent.User has no column name for it to be scanned by.
-	userColumns = columns("u", user.Columns, user.FieldPasswordHash)
+	// userColumns leave out the password hash and the email token's hash (sensitive
+	// fields): nothing that reads a list of users needs them, and ent.User has no
+	// column name for them to be scanned by.
+	userColumns = columns("u", user.Columns, user.FieldPasswordHash, user.FieldEmailTokenHash)
 )
 
 // commentPages are the cached pages of one article's comments, by window (PageKey with

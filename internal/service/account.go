@@ -57,6 +57,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) 
 		return nil, fmt.Errorf("hash password: %w", err)
 	}
 	var sess *Session
+	var token string
 	err = s.inTx(ctx, func(tx *ent.Tx) error {
 		u, err := tx.User.Create().
 			SetUsername(in.Username).
@@ -67,10 +68,17 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) 
 		if err != nil {
 			return takenError(err)
 		}
+		if token, err = s.issueEmailToken(ctx, tx, u.ID); err != nil {
+			return err
+		}
 		sess, err = s.startSession(ctx, tx, u, newSessionID())
 		return err
 	})
-	return sess, err
+	if err != nil {
+		return nil, err
+	}
+	s.mailVerification(in.Email, token)
+	return sess, nil
 }
 
 // checkTaken reports every one of username and email that belongs to a user other than
@@ -312,7 +320,9 @@ func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.
 		}
 	}
 	var out *ent.User
+	var token string
 	err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
+		token = ""
 		upd := tx.User.UpdateOneID(v.UserID)
 		if username != "" {
 			upd.SetUsername(username).SetUsernameKey(strings.ToLower(username))
@@ -325,6 +335,9 @@ func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.
 			// A new address is unproven until its owner verifies it.
 			if cur.Email != email {
 				upd.SetEmail(email).SetEmailVerified(false)
+				if token, err = s.issueEmailToken(ctx, tx, v.UserID); err != nil {
+					return err
+				}
 			}
 		}
 		if in.Bio != nil {
@@ -351,5 +364,11 @@ func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.
 		*c = change.Set{Users: []int{u.ID}}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		s.mailVerification(out.Email, token)
+	}
+	return out, nil
 }

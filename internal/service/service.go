@@ -29,6 +29,10 @@ type Config struct {
 	// Changed is told what each committed write changed (the read side's caches); nil
 	// tells no one.
 	Changed change.Sink
+	// Mail sends the verification links; nil sends none.
+	Mail Mailer
+	// VerifyURL is the page a verification link opens, with ?token= added.
+	VerifyURL string
 }
 
 // Service runs the business operations over one ent client.
@@ -38,6 +42,8 @@ type Service struct {
 	refreshTTL time.Duration
 	limits     *ratelimit.Limiter
 	changed    change.Sink
+	mail       Mailer
+	verifyURL  string
 	now        func() time.Time
 }
 
@@ -46,7 +52,8 @@ func New(db *ent.Client, tokens *auth.Tokens, cfg Config) *Service {
 	if cfg.RefreshTTL <= 0 {
 		cfg.RefreshTTL = 30 * 24 * time.Hour
 	}
-	return &Service{db: db, tokens: tokens, refreshTTL: cfg.RefreshTTL, limits: cfg.Limits, changed: cfg.Changed, now: now}
+	return &Service{db: db, tokens: tokens, refreshTTL: cfg.RefreshTTL, limits: cfg.Limits, changed: cfg.Changed,
+		mail: cfg.Mail, verifyURL: cfg.VerifyURL, now: now}
 }
 
 // write runs fn in one transaction, as inTx does, for a write that changes what readers

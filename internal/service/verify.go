@@ -1,0 +1,123 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	"inkwell/ent"
+	"inkwell/internal/apperr"
+	"inkwell/internal/auth"
+	"inkwell/internal/change"
+	"inkwell/internal/mail"
+	"inkwell/internal/policy"
+	"inkwell/internal/ratelimit"
+)
+
+// EmailTokenTTL is how long a verification link works.
+const EmailTokenTTL = 48 * time.Hour
+
+// Mailer queues an email for sending (internal/mail.Outbox).
+type Mailer interface {
+	Queue(mail.Message)
+}
+
+// issueEmailToken gives user uid a new verification token, replacing any earlier one, and
+// returns it. Like a refresh token, only its hash is stored.
+func (s *Service) issueEmailToken(ctx context.Context, tx *ent.Tx, uid int) (string, error) {
+	token, hash, err := auth.NewRefreshToken()
+	if err != nil {
+		return "", err
+	}
+	err = tx.User.UpdateOneID(uid).SetEmailTokenHash(hash).SetEmailTokenExpiresAt(s.now().Add(EmailTokenTTL)).Exec(ctx)
+	if err != nil {
+		return "", fmt.Errorf("store email token: %w", err)
+	}
+	return token, nil
+}
+
+// mailVerification sends the verification link for token to address.
+func (s *Service) mailVerification(address, token string) {
+	if s.mail == nil || s.verifyURL == "" {
+		return
+	}
+	u, err := url.Parse(s.verifyURL)
+	if err != nil {
+		return
+	}
+	q := u.Query()
+	q.Set("token", token)
+	u.RawQuery = q.Encode()
+	s.mail.Queue(mail.Message{
+		To:      address,
+		Subject: "Confirm your email address",
+		Text: "Open this link to confirm that " + address + " is your address:\n\n" + u.String() +
+			"\n\nIt works once, for " + fmt.Sprint(EmailTokenTTL.Hours()) + " hours. " +
+			"If you did not sign up or change your email, ignore this message.\n",
+	})
+}
+
+// SendVerificationEmail mails the viewer a new verification link (the earlier one stops
+// working). It reports false, sending nothing, when the address is already verified or
+// the account has none. It spends the sign-up budget of the address.
+func (s *Service) SendVerificationEmail(ctx context.Context) (bool, error) {
+	v := viewer(ctx)
+	if err := policy.RequireViewer(v); err != nil {
+		return false, err
+	}
+	u, err := s.db.User.Get(ctx, v.UserID)
+	if err != nil {
+		return false, fmt.Errorf("load user: %w", err)
+	}
+	if u.Email == "" || u.EmailVerified {
+		return false, nil
+	}
+	if err := s.limits.Check(ctx, ratelimit.SignUp, u.Email); err != nil {
+		return false, err
+	}
+	var token string
+	if err := s.inTx(ctx, func(tx *ent.Tx) error {
+		token, err = s.issueEmailToken(ctx, tx, u.ID)
+		return err
+	}); err != nil {
+		return false, err
+	}
+	s.mailVerification(u.Email, token)
+	return true, nil
+}
+
+// VerifyEmail spends a verification token, once and before it expires, and marks its
+// account's address verified. Anyone holding the link may open it, signed in or not.
+func (s *Service) VerifyEmail(ctx context.Context, token string) (*ent.User, error) {
+	var uid int
+	err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
+		// One statement spends the token, so two clicks cannot both win.
+		rows, err := tx.QueryContext(ctx,
+			`UPDATE users SET email_verified = true, email_token_hash = NULL, email_token_expires_at = NULL
+			  WHERE email_token_hash = $1 AND email_token_expires_at > $2
+			 RETURNING id`, auth.HashRefreshToken(token), s.now())
+		if err != nil {
+			return fmt.Errorf("spend email token: %w", err)
+		}
+		found := rows.Next()
+		if found {
+			err = rows.Scan(&uid)
+		}
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		if !found {
+			return apperr.BadInput("token", "is invalid, used or expired: ask for a new link")
+		}
+		c.Users = append(c.Users, uid)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.db.User.Get(ctx, uid)
+}
