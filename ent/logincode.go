@@ -20,6 +20,8 @@ type LoginCode struct {
 	ID int `json:"id,omitempty"`
 	// CodeHash holds the value of the "code_hash" field.
 	CodeHash []byte `json:"-"`
+	// Purpose holds the value of the "purpose" field.
+	Purpose logincode.Purpose `json:"purpose,omitempty"`
 	// UserID holds the value of the "user_id" field.
 	UserID int `json:"user_id,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
@@ -63,6 +65,8 @@ func (*LoginCode) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case logincode.FieldID, logincode.FieldUserID:
 			values[i] = new(sql.NullInt64)
+		case logincode.FieldPurpose:
+			values[i] = new(sql.NullString)
 		case logincode.FieldCreatedAt, logincode.FieldExpiresAt, logincode.FieldUsedAt:
 			values[i] = new(sql.NullTime)
 		default:
@@ -91,6 +95,12 @@ func (_m *LoginCode) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field code_hash", values[i])
 			} else if value != nil {
 				_m.CodeHash = *value
+			}
+		case logincode.FieldPurpose:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field purpose", values[i])
+			} else if value.Valid {
+				_m.Purpose = logincode.Purpose(value.String)
 			}
 		case logincode.FieldUserID:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -159,6 +169,9 @@ func (_m *LoginCode) String() string {
 	builder.WriteString("LoginCode(")
 	builder.WriteString(fmt.Sprintf("id=%v, ", _m.ID))
 	builder.WriteString("code_hash=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("purpose=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Purpose))
 	builder.WriteString(", ")
 	builder.WriteString("user_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.UserID))

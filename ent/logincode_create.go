@@ -29,6 +29,20 @@ func (_c *LoginCodeCreate) SetCodeHash(v []byte) *LoginCodeCreate {
 	return _c
 }
 
+// SetPurpose sets the "purpose" field.
+func (_c *LoginCodeCreate) SetPurpose(v logincode.Purpose) *LoginCodeCreate {
+	_c.mutation.SetPurpose(v)
+	return _c
+}
+
+// SetNillablePurpose sets the "purpose" field if the given value is not nil.
+func (_c *LoginCodeCreate) SetNillablePurpose(v *logincode.Purpose) *LoginCodeCreate {
+	if v != nil {
+		_c.SetPurpose(*v)
+	}
+	return _c
+}
+
 // SetUserID sets the "user_id" field.
 func (_c *LoginCodeCreate) SetUserID(v int) *LoginCodeCreate {
 	_c.mutation.SetUserID(v)
@@ -109,6 +123,10 @@ func (_c *LoginCodeCreate) ExecX(ctx context.Context) {
 
 // defaults sets the default values of the builder before save.
 func (_c *LoginCodeCreate) defaults() {
+	if _, ok := _c.mutation.Purpose(); !ok {
+		v := logincode.DefaultPurpose
+		_c.mutation.SetPurpose(v)
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		v := logincode.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
@@ -119,6 +137,14 @@ func (_c *LoginCodeCreate) defaults() {
 func (_c *LoginCodeCreate) check() error {
 	if _, ok := _c.mutation.CodeHash(); !ok {
 		return &ValidationError{Name: "code_hash", err: errors.New(`ent: missing required field "LoginCode.code_hash"`)}
+	}
+	if _, ok := _c.mutation.Purpose(); !ok {
+		return &ValidationError{Name: "purpose", err: errors.New(`ent: missing required field "LoginCode.purpose"`)}
+	}
+	if v, ok := _c.mutation.Purpose(); ok {
+		if err := logincode.PurposeValidator(v); err != nil {
+			return &ValidationError{Name: "purpose", err: fmt.Errorf(`ent: validator failed for field "LoginCode.purpose": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.UserID(); !ok {
 		return &ValidationError{Name: "user_id", err: errors.New(`ent: missing required field "LoginCode.user_id"`)}
@@ -162,6 +188,10 @@ func (_c *LoginCodeCreate) createSpec() (*LoginCode, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.CodeHash(); ok {
 		_spec.SetField(logincode.FieldCodeHash, field.TypeBytes, value)
 		_node.CodeHash = value
+	}
+	if value, ok := _c.mutation.Purpose(); ok {
+		_spec.SetField(logincode.FieldPurpose, field.TypeEnum, value)
+		_node.Purpose = value
 	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(logincode.FieldCreatedAt, field.TypeTime, value)
@@ -275,6 +305,9 @@ func (u *LoginCodeUpsertOne) UpdateNewValues() *LoginCodeUpsertOne {
 	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
 		if _, exists := u.create.mutation.CodeHash(); exists {
 			s.SetIgnore(logincode.FieldCodeHash)
+		}
+		if _, exists := u.create.mutation.Purpose(); exists {
+			s.SetIgnore(logincode.FieldPurpose)
 		}
 		if _, exists := u.create.mutation.UserID(); exists {
 			s.SetIgnore(logincode.FieldUserID)
@@ -515,6 +548,9 @@ func (u *LoginCodeUpsertBulk) UpdateNewValues() *LoginCodeUpsertBulk {
 		for _, b := range u.create.builders {
 			if _, exists := b.mutation.CodeHash(); exists {
 				s.SetIgnore(logincode.FieldCodeHash)
+			}
+			if _, exists := b.mutation.Purpose(); exists {
+				s.SetIgnore(logincode.FieldPurpose)
 			}
 			if _, exists := b.mutation.UserID(); exists {
 				s.SetIgnore(logincode.FieldUserID)

@@ -4101,6 +4101,7 @@ type LoginCodeMutation struct {
 	typ           string
 	id            *int
 	code_hash     *[]byte
+	purpose       *logincode.Purpose
 	created_at    *time.Time
 	expires_at    *time.Time
 	used_at       *time.Time
@@ -4244,6 +4245,42 @@ func (m *LoginCodeMutation) OldCodeHash(ctx context.Context) (v []byte, err erro
 // ResetCodeHash resets all changes to the "code_hash" field.
 func (m *LoginCodeMutation) ResetCodeHash() {
 	m.code_hash = nil
+}
+
+// SetPurpose sets the "purpose" field.
+func (m *LoginCodeMutation) SetPurpose(l logincode.Purpose) {
+	m.purpose = &l
+}
+
+// Purpose returns the value of the "purpose" field in the mutation.
+func (m *LoginCodeMutation) Purpose() (r logincode.Purpose, exists bool) {
+	v := m.purpose
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPurpose returns the old "purpose" field's value of the LoginCode entity.
+// If the LoginCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginCodeMutation) OldPurpose(ctx context.Context) (v logincode.Purpose, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPurpose is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPurpose requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPurpose: %w", err)
+	}
+	return oldValue.Purpose, nil
+}
+
+// ResetPurpose resets all changes to the "purpose" field.
+func (m *LoginCodeMutation) ResetPurpose() {
+	m.purpose = nil
 }
 
 // SetUserID sets the "user_id" field.
@@ -4464,9 +4501,12 @@ func (m *LoginCodeMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *LoginCodeMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 6)
 	if m.code_hash != nil {
 		fields = append(fields, logincode.FieldCodeHash)
+	}
+	if m.purpose != nil {
+		fields = append(fields, logincode.FieldPurpose)
 	}
 	if m.user != nil {
 		fields = append(fields, logincode.FieldUserID)
@@ -4490,6 +4530,8 @@ func (m *LoginCodeMutation) Field(name string) (ent.Value, bool) {
 	switch name {
 	case logincode.FieldCodeHash:
 		return m.CodeHash()
+	case logincode.FieldPurpose:
+		return m.Purpose()
 	case logincode.FieldUserID:
 		return m.UserID()
 	case logincode.FieldCreatedAt:
@@ -4509,6 +4551,8 @@ func (m *LoginCodeMutation) OldField(ctx context.Context, name string) (ent.Valu
 	switch name {
 	case logincode.FieldCodeHash:
 		return m.OldCodeHash(ctx)
+	case logincode.FieldPurpose:
+		return m.OldPurpose(ctx)
 	case logincode.FieldUserID:
 		return m.OldUserID(ctx)
 	case logincode.FieldCreatedAt:
@@ -4532,6 +4576,13 @@ func (m *LoginCodeMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetCodeHash(v)
+		return nil
+	case logincode.FieldPurpose:
+		v, ok := value.(logincode.Purpose)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPurpose(v)
 		return nil
 	case logincode.FieldUserID:
 		v, ok := value.(int)
@@ -4624,6 +4675,9 @@ func (m *LoginCodeMutation) ResetField(name string) error {
 	switch name {
 	case logincode.FieldCodeHash:
 		m.ResetCodeHash()
+		return nil
+	case logincode.FieldPurpose:
+		m.ResetPurpose()
 		return nil
 	case logincode.FieldUserID:
 		m.ResetUserID()

@@ -176,7 +176,7 @@ func init() {
 	logincodeFields := schema.LoginCode{}.Fields()
 	_ = logincodeFields
 	// logincodeDescCreatedAt is the schema descriptor for created_at field.
-	logincodeDescCreatedAt := logincodeFields[2].Descriptor()
+	logincodeDescCreatedAt := logincodeFields[3].Descriptor()
 	// logincode.DefaultCreatedAt holds the default value on creation for the created_at field.
 	logincode.DefaultCreatedAt = logincodeDescCreatedAt.Default.(func() time.Time)
 	refreshtokenFields := schema.RefreshToken{}.Fields()

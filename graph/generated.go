@@ -116,6 +116,11 @@ type ComplexityRoot struct {
 		Article func(childComplexity int) int
 	}
 
+	CreateLinkTicketPayload struct {
+		ExpiresAt func(childComplexity int) int
+		StartURL  func(childComplexity int) int
+	}
+
 	DeleteArticlePayload struct {
 		DeletedArticleID func(childComplexity int) int
 	}
@@ -141,6 +146,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		AddComment            func(childComplexity int, input model.AddCommentInput) int
 		CreateArticle         func(childComplexity int, input model.CreateArticleInput) int
+		CreateLinkTicket      func(childComplexity int, input model.CreateLinkTicketInput) int
 		DeleteArticle         func(childComplexity int, input model.DeleteArticleInput) int
 		DeleteComment         func(childComplexity int, input model.DeleteCommentInput) int
 		ExchangeLoginCode     func(childComplexity int, input model.ExchangeLoginCodeInput) int
@@ -272,6 +278,7 @@ type MutationResolver interface {
 	UpdateViewer(ctx context.Context, input model.UpdateViewerInput) (*model.UpdateViewerPayload, error)
 	SendVerificationEmail(ctx context.Context) (*model.SendVerificationEmailPayload, error)
 	VerifyEmail(ctx context.Context, input model.VerifyEmailInput) (*model.VerifyEmailPayload, error)
+	CreateLinkTicket(ctx context.Context, input model.CreateLinkTicketInput) (*model.CreateLinkTicketPayload, error)
 	FollowUser(ctx context.Context, input model.FollowUserInput) (*model.FollowUserPayload, error)
 	UnfollowUser(ctx context.Context, input model.UnfollowUserInput) (*model.UnfollowUserPayload, error)
 	CreateArticle(ctx context.Context, input model.CreateArticleInput) (*model.CreateArticlePayload, error)
@@ -602,6 +609,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateArticlePayload.Article(childComplexity), true
 
+	case "CreateLinkTicketPayload.expiresAt":
+		if e.ComplexityRoot.CreateLinkTicketPayload.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateLinkTicketPayload.ExpiresAt(childComplexity), true
+	case "CreateLinkTicketPayload.startURL":
+		if e.ComplexityRoot.CreateLinkTicketPayload.StartURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateLinkTicketPayload.StartURL(childComplexity), true
+
 	case "DeleteArticlePayload.deletedArticleId":
 		if e.ComplexityRoot.DeleteArticlePayload.DeletedArticleID == nil {
 			break
@@ -671,6 +691,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateArticle(childComplexity, args["input"].(model.CreateArticleInput)), true
+	case "Mutation.createLinkTicket":
+		if e.ComplexityRoot.Mutation.CreateLinkTicket == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createLinkTicket_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateLinkTicket(childComplexity, args["input"].(model.CreateLinkTicketInput)), true
 	case "Mutation.deleteArticle":
 		if e.ComplexityRoot.Mutation.DeleteArticle == nil {
 			break
@@ -1237,6 +1268,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AddCommentInput", ec.unmarshalInputAddCommentInput),
 			graphql.NewInputUnmarshaler("ArticleFilter", ec.unmarshalInputArticleFilter),
 			graphql.NewInputUnmarshaler("CreateArticleInput", ec.unmarshalInputCreateArticleInput),
+			graphql.NewInputUnmarshaler("CreateLinkTicketInput", ec.unmarshalInputCreateLinkTicketInput),
 			graphql.NewInputUnmarshaler("DeleteArticleInput", ec.unmarshalInputDeleteArticleInput),
 			graphql.NewInputUnmarshaler("DeleteCommentInput", ec.unmarshalInputDeleteCommentInput),
 			graphql.NewInputUnmarshaler("ExchangeLoginCodeInput", ec.unmarshalInputExchangeLoginCodeInput),
@@ -1743,6 +1775,16 @@ type Mutation {
   once, for 48 hours; otherwise ` + "`" + `BAD_USER_INPUT` + "`" + ` on ` + "`" + `token` + "`" + `.
   """
   verifyEmail(input: VerifyEmailInput!): VerifyEmailPayload!
+  """
+  Start linking a sign-in provider's account to the viewer's account. Send the browser to
+  ` + "`" + `startURL` + "`" + ` with ` + "`" + `&return_to=<URL>` + "`" + ` added (an allowed URL): after the provider's sign-in
+  it comes back with ` + "`" + `?linked=<provider>` + "`" + `, or with ` + "`" + `?error=…` + "`" + ` (` + "`" + `invalid_link_ticket` + "`" + `,
+  ` + "`" + `account_conflict` + "`" + ` when that provider account belongs to another user or the viewer
+  already has one of that provider, or any code of ` + "`" + `AuthProvider.startURL` + "`" + `). The ticket in
+  the URL works once, within two minutes, and never signs anyone in. This is the way to add
+  a provider to an account whose email is not verified. Unknown provider: ` + "`" + `BAD_USER_INPUT` + "`" + `.
+  """
+  createLinkTicket(input: CreateLinkTicketInput!): CreateLinkTicketPayload!
   "Follow a user. Following someone already followed is not an error. You cannot follow yourself (` + "`" + `BAD_USER_INPUT` + "`" + `)."
   followUser(input: FollowUserInput!): FollowUserPayload!
   "Stop following a user. Unfollowing someone not followed is not an error."
@@ -1866,6 +1908,20 @@ input SignOutInput {
 type SignOutPayload {
   "Always true: the session is over."
   ok: Boolean!
+}
+
+"Input of ` + "`" + `createLinkTicket` + "`" + `."
+input CreateLinkTicketInput {
+  "The provider's ` + "`" + `AuthProvider.name` + "`" + `."
+  provider: String!
+}
+
+"Result of ` + "`" + `createLinkTicket` + "`" + `."
+type CreateLinkTicketPayload {
+  "Where to send the browser, with ` + "`" + `&return_to=<URL>` + "`" + ` added."
+  startURL: String!
+  "When the ticket in ` + "`" + `startURL` + "`" + ` stops working."
+  expiresAt: DateTime!
 }
 
 "Result of ` + "`" + `sendVerificationEmail` + "`" + `."
@@ -2183,6 +2239,16 @@ func (ec *executionContext) childFields_CreateArticlePayload(ctx context.Context
 		return ec.fieldContext_CreateArticlePayload_article(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateArticlePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateLinkTicketPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "startURL":
+		return ec.fieldContext_CreateLinkTicketPayload_startURL(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_CreateLinkTicketPayload_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateLinkTicketPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_DeleteArticlePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2563,6 +2629,20 @@ func (ec *executionContext) field_Mutation_createArticle_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.CreateArticleInput, error) {
 			return ec.unmarshalNCreateArticleInput2inkwellᚋgraphᚋmodelᚐCreateArticleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createLinkTicket_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateLinkTicketInput, error) {
+			return ec.unmarshalNCreateLinkTicketInput2inkwellᚋgraphᚋmodelᚐCreateLinkTicketInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4316,6 +4396,52 @@ func (ec *executionContext) fieldContext_CreateArticlePayload_article(_ context.
 	return fc, nil
 }
 
+func (ec *executionContext) _CreateLinkTicketPayload_startURL(ctx context.Context, field graphql.CollectedField, obj *model.CreateLinkTicketPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateLinkTicketPayload_startURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateLinkTicketPayload_startURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateLinkTicketPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _CreateLinkTicketPayload_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.CreateLinkTicketPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateLinkTicketPayload_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateLinkTicketPayload_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateLinkTicketPayload", field, false, false, "DateTime")
+}
+
 func (ec *executionContext) _DeleteArticlePayload_deletedArticleId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteArticlePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4873,6 +4999,50 @@ func (ec *executionContext) fieldContext_Mutation_verifyEmail(ctx context.Contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_verifyEmail_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createLinkTicket(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createLinkTicket(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateLinkTicket(ctx, fc.Args["input"].(model.CreateLinkTicketInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateLinkTicketPayload) graphql.Marshaler {
+			return ec.marshalNCreateLinkTicketPayload2ᚖinkwellᚋgraphᚋmodelᚐCreateLinkTicketPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createLinkTicket(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateLinkTicketPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createLinkTicket_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8141,6 +8311,48 @@ func UnmarshalCreateArticleInput(ctx context.Context, raw any) (model.CreateArti
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateLinkTicketInput(ctx context.Context, obj any) (model.CreateLinkTicketInput, error) {
+	var it model.CreateLinkTicketInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"provider"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "provider":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("provider"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Provider = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateLinkTicketInput unmarshals raw into the CreateLinkTicketInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateLinkTicketInput(ctx context.Context, raw any) (model.CreateLinkTicketInput, error) {
+	var out model.CreateLinkTicketInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateLinkTicketInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputDeleteArticleInput(ctx context.Context, obj any) (model.DeleteArticleInput, error) {
 	var it model.DeleteArticleInput
 	if obj == nil {
@@ -9390,6 +9602,44 @@ func (ec *executionContext) _CreateArticlePayload(ctx context.Context, sel ast.S
 	return out
 }
 
+var createLinkTicketPayloadImplementors = []string{"CreateLinkTicketPayload"}
+
+func (ec *executionContext) _CreateLinkTicketPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateLinkTicketPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createLinkTicketPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateLinkTicketPayload")
+		case "startURL":
+			out.Values[i] = ec._CreateLinkTicketPayload_startURL(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._CreateLinkTicketPayload_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deleteArticlePayloadImplementors = []string{"DeleteArticlePayload"}
 
 func (ec *executionContext) _DeleteArticlePayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteArticlePayload) graphql.Marshaler {
@@ -9643,6 +9893,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "verifyEmail":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_verifyEmail(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createLinkTicket":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createLinkTicket(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -10984,6 +11241,19 @@ func (ec *executionContext) marshalNCreateArticlePayload2ᚖinkwellᚋgraphᚋmo
 		return graphql.Null
 	}
 	return ec._CreateArticlePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCreateLinkTicketInput2inkwellᚋgraphᚋmodelᚐCreateLinkTicketInput(ctx context.Context, v any) (model.CreateLinkTicketInput, error) {
+	res, err := ec.unmarshalInputCreateLinkTicketInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreateLinkTicketPayload2ᚖinkwellᚋgraphᚋmodelᚐCreateLinkTicketPayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateLinkTicketPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CreateLinkTicketPayload!")
+		return graphql.Null
+	}
+	return ec._CreateLinkTicketPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNDateTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {

@@ -6,7 +6,10 @@ package graph
 
 import (
 	"context"
+	"net/url"
 
+	"inkwell/graph/model"
+	"inkwell/internal/apperr"
 	"inkwell/internal/events"
 	"inkwell/internal/oauth"
 	"inkwell/internal/paging"
@@ -27,4 +30,23 @@ type Resolver struct {
 
 func window(first *int, after *string, last *int, before *string) (paging.Window, error) {
 	return paging.Parse(paging.Args{First: first, After: after, Last: last, Before: before})
+}
+
+// linkTicket starts linking provider to the viewer's account: the start URL of a
+// configured provider, with a new link ticket.
+func (r *Resolver) linkTicket(ctx context.Context, provider string) (*model.CreateLinkTicketPayload, error) {
+	var start string
+	for _, p := range r.Providers() {
+		if p.Name == provider {
+			start = p.StartURL
+		}
+	}
+	if start == "" {
+		return nil, apperr.BadInput("provider", "is not a configured sign-in provider")
+	}
+	ticket, expires, err := r.Service.CreateLinkTicket(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateLinkTicketPayload{StartURL: start + "?link_ticket=" + url.QueryEscape(ticket), ExpiresAt: expires}, nil
 }

@@ -89,6 +89,11 @@ func (r *mutationResolver) VerifyEmail(ctx context.Context, input model.VerifyEm
 	return &model.VerifyEmailPayload{User: model.NewUser(ctx, u)}, nil
 }
 
+// CreateLinkTicket is the resolver for the createLinkTicket field.
+func (r *mutationResolver) CreateLinkTicket(ctx context.Context, input model.CreateLinkTicketInput) (*model.CreateLinkTicketPayload, error) {
+	return r.linkTicket(ctx, input.Provider)
+}
+
 // FollowUser is the resolver for the followUser field.
 func (r *mutationResolver) FollowUser(ctx context.Context, input model.FollowUserInput) (*model.FollowUserPayload, error) {
 	u, err := r.Service.Follow(ctx, input.Username)

@@ -3,6 +3,7 @@
 package logincode
 
 import (
+	"fmt"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -16,6 +17,8 @@ const (
 	FieldID = "id"
 	// FieldCodeHash holds the string denoting the code_hash field in the database.
 	FieldCodeHash = "code_hash"
+	// FieldPurpose holds the string denoting the purpose field in the database.
+	FieldPurpose = "purpose"
 	// FieldUserID holds the string denoting the user_id field in the database.
 	FieldUserID = "user_id"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
@@ -41,6 +44,7 @@ const (
 var Columns = []string{
 	FieldID,
 	FieldCodeHash,
+	FieldPurpose,
 	FieldUserID,
 	FieldCreatedAt,
 	FieldExpiresAt,
@@ -62,12 +66,43 @@ var (
 	DefaultCreatedAt func() time.Time
 )
 
+// Purpose defines the type for the "purpose" enum field.
+type Purpose string
+
+// PurposeLogin is the default value of the Purpose enum.
+const DefaultPurpose = PurposeLogin
+
+// Purpose values.
+const (
+	PurposeLogin Purpose = "login"
+	PurposeLink  Purpose = "link"
+)
+
+func (pu Purpose) String() string {
+	return string(pu)
+}
+
+// PurposeValidator is a validator for the "purpose" field enum values. It is called by the builders before save.
+func PurposeValidator(pu Purpose) error {
+	switch pu {
+	case PurposeLogin, PurposeLink:
+		return nil
+	default:
+		return fmt.Errorf("logincode: invalid enum value for purpose field: %q", pu)
+	}
+}
+
 // OrderOption defines the ordering options for the LoginCode queries.
 type OrderOption func(*sql.Selector)
 
 // ByID orders the results by the id field.
 func ByID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldID, opts...).ToFunc()
+}
+
+// ByPurpose orders the results by the purpose field.
+func ByPurpose(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPurpose, opts...).ToFunc()
 }
 
 // ByUserID orders the results by the user_id field.

@@ -120,6 +120,26 @@ func CodeHashLTE(v []byte) predicate.LoginCode {
 	return predicate.LoginCode(sql.FieldLTE(FieldCodeHash, v))
 }
 
+// PurposeEQ applies the EQ predicate on the "purpose" field.
+func PurposeEQ(v Purpose) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldEQ(FieldPurpose, v))
+}
+
+// PurposeNEQ applies the NEQ predicate on the "purpose" field.
+func PurposeNEQ(v Purpose) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldNEQ(FieldPurpose, v))
+}
+
+// PurposeIn applies the In predicate on the "purpose" field.
+func PurposeIn(vs ...Purpose) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldIn(FieldPurpose, vs...))
+}
+
+// PurposeNotIn applies the NotIn predicate on the "purpose" field.
+func PurposeNotIn(vs ...Purpose) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldNotIn(FieldPurpose, vs...))
+}
+
 // UserIDEQ applies the EQ predicate on the "user_id" field.
 func UserIDEQ(v int) predicate.LoginCode {
 	return predicate.LoginCode(sql.FieldEQ(FieldUserID, v))

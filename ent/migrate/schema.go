@@ -242,6 +242,7 @@ var (
 	LoginCodesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "code_hash", Type: field.TypeBytes, Unique: true},
+		{Name: "purpose", Type: field.TypeEnum, Enums: []string{"login", "link"}, Default: "login"},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "expires_at", Type: field.TypeTime},
 		{Name: "used_at", Type: field.TypeTime, Nullable: true},
@@ -255,7 +256,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "login_codes_users_login_codes",
-				Columns:    []*schema.Column{LoginCodesColumns[5]},
+				Columns:    []*schema.Column{LoginCodesColumns[6]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -264,7 +265,7 @@ var (
 			{
 				Name:    "logincode_expires_at",
 				Unique:  false,
-				Columns: []*schema.Column{LoginCodesColumns[3]},
+				Columns: []*schema.Column{LoginCodesColumns[4]},
 			},
 		},
 	}

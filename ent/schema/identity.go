@@ -43,7 +43,9 @@ func (Identity) Indexes() []ent.Index {
 }
 
 // LoginCode is the one-time code that a finished provider sign-in hands the browser,
-// traded once, within a minute, for tokens. Only its hash is stored.
+// traded once, within a minute, for tokens; or (purpose "link") the ticket with which a
+// signed-in user starts linking a provider account, which can never be traded for
+// tokens. Only its hash is stored.
 type LoginCode struct {
 	ent.Schema
 }
@@ -52,6 +54,7 @@ type LoginCode struct {
 func (LoginCode) Fields() []ent.Field {
 	return []ent.Field{
 		field.Bytes("code_hash").Unique().Immutable().Sensitive(),
+		field.Enum("purpose").Values("login", "link").Default("login").Immutable(),
 		field.Int("user_id").Immutable(),
 		field.Time("created_at").Default(now).Immutable(),
 		field.Time("expires_at").Immutable(),

@@ -60,6 +60,20 @@ type CreateArticlePayload struct {
 	Article *Article `json:"article"`
 }
 
+// Input of `createLinkTicket`.
+type CreateLinkTicketInput struct {
+	// The provider's `AuthProvider.name`.
+	Provider string `json:"provider"`
+}
+
+// Result of `createLinkTicket`.
+type CreateLinkTicketPayload struct {
+	// Where to send the browser, with `&return_to=<URL>` added.
+	StartURL string `json:"startURL"`
+	// When the ticket in `startURL` stops working.
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
 // Input of `deleteArticle`.
 type DeleteArticleInput struct {
 	// Which article.

@@ -283,6 +283,16 @@ func (a accounts) LoginCode(ctx context.Context, id oauth.Identity) (string, err
 	})
 }
 
+func (a accounts) SpendLinkTicket(ctx context.Context, ticket string) (int, error) {
+	return a.svc.SpendLinkTicket(ctx, ticket)
+}
+
+func (a accounts) LinkIdentity(ctx context.Context, uid int, id oauth.Identity) error {
+	return a.svc.LinkIdentity(ctx, uid, service.ExternalIdentity{
+		Provider: id.Provider, Subject: id.Subject, Email: id.Email, EmailVerified: id.EmailVerified, Login: id.Login,
+	})
+}
+
 // NewTokens builds the access-token signer and verifier from cfg.
 func NewTokens(cfg config.Config) (*auth.Tokens, error) {
 	tc := auth.TokenConfig{

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -198,6 +199,85 @@ func TestAccountPreHijacking(t *testing.T) {
 		}
 		if update("bob.new@example.com") {
 			t.Fatal("a new address counts as verified")
+		}
+	})
+}
+
+// linkStart asks for a link ticket and returns the URL that starts the linking flow.
+func linkStart(t *testing.T, e *apptest.Env, token, provider string) string {
+	t.Helper()
+	var out struct {
+		CreateLinkTicket struct{ StartURL, ExpiresAt string }
+	}
+	e.MustQuery(t, token, `mutation($p: String!) { createLinkTicket(input: {provider: $p}) { startURL expiresAt } }`,
+		map[string]any{"p": provider}, &out)
+	return out.CreateLinkTicket.StartURL + "&return_to=" + url.QueryEscape(e.URL+"/")
+}
+
+// linkFlow runs the explicit linking flow from start in a fresh browser: the start, the
+// provider, the callback. It returns the parameters the browser comes back with.
+func linkFlow(t *testing.T, e *apptest.Env, start string) url.Values {
+	t.Helper()
+	b := oaNewBrowser(t)
+	h := b.get(t, start)
+	if h.Status != http.StatusFound || h.Location == nil {
+		t.Fatalf("start: %d %s", h.Status, h.Body)
+	}
+	if oaBase(h.Location) == e.URL+"/" { // refused at the start
+		return h.Location.Query()
+	}
+	h = b.get(t, h.Location.String()) // the provider's authorize page
+	return oaReturned(t, b.get(t, h.Location.String()), e.URL+"/")
+}
+
+// Finding 3, the other half: a signed-in user links a provider explicitly, through a
+// one-time ticket, never implicitly; a provider account links to one user only.
+func TestAccountLinkExplicit(t *testing.T) {
+	t.Parallel()
+	e, p := oaEnv(t)
+	alice := e.SignUp(t, "alice") // unverified: no implicit link possible
+	p.SetUser(oauthtest.User{Subject: "801", Login: "ally", Email: "ally@elsewhere.example", EmailVerified: true})
+
+	start := linkStart(t, e, alice.Token, "github")
+	q := linkFlow(t, e, start)
+	if q.Get("linked") != "github" || q.Has("login_code") || q.Has("error") {
+		t.Fatalf("linking came back with %v, want linked=github only", q)
+	}
+	oaWantLinks(t, oaViewer(t, e, alice.Token).Identities, "github ally@elsewhere.example")
+	if a := oaSession(t, e, "github"); a.User.ID != alice.ID {
+		t.Fatalf("signing in with the linked account landed in %s, want alice", a.User.ID)
+	}
+
+	t.Run("a ticket works once", func(t *testing.T) {
+		before := e.Snapshot(t)
+		q := linkFlow(t, e, start)
+		oaWantError(t, q, "invalid_link_ticket")
+		oaUnchanged(t, e, before)
+	})
+	t.Run("a ticket is not a login code", func(t *testing.T) {
+		var out struct {
+			CreateLinkTicket struct{ StartURL string }
+		}
+		e.MustQuery(t, alice.Token, `mutation { createLinkTicket(input: {provider: "google"}) { startURL } }`, nil, &out)
+		u, _ := url.Parse(out.CreateLinkTicket.StartURL)
+		if r := oaExchange(t, e, u.Query().Get("link_ticket")); r.Code() != "UNAUTHENTICATED" {
+			t.Fatalf("exchanging a link ticket: %s, want UNAUTHENTICATED", r.Body)
+		}
+	})
+	t.Run("another user's provider account is a conflict", func(t *testing.T) {
+		bob := e.SignUp(t, "bob")
+		start := linkStart(t, e, bob.Token, "github")
+		before := e.Snapshot(t)
+		q := linkFlow(t, e, start) // the provider still signs in as ally
+		oaWantError(t, q, "account_conflict")
+		oaUnchanged(t, e, before)
+	})
+	t.Run("anonymous and unknown providers are refused", func(t *testing.T) {
+		if r := e.Query(t, "", `mutation { createLinkTicket(input: {provider: "github"}) { startURL } }`, nil); r.Code() != "UNAUTHENTICATED" {
+			t.Fatalf("anonymous: %s", r.Body)
+		}
+		if r := e.Query(t, alice.Token, `mutation { createLinkTicket(input: {provider: "myspace"}) { startURL } }`, nil); r.Code() != "BAD_USER_INPUT" {
+			t.Fatalf("unknown provider: %s", r.Body)
 		}
 	})
 }

@@ -30,6 +30,7 @@ const (
 	errInvalidIDToken  = "invalid_id_token"
 	errProviderError   = "provider_error"
 	errAccountConflict = "account_conflict"
+	errInvalidTicket   = "invalid_link_ticket"
 	errServerError     = "server_error"
 )
 
@@ -43,6 +44,9 @@ type flow struct {
 	Nonce    string `json:"n,omitempty"`
 	ReturnTo string `json:"r"`
 	Issued   int64  `json:"i"` // unix seconds
+	// LinkUser is the signed-in user who started the flow with a link ticket: the
+	// provider account is linked to them rather than signed in.
+	LinkUser int `json:"l,omitempty"`
 }
 
 // failure is a refused sign-in: a code and a short text for the SPA, and a cause for the log.
@@ -59,6 +63,17 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request, p *provider) {
 		writeError(w, http.StatusBadRequest, errInvalidReturnTo, "return_to is missing or not an allowed URL")
 		return
 	}
+	var linkUser int
+	if ticket := r.URL.Query().Get("link_ticket"); ticket != "" {
+		uid, err := s.accounts.SpendLinkTicket(r.Context(), ticket)
+		if err != nil {
+			s.log.InfoContext(r.Context(), "oauth start refused", "provider", p.Name, "code", errInvalidTicket, "err", err)
+			redirect(w, r, returnTo, url.Values{"error": {errInvalidTicket},
+				"error_description": {"the link ticket is invalid, used or expired; ask for a new one"}})
+			return
+		}
+		linkUser = uid
+	}
 	conf, _, err := s.config(r.Context(), p)
 	if err != nil {
 		s.log.WarnContext(r.Context(), "oauth start", "provider", p.Name, "err", err)
@@ -71,6 +86,7 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request, p *provider) {
 		Verifier: oauth2.GenerateVerifier(),
 		ReturnTo: returnTo,
 		Issued:   time.Now().Unix(),
+		LinkUser: linkUser,
 	}
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(f.Verifier)}
 	if p.Kind == KindOIDC {
@@ -108,6 +124,10 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request, p *provider) 
 		redirect(w, r, f.ReturnTo, url.Values{"error": {fail.code}, "error_description": {fail.desc}})
 		return
 	}
+	if f.LinkUser != 0 {
+		redirect(w, r, f.ReturnTo, url.Values{"linked": {p.Name}})
+		return
+	}
 	redirect(w, r, f.ReturnTo, url.Values{"login_code": {code}})
 }
 
@@ -136,7 +156,8 @@ func (s *Service) readFlow(r *http.Request, p *provider) (*flow, error) {
 }
 
 // signIn checks the callback against the flow, trades the code for tokens, learns the
-// identity and asks Accounts for a login code.
+// identity and asks Accounts for a login code, or, for a flow started with a link
+// ticket, to link the identity to the ticket's user (the code is then "").
 func (s *Service) signIn(r *http.Request, p *provider, f *flow) (string, *failure) {
 	q := r.URL.Query()
 	state := q.Get("state")
@@ -176,8 +197,10 @@ func (s *Service) signIn(r *http.Request, p *provider, f *flow) (string, *failur
 	}
 	id.Provider = p.Name
 
-	loginCode, err := s.accounts.LoginCode(r.Context(), id)
-	if err == nil && loginCode == "" {
+	var loginCode string
+	if f.LinkUser != 0 {
+		err = s.accounts.LinkIdentity(r.Context(), f.LinkUser, id)
+	} else if loginCode, err = s.accounts.LoginCode(r.Context(), id); err == nil && loginCode == "" {
 		err = errors.New("empty login code")
 	}
 	if err != nil {

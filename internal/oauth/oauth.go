@@ -39,6 +39,11 @@ type Identity struct {
 // a one-time login code for the SPA to trade.
 type Accounts interface {
 	LoginCode(ctx context.Context, id Identity) (code string, err error)
+	// SpendLinkTicket spends a signed-in user's one-time link ticket and returns the
+	// user; a bad ticket is an error.
+	SpendLinkTicket(ctx context.Context, ticket string) (userID int, err error)
+	// LinkIdentity joins id to user userID; a conflict is an apperr CONFLICT.
+	LinkIdentity(ctx context.Context, userID int, id Identity) error
 }
 
 // Kind is the protocol a provider speaks.

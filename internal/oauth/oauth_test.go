@@ -49,6 +49,16 @@ func (a *fakeAccounts) LoginCode(_ context.Context, id Identity) (string, error)
 	return "lc-" + id.Subject, nil
 }
 
+// The linking flow runs against the real service (internal/app/oauth_test.go); here a
+// ticket is never valid.
+func (a *fakeAccounts) SpendLinkTicket(context.Context, string) (int, error) {
+	return 0, errors.New("no tickets here")
+}
+
+func (a *fakeAccounts) LinkIdentity(context.Context, int, Identity) error {
+	return errors.New("no linking here")
+}
+
 func (a *fakeAccounts) Calls() []Identity {
 	a.mu.Lock()
 	defer a.mu.Unlock()

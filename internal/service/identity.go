@@ -171,7 +171,7 @@ func (s *Service) ExchangeLoginCode(ctx context.Context, code string) (*Session,
 		// One statement spends the code, so two concurrent exchanges cannot both win.
 		rows, err := tx.QueryContext(ctx,
 			`UPDATE login_codes SET used_at = $2
-			  WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2
+			  WHERE code_hash = $1 AND purpose = 'login' AND used_at IS NULL AND expires_at > $2
 			 RETURNING user_id`, auth.HashRefreshToken(code), t)
 		if err != nil {
 			return fmt.Errorf("spend login code: %w", err)
