@@ -7,10 +7,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"inkwell/internal/apptest"
+	"inkwell/internal/auth"
 	"inkwell/internal/config"
 	"inkwell/internal/oauthtest"
+	"inkwell/internal/ratelimit"
 )
 
 // The findings of the outside review (issue 12), each as a test named after it.
@@ -280,4 +283,45 @@ func TestAccountLinkExplicit(t *testing.T) {
 			t.Fatalf("unknown provider: %s", r.Body)
 		}
 	})
+}
+
+// Finding 8: updateViewer(email: X) told whether X has an account, unthrottled. It now
+// spends the sign-up budget, as asking sign-up would.
+func TestEmailExistenceOracle(t *testing.T) {
+	t.Parallel()
+	e := apptest.New(t, withLimits(ratelimit.Rules{ratelimit.SignUp: {Address: ratelimit.Limit{N: 3, Per: time.Hour}}}))
+	u := e.SignUp(t, "prober")
+	e.SignUp(t, "target")
+	ask := func() string {
+		return e.Do(t, apptest.Request{Token: u.Token, Header: map[string]string{"X-Forwarded-For": "198.51.100.7"},
+			Query: `mutation { updateViewer(input: {email: "target@example.com"}) { user { id } } }`}).Code()
+	}
+	for i := range 3 {
+		if code := ask(); code != "BAD_USER_INPUT" {
+			t.Fatalf("probe %d: %q, want BAD_USER_INPUT (taken) within the budget", i+1, code)
+		}
+	}
+	if code := ask(); code != "RATE_LIMITED" {
+		t.Fatalf("probe 4: %q, want RATE_LIMITED", code)
+	}
+}
+
+// Finding 9: signIn answered social-only accounts at once and others after a password
+// derivation. Every path now pays one derivation.
+func TestSignInTimingSocialOnly(t *testing.T) {
+	e, p := oaEnv(t)
+	p.SetUser(oauthtest.User{Subject: "990", Login: "social", Email: "social@example.com", EmailVerified: true})
+	oaSession(t, e, "github")
+	e.SignUp(t, "withpassword")
+	for _, email := range []string{"social@example.com", "withpassword@example.com", "nobody@example.com"} {
+		before := auth.Derivations()
+		r := e.Query(t, "", `mutation($in: SignInInput!) { signIn(input: $in) { accessToken } }`,
+			map[string]any{"in": map[string]any{"email": email, "password": "wrong-password"}})
+		if r.Code() != "UNAUTHENTICATED" {
+			t.Fatalf("%s: %s", email, r.Body)
+		}
+		if n := auth.Derivations() - before; n != 1 {
+			t.Errorf("signing in as %s with a wrong password ran %d password derivations, want 1", email, n)
+		}
+	}
 }

@@ -121,3 +121,16 @@ func TestRefreshToken(t *testing.T) {
 		t.Error("two refresh tokens are equal")
 	}
 }
+
+// A check against no hash (a provider-only account) costs what a real one does.
+func TestCheckPasswordWithoutHashDerives(t *testing.T) {
+	for _, encoded := range []string{"", "garbage"} {
+		before := Derivations()
+		if CheckPassword(encoded, "anything") {
+			t.Fatalf("%q matched", encoded)
+		}
+		if n := Derivations() - before; n != 1 {
+			t.Fatalf("checking against %q ran %d derivations, want 1", encoded, n)
+		}
+	}
+}

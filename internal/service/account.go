@@ -309,6 +309,13 @@ func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.
 	if err := bad.Err(); err != nil {
 		return nil, err
 	}
+	// Whether an address is taken is what sign-up tells too: the same budget applies, so
+	// this is no faster oracle of which emails have accounts.
+	if email != "" {
+		if err := s.limits.Check(ctx, ratelimit.SignUp, email); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.checkTaken(ctx, v.UserID, username, email); err != nil {
 		return nil, err
 	}
