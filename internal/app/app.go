@@ -153,6 +153,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	scfg.MaxResponseBytes, scfg.QueryCacheBytes = int64(lim.MaxResponseBytes), lim.QueryCacheBytes
 	scfg.DisableSuggestions = !lim.Suggestions
 	scfg.MaxInFlight = cfg.MaxInFlight
+	scfg.MaxOperationsPerConnection = cfg.MaxOperationsPerConnection
 	scfg.QueueWait = cfg.QueueWait
 	scfg.TrustedProxies = cfg.TrustedProxies
 	if scfg.PersistedQueries == server.PersistedAllowList {

@@ -1,11 +1,14 @@
 package app_test
 
 import (
+	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -324,4 +327,134 @@ func TestSignInTimingSocialOnly(t *testing.T) {
 			t.Errorf("signing in as %s with a wrong password ran %d password derivations, want 1", email, n)
 		}
 	}
+}
+
+// lockArticles holds an exclusive lock on the articles table until the returned release
+// is called (or the test ends): any statement reading articles waits in PostgreSQL.
+func lockArticles(t *testing.T, e *apptest.Env) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := e.DB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `LOCK TABLE articles IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			_ = tx.Commit()
+			_ = conn.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// waitLocked waits until n statements of this test's database wait on a lock.
+func waitLocked(t *testing.T, e *apptest.Env, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var waiting int
+		if err := e.DB.QueryRow(`SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d statements wait on the lock after 30 s, want %d", waiting, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// codeOf is the first error code in a socket message's payload (a next or an error).
+func codeOf(t *testing.T, m apptest.Message) string {
+	t.Helper()
+	var withErrors struct{ Errors []apptest.Error }
+	if json.Unmarshal(m.Payload, &withErrors) == nil && len(withErrors.Errors) > 0 {
+		return withErrors.Errors[0].Extensions.Code
+	}
+	var list []apptest.Error
+	if json.Unmarshal(m.Payload, &list) == nil && len(list) > 0 {
+		return list[0].Extensions.Code
+	}
+	return ""
+}
+
+// Finding 4: on one socket 150 password changes ran at once where HTTP sheds at 60.
+// Socket operations take the same slots as HTTP requests, run under the same
+// deadline, and one socket runs a bounded number at once.
+func TestWebSocketOperationsShedAndDeadline(t *testing.T) {
+	const query = `{ articles(first: 5) { nodes { slug } } }`
+	t.Run("the same slots as HTTP", func(t *testing.T) {
+		e := apptest.New(t, apptest.WithConfig(func(c *config.Config) {
+			c.MaxInFlight, c.QueueWait = 2, 50*time.Millisecond
+		}))
+		s := e.Connect(t, nil)
+		release := lockArticles(t, e)
+		a, b := s.Subscribe(query, nil), s.Subscribe(query, nil)
+		waitLocked(t, e, 2)
+		if out := sendRaw(t, http.MethodPost, e.URL+"/graphql", jsonHeader(""), []byte(`{"query":"{ __typename }"}`)); out.status != http.StatusServiceUnavailable || out.code != "OVERLOADED" {
+			t.Fatalf("HTTP while two socket operations hold the slots: %+v, want 503 OVERLOADED", out)
+		}
+		c := s.Subscribe(query, nil)
+		if m := s.Receive(); m.ID != c || codeOf(t, m) != "OVERLOADED" {
+			t.Fatalf("a third socket operation: %s %s %s, want OVERLOADED", m.Type, m.ID, m.Payload)
+		}
+		s.Expect(c, "complete")
+		release()
+		// Both held operations answer with data, then complete, in either order.
+		got := map[string]string{}
+		for range 4 {
+			m := s.Receive()
+			if m.Type == "next" && codeOf(t, m) != "" {
+				t.Fatalf("held operation %s: %s", m.ID, m.Payload)
+			}
+			got[m.ID] += m.Type + " "
+		}
+		if got[a] != "next complete " || got[b] != "next complete " {
+			t.Fatalf("held operations answered %v", got)
+		}
+	})
+	t.Run("a cap per socket", func(t *testing.T) {
+		e := apptest.New(t, apptest.WithConfig(func(c *config.Config) { c.MaxOperationsPerConnection = 3 }))
+		s := e.Connect(t, nil)
+		release := lockArticles(t, e)
+		for range 3 {
+			s.Subscribe(query, nil)
+		}
+		waitLocked(t, e, 3)
+		id := s.Subscribe(query, nil)
+		if m := s.Receive(); m.ID != id || codeOf(t, m) != "TOO_MANY_OPERATIONS" {
+			t.Fatalf("a fourth operation on the socket: %s %s %s, want TOO_MANY_OPERATIONS", m.Type, m.ID, m.Payload)
+		}
+		s.Expect(id, "complete")
+		// Another socket is not held to this one's share.
+		other := e.Connect(t, nil)
+		other.Subscribe(query, nil)
+		waitLocked(t, e, 4)
+		release()
+	})
+	t.Run("the request deadline", func(t *testing.T) {
+		e := apptest.New(t, apptest.WithConfig(func(c *config.Config) {
+			c.Limits.RequestTimeout = time.Second
+			c.Limits.WriteTimeout = 5 * time.Second
+		}))
+		s := e.Connect(t, nil)
+		lockArticles(t, e) // held until the test ends: only the deadline can end the query
+		id := s.Subscribe(query, nil)
+		m := s.Receive()
+		if m.ID != id || codeOf(t, m) == "" {
+			t.Fatalf("an operation past its deadline: %s %s %s, want an error", m.Type, m.ID, m.Payload)
+		}
+	})
 }

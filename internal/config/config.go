@@ -99,6 +99,9 @@ type Config struct {
 	// MaxSubscriptionsPerConnection caps the active subscriptions of one WebSocket
 	// (INKWELL_MAX_SUBSCRIPTIONS_PER_CONNECTION, default 20).
 	MaxSubscriptionsPerConnection int
+	// MaxOperationsPerConnection caps the queries and mutations one WebSocket runs at once
+	// (INKWELL_MAX_OPERATIONS_PER_CONNECTION, default 8).
+	MaxOperationsPerConnection int
 	// SubscriptionBuffer is how many events a subscription may fall behind by before it
 	// is ended as a slow consumer (INKWELL_SUBSCRIPTION_BUFFER, default 64).
 	SubscriptionBuffer int
@@ -242,7 +245,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.PublicCacheMaxAge = d
 	}
-	c.MaxSubscriptionsPerConnection, c.SubscriptionBuffer = 20, 64
+	c.MaxSubscriptionsPerConnection, c.SubscriptionBuffer, c.MaxOperationsPerConnection = 20, 64, 8
 	c.EntityCacheMB = 16
 	if v := str("INKWELL_ENTITY_CACHE_MB", ""); v != "" {
 		n, err := strconv.Atoi(v)
@@ -264,6 +267,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		dst  *int
 	}{
 		{"INKWELL_MAX_SUBSCRIPTIONS_PER_CONNECTION", &c.MaxSubscriptionsPerConnection},
+		{"INKWELL_MAX_OPERATIONS_PER_CONNECTION", &c.MaxOperationsPerConnection},
 		{"INKWELL_SUBSCRIPTION_BUFFER", &c.SubscriptionBuffer},
 		{"INKWELL_DB_MAX_CONNS", &c.DBMaxConns},
 	} {

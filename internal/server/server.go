@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"golang.org/x/sync/semaphore"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -21,18 +22,19 @@ import (
 
 // Defaults for the zero values of Config's limits.
 const (
-	defaultMaxBodyBytes    = 1 << 20
-	defaultRequestTimeout  = 15 * time.Second
-	defaultComplexityLimit = 10000
-	defaultMaxResponse     = 4 << 20
-	defaultQueryCacheBytes = 8 << 20
-	defaultDepthLimit      = 12
-	defaultTokenLimit      = 5000
-	defaultFieldLimit      = 1000
-	defaultAliasLimit      = 30
-	defaultDirectiveLimit  = 50
-	defaultAuthFieldLimit  = 1
-	defaultErrorLimit      = 10
+	defaultMaxBodyBytes        = 1 << 20
+	defaultRequestTimeout      = 15 * time.Second
+	defaultComplexityLimit     = 10000
+	defaultMaxResponse         = 4 << 20
+	defaultOperationsPerSocket = 8
+	defaultQueryCacheBytes     = 8 << 20
+	defaultDepthLimit          = 12
+	defaultTokenLimit          = 5000
+	defaultFieldLimit          = 1000
+	defaultAliasLimit          = 30
+	defaultDirectiveLimit      = 50
+	defaultAuthFieldLimit      = 1
+	defaultErrorLimit          = 10
 )
 
 // readyTimeout bounds a readiness check: an orchestrator polling /readyz wants a quick no
@@ -52,6 +54,9 @@ type Config struct {
 	// With graph.Complexity a field costs 1 and a list multiplies its selection by its
 	// page size: 100 articles of 30 fields pass, 100 articles of 100 comments do not.
 	ComplexityLimit int
+	// MaxOperationsPerConnection caps the queries and mutations one WebSocket runs at
+	// once (default 8); more are TOO_MANY_OPERATIONS.
+	MaxOperationsPerConnection int
 	// MaxResponseBytes caps the data of one query's or mutation's response (default
 	// 4 MiB): past it the answer is RESPONSE_TOO_LARGE.
 	MaxResponseBytes int64
@@ -134,6 +139,9 @@ func (c Config) withDefaults() Config {
 	if c.DepthLimit <= 0 {
 		c.DepthLimit = defaultDepthLimit
 	}
+	if c.MaxOperationsPerConnection <= 0 {
+		c.MaxOperationsPerConnection = defaultOperationsPerSocket
+	}
 	if c.MaxResponseBytes <= 0 {
 		c.MaxResponseBytes = defaultMaxResponse
 	}
@@ -215,7 +223,9 @@ func New(cfg Config, deps Deps) http.Handler {
 		log = slog.Default()
 	}
 
-	gql := newGraphQL(cfg, deps.Schema, log, newWebsocket(cfg, deps, log))
+	// One set of slots for HTTP requests and WebSocket operations alike.
+	slots := semaphore.NewWeighted(int64(cfg.MaxInFlight))
+	gql := newGraphQL(cfg, deps.Schema, log, newWebsocket(cfg, deps, log), slots)
 	observeGraphQL(gql, deps.Metrics, deps.TracerProvider)
 	var api http.Handler = gql
 	if deps.PerRequest != nil {
@@ -226,7 +236,7 @@ func New(cfg Config, deps Deps) http.Handler {
 	}
 	api = unlessUpgrade(withTimeout(cfg.RequestTimeout, api), api)
 	// Inside limitBody: a slow upload does not hold a slot while its body trickles in.
-	api = unlessUpgrade(shed(cfg.MaxInFlight, cfg.QueueWait, api), api)
+	api = unlessUpgrade(shed(slots, cfg.QueueWait, api), api)
 	api = limitBody(cfg.MaxBodyBytes, api)
 	// Method and content type are checked first so that a request that cannot be served
 	// is refused before its body is read or its token checked.
@@ -260,12 +270,13 @@ func New(cfg Config, deps Deps) http.Handler {
 // newGraphQL builds the gqlgen server. Extensions that refuse an operation run before
 // execution, cheapest first: the document limits before gqlgen parses and validates,
 // then introspection and complexity.
-func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger, ws *websocketTransport) *handler.Server {
+func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger, ws *websocketTransport, slots *semaphore.Weighted) *handler.Server {
 	srv := handler.New(schema)
 	// First: a WebSocket upgrade is a GET, which getTransport would take.
 	if ws != nil {
 		srv.AddTransport(ws)
-		srv.Use(websocketOperations{install: ws.subs.PerOperation})
+		srv.Use(websocketOperations{install: ws.subs.PerOperation, slots: slots, wait: cfg.QueueWait,
+			timeout: cfg.RequestTimeout, perSocket: int32(cfg.MaxOperationsPerConnection)})
 	}
 	srv.Use(subscriptionsOverWebSocket{})
 	// Our own transports: gqlgen's answer 422 rather than 200 to application/json

@@ -24,23 +24,27 @@ const (
 	defaultQueueWait = 100 * time.Millisecond
 )
 
-// shed serves at most limit requests at once. A request beyond that waits up to wait
+// takeSlot takes one of slots, waiting up to wait for it; false when none came free.
+func takeSlot(ctx context.Context, slots *semaphore.Weighted, wait time.Duration) bool {
+	if slots.TryAcquire(1) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	return slots.Acquire(ctx, 1) == nil
+}
+
+// shed serves at most as many requests at once as slots holds (WebSocket operations
+// take the same slots, websocketOperations). A request beyond that waits up to wait
 // for a free slot (first come, first served) and is otherwise answered 503 with
 // Retry-After at once: a fast refusal the client or the proxy can retry elsewhere
 // beats an unbounded queue in which every request ends up timing out.
-func shed(limit int, wait time.Duration, next http.Handler) http.Handler {
-	slots := semaphore.NewWeighted(int64(limit))
+func shed(slots *semaphore.Weighted, wait time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !slots.TryAcquire(1) {
-			ctx, cancel := context.WithTimeout(r.Context(), wait)
-			err := slots.Acquire(ctx, 1)
-			cancel()
-			if err != nil {
-				w.Header().Set("Retry-After", "1")
-				writeError(w, r, http.StatusServiceUnavailable, codeOverloaded,
-					"the server is busy; retry shortly")
-				return
-			}
+		if !takeSlot(r.Context(), slots, wait) {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, r, http.StatusServiceUnavailable, codeOverloaded, "the server is busy; retry shortly")
+			return
 		}
 		defer slots.Release(1)
 		next.ServeHTTP(w, r)

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/semaphore"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -190,6 +193,7 @@ func (t *websocketTransport) init(ctx context.Context, payload transport.InitPay
 	if t.subs.Connection != nil {
 		ctx = t.subs.Connection(ctx)
 	}
+	ctx = context.WithValue(ctx, socketOpsKey{}, &socketOps{})
 	st.setContext(ctx)
 	return ctx, nil, nil
 }
@@ -330,18 +334,91 @@ func (c *wsConn) SetReadDeadline(t time.Time) error {
 // websocketOperations gives each operation, and each event of a subscription, on a
 // WebSocket fresh per-request state (loaders): a connection lives for hours, and state
 // kept that long would serve stale rows.
+//
+// A query or mutation on a socket is also held to what an HTTP request is: it takes one
+// of the server's in-flight slots (or is refused OVERLOADED after the queue wait), runs
+// under the request deadline, and one socket runs at most perSocket at once (more are
+// TOO_MANY_OPERATIONS). Subscriptions are capped by their own limit.
 type websocketOperations struct {
-	install func(ctx context.Context) context.Context
+	install   func(ctx context.Context) context.Context
+	slots     *semaphore.Weighted
+	wait      time.Duration
+	timeout   time.Duration
+	perSocket int32
 }
+
+// codeTooManyOperations refuses an operation on a socket already running its share.
+const codeTooManyOperations = "TOO_MANY_OPERATIONS"
+
+// socketOps counts the queries and mutations running on one socket.
+type socketOps struct{ n atomic.Int32 }
+
+type socketOpsKey struct{}
 
 func (websocketOperations) ExtensionName() string                   { return "WebSocketOperations" }
 func (websocketOperations) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (e websocketOperations) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	if e.install != nil && onWebSocket(ctx) {
+	if !onWebSocket(ctx) {
+		return next(ctx)
+	}
+	if e.install != nil {
 		ctx = e.install(ctx)
 	}
-	return next(ctx)
+	if isSubscription(ctx) || e.slots == nil {
+		return next(ctx)
+	}
+	ops, _ := ctx.Value(socketOpsKey{}).(*socketOps)
+	if ops != nil && ops.n.Add(1) > e.perSocket {
+		ops.n.Add(-1)
+		return once(limitError(codeTooManyOperations, "this connection already runs "+
+			strconv.Itoa(int(e.perSocket))+" queries and mutations, the limit; wait for their answers"))
+	}
+	if !takeSlot(ctx, e.slots, e.wait) {
+		if ops != nil {
+			ops.n.Add(-1)
+		}
+		return once(limitError(codeOverloaded, "the server is busy; retry shortly"))
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	done := func() {
+		cancel()
+		e.slots.Release(1)
+		if ops != nil {
+			ops.n.Add(-1)
+		}
+	}
+	var h graphql.ResponseHandler
+	func() {
+		defer func() {
+			if h == nil { // next panicked
+				done()
+			}
+		}()
+		h = next(ctx)
+	}()
+	// A query or mutation answers once; the slot is held until then.
+	var finished bool
+	return func(ctx context.Context) *graphql.Response {
+		if finished {
+			return nil
+		}
+		finished = true
+		defer done()
+		return h(ctx)
+	}
+}
+
+// once is a response handler that answers err, then nothing more.
+func once(err *gqlerror.Error) graphql.ResponseHandler {
+	var sent bool
+	return func(context.Context) *graphql.Response {
+		if sent {
+			return nil
+		}
+		sent = true
+		return &graphql.Response{Errors: gqlerror.List{err}}
+	}
 }
 
 func (e websocketOperations) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
