@@ -458,3 +458,30 @@ func TestWebSocketOperationsShedAndDeadline(t *testing.T) {
 		}
 	})
 }
+
+// Finding 13: writes had no budget. Each account has one for all its writes.
+func TestWriteRateLimit(t *testing.T) {
+	t.Parallel()
+	e := apptest.New(t, withLimits(ratelimit.Rules{ratelimit.Write: {Account: ratelimit.Limit{N: 3, Per: time.Hour}}}))
+	spammer, other := e.SignUp(t, "spammer"), e.SignUp(t, "other")
+	a := e.CreateArticle(t, other, "Target") // other's first write
+	comment := func(u *apptest.User) *apptest.Response {
+		return e.Query(t, u.Token, `mutation($in: AddCommentInput!) { addComment(input: $in) { comment { id } } }`,
+			map[string]any{"in": map[string]any{"articleSlug": a.Slug, "body": "spam"}})
+	}
+	for i := range 3 {
+		if r := comment(spammer); len(r.Errors) != 0 {
+			t.Fatalf("comment %d within the budget: %s", i+1, r.Body)
+		}
+	}
+	before := e.Snapshot(t)
+	if r := comment(spammer); r.Code() != "RATE_LIMITED" || r.Status != http.StatusTooManyRequests {
+		t.Fatalf("comment 4: %d %s, want 429 RATE_LIMITED", r.Status, r.Body)
+	}
+	if after := e.Snapshot(t); after["comments"] != before["comments"] {
+		t.Fatalf("a refused write changed comments: %d to %d", before["comments"], after["comments"])
+	}
+	if r := comment(other); len(r.Errors) != 0 {
+		t.Fatalf("another account's write: %s", r.Body)
+	}
+}

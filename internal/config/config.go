@@ -52,9 +52,11 @@ type Config struct {
 	// DemoData loads the demo data set into an empty database (INKWELL_DEMO_DATA;
 	// default true with the local database, false with DATABASE_URL).
 	DemoData bool
-	// Introspection answers schema introspection (INKWELL_INTROSPECTION, default true).
+	// Introspection answers schema introspection (INKWELL_INTROSPECTION, default true;
+	// false in production).
 	Introspection bool
-	// Playground serves GraphiQL at / (INKWELL_PLAYGROUND, default true).
+	// Playground serves GraphiQL at / (INKWELL_PLAYGROUND, default true; false in
+	// production).
 	Playground bool
 	// PublicURL is this server's external base URL, for provider redirect URIs
 	// (INKWELL_PUBLIC_URL, default http://<INKWELL_ADDR>).
@@ -204,8 +206,6 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		RefreshTTL:          duration("INKWELL_REFRESH_TTL", 30*24*time.Hour),
 		CORSOrigins:         list("INKWELL_CORS_ORIGINS"),
 		MigrateOnStart:      boolean("INKWELL_MIGRATE_ON_START", true),
-		Introspection:       boolean("INKWELL_INTROSPECTION", true),
-		Playground:          boolean("INKWELL_PLAYGROUND", true),
 		ShutdownGrace:       duration("INKWELL_SHUTDOWN_GRACE", 10*time.Second),
 		DBMaxConns:          20,
 		MetricsAddr:         str("INKWELL_METRICS_ADDR", ""),
@@ -217,6 +217,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("INKWELL_ENV: %q is neither development nor production", env))
 	}
+	// A production server does not describe its schema to strangers unless asked to.
+	c.Introspection = boolean("INKWELL_INTROSPECTION", !c.Production)
+	c.Playground = boolean("INKWELL_PLAYGROUND", !c.Production)
 	c.DemoData = boolean("INKWELL_DEMO_DATA", c.DatabaseURL == "")
 	c.Limits = readLimits(str, duration, boolean, c.Production, &errs)
 	c.PublicURL = strings.TrimRight(str("INKWELL_PUBLIC_URL", defaultPublicURL(c.Addr)), "/")
@@ -381,6 +384,7 @@ func rateLimits(str func(name, def string) string, errs *[]error) ratelimit.Rule
 		{"SIGNIN", ratelimit.SignIn},
 		{"SIGNUP", ratelimit.SignUp},
 		{"REFRESH", ratelimit.Refresh},
+		{"WRITE", ratelimit.Write},
 	} {
 		rule := rules[v.action]
 		for _, l := range []struct {

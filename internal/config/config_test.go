@@ -134,3 +134,25 @@ func TestFromEnvClientFacing(t *testing.T) {
 		}
 	}
 }
+
+// Issue 12, finding 13: in production, introspection and the playground are off unless
+// set; in development they stay on.
+func TestProductionHidesSchemaByDefault(t *testing.T) {
+	t.Parallel()
+	prod := map[string]string{"INKWELL_ENV": "production", "DATABASE_URL": "postgres://db/x",
+		"INKWELL_SIGNING_KEY": "0123456789abcdef0123456789abcdef"}
+	c, err := FromEnv(env(prod))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Introspection || c.Playground {
+		t.Fatalf("production: introspection %v, playground %v; want both off", c.Introspection, c.Playground)
+	}
+	prod["INKWELL_INTROSPECTION"], prod["INKWELL_PLAYGROUND"] = "true", "true"
+	if c, err = FromEnv(env(prod)); err != nil || !c.Introspection || !c.Playground {
+		t.Fatalf("production with both set: %v %v %v", c.Introspection, c.Playground, err)
+	}
+	if c, err = FromEnv(env(nil)); err != nil || !c.Introspection || !c.Playground {
+		t.Fatalf("development: %v %v %v", c.Introspection, c.Playground, err)
+	}
+}

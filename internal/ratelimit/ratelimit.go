@@ -74,6 +74,9 @@ const (
 	SignIn  Action = "signin"
 	SignUp  Action = "signup"
 	Refresh Action = "refresh"
+	// Write is any change a signed-in user makes (articles, comments, follows,
+	// favorites, the profile), budgeted per account.
+	Write Action = "write"
 )
 
 // Rule is an action's budgets: per account (the email for sign-in and sign-up, the
@@ -93,6 +96,9 @@ func DefaultRules() Rules {
 		SignIn:  {Account: Limit{5, time.Minute}, Address: Limit{20, time.Minute}},
 		SignUp:  {Account: Limit{5, time.Hour}, Address: Limit{5, time.Hour}},
 		Refresh: {Account: Limit{10, time.Minute}, Address: Limit{30, time.Minute}},
+		// A person writes far less; a script flooding comments through one account
+		// stops here. No address budget: one office may hold many writers.
+		Write: {Account: Limit{120, time.Minute}},
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/lib/pq"
@@ -62,6 +63,11 @@ func New(db *ent.Client, tokens *auth.Tokens, cfg Config) *Service {
 // transaction commits, applied to this instance's caches before the write is answered,
 // so its client reads it back.
 func (s *Service) write(ctx context.Context, fn func(tx *ent.Tx, c *change.Set) error) error {
+	if v := viewer(ctx); !v.Anonymous() {
+		if err := s.limits.CheckAccount(ctx, ratelimit.Write, strconv.Itoa(v.UserID)); err != nil {
+			return err
+		}
+	}
 	var c change.Set
 	err := s.inTx(ctx, func(tx *ent.Tx) error {
 		c = change.Set{} // a retried transaction starts over
