@@ -154,6 +154,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	scfg.DisableSuggestions = !lim.Suggestions
 	scfg.MaxInFlight = cfg.MaxInFlight
 	scfg.MaxOperationsPerConnection = cfg.MaxOperationsPerConnection
+	scfg.MaxConnections, scfg.MaxConnectionsPerAddress = cfg.MaxConnections, cfg.MaxConnectionsPerAddress
 	scfg.QueueWait = cfg.QueueWait
 	scfg.TrustedProxies = cfg.TrustedProxies
 	if scfg.PersistedQueries == server.PersistedAllowList {

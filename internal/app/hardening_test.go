@@ -485,3 +485,51 @@ func TestWriteRateLimit(t *testing.T) {
 		t.Fatalf("another account's write: %s", r.Body)
 	}
 }
+
+// Finding 5: 100 anonymous sockets from one address held 2,000 subscriptions. Sockets
+// are capped per client address and in all.
+func TestUnboundedSockets(t *testing.T) {
+	t.Parallel()
+	e := apptest.New(t, withLimits(nil, func(c *config.Config) {
+		c.MaxConnectionsPerAddress, c.MaxConnections = 2, 3
+	}))
+	from := func(addr string) http.Header { return http.Header{"X-Forwarded-For": {addr}} }
+	dial := func(addr string) (*apptest.Socket, int) {
+		s, res, err := apptest.DialSocket(t, e.URL, from(addr))
+		if err != nil {
+			if res == nil {
+				t.Fatalf("dial from %s: %v", addr, err)
+			}
+			return nil, res.StatusCode
+		}
+		s.Init(nil)
+		s.Expect("", "connection_ack")
+		return s, http.StatusSwitchingProtocols
+	}
+	a1, _ := dial("198.51.100.1")
+	if _, code := dial("198.51.100.1"); code != http.StatusSwitchingProtocols {
+		t.Fatalf("second socket from one address: %d", code)
+	}
+	if _, code := dial("198.51.100.1"); code != http.StatusTooManyRequests {
+		t.Fatalf("third socket from one address: %d, want 429", code)
+	}
+	if _, code := dial("198.51.100.2"); code != http.StatusSwitchingProtocols {
+		t.Fatalf("a socket from another address: %d", code)
+	}
+	if _, code := dial("198.51.100.3"); code != http.StatusServiceUnavailable {
+		t.Fatalf("a fourth socket in all: %d, want 503", code)
+	}
+	// A closed socket frees its place (the server notices the close a moment later).
+	a1.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, code := dial("198.51.100.1")
+		if s != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after closing a socket, a new one from its address: %d", code)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -77,6 +77,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	// sets them (internal/app/ratelimit_test.go, overload_test.go).
 	cfg.RateLimits = nil
 	cfg.MaxInFlight = 1 << 20
+	cfg.MaxConnectionsPerAddress = 1 << 20
 	// Statement counts and most tests read what they wrote through one instance; the
 	// entity cache has its own tests (internal/app/cache_test.go), which turn it on.
 	cfg.EntityCacheMB = 0

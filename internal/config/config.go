@@ -104,6 +104,9 @@ type Config struct {
 	// MaxOperationsPerConnection caps the queries and mutations one WebSocket runs at once
 	// (INKWELL_MAX_OPERATIONS_PER_CONNECTION, default 8).
 	MaxOperationsPerConnection int
+	// MaxConnections and MaxConnectionsPerAddress cap the open WebSockets, in all and per
+	// client address (INKWELL_MAX_CONNECTIONS 10000, INKWELL_MAX_CONNECTIONS_PER_ADDRESS 32).
+	MaxConnections, MaxConnectionsPerAddress int
 	// SubscriptionBuffer is how many events a subscription may fall behind by before it
 	// is ended as a slow consumer (INKWELL_SUBSCRIPTION_BUFFER, default 64).
 	SubscriptionBuffer int
@@ -249,6 +252,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.PublicCacheMaxAge = d
 	}
 	c.MaxSubscriptionsPerConnection, c.SubscriptionBuffer, c.MaxOperationsPerConnection = 20, 64, 8
+	c.MaxConnections, c.MaxConnectionsPerAddress = 10000, 32
 	c.EntityCacheMB = 16
 	if v := str("INKWELL_ENTITY_CACHE_MB", ""); v != "" {
 		n, err := strconv.Atoi(v)
@@ -271,6 +275,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}{
 		{"INKWELL_MAX_SUBSCRIPTIONS_PER_CONNECTION", &c.MaxSubscriptionsPerConnection},
 		{"INKWELL_MAX_OPERATIONS_PER_CONNECTION", &c.MaxOperationsPerConnection},
+		{"INKWELL_MAX_CONNECTIONS", &c.MaxConnections},
+		{"INKWELL_MAX_CONNECTIONS_PER_ADDRESS", &c.MaxConnectionsPerAddress},
 		{"INKWELL_SUBSCRIPTION_BUFFER", &c.SubscriptionBuffer},
 		{"INKWELL_DB_MAX_CONNS", &c.DBMaxConns},
 	} {

@@ -22,19 +22,21 @@ import (
 
 // Defaults for the zero values of Config's limits.
 const (
-	defaultMaxBodyBytes        = 1 << 20
-	defaultRequestTimeout      = 15 * time.Second
-	defaultComplexityLimit     = 10000
-	defaultMaxResponse         = 4 << 20
-	defaultOperationsPerSocket = 8
-	defaultQueryCacheBytes     = 8 << 20
-	defaultDepthLimit          = 12
-	defaultTokenLimit          = 5000
-	defaultFieldLimit          = 1000
-	defaultAliasLimit          = 30
-	defaultDirectiveLimit      = 50
-	defaultAuthFieldLimit      = 1
-	defaultErrorLimit          = 10
+	defaultMaxBodyBytes          = 1 << 20
+	defaultRequestTimeout        = 15 * time.Second
+	defaultComplexityLimit       = 10000
+	defaultMaxResponse           = 4 << 20
+	defaultOperationsPerSocket   = 8
+	defaultMaxConnections        = 10000
+	defaultConnectionsPerAddress = 32
+	defaultQueryCacheBytes       = 8 << 20
+	defaultDepthLimit            = 12
+	defaultTokenLimit            = 5000
+	defaultFieldLimit            = 1000
+	defaultAliasLimit            = 30
+	defaultDirectiveLimit        = 50
+	defaultAuthFieldLimit        = 1
+	defaultErrorLimit            = 10
 )
 
 // readyTimeout bounds a readiness check: an orchestrator polling /readyz wants a quick no
@@ -57,6 +59,10 @@ type Config struct {
 	// MaxOperationsPerConnection caps the queries and mutations one WebSocket runs at
 	// once (default 8); more are TOO_MANY_OPERATIONS.
 	MaxOperationsPerConnection int
+	// MaxConnections and MaxConnectionsPerAddress cap the open WebSockets, in all
+	// (default 10000; more are OVERLOADED) and per client address (default 32; more are
+	// TOO_MANY_CONNECTIONS).
+	MaxConnections, MaxConnectionsPerAddress int
 	// MaxResponseBytes caps the data of one query's or mutation's response (default
 	// 4 MiB): past it the answer is RESPONSE_TOO_LARGE.
 	MaxResponseBytes int64
@@ -138,6 +144,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DepthLimit <= 0 {
 		c.DepthLimit = defaultDepthLimit
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = defaultMaxConnections
+	}
+	if c.MaxConnectionsPerAddress <= 0 {
+		c.MaxConnectionsPerAddress = defaultConnectionsPerAddress
 	}
 	if c.MaxOperationsPerConnection <= 0 {
 		c.MaxOperationsPerConnection = defaultOperationsPerSocket

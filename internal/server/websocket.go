@@ -21,6 +21,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"inkwell/internal/apperr"
+	"inkwell/internal/ratelimit"
 )
 
 // The WebSocket subprotocol served, and the close codes it defines that we send
@@ -104,13 +105,15 @@ type websocketTransport struct {
 	ws      transport.Websocket
 	origins []string
 	subs    Subscriptions
+	count   *socketCount
 }
 
 func newWebsocket(cfg Config, deps Deps, log *slog.Logger) *websocketTransport {
 	if deps.Subscriptions == nil {
 		return nil
 	}
-	t := &websocketTransport{origins: slices.Clone(cfg.CORSOrigins), subs: *deps.Subscriptions}
+	t := &websocketTransport{origins: slices.Clone(cfg.CORSOrigins), subs: *deps.Subscriptions,
+		count: newSocketCount(cfg.MaxConnections, cfg.MaxConnectionsPerAddress)}
 	if t.subs.PerOperation == nil {
 		t.subs.PerOperation = deps.PerRequest
 	}
@@ -139,6 +142,18 @@ func (t *websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec gra
 	if !headerHasToken(r.Header, "Sec-WebSocket-Protocol", graphqlTransportWS) {
 		writeError(w, r, http.StatusBadRequest, codeBadRequest,
 			"the WebSocket subprotocol must be "+graphqlTransportWS)
+		return
+	}
+	addr := ratelimit.ClientFrom(r.Context())
+	switch code := t.count.open(addr); code {
+	case "":
+		defer t.count.close(addr)
+	case codeOverloaded:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, r, http.StatusServiceUnavailable, code, "the server holds as many WebSockets as it may; retry shortly")
+		return
+	default:
+		writeError(w, r, http.StatusTooManyRequests, code, "this address holds as many WebSockets as it may; close one first")
 		return
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
