@@ -533,3 +533,31 @@ func TestUnboundedSockets(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Also found: sign-up accepted the full-width form of a taken email as a new account.
+// Addresses and usernames are compared in their NFKC, lower-cased form.
+func TestFullWidthEmailIsTheSameAddress(t *testing.T) {
+	t.Parallel()
+	e := apptest.New(t)
+	e.SignUp(t, "alice") // alice@example.com
+	signUp := func(username, email string) *apptest.Response {
+		return e.Query(t, "", `mutation($in: SignUpInput!) { signUp(input: $in) { accessToken } }`,
+			map[string]any{"in": map[string]any{"username": username, "email": email, "password": "password-123"}})
+	}
+	before := e.Snapshot(t)
+	if r := signUp("mallory", "ａｌｉｃｅ@ｅｘａｍｐｌｅ.ｃｏｍ"); r.Code() != "BAD_USER_INPUT" || !strings.Contains(string(r.Body), "taken") {
+		t.Fatalf("full-width form of a taken email: %s, want taken", r.Body)
+	}
+	if r := signUp("ａｌｉｃｅ", "someone@example.com"); r.Code() != "BAD_USER_INPUT" || !strings.Contains(string(r.Body), "taken") {
+		t.Fatalf("full-width form of a taken username: %s, want taken", r.Body)
+	}
+	if after := e.Snapshot(t); after["users"] != before["users"] {
+		t.Fatal("a refused sign-up made a user")
+	}
+	var in struct{ SignIn struct{ User struct{ Username string } } }
+	e.MustQuery(t, "", `mutation($in: SignInInput!) { signIn(input: $in) { user { username } } }`,
+		map[string]any{"in": map[string]any{"email": "ＡＬＩＣＥ@example.com", "password": "password-alice"}}, &in)
+	if in.SignIn.User.Username != "alice" {
+		t.Fatalf("signing in with the full-width address: %+v", in)
+	}
+}

@@ -34,7 +34,7 @@ type SignUpInput struct {
 
 // SignUp creates an account and signs it in.
 func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) {
-	in.Username = strings.TrimSpace(in.Username)
+	in.Username = normUsername(in.Username)
 	in.Email = normEmail(in.Email)
 	// Counted before anything is checked: "is already taken" tells whether an email
 	// has an account, so sign-up attempts are budgeted like sign-ins.
@@ -290,7 +290,7 @@ func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.
 	bad := apperr.Fields{}
 	var username, email string
 	if in.Username != nil {
-		username = strings.TrimSpace(*in.Username)
+		username = normUsername(*in.Username)
 		checkUsername(bad, username)
 	}
 	if in.Email != nil {

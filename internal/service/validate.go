@@ -3,6 +3,7 @@ package service
 import (
 	"errors"
 	"fmt"
+	"golang.org/x/text/unicode/norm"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -48,7 +49,16 @@ func checkUsername(bad apperr.Fields, name string) {
 }
 
 // normEmail lower-cases and trims an email address; checkEmail validates the result.
-func normEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// normEmail is the form an address is stored and compared in: compatibility-normalised
+// (NFKC: the full-width "ａ" is "a") and lower-cased, so that no other spelling of a
+// taken address makes a second account.
+func normEmail(email string) string {
+	return strings.ToLower(norm.NFKC.String(strings.TrimSpace(email)))
+}
+
+// normUsername is a username as typed, compatibility-normalised (NFKC), so that the
+// full-width or ligature form of a name is that name.
+func normUsername(name string) string { return norm.NFKC.String(strings.TrimSpace(name)) }
 
 func checkEmail(bad apperr.Fields, email string) {
 	switch {
