@@ -554,7 +554,9 @@ func TestFullWidthEmailIsTheSameAddress(t *testing.T) {
 	if after := e.Snapshot(t); after["users"] != before["users"] {
 		t.Fatal("a refused sign-up made a user")
 	}
-	var in struct{ SignIn struct{ User struct{ Username string } } }
+	var in struct {
+		SignIn struct{ User struct{ Username string } }
+	}
 	e.MustQuery(t, "", `mutation($in: SignInInput!) { signIn(input: $in) { user { username } } }`,
 		map[string]any{"in": map[string]any{"email": "ＡＬＩＣＥ@example.com", "password": "password-alice"}}, &in)
 	if in.SignIn.User.Username != "alice" {
