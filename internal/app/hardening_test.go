@@ -563,3 +563,39 @@ func TestFullWidthEmailIsTheSameAddress(t *testing.T) {
 		t.Fatalf("signing in with the full-width address: %+v", in)
 	}
 }
+
+// Finding 12: five wrong passwords from anywhere locked the real user out. A stranger's
+// failures spend only their own address's budget for the account; past a high ceiling
+// across all addresses, attempts are slowed down, never refused.
+func TestStrangerCannotLockAccount(t *testing.T) {
+	t.Parallel()
+	e := apptest.New(t, withLimits(ratelimit.Rules{
+		ratelimit.SignIn:        {Account: ratelimit.Limit{N: 3, Per: time.Hour}, Address: ratelimit.Limit{N: 100, Per: time.Hour}},
+		ratelimit.SignInCeiling: {Account: ratelimit.Limit{N: 6, Per: time.Hour}},
+	}))
+	alice := e.SignUp(t, "alice")
+	for i := range 3 {
+		if code := rlSignInFrom(t, e, "203.0.113.66", alice.Email, "guess").Code(); code != "UNAUTHENTICATED" {
+			t.Fatalf("stranger's guess %d: %q", i+1, code)
+		}
+	}
+	if code := rlSignInFrom(t, e, "203.0.113.66", alice.Email, alice.Password).Code(); code != "RATE_LIMITED" {
+		t.Fatalf("the stranger's fourth attempt: %q, want RATE_LIMITED", code)
+	}
+	if r := rlSignInFrom(t, e, "198.51.100.5", alice.Email, alice.Password); len(r.Errors) != 0 {
+		t.Fatalf("the owner from her own address: %s, want signed in", r.Body)
+	}
+	// Strangers from many addresses pass the ceiling (6): the attempts are held, not refused,
+	// and the owner still gets in.
+	for i := range 3 {
+		rlSignInFrom(t, e, fmt.Sprintf("192.0.2.%d", i+1), alice.Email, "guess")
+	}
+	start := time.Now()
+	r := rlSignInFrom(t, e, "198.51.100.5", alice.Email, alice.Password)
+	if len(r.Errors) != 0 {
+		t.Fatalf("the owner past the ceiling: %s, want signed in (slowly)", r.Body)
+	}
+	if waited := time.Since(start); waited < ratelimit.Delay*9/10 {
+		t.Fatalf("an attempt past the ceiling took %v, want at least the %v delay", waited, ratelimit.Delay)
+	}
+}

@@ -388,6 +388,7 @@ func rateLimits(str func(name, def string) string, errs *[]error) ratelimit.Rule
 		action ratelimit.Action
 	}{
 		{"SIGNIN", ratelimit.SignIn},
+		{"SIGNIN_CEILING", ratelimit.SignInCeiling},
 		{"SIGNUP", ratelimit.SignUp},
 		{"REFRESH", ratelimit.Refresh},
 		{"WRITE", ratelimit.Write},

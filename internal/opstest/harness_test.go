@@ -164,6 +164,9 @@ func startInstance(t *testing.T, port int, dsn string, env ...string) *instance 
 		"INKWELL_DATA_DIR=" + t.TempDir(),
 		"INKWELL_DEMO_DATA=false",
 		"INKWELL_PLAYGROUND=false",
+		// The load runs write through a few accounts far faster than a person does; the
+		// per-account write budget is tested in internal/app (TestWriteRateLimit).
+		"INKWELL_RATE_WRITE=off",
 	}, env...)
 	i.cmd.Stdout, i.cmd.Stderr = out, out
 	if err := i.cmd.Start(); err != nil {

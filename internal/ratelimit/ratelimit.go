@@ -74,6 +74,10 @@ const (
 	SignIn  Action = "signin"
 	SignUp  Action = "signup"
 	Refresh Action = "refresh"
+	// SignInCeiling is the budget of sign-ins into one account from every address
+	// together: past it attempts are slowed down (Delay), never refused, so that no
+	// stranger can lock the owner out.
+	SignInCeiling Action = "signin-ceiling"
 	// Write is any change a signed-in user makes (articles, comments, follows,
 	// favorites, the profile), budgeted per account.
 	Write Action = "write"
@@ -93,9 +97,11 @@ type Rules map[Action]Rule
 // across its accounts.
 func DefaultRules() Rules {
 	return Rules{
-		SignIn:  {Account: Limit{5, time.Minute}, Address: Limit{20, time.Minute}},
-		SignUp:  {Account: Limit{5, time.Hour}, Address: Limit{5, time.Hour}},
-		Refresh: {Account: Limit{10, time.Minute}, Address: Limit{30, time.Minute}},
+		// The account budget of SignIn counts per account and address (AccountAt).
+		SignIn:        {Account: Limit{5, time.Minute}, Address: Limit{20, time.Minute}},
+		SignInCeiling: {Account: Limit{100, time.Hour}},
+		SignUp:        {Account: Limit{5, time.Hour}, Address: Limit{5, time.Hour}},
+		Refresh:       {Account: Limit{10, time.Minute}, Address: Limit{30, time.Minute}},
 		// A person writes far less; a script flooding comments through one account
 		// stops here. No address budget: one office may hold many writers.
 		Write: {Account: Limit{120, time.Minute}},
@@ -259,6 +265,33 @@ func (l *Limiter) key(action Action, kind, subject string) string {
 
 // addrKey is the budget an address spends: an IPv6 host usually holds a whole /64, so
 // the /64 is one client.
+// AccountAt is account as seen from the client address in ctx: budgets keyed by it count
+// one address's attempts at an account, so that failures from elsewhere cannot spend the
+// owner's.
+func AccountAt(ctx context.Context, account string) string {
+	if a := ClientFrom(ctx); a.IsValid() {
+		return account + "\x00" + addrKey(a)
+	}
+	return account
+}
+
+// Delay is how long an attempt past a ceiling (SignInCeiling) is held before it is
+// served: long enough to make guessing slow, short enough for the owner to wait.
+const Delay = time.Second
+
+// Slow spends one event of action for account and, when its budget is spent, waits
+// Delay (or until ctx ends) instead of refusing. It reports whether it waited.
+func (l *Limiter) Slow(ctx context.Context, action Action, account string) bool {
+	if l.CheckAccount(ctx, action, account) == nil {
+		return false
+	}
+	select {
+	case <-time.After(Delay):
+	case <-ctx.Done():
+	}
+	return true
+}
+
 func addrKey(a netip.Addr) string {
 	a = a.Unmap()
 	if a.Is6() {

@@ -128,9 +128,16 @@ var errBadCredentials = apperr.Unauthenticated("email or password is wrong")
 // SignIn checks an email and password and starts a session.
 func (s *Service) SignIn(ctx context.Context, email, password string) (*Session, error) {
 	email = normEmail(email)
-	if err := s.limits.Check(ctx, ratelimit.SignIn, email); err != nil {
+	// Refused per address, and per account only as seen from this address: a stranger's
+	// failures elsewhere never lock the owner out. Across all addresses, an account's
+	// attempts past a high ceiling are only slowed down.
+	if err := s.limits.CheckAddress(ctx, ratelimit.SignIn); err != nil {
 		return nil, err
 	}
+	if err := s.limits.CheckAccount(ctx, ratelimit.SignIn, ratelimit.AccountAt(ctx, email)); err != nil {
+		return nil, err
+	}
+	s.limits.Slow(ctx, ratelimit.SignInCeiling, email)
 	// PostgreSQL refuses to compare text holding a NUL or invalid UTF-8; no stored address
 	// has either, so such an email is unknown, not a database error.
 	if strings.ContainsRune(email, 0) || !utf8.ValidString(email) {
