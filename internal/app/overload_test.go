@@ -77,21 +77,7 @@ func TestOverload(t *testing.T) {
 		})
 	}
 	// The slots are provably full once every held request waits on the lock in PostgreSQL.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var waiting int
-		if err := e.DB.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting == maxInFlight {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d requests wait on the lock after 30s", waiting, maxInFlight)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLocked(t, e, maxInFlight)
 
 	var shedWG sync.WaitGroup
 	refused := make(chan answer, extra)

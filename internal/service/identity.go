@@ -166,25 +166,14 @@ func (s *Service) newProviderUser(ctx context.Context, tx *ent.Tx, id ExternalId
 func (s *Service) ExchangeLoginCode(ctx context.Context, code string) (*Session, error) {
 	var sess *Session
 	err := s.inTx(ctx, func(tx *ent.Tx) error {
-		t := s.now()
-		var uid int
-		// One statement spends the code, so two concurrent exchanges cannot both win.
-		rows, err := tx.QueryContext(ctx,
+		uid, err := spend(ctx, tx,
 			`UPDATE login_codes SET used_at = $2
 			  WHERE code_hash = $1 AND purpose = 'login' AND used_at IS NULL AND expires_at > $2
-			 RETURNING user_id`, auth.HashRefreshToken(code), t)
-		if err != nil {
+			 RETURNING user_id`, auth.HashRefreshToken(code), s.now())
+		switch {
+		case err != nil:
 			return fmt.Errorf("spend login code: %w", err)
-		}
-		found := rows.Next()
-		if found {
-			err = rows.Scan(&uid)
-		}
-		rows.Close()
-		if err != nil {
-			return err
-		}
-		if !found {
+		case uid == 0:
 			return apperr.Unauthenticated("invalid or expired login code")
 		}
 		u, err := tx.User.Get(ctx, uid)

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -44,31 +45,17 @@ func (s *Service) CreateLinkTicket(ctx context.Context) (string, time.Time, erro
 
 // SpendLinkTicket spends a link ticket, once and before it expires, and returns its user.
 func (s *Service) SpendLinkTicket(ctx context.Context, ticket string) (int, error) {
-	var uid int
-	err := s.inTx(ctx, func(tx *ent.Tx) error {
-		rows, err := tx.QueryContext(ctx,
-			`UPDATE login_codes SET used_at = $2
-			  WHERE code_hash = $1 AND purpose = 'link' AND used_at IS NULL AND expires_at > $2
-			 RETURNING user_id`, auth.HashRefreshToken(ticket), s.now())
-		if err != nil {
-			return fmt.Errorf("spend link ticket: %w", err)
-		}
-		found := rows.Next()
-		if found {
-			err = rows.Scan(&uid)
-		}
-		if cerr := rows.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		if !found {
-			return apperr.Unauthenticated("invalid, used or expired link ticket")
-		}
-		return nil
-	})
-	return uid, err
+	uid, err := spend(ctx, s.db,
+		`UPDATE login_codes SET used_at = $2
+		  WHERE code_hash = $1 AND purpose = 'link' AND used_at IS NULL AND expires_at > $2
+		 RETURNING user_id`, auth.HashRefreshToken(ticket), s.now())
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("spend link ticket: %w", err)
+	case uid == 0:
+		return 0, apperr.Unauthenticated("invalid, used or expired link ticket")
+	}
+	return uid, nil
 }
 
 // LinkIdentity joins a provider account to user uid, whatever its email says: the user
@@ -102,4 +89,24 @@ func (s *Service) LinkIdentity(ctx context.Context, uid int, id ExternalIdentity
 		c.Users = append(c.Users, uid)
 		return nil
 	})
+}
+
+// spend runs a statement that spends a one-time secret (UPDATE … RETURNING the owner's
+// id) and returns that id, or 0 when nothing matched. One statement does it, so two
+// concurrent spends of one secret cannot both win.
+func spend(ctx context.Context, q interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}, query string, args ...any) (int, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var id int
+	if rows.Next() {
+		if err := rows.Scan(&id); err != nil {
+			return 0, err
+		}
+	}
+	return id, rows.Err()
 }

@@ -92,25 +92,15 @@ func (s *Service) SendVerificationEmail(ctx context.Context) (bool, error) {
 func (s *Service) VerifyEmail(ctx context.Context, token string) (*ent.User, error) {
 	var uid int
 	err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
-		// One statement spends the token, so two clicks cannot both win.
-		rows, err := tx.QueryContext(ctx,
+		var err error
+		uid, err = spend(ctx, tx,
 			`UPDATE users SET email_verified = true, email_token_hash = NULL, email_token_expires_at = NULL
 			  WHERE email_token_hash = $1 AND email_token_expires_at > $2
 			 RETURNING id`, auth.HashRefreshToken(token), s.now())
-		if err != nil {
+		switch {
+		case err != nil:
 			return fmt.Errorf("spend email token: %w", err)
-		}
-		found := rows.Next()
-		if found {
-			err = rows.Scan(&uid)
-		}
-		if cerr := rows.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		if !found {
+		case uid == 0:
 			return apperr.BadInput("token", "is invalid, used or expired: ask for a new link")
 		}
 		c.Users = append(c.Users, uid)
