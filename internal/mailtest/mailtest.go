@@ -151,14 +151,12 @@ func binary() (string, error) {
 	}
 	// Build into a folder of its own, then move into place: test binaries of several
 	// packages may build at once, and none may run a half-written file.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
 	tmp, err := os.MkdirTemp(dir, ".mailpit-")
 	if err != nil {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", err
-		}
-		if tmp, err = os.MkdirTemp(dir, ".mailpit-"); err != nil {
-			return "", err
-		}
+		return "", err
 	}
 	defer os.RemoveAll(tmp)
 	cmd := exec.Command("go", "install", "github.com/axllent/mailpit@"+Version)

@@ -263,8 +263,6 @@ func (l *Limiter) key(action Action, kind, subject string) string {
 	return "inkwell:rl:" + string(action) + ":" + kind + ":" + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// addrKey is the budget an address spends: an IPv6 host usually holds a whole /64, so
-// the /64 is one client.
 // AccountAt is account as seen from the client address in ctx: budgets keyed by it count
 // one address's attempts at an account, so that failures from elsewhere cannot spend the
 // owner's.
@@ -292,6 +290,8 @@ func (l *Limiter) Slow(ctx context.Context, action Action, account string) bool 
 	return true
 }
 
+// addrKey is the budget an address spends: an IPv6 host usually holds a whole /64, so
+// the /64 is one client.
 func addrKey(a netip.Addr) string {
 	a = a.Unmap()
 	if a.Is6() {

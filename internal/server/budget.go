@@ -43,9 +43,11 @@ type budget struct {
 type budgetKey struct{}
 
 func (b responseBudget) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	if b.max <= 0 || !graphql.HasOperationContext(ctx) ||
-		graphql.GetOperationContext(ctx).Operation == nil ||
-		graphql.GetOperationContext(ctx).Operation.Operation == ast.Subscription {
+	if b.max <= 0 || !graphql.HasOperationContext(ctx) {
+		return next(ctx)
+	}
+	op := graphql.GetOperationContext(ctx).Operation
+	if op == nil || op.Operation == ast.Subscription {
 		return next(ctx)
 	}
 	left := &budget{left: b.max}
@@ -55,7 +57,7 @@ func (b responseBudget) InterceptResponse(ctx context.Context, next graphql.Resp
 	}
 	msg := "the response would be larger than " + strconv.FormatInt(b.max, 10) +
 		" bytes, the limit: ask for fewer items or fields, or page through them"
-	if graphql.GetOperationContext(ctx).Operation.Operation == ast.Mutation {
+	if op.Operation == ast.Mutation {
 		msg += " (the mutation itself was carried out)"
 	}
 	return &graphql.Response{
