@@ -159,7 +159,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	if err := ds.mintTokens(tokens); err != nil {
+	if err := ds.mintTokens(ctx, db, tokens); err != nil {
 		return err
 	}
 

@@ -130,12 +130,21 @@ func idsAndNames(ctx context.Context, db *sql.DB, query string) ([]string, error
 }
 
 // mintTokens gives every user an access token, signed as the server signs them, so that
-// no request of the benchmark has to sign in.
-func (d *dataset) mintTokens(t *auth.Tokens) error {
+// no request of the benchmark has to sign in. Each token belongs to a session stored as a
+// sign-in stores it (one per user, "bench-<id>"), since the server refuses tokens of
+// sessions it does not know.
+func (d *dataset) mintTokens(ctx context.Context, db *sql.DB, t *auth.Tokens) error {
+	if _, err := db.ExecContext(ctx, `
+		INSERT INTO refresh_tokens (token_hash, session_id, user_id, created_at, expires_at)
+		SELECT sha256(('bench-' || id)::bytea), 'bench-' || id, id, now(), now() + interval '30 days'
+		FROM users
+		ON CONFLICT (token_hash) DO UPDATE SET revoked_at = NULL, expires_at = EXCLUDED.expires_at`); err != nil {
+		return fmt.Errorf("store the benchmark's sessions: %w", err)
+	}
 	d.tokens = make([]string, len(d.usernames))
 	d.headers = make([]http.Header, len(d.usernames))
 	for i := range d.usernames {
-		tok, _, err := t.Issue(i + 1)
+		tok, _, err := t.Issue(i+1, "bench-"+strconv.Itoa(i+1))
 		if err != nil {
 			return err
 		}

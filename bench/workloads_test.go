@@ -62,7 +62,7 @@ func seeded(t *testing.T) (*apptest.Env, *dataset) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ds.mintTokens(e.App.Tokens); err != nil {
+	if err := ds.mintTokens(ctx, e.DB, e.App.Tokens); err != nil {
 		t.Fatal(err)
 	}
 	return e, ds

@@ -165,8 +165,12 @@ func TestAbuse(t *testing.T) {
 	if err := e.DB.QueryRow(`SELECT id FROM users WHERE username = 'alice'`).Scan(&aliceID); err != nil {
 		t.Fatal(err)
 	}
-	// A refresh token spent once: presenting it again is a replay.
-	spent := alice.RefreshToken
+	// A refresh token spent once: presenting it again is a replay, which ends its
+	// session, so it is of a second session of alice's and her first goes on working.
+	var second struct{ SignIn struct{ RefreshToken string } }
+	e.MustQuery(t, "", `mutation($e: String!, $p: String!) { signIn(input: {email: $e, password: $p}) { refreshToken } }`,
+		map[string]any{"e": alice.Email, "p": alice.Password}, &second)
+	spent := second.SignIn.RefreshToken
 	var rotated struct{ RefreshSession struct{ RefreshToken string } }
 	e.MustQuery(t, "", `mutation($t: String!) { refreshSession(input: {refreshToken: $t}) { refreshToken } }`,
 		map[string]any{"t": spent}, &rotated)
@@ -178,6 +182,7 @@ func TestAbuse(t *testing.T) {
 		c := jwt.MapClaims{
 			"iss": e.Config.Issuer, "aud": e.Config.Audience, "sub": strconv.Itoa(aliceID),
 			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": "abuse",
+			"sid": tokSessionID(t, alice.Token),
 		}
 		if change != nil {
 			change(c)

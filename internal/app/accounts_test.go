@@ -495,10 +495,14 @@ func TestAccountUpdateViewerPassword(t *testing.T) {
 
 	acctUpdated(t, acctUpdate(t, e, alice.Token, map[string]any{"password": "a brand new password"}))
 
-	// Every session of the account ends, also one rotated since its sign-in.
-	for _, rt := range []string{alice.RefreshToken, rotated.RefreshToken} {
-		acctWantCode(t, tokRefresh(t, e, rt), "UNAUTHENTICATED")
+	// Every other session of the account ends, also one rotated since its sign-in, and
+	// its access token with it; the session that changed the password goes on.
+	acctWantCode(t, tokRefresh(t, e, rotated.RefreshToken), "UNAUTHENTICATED")
+	tokWant401(t, e.Query(t, rotated.AccessToken, `{ viewer { id } }`, nil))
+	if v := acctViewer(t, e, alice.Token); v == nil || v.ID != alice.ID {
+		t.Fatalf("the changing session's token: viewer %+v", v)
 	}
+	acctPayload(t, tokRefresh(t, e, alice.RefreshToken), "refreshSession")
 	acctWantCode(t, acctSignIn(t, e, alice.Email, alice.Password), "UNAUTHENTICATED")
 	p := acctPayload(t, acctSignIn(t, e, alice.Email, "a brand new password"), "signIn")
 	if p.User.ID != alice.ID {

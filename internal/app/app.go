@@ -19,7 +19,6 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
-	"github.com/golang-jwt/jwt/v5"
 	"go.opentelemetry.io/otel/trace"
 
 	"inkwell/ent"
@@ -117,7 +116,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	}
 	svc := service.New(client, tokens, service.Config{RefreshTTL: cfg.RefreshTTL, Limits: limits,
 		Changed: change.Sinks(loader.Apply, func(_ context.Context, s change.Set) { entities.Apply(s) }),
-		Mail:    outbox, VerifyURL: verifyURL})
+		Mail:    outbox, VerifyURL: verifyURL, Entities: entities})
 	social, err := oauth.New(oauth.Config{
 		PublicURL:  cfg.PublicURL,
 		ReturnURLs: cfg.AuthReturnURLs,
@@ -168,7 +167,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	draining := new(atomic.Bool)
 	h := server.New(scfg, server.Deps{
 		Schema:         schema,
-		Auth:           auth.Middleware(tokens),
+		Auth:           auth.Middleware(tokens, checkSession(svc, log)),
 		PerRequest:     perRequest,
 		Ready:          db.PingContext,
 		Logger:         log,
@@ -179,7 +178,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 			"/auth/verify-email": verifyEmailHandler(svc),
 		},
 		Subscriptions: &server.Subscriptions{
-			Authenticate: authenticateSocket(tokens),
+			Authenticate: authenticateSocket(tokens, checkSession(svc, log)),
 			Connection: func(ctx context.Context) context.Context {
 				return events.WithLimit(ctx, cfg.MaxSubscriptionsPerConnection)
 			},
@@ -261,18 +260,25 @@ func newLimiter(cfg config.Config, log *slog.Logger) (*ratelimit.Limiter, *ratel
 
 // authenticateSocket checks the token of a WebSocket's connection_init with the rules of
 // the Authorization header, and says when it expires so the socket can close then.
-func authenticateSocket(tokens *auth.Tokens) func(context.Context, string) (context.Context, time.Time, error) {
+func authenticateSocket(tokens *auth.Tokens, live auth.SessionCheck) func(context.Context, string) (context.Context, time.Time, error) {
 	return func(ctx context.Context, token string) (context.Context, time.Time, error) {
-		v, err := tokens.Verify(token)
+		v, err := auth.Authenticate(ctx, tokens, live, token)
 		if err != nil {
 			return ctx, time.Time{}, err
 		}
-		// Verify has checked signature and claims; exp is read again only for its time.
-		var claims jwt.RegisteredClaims
-		if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err != nil || claims.ExpiresAt == nil {
-			return ctx, time.Time{}, apperr.Unauthenticated("invalid access token")
+		return auth.WithViewer(ctx, v), v.Expires, nil
+	}
+}
+
+// checkSession is the service's session check, logging what is not the client's fault.
+func checkSession(svc *service.Service, log *slog.Logger) auth.SessionCheck {
+	return func(ctx context.Context, v auth.Viewer) error {
+		err := svc.CheckSession(ctx, v)
+		var e *apperr.Error
+		if err != nil && !errors.As(err, &e) {
+			log.ErrorContext(ctx, "check session", "err", err)
 		}
-		return auth.WithViewer(ctx, v), claims.ExpiresAt.Time, nil
+		return err
 	}
 }
 

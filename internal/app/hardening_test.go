@@ -599,3 +599,103 @@ func TestStrangerCannotLockAccount(t *testing.T) {
 		t.Fatalf("an attempt past the ceiling took %v, want at least the %v delay", waited, ratelimit.Delay)
 	}
 }
+
+// Finding 13: an access token outlived the end of its session (sign-out, a replayed
+// refresh token, a password change) by up to its 15 minutes. Tokens name their session,
+// and a token of an ended session is refused like a forged one, on every instance.
+func TestAccessTokenOutlivesSession(t *testing.T) {
+	t.Parallel()
+	viewerQuery := `{ viewer { id } }`
+	signIn := func(t *testing.T, e *apptest.Env, u *apptest.User) acctAuth {
+		return acctPayload(t, acctSignIn(t, e, u.Email, u.Password), "signIn")
+	}
+	works := func(t *testing.T, e *apptest.Env, token string) {
+		t.Helper()
+		if r := e.Query(t, token, viewerQuery, nil); r.Status != http.StatusOK || len(r.Errors) != 0 {
+			t.Fatalf("a live session's token refused: %d %s", r.Status, r.Body)
+		}
+	}
+	ended := func(t *testing.T, e *apptest.Env, token string) {
+		t.Helper()
+		r := e.Query(t, token, viewerQuery, nil)
+		tokWant401(t, r)
+		if r.Errors[0].Message != "session has ended" {
+			t.Fatalf("message %q, want \"session has ended\"", r.Errors[0].Message)
+		}
+	}
+
+	t.Run("sign-out", func(t *testing.T) {
+		t.Parallel()
+		e := apptest.New(t)
+		ada := e.SignUp(t, "ada")
+		other := signIn(t, e, ada)
+		works(t, e, ada.Token)
+		tokSignOut(t, e, ada.RefreshToken)
+		ended(t, e, ada.Token)
+		// Only that session: the other sign-in goes on.
+		works(t, e, other.AccessToken)
+	})
+	t.Run("a replayed refresh token", func(t *testing.T) {
+		t.Parallel()
+		e := apptest.New(t)
+		ada := e.SignUp(t, "ada")
+		rotated := acctPayload(t, tokRefresh(t, e, ada.RefreshToken), "refreshSession")
+		works(t, e, rotated.AccessToken)
+		acctWantCode(t, tokRefresh(t, e, ada.RefreshToken), "UNAUTHENTICATED")
+		// Whoever copied the token and whoever it was copied from are both out.
+		ended(t, e, ada.Token)
+		ended(t, e, rotated.AccessToken)
+	})
+	t.Run("a password change", func(t *testing.T) {
+		t.Parallel()
+		e := apptest.New(t)
+		ada := e.SignUp(t, "ada")
+		thief := signIn(t, e, ada)
+		acctUpdated(t, acctUpdate(t, e, ada.Token, map[string]any{"password": "a brand new password"}))
+		ended(t, e, thief.AccessToken)
+		works(t, e, ada.Token)
+	})
+	t.Run("a socket's connection_init", func(t *testing.T) {
+		t.Parallel()
+		e := apptest.New(t)
+		ada := e.SignUp(t, "ada")
+		tokSignOut(t, e, ada.RefreshToken)
+		s := e.Dial(t, nil)
+		s.Init(map[string]any{"authorization": "Bearer " + ada.Token})
+		if code, reason := s.Closed(5 * time.Second); code != 4403 || !strings.Contains(reason, "session has ended") {
+			t.Fatalf("close %d %q, want 4403 for the ended session", code, reason)
+		}
+	})
+	// With the entity cache on, a live session costs no SQL once seen, and its end still
+	// reaches every instance through the change event.
+	t.Run("two instances with the cache", func(t *testing.T) {
+		t.Parallel()
+		a := cached(t)
+		b := a.Peer(t)
+		waitListening(t, b)
+		ada := a.SignUp(t, "ada")
+		b.Query(t, ada.Token, `{ __typename }`, nil)
+		if r := b.Query(t, ada.Token, `{ __typename }`, nil); r.Status != http.StatusOK || r.Statements != 0 {
+			t.Fatalf("a seen session's token cost %d statements (%d %s), want none", r.Statements, r.Status, r.Body)
+		}
+		before := b.App.Entities.Stats().Applied
+		tokSignOut(t, a, ada.RefreshToken)
+		ended(t, a, ada.Token) // at once on the instance that ended it
+		waitApplied(t, b, before)
+		ended(t, b, ada.Token)
+	})
+}
+
+// Also found from outside: a correctly signed token of a user that no longer exists got
+// HTTP 200 and NOT_FOUND. It is an invalid token, like any other.
+func TestDeletedUsersTokenIsInvalid(t *testing.T) {
+	t.Parallel()
+	e := apptest.New(t)
+	ada := e.SignUp(t, "ada")
+	if _, err := e.DB.Exec(`DELETE FROM users WHERE username = 'ada'`); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`{ viewer { id } }`, `{ __typename }`, `mutation { sendVerificationEmail }`} {
+		tokWant401(t, e.Query(t, ada.Token, q, nil))
+	}
+}

@@ -967,7 +967,7 @@ func TestOAuthSigningKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := oldTokens.Issue(oaDBID(t, carol.User.ID))
+	tok, _, err := oldTokens.Issue(oaDBID(t, carol.User.ID), tokSessionID(t, carol.AccessToken))
 	if err != nil {
 		t.Fatal(err)
 	}

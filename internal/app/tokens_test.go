@@ -61,6 +61,25 @@ func tokUserID(t *testing.T, u *apptest.User) int {
 	return id
 }
 
+// tokSessionID is the session id (sid claim) in an access token the server issued.
+func tokSessionID(t *testing.T, token string) string {
+	t.Helper()
+	var c struct {
+		SessionID string `json:"sid"`
+		jwt.RegisteredClaims
+	}
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &c); err != nil || c.SessionID == "" {
+		t.Fatalf("no session id in %q: %v", token, err)
+	}
+	return c.SessionID
+}
+
+// tokClaims are an access token's claims, as the server writes them.
+type tokClaims struct {
+	jwt.RegisteredClaims
+	SessionID string `json:"sid"`
+}
+
 // tokSign signs claims with HS256 under kid with secret.
 func tokSign(t *testing.T, kid, secret string, claims jwt.Claims) string {
 	t.Helper()
@@ -80,6 +99,7 @@ func TestTokenBearer(t *testing.T) {
 	sub := strconv.Itoa(tokUserID(t, alice))
 	kid := config.KeyID(e.Config.SigningKey)
 	now := time.Now()
+	sid := tokSessionID(t, alice.Token)
 	claims := func(change func(*jwt.RegisteredClaims)) jwt.Claims {
 		c := jwt.RegisteredClaims{
 			Issuer:    e.Config.Issuer,
@@ -91,7 +111,7 @@ func TestTokenBearer(t *testing.T) {
 		if change != nil {
 			change(&c)
 		}
-		return c
+		return tokClaims{RegisteredClaims: c, SessionID: sid}
 	}
 	const otherSecret = "another-signing-key-0123456789abcdef-01234"
 
@@ -101,7 +121,7 @@ func TestTokenBearer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherKeyToken, _, err := otherTokens.Issue(tokUserID(t, alice))
+	otherKeyToken, _, err := otherTokens.Issue(tokUserID(t, alice), sid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +165,10 @@ func TestTokenBearer(t *testing.T) {
 		{"no expiry", "Bearer " + tokSign(t, kid, e.Config.SigningKey, claims(func(c *jwt.RegisteredClaims) { c.ExpiresAt = nil }))},
 		{"expired", "Bearer " + tokSign(t, kid, e.Config.SigningKey, claims(func(c *jwt.RegisteredClaims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Minute)) }))},
 		{"subject not a user id", "Bearer " + tokSign(t, kid, e.Config.SigningKey, claims(func(c *jwt.RegisteredClaims) { c.Subject = "alice" }))},
+		{"no session id", "Bearer " + tokSign(t, kid, e.Config.SigningKey, jwt.RegisteredClaims{Issuer: e.Config.Issuer,
+			Audience: jwt.ClaimStrings{e.Config.Audience}, Subject: sub, ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))})},
+		{"a session id that names no session", "Bearer " + tokSign(t, kid, e.Config.SigningKey, tokClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: e.Config.Issuer,
+			Audience: jwt.ClaimStrings{e.Config.Audience}, Subject: sub, ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}, SessionID: "forged"})},
 		{"tampered payload", "Bearer " + tokTamper(alice.Token)},
 		{"other scheme", "Token " + alice.Token},
 		{"basic auth", "Basic YWxpY2U6cGFzc3dvcmQ="},

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -11,13 +12,29 @@ import (
 
 const graphQLResponseType = "application/graphql-response+json"
 
+// SessionCheck returns nil when v's session is live, an UNAUTHENTICATED *apperr.Error when
+// it has ended or never existed, and any other error when it cannot tell.
+type SessionCheck func(ctx context.Context, v Viewer) error
+
+// Authenticate verifies token and checks that its session is live.
+func Authenticate(ctx context.Context, t *Tokens, live SessionCheck, token string) (Viewer, error) {
+	v, err := t.Verify(token)
+	if err != nil {
+		return Viewer{}, err
+	}
+	if err := live(ctx, v); err != nil {
+		return Viewer{}, err
+	}
+	return v, nil
+}
+
 // Middleware authenticates each request from its Authorization header. Without one the
 // request continues as the anonymous viewer. With one it must be "Bearer <token>" holding a
-// valid access token, and the request continues with that viewer in its context; otherwise
-// the request ends with 401 and an UNAUTHENTICATED GraphQL error, rather than running as
-// anonymous, so that a client with a stale token learns to refresh instead of silently
-// seeing less.
-func Middleware(t *Tokens) func(http.Handler) http.Handler {
+// valid access token of a live session, and the request continues with that viewer in its
+// context; otherwise the request ends with 401 and an UNAUTHENTICATED GraphQL error, rather
+// than running as anonymous, so that a client with a stale token learns to refresh instead
+// of silently seeing less.
+func Middleware(t *Tokens, live SessionCheck) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			header := r.Header.Values("Authorization")
@@ -31,14 +48,16 @@ func Middleware(t *Tokens) func(http.Handler) http.Handler {
 				unauthorized(w, r, "malformed authorization header, want Bearer token")
 				return
 			}
-			v, err := t.Verify(token)
+			v, err := Authenticate(r.Context(), t, live, token)
 			if err != nil {
-				msg := "invalid access token"
 				var e *apperr.Error
-				if errors.As(err, &e) {
-					msg = e.Message
+				if !errors.As(err, &e) || e.Code != apperr.CodeUnauthenticated {
+					// The session store could not answer (the check logs why): not the
+					// client's fault.
+					WriteGraphQLError(w, r, http.StatusInternalServerError, apperr.CodeInternal, "internal server error")
+					return
 				}
-				unauthorized(w, r, msg)
+				unauthorized(w, r, e.Message)
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(WithViewer(r.Context(), v)))

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -27,10 +28,21 @@ type recorded struct {
 	viewer Viewer
 }
 
+// liveSessions is a session check for which only session-1 is live.
+func liveSessions(_ context.Context, v Viewer) error {
+	switch v.SessionID {
+	case "session-1":
+		return nil
+	case "store-down":
+		return errors.New("connection refused")
+	}
+	return apperr.Unauthenticated("session has ended")
+}
+
 func serve(t *testing.T, tokens *Tokens, header http.Header) (*httptest.ResponseRecorder, recorded) {
 	t.Helper()
 	var rec recorded
-	h := Middleware(tokens)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := Middleware(tokens, liveSessions)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec.called = true
 		rec.viewer = ViewerFrom(r.Context())
 		w.WriteHeader(http.StatusNoContent)
@@ -48,7 +60,7 @@ func serve(t *testing.T, tokens *Tokens, header http.Header) (*httptest.Response
 
 func TestMiddlewarePassesThrough(t *testing.T) {
 	tokens := newTestTokens(t, nil)
-	token, _, err := tokens.Issue(42)
+	token, _, err := tokens.Issue(42, "session-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,12 +87,16 @@ func TestMiddlewarePassesThrough(t *testing.T) {
 
 func TestMiddlewareRejects(t *testing.T) {
 	tokens := newTestTokens(t, nil)
-	token, _, err := tokens.Issue(42)
+	token, _, err := tokens.Issue(42, "session-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	past := newTestTokens(t, func(c *TokenConfig) { c.Now = func() time.Time { return testNow.Add(-time.Hour) } })
-	expired, _, err := past.Issue(42)
+	expired, _, err := past.Issue(42, "session-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended, _, err := tokens.Issue(42, "session-2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +108,7 @@ func TestMiddlewareRejects(t *testing.T) {
 	}{
 		{"a bad token", []string{"Bearer " + token + "x"}, msgInvalid},
 		{"an expired token", []string{"Bearer " + expired}, msgExpired},
+		{"a token of an ended session", []string{"Bearer " + ended}, "session has ended"},
 		{"an empty header", []string{""}, malformed},
 		{"another scheme", []string{"Basic dXNlcjpwYXNz"}, malformed},
 		{"a scheme without token", []string{"Bearer"}, malformed},
@@ -135,6 +152,23 @@ func TestMiddlewareRejects(t *testing.T) {
 				t.Errorf("error = %+v, want %q with code %s", e, tc.wantMsg, apperr.CodeUnauthenticated)
 			}
 		})
+	}
+}
+
+func TestMiddlewareSessionStoreDown(t *testing.T) {
+	tokens := newTestTokens(t, nil)
+	token, _, err := tokens.Issue(42, "store-down")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, rec := serve(t, tokens, http.Header{"Authorization": {"Bearer " + token}})
+	if rec.called {
+		t.Fatal("handler called although the session could not be checked")
+	}
+	// Not the client's fault: no challenge that would send it to sign in again.
+	if w.Code != http.StatusInternalServerError || w.Header().Get("WWW-Authenticate") != "" ||
+		!strings.Contains(w.Body.String(), `"INTERNAL_SERVER_ERROR"`) || strings.Contains(w.Body.String(), "refused") {
+		t.Fatalf("status %d, challenge %q, body %s", w.Code, w.Header().Get("WWW-Authenticate"), w.Body)
 	}
 }
 

@@ -96,24 +96,37 @@ func NewTokens(cfg TokenConfig) (*Tokens, error) {
 	return t, nil
 }
 
-// Issue returns a signed access token for userID and when it expires.
-func (t *Tokens) Issue(userID int) (token string, expiresAt time.Time, err error) {
+// maxSessionIDLen bounds the sid claim; session ids are 32 hex characters.
+const maxSessionIDLen = 64
+
+// claims are an access token's claims: the registered ones and the session the token
+// belongs to, so that ending the session ends its access tokens too.
+type claims struct {
+	jwt.RegisteredClaims
+	SessionID string `json:"sid"`
+}
+
+// Issue returns a signed access token for userID in sessionID, and when it expires.
+func (t *Tokens) Issue(userID int, sessionID string) (token string, expiresAt time.Time, err error) {
 	if userID <= 0 {
 		return "", time.Time{}, fmt.Errorf("issue token: user id %d is not positive", userID)
+	}
+	if sessionID == "" || len(sessionID) > maxSessionIDLen {
+		return "", time.Time{}, fmt.Errorf("issue token: session id %q is empty or too long", sessionID)
 	}
 	jti, err := uuid.NewRandom()
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("issue token: new jti: %w", err)
 	}
 	now := t.now()
-	claims := jwt.RegisteredClaims{
+	claims := claims{RegisteredClaims: jwt.RegisteredClaims{
 		Issuer:    t.issuer,
 		Subject:   strconv.Itoa(userID),
 		Audience:  jwt.ClaimStrings{t.audience},
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
 		ID:        jti.String(),
-	}
+	}, SessionID: sessionID}
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
 	tok.Header["kid"] = t.signing.ID
 	token, err = tok.SignedString(t.signing.Secret)
@@ -124,7 +137,8 @@ func (t *Tokens) Issue(userID int) (token string, expiresAt time.Time, err error
 	return token, claims.ExpiresAt.Time, nil
 }
 
-// Verify checks token and returns the viewer it names. Any failure is an UNAUTHENTICATED
+// Verify checks token and returns the viewer it names, with the token's session and
+// expiry. Whether the session is still live is for the caller to check. Any failure is an UNAUTHENTICATED
 // *apperr.Error whose message is "access token expired" for an authentic but expired token,
 // so that clients know to refresh, and "invalid access token" otherwise; the detail is kept
 // in the error's cause for logs.
@@ -132,7 +146,7 @@ func (t *Tokens) Verify(token string) (Viewer, error) {
 	if len(token) > maxTokenLen {
 		return Viewer{}, invalidToken(errors.New("token too long"))
 	}
-	var claims jwt.RegisteredClaims
+	var claims claims
 	if _, err := t.parser.ParseWithClaims(token, &claims, t.key); err != nil {
 		// The parser validates claims only after the signature, so a forged token never
 		// reads as merely expired.
@@ -148,7 +162,12 @@ func (t *Tokens) Verify(token string) (Viewer, error) {
 	if err != nil || id <= 0 || strconv.Itoa(id) != claims.Subject {
 		return Viewer{}, invalidToken(fmt.Errorf("subject %q is not a user id", claims.Subject))
 	}
-	return Viewer{UserID: id}, nil
+	// Tokens issued before sessions were named carry no sid: they are refused, and the
+	// client refreshes.
+	if claims.SessionID == "" || len(claims.SessionID) > maxSessionIDLen {
+		return Viewer{}, invalidToken(errors.New("no session id"))
+	}
+	return Viewer{UserID: id, SessionID: claims.SessionID, Expires: claims.ExpiresAt.Time}, nil
 }
 
 func (t *Tokens) key(tok *jwt.Token) (any, error) {

@@ -63,6 +63,7 @@ func goodClaims() jwt.MapClaims {
 		"iat": testNow.Unix(),
 		"exp": testNow.Add(10 * time.Minute).Unix(),
 		"jti": uuid.NewString(),
+		"sid": "session-1",
 	}
 }
 
@@ -107,17 +108,17 @@ func with(c jwt.MapClaims, key string, value any) jwt.MapClaims {
 
 func TestVerify(t *testing.T) {
 	tokens := newTestTokens(t, nil)
-	issued, _, err := tokens.Issue(42)
+	issued, _, err := tokens.Issue(42, "session-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	oldSigner := newTestTokens(t, func(c *TokenConfig) { c.Signing, c.Verify = keyOld, nil })
-	fromOld, _, err := oldSigner.Issue(42)
+	fromOld, _, err := oldSigner.Issue(42, "session-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	past := newTestTokens(t, func(c *TokenConfig) { c.Now = func() time.Time { return testNow.Add(-time.Hour) } })
-	expired, _, err := past.Issue(42)
+	expired, _, err := past.Issue(42, "session-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +173,12 @@ func TestVerify(t *testing.T) {
 		{"negative sub", sign(t, jwt.SigningMethodHS256, keyNew.ID, keyNew.Secret, with(goodClaims(), "sub", "-3")), 0, msgInvalid},
 		{"non-canonical sub", sign(t, jwt.SigningMethodHS256, keyNew.ID, keyNew.Secret, with(goodClaims(), "sub", "042")), 0, msgInvalid},
 		{"sub of the wrong type", sign(t, jwt.SigningMethodHS256, keyNew.ID, keyNew.Secret, with(goodClaims(), "sub", 42)), 0, msgInvalid},
+		{"missing sid (issued before sessions were named)", sign(t, jwt.SigningMethodHS256, keyNew.ID, keyNew.Secret,
+			with(goodClaims(), "sid", nil)), 0, msgInvalid},
+		{"empty sid", sign(t, jwt.SigningMethodHS256, keyNew.ID, keyNew.Secret, with(goodClaims(), "sid", "")), 0, msgInvalid},
+		{"sid of the wrong type", sign(t, jwt.SigningMethodHS256, keyNew.ID, keyNew.Secret, with(goodClaims(), "sid", 7)), 0, msgInvalid},
+		{"overlong sid", sign(t, jwt.SigningMethodHS256, keyNew.ID, keyNew.Secret,
+			with(goodClaims(), "sid", strings.Repeat("s", maxSessionIDLen+1))), 0, msgInvalid},
 		{"garbage", "not.a.jwt", 0, msgInvalid},
 		{"empty", "", 0, msgInvalid},
 		{"too long", issued + strings.Repeat("A", maxTokenLen), 0, msgInvalid},
@@ -182,8 +189,8 @@ func TestVerify(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Verify: %v", err)
 				}
-				if v.UserID != tc.want {
-					t.Fatalf("UserID = %d, want %d", v.UserID, tc.want)
+				if v.UserID != tc.want || v.SessionID != "session-1" || v.Expires.IsZero() {
+					t.Fatalf("viewer = %+v, want user %d in session-1 with its expiry", v, tc.want)
 				}
 				return
 			}
@@ -206,7 +213,7 @@ func TestVerify(t *testing.T) {
 
 func TestIssue(t *testing.T) {
 	tokens := newTestTokens(t, nil)
-	token, exp, err := tokens.Issue(42)
+	token, exp, err := tokens.Issue(42, "session-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +230,7 @@ func TestIssue(t *testing.T) {
 	}
 	for name, want := range map[string]any{
 		"sub": "42",
+		"sid": "session-1",
 		"iss": testIssuer,
 		"iat": float64(testNow.Unix()),
 		"exp": float64(exp.Unix()),
@@ -239,7 +247,7 @@ func TestIssue(t *testing.T) {
 		t.Errorf("jti %q is not a uuid: %v", jti, err)
 	}
 
-	second, _, err := tokens.Issue(42)
+	second, _, err := tokens.Issue(42, "session-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,8 +256,13 @@ func TestIssue(t *testing.T) {
 	}
 
 	for _, id := range []int{0, -1} {
-		if _, _, err := tokens.Issue(id); err == nil {
+		if _, _, err := tokens.Issue(id, "session-1"); err == nil {
 			t.Errorf("Issue(%d) succeeded, want an error", id)
+		}
+	}
+	for _, sid := range []string{"", strings.Repeat("s", maxSessionIDLen+1)} {
+		if _, _, err := tokens.Issue(42, sid); err == nil {
+			t.Errorf("Issue(42, %q) succeeded, want an error", sid)
 		}
 	}
 }
@@ -258,7 +271,7 @@ func TestVerifyAfterRotation(t *testing.T) {
 	// A token signed by the old key keeps working once a new key signs, until the old key
 	// is dropped from Verify.
 	before := newTestTokens(t, func(c *TokenConfig) { c.Signing, c.Verify = keyOld, nil })
-	token, _, err := before.Issue(7)
+	token, _, err := before.Issue(7, "session-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +314,7 @@ func TestNewTokensRejects(t *testing.T) {
 func TestNewTokensCopiesSecrets(t *testing.T) {
 	secret := bytes.Repeat([]byte("c"), 32)
 	tokens := newTestTokens(t, func(c *TokenConfig) { c.Signing = Key{ID: "c", Secret: secret} })
-	token, _, err := tokens.Issue(1)
+	token, _, err := tokens.Issue(1, "session-1")
 	if err != nil {
 		t.Fatal(err)
 	}

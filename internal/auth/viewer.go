@@ -5,11 +5,16 @@ package auth
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Viewer is who is making a request. The zero value is the anonymous viewer.
 type Viewer struct {
 	UserID int
+	// SessionID is the sign-in session the access token belongs to.
+	SessionID string
+	// Expires is when the access token stops working.
+	Expires time.Time
 }
 
 // Anonymous reports whether no user is signed in.

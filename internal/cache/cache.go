@@ -1,7 +1,8 @@
 // Package cache keeps what every reader shares (users, articles, an article's tags and
 // comment pages, counts) in this instance's memory, bounded by bytes, so that most reads
 // of a hot page cost no SQL at all. It never holds anything viewer-specific: whether the
-// viewer favorited or follows something is always read for that viewer.
+// viewer favorited or follows something is always read for that viewer. It also holds
+// whether each sign-in session seen is live, so that checking a token costs no SQL.
 //
 // A write makes every instance forget what it changed (a change.Set): this instance at
 // once, before the write is answered, so a client never reads its own write's old value;
@@ -31,6 +32,7 @@ const (
 	CommentsCount              // an article's number of comments
 	FollowersCount             // a user's number of followers
 	FollowingCount             // how many users a user follows
+	Session                    // a sign-in session's user and state, by session id
 	numKinds
 )
 
@@ -142,6 +144,16 @@ func FillSlug(c *Cache, e Epoch, slug string, id int) {
 	fill(c, e, key{kind: Slug, s: slug}, id, len(slug)+48)
 }
 
+// GetSession returns the cached state of a sign-in session.
+func GetSession[V any](c *Cache, sessionID string) (V, bool) {
+	return get[V](c, key{kind: Session, s: sessionID})
+}
+
+// FillSession keeps a session's state, loaded after e (of kind Session) was taken.
+func FillSession[V any](c *Cache, e Epoch, sessionID string, v V) {
+	fill(c, e, key{kind: Session, s: sessionID}, v, len(sessionID)+64)
+}
+
 func fill(c *Cache, e Epoch, k key, v any, weight int) {
 	if c == nil || !c.on.Load() || e.n < c.floor.Load() {
 		return
@@ -175,6 +187,12 @@ func (c *Cache) Apply(s change.Set) {
 		return
 	}
 	defer c.applied.Add(1)
+	for _, sid := range s.Sessions {
+		c.c.Set(key{kind: Session, s: sid}, entry{tomb: c.seq.Add(1), weight: tombWeight})
+	}
+	if s.AllSessions {
+		c.evictAll(Session)
+	}
 	if len(s.Users) > 0 {
 		c.evict(User, s.Users...)
 	}

@@ -53,6 +53,29 @@ func TestCache(t *testing.T) {
 		}
 	})
 
+	t.Run("an ended session is forgotten, also by a check racing its end", func(t *testing.T) {
+		c := New(1 << 20)
+		c.SetListening(true)
+		FillSession(c, c.Epoch(Session), "s1", true)
+		FillSession(c, c.Epoch(Session), "s2", true)
+		e := c.Epoch(Session) // a check of s1 starts, reads "live"...
+		c.Apply(change.Set{Sessions: []string{"s1"}})
+		FillSession(c, e, "s1", true) // ...and finishes after the session ended
+		if _, ok := GetSession[bool](c, "s1"); ok {
+			t.Fatal("an ended session is still cached")
+		}
+		if v, ok := GetSession[bool](c, "s2"); !ok || !v {
+			t.Fatal("ending s1 forgot s2")
+		}
+		c.Apply(change.Set{AllSessions: true})
+		if _, ok := GetSession[bool](c, "s2"); ok {
+			t.Fatal("AllSessions kept a session")
+		}
+		if _, ok := GetSlug(c, "s2"); ok {
+			t.Fatal("a session read as a slug")
+		}
+	})
+
 	t.Run("a write to one key does not refuse loads of others", func(t *testing.T) {
 		c := New(1 << 20)
 		c.SetListening(true)

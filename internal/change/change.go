@@ -23,12 +23,17 @@ type Set struct {
 	// known.
 	CommentsOf  []int `json:"c,omitempty"`
 	AllComments bool  `json:"C,omitempty"`
+	// Sessions ended (signed out, revoked); AllSessions when there were too many to
+	// list, so every instance checks every session again.
+	Sessions    []string `json:"s,omitempty"`
+	AllSessions bool     `json:"S,omitempty"`
 }
 
 // Empty reports whether s changes nothing.
 func (s Set) Empty() bool {
 	return len(s.Users) == 0 && len(s.Articles) == 0 && !s.ArticleLists && len(s.Follows) == 0 &&
-		len(s.Favorites) == 0 && len(s.CommentsOf) == 0 && !s.AllComments
+		len(s.Favorites) == 0 && len(s.CommentsOf) == 0 && !s.AllComments &&
+		len(s.Sessions) == 0 && !s.AllSessions
 }
 
 // Follow is one follow edge. Short JSON names keep change events small (internal/events).

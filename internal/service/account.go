@@ -2,8 +2,6 @@ package service
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -164,131 +162,13 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (*Session,
 	return sess, err
 }
 
-// startSession stores a new refresh token for sessionID and issues an access token.
-func (s *Service) startSession(ctx context.Context, tx *ent.Tx, u *ent.User, sessionID string) (*Session, error) {
-	token, hash, err := auth.NewRefreshToken()
-	if err != nil {
-		return nil, fmt.Errorf("make refresh token: %w", err)
-	}
-	t := s.now()
-	if _, err := tx.RefreshToken.Create().
-		SetTokenHash(hash).
-		SetSessionID(sessionID).
-		SetUserID(u.ID).
-		SetCreatedAt(t).
-		SetExpiresAt(t.Add(s.refreshTTL)).
-		Save(ctx); err != nil {
-		return nil, fmt.Errorf("store refresh token: %w", err)
-	}
-	access, exp, err := s.tokens.Issue(u.ID)
-	if err != nil {
-		return nil, fmt.Errorf("issue access token: %w", err)
-	}
-	return &Session{AccessToken: access, RefreshToken: token, ExpiresAt: exp, User: u}, nil
-}
-
-func newSessionID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-var errBadRefresh = apperr.Unauthenticated("invalid refresh token")
-
-// RefreshSession rotates a refresh token. A token already used means it was copied:
-// the whole session is revoked, and that revocation is kept although the call fails.
-func (s *Service) RefreshSession(ctx context.Context, token string) (*Session, error) {
-	var (
-		sess   *Session
-		reused bool
-	)
-	// The address budget comes first, so guessing tokens costs no database work; the
-	// session's budget is known only once the token is found.
-	if err := s.limits.CheckAddress(ctx, ratelimit.Refresh); err != nil {
-		return nil, err
-	}
-	err := s.inTx(ctx, func(tx *ent.Tx) error {
-		rt, err := tx.RefreshToken.Query().
-			Where(refreshtoken.TokenHash(auth.HashRefreshToken(token))).
-			ForUpdate().
-			Only(ctx)
-		if ent.IsNotFound(err) {
-			return errBadRefresh
-		}
-		if err != nil {
-			return fmt.Errorf("find refresh token: %w", err)
-		}
-		t := s.now()
-		switch {
-		case rt.RevokedAt != nil:
-			return apperr.Unauthenticated("session has ended")
-		case rt.UsedAt != nil:
-			reused = true
-			if err := s.revokeSession(ctx, tx, rt.SessionID, t); err != nil {
-				return err
-			}
-			return nil
-		case !t.Before(rt.ExpiresAt):
-			return apperr.Unauthenticated("refresh token expired")
-		}
-		// After the replay check, so that a copied token still ends its session at once.
-		if err := s.limits.CheckAccount(ctx, ratelimit.Refresh, rt.SessionID); err != nil {
-			return err
-		}
-		if err := tx.RefreshToken.UpdateOne(rt).SetUsedAt(t).Exec(ctx); err != nil {
-			return fmt.Errorf("spend refresh token: %w", err)
-		}
-		u, err := tx.User.Get(ctx, rt.UserID)
-		if err != nil {
-			return fmt.Errorf("load user: %w", err)
-		}
-		sess, err = s.startSession(ctx, tx, u, rt.SessionID)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if reused {
-		return nil, apperr.Unauthenticated("refresh token was already used; the session has been ended")
-	}
-	return sess, nil
-}
-
-func (s *Service) revokeSession(ctx context.Context, tx *ent.Tx, sessionID string, t time.Time) error {
-	_, err := tx.RefreshToken.Update().
-		Where(refreshtoken.SessionID(sessionID), refreshtoken.RevokedAtIsNil()).
-		SetRevokedAt(t).
-		Save(ctx)
-	if err != nil {
-		return fmt.Errorf("revoke session: %w", err)
-	}
-	return nil
-}
-
-// SignOut ends the session a refresh token belongs to. Unknown tokens are not an error:
-// the outcome the client wants, no live session, already holds.
-func (s *Service) SignOut(ctx context.Context, token string) error {
-	return s.inTx(ctx, func(tx *ent.Tx) error {
-		rt, err := tx.RefreshToken.Query().
-			Where(refreshtoken.TokenHash(auth.HashRefreshToken(token))).
-			Only(ctx)
-		if ent.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("find refresh token: %w", err)
-		}
-		return s.revokeSession(ctx, tx, rt.SessionID, s.now())
-	})
-}
-
 // UpdateViewerInput changes the viewer's account; nil fields stay as they are.
 type UpdateViewerInput struct {
 	Email, Username, Password, Bio, Image *string
 }
 
-// UpdateViewer changes the signed-in user's account. A new password ends every session
-// but the caller's access token, which expires on its own.
+// UpdateViewer changes the signed-in user's account. A new password ends every other
+// session of the user.
 func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.User, error) {
 	v := viewer(ctx)
 	if err := policy.RequireViewer(v); err != nil {
@@ -367,15 +247,16 @@ func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.
 		if err != nil {
 			return notFound(takenError(err), "user")
 		}
-		if hash != "" {
-			if _, err := tx.RefreshToken.Update().
-				Where(refreshtoken.UserID(v.UserID), refreshtoken.RevokedAtIsNil()).
-				SetRevokedAt(s.now()).Save(ctx); err != nil {
-				return fmt.Errorf("end sessions: %w", err)
-			}
-		}
 		out = u
 		*c = change.Set{Users: []int{u.ID}}
+		if hash != "" {
+			// Whoever else holds a session learnt the old password or stole a token:
+			// those sessions end, with their access tokens. The caller's goes on.
+			if err := s.endSessions(ctx, tx, c, s.now(),
+				refreshtoken.UserID(v.UserID), refreshtoken.SessionIDNEQ(v.SessionID)); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"inkwell/ent"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
+	"inkwell/internal/cache"
 	"inkwell/internal/change"
 	"inkwell/internal/events"
 	"inkwell/internal/ratelimit"
@@ -34,6 +35,8 @@ type Config struct {
 	Mail Mailer
 	// VerifyURL is the page a verification link opens, with ?token= added.
 	VerifyURL string
+	// Entities caches sessions' states (CheckSession); nil reads them every time.
+	Entities *cache.Cache
 }
 
 // Service runs the business operations over one ent client.
@@ -45,6 +48,7 @@ type Service struct {
 	changed    change.Sink
 	mail       Mailer
 	verifyURL  string
+	entities   *cache.Cache
 	now        func() time.Time
 }
 
@@ -54,7 +58,7 @@ func New(db *ent.Client, tokens *auth.Tokens, cfg Config) *Service {
 		cfg.RefreshTTL = 30 * 24 * time.Hour
 	}
 	return &Service{db: db, tokens: tokens, refreshTTL: cfg.RefreshTTL, limits: cfg.Limits, changed: cfg.Changed,
-		mail: cfg.Mail, verifyURL: cfg.VerifyURL, now: now}
+		mail: cfg.Mail, verifyURL: cfg.VerifyURL, entities: cfg.Entities, now: now}
 }
 
 // write runs fn in one transaction, as inTx does, for a write that changes what readers
@@ -68,6 +72,12 @@ func (s *Service) write(ctx context.Context, fn func(tx *ent.Tx, c *change.Set) 
 			return err
 		}
 	}
+	return s.record(ctx, fn)
+}
+
+// record is write without the write budget, for changes that are not the viewer's
+// content (ending sessions).
+func (s *Service) record(ctx context.Context, fn func(tx *ent.Tx, c *change.Set) error) error {
 	var c change.Set
 	err := s.inTx(ctx, func(tx *ent.Tx) error {
 		c = change.Set{} // a retried transaction starts over
