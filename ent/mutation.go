@@ -6094,6 +6094,7 @@ type UserMutation struct {
 	email_verified           *bool
 	email_token_hash         *[]byte
 	email_token_expires_at   *time.Time
+	pending_email            *string
 	password_hash            *string
 	bio                      *string
 	image                    *string
@@ -6544,6 +6545,55 @@ func (m *UserMutation) EmailTokenExpiresAtCleared() bool {
 func (m *UserMutation) ResetEmailTokenExpiresAt() {
 	m.email_token_expires_at = nil
 	delete(m.clearedFields, user.FieldEmailTokenExpiresAt)
+}
+
+// SetPendingEmail sets the "pending_email" field.
+func (m *UserMutation) SetPendingEmail(s string) {
+	m.pending_email = &s
+}
+
+// PendingEmail returns the value of the "pending_email" field in the mutation.
+func (m *UserMutation) PendingEmail() (r string, exists bool) {
+	v := m.pending_email
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPendingEmail returns the old "pending_email" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldPendingEmail(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPendingEmail is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPendingEmail requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPendingEmail: %w", err)
+	}
+	return oldValue.PendingEmail, nil
+}
+
+// ClearPendingEmail clears the value of the "pending_email" field.
+func (m *UserMutation) ClearPendingEmail() {
+	m.pending_email = nil
+	m.clearedFields[user.FieldPendingEmail] = struct{}{}
+}
+
+// PendingEmailCleared returns if the "pending_email" field was cleared in this mutation.
+func (m *UserMutation) PendingEmailCleared() bool {
+	_, ok := m.clearedFields[user.FieldPendingEmail]
+	return ok
+}
+
+// ResetPendingEmail resets all changes to the "pending_email" field.
+func (m *UserMutation) ResetPendingEmail() {
+	m.pending_email = nil
+	delete(m.clearedFields, user.FieldPendingEmail)
 }
 
 // SetPasswordHash sets the "password_hash" field.
@@ -7012,7 +7062,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 12)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -7036,6 +7086,9 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.email_token_expires_at != nil {
 		fields = append(fields, user.FieldEmailTokenExpiresAt)
+	}
+	if m.pending_email != nil {
+		fields = append(fields, user.FieldPendingEmail)
 	}
 	if m.password_hash != nil {
 		fields = append(fields, user.FieldPasswordHash)
@@ -7070,6 +7123,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.EmailTokenHash()
 	case user.FieldEmailTokenExpiresAt:
 		return m.EmailTokenExpiresAt()
+	case user.FieldPendingEmail:
+		return m.PendingEmail()
 	case user.FieldPasswordHash:
 		return m.PasswordHash()
 	case user.FieldBio:
@@ -7101,6 +7156,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldEmailTokenHash(ctx)
 	case user.FieldEmailTokenExpiresAt:
 		return m.OldEmailTokenExpiresAt(ctx)
+	case user.FieldPendingEmail:
+		return m.OldPendingEmail(ctx)
 	case user.FieldPasswordHash:
 		return m.OldPasswordHash(ctx)
 	case user.FieldBio:
@@ -7172,6 +7229,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetEmailTokenExpiresAt(v)
 		return nil
+	case user.FieldPendingEmail:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPendingEmail(v)
+		return nil
 	case user.FieldPasswordHash:
 		v, ok := value.(string)
 		if !ok {
@@ -7232,6 +7296,9 @@ func (m *UserMutation) ClearedFields() []string {
 	if m.FieldCleared(user.FieldEmailTokenExpiresAt) {
 		fields = append(fields, user.FieldEmailTokenExpiresAt)
 	}
+	if m.FieldCleared(user.FieldPendingEmail) {
+		fields = append(fields, user.FieldPendingEmail)
+	}
 	return fields
 }
 
@@ -7254,6 +7321,9 @@ func (m *UserMutation) ClearField(name string) error {
 		return nil
 	case user.FieldEmailTokenExpiresAt:
 		m.ClearEmailTokenExpiresAt()
+		return nil
+	case user.FieldPendingEmail:
+		m.ClearPendingEmail()
 		return nil
 	}
 	return fmt.Errorf("unknown User nullable field %s", name)
@@ -7286,6 +7356,9 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldEmailTokenExpiresAt:
 		m.ResetEmailTokenExpiresAt()
+		return nil
+	case user.FieldPendingEmail:
+		m.ResetPendingEmail()
 		return nil
 	case user.FieldPasswordHash:
 		m.ResetPasswordHash()

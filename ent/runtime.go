@@ -278,18 +278,22 @@ func init() {
 	userDescEmailVerified := userFields[3].Descriptor()
 	// user.DefaultEmailVerified holds the default value on creation for the email_verified field.
 	user.DefaultEmailVerified = userDescEmailVerified.Default.(bool)
+	// userDescPendingEmail is the schema descriptor for pending_email field.
+	userDescPendingEmail := userFields[6].Descriptor()
+	// user.PendingEmailValidator is a validator for the "pending_email" field. It is called by the builders before save.
+	user.PendingEmailValidator = userDescPendingEmail.Validators[0].(func(string) error)
 	// userDescPasswordHash is the schema descriptor for password_hash field.
-	userDescPasswordHash := userFields[6].Descriptor()
+	userDescPasswordHash := userFields[7].Descriptor()
 	// user.DefaultPasswordHash holds the default value on creation for the password_hash field.
 	user.DefaultPasswordHash = userDescPasswordHash.Default.(string)
 	// userDescBio is the schema descriptor for bio field.
-	userDescBio := userFields[7].Descriptor()
+	userDescBio := userFields[8].Descriptor()
 	// user.DefaultBio holds the default value on creation for the bio field.
 	user.DefaultBio = userDescBio.Default.(string)
 	// user.BioValidator is a validator for the "bio" field. It is called by the builders before save.
 	user.BioValidator = userDescBio.Validators[0].(func(string) error)
 	// userDescImage is the schema descriptor for image field.
-	userDescImage := userFields[8].Descriptor()
+	userDescImage := userFields[9].Descriptor()
 	// user.DefaultImage holds the default value on creation for the image field.
 	user.DefaultImage = userDescImage.Default.(string)
 	// user.ImageValidator is a validator for the "image" field. It is called by the builders before save.

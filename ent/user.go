@@ -33,6 +33,8 @@ type User struct {
 	EmailTokenHash *[]byte `json:"-"`
 	// EmailTokenExpiresAt holds the value of the "email_token_expires_at" field.
 	EmailTokenExpiresAt *time.Time `json:"email_token_expires_at,omitempty"`
+	// PendingEmail holds the value of the "pending_email" field.
+	PendingEmail *string `json:"pending_email,omitempty"`
 	// PasswordHash holds the value of the "password_hash" field.
 	PasswordHash string `json:"-"`
 	// Bio holds the value of the "bio" field.
@@ -140,7 +142,7 @@ func (*User) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case user.FieldID:
 			values[i] = new(sql.NullInt64)
-		case user.FieldUsername, user.FieldUsernameKey, user.FieldEmail, user.FieldPasswordHash, user.FieldBio, user.FieldImage:
+		case user.FieldUsername, user.FieldUsernameKey, user.FieldEmail, user.FieldPendingEmail, user.FieldPasswordHash, user.FieldBio, user.FieldImage:
 			values[i] = new(sql.NullString)
 		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldEmailTokenExpiresAt:
 			values[i] = new(sql.NullTime)
@@ -213,6 +215,13 @@ func (_m *User) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.EmailTokenExpiresAt = new(time.Time)
 				*_m.EmailTokenExpiresAt = value.Time
+			}
+		case user.FieldPendingEmail:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field pending_email", values[i])
+			} else if value.Valid {
+				_m.PendingEmail = new(string)
+				*_m.PendingEmail = value.String
 			}
 		case user.FieldPasswordHash:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -326,6 +335,11 @@ func (_m *User) String() string {
 	if v := _m.EmailTokenExpiresAt; v != nil {
 		builder.WriteString("email_token_expires_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.PendingEmail; v != nil {
+		builder.WriteString("pending_email=")
+		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")
 	builder.WriteString("password_hash=<sensitive>")

@@ -115,6 +115,20 @@ func (_c *UserCreate) SetNillableEmailTokenExpiresAt(v *time.Time) *UserCreate {
 	return _c
 }
 
+// SetPendingEmail sets the "pending_email" field.
+func (_c *UserCreate) SetPendingEmail(v string) *UserCreate {
+	_c.mutation.SetPendingEmail(v)
+	return _c
+}
+
+// SetNillablePendingEmail sets the "pending_email" field if the given value is not nil.
+func (_c *UserCreate) SetNillablePendingEmail(v *string) *UserCreate {
+	if v != nil {
+		_c.SetPendingEmail(*v)
+	}
+	return _c
+}
+
 // SetPasswordHash sets the "password_hash" field.
 func (_c *UserCreate) SetPasswordHash(v string) *UserCreate {
 	_c.mutation.SetPasswordHash(v)
@@ -340,6 +354,11 @@ func (_c *UserCreate) check() error {
 	if _, ok := _c.mutation.EmailVerified(); !ok {
 		return &ValidationError{Name: "email_verified", err: errors.New(`ent: missing required field "User.email_verified"`)}
 	}
+	if v, ok := _c.mutation.PendingEmail(); ok {
+		if err := user.PendingEmailValidator(v); err != nil {
+			return &ValidationError{Name: "pending_email", err: fmt.Errorf(`ent: validator failed for field "User.pending_email": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.PasswordHash(); !ok {
 		return &ValidationError{Name: "password_hash", err: errors.New(`ent: missing required field "User.password_hash"`)}
 	}
@@ -417,6 +436,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.EmailTokenExpiresAt(); ok {
 		_spec.SetField(user.FieldEmailTokenExpiresAt, field.TypeTime, value)
 		_node.EmailTokenExpiresAt = &value
+	}
+	if value, ok := _c.mutation.PendingEmail(); ok {
+		_spec.SetField(user.FieldPendingEmail, field.TypeString, value)
+		_node.PendingEmail = &value
 	}
 	if value, ok := _c.mutation.PasswordHash(); ok {
 		_spec.SetField(user.FieldPasswordHash, field.TypeString, value)
@@ -684,6 +707,24 @@ func (u *UserUpsert) ClearEmailTokenExpiresAt() *UserUpsert {
 	return u
 }
 
+// SetPendingEmail sets the "pending_email" field.
+func (u *UserUpsert) SetPendingEmail(v string) *UserUpsert {
+	u.Set(user.FieldPendingEmail, v)
+	return u
+}
+
+// UpdatePendingEmail sets the "pending_email" field to the value that was provided on create.
+func (u *UserUpsert) UpdatePendingEmail() *UserUpsert {
+	u.SetExcluded(user.FieldPendingEmail)
+	return u
+}
+
+// ClearPendingEmail clears the value of the "pending_email" field.
+func (u *UserUpsert) ClearPendingEmail() *UserUpsert {
+	u.SetNull(user.FieldPendingEmail)
+	return u
+}
+
 // SetPasswordHash sets the "password_hash" field.
 func (u *UserUpsert) SetPasswordHash(v string) *UserUpsert {
 	u.Set(user.FieldPasswordHash, v)
@@ -881,6 +922,27 @@ func (u *UserUpsertOne) UpdateEmailTokenExpiresAt() *UserUpsertOne {
 func (u *UserUpsertOne) ClearEmailTokenExpiresAt() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearEmailTokenExpiresAt()
+	})
+}
+
+// SetPendingEmail sets the "pending_email" field.
+func (u *UserUpsertOne) SetPendingEmail(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPendingEmail(v)
+	})
+}
+
+// UpdatePendingEmail sets the "pending_email" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdatePendingEmail() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePendingEmail()
+	})
+}
+
+// ClearPendingEmail clears the value of the "pending_email" field.
+func (u *UserUpsertOne) ClearPendingEmail() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearPendingEmail()
 	})
 }
 
@@ -1253,6 +1315,27 @@ func (u *UserUpsertBulk) UpdateEmailTokenExpiresAt() *UserUpsertBulk {
 func (u *UserUpsertBulk) ClearEmailTokenExpiresAt() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearEmailTokenExpiresAt()
+	})
+}
+
+// SetPendingEmail sets the "pending_email" field.
+func (u *UserUpsertBulk) SetPendingEmail(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPendingEmail(v)
+	})
+}
+
+// UpdatePendingEmail sets the "pending_email" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdatePendingEmail() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePendingEmail()
+	})
+}
+
+// ClearPendingEmail clears the value of the "pending_email" field.
+func (u *UserUpsertBulk) ClearPendingEmail() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearPendingEmail()
 	})
 }
 

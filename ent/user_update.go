@@ -134,6 +134,26 @@ func (_u *UserUpdate) ClearEmailTokenExpiresAt() *UserUpdate {
 	return _u
 }
 
+// SetPendingEmail sets the "pending_email" field.
+func (_u *UserUpdate) SetPendingEmail(v string) *UserUpdate {
+	_u.mutation.SetPendingEmail(v)
+	return _u
+}
+
+// SetNillablePendingEmail sets the "pending_email" field if the given value is not nil.
+func (_u *UserUpdate) SetNillablePendingEmail(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetPendingEmail(*v)
+	}
+	return _u
+}
+
+// ClearPendingEmail clears the value of the "pending_email" field.
+func (_u *UserUpdate) ClearPendingEmail() *UserUpdate {
+	_u.mutation.ClearPendingEmail()
+	return _u
+}
+
 // SetPasswordHash sets the "password_hash" field.
 func (_u *UserUpdate) SetPasswordHash(v string) *UserUpdate {
 	_u.mutation.SetPasswordHash(v)
@@ -450,6 +470,11 @@ func (_u *UserUpdate) check() error {
 			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "User.email": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PendingEmail(); ok {
+		if err := user.PendingEmailValidator(v); err != nil {
+			return &ValidationError{Name: "pending_email", err: fmt.Errorf(`ent: validator failed for field "User.pending_email": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Bio(); ok {
 		if err := user.BioValidator(v); err != nil {
 			return &ValidationError{Name: "bio", err: fmt.Errorf(`ent: validator failed for field "User.bio": %w`, err)}
@@ -510,6 +535,12 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.EmailTokenExpiresAtCleared() {
 		_spec.ClearField(user.FieldEmailTokenExpiresAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PendingEmail(); ok {
+		_spec.SetField(user.FieldPendingEmail, field.TypeString, value)
+	}
+	if _u.mutation.PendingEmailCleared() {
+		_spec.ClearField(user.FieldPendingEmail, field.TypeString)
 	}
 	if value, ok := _u.mutation.PasswordHash(); ok {
 		_spec.SetField(user.FieldPasswordHash, field.TypeString, value)
@@ -924,6 +955,26 @@ func (_u *UserUpdateOne) ClearEmailTokenExpiresAt() *UserUpdateOne {
 	return _u
 }
 
+// SetPendingEmail sets the "pending_email" field.
+func (_u *UserUpdateOne) SetPendingEmail(v string) *UserUpdateOne {
+	_u.mutation.SetPendingEmail(v)
+	return _u
+}
+
+// SetNillablePendingEmail sets the "pending_email" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillablePendingEmail(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetPendingEmail(*v)
+	}
+	return _u
+}
+
+// ClearPendingEmail clears the value of the "pending_email" field.
+func (_u *UserUpdateOne) ClearPendingEmail() *UserUpdateOne {
+	_u.mutation.ClearPendingEmail()
+	return _u
+}
+
 // SetPasswordHash sets the "password_hash" field.
 func (_u *UserUpdateOne) SetPasswordHash(v string) *UserUpdateOne {
 	_u.mutation.SetPasswordHash(v)
@@ -1253,6 +1304,11 @@ func (_u *UserUpdateOne) check() error {
 			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "User.email": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PendingEmail(); ok {
+		if err := user.PendingEmailValidator(v); err != nil {
+			return &ValidationError{Name: "pending_email", err: fmt.Errorf(`ent: validator failed for field "User.pending_email": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Bio(); ok {
 		if err := user.BioValidator(v); err != nil {
 			return &ValidationError{Name: "bio", err: fmt.Errorf(`ent: validator failed for field "User.bio": %w`, err)}
@@ -1330,6 +1386,12 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if _u.mutation.EmailTokenExpiresAtCleared() {
 		_spec.ClearField(user.FieldEmailTokenExpiresAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PendingEmail(); ok {
+		_spec.SetField(user.FieldPendingEmail, field.TypeString, value)
+	}
+	if _u.mutation.PendingEmailCleared() {
+		_spec.ClearField(user.FieldPendingEmail, field.TypeString)
 	}
 	if value, ok := _u.mutation.PasswordHash(); ok {
 		_spec.SetField(user.FieldPasswordHash, field.TypeString, value)

@@ -243,6 +243,7 @@ type ComplexityRoot struct {
 		GlobalID          func(childComplexity int) int
 		Identities        func(childComplexity int) int
 		ImageURL          func(childComplexity int) int
+		PendingEmail      func(childComplexity int) int
 		Username          func(childComplexity int) int
 		ViewerIsFollowing func(childComplexity int) int
 	}
@@ -308,6 +309,7 @@ type SubscriptionResolver interface {
 type UserResolver interface {
 	Email(ctx context.Context, obj *model.User) (*string, error)
 	EmailVerified(ctx context.Context, obj *model.User) (bool, error)
+	PendingEmail(ctx context.Context, obj *model.User) (*string, error)
 
 	Identities(ctx context.Context, obj *model.User) ([]*ent.Identity, error)
 }
@@ -1198,6 +1200,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.ImageURL(childComplexity), true
+	case "User.pendingEmail":
+		if e.ComplexityRoot.User.PendingEmail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.PendingEmail(childComplexity), true
 	case "User.username":
 		if e.ComplexityRoot.User.Username == nil {
 			break
@@ -1490,6 +1498,12 @@ type User implements Node {
   sees it: false for everyone else.
   """
   emailVerified: Boolean!
+  """
+  An address the user asked to change to with ` + "`" + `updateViewer` + "`" + `, waiting to be verified:
+  ` + "`" + `email` + "`" + ` stays as it is until the link mailed to this address is opened. Only the user
+  themself sees it; null for everyone else and when no change is waiting.
+  """
+  pendingEmail: String
   "Short biography, possibly empty."
   bio: String!
   "URL of the profile picture, or null when none is set."
@@ -1944,12 +1958,27 @@ type VerifyEmailPayload {
 
 "Input of ` + "`" + `updateViewer` + "`" + `. Only the fields given (non-null) change."
 input UpdateViewerInput {
-  "New email address."
+  """
+  New email address. It takes effect only once verified: a link goes to the new address
+  (see ` + "`" + `User.pendingEmail` + "`" + `), and the current address is told of the change. Needs
+  ` + "`" + `currentPassword` + "`" + `.
+  """
   email: String
   "New username."
   username: String
-  "New password (8 to 256 characters)."
+  """
+  New password (8 to 256 characters). Ends every other session of the account, and the
+  account's address is told. Needs ` + "`" + `currentPassword` + "`" + `.
+  """
   password: String
+  """
+  The account's current password, required with ` + "`" + `email` + "`" + ` or ` + "`" + `password` + "`" + ` (a stolen access
+  token alone must not take the account over). Wrong or missing: ` + "`" + `BAD_USER_INPUT` + "`" + ` on this
+  field, and wrong attempts spend the ` + "`" + `signIn` + "`" + ` budget. An account without a password (made
+  by a provider sign-in) leaves it out and instead needs a session signed in within the
+  last 10 minutes, else ` + "`" + `FORBIDDEN` + "`" + `.
+  """
+  currentPassword: String
   "New biography, up to 2,000 characters; an empty string clears it."
   bio: String
   "New picture URL (http or https, up to 2,048 characters); an empty string clears it."
@@ -2397,6 +2426,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_email(ctx, field)
 	case "emailVerified":
 		return ec.fieldContext_User_emailVerified(ctx, field)
+	case "pendingEmail":
+		return ec.fieldContext_User_pendingEmail(ctx, field)
 	case "bio":
 		return ec.fieldContext_User_bio(ctx, field)
 	case "image":
@@ -6518,6 +6549,29 @@ func (ec *executionContext) fieldContext_User_emailVerified(_ context.Context, f
 	return graphql.NewScalarFieldContext("User", field, true, true, "Boolean")
 }
 
+func (ec *executionContext) _User_pendingEmail(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_pendingEmail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().PendingEmail(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_pendingEmail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, "String")
+}
+
 func (ec *executionContext) _User_bio(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8959,7 +9013,7 @@ func (ec *executionContext) unmarshalInputUpdateViewerInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"email", "username", "password", "bio", "image"}
+	fieldsInOrder := [...]string{"email", "username", "password", "currentPassword", "bio", "image"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8987,6 +9041,13 @@ func (ec *executionContext) unmarshalInputUpdateViewerInput(ctx context.Context,
 				return it, err
 			}
 			it.Password = data
+		case "currentPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currentPassword"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrentPassword = data
 		case "bio":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bio"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -10504,6 +10565,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_emailVerified(ctx, field, obj)
+				})
+		case "pendingEmail":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_pendingEmail(ctx, field, obj)
 				})
 		case "bio":
 			out.Values[i] = ec._User_bio(ctx, field, obj)

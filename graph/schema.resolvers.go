@@ -64,6 +64,7 @@ func (r *mutationResolver) SignOut(ctx context.Context, input model.SignOutInput
 func (r *mutationResolver) UpdateViewer(ctx context.Context, input model.UpdateViewerInput) (*model.UpdateViewerPayload, error) {
 	u, err := r.Service.UpdateViewer(ctx, service.UpdateViewerInput{
 		Email: input.Email, Username: input.Username, Password: input.Password, Bio: input.Bio, Image: input.Image,
+		CurrentPassword: input.CurrentPassword,
 	})
 	if err != nil {
 		return nil, err
@@ -333,6 +334,14 @@ func (r *userResolver) Email(ctx context.Context, obj *model.User) (*string, err
 // EmailVerified is the resolver for the emailVerified field.
 func (r *userResolver) EmailVerified(ctx context.Context, obj *model.User) (bool, error) {
 	return obj.EmailVerified && policy.CanSeeEmail(ctx, obj.User), nil
+}
+
+// PendingEmail is the resolver for the pendingEmail field.
+func (r *userResolver) PendingEmail(ctx context.Context, obj *model.User) (*string, error) {
+	if !policy.CanSeeEmail(ctx, obj.User) {
+		return nil, nil
+	}
+	return obj.PendingEmail, nil
 }
 
 // Identities is the resolver for the identities field.

@@ -337,6 +337,7 @@ var (
 		{Name: "email_verified", Type: field.TypeBool, Default: false},
 		{Name: "email_token_hash", Type: field.TypeBytes, Nullable: true},
 		{Name: "email_token_expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "pending_email", Type: field.TypeString, Nullable: true, Size: 254},
 		{Name: "password_hash", Type: field.TypeString, Default: ""},
 		{Name: "bio", Type: field.TypeString, Size: 2000, Default: ""},
 		{Name: "image", Type: field.TypeString, Size: 2048, Default: ""},

@@ -40,6 +40,10 @@ func (User) Fields() []ent.Field {
 		// email_token_expires_at.
 		field.Bytes("email_token_hash").Optional().Nillable().Sensitive(),
 		field.Time("email_token_expires_at").Optional().Nillable(),
+		// pending_email is an address the user asked to change to. It replaces email
+		// only when the link mailed to it is opened (email_token_hash), so a stolen
+		// session cannot move the account to the thief's address.
+		field.String("pending_email").MaxLen(254).Optional().Nillable(),
 		// password_hash is "" for accounts that sign in only through a provider.
 		field.String("password_hash").Sensitive().Default(""),
 		field.String("bio").MaxRuneLen(2000).Default(""),

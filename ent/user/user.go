@@ -30,6 +30,8 @@ const (
 	FieldEmailTokenHash = "email_token_hash"
 	// FieldEmailTokenExpiresAt holds the string denoting the email_token_expires_at field in the database.
 	FieldEmailTokenExpiresAt = "email_token_expires_at"
+	// FieldPendingEmail holds the string denoting the pending_email field in the database.
+	FieldPendingEmail = "pending_email"
 	// FieldPasswordHash holds the string denoting the password_hash field in the database.
 	FieldPasswordHash = "password_hash"
 	// FieldBio holds the string denoting the bio field in the database.
@@ -112,6 +114,7 @@ var Columns = []string{
 	FieldEmailVerified,
 	FieldEmailTokenHash,
 	FieldEmailTokenExpiresAt,
+	FieldPendingEmail,
 	FieldPasswordHash,
 	FieldBio,
 	FieldImage,
@@ -148,6 +151,8 @@ var (
 	EmailValidator func(string) error
 	// DefaultEmailVerified holds the default value on creation for the "email_verified" field.
 	DefaultEmailVerified bool
+	// PendingEmailValidator is a validator for the "pending_email" field. It is called by the builders before save.
+	PendingEmailValidator func(string) error
 	// DefaultPasswordHash holds the default value on creation for the "password_hash" field.
 	DefaultPasswordHash string
 	// DefaultBio holds the default value on creation for the "bio" field.
@@ -201,6 +206,11 @@ func ByEmailVerified(opts ...sql.OrderTermOption) OrderOption {
 // ByEmailTokenExpiresAt orders the results by the email_token_expires_at field.
 func ByEmailTokenExpiresAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEmailTokenExpiresAt, opts...).ToFunc()
+}
+
+// ByPendingEmail orders the results by the pending_email field.
+func ByPendingEmail(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPendingEmail, opts...).ToFunc()
 }
 
 // ByPasswordHash orders the results by the password_hash field.

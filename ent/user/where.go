@@ -95,6 +95,11 @@ func EmailTokenExpiresAt(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldEmailTokenExpiresAt, v))
 }
 
+// PendingEmail applies equality check predicate on the "pending_email" field. It's identical to PendingEmailEQ.
+func PendingEmail(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPendingEmail, v))
+}
+
 // PasswordHash applies equality check predicate on the "password_hash" field. It's identical to PasswordHashEQ.
 func PasswordHash(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldPasswordHash, v))
@@ -503,6 +508,81 @@ func EmailTokenExpiresAtIsNil() predicate.User {
 // EmailTokenExpiresAtNotNil applies the NotNil predicate on the "email_token_expires_at" field.
 func EmailTokenExpiresAtNotNil() predicate.User {
 	return predicate.User(sql.FieldNotNull(FieldEmailTokenExpiresAt))
+}
+
+// PendingEmailEQ applies the EQ predicate on the "pending_email" field.
+func PendingEmailEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPendingEmail, v))
+}
+
+// PendingEmailNEQ applies the NEQ predicate on the "pending_email" field.
+func PendingEmailNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldPendingEmail, v))
+}
+
+// PendingEmailIn applies the In predicate on the "pending_email" field.
+func PendingEmailIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldPendingEmail, vs...))
+}
+
+// PendingEmailNotIn applies the NotIn predicate on the "pending_email" field.
+func PendingEmailNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldPendingEmail, vs...))
+}
+
+// PendingEmailGT applies the GT predicate on the "pending_email" field.
+func PendingEmailGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldPendingEmail, v))
+}
+
+// PendingEmailGTE applies the GTE predicate on the "pending_email" field.
+func PendingEmailGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldPendingEmail, v))
+}
+
+// PendingEmailLT applies the LT predicate on the "pending_email" field.
+func PendingEmailLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldPendingEmail, v))
+}
+
+// PendingEmailLTE applies the LTE predicate on the "pending_email" field.
+func PendingEmailLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldPendingEmail, v))
+}
+
+// PendingEmailContains applies the Contains predicate on the "pending_email" field.
+func PendingEmailContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldPendingEmail, v))
+}
+
+// PendingEmailHasPrefix applies the HasPrefix predicate on the "pending_email" field.
+func PendingEmailHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldPendingEmail, v))
+}
+
+// PendingEmailHasSuffix applies the HasSuffix predicate on the "pending_email" field.
+func PendingEmailHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldPendingEmail, v))
+}
+
+// PendingEmailIsNil applies the IsNil predicate on the "pending_email" field.
+func PendingEmailIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldPendingEmail))
+}
+
+// PendingEmailNotNil applies the NotNil predicate on the "pending_email" field.
+func PendingEmailNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldPendingEmail))
+}
+
+// PendingEmailEqualFold applies the EqualFold predicate on the "pending_email" field.
+func PendingEmailEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldPendingEmail, v))
+}
+
+// PendingEmailContainsFold applies the ContainsFold predicate on the "pending_email" field.
+func PendingEmailContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldPendingEmail, v))
 }
 
 // PasswordHashEQ applies the EQ predicate on the "password_hash" field.

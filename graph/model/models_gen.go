@@ -256,12 +256,21 @@ type UpdateArticlePayload struct {
 
 // Input of `updateViewer`. Only the fields given (non-null) change.
 type UpdateViewerInput struct {
-	// New email address.
+	// New email address. It takes effect only once verified: a link goes to the new address
+	// (see `User.pendingEmail`), and the current address is told of the change. Needs
+	// `currentPassword`.
 	Email *string `json:"email,omitempty"`
 	// New username.
 	Username *string `json:"username,omitempty"`
-	// New password (8 to 256 characters).
+	// New password (8 to 256 characters). Ends every other session of the account, and the
+	// account's address is told. Needs `currentPassword`.
 	Password *string `json:"password,omitempty"`
+	// The account's current password, required with `email` or `password` (a stolen access
+	// token alone must not take the account over). Wrong or missing: `BAD_USER_INPUT` on this
+	// field, and wrong attempts spend the `signIn` budget. An account without a password (made
+	// by a provider sign-in) leaves it out and instead needs a session signed in within the
+	// last 10 minutes, else `FORBIDDEN`.
+	CurrentPassword *string `json:"currentPassword,omitempty"`
 	// New biography, up to 2,000 characters; an empty string clears it.
 	Bio *string `json:"bio,omitempty"`
 	// New picture URL (http or https, up to 2,048 characters); an empty string clears it.

@@ -358,14 +358,15 @@ func TestAccountUpdateViewer(t *testing.T) {
 			acctUser{Username: "Alice_2", Email: str("alice@example.com"), Bio: "Writes about Go.", Image: str("https://img.example.com/a.png")}},
 		{"own username in another case", map[string]any{"username": "alice_2"},
 			acctUser{Username: "alice_2", Email: str("alice@example.com"), Bio: "Writes about Go.", Image: str("https://img.example.com/a.png")}},
-		{"email is lower-cased", map[string]any{"email": " Alice@New.Example.org "},
-			acctUser{Username: "alice_2", Email: str("alice@new.example.org"), Bio: "Writes about Go.", Image: str("https://img.example.com/a.png")}},
+		// A new address waits for its verification (pendingEmail, below).
+		{"email is lower-cased", map[string]any{"email": " Alice@New.Example.org ", "currentPassword": alice.Password},
+			acctUser{Username: "alice_2", Email: str("alice@example.com"), Bio: "Writes about Go.", Image: str("https://img.example.com/a.png")}},
 		{"empty image clears it", map[string]any{"image": ""},
-			acctUser{Username: "alice_2", Email: str("alice@new.example.org"), Bio: "Writes about Go."}},
+			acctUser{Username: "alice_2", Email: str("alice@example.com"), Bio: "Writes about Go."}},
 		{"empty bio clears it", map[string]any{"bio": ""},
-			acctUser{Username: "alice_2", Email: str("alice@new.example.org")}},
+			acctUser{Username: "alice_2", Email: str("alice@example.com")}},
 		{"http image", map[string]any{"image": "http://img.example.com/b.png"},
-			acctUser{Username: "alice_2", Email: str("alice@new.example.org"), Image: str("http://img.example.com/b.png")}},
+			acctUser{Username: "alice_2", Email: str("alice@example.com"), Image: str("http://img.example.com/b.png")}},
 	} {
 		t.Run(step.name, func(t *testing.T) {
 			got := acctUpdated(t, acctUpdate(t, e, alice.Token, step.in))
@@ -396,8 +397,16 @@ func TestAccountUpdateViewer(t *testing.T) {
 	if out.User != nil {
 		t.Fatalf("old username still finds %+v", out.User)
 	}
-	acctPayload(t, acctSignIn(t, e, "alice@new.example.org", alice.Password), "signIn")
-	acctWantCode(t, acctSignIn(t, e, alice.Email, alice.Password), "UNAUTHENTICATED")
+	var pending struct {
+		Viewer struct{ PendingEmail *string }
+	}
+	e.MustQuery(t, alice.Token, `{ viewer { pendingEmail } }`, nil, &pending)
+	if p := pending.Viewer.PendingEmail; p == nil || *p != "alice@new.example.org" {
+		t.Fatalf("pendingEmail = %v, want alice@new.example.org", p)
+	}
+	// Until it is verified the account signs in with the address it had.
+	acctPayload(t, acctSignIn(t, e, alice.Email, alice.Password), "signIn")
+	acctWantCode(t, acctSignIn(t, e, "alice@new.example.org", alice.Password), "UNAUTHENTICATED")
 }
 
 func acctSameUser(a, b acctUser) bool {
@@ -432,12 +441,14 @@ func TestAccountUpdateViewerInvalid(t *testing.T) {
 		{"bio too long", map[string]any{"bio": strings.Repeat("b", 2001)}, []string{"bio"}},
 		{"blank username", map[string]any{"username": " "}, []string{"username"}},
 		{"bad username", map[string]any{"username": "al ice"}, []string{"username"}},
-		{"blank email", map[string]any{"email": ""}, []string{"email"}},
-		{"bad email", map[string]any{"email": "alice@"}, []string{"email"}},
-		{"short password", map[string]any{"password": "short"}, []string{"password"}},
+		{"blank email", map[string]any{"email": "", "currentPassword": alice.Password}, []string{"email"}},
+		{"bad email", map[string]any{"email": "alice@", "currentPassword": alice.Password}, []string{"email"}},
+		{"short password", map[string]any{"password": "short", "currentPassword": alice.Password}, []string{"password"}},
+		{"new password without the current one", map[string]any{"password": "a new password"}, []string{"currentPassword"}},
+		{"new email without the current password", map[string]any{"email": "alice@new.example", "currentPassword": ""}, []string{"currentPassword"}},
 		{"everything at once",
 			map[string]any{"username": "a b", "email": "x", "password": "", "bio": strings.Repeat("b", 2001), "image": "javascript:x"},
-			[]string{"username", "email", "password", "bio", "image"}},
+			[]string{"username", "email", "password", "bio", "image", "currentPassword"}},
 		{"valid fields do not rescue a bad one", map[string]any{"bio": "new", "image": "javascript:x"}, []string{"image"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -459,9 +470,9 @@ func TestAccountUpdateViewerInvalid(t *testing.T) {
 			map[string][]string{"username": {"is already taken"}}},
 		{"someone else's username in another case", map[string]any{"username": "BOB"},
 			map[string][]string{"username": {"is already taken"}}},
-		{"someone else's email in another case", map[string]any{"email": "Bob@Example.com"},
+		{"someone else's email in another case", map[string]any{"email": "Bob@Example.com", "currentPassword": alice.Password},
 			map[string][]string{"email": {"is already taken"}}},
-		{"both", map[string]any{"username": "Bob", "email": bob.Email, "password": "a new password"},
+		{"both", map[string]any{"username": "Bob", "email": bob.Email, "password": "a new password", "currentPassword": alice.Password},
 			map[string][]string{"username": {"is already taken"}, "email": {"is already taken"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -493,7 +504,7 @@ func TestAccountUpdateViewerPassword(t *testing.T) {
 	second := acctPayload(t, acctSignIn(t, e, alice.Email, alice.Password), "signIn")
 	rotated := acctPayload(t, tokRefresh(t, e, second.RefreshToken), "refreshSession")
 
-	acctUpdated(t, acctUpdate(t, e, alice.Token, map[string]any{"password": "a brand new password"}))
+	acctUpdated(t, acctUpdate(t, e, alice.Token, map[string]any{"password": "a brand new password", "currentPassword": alice.Password}))
 
 	// Every other session of the account ends, also one rotated since its sign-in, and
 	// its access token with it; the session that changed the password goes on.

@@ -15,6 +15,7 @@ import (
 	"inkwell/internal/apptest"
 	"inkwell/internal/auth"
 	"inkwell/internal/config"
+	"inkwell/internal/mailtest"
 	"inkwell/internal/oauthtest"
 	"inkwell/internal/ratelimit"
 )
@@ -192,19 +193,23 @@ func TestAccountPreHijacking(t *testing.T) {
 		if other.User.EmailVerified {
 			t.Fatal("another user sees bob's emailVerified")
 		}
-		update := func(email string) bool {
-			var out struct {
-				UpdateViewer struct{ User struct{ EmailVerified bool } }
-			}
-			e.MustQuery(t, bob.AccessToken, `mutation($in: UpdateViewerInput!) { updateViewer(input: $in) { user { emailVerified } } }`,
+		type updated struct {
+			Email, PendingEmail *string
+			EmailVerified       bool
+		}
+		update := func(email string) updated {
+			var out struct{ UpdateViewer struct{ User updated } }
+			e.MustQuery(t, bob.AccessToken, `mutation($in: UpdateViewerInput!) { updateViewer(input: $in) { user { email pendingEmail emailVerified } } }`,
 				map[string]any{"in": map[string]any{"email": email}}, &out)
-			return out.UpdateViewer.User.EmailVerified
+			return out.UpdateViewer.User
 		}
-		if !update("Bob@Example.com") {
-			t.Fatal("setting the same address (in other case) unverified it")
+		if u := update("Bob@Example.com"); !u.EmailVerified || u.PendingEmail != nil {
+			t.Fatalf("setting the same address (in other case): %+v", u)
 		}
-		if update("bob.new@example.com") {
-			t.Fatal("a new address counts as verified")
+		// A new address is only pending: the verified one stays the account's.
+		if u := update("bob.new@example.com"); !u.EmailVerified || *u.Email != "bob@example.com" ||
+			u.PendingEmail == nil || *u.PendingEmail != "bob.new@example.com" {
+			t.Fatalf("after asking for a new address: %+v", u)
 		}
 	})
 }
@@ -297,7 +302,8 @@ func TestEmailExistenceOracle(t *testing.T) {
 	e.SignUp(t, "target")
 	ask := func() string {
 		return e.Do(t, apptest.Request{Token: u.Token, Header: map[string]string{"X-Forwarded-For": "198.51.100.7"},
-			Query: `mutation { updateViewer(input: {email: "target@example.com"}) { user { id } } }`}).Code()
+			Query:     `mutation($p: String!) { updateViewer(input: {email: "target@example.com", currentPassword: $p}) { user { id } } }`,
+			Variables: map[string]any{"p": u.Password}}).Code()
 	}
 	for i := range 3 {
 		if code := ask(); code != "BAD_USER_INPUT" {
@@ -651,7 +657,7 @@ func TestAccessTokenOutlivesSession(t *testing.T) {
 		e := apptest.New(t)
 		ada := e.SignUp(t, "ada")
 		thief := signIn(t, e, ada)
-		acctUpdated(t, acctUpdate(t, e, ada.Token, map[string]any{"password": "a brand new password"}))
+		acctUpdated(t, acctUpdate(t, e, ada.Token, map[string]any{"password": "a brand new password", "currentPassword": ada.Password}))
 		ended(t, e, thief.AccessToken)
 		works(t, e, ada.Token)
 	})
@@ -698,4 +704,113 @@ func TestDeletedUsersTokenIsInvalid(t *testing.T) {
 	for _, q := range []string{`{ viewer { id } }`, `{ __typename }`, `mutation { sendVerificationEmail }`} {
 		tokWant401(t, e.Query(t, ada.Token, q, nil))
 	}
+}
+
+// Finding 7: a stolen 15-minute access token changed the password or the email, a
+// permanent takeover. Both now need the current password (or, for an account without
+// one, a fresh sign-in), a new email takes effect only once verified, and the account's
+// address is told.
+func TestPasswordAndEmailChangeWithOnlyAnAccessToken(t *testing.T) {
+	mp := mailtest.Start(t)
+	e, p := oaEnv(t, apptest.WithConfig(func(c *config.Config) { c.SMTPURL = mp.SMTPURL() }))
+	ada := e.SignUp(t, "ada")
+	mp.Wait(t, ada.Email, 1) // the sign-up's link
+	stolen := ada.Token
+	update := func(e *apptest.Env, token string, in map[string]any) *apptest.Response {
+		return e.Do(t, apptest.Request{Token: token, Header: map[string]string{"X-Forwarded-For": "198.51.100.9"},
+			Query:     `mutation($in: UpdateViewerInput!) { updateViewer(input: $in) { user { email pendingEmail } } }`,
+			Variables: map[string]any{"in": in}})
+	}
+	unchanged := func(t *testing.T, e *apptest.Env, ada *apptest.User) {
+		t.Helper()
+		acctPayload(t, acctSignIn(t, e, ada.Email, ada.Password), "signIn")
+		var v struct {
+			Viewer struct{ Email, PendingEmail *string }
+		}
+		e.MustQuery(t, ada.Token, `{ viewer { email pendingEmail } }`, nil, &v)
+		if v.Viewer.Email == nil || *v.Viewer.Email != ada.Email || v.Viewer.PendingEmail != nil {
+			t.Fatalf("account changed: %+v", v.Viewer)
+		}
+	}
+
+	t.Run("without the current password nothing changes", func(t *testing.T) {
+		for _, in := range []map[string]any{
+			{"password": "thief's password"},
+			{"email": "thief@example.com"},
+			{"email": "thief@example.com", "password": "thief's password", "bio": "pwned"},
+		} {
+			acctWantFields(t, update(e, stolen, in), "currentPassword")
+		}
+		unchanged(t, e, ada)
+	})
+	t.Run("a wrong current password changes nothing and spends the sign-in budget", func(t *testing.T) {
+		e := apptest.New(t, withLimits(ratelimit.Rules{ratelimit.SignIn: {Address: ratelimit.Limit{N: 3, Per: time.Hour}}}))
+		ada := e.SignUp(t, "ada")
+		for i := range 3 {
+			r := update(e, ada.Token, map[string]any{"password": "thief's password", "currentPassword": fmt.Sprintf("guess %d", i)})
+			if r.Code() != "BAD_USER_INPUT" || r.Errors[0].Extensions.Fields["currentPassword"][0] != "is wrong" {
+				t.Fatalf("guess %d: %s", i, r.Body)
+			}
+		}
+		// The budget is signIn's: a token does not guess faster than signIn could.
+		if r := update(e, ada.Token, map[string]any{"password": "thief's password", "currentPassword": "guess 4"}); r.Code() != "RATE_LIMITED" {
+			t.Fatalf("guess 4: %s, want RATE_LIMITED", r.Body)
+		}
+		unchanged(t, e, ada)
+	})
+	t.Run("a new email is pending until verified, and the old address is told", func(t *testing.T) {
+		r := e.Query(t, ada.Token, `mutation($p: String!) { updateViewer(input: {email: "ada@new.example", currentPassword: $p}) { user { email pendingEmail } } }`,
+			map[string]any{"p": ada.Password})
+		var out struct {
+			UpdateViewer struct {
+				User struct{ Email, PendingEmail *string }
+			}
+		}
+		r.Decode(t, &out)
+		if u := out.UpdateViewer.User; u.Email == nil || *u.Email != ada.Email || u.PendingEmail == nil || *u.PendingEmail != "ada@new.example" {
+			t.Fatalf("payload %+v, want the old email and the new one pending", u)
+		}
+		notice := mp.Wait(t, ada.Email, 2)[0]
+		if !strings.Contains(notice.Subject, "email address") || !strings.Contains(notice.Text, "ada@new.example") {
+			t.Fatalf("the old address was told %q: %q", notice.Subject, notice.Text)
+		}
+		// Only the pending address's owner can make it the account's.
+		acctWantCode(t, acctSignIn(t, e, "ada@new.example", ada.Password), "UNAUTHENTICATED")
+		var others struct {
+			User struct{ PendingEmail *string }
+		}
+		e.MustQuery(t, "", `{ user(username: "ada") { pendingEmail } }`, nil, &others)
+		if others.User.PendingEmail != nil {
+			t.Fatal("someone else sees the pending address")
+		}
+		e.MustQuery(t, "", `mutation($t: String!) { verifyEmail(input: {token: $t}) { user { id } } }`,
+			map[string]any{"t": tokenOf(t, link(t, mp, "ada@new.example", 1))}, &map[string]any{})
+		acctPayload(t, acctSignIn(t, e, "ada@new.example", ada.Password), "signIn")
+		acctWantCode(t, acctSignIn(t, e, ada.Email, ada.Password), "UNAUTHENTICATED")
+	})
+	t.Run("a password change tells the address", func(t *testing.T) {
+		acctUpdated(t, acctUpdate(t, e, ada.Token, map[string]any{"password": "a brand new password", "currentPassword": ada.Password}))
+		if m := mp.Wait(t, "ada@new.example", 2)[0]; !strings.Contains(m.Subject, "password was changed") {
+			t.Fatalf("newest message to the address: %q", m.Subject)
+		}
+	})
+	t.Run("an account without a password needs a fresh sign-in", func(t *testing.T) {
+		p.SetUser(oauthtest.User{Subject: "7001", Login: "gh-only", Email: "gh-only@example.com", EmailVerified: true})
+		social := oaSession(t, e, "github")
+		acctUpdated(t, acctUpdate(t, e, social.AccessToken, map[string]any{"email": "gh-only@new.example"}))
+		// The same session, signed in 11 minutes ago: a stolen token of it cannot.
+		if _, err := e.DB.Exec(`UPDATE refresh_tokens SET created_at = created_at - interval '11 minutes'
+			WHERE session_id = $1`, tokSessionID(t, social.AccessToken)); err != nil {
+			t.Fatal(err)
+		}
+		r := acctUpdate(t, e, social.AccessToken, map[string]any{"password": "thief's password"})
+		acctWantCode(t, r, "FORBIDDEN")
+		var v struct {
+			Viewer struct{ PendingEmail *string }
+		}
+		e.MustQuery(t, social.AccessToken, `{ viewer { pendingEmail } }`, nil, &v)
+		if v.Viewer.PendingEmail == nil || *v.Viewer.PendingEmail != "gh-only@new.example" {
+			t.Fatalf("pendingEmail = %v", v.Viewer.PendingEmail)
+		}
+	})
 }

@@ -110,9 +110,11 @@ func TestEmailVerification(t *testing.T) {
 		var upd struct {
 			UpdateViewer struct{ User struct{ ID string } }
 		}
-		e.MustQuery(t, alice.Token, `mutation { updateViewer(input: {email: "alice@new.example"}) { user { id } } }`, nil, &upd)
-		if emailVerified(t, e, alice.Token) {
-			t.Fatal("the new address counts as verified")
+		e.MustQuery(t, alice.Token, `mutation($p: String!) { updateViewer(input: {email: "alice@new.example", currentPassword: $p}) { user { id } } }`,
+			map[string]any{"p": alice.Password}, &upd)
+		// Pending: the verified address stays the account's until the new one is proven.
+		if !emailVerified(t, e, alice.Token) {
+			t.Fatal("a pending change unverified the current address")
 		}
 		nl := link(t, mp, "alice@new.example", 1)
 		r := e.Query(t, "", `mutation($t: String!) { verifyEmail(input: {token: $t}) { user { id } } }`, map[string]any{"t": tokenOf(t, l)})
@@ -126,6 +128,13 @@ func TestEmailVerification(t *testing.T) {
 		e.MustQuery(t, "", `mutation($t: String!) { verifyEmail(input: {token: $t}) { user { id } } }`, map[string]any{"t": tokenOf(t, nl)}, &out)
 		if out.VerifyEmail.User.ID != alice.ID || !emailVerified(t, e, alice.Token) {
 			t.Fatalf("verifyEmail answered %+v; verified %v", out, emailVerified(t, e, alice.Token))
+		}
+		var v struct {
+			Viewer struct{ Email, PendingEmail *string }
+		}
+		e.MustQuery(t, alice.Token, `{ viewer { email pendingEmail } }`, nil, &v)
+		if v.Viewer.Email == nil || *v.Viewer.Email != "alice@new.example" || v.Viewer.PendingEmail != nil {
+			t.Fatalf("after verifying: %+v, want the new address and nothing pending", v.Viewer)
 		}
 	})
 

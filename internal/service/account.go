@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -165,14 +166,26 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (*Session,
 // UpdateViewerInput changes the viewer's account; nil fields stay as they are.
 type UpdateViewerInput struct {
 	Email, Username, Password, Bio, Image *string
+	// CurrentPassword proves that the caller is the owner, not someone holding a stolen
+	// access token: Email and Password need it (see reauthenticate).
+	CurrentPassword *string
 }
 
-// UpdateViewer changes the signed-in user's account. A new password ends every other
-// session of the user.
+// FreshSignIn is how recently an account without a password must have signed in (this
+// session) to change its email or set a password.
+const FreshSignIn = 10 * time.Minute
+
+// UpdateViewer changes the signed-in user's account. A new email is only pending until
+// verified; a new password ends every other session of the user. Both need the current
+// password, and the account's address is told of them.
 func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.User, error) {
 	v := viewer(ctx)
 	if err := policy.RequireViewer(v); err != nil {
 		return nil, err
+	}
+	cur, err := s.db.User.Get(ctx, v.UserID)
+	if err != nil {
+		return nil, notFound(err, "user")
 	}
 	bad := apperr.Fields{}
 	var username, email string
@@ -183,6 +196,9 @@ func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.
 	if in.Email != nil {
 		email = normEmail(*in.Email)
 		checkEmail(bad, email)
+		if email == cur.Email {
+			email = "" // no change, nothing to prove
+		}
 	}
 	if in.Password != nil {
 		checkPassword(bad, *in.Password)
@@ -193,8 +209,17 @@ func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.
 	if in.Image != nil {
 		checkImage(bad, strings.TrimSpace(*in.Image))
 	}
+	sensitive := email != "" || in.Password != nil
+	if sensitive && cur.PasswordHash != "" && (in.CurrentPassword == nil || *in.CurrentPassword == "") {
+		bad.Add("currentPassword", "is required to change the email or password")
+	}
 	if err := bad.Err(); err != nil {
 		return nil, err
+	}
+	if sensitive {
+		if err := s.reauthenticate(ctx, v, cur, in.CurrentPassword); err != nil {
+			return nil, err
+		}
 	}
 	// Whether an address is taken is what sign-up tells too: the same budget applies, so
 	// this is no faster oracle of which emails have accounts.
@@ -208,30 +233,25 @@ func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.
 	}
 	var hash string
 	if in.Password != nil {
-		var err error
 		if hash, err = auth.HashPassword(*in.Password); err != nil {
 			return nil, fmt.Errorf("hash password: %w", err)
 		}
 	}
 	var out *ent.User
 	var token string
-	err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
+	err = s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
 		token = ""
 		upd := tx.User.UpdateOneID(v.UserID)
 		if username != "" {
 			upd.SetUsername(username).SetUsernameKey(strings.ToLower(username))
 		}
 		if email != "" {
-			cur, err := tx.User.Get(ctx, v.UserID)
-			if err != nil {
-				return fmt.Errorf("load user: %w", err)
-			}
-			// A new address is unproven until its owner verifies it.
-			if cur.Email != email {
-				upd.SetEmail(email).SetEmailVerified(false)
-				if token, err = s.issueEmailToken(ctx, tx, v.UserID); err != nil {
-					return err
-				}
+			// The address the account signs in with stays until the new one is proven
+			// (VerifyEmail): a session alone cannot move the account elsewhere.
+			upd.SetPendingEmail(email)
+			var err error
+			if token, err = s.issueEmailToken(ctx, tx, v.UserID); err != nil {
+				return err
 			}
 		}
 		if in.Bio != nil {
@@ -263,7 +283,54 @@ func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.
 		return nil, err
 	}
 	if token != "" {
-		s.mailVerification(out.Email, token)
+		s.mailVerification(email, token)
+		s.mailNotice(cur.Email, "Your email address is being changed",
+			"Someone signed in to your account asked to change its email address to "+email+
+				". The change takes effect only when the link sent to that address is opened; until then "+
+				"this address stays the account's.")
+	}
+	if hash != "" {
+		s.mailNotice(cur.Email, "Your password was changed",
+			"The password of your account was changed, and every other session of the account was ended.")
 	}
 	return out, nil
+}
+
+// reauthenticate proves that the caller of a sensitive change is the account's owner: the
+// current password when the account has one (wrong attempts spend the sign-in budgets,
+// so a stolen token cannot guess it faster than signIn could), else a sign-in of this
+// session within FreshSignIn.
+func (s *Service) reauthenticate(ctx context.Context, v auth.Viewer, u *ent.User, password *string) error {
+	if u.PasswordHash == "" {
+		first, err := s.db.RefreshToken.Query().
+			Where(refreshtoken.SessionID(v.SessionID), refreshtoken.UserID(v.UserID)).
+			Order(ent.Asc(refreshtoken.FieldCreatedAt)).
+			First(ctx)
+		if ent.IsNotFound(err) {
+			return errSessionEnded
+		}
+		if err != nil {
+			return fmt.Errorf("find session start: %w", err)
+		}
+		if s.now().Sub(first.CreatedAt) > FreshSignIn {
+			return apperr.Forbidden("sign in again to change the email or password: this account has no password, " +
+				"and this session signed in more than 10 minutes ago")
+		}
+		return nil
+	}
+	account := u.Email
+	if account == "" {
+		account = "user " + strconv.Itoa(u.ID)
+	}
+	if err := s.limits.CheckAddress(ctx, ratelimit.SignIn); err != nil {
+		return err
+	}
+	if err := s.limits.CheckAccount(ctx, ratelimit.SignIn, ratelimit.AccountAt(ctx, account)); err != nil {
+		return err
+	}
+	s.limits.Slow(ctx, ratelimit.SignInCeiling, account)
+	if !auth.CheckPassword(u.PasswordHash, *password) {
+		return apperr.BadInput("currentPassword", "is wrong")
+	}
+	return nil
 }

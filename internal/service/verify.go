@@ -58,9 +58,24 @@ func (s *Service) mailVerification(address, token string) {
 	})
 }
 
+// mailNotice tells address (when there is one) of a change to its account, so that an
+// owner whose session was stolen learns of it from the address it cannot take over.
+func (s *Service) mailNotice(address, subject, text string) {
+	if s.mail == nil || address == "" {
+		return
+	}
+	s.mail.Queue(mail.Message{
+		To:      address,
+		Subject: subject,
+		Text: text + "\n\nIf it was you, there is nothing to do. If it was not, sign in and change your " +
+			"password now: that ends every other session.\n",
+	})
+}
+
 // SendVerificationEmail mails the viewer a new verification link (the earlier one stops
-// working). It reports false, sending nothing, when the address is already verified or
-// the account has none. It spends the sign-up budget of the address.
+// working), to the pending address when a change waits, else to the account's address. It
+// reports false, sending nothing, when there is nothing to verify. It spends the sign-up
+// budget of the address.
 func (s *Service) SendVerificationEmail(ctx context.Context) (bool, error) {
 	v := viewer(ctx)
 	if err := policy.RequireViewer(v); err != nil {
@@ -70,10 +85,14 @@ func (s *Service) SendVerificationEmail(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("load user: %w", err)
 	}
-	if u.Email == "" || u.EmailVerified {
+	address := u.Email
+	switch {
+	case u.PendingEmail != nil:
+		address = *u.PendingEmail
+	case u.Email == "" || u.EmailVerified:
 		return false, nil
 	}
-	if err := s.limits.Check(ctx, ratelimit.SignUp, u.Email); err != nil {
+	if err := s.limits.Check(ctx, ratelimit.SignUp, address); err != nil {
 		return false, err
 	}
 	var token string
@@ -83,21 +102,26 @@ func (s *Service) SendVerificationEmail(ctx context.Context) (bool, error) {
 	}); err != nil {
 		return false, err
 	}
-	s.mailVerification(u.Email, token)
+	s.mailVerification(address, token)
 	return true, nil
 }
 
 // VerifyEmail spends a verification token, once and before it expires, and marks its
-// account's address verified. Anyone holding the link may open it, signed in or not.
+// account's address verified; a pending address (UpdateViewer) becomes the account's
+// address then. Anyone holding the link may open it, signed in or not.
 func (s *Service) VerifyEmail(ctx context.Context, token string) (*ent.User, error) {
 	var uid int
 	err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
 		var err error
 		uid, err = spend(ctx, tx,
-			`UPDATE users SET email_verified = true, email_token_hash = NULL, email_token_expires_at = NULL
+			`UPDATE users SET email = COALESCE(pending_email, email), pending_email = NULL, email_verified = true,
+			        email_token_hash = NULL, email_token_expires_at = NULL
 			  WHERE email_token_hash = $1 AND email_token_expires_at > $2
 			 RETURNING id`, auth.HashRefreshToken(token), s.now())
 		switch {
+		case uniqueViolation(err, "users_email_key"):
+			// Another account took the pending address after it was asked for.
+			return apperr.Conflict("the new address belongs to another account now: choose another")
 		case err != nil:
 			return fmt.Errorf("spend email token: %w", err)
 		case uid == 0:

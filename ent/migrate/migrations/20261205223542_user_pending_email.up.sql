@@ -1,0 +1,2 @@
+-- modify "users" table
+ALTER TABLE "users" ADD COLUMN "pending_email" character varying NULL;
