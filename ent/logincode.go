@@ -30,6 +30,8 @@ type LoginCode struct {
 	ExpiresAt time.Time `json:"expires_at,omitempty"`
 	// UsedAt holds the value of the "used_at" field.
 	UsedAt *time.Time `json:"used_at,omitempty"`
+	// CodeChallenge holds the value of the "code_challenge" field.
+	CodeChallenge *string `json:"code_challenge,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the LoginCodeQuery when eager-loading is set.
 	Edges        LoginCodeEdges `json:"edges"`
@@ -65,7 +67,7 @@ func (*LoginCode) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case logincode.FieldID, logincode.FieldUserID:
 			values[i] = new(sql.NullInt64)
-		case logincode.FieldPurpose:
+		case logincode.FieldPurpose, logincode.FieldCodeChallenge:
 			values[i] = new(sql.NullString)
 		case logincode.FieldCreatedAt, logincode.FieldExpiresAt, logincode.FieldUsedAt:
 			values[i] = new(sql.NullTime)
@@ -127,6 +129,13 @@ func (_m *LoginCode) assignValues(columns []string, values []any) error {
 				_m.UsedAt = new(time.Time)
 				*_m.UsedAt = value.Time
 			}
+		case logincode.FieldCodeChallenge:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field code_challenge", values[i])
+			} else if value.Valid {
+				_m.CodeChallenge = new(string)
+				*_m.CodeChallenge = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -185,6 +194,11 @@ func (_m *LoginCode) String() string {
 	if v := _m.UsedAt; v != nil {
 		builder.WriteString("used_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.CodeChallenge; v != nil {
+		builder.WriteString("code_challenge=")
+		builder.WriteString(*v)
 	}
 	builder.WriteByte(')')
 	return builder.String()

@@ -83,6 +83,20 @@ func (_c *LoginCodeCreate) SetNillableUsedAt(v *time.Time) *LoginCodeCreate {
 	return _c
 }
 
+// SetCodeChallenge sets the "code_challenge" field.
+func (_c *LoginCodeCreate) SetCodeChallenge(v string) *LoginCodeCreate {
+	_c.mutation.SetCodeChallenge(v)
+	return _c
+}
+
+// SetNillableCodeChallenge sets the "code_challenge" field if the given value is not nil.
+func (_c *LoginCodeCreate) SetNillableCodeChallenge(v *string) *LoginCodeCreate {
+	if v != nil {
+		_c.SetCodeChallenge(*v)
+	}
+	return _c
+}
+
 // SetUser sets the "user" edge to the User entity.
 func (_c *LoginCodeCreate) SetUser(v *User) *LoginCodeCreate {
 	return _c.SetUserID(v.ID)
@@ -155,6 +169,11 @@ func (_c *LoginCodeCreate) check() error {
 	if _, ok := _c.mutation.ExpiresAt(); !ok {
 		return &ValidationError{Name: "expires_at", err: errors.New(`ent: missing required field "LoginCode.expires_at"`)}
 	}
+	if v, ok := _c.mutation.CodeChallenge(); ok {
+		if err := logincode.CodeChallengeValidator(v); err != nil {
+			return &ValidationError{Name: "code_challenge", err: fmt.Errorf(`ent: validator failed for field "LoginCode.code_challenge": %w`, err)}
+		}
+	}
 	if len(_c.mutation.UserIDs()) == 0 {
 		return &ValidationError{Name: "user", err: errors.New(`ent: missing required edge "LoginCode.user"`)}
 	}
@@ -204,6 +223,10 @@ func (_c *LoginCodeCreate) createSpec() (*LoginCode, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.UsedAt(); ok {
 		_spec.SetField(logincode.FieldUsedAt, field.TypeTime, value)
 		_node.UsedAt = &value
+	}
+	if value, ok := _c.mutation.CodeChallenge(); ok {
+		_spec.SetField(logincode.FieldCodeChallenge, field.TypeString, value)
+		_node.CodeChallenge = &value
 	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -317,6 +340,9 @@ func (u *LoginCodeUpsertOne) UpdateNewValues() *LoginCodeUpsertOne {
 		}
 		if _, exists := u.create.mutation.ExpiresAt(); exists {
 			s.SetIgnore(logincode.FieldExpiresAt)
+		}
+		if _, exists := u.create.mutation.CodeChallenge(); exists {
+			s.SetIgnore(logincode.FieldCodeChallenge)
 		}
 	}))
 	return u
@@ -560,6 +586,9 @@ func (u *LoginCodeUpsertBulk) UpdateNewValues() *LoginCodeUpsertBulk {
 			}
 			if _, exists := b.mutation.ExpiresAt(); exists {
 				s.SetIgnore(logincode.FieldExpiresAt)
+			}
+			if _, exists := b.mutation.CodeChallenge(); exists {
+				s.SetIgnore(logincode.FieldCodeChallenge)
 			}
 		}
 	}))

@@ -113,6 +113,9 @@ func (_u *LoginCodeUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.UsedAtCleared() {
 		_spec.ClearField(logincode.FieldUsedAt, field.TypeTime)
 	}
+	if _u.mutation.CodeChallengeCleared() {
+		_spec.ClearField(logincode.FieldCodeChallenge, field.TypeString)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -248,6 +251,9 @@ func (_u *LoginCodeUpdateOne) sqlSave(ctx context.Context) (_node *LoginCode, er
 	}
 	if _u.mutation.UsedAtCleared() {
 		_spec.ClearField(logincode.FieldUsedAt, field.TypeTime)
+	}
+	if _u.mutation.CodeChallengeCleared() {
+		_spec.ClearField(logincode.FieldCodeChallenge, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &LoginCode{config: _u.config}

@@ -4097,20 +4097,21 @@ func (m *IdentityMutation) ResetEdge(name string) error {
 // LoginCodeMutation represents an operation that mutates the LoginCode nodes in the graph.
 type LoginCodeMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *int
-	code_hash     *[]byte
-	purpose       *logincode.Purpose
-	created_at    *time.Time
-	expires_at    *time.Time
-	used_at       *time.Time
-	clearedFields map[string]struct{}
-	user          *int
-	cleareduser   bool
-	done          bool
-	oldValue      func(context.Context) (*LoginCode, error)
-	predicates    []predicate.LoginCode
+	op             Op
+	typ            string
+	id             *int
+	code_hash      *[]byte
+	purpose        *logincode.Purpose
+	created_at     *time.Time
+	expires_at     *time.Time
+	used_at        *time.Time
+	code_challenge *string
+	clearedFields  map[string]struct{}
+	user           *int
+	cleareduser    bool
+	done           bool
+	oldValue       func(context.Context) (*LoginCode, error)
+	predicates     []predicate.LoginCode
 }
 
 var _ ent.Mutation = (*LoginCodeMutation)(nil)
@@ -4440,6 +4441,55 @@ func (m *LoginCodeMutation) ResetUsedAt() {
 	delete(m.clearedFields, logincode.FieldUsedAt)
 }
 
+// SetCodeChallenge sets the "code_challenge" field.
+func (m *LoginCodeMutation) SetCodeChallenge(s string) {
+	m.code_challenge = &s
+}
+
+// CodeChallenge returns the value of the "code_challenge" field in the mutation.
+func (m *LoginCodeMutation) CodeChallenge() (r string, exists bool) {
+	v := m.code_challenge
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCodeChallenge returns the old "code_challenge" field's value of the LoginCode entity.
+// If the LoginCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginCodeMutation) OldCodeChallenge(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCodeChallenge is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCodeChallenge requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCodeChallenge: %w", err)
+	}
+	return oldValue.CodeChallenge, nil
+}
+
+// ClearCodeChallenge clears the value of the "code_challenge" field.
+func (m *LoginCodeMutation) ClearCodeChallenge() {
+	m.code_challenge = nil
+	m.clearedFields[logincode.FieldCodeChallenge] = struct{}{}
+}
+
+// CodeChallengeCleared returns if the "code_challenge" field was cleared in this mutation.
+func (m *LoginCodeMutation) CodeChallengeCleared() bool {
+	_, ok := m.clearedFields[logincode.FieldCodeChallenge]
+	return ok
+}
+
+// ResetCodeChallenge resets all changes to the "code_challenge" field.
+func (m *LoginCodeMutation) ResetCodeChallenge() {
+	m.code_challenge = nil
+	delete(m.clearedFields, logincode.FieldCodeChallenge)
+}
+
 // ClearUser clears the "user" edge to the User entity.
 func (m *LoginCodeMutation) ClearUser() {
 	m.cleareduser = true
@@ -4501,7 +4551,7 @@ func (m *LoginCodeMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *LoginCodeMutation) Fields() []string {
-	fields := make([]string, 0, 6)
+	fields := make([]string, 0, 7)
 	if m.code_hash != nil {
 		fields = append(fields, logincode.FieldCodeHash)
 	}
@@ -4519,6 +4569,9 @@ func (m *LoginCodeMutation) Fields() []string {
 	}
 	if m.used_at != nil {
 		fields = append(fields, logincode.FieldUsedAt)
+	}
+	if m.code_challenge != nil {
+		fields = append(fields, logincode.FieldCodeChallenge)
 	}
 	return fields
 }
@@ -4540,6 +4593,8 @@ func (m *LoginCodeMutation) Field(name string) (ent.Value, bool) {
 		return m.ExpiresAt()
 	case logincode.FieldUsedAt:
 		return m.UsedAt()
+	case logincode.FieldCodeChallenge:
+		return m.CodeChallenge()
 	}
 	return nil, false
 }
@@ -4561,6 +4616,8 @@ func (m *LoginCodeMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldExpiresAt(ctx)
 	case logincode.FieldUsedAt:
 		return m.OldUsedAt(ctx)
+	case logincode.FieldCodeChallenge:
+		return m.OldCodeChallenge(ctx)
 	}
 	return nil, fmt.Errorf("unknown LoginCode field %s", name)
 }
@@ -4612,6 +4669,13 @@ func (m *LoginCodeMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetUsedAt(v)
 		return nil
+	case logincode.FieldCodeChallenge:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCodeChallenge(v)
+		return nil
 	}
 	return fmt.Errorf("unknown LoginCode field %s", name)
 }
@@ -4648,6 +4712,9 @@ func (m *LoginCodeMutation) ClearedFields() []string {
 	if m.FieldCleared(logincode.FieldUsedAt) {
 		fields = append(fields, logincode.FieldUsedAt)
 	}
+	if m.FieldCleared(logincode.FieldCodeChallenge) {
+		fields = append(fields, logincode.FieldCodeChallenge)
+	}
 	return fields
 }
 
@@ -4664,6 +4731,9 @@ func (m *LoginCodeMutation) ClearField(name string) error {
 	switch name {
 	case logincode.FieldUsedAt:
 		m.ClearUsedAt()
+		return nil
+	case logincode.FieldCodeChallenge:
+		m.ClearCodeChallenge()
 		return nil
 	}
 	return fmt.Errorf("unknown LoginCode nullable field %s", name)
@@ -4690,6 +4760,9 @@ func (m *LoginCodeMutation) ResetField(name string) error {
 		return nil
 	case logincode.FieldUsedAt:
 		m.ResetUsedAt()
+		return nil
+	case logincode.FieldCodeChallenge:
+		m.ResetCodeChallenge()
 		return nil
 	}
 	return fmt.Errorf("unknown LoginCode field %s", name)

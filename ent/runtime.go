@@ -179,6 +179,10 @@ func init() {
 	logincodeDescCreatedAt := logincodeFields[3].Descriptor()
 	// logincode.DefaultCreatedAt holds the default value on creation for the created_at field.
 	logincode.DefaultCreatedAt = logincodeDescCreatedAt.Default.(func() time.Time)
+	// logincodeDescCodeChallenge is the schema descriptor for code_challenge field.
+	logincodeDescCodeChallenge := logincodeFields[6].Descriptor()
+	// logincode.CodeChallengeValidator is a validator for the "code_challenge" field. It is called by the builders before save.
+	logincode.CodeChallengeValidator = logincodeDescCodeChallenge.Validators[0].(func(string) error)
 	refreshtokenFields := schema.RefreshToken{}.Fields()
 	_ = refreshtokenFields
 	// refreshtokenDescSessionID is the schema descriptor for session_id field.

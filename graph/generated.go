@@ -1632,10 +1632,14 @@ type AuthProvider {
   "Name to show on the button, e.g. ` + "`" + `GitHub` + "`" + `."
   displayName: String!
   """
-  Where to send the browser to sign in, with ` + "`" + `?return_to=<URL>` + "`" + ` added. The URL must be on
-  the server's allow-list. The browser comes back to it with ` + "`" + `?login_code=<code>` + "`" + ` (trade it
-  with ` + "`" + `exchangeLoginCode` + "`" + ` within a minute) or with ` + "`" + `?error=<code>&error_description=<text>` + "`" + `,
-  where the code is one of ` + "`" + `invalid_state` + "`" + `, ` + "`" + `access_denied` + "`" + `, ` + "`" + `exchange_failed` + "`" + `,
+  Where to send the browser to sign in, with
+  ` + "`" + `?return_to=<URL>&code_challenge=<C>&code_challenge_method=S256` + "`" + ` added. The URL must be
+  on the server's allow-list. ` + "`" + `C` + "`" + ` is the unpadded base64url SHA-256 of a random code
+  verifier (43 to 128 characters) that the client keeps (PKCE, RFC 7636), so that only it
+  can trade the code. The browser comes back to it with ` + "`" + `?login_code=<code>` + "`" + ` (trade it with
+  ` + "`" + `exchangeLoginCode` + "`" + ` and the verifier within a minute) or with
+  ` + "`" + `?error=<code>&error_description=<text>` + "`" + `, where the code is one of ` + "`" + `invalid_request` + "`" + ` (no
+  or a malformed challenge), ` + "`" + `invalid_state` + "`" + `, ` + "`" + `access_denied` + "`" + `, ` + "`" + `exchange_failed` + "`" + `,
   ` + "`" + `invalid_id_token` + "`" + `, ` + "`" + `provider_error` + "`" + `, ` + "`" + `account_conflict` + "`" + `, ` + "`" + `server_error` + "`" + `.
   """
   startURL: String!
@@ -1764,8 +1768,9 @@ type Mutation {
   refreshSession(input: RefreshSessionInput!): AuthPayload!
   """
   Trade the one-time login code from a provider sign-in (the ` + "`" + `login_code` + "`" + ` query parameter
-  the browser came back with) for tokens. A code works once, within a minute of the
-  sign-in. Errors: ` + "`" + `UNAUTHENTICATED` + "`" + `.
+  the browser came back with) and the PKCE verifier of the sign-in's challenge for tokens.
+  A code works once, within a minute of the sign-in, and only with its verifier. Errors:
+  ` + "`" + `UNAUTHENTICATED` + "`" + `.
   """
   exchangeLoginCode(input: ExchangeLoginCodeInput!): AuthPayload!
   """
@@ -1898,6 +1903,12 @@ input RefreshSessionInput {
 input ExchangeLoginCodeInput {
   "The ` + "`" + `login_code` + "`" + ` from the sign-in redirect."
   code: String!
+  """
+  The PKCE code verifier whose S256 challenge the client sent to ` + "`" + `startURL` + "`" + `
+  (` + "`" + `code_challenge` + "`" + `): only the client that started the sign-in can trade its code. A
+  wrong verifier spends the code.
+  """
+  codeVerifier: String!
 }
 
 "Input of ` + "`" + `unlinkIdentity` + "`" + `."
@@ -8502,7 +8513,7 @@ func (ec *executionContext) unmarshalInputExchangeLoginCodeInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"code"}
+	fieldsInOrder := [...]string{"code", "codeVerifier"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8516,6 +8527,13 @@ func (ec *executionContext) unmarshalInputExchangeLoginCodeInput(ctx context.Con
 				return it, err
 			}
 			it.Code = data
+		case "codeVerifier":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeVerifier"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeVerifier = data
 		}
 	}
 	return it, nil

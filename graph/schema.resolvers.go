@@ -39,7 +39,7 @@ func (r *mutationResolver) RefreshSession(ctx context.Context, input model.Refre
 
 // ExchangeLoginCode is the resolver for the exchangeLoginCode field.
 func (r *mutationResolver) ExchangeLoginCode(ctx context.Context, input model.ExchangeLoginCodeInput) (*model.AuthPayload, error) {
-	s, err := r.Service.ExchangeLoginCode(ctx, input.Code)
+	s, err := r.Service.ExchangeLoginCode(ctx, input.Code, input.CodeVerifier)
 	return authPayload(ctx, s, err)
 }
 

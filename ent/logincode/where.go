@@ -80,6 +80,11 @@ func UsedAt(v time.Time) predicate.LoginCode {
 	return predicate.LoginCode(sql.FieldEQ(FieldUsedAt, v))
 }
 
+// CodeChallenge applies equality check predicate on the "code_challenge" field. It's identical to CodeChallengeEQ.
+func CodeChallenge(v string) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldEQ(FieldCodeChallenge, v))
+}
+
 // CodeHashEQ applies the EQ predicate on the "code_hash" field.
 func CodeHashEQ(v []byte) predicate.LoginCode {
 	return predicate.LoginCode(sql.FieldEQ(FieldCodeHash, v))
@@ -288,6 +293,81 @@ func UsedAtIsNil() predicate.LoginCode {
 // UsedAtNotNil applies the NotNil predicate on the "used_at" field.
 func UsedAtNotNil() predicate.LoginCode {
 	return predicate.LoginCode(sql.FieldNotNull(FieldUsedAt))
+}
+
+// CodeChallengeEQ applies the EQ predicate on the "code_challenge" field.
+func CodeChallengeEQ(v string) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldEQ(FieldCodeChallenge, v))
+}
+
+// CodeChallengeNEQ applies the NEQ predicate on the "code_challenge" field.
+func CodeChallengeNEQ(v string) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldNEQ(FieldCodeChallenge, v))
+}
+
+// CodeChallengeIn applies the In predicate on the "code_challenge" field.
+func CodeChallengeIn(vs ...string) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldIn(FieldCodeChallenge, vs...))
+}
+
+// CodeChallengeNotIn applies the NotIn predicate on the "code_challenge" field.
+func CodeChallengeNotIn(vs ...string) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldNotIn(FieldCodeChallenge, vs...))
+}
+
+// CodeChallengeGT applies the GT predicate on the "code_challenge" field.
+func CodeChallengeGT(v string) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldGT(FieldCodeChallenge, v))
+}
+
+// CodeChallengeGTE applies the GTE predicate on the "code_challenge" field.
+func CodeChallengeGTE(v string) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldGTE(FieldCodeChallenge, v))
+}
+
+// CodeChallengeLT applies the LT predicate on the "code_challenge" field.
+func CodeChallengeLT(v string) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldLT(FieldCodeChallenge, v))
+}
+
+// CodeChallengeLTE applies the LTE predicate on the "code_challenge" field.
+func CodeChallengeLTE(v string) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldLTE(FieldCodeChallenge, v))
+}
+
+// CodeChallengeContains applies the Contains predicate on the "code_challenge" field.
+func CodeChallengeContains(v string) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldContains(FieldCodeChallenge, v))
+}
+
+// CodeChallengeHasPrefix applies the HasPrefix predicate on the "code_challenge" field.
+func CodeChallengeHasPrefix(v string) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldHasPrefix(FieldCodeChallenge, v))
+}
+
+// CodeChallengeHasSuffix applies the HasSuffix predicate on the "code_challenge" field.
+func CodeChallengeHasSuffix(v string) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldHasSuffix(FieldCodeChallenge, v))
+}
+
+// CodeChallengeIsNil applies the IsNil predicate on the "code_challenge" field.
+func CodeChallengeIsNil() predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldIsNull(FieldCodeChallenge))
+}
+
+// CodeChallengeNotNil applies the NotNil predicate on the "code_challenge" field.
+func CodeChallengeNotNil() predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldNotNull(FieldCodeChallenge))
+}
+
+// CodeChallengeEqualFold applies the EqualFold predicate on the "code_challenge" field.
+func CodeChallengeEqualFold(v string) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldEqualFold(FieldCodeChallenge, v))
+}
+
+// CodeChallengeContainsFold applies the ContainsFold predicate on the "code_challenge" field.
+func CodeChallengeContainsFold(v string) predicate.LoginCode {
+	return predicate.LoginCode(sql.FieldContainsFold(FieldCodeChallenge, v))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

@@ -246,6 +246,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "expires_at", Type: field.TypeTime},
 		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "code_challenge", Type: field.TypeString, Nullable: true, Size: 64},
 		{Name: "user_id", Type: field.TypeInt},
 	}
 	// LoginCodesTable holds the schema information for the "login_codes" table.
@@ -256,7 +257,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "login_codes_users_login_codes",
-				Columns:    []*schema.Column{LoginCodesColumns[6]},
+				Columns:    []*schema.Column{LoginCodesColumns[7]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},

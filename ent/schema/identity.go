@@ -59,6 +59,10 @@ func (LoginCode) Fields() []ent.Field {
 		field.Time("created_at").Default(now).Immutable(),
 		field.Time("expires_at").Immutable(),
 		field.Time("used_at").Optional().Nillable(),
+		// code_challenge is the S256 PKCE challenge the client sent when it started the
+		// sign-in: only the holder of its verifier may trade the code, so a code an
+		// attacker obtained cannot sign a victim's browser into the attacker's account.
+		field.String("code_challenge").MaxLen(64).Optional().Nillable().Immutable(),
 	}
 }
 

@@ -102,6 +102,10 @@ type DeleteCommentPayload struct {
 type ExchangeLoginCodeInput struct {
 	// The `login_code` from the sign-in redirect.
 	Code string `json:"code"`
+	// The PKCE code verifier whose S256 challenge the client sent to `startURL`
+	// (`code_challenge`): only the client that started the sign-in can trade its code. A
+	// wrong verifier spends the code.
+	CodeVerifier string `json:"codeVerifier"`
 }
 
 // Input of `favoriteArticle`.

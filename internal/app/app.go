@@ -285,10 +285,10 @@ func checkSession(svc *service.Service, log *slog.Logger) auth.SessionCheck {
 // accounts lets the sign-in flow hand verified identities to the service.
 type accounts struct{ svc *service.Service }
 
-func (a accounts) LoginCode(ctx context.Context, id oauth.Identity) (string, error) {
+func (a accounts) LoginCode(ctx context.Context, id oauth.Identity, challenge string) (string, error) {
 	return a.svc.LoginCode(ctx, service.ExternalIdentity{
 		Provider: id.Provider, Subject: id.Subject, Email: id.Email, EmailVerified: id.EmailVerified, Login: id.Login,
-	})
+	}, challenge)
 }
 
 func (a accounts) SpendLinkTicket(ctx context.Context, ticket string) (int, error) {

@@ -814,3 +814,47 @@ func TestPasswordAndEmailChangeWithOnlyAnAccessToken(t *testing.T) {
 		}
 	})
 }
+
+// Finding 11: a login code was not bound to the client that started the sign-in, so an
+// attacker could hand a victim's browser the attacker's code (login CSRF) and have the
+// victim write into the attacker's account. The client sends a PKCE challenge to the
+// start URL, and only its verifier trades the code.
+func TestLoginCodeNotBoundToClient(t *testing.T) {
+	t.Parallel()
+	e, p := oaEnv(t)
+	p.SetUser(oauthtest.User{Subject: "6001", Login: "mallory", Email: "mallory@example.com", EmailVerified: true})
+	exchange := func(code, verifier string) *apptest.Response {
+		return e.Query(t, "", `mutation($in: ExchangeLoginCodeInput!) { exchangeLoginCode(input: $in) { accessToken } }`,
+			map[string]any{"in": map[string]any{"code": code, "codeVerifier": verifier}})
+	}
+
+	t.Run("the attacker's code in the victim's client", func(t *testing.T) {
+		code := oaLoginCode(t, e, "github") // started with the attacker's challenge
+		before := e.Count(t, "refresh_tokens")
+		r := exchange(code, "the-victim-client-verifier-0123456789-abcdefghij")
+		oaWantCode(t, r, "UNAUTHENTICATED")
+		if n := e.Count(t, "refresh_tokens"); n != before {
+			t.Fatalf("a session was made: %d refresh tokens, had %d", n, before)
+		}
+		// The wrong verifier spent the code: it cannot be guessed at.
+		oaWantCode(t, exchange(code, oaVerifier), "UNAUTHENTICATED")
+	})
+	t.Run("the verifier is required", func(t *testing.T) {
+		code := oaLoginCode(t, e, "github")
+		r := e.Query(t, "", `mutation($c: String!) { exchangeLoginCode(input: {code: $c}) { accessToken } }`, map[string]any{"c": code})
+		if r.Code() != "GRAPHQL_VALIDATION_FAILED" {
+			t.Fatalf("without codeVerifier: %s", r.Body)
+		}
+		if out := exchange(code, oaVerifier); out.Code() != "" {
+			t.Fatalf("the code's own client: %s", out.Body)
+		}
+	})
+	t.Run("a sign-in cannot start without a challenge", func(t *testing.T) {
+		b := oaNewBrowser(t)
+		h := b.get(t, e.URL+"/auth/github/start?return_to="+url.QueryEscape(e.URL+"/"))
+		oaWantError(t, oaReturned(t, h, e.URL+"/"), "invalid_request")
+		if c := b.flowCookie(t, e); c != "" {
+			t.Fatal("a flow began without a challenge")
+		}
+	})
+}

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"maps"
@@ -116,8 +117,18 @@ func (b *oaBrowser) flowCookie(t *testing.T, e *apptest.Env) string {
 	return ""
 }
 
+// oaVerifier is the PKCE code verifier the tests' client keeps; oaChallenge its S256
+// challenge, sent to the start URL.
+const oaVerifier = "the-test-client-code-verifier-0123456789-abcdefghij"
+
+var oaChallenge = func() string {
+	sum := sha256.Sum256([]byte(oaVerifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}()
+
 func oaStartURL(e *apptest.Env, provider, returnTo string) string {
-	return e.URL + "/auth/" + provider + "/start?return_to=" + url.QueryEscape(returnTo)
+	return e.URL + "/auth/" + provider + "/start?return_to=" + url.QueryEscape(returnTo) +
+		"&code_challenge=" + oaChallenge + "&code_challenge_method=S256"
 }
 
 // oaBase is u without query and fragment.
@@ -262,7 +273,7 @@ func oaExchange(t *testing.T, e *apptest.Env, code string) *apptest.Response {
 	t.Helper()
 	return e.Query(t, "", `mutation($in: ExchangeLoginCodeInput!) { exchangeLoginCode(input: $in) {
 		accessToken refreshToken expiresAt user { `+oaUserFields+` } } }`,
-		map[string]any{"in": map[string]any{"code": code}})
+		map[string]any{"in": map[string]any{"code": code, "codeVerifier": oaVerifier}})
 }
 
 // oaSession signs in through provider and trades the login code for a session.
@@ -378,7 +389,7 @@ func TestOAuthProviders(t *testing.T) {
 		// to /auth/ and out of reach of scripts.
 		for _, pi := range want {
 			b := oaNewBrowser(t)
-			h := b.get(t, pi.StartURL+"?return_to="+url.QueryEscape(e.URL+"/"))
+			h := b.get(t, pi.StartURL+"?return_to="+url.QueryEscape(e.URL+"/")+"&code_challenge="+oaChallenge)
 			if h.Status != http.StatusFound || h.Location == nil {
 				t.Fatalf("%s start: %d %s", pi.Name, h.Status, h.Body)
 			}

@@ -159,19 +159,19 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 
 	code, err := o.app.Service.LoginCode(context.Background(), service.ExternalIdentity{
 		Provider: "github", Subject: "4242", Email: "social.person@example.com", EmailVerified: true, Login: "socialperson",
-	})
+	}, oaChallenge)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ex := o.post(t, "", `mutation Exchange($in: ExchangeLoginCodeInput!) { exchangeLoginCode(input: $in) { accessToken refreshToken } }`,
-		map[string]any{"in": map[string]any{"code": code}})
+		map[string]any{"in": map[string]any{"code": code, "codeVerifier": oaVerifier}})
 	if field(ex, "data", "exchangeLoginCode", "accessToken") == "" {
 		t.Fatalf("exchangeLoginCode gave %v", ex)
 	}
 	secrets = append(secrets, code, "social.person@", field(ex, "data", "exchangeLoginCode", "accessToken"),
 		field(ex, "data", "exchangeLoginCode", "refreshToken"))
 	o.post(t, "", `mutation Exchange($in: ExchangeLoginCodeInput!) { exchangeLoginCode(input: $in) { accessToken } }`,
-		map[string]any{"in": map[string]any{"code": code}})
+		map[string]any{"in": map[string]any{"code": code, "codeVerifier": oaVerifier}})
 
 	logs := o.logs.String()
 	for _, s := range secrets {

@@ -31,6 +31,7 @@ const (
 	errProviderError   = "provider_error"
 	errAccountConflict = "account_conflict"
 	errInvalidTicket   = "invalid_link_ticket"
+	errInvalidRequest  = "invalid_request"
 	errServerError     = "server_error"
 )
 
@@ -47,6 +48,21 @@ type flow struct {
 	// LinkUser is the signed-in user who started the flow with a link ticket: the
 	// provider account is linked to them rather than signed in.
 	LinkUser int `json:"l,omitempty"`
+	// Challenge is the client's PKCE challenge, which the login code is bound to.
+	Challenge string `json:"c,omitempty"`
+}
+
+// checkChallenge accepts an S256 PKCE challenge (RFC 7636): the unpadded base64url of a
+// SHA-256, 43 characters. "plain" is refused: the challenge travels in a URL.
+func checkChallenge(q url.Values) (string, bool) {
+	c := q.Get("code_challenge")
+	if m := q.Get("code_challenge_method"); m != "" && m != "S256" {
+		return "", false
+	}
+	if b, err := base64.RawURLEncoding.DecodeString(c); err != nil || len(b) != 32 {
+		return "", false
+	}
+	return c, true
 }
 
 // failure is a refused sign-in: a code and a short text for the SPA, and a cause for the log.
@@ -74,6 +90,17 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request, p *provider) {
 		}
 		linkUser = uid
 	}
+	// A sign-in's login code is bound to the client that started it; a link flow hands
+	// out no code.
+	var challenge string
+	if linkUser == 0 {
+		var ok bool
+		if challenge, ok = checkChallenge(r.URL.Query()); !ok {
+			redirect(w, r, returnTo, url.Values{"error": {errInvalidRequest},
+				"error_description": {"code_challenge must be the base64url SHA-256 of a code verifier (code_challenge_method S256)"}})
+			return
+		}
+	}
 	conf, _, err := s.config(r.Context(), p)
 	if err != nil {
 		s.log.WarnContext(r.Context(), "oauth start", "provider", p.Name, "err", err)
@@ -85,8 +112,9 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request, p *provider) {
 		State:    randomToken(),
 		Verifier: oauth2.GenerateVerifier(),
 		ReturnTo: returnTo,
-		Issued:   time.Now().Unix(),
-		LinkUser: linkUser,
+		Issued:    time.Now().Unix(),
+		LinkUser:  linkUser,
+		Challenge: challenge,
 	}
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(f.Verifier)}
 	if p.Kind == KindOIDC {
@@ -200,7 +228,7 @@ func (s *Service) signIn(r *http.Request, p *provider, f *flow) (string, *failur
 	var loginCode string
 	if f.LinkUser != 0 {
 		err = s.accounts.LinkIdentity(r.Context(), f.LinkUser, id)
-	} else if loginCode, err = s.accounts.LoginCode(r.Context(), id); err == nil && loginCode == "" {
+	} else if loginCode, err = s.accounts.LoginCode(r.Context(), id, f.Challenge); err == nil && loginCode == "" {
 		err = errors.New("empty login code")
 	}
 	if err != nil {

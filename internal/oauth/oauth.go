@@ -38,7 +38,8 @@ type Identity struct {
 // Accounts signs a provider identity in: it finds, links or creates the user and returns
 // a one-time login code for the SPA to trade.
 type Accounts interface {
-	LoginCode(ctx context.Context, id Identity) (code string, err error)
+	// LoginCode's code may be traded only with the verifier of challenge (PKCE, S256).
+	LoginCode(ctx context.Context, id Identity, challenge string) (code string, err error)
 	// SpendLinkTicket spends a signed-in user's one-time link ticket and returns the
 	// user; a bad ticket is an error.
 	SpendLinkTicket(ctx context.Context, ticket string) (userID int, err error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -34,15 +35,17 @@ var testKey = []byte("0123456789abcdef0123456789abcdef")
 
 // fakeAccounts records every identity it is handed.
 type fakeAccounts struct {
-	mu    sync.Mutex
-	calls []Identity
-	err   error
+	mu         sync.Mutex
+	calls      []Identity
+	challenges []string
+	err        error
 }
 
-func (a *fakeAccounts) LoginCode(_ context.Context, id Identity) (string, error) {
+func (a *fakeAccounts) LoginCode(_ context.Context, id Identity, challenge string) (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls = append(a.calls, id)
+	a.challenges = append(a.challenges, challenge)
 	if a.err != nil {
 		return "", a.err
 	}
@@ -161,8 +164,14 @@ func returnedTo(t *testing.T, resp *http.Response) url.Values {
 	return q
 }
 
+// testChallenge is the S256 challenge of the verifier "test-verifier", as a client sends it.
+var testChallenge = func() string {
+	sum := sha256.Sum256([]byte("test-verifier"))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}()
+
 func startPath(name, returnTo string) string {
-	return "/auth/" + name + "/start?return_to=" + url.QueryEscape(returnTo)
+	return "/auth/" + name + "/start?return_to=" + url.QueryEscape(returnTo) + "&code_challenge=" + testChallenge
 }
 
 func TestNew(t *testing.T) {
@@ -382,6 +391,26 @@ func TestStart(t *testing.T) {
 		})
 	}
 
+	// Without a challenge of its own the client could be handed someone else's login
+	// code (login CSRF): a sign-in cannot start without one.
+	for _, tc := range []struct{ name, query string }{
+		{"no code_challenge", ""},
+		{"method plain", "&code_challenge=" + testChallenge + "&code_challenge_method=plain"},
+		{"a challenge that is not a SHA-256", "&code_challenge=" + testChallenge[:40]},
+		{"a challenge that is not base64url", "&code_challenge=" + strings.Repeat("+", 43)},
+	} {
+		t.Run(tc.name+" is refused", func(t *testing.T) {
+			s, _ := newService(t, testConfig(githubConfig("https://gh.example")))
+			resp := serve(s.Handler(), "/auth/github/start?return_to="+url.QueryEscape(testReturnTo)+tc.query)
+			if q := returnedTo(t, resp); q.Get("error") != errInvalidRequest || q.Get("error_description") == "" {
+				t.Fatalf("query = %v, want error=%s", q, errInvalidRequest)
+			}
+			if sc := resp.Header.Values("Set-Cookie"); len(sc) != 0 {
+				t.Fatalf("Set-Cookie = %q, want none", sc)
+			}
+		})
+	}
+
 	t.Run("unknown provider is 404", func(t *testing.T) {
 		s, _ := newService(t, testConfig(githubConfig("https://gh.example")))
 		if resp := serve(s.Handler(), startPath("gitlab", testReturnTo)); resp.StatusCode != http.StatusNotFound {
@@ -461,6 +490,26 @@ func TestCallbackRefusals(t *testing.T) {
 		t.Fatalf("Accounts called with %v", calls)
 	}
 
+	// Without a challenge of its own the client could be handed someone else's login
+	// code (login CSRF): a sign-in cannot start without one.
+	for _, tc := range []struct{ name, query string }{
+		{"no code_challenge", ""},
+		{"method plain", "&code_challenge=" + testChallenge + "&code_challenge_method=plain"},
+		{"a challenge that is not a SHA-256", "&code_challenge=" + testChallenge[:40]},
+		{"a challenge that is not base64url", "&code_challenge=" + strings.Repeat("+", 43)},
+	} {
+		t.Run(tc.name+" is refused", func(t *testing.T) {
+			s, _ := newService(t, testConfig(githubConfig("https://gh.example")))
+			resp := serve(s.Handler(), "/auth/github/start?return_to="+url.QueryEscape(testReturnTo)+tc.query)
+			if q := returnedTo(t, resp); q.Get("error") != errInvalidRequest || q.Get("error_description") == "" {
+				t.Fatalf("query = %v, want error=%s", q, errInvalidRequest)
+			}
+			if sc := resp.Header.Values("Set-Cookie"); len(sc) != 0 {
+				t.Fatalf("Set-Cookie = %q, want none", sc)
+			}
+		})
+	}
+
 	t.Run("unknown provider is 404", func(t *testing.T) {
 		if resp := serve(h, "/auth/nope/callback?code=c&state="+state, cookie); resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("status = %d, want 404", resp.StatusCode)
@@ -489,6 +538,10 @@ func TestGitHubFlow(t *testing.T) {
 		want := Identity{Provider: "github", Subject: "4242", Email: "octo@example.com", EmailVerified: true, Login: "octocat", Name: "The Octocat", AvatarURL: "https://avatars.example/4242"}
 		if calls := acc.Calls(); len(calls) != 1 || calls[0] != want {
 			t.Fatalf("Accounts got %+v, want %+v", calls, want)
+		}
+		// The login code is bound to the challenge the client started with.
+		if acc.challenges[0] != testChallenge {
+			t.Fatalf("challenge %q, want the client's %q", acc.challenges[0], testChallenge)
 		}
 	})
 

@@ -2,6 +2,11 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -32,7 +37,12 @@ type ExternalIdentity struct {
 // the provider and the account have verified links it to that account; failing that, a
 // new account is made. An email that matches an account but is unverified on either
 // side is refused: it must never take one over, nor hand one to a squatter.
-func (s *Service) LoginCode(ctx context.Context, id ExternalIdentity) (string, error) {
+//
+// The code can be traded only with the PKCE verifier of challenge (ExchangeLoginCode).
+func (s *Service) LoginCode(ctx context.Context, id ExternalIdentity, challenge string) (string, error) {
+	if challenge == "" {
+		return "", errors.New("login code: no code challenge")
+	}
 	id.Email = normEmail(id.Email)
 	// A login code is the same kind of opaque, hashed-at-rest secret as a refresh token.
 	code, hash, err := auth.NewRefreshToken()
@@ -50,7 +60,7 @@ func (s *Service) LoginCode(ctx context.Context, id ExternalIdentity) (string, e
 				return err
 			}
 			t := s.now()
-			return tx.LoginCode.Create().SetCodeHash(hash).SetUserID(uid).
+			return tx.LoginCode.Create().SetCodeHash(hash).SetUserID(uid).SetCodeChallenge(challenge).
 				SetCreatedAt(t).SetExpiresAt(t.Add(LoginCodeTTL)).Exec(ctx)
 		})
 		retry := uniqueViolation(err, "identity_provider_subject") || uniqueViolation(err, "users_username_key_key") ||
@@ -162,19 +172,40 @@ func (s *Service) newProviderUser(ctx context.Context, tx *ent.Tx, id ExternalId
 	return u, nil
 }
 
-// ExchangeLoginCode trades a login code, once and within LoginCodeTTL, for a session.
-func (s *Service) ExchangeLoginCode(ctx context.Context, code string) (*Session, error) {
+// ExchangeLoginCode trades a login code, once and within LoginCodeTTL, for a session. The
+// caller must hold the PKCE verifier of the challenge the sign-in started with: a code
+// taken from another browser's redirect is useless. Any attempt spends the code, so a
+// verifier cannot be guessed.
+func (s *Service) ExchangeLoginCode(ctx context.Context, code, verifier string) (*Session, error) {
 	var sess *Session
+	errBadCode := apperr.Unauthenticated("invalid or expired login code")
 	err := s.inTx(ctx, func(tx *ent.Tx) error {
-		uid, err := spend(ctx, tx,
+		var uid int
+		var challenge sql.NullString
+		rows, err := tx.QueryContext(ctx,
 			`UPDATE login_codes SET used_at = $2
 			  WHERE code_hash = $1 AND purpose = 'login' AND used_at IS NULL AND expires_at > $2
-			 RETURNING user_id`, auth.HashRefreshToken(code), s.now())
-		switch {
-		case err != nil:
+			 RETURNING user_id, code_challenge`, auth.HashRefreshToken(code), s.now())
+		if err != nil {
 			return fmt.Errorf("spend login code: %w", err)
-		case uid == 0:
-			return apperr.Unauthenticated("invalid or expired login code")
+		}
+		if rows.Next() {
+			err = rows.Scan(&uid, &challenge)
+		}
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("spend login code: %w", err)
+		}
+		if uid == 0 {
+			return errBadCode
+		}
+		sum := sha256.Sum256([]byte(verifier))
+		got := base64.RawURLEncoding.EncodeToString(sum[:])
+		if !challenge.Valid || subtle.ConstantTimeCompare([]byte(got), []byte(challenge.String)) != 1 {
+			// Kept spent: the transaction commits, and the code is refused.
+			return nil
 		}
 		u, err := tx.User.Get(ctx, uid)
 		if err != nil {
@@ -183,6 +214,9 @@ func (s *Service) ExchangeLoginCode(ctx context.Context, code string) (*Session,
 		sess, err = s.startSession(ctx, tx, u, newSessionID())
 		return err
 	})
+	if err == nil && sess == nil {
+		return nil, apperr.Unauthenticated("the code verifier does not match the sign-in's code challenge")
+	}
 	return sess, err
 }
 
