@@ -108,10 +108,10 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request, p *provider) {
 		return
 	}
 	f := flow{
-		Provider: p.Name,
-		State:    randomToken(),
-		Verifier: oauth2.GenerateVerifier(),
-		ReturnTo: returnTo,
+		Provider:  p.Name,
+		State:     randomToken(),
+		Verifier:  oauth2.GenerateVerifier(),
+		ReturnTo:  returnTo,
 		Issued:    time.Now().Unix(),
 		LinkUser:  linkUser,
 		Challenge: challenge,
