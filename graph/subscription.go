@@ -66,6 +66,20 @@ func (r *Resolver) subscribeFeed(ctx context.Context) (*events.Subscription, err
 	return r.Events.Subscribe(ctx, events.NewArticles)
 }
 
+// eventLoaders installs in ctx the loaders one subscriber reads event e with: for rows,
+// the event's shared set, made by its first subscriber for no viewer, so that a row every
+// subscriber shows is loaded once however many they are; for the viewer's own flags, a
+// fresh set of the subscriber's. The context is not cancelled with the subscriber: the
+// shared set's loads serve the others too.
+func (r *Resolver) eventLoaders(ctx context.Context, e events.Event) context.Context {
+	ctx = context.WithoutCancel(ctx)
+	shared := e.Delivery.Once(func() any {
+		return loader.For(r.Loaders(auth.WithViewer(ctx, auth.Viewer{})))
+	}).(*loader.Loaders)
+	own := r.Loaders(ctx)
+	return loader.With(own, loader.Sharing(shared, loader.For(own)))
+}
+
 // stream turns a hub subscription into the channel gqlgen reads a subscription field
 // from. Each event is loaded with a fresh set of loaders: rows change between events, and
 // a set kept for the whole subscription would serve stale ones. load returning nil skips
@@ -99,7 +113,7 @@ func stream[T any](ctx context.Context, r *Resolver, sub *events.Subscription, l
 			if e.Kind == events.KindArticleDeleted {
 				return
 			}
-			v, err := load(r.Loaders(ctx), e)
+			v, err := load(r.eventLoaders(ctx, e), e)
 			if apperr.CodeOf(err) == apperr.CodeNotFound || ent.IsNotFound(err) {
 				continue
 			}

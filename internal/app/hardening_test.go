@@ -15,6 +15,7 @@ import (
 	"inkwell/internal/apptest"
 	"inkwell/internal/auth"
 	"inkwell/internal/config"
+	"inkwell/internal/dbstats"
 	"inkwell/internal/mailtest"
 	"inkwell/internal/oauthtest"
 	"inkwell/internal/ratelimit"
@@ -857,4 +858,82 @@ func TestLoginCodeNotBoundToClient(t *testing.T) {
 			t.Fatal("a flow began without a challenge")
 		}
 	})
+}
+
+// Finding 5, second half: one comment on an article with 2,000 subscriptions cost 6,003
+// SQL statements, three for every subscriber. What all of an event's subscribers show
+// alike is now loaded once per event, and only viewer fields cost per subscriber. Not
+// parallel: it counts every statement the process sends.
+func TestSubscriptionEventLoadedOncePerSubscriber(t *testing.T) {
+	e := apptest.New(t) // no entity cache: every row read is a statement
+	ada, bob := e.SignUp(t, "ada"), e.SignUp(t, "bob")
+	art := e.CreateArticle(t, ada, "Watched", "go", "sql")
+	const query = `subscription($s: String!) { commentAdded(articleSlug: $s) {
+		id body author { username bio followersCount viewerIsFollowing }
+		article { title tags { name } author { username followingCount } } } }`
+	const sockets, perSocket = 4, 5
+	type sub struct {
+		s   *apptest.Socket
+		ids []string
+	}
+	var subs []sub
+	signedIn := 0
+	for i := range sockets {
+		var payload map[string]any
+		if i%2 == 0 {
+			payload = map[string]any{"authorization": "Bearer " + bob.Token}
+			signedIn += perSocket
+		}
+		s := sub{s: e.Connect(t, payload)}
+		for range perSocket {
+			s.ids = append(s.ids, s.s.Subscribe(query, map[string]any{"s": art.Slug}))
+		}
+		subs = append(subs, s)
+	}
+	for deadline := time.Now().Add(10 * time.Second); e.App.Events.Count() < sockets*perSocket; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscriptions active, want %d", e.App.Events.Count(), sockets*perSocket)
+		}
+	}
+
+	before := dbstats.Total()
+	r := e.Query(t, bob.Token, `mutation($s: String!) { addComment(input: {articleSlug: $s, body: "first"}) { comment { id } } }`,
+		map[string]any{"s": art.Slug})
+	if len(r.Errors) > 0 {
+		t.Fatal(string(r.Body))
+	}
+	for _, s := range subs {
+		// The subscriptions of one socket answer in any order.
+		pending := map[string]bool{}
+		for _, id := range s.ids {
+			pending[id] = true
+		}
+		for range s.ids {
+			m := s.s.Receive()
+			var got struct {
+				Data struct {
+					CommentAdded struct {
+						Body    string
+						Article struct{ Title string }
+					}
+				}
+			}
+			if err := json.Unmarshal(m.Payload, &got); err != nil || m.Type != "next" || !pending[m.ID] {
+				t.Fatalf("got %s %q %s (%v)", m.Type, m.ID, m.Payload, err)
+			}
+			delete(pending, m.ID)
+			if c := got.Data.CommentAdded; c.Body != "first" || c.Article.Title != "Watched" {
+				t.Fatalf("subscriber got %s", m.Payload)
+			}
+		}
+	}
+	delivery := dbstats.Total() - before - r.Statements
+	// The rows (comment, its author, article, tags, author, two counts) once, and one
+	// viewerIsFollowing per signed-in subscriber; before, every subscriber read them all.
+	const rows = 8
+	t.Logf("one comment, %d subscribers (%d signed in): %d statements to deliver it", sockets*perSocket, signedIn, delivery)
+	if delivery > int64(rows+signedIn) {
+		t.Errorf("delivering one event cost %d statements, want at most %d (rows once, viewer flags per signed-in subscriber)",
+			delivery, rows+signedIn)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"inkwell/internal/change"
 )
@@ -55,6 +56,26 @@ type Event struct {
 	FavoritesCount int `json:"n,omitempty"`
 	// Changed is what a write changed (KindChanged).
 	Changed *change.Set `json:"x,omitempty"`
+	// Delivery is this instance's receipt of the event, the same for every subscriber
+	// it reaches; nil on an event not received from the hub.
+	Delivery *Delivery `json:"-"`
+}
+
+// Delivery is one received event, shared by all its subscribers, so that what they all
+// read is loaded once however many they are (Once).
+type Delivery struct {
+	once sync.Once
+	v    any
+}
+
+// Once returns what the first call's f returned; later and concurrent calls wait for it
+// and get the same. On a nil Delivery every call runs f.
+func (d *Delivery) Once(f func() any) any {
+	if d == nil {
+		return f()
+	}
+	d.once.Do(func() { d.v = f() })
+	return d.v
 }
 
 // Changed is the event that tells every instance what a write changed.

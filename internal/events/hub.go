@@ -229,6 +229,7 @@ func (h *Hub) deliver(payload string) {
 		}
 		return
 	}
+	e.Delivery = &Delivery{}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, t := range e.topics() {

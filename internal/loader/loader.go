@@ -6,6 +6,8 @@ package loader
 
 import (
 	"context"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/graph-gophers/dataloader/v7"
@@ -67,7 +69,8 @@ func (l *Loader[K, V]) Preload(ctx context.Context, keys []K) {
 	}
 }
 
-// Loaders is one request's set of dataloaders.
+// Loaders is one request's set of dataloaders. The loaders of what depends on the viewer
+// are named Viewer…, and only they: Sharing relies on it.
 type Loaders struct {
 	UserByID           *Loader[int, *ent.User]
 	ArticleByID        *Loader[int, *ent.Article]
@@ -114,6 +117,20 @@ func New(db *ent.Client, v auth.Viewer, c *cache.Cache) *Loaders {
 		Followers:             newLoader(observed("Followers", b.followers)),
 		Following:             newLoader(observed("Following", b.following)),
 	}
+}
+
+// Sharing returns a set that reads through shared's loaders, except for the viewer's own
+// flags (the Viewer… loaders), read through own's. The subscribers of one event read it
+// so: rows every subscriber shows alike are loaded once, in shared, for all of them.
+func Sharing(shared, own *Loaders) *Loaders {
+	out := *shared
+	o, sv := reflect.ValueOf(&out).Elem(), reflect.ValueOf(own).Elem()
+	for i := range o.NumField() {
+		if strings.HasPrefix(o.Type().Field(i).Name, "Viewer") {
+			o.Field(i).Set(sv.Field(i))
+		}
+	}
+	return &out
 }
 
 type ctxKey struct{}
