@@ -6163,6 +6163,7 @@ type UserMutation struct {
 	updated_at               *time.Time
 	username                 *string
 	username_key             *string
+	username_skeleton        *string
 	email                    *string
 	email_verified           *bool
 	email_token_hash         *[]byte
@@ -6435,6 +6436,55 @@ func (m *UserMutation) OldUsernameKey(ctx context.Context) (v string, err error)
 // ResetUsernameKey resets all changes to the "username_key" field.
 func (m *UserMutation) ResetUsernameKey() {
 	m.username_key = nil
+}
+
+// SetUsernameSkeleton sets the "username_skeleton" field.
+func (m *UserMutation) SetUsernameSkeleton(s string) {
+	m.username_skeleton = &s
+}
+
+// UsernameSkeleton returns the value of the "username_skeleton" field in the mutation.
+func (m *UserMutation) UsernameSkeleton() (r string, exists bool) {
+	v := m.username_skeleton
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsernameSkeleton returns the old "username_skeleton" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldUsernameSkeleton(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsernameSkeleton is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsernameSkeleton requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsernameSkeleton: %w", err)
+	}
+	return oldValue.UsernameSkeleton, nil
+}
+
+// ClearUsernameSkeleton clears the value of the "username_skeleton" field.
+func (m *UserMutation) ClearUsernameSkeleton() {
+	m.username_skeleton = nil
+	m.clearedFields[user.FieldUsernameSkeleton] = struct{}{}
+}
+
+// UsernameSkeletonCleared returns if the "username_skeleton" field was cleared in this mutation.
+func (m *UserMutation) UsernameSkeletonCleared() bool {
+	_, ok := m.clearedFields[user.FieldUsernameSkeleton]
+	return ok
+}
+
+// ResetUsernameSkeleton resets all changes to the "username_skeleton" field.
+func (m *UserMutation) ResetUsernameSkeleton() {
+	m.username_skeleton = nil
+	delete(m.clearedFields, user.FieldUsernameSkeleton)
 }
 
 // SetEmail sets the "email" field.
@@ -7135,7 +7185,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -7147,6 +7197,9 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.username_key != nil {
 		fields = append(fields, user.FieldUsernameKey)
+	}
+	if m.username_skeleton != nil {
+		fields = append(fields, user.FieldUsernameSkeleton)
 	}
 	if m.email != nil {
 		fields = append(fields, user.FieldEmail)
@@ -7188,6 +7241,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.Username()
 	case user.FieldUsernameKey:
 		return m.UsernameKey()
+	case user.FieldUsernameSkeleton:
+		return m.UsernameSkeleton()
 	case user.FieldEmail:
 		return m.Email()
 	case user.FieldEmailVerified:
@@ -7221,6 +7276,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldUsername(ctx)
 	case user.FieldUsernameKey:
 		return m.OldUsernameKey(ctx)
+	case user.FieldUsernameSkeleton:
+		return m.OldUsernameSkeleton(ctx)
 	case user.FieldEmail:
 		return m.OldEmail(ctx)
 	case user.FieldEmailVerified:
@@ -7273,6 +7330,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetUsernameKey(v)
+		return nil
+	case user.FieldUsernameSkeleton:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsernameSkeleton(v)
 		return nil
 	case user.FieldEmail:
 		v, ok := value.(string)
@@ -7360,6 +7424,9 @@ func (m *UserMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *UserMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(user.FieldUsernameSkeleton) {
+		fields = append(fields, user.FieldUsernameSkeleton)
+	}
 	if m.FieldCleared(user.FieldEmail) {
 		fields = append(fields, user.FieldEmail)
 	}
@@ -7386,6 +7453,9 @@ func (m *UserMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *UserMutation) ClearField(name string) error {
 	switch name {
+	case user.FieldUsernameSkeleton:
+		m.ClearUsernameSkeleton()
+		return nil
 	case user.FieldEmail:
 		m.ClearEmail()
 		return nil
@@ -7417,6 +7487,9 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldUsernameKey:
 		m.ResetUsernameKey()
+		return nil
+	case user.FieldUsernameSkeleton:
+		m.ResetUsernameSkeleton()
 		return nil
 	case user.FieldEmail:
 		m.ResetEmail()

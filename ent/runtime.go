@@ -274,30 +274,34 @@ func init() {
 			return nil
 		}
 	}()
+	// userDescUsernameSkeleton is the schema descriptor for username_skeleton field.
+	userDescUsernameSkeleton := userFields[2].Descriptor()
+	// user.UsernameSkeletonValidator is a validator for the "username_skeleton" field. It is called by the builders before save.
+	user.UsernameSkeletonValidator = userDescUsernameSkeleton.Validators[0].(func(string) error)
 	// userDescEmail is the schema descriptor for email field.
-	userDescEmail := userFields[2].Descriptor()
+	userDescEmail := userFields[3].Descriptor()
 	// user.EmailValidator is a validator for the "email" field. It is called by the builders before save.
 	user.EmailValidator = userDescEmail.Validators[0].(func(string) error)
 	// userDescEmailVerified is the schema descriptor for email_verified field.
-	userDescEmailVerified := userFields[3].Descriptor()
+	userDescEmailVerified := userFields[4].Descriptor()
 	// user.DefaultEmailVerified holds the default value on creation for the email_verified field.
 	user.DefaultEmailVerified = userDescEmailVerified.Default.(bool)
 	// userDescPendingEmail is the schema descriptor for pending_email field.
-	userDescPendingEmail := userFields[6].Descriptor()
+	userDescPendingEmail := userFields[7].Descriptor()
 	// user.PendingEmailValidator is a validator for the "pending_email" field. It is called by the builders before save.
 	user.PendingEmailValidator = userDescPendingEmail.Validators[0].(func(string) error)
 	// userDescPasswordHash is the schema descriptor for password_hash field.
-	userDescPasswordHash := userFields[7].Descriptor()
+	userDescPasswordHash := userFields[8].Descriptor()
 	// user.DefaultPasswordHash holds the default value on creation for the password_hash field.
 	user.DefaultPasswordHash = userDescPasswordHash.Default.(string)
 	// userDescBio is the schema descriptor for bio field.
-	userDescBio := userFields[8].Descriptor()
+	userDescBio := userFields[9].Descriptor()
 	// user.DefaultBio holds the default value on creation for the bio field.
 	user.DefaultBio = userDescBio.Default.(string)
 	// user.BioValidator is a validator for the "bio" field. It is called by the builders before save.
 	user.BioValidator = userDescBio.Validators[0].(func(string) error)
 	// userDescImage is the schema descriptor for image field.
-	userDescImage := userFields[9].Descriptor()
+	userDescImage := userFields[10].Descriptor()
 	// user.DefaultImage holds the default value on creation for the image field.
 	user.DefaultImage = userDescImage.Default.(string)
 	// user.ImageValidator is a validator for the "image" field. It is called by the builders before save.

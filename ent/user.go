@@ -25,6 +25,8 @@ type User struct {
 	Username string `json:"username,omitempty"`
 	// UsernameKey holds the value of the "username_key" field.
 	UsernameKey string `json:"username_key,omitempty"`
+	// UsernameSkeleton holds the value of the "username_skeleton" field.
+	UsernameSkeleton *string `json:"username_skeleton,omitempty"`
 	// Email holds the value of the "email" field.
 	Email string `json:"email,omitempty"`
 	// EmailVerified holds the value of the "email_verified" field.
@@ -142,7 +144,7 @@ func (*User) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case user.FieldID:
 			values[i] = new(sql.NullInt64)
-		case user.FieldUsername, user.FieldUsernameKey, user.FieldEmail, user.FieldPendingEmail, user.FieldPasswordHash, user.FieldBio, user.FieldImage:
+		case user.FieldUsername, user.FieldUsernameKey, user.FieldUsernameSkeleton, user.FieldEmail, user.FieldPendingEmail, user.FieldPasswordHash, user.FieldBio, user.FieldImage:
 			values[i] = new(sql.NullString)
 		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldEmailTokenExpiresAt:
 			values[i] = new(sql.NullTime)
@@ -190,6 +192,13 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field username_key", values[i])
 			} else if value.Valid {
 				_m.UsernameKey = value.String
+			}
+		case user.FieldUsernameSkeleton:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field username_skeleton", values[i])
+			} else if value.Valid {
+				_m.UsernameSkeleton = new(string)
+				*_m.UsernameSkeleton = value.String
 			}
 		case user.FieldEmail:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -323,6 +332,11 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("username_key=")
 	builder.WriteString(_m.UsernameKey)
+	builder.WriteString(", ")
+	if v := _m.UsernameSkeleton; v != nil {
+		builder.WriteString("username_skeleton=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
 	builder.WriteString("email=")
 	builder.WriteString(_m.Email)

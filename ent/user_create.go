@@ -67,6 +67,20 @@ func (_c *UserCreate) SetUsernameKey(v string) *UserCreate {
 	return _c
 }
 
+// SetUsernameSkeleton sets the "username_skeleton" field.
+func (_c *UserCreate) SetUsernameSkeleton(v string) *UserCreate {
+	_c.mutation.SetUsernameSkeleton(v)
+	return _c
+}
+
+// SetNillableUsernameSkeleton sets the "username_skeleton" field if the given value is not nil.
+func (_c *UserCreate) SetNillableUsernameSkeleton(v *string) *UserCreate {
+	if v != nil {
+		_c.SetUsernameSkeleton(*v)
+	}
+	return _c
+}
+
 // SetEmail sets the "email" field.
 func (_c *UserCreate) SetEmail(v string) *UserCreate {
 	_c.mutation.SetEmail(v)
@@ -346,6 +360,11 @@ func (_c *UserCreate) check() error {
 			return &ValidationError{Name: "username_key", err: fmt.Errorf(`ent: validator failed for field "User.username_key": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.UsernameSkeleton(); ok {
+		if err := user.UsernameSkeletonValidator(v); err != nil {
+			return &ValidationError{Name: "username_skeleton", err: fmt.Errorf(`ent: validator failed for field "User.username_skeleton": %w`, err)}
+		}
+	}
 	if v, ok := _c.mutation.Email(); ok {
 		if err := user.EmailValidator(v); err != nil {
 			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "User.email": %w`, err)}
@@ -420,6 +439,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.UsernameKey(); ok {
 		_spec.SetField(user.FieldUsernameKey, field.TypeString, value)
 		_node.UsernameKey = value
+	}
+	if value, ok := _c.mutation.UsernameSkeleton(); ok {
+		_spec.SetField(user.FieldUsernameSkeleton, field.TypeString, value)
+		_node.UsernameSkeleton = &value
 	}
 	if value, ok := _c.mutation.Email(); ok {
 		_spec.SetField(user.FieldEmail, field.TypeString, value)
@@ -641,6 +664,24 @@ func (u *UserUpsert) UpdateUsernameKey() *UserUpsert {
 	return u
 }
 
+// SetUsernameSkeleton sets the "username_skeleton" field.
+func (u *UserUpsert) SetUsernameSkeleton(v string) *UserUpsert {
+	u.Set(user.FieldUsernameSkeleton, v)
+	return u
+}
+
+// UpdateUsernameSkeleton sets the "username_skeleton" field to the value that was provided on create.
+func (u *UserUpsert) UpdateUsernameSkeleton() *UserUpsert {
+	u.SetExcluded(user.FieldUsernameSkeleton)
+	return u
+}
+
+// ClearUsernameSkeleton clears the value of the "username_skeleton" field.
+func (u *UserUpsert) ClearUsernameSkeleton() *UserUpsert {
+	u.SetNull(user.FieldUsernameSkeleton)
+	return u
+}
+
 // SetEmail sets the "email" field.
 func (u *UserUpsert) SetEmail(v string) *UserUpsert {
 	u.Set(user.FieldEmail, v)
@@ -845,6 +886,27 @@ func (u *UserUpsertOne) SetUsernameKey(v string) *UserUpsertOne {
 func (u *UserUpsertOne) UpdateUsernameKey() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateUsernameKey()
+	})
+}
+
+// SetUsernameSkeleton sets the "username_skeleton" field.
+func (u *UserUpsertOne) SetUsernameSkeleton(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetUsernameSkeleton(v)
+	})
+}
+
+// UpdateUsernameSkeleton sets the "username_skeleton" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateUsernameSkeleton() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateUsernameSkeleton()
+	})
+}
+
+// ClearUsernameSkeleton clears the value of the "username_skeleton" field.
+func (u *UserUpsertOne) ClearUsernameSkeleton() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearUsernameSkeleton()
 	})
 }
 
@@ -1238,6 +1300,27 @@ func (u *UserUpsertBulk) SetUsernameKey(v string) *UserUpsertBulk {
 func (u *UserUpsertBulk) UpdateUsernameKey() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateUsernameKey()
+	})
+}
+
+// SetUsernameSkeleton sets the "username_skeleton" field.
+func (u *UserUpsertBulk) SetUsernameSkeleton(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetUsernameSkeleton(v)
+	})
+}
+
+// UpdateUsernameSkeleton sets the "username_skeleton" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateUsernameSkeleton() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateUsernameSkeleton()
+	})
+}
+
+// ClearUsernameSkeleton clears the value of the "username_skeleton" field.
+func (u *UserUpsertBulk) ClearUsernameSkeleton() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearUsernameSkeleton()
 	})
 }
 

@@ -68,6 +68,26 @@ func (_u *UserUpdate) SetNillableUsernameKey(v *string) *UserUpdate {
 	return _u
 }
 
+// SetUsernameSkeleton sets the "username_skeleton" field.
+func (_u *UserUpdate) SetUsernameSkeleton(v string) *UserUpdate {
+	_u.mutation.SetUsernameSkeleton(v)
+	return _u
+}
+
+// SetNillableUsernameSkeleton sets the "username_skeleton" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableUsernameSkeleton(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetUsernameSkeleton(*v)
+	}
+	return _u
+}
+
+// ClearUsernameSkeleton clears the value of the "username_skeleton" field.
+func (_u *UserUpdate) ClearUsernameSkeleton() *UserUpdate {
+	_u.mutation.ClearUsernameSkeleton()
+	return _u
+}
+
 // SetEmail sets the "email" field.
 func (_u *UserUpdate) SetEmail(v string) *UserUpdate {
 	_u.mutation.SetEmail(v)
@@ -465,6 +485,11 @@ func (_u *UserUpdate) check() error {
 			return &ValidationError{Name: "username_key", err: fmt.Errorf(`ent: validator failed for field "User.username_key": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.UsernameSkeleton(); ok {
+		if err := user.UsernameSkeletonValidator(v); err != nil {
+			return &ValidationError{Name: "username_skeleton", err: fmt.Errorf(`ent: validator failed for field "User.username_skeleton": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Email(); ok {
 		if err := user.EmailValidator(v); err != nil {
 			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "User.email": %w`, err)}
@@ -514,6 +539,12 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.UsernameKey(); ok {
 		_spec.SetField(user.FieldUsernameKey, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.UsernameSkeleton(); ok {
+		_spec.SetField(user.FieldUsernameSkeleton, field.TypeString, value)
+	}
+	if _u.mutation.UsernameSkeletonCleared() {
+		_spec.ClearField(user.FieldUsernameSkeleton, field.TypeString)
 	}
 	if value, ok := _u.mutation.Email(); ok {
 		_spec.SetField(user.FieldEmail, field.TypeString, value)
@@ -886,6 +917,26 @@ func (_u *UserUpdateOne) SetNillableUsernameKey(v *string) *UserUpdateOne {
 	if v != nil {
 		_u.SetUsernameKey(*v)
 	}
+	return _u
+}
+
+// SetUsernameSkeleton sets the "username_skeleton" field.
+func (_u *UserUpdateOne) SetUsernameSkeleton(v string) *UserUpdateOne {
+	_u.mutation.SetUsernameSkeleton(v)
+	return _u
+}
+
+// SetNillableUsernameSkeleton sets the "username_skeleton" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableUsernameSkeleton(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetUsernameSkeleton(*v)
+	}
+	return _u
+}
+
+// ClearUsernameSkeleton clears the value of the "username_skeleton" field.
+func (_u *UserUpdateOne) ClearUsernameSkeleton() *UserUpdateOne {
+	_u.mutation.ClearUsernameSkeleton()
 	return _u
 }
 
@@ -1299,6 +1350,11 @@ func (_u *UserUpdateOne) check() error {
 			return &ValidationError{Name: "username_key", err: fmt.Errorf(`ent: validator failed for field "User.username_key": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.UsernameSkeleton(); ok {
+		if err := user.UsernameSkeletonValidator(v); err != nil {
+			return &ValidationError{Name: "username_skeleton", err: fmt.Errorf(`ent: validator failed for field "User.username_skeleton": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Email(); ok {
 		if err := user.EmailValidator(v); err != nil {
 			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "User.email": %w`, err)}
@@ -1365,6 +1421,12 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if value, ok := _u.mutation.UsernameKey(); ok {
 		_spec.SetField(user.FieldUsernameKey, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.UsernameSkeleton(); ok {
+		_spec.SetField(user.FieldUsernameSkeleton, field.TypeString, value)
+	}
+	if _u.mutation.UsernameSkeletonCleared() {
+		_spec.ClearField(user.FieldUsernameSkeleton, field.TypeString)
 	}
 	if value, ok := _u.mutation.Email(); ok {
 		_spec.SetField(user.FieldEmail, field.TypeString, value)

@@ -1487,7 +1487,10 @@ input ArticleFilter {
 type User implements Node {
   "Globally unique, opaque id."
   id: ID!
-  "Unique name, 1 to 32 letters, digits, ` + "`" + `_` + "`" + ` or ` + "`" + `-` + "`" + `; unique regardless of case."
+  """
+  Unique name, 1 to 32 letters, digits, ` + "`" + `_` + "`" + ` or ` + "`" + `-` + "`" + `; unique regardless of case, and no name
+  may look like another (` + "`" + `paypa1` + "`" + ` is refused next to ` + "`" + `paypal` + "`" + `).
+  """
   username: String!
   "Email address, lower-cased. Only the user themself sees it; null for everyone else."
   email: String

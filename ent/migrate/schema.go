@@ -334,6 +334,7 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "username", Type: field.TypeString, Size: 32},
 		{Name: "username_key", Type: field.TypeString, Unique: true, Size: 32},
+		{Name: "username_skeleton", Type: field.TypeString, Unique: true, Nullable: true, Size: 128},
 		{Name: "email", Type: field.TypeString, Unique: true, Nullable: true, Size: 254},
 		{Name: "email_verified", Type: field.TypeBool, Default: false},
 		{Name: "email_token_hash", Type: field.TypeBytes, Nullable: true},
@@ -357,7 +358,7 @@ var (
 			{
 				Name:    "user_email_token_hash",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[7]},
+				Columns: []*schema.Column{UsersColumns[8]},
 			},
 		},
 	}

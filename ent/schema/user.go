@@ -25,6 +25,11 @@ func (User) Fields() []ent.Field {
 		// username_key is the lower-cased username; its unique index makes "Alice" and
 		// "alice" the same name without an expression index that Atlas cannot diff.
 		field.String("username_key").MaxLen(32).NotEmpty().Unique(),
+		// username_skeleton is the name as it looks (the lower-cased Unicode UTS #39
+		// skeleton: "0" is "o", "1" and "I" are "l", "m" is "rn"); its unique index refuses a
+		// name that passes for another ("adrnin" for "admin"). NULL only for names taken
+		// before it existed that looked like an older one.
+		field.String("username_skeleton").MaxLen(128).Optional().Nillable().Unique(),
 		// email is stored lower-cased, so the unique index is case-insensitive. It is
 		// NULL (read as "") for an account made by a provider sign-in that gave no
 		// verified address: an unverified one is never stored, so it cannot block or

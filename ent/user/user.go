@@ -22,6 +22,8 @@ const (
 	FieldUsername = "username"
 	// FieldUsernameKey holds the string denoting the username_key field in the database.
 	FieldUsernameKey = "username_key"
+	// FieldUsernameSkeleton holds the string denoting the username_skeleton field in the database.
+	FieldUsernameSkeleton = "username_skeleton"
 	// FieldEmail holds the string denoting the email field in the database.
 	FieldEmail = "email"
 	// FieldEmailVerified holds the string denoting the email_verified field in the database.
@@ -110,6 +112,7 @@ var Columns = []string{
 	FieldUpdatedAt,
 	FieldUsername,
 	FieldUsernameKey,
+	FieldUsernameSkeleton,
 	FieldEmail,
 	FieldEmailVerified,
 	FieldEmailTokenHash,
@@ -147,6 +150,8 @@ var (
 	UsernameValidator func(string) error
 	// UsernameKeyValidator is a validator for the "username_key" field. It is called by the builders before save.
 	UsernameKeyValidator func(string) error
+	// UsernameSkeletonValidator is a validator for the "username_skeleton" field. It is called by the builders before save.
+	UsernameSkeletonValidator func(string) error
 	// EmailValidator is a validator for the "email" field. It is called by the builders before save.
 	EmailValidator func(string) error
 	// DefaultEmailVerified holds the default value on creation for the "email_verified" field.
@@ -191,6 +196,11 @@ func ByUsername(opts ...sql.OrderTermOption) OrderOption {
 // ByUsernameKey orders the results by the username_key field.
 func ByUsernameKey(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldUsernameKey, opts...).ToFunc()
+}
+
+// ByUsernameSkeleton orders the results by the username_skeleton field.
+func ByUsernameSkeleton(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldUsernameSkeleton, opts...).ToFunc()
 }
 
 // ByEmail orders the results by the email field.

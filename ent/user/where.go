@@ -75,6 +75,11 @@ func UsernameKey(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldUsernameKey, v))
 }
 
+// UsernameSkeleton applies equality check predicate on the "username_skeleton" field. It's identical to UsernameSkeletonEQ.
+func UsernameSkeleton(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldUsernameSkeleton, v))
+}
+
 // Email applies equality check predicate on the "email" field. It's identical to EmailEQ.
 func Email(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldEmail, v))
@@ -323,6 +328,81 @@ func UsernameKeyEqualFold(v string) predicate.User {
 // UsernameKeyContainsFold applies the ContainsFold predicate on the "username_key" field.
 func UsernameKeyContainsFold(v string) predicate.User {
 	return predicate.User(sql.FieldContainsFold(FieldUsernameKey, v))
+}
+
+// UsernameSkeletonEQ applies the EQ predicate on the "username_skeleton" field.
+func UsernameSkeletonEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldUsernameSkeleton, v))
+}
+
+// UsernameSkeletonNEQ applies the NEQ predicate on the "username_skeleton" field.
+func UsernameSkeletonNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldUsernameSkeleton, v))
+}
+
+// UsernameSkeletonIn applies the In predicate on the "username_skeleton" field.
+func UsernameSkeletonIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldUsernameSkeleton, vs...))
+}
+
+// UsernameSkeletonNotIn applies the NotIn predicate on the "username_skeleton" field.
+func UsernameSkeletonNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldUsernameSkeleton, vs...))
+}
+
+// UsernameSkeletonGT applies the GT predicate on the "username_skeleton" field.
+func UsernameSkeletonGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldUsernameSkeleton, v))
+}
+
+// UsernameSkeletonGTE applies the GTE predicate on the "username_skeleton" field.
+func UsernameSkeletonGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldUsernameSkeleton, v))
+}
+
+// UsernameSkeletonLT applies the LT predicate on the "username_skeleton" field.
+func UsernameSkeletonLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldUsernameSkeleton, v))
+}
+
+// UsernameSkeletonLTE applies the LTE predicate on the "username_skeleton" field.
+func UsernameSkeletonLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldUsernameSkeleton, v))
+}
+
+// UsernameSkeletonContains applies the Contains predicate on the "username_skeleton" field.
+func UsernameSkeletonContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldUsernameSkeleton, v))
+}
+
+// UsernameSkeletonHasPrefix applies the HasPrefix predicate on the "username_skeleton" field.
+func UsernameSkeletonHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldUsernameSkeleton, v))
+}
+
+// UsernameSkeletonHasSuffix applies the HasSuffix predicate on the "username_skeleton" field.
+func UsernameSkeletonHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldUsernameSkeleton, v))
+}
+
+// UsernameSkeletonIsNil applies the IsNil predicate on the "username_skeleton" field.
+func UsernameSkeletonIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldUsernameSkeleton))
+}
+
+// UsernameSkeletonNotNil applies the NotNil predicate on the "username_skeleton" field.
+func UsernameSkeletonNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldUsernameSkeleton))
+}
+
+// UsernameSkeletonEqualFold applies the EqualFold predicate on the "username_skeleton" field.
+func UsernameSkeletonEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldUsernameSkeleton, v))
+}
+
+// UsernameSkeletonContainsFold applies the ContainsFold predicate on the "username_skeleton" field.
+func UsernameSkeletonContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldUsernameSkeleton, v))
 }
 
 // EmailEQ applies the EQ predicate on the "email" field.

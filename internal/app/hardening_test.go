@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"inkwell/internal/mailtest"
 	"inkwell/internal/oauthtest"
 	"inkwell/internal/ratelimit"
+	"inkwell/internal/service"
 )
 
 // The findings of the outside review (issue 12), each as a test named after it.
@@ -935,5 +938,103 @@ func TestSubscriptionEventLoadedOncePerSubscriber(t *testing.T) {
 	if delivery > int64(rows+signedIn) {
 		t.Errorf("delivering one event cost %d statements, want at most %d (rows once, viewer flags per signed-in subscriber)",
 			delivery, rows+signedIn)
+	}
+}
+
+// Also found from outside: usernames are compared regardless of case and width, but a
+// name that merely looks like a taken one ("paypa1" for "paypal", "adrnin" for "admin")
+// made a second account that passes for the first. Such names are refused.
+func TestConfusableUsernames(t *testing.T) {
+	t.Parallel()
+	e, p := oaEnv(t)
+	admin := e.SignUp(t, "admin")
+	e.SignUp(t, "paypal")
+	e.SignUp(t, "Oliver")
+	for _, tc := range []struct{ name, want string }{
+		{"adrnin", "looks too much like a taken username"},
+		{"paypa1", "looks too much like a taken username"},
+		{"0liver", "looks too much like a taken username"},
+		{"PAYPAL", "is already taken"},
+	} {
+		r := acctSignUp(t, e, tc.name, tc.name+"@example.net", "long enough")
+		acctWantFields(t, r, "username")
+		if got := r.Errors[0].Extensions.Fields["username"][0]; got != tc.want {
+			t.Errorf("sign-up as %s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	// Names that only share letters are free.
+	acctPayload(t, acctSignUp(t, e, "adm1n", "adm1n@example.net", "long enough"), "signUp")
+	// Renaming to a look-alike is refused the same way, and changes nothing.
+	r := acctUpdate(t, e, admin.Token, map[string]any{"username": "paypa1"})
+	acctWantFields(t, r, "username")
+	// A provider login that looks like a taken name gets a name of its own.
+	p.SetUser(oauthtest.User{Subject: "8001", Login: "paypa1", Email: "pp@example.org", EmailVerified: true})
+	if a := oaSession(t, e, "github"); a.User.Username == "paypa1" {
+		t.Fatalf("provider sign-in took the look-alike name %q", a.User.Username)
+	}
+}
+
+// The migration that added users.username_skeleton filled it in SQL for the names taken
+// before; that SQL must compute what the service does, and keep the oldest of names that
+// look alike.
+func TestUsernameSkeletonMigrationMatchesService(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("../../ent/migrate/migrations/*_username_skeleton.up.sql")
+	if err != nil || len(files) != 1 {
+		t.Fatalf("migration: %v %v", files, err)
+	}
+	text, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	const expr = `lower(replace(translate("username", '01I', 'Oll'), 'm', 'rn'))`
+	if !strings.Contains(string(text), expr) {
+		t.Fatalf("the migration no longer computes %s", expr)
+	}
+	e := apptest.New(t)
+	var names []string
+	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+	for _, c := range chars {
+		names = append(names, "x"+string(c)+"y", string(c)+string(c))
+	}
+	names = append(names, "Il1m", "rnmRNM", "O0o")
+	for _, n := range names {
+		var got string
+		if err := e.DB.QueryRow(`SELECT `+strings.ReplaceAll(expr, `"username"`, `$1::text`), n).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if want := service.UsernameSkeleton(n); got != want {
+			t.Errorf("%q: the migration computes %q, the service %q", n, got, want)
+		}
+	}
+
+	// Names taken before, two of which look alike: the older keeps the skeleton.
+	for i, n := range []string{"bank", "paypal", "paypa1"} {
+		if _, err := e.DB.Exec(`INSERT INTO users (username, username_key, email, password_hash, bio, image, email_verified, created_at, updated_at)
+			VALUES ($1::text, lower($1::text), $2, '', '', '', false, now(), now())`, n, fmt.Sprintf("old%d@example.com", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update := string(text)[strings.Index(string(text), "UPDATE"):]
+	update = update[:strings.Index(update, ";")]
+	if _, err := e.DB.Exec(update); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := e.DB.Query(`SELECT username, username_skeleton FROM users ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]*string{}
+	for rows.Next() {
+		var n string
+		var s *string
+		if err := rows.Scan(&n, &s); err != nil {
+			t.Fatal(err)
+		}
+		got[n] = s
+	}
+	if s := got["paypal"]; s == nil || *s != "paypal" || got["paypa1"] != nil || got["bank"] == nil {
+		t.Fatalf("after the fill: paypal %v, paypa1 %v, bank %v", got["paypal"], got["paypa1"], got["bank"])
 	}
 }

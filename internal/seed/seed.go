@@ -17,6 +17,7 @@ import (
 
 	"inkwell/internal/auth"
 	"inkwell/internal/markdown"
+	"inkwell/internal/service"
 )
 
 // Size is how much data to make.
@@ -95,7 +96,7 @@ func Run(ctx context.Context, db *sql.DB, opts Options) error {
 		rows    func(emit func(...any) error) error
 		total   int
 	}{
-		{"users", []string{"id", "username", "username_key", "email", "password_hash", "bio", "image", "created_at", "updated_at"}, g.users, opts.Size.Users},
+		{"users", []string{"id", "username", "username_key", "username_skeleton", "email", "password_hash", "bio", "image", "created_at", "updated_at"}, g.users, opts.Size.Users},
 		{"articles", []string{"id", "slug", "title", "description", "body", "author_id", "favorites_count", "created_at", "updated_at",
 			"body_html", "excerpt", "word_count", "reading_time_minutes", "toc", "render_version"}, g.articles, opts.Size.Articles},
 		{"tags", []string{"id", "name", "articles_count", "created_at"}, g.tags, opts.Size.Tags},
@@ -264,7 +265,7 @@ func (g *gen) users(emit func(...any) error) error {
 			image = "https://img.inkwell.test/u/" + strconv.Itoa(i) + ".jpg"
 		}
 		t := epoch.AddDate(-1, 0, 0).Add(time.Duration(i) * time.Minute)
-		if err := emit(i, name, name, name+"@inkwell.test", g.hash, bio, image, t, t); err != nil {
+		if err := emit(i, name, name, service.UsernameSkeleton(name), name+"@inkwell.test", g.hash, bio, image, t, t); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"inkwell/ent"
+	"inkwell/ent/predicate"
 	"inkwell/ent/refreshtoken"
 	"inkwell/ent/user"
 	"inkwell/internal/apperr"
@@ -61,6 +62,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) 
 		u, err := tx.User.Create().
 			SetUsername(in.Username).
 			SetUsernameKey(strings.ToLower(in.Username)).
+			SetUsernameSkeleton(UsernameSkeleton(in.Username)).
 			SetEmail(in.Email).
 			SetPasswordHash(hash).
 			Save(ctx)
@@ -83,25 +85,29 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) 
 // checkTaken reports every one of username and email that belongs to a user other than
 // self (0 for none), so one answer names all the clashes.
 func (s *Service) checkTaken(ctx context.Context, self int, username, email string) error {
-	q := s.db.User.Query().Where(user.IDNEQ(self))
-	switch {
-	case username != "" && email != "":
-		q = q.Where(user.Or(user.UsernameKey(strings.ToLower(username)), user.Email(email)))
-	case username != "":
-		q = q.Where(user.UsernameKey(strings.ToLower(username)))
-	case email != "":
-		q = q.Where(user.Email(email))
-	default:
+	var clash []predicate.User
+	if username != "" {
+		clash = append(clash, user.UsernameKey(strings.ToLower(username)), user.UsernameSkeleton(UsernameSkeleton(username)))
+	}
+	if email != "" {
+		clash = append(clash, user.Email(email))
+	}
+	if len(clash) == 0 {
 		return nil
 	}
-	clashes, err := q.Select(user.FieldUsernameKey, user.FieldEmail).All(ctx)
+	clashes, err := s.db.User.Query().Where(user.IDNEQ(self), user.Or(clash...)).
+		Select(user.FieldUsernameKey, user.FieldUsernameSkeleton, user.FieldEmail).All(ctx)
 	if err != nil {
 		return fmt.Errorf("look up taken names: %w", err)
 	}
 	bad := apperr.Fields{}
 	for _, c := range clashes {
-		if username != "" && c.UsernameKey == strings.ToLower(username) {
+		switch {
+		case username == "":
+		case c.UsernameKey == strings.ToLower(username):
 			bad.Add("username", "is already taken")
+		case c.UsernameSkeleton != nil && *c.UsernameSkeleton == UsernameSkeleton(username):
+			bad.Add("username", errLooksTaken)
 		}
 		if email != "" && c.Email == email {
 			bad.Add("email", "is already taken")
@@ -110,12 +116,17 @@ func (s *Service) checkTaken(ctx context.Context, self int, username, email stri
 	return bad.Err()
 }
 
+// errLooksTaken refuses a name that passes for a taken one ("adrnin" for "admin").
+const errLooksTaken = "looks too much like a taken username"
+
 // takenError turns a unique violation that lost a race with another sign-up into the
 // same answer checkTaken gives.
 func takenError(err error) error {
 	switch {
 	case uniqueViolation(err, "users_username_key_key"):
 		return apperr.BadInput("username", "is already taken")
+	case uniqueViolation(err, "users_username_skeleton_key"):
+		return apperr.BadInput("username", errLooksTaken)
 	case uniqueViolation(err, "users_email_key"):
 		return apperr.BadInput("email", "is already taken")
 	}
@@ -243,7 +254,7 @@ func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.
 		token = ""
 		upd := tx.User.UpdateOneID(v.UserID)
 		if username != "" {
-			upd.SetUsername(username).SetUsernameKey(strings.ToLower(username))
+			upd.SetUsername(username).SetUsernameKey(strings.ToLower(username)).SetUsernameSkeleton(UsernameSkeleton(username))
 		}
 		if email != "" {
 			// The address the account signs in with stays until the new one is proven

@@ -64,6 +64,7 @@ func (s *Service) LoginCode(ctx context.Context, id ExternalIdentity, challenge 
 				SetCreatedAt(t).SetExpiresAt(t.Add(LoginCodeTTL)).Exec(ctx)
 		})
 		retry := uniqueViolation(err, "identity_provider_subject") || uniqueViolation(err, "users_username_key_key") ||
+			uniqueViolation(err, "users_username_skeleton_key") ||
 			uniqueViolation(err, "users_email_key")
 		if !retry || attempt == 2 {
 			break
@@ -143,25 +144,30 @@ func (s *Service) newProviderUser(ctx context.Context, tx *ent.Tx, id ExternalId
 		candidates = append(candidates, base+"-"+strconv.Itoa(i))
 	}
 	keys := make([]string, len(candidates))
+	skeletons := make([]string, len(candidates))
 	for i, c := range candidates {
-		keys[i] = strings.ToLower(c)
+		keys[i], skeletons[i] = strings.ToLower(c), UsernameSkeleton(c)
 	}
-	taken, err := tx.User.Query().Where(user.UsernameKeyIn(keys...)).Select(user.FieldUsernameKey).Strings(ctx)
+	taken, err := tx.User.Query().Where(user.Or(user.UsernameKeyIn(keys...), user.UsernameSkeletonIn(skeletons...))).
+		Select(user.FieldUsernameKey, user.FieldUsernameSkeleton).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("look up free usernames: %w", err)
 	}
-	isTaken := make(map[string]bool, len(taken))
-	for _, k := range taken {
-		isTaken[k] = true
+	isTaken := make(map[string]bool, 2*len(taken))
+	for _, u := range taken {
+		isTaken[u.UsernameKey] = true
+		if u.UsernameSkeleton != nil {
+			isTaken["skeleton:"+*u.UsernameSkeleton] = true
+		}
 	}
 	name := base + "-" + randomSuffix()[:4]
-	for _, c := range candidates {
-		if !isTaken[strings.ToLower(c)] {
+	for i, c := range candidates {
+		if !isTaken[keys[i]] && !isTaken["skeleton:"+skeletons[i]] {
 			name = c
 			break
 		}
 	}
-	create := tx.User.Create().SetUsername(name).SetUsernameKey(strings.ToLower(name))
+	create := tx.User.Create().SetUsername(name).SetUsernameKey(strings.ToLower(name)).SetUsernameSkeleton(UsernameSkeleton(name))
 	if id.EmailVerified && id.Email != "" {
 		create.SetEmail(id.Email).SetEmailVerified(true)
 	}

@@ -3,13 +3,15 @@ package service
 import (
 	"errors"
 	"fmt"
-	"golang.org/x/text/unicode/norm"
 	"net/mail"
 	"net/url"
 	"regexp"
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mtibben/confusables"
+	"golang.org/x/text/unicode/norm"
 
 	"inkwell/internal/apperr"
 	"inkwell/internal/markdown"
@@ -55,6 +57,13 @@ func checkUsername(bad apperr.Fields, name string) {
 func normEmail(email string) string {
 	return strings.ToLower(norm.NFKC.String(strings.TrimSpace(email)))
 }
+
+// UsernameSkeleton is how a username looks: its Unicode UTS #39 skeleton (confusable
+// characters mapped to one prototype: "0" to "O", "1" and "I" to "l", "m" to "rn"),
+// lower-cased. Two names with one skeleton pass for each other, so a name whose skeleton
+// is taken is refused (users.username_skeleton is unique). The migration that added the
+// column computes the same for ASCII names in SQL.
+func UsernameSkeleton(name string) string { return strings.ToLower(confusables.Skeleton(name)) }
 
 // normUsername is a username as typed, compatibility-normalised (NFKC), so that the
 // full-width or ligature form of a name is that name.
