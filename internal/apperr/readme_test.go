@@ -11,13 +11,16 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"inkwell/internal/apperr"
 )
 
 var codeValue = regexp.MustCompile(`^[A-Z][A-Z_]+[A-Z]$`)
 
-// Every error code the server can send (a constant named code… or Code… holding an
-// UPPER_SNAKE value, in any package) is in README.md's table of errors, so that a
-// client's developer finds each one explained.
+// README.md's table of errors is apperr.Table, so that a client's developer finds every
+// code explained, with its HTTP status; and every error code in the code base (a constant
+// named code… or Code… holding an UPPER_SNAKE value, in any package) is declared here,
+// in the one table.
 func TestREADMEListsEveryErrorCode(t *testing.T) {
 	root := filepath.Join("..", "..")
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
@@ -74,8 +77,18 @@ func TestREADMEListsEveryErrorCode(t *testing.T) {
 		t.Fatalf("found only %d error codes: the scan is broken", len(codes))
 	}
 	for code, where := range codes {
-		if !strings.Contains(section, "`"+code+"`") {
-			t.Errorf("%s (%s) is not in README.md's Errors table", code, where)
+		if _, ok := apperr.Lookup(apperr.Code(code)); !ok || !strings.Contains(where, filepath.Join("internal", "apperr")) {
+			t.Errorf("%s (%s) is not declared in internal/apperr and listed in its Table", code, where)
 		}
+	}
+	if want := apperr.Markdown(); !strings.Contains(section, want) {
+		t.Errorf("README.md's Errors section does not hold apperr.Table; the table should read:\n\n%s", want)
+	}
+	seen := map[apperr.Code]bool{}
+	for _, i := range apperr.Table {
+		if seen[i.Code] || i.Meaning == "" {
+			t.Errorf("%s is twice in Table, or has no meaning", i.Code)
+		}
+		seen[i.Code] = true
 	}
 }

@@ -2,15 +2,12 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 
 	"inkwell/internal/apperr"
 )
-
-const graphQLResponseType = "application/graphql-response+json"
 
 // SessionCheck returns nil when v's session is live, an UNAUTHENTICATED *apperr.Error when
 // it has ended or never existed, and any other error when it cannot tell.
@@ -54,7 +51,7 @@ func Middleware(t *Tokens, live SessionCheck) func(http.Handler) http.Handler {
 				if !errors.As(err, &e) || e.Code != apperr.CodeUnauthenticated {
 					// The session store could not answer (the check logs why): not the
 					// client's fault.
-					WriteGraphQLError(w, r, http.StatusInternalServerError, apperr.CodeInternal, "internal server error")
+					apperr.Write(w, r, apperr.CodeInternal, "internal server error")
 					return
 				}
 				unauthorized(w, r, e.Message)
@@ -85,7 +82,7 @@ func bearerToken(header []string) (string, bool) {
 func unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
 	w.Header().Set("WWW-Authenticate",
 		`Bearer error="invalid_token", error_description="`+authParam(msg)+`"`)
-	WriteGraphQLError(w, r, http.StatusUnauthorized, apperr.CodeUnauthenticated, msg)
+	apperr.Write(w, r, apperr.CodeUnauthenticated, msg)
 }
 
 // authParam keeps only the characters RFC 6750 allows in error_description.
@@ -96,43 +93,4 @@ func authParam(s string) string {
 		}
 		return c
 	}, s)
-}
-
-// WriteGraphQLError answers r with status and a GraphQL response holding one error with
-// msg and extensions.code. It is for failures before the GraphQL handler runs. The content
-// type is application/graphql-response+json when the client accepts it, as the GraphQL over
-// HTTP spec asks, and application/json otherwise.
-func WriteGraphQLError(w http.ResponseWriter, r *http.Request, status int, code apperr.Code, msg string) {
-	type gqlError struct {
-		Message    string            `json:"message"`
-		Extensions map[string]string `json:"extensions"`
-	}
-	body, err := json.Marshal(struct {
-		Errors []gqlError `json:"errors"`
-	}{[]gqlError{{Message: msg, Extensions: map[string]string{"code": string(code)}}}})
-	if err != nil {
-		// Unreachable for strings; answer anyway rather than leave the client hanging.
-		body = []byte(`{"errors":[{"message":"internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`)
-	}
-	contentType := "application/json; charset=utf-8"
-	if r != nil && accepts(r, graphQLResponseType) {
-		contentType = graphQLResponseType + "; charset=utf-8"
-	}
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
-// accepts reports whether r's Accept header lists mediaType, ignoring parameters.
-func accepts(r *http.Request, mediaType string) bool {
-	for _, header := range r.Header.Values("Accept") {
-		for _, item := range strings.Split(header, ",") {
-			typ, _, _ := strings.Cut(item, ";")
-			if strings.EqualFold(strings.TrimSpace(typ), mediaType) {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -172,42 +172,6 @@ func TestMiddlewareSessionStoreDown(t *testing.T) {
 	}
 }
 
-func TestWriteGraphQLErrorContentType(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		accept []string
-		want   string
-	}{
-		{"no Accept", nil, "application/json; charset=utf-8"},
-		{"json only", []string{"application/json"}, "application/json; charset=utf-8"},
-		{"graphql-response", []string{"application/graphql-response+json"}, "application/graphql-response+json; charset=utf-8"},
-		{"graphql-response among others", []string{"application/json;q=0.9, application/graphql-response+json;charset=utf-8"},
-			"application/graphql-response+json; charset=utf-8"},
-		{"graphql-response in a second header", []string{"text/html", "Application/GraphQL-Response+JSON"},
-			"application/graphql-response+json; charset=utf-8"},
-		{"a lookalike type", []string{"application/graphql-response+json-x"}, "application/json; charset=utf-8"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodPost, "/graphql", nil)
-			for _, a := range tc.accept {
-				r.Header.Add("Accept", a)
-			}
-			w := httptest.NewRecorder()
-			WriteGraphQLError(w, r, http.StatusRequestEntityTooLarge, apperr.CodeBadUserInput, `body "too" large`)
-			if got := w.Header().Get("Content-Type"); got != tc.want {
-				t.Errorf("Content-Type = %q, want %q", got, tc.want)
-			}
-			if w.Code != http.StatusRequestEntityTooLarge {
-				t.Errorf("status %d, want 413", w.Code)
-			}
-			want := `{"errors":[{"message":"body \"too\" large","extensions":{"code":"BAD_USER_INPUT"}}]}`
-			if got := w.Body.String(); got != want {
-				t.Errorf("body = %s, want %s", got, want)
-			}
-		})
-	}
-}
-
 func TestMiddlewareAcceptGraphQLResponse(t *testing.T) {
 	tokens := newTestTokens(t, nil)
 	w, rec := serve(t, tokens, http.Header{

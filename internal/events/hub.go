@@ -26,17 +26,10 @@ const (
 	startWait = 10 * time.Second
 )
 
-// CodeTooManySubscriptions refuses a subscription beyond the per-connection limit. Like
-// apperr's codes it reaches the wire as extensions.code.
-const CodeTooManySubscriptions apperr.Code = "TOO_MANY_SUBSCRIPTIONS"
-
-// CodeSlowConsumer ends a subscription whose client did not keep up.
-const CodeSlowConsumer apperr.Code = "SLOW_CONSUMER"
-
 // ErrSlowConsumer is why a subscription ended when its buffer was full: its client read
 // too slowly, and holding more events for it would grow memory without bound.
 var ErrSlowConsumer = &apperr.Error{
-	Code:    CodeSlowConsumer,
+	Code:    apperr.CodeSlowConsumer,
 	Message: "the subscription fell too far behind and was ended; subscribe again",
 }
 
@@ -290,7 +283,7 @@ func (h *Hub) Subscribe(ctx context.Context, topic Topic) (*Subscription, error)
 	lim := limitFrom(ctx)
 	if !lim.acquire() {
 		return nil, &apperr.Error{
-			Code:    CodeTooManySubscriptions,
+			Code:    apperr.CodeTooManySubscriptions,
 			Message: fmt.Sprintf("at most %d subscriptions may be active on one connection", lim.max),
 		}
 	}

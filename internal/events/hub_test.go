@@ -266,7 +266,7 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 	if len(got) != buffer || got[0] != 1 || got[buffer-1] != buffer {
 		t.Fatalf("slow subscriber kept %v, want the first %d", got, buffer)
 	}
-	if err := slow.Err(); !errors.Is(err, events.ErrSlowConsumer) || apperr.CodeOf(err) != events.CodeSlowConsumer {
+	if err := slow.Err(); !errors.Is(err, events.ErrSlowConsumer) || apperr.CodeOf(err) != apperr.CodeSlowConsumer {
 		t.Fatalf("slow subscriber ended with %v, want ErrSlowConsumer", err)
 	}
 	if got := h.Count(); got != 1 {
@@ -289,8 +289,8 @@ func TestPerConnectionLimit(t *testing.T) {
 	subscribe(t, opCtx, h, events.CommentsOn(1))
 
 	_, err := h.Subscribe(conn, events.CommentsOn(2))
-	if apperr.CodeOf(err) != events.CodeTooManySubscriptions {
-		t.Fatalf("third subscription: got %v, want %s", err, events.CodeTooManySubscriptions)
+	if apperr.CodeOf(err) != apperr.CodeTooManySubscriptions {
+		t.Fatalf("third subscription: got %v, want %s", err, apperr.CodeTooManySubscriptions)
 	}
 	// Another connection has its own count.
 	subscribe(t, events.WithLimit(context.Background(), 2), h, events.CommentsOn(2))
@@ -301,7 +301,7 @@ func TestPerConnectionLimit(t *testing.T) {
 	subscribe(t, conn, h, events.CommentsOn(3))
 	first.Close()
 	subscribe(t, conn, h, events.CommentsOn(4))
-	if _, err := h.Subscribe(conn, events.CommentsOn(5)); apperr.CodeOf(err) != events.CodeTooManySubscriptions {
+	if _, err := h.Subscribe(conn, events.CommentsOn(5)); apperr.CodeOf(err) != apperr.CodeTooManySubscriptions {
 		t.Fatalf("over the limit again: got %v", err)
 	}
 }

@@ -7,10 +7,12 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"inkwell/internal/apperr"
 )
 
 // codeResponseTooLarge refuses a response whose data would pass the byte budget.
-const codeResponseTooLarge = "RESPONSE_TOO_LARGE"
+const codeResponseTooLarge = string(apperr.CodeResponseTooLarge)
 
 // responseBudget caps the bytes of each query's or mutation's data. The complexity
 // model prices large fields (graph.Complexity) so that most such operations are refused

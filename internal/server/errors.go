@@ -16,25 +16,21 @@ import (
 	"inkwell/internal/apperr"
 )
 
-// Codes the HTTP layer adds to apperr's. Like those they reach the wire as
-// extensions.code and are part of the contract.
+// The codes of apperr's Table this package sends, as gqlgen's extensions want them.
 const (
-	codeValidationFailed     = errcode.ValidationFailed // GRAPHQL_VALIDATION_FAILED
-	codeTooComplex           = "QUERY_TOO_COMPLEX"
-	codeTooLarge             = "REQUEST_TOO_LARGE"
-	codeBadRequest           = "BAD_REQUEST"
-	codeMethodNotAllowed     = "METHOD_NOT_ALLOWED"
-	codeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
-	codeInternal             = string(apperr.CodeInternal)
+	codeValidationFailed = errcode.ValidationFailed // GRAPHQL_VALIDATION_FAILED
+	codeTooComplex       = string(apperr.CodeQueryTooComplex)
+	codeBadRequest       = string(apperr.CodeBadRequest)
+	codeInternal         = string(apperr.CodeInternal)
 
 	// Document limits (see DocumentLimits), refused before validation.
-	codeTooManyTokens     = "TOO_MANY_TOKENS"
-	codeTooManyFields     = "TOO_MANY_FIELDS"
-	codeTooManyAliases    = "TOO_MANY_ALIASES"
-	codeTooManyDirectives = "TOO_MANY_DIRECTIVES"
-	codeTooManyAuthFields = "TOO_MANY_AUTH_FIELDS"
+	codeTooManyTokens     = string(apperr.CodeTooManyTokens)
+	codeTooManyFields     = string(apperr.CodeTooManyFields)
+	codeTooManyAliases    = string(apperr.CodeTooManyAliases)
+	codeTooManyDirectives = string(apperr.CodeTooManyDirectives)
+	codeTooManyAuthFields = string(apperr.CodeTooManyAuthFields)
 	// The last error of a response whose other errors were dropped.
-	codeTooManyErrors = "TOO_MANY_ERRORS"
+	codeTooManyErrors = string(apperr.CodeTooManyErrors)
 
 	// gqlgen's code for extension.ComplexityLimit refusals, renamed to codeTooComplex so
 	// that depth and complexity refusals share one code.

@@ -18,6 +18,8 @@ import (
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"inkwell/internal/apperr"
 )
 
 // PersistedQueries is how /graphql treats Apollo's persisted-query extension,
@@ -41,10 +43,10 @@ const (
 // PersistedQueryNotFound and PersistedQueryNotSupported, are what Apollo's
 // persisted-queries link reacts to: it retries with the full text, or stops hashing.
 const (
-	codePersistedNotFound     = "PERSISTED_QUERY_NOT_FOUND" // set by gqlgen's extension
-	codePersistedNotSupported = "PERSISTED_QUERY_NOT_SUPPORTED"
-	codePersistedHashMismatch = "PERSISTED_QUERY_HASH_MISMATCH"
-	codePersistedNotAllowed   = "PERSISTED_QUERY_NOT_ALLOWED"
+	codePersistedNotFound     = string(apperr.CodePersistedNotFound) // set by gqlgen's extension
+	codePersistedNotSupported = string(apperr.CodePersistedNotSupported)
+	codePersistedHashMismatch = string(apperr.CodePersistedHashMismatch)
+	codePersistedNotAllowed   = string(apperr.CodePersistedNotAllowed)
 )
 
 // The automatic persisted-query cache holds at most apqCacheEntries texts of at most

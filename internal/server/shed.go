@@ -6,11 +6,13 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
+
+	"inkwell/internal/apperr"
 )
 
 // codeOverloaded is the error code of a request shed because the server was already
 // serving as many as it may at once.
-const codeOverloaded = "OVERLOADED"
+const codeOverloaded = string(apperr.CodeOverloaded)
 
 // Defaults of Config.MaxInFlight and Config.QueueWait.
 const (
@@ -43,7 +45,7 @@ func shed(slots *semaphore.Weighted, wait time.Duration, next http.Handler) http
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !takeSlot(r.Context(), slots, wait) {
 			w.Header().Set("Retry-After", "1")
-			writeError(w, r, http.StatusServiceUnavailable, codeOverloaded, "the server is busy; retry shortly")
+			writeError(w, r, apperr.CodeOverloaded, "the server is busy; retry shortly")
 			return
 		}
 		defer slots.Release(1)

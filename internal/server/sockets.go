@@ -3,10 +3,12 @@ package server
 import (
 	"net/netip"
 	"sync"
+
+	"inkwell/internal/apperr"
 )
 
 // codeTooManyConnections refuses a WebSocket from an address that holds its share.
-const codeTooManyConnections = "TOO_MANY_CONNECTIONS"
+const codeTooManyConnections = string(apperr.CodeTooManyConnections)
 
 // socketCount bounds the open WebSockets, in all and per client address (IPv6 by /64,
 // as the rate limits count): a socket costs memory for hours, and 100 anonymous

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -24,8 +23,8 @@ import (
 // The response media types of GraphQL over HTTP
 // (https://graphql.github.io/graphql-over-http/draft/).
 const (
-	mediaJSON            = "application/json"
-	mediaGraphQLResponse = "application/graphql-response+json"
+	mediaJSON            = apperr.MediaJSON
+	mediaGraphQLResponse = apperr.MediaGraphQLResponse
 )
 
 // postTransport serves POST /graphql with a JSON body {query, operationName, variables,
@@ -38,13 +37,13 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	start := graphql.Now()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		writeError(w, r, http.StatusBadRequest, codeBadRequest, "could not read the request body")
+		writeError(w, r, apperr.CodeBadRequest, "could not read the request body")
 		return
 	}
 	var params graphql.RawParams
 	if err := decodeJSON(body, &params); err != nil {
 		// The decoder's message is kept out: it may quote the body back.
-		writeError(w, r, http.StatusBadRequest, codeBadRequest,
+		writeError(w, r, apperr.CodeBadRequest,
 			"request body must be a JSON object with query, operationName, variables and extensions")
 		return
 	}
@@ -73,12 +72,12 @@ func (t getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 	w.Header().Set("Cache-Control", noStore(r))
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		writeError(w, r, http.StatusBadRequest, codeBadRequest, "query string is malformed")
+		writeError(w, r, apperr.CodeBadRequest, "query string is malformed")
 		return
 	}
 	for _, name := range []string{"query", "operationName", "variables", "extensions"} {
 		if !utf8.ValidString(q.Get(name)) {
-			writeError(w, r, http.StatusBadRequest, codeBadRequest, name+" is not valid UTF-8")
+			writeError(w, r, apperr.CodeBadRequest, name+" is not valid UTF-8")
 			return
 		}
 	}
@@ -89,13 +88,13 @@ func (t getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 	}
 	if v := q.Get("variables"); v != "" {
 		if err := decodeJSON([]byte(v), &params.Variables); err != nil {
-			writeError(w, r, http.StatusBadRequest, codeBadRequest, "variables must be a JSON object")
+			writeError(w, r, apperr.CodeBadRequest, "variables must be a JSON object")
 			return
 		}
 	}
 	if v := q.Get("extensions"); v != "" {
 		if err := decodeJSON([]byte(v), &params.Extensions); err != nil {
-			writeError(w, r, http.StatusBadRequest, codeBadRequest, "extensions must be a JSON object")
+			writeError(w, r, apperr.CodeBadRequest, "extensions must be a JSON object")
 			return
 		}
 	}
@@ -127,7 +126,7 @@ func (t getTransport) publicCacheControl(r *http.Request) string {
 // GET transport, which allows queries only, or nil for POST.
 func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, get *getTransport) {
 	ctx := r.Context()
-	media := negotiate(r)
+	media := apperr.Negotiate(r)
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
 		// Refused before execution: parse, validation, variables, depth or complexity.
@@ -143,7 +142,7 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 	}
 	if get != nil && opCtx.Operation.Operation != ast.Query {
 		w.Header().Set("Allow", "POST")
-		writeError(w, r, http.StatusMethodNotAllowed, codeMethodNotAllowed,
+		writeError(w, r, apperr.CodeMethodNotAllowed,
 			"only queries may be sent with GET; send "+string(opCtx.Operation.Operation)+"s with POST")
 		return
 	}
@@ -239,12 +238,10 @@ type requestError struct {
 	Extensions map[string]any `json:"extensions,omitempty"`
 }
 
-// writeError answers with one error of the given code and no data.
-func writeError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
-	writeJSON(w, negotiate(r), status, requestError{Errors: gqlerror.List{{
-		Message:    message,
-		Extensions: map[string]any{"code": code},
-	}}})
+// writeError refuses the request with one error of code and no data, with the code's
+// status (apperr.Write).
+func writeError(w http.ResponseWriter, r *http.Request, code apperr.Code, message string) {
+	apperr.Write(w, r, code, message)
 }
 
 func writeJSON(w http.ResponseWriter, media string, status int, v any) {
@@ -254,7 +251,7 @@ func writeJSON(w http.ResponseWriter, media string, status int, v any) {
 		status = http.StatusInternalServerError
 		b, _ = json.Marshal(requestError{Errors: gqlerror.List{{
 			Message:    msgInternal,
-			Extensions: map[string]any{"code": codeInternal},
+			Extensions: map[string]any{"code": apperr.CodeInternal},
 		}}})
 	}
 	writeBody(w, media, status, b)
@@ -262,27 +259,7 @@ func writeJSON(w http.ResponseWriter, media string, status int, v any) {
 
 // writeBody sends b, a JSON document, with status.
 func writeBody(w http.ResponseWriter, media string, status int, b []byte) {
-	w.Header().Set("Content-Type", media+"; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-// negotiate picks the response media type: graphql-response+json when the client accepts
-// it anywhere in Accept, else application/json, which every GraphQL client understands.
-func negotiate(r *http.Request) string {
-	for _, accept := range r.Header.Values("Accept") {
-		for part := range strings.SplitSeq(accept, ",") {
-			media, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-			if err != nil || media != mediaGraphQLResponse {
-				continue
-			}
-			if q, err := strconv.ParseFloat(params["q"], 64); err == nil && q == 0 {
-				continue // q=0 means "not this one"
-			}
-			return mediaGraphQLResponse
-		}
-	}
-	return mediaJSON
+	apperr.WriteBody(w, media, status, b)
 }
 
 func isJSON(contentType string) bool {

@@ -13,11 +13,13 @@ import (
 
 	"github.com/lib/pq"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"inkwell/internal/apperr"
 )
 
 // codeDatabaseUnavailable is the error code of an operation that could not reach the
 // database, or not in time: the server is fine and the request may be sent again.
-const codeDatabaseUnavailable = "DATABASE_UNAVAILABLE"
+const codeDatabaseUnavailable = string(apperr.CodeDatabaseUnavailable)
 
 const (
 	msgDatabaseUnavailable = "the database is unavailable; retry later"

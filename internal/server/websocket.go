@@ -136,11 +136,11 @@ func (t *websocketTransport) Supports(r *http.Request) bool { return isWebSocket
 
 func (t *websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	if !t.originAllowed(r) {
-		writeError(w, r, http.StatusForbidden, "FORBIDDEN", "this origin may not open a WebSocket here")
+		writeError(w, r, apperr.CodeForbidden, "this origin may not open a WebSocket here")
 		return
 	}
 	if !headerHasToken(r.Header, "Sec-WebSocket-Protocol", graphqlTransportWS) {
-		writeError(w, r, http.StatusBadRequest, codeBadRequest,
+		writeError(w, r, apperr.CodeBadRequest,
 			"the WebSocket subprotocol must be "+graphqlTransportWS)
 		return
 	}
@@ -150,10 +150,10 @@ func (t *websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec gra
 		defer t.count.close(addr)
 	case codeOverloaded:
 		w.Header().Set("Retry-After", "1")
-		writeError(w, r, http.StatusServiceUnavailable, code, "the server holds as many WebSockets as it may; retry shortly")
+		writeError(w, r, apperr.Code(code), "the server holds as many WebSockets as it may; retry shortly")
 		return
 	default:
-		writeError(w, r, http.StatusTooManyRequests, code, "this address holds as many WebSockets as it may; close one first")
+		writeError(w, r, apperr.Code(code), "this address holds as many WebSockets as it may; close one first")
 		return
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
@@ -363,7 +363,7 @@ type websocketOperations struct {
 }
 
 // codeTooManyOperations refuses an operation on a socket already running its share.
-const codeTooManyOperations = "TOO_MANY_OPERATIONS"
+const codeTooManyOperations = string(apperr.CodeTooManyOperations)
 
 // socketOps counts the queries and mutations running on one socket.
 type socketOps struct{ n atomic.Int32 }
