@@ -7,7 +7,6 @@ import (
 	"inkwell/ent"
 	"inkwell/graph/model"
 	"inkwell/internal/apperr"
-	"inkwell/internal/auth"
 	"inkwell/internal/globalid"
 	"inkwell/internal/loader"
 	"inkwell/internal/paging"
@@ -18,12 +17,11 @@ func authPayload(ctx context.Context, s *service.Session, err error) (*model.Aut
 	if err != nil {
 		return nil, err
 	}
-	auth.RecordSignIn(ctx, s.User.ID)
 	return &model.AuthPayload{
 		AccessToken:  s.AccessToken,
 		RefreshToken: s.RefreshToken,
 		ExpiresAt:    s.ExpiresAt,
-		User:         model.NewUser(ctx, s.User),
+		User:         model.NewSignedIn(ctx, s.User),
 	}, nil
 }
 

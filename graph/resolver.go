@@ -44,7 +44,11 @@ func (r *Resolver) linkTicket(ctx context.Context, provider string) (*model.Crea
 	if start == "" {
 		return nil, apperr.BadInput("provider", "is not a configured sign-in provider")
 	}
-	ticket, expires, err := r.Service.CreateLinkTicket(ctx)
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ticket, expires, err := w.CreateLinkTicket(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -45,7 +45,11 @@ func (r *mutationResolver) ExchangeLoginCode(ctx context.Context, input model.Ex
 
 // UnlinkIdentity is the resolver for the unlinkIdentity field.
 func (r *mutationResolver) UnlinkIdentity(ctx context.Context, input model.UnlinkIdentityInput) (*model.UnlinkIdentityPayload, error) {
-	u, err := r.Service.UnlinkIdentity(ctx, input.Provider)
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := w.UnlinkIdentity(ctx, input.Provider)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +66,11 @@ func (r *mutationResolver) SignOut(ctx context.Context, input model.SignOutInput
 
 // UpdateViewer is the resolver for the updateViewer field.
 func (r *mutationResolver) UpdateViewer(ctx context.Context, input model.UpdateViewerInput) (*model.UpdateViewerPayload, error) {
-	u, err := r.Service.UpdateViewer(ctx, service.UpdateViewerInput{
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := w.UpdateViewer(ctx, service.UpdateViewerInput{
 		Email: input.Email, Username: input.Username, Password: input.Password, Bio: input.Bio, Image: input.Image,
 		CurrentPassword: input.CurrentPassword,
 	})
@@ -74,7 +82,11 @@ func (r *mutationResolver) UpdateViewer(ctx context.Context, input model.UpdateV
 
 // SendVerificationEmail is the resolver for the sendVerificationEmail field.
 func (r *mutationResolver) SendVerificationEmail(ctx context.Context) (*model.SendVerificationEmailPayload, error) {
-	sent, err := r.Service.SendVerificationEmail(ctx)
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sent, err := w.SendVerificationEmail(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +109,11 @@ func (r *mutationResolver) CreateLinkTicket(ctx context.Context, input model.Cre
 
 // FollowUser is the resolver for the followUser field.
 func (r *mutationResolver) FollowUser(ctx context.Context, input model.FollowUserInput) (*model.FollowUserPayload, error) {
-	u, err := r.Service.Follow(ctx, input.Username)
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := w.Follow(ctx, input.Username)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +122,11 @@ func (r *mutationResolver) FollowUser(ctx context.Context, input model.FollowUse
 
 // UnfollowUser is the resolver for the unfollowUser field.
 func (r *mutationResolver) UnfollowUser(ctx context.Context, input model.UnfollowUserInput) (*model.UnfollowUserPayload, error) {
-	u, err := r.Service.Unfollow(ctx, input.Username)
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := w.Unfollow(ctx, input.Username)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +135,11 @@ func (r *mutationResolver) UnfollowUser(ctx context.Context, input model.Unfollo
 
 // CreateArticle is the resolver for the createArticle field.
 func (r *mutationResolver) CreateArticle(ctx context.Context, input model.CreateArticleInput) (*model.CreateArticlePayload, error) {
-	a, err := r.Service.CreateArticle(ctx, service.CreateArticleInput{
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := w.CreateArticle(ctx, service.CreateArticleInput{
 		Title: input.Title, Description: input.Description, Body: input.Body, Tags: input.Tags,
 	})
 	if err != nil {
@@ -126,7 +150,11 @@ func (r *mutationResolver) CreateArticle(ctx context.Context, input model.Create
 
 // UpdateArticle is the resolver for the updateArticle field.
 func (r *mutationResolver) UpdateArticle(ctx context.Context, input model.UpdateArticleInput) (*model.UpdateArticlePayload, error) {
-	a, err := r.Service.UpdateArticle(ctx, service.UpdateArticleInput{
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := w.UpdateArticle(ctx, service.UpdateArticleInput{
 		Slug: input.Slug, Title: input.Title, Description: input.Description, Body: input.Body,
 		Tags: input.Tags, SetTags: input.Tags != nil,
 	})
@@ -138,7 +166,11 @@ func (r *mutationResolver) UpdateArticle(ctx context.Context, input model.Update
 
 // DeleteArticle is the resolver for the deleteArticle field.
 func (r *mutationResolver) DeleteArticle(ctx context.Context, input model.DeleteArticleInput) (*model.DeleteArticlePayload, error) {
-	id, err := r.Service.DeleteArticle(ctx, input.Slug)
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := w.DeleteArticle(ctx, input.Slug)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +179,11 @@ func (r *mutationResolver) DeleteArticle(ctx context.Context, input model.Delete
 
 // FavoriteArticle is the resolver for the favoriteArticle field.
 func (r *mutationResolver) FavoriteArticle(ctx context.Context, input model.FavoriteArticleInput) (*model.FavoriteArticlePayload, error) {
-	a, err := r.Service.Favorite(ctx, input.Slug)
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := w.Favorite(ctx, input.Slug)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +192,11 @@ func (r *mutationResolver) FavoriteArticle(ctx context.Context, input model.Favo
 
 // UnfavoriteArticle is the resolver for the unfavoriteArticle field.
 func (r *mutationResolver) UnfavoriteArticle(ctx context.Context, input model.UnfavoriteArticleInput) (*model.UnfavoriteArticlePayload, error) {
-	a, err := r.Service.Unfavorite(ctx, input.Slug)
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := w.Unfavorite(ctx, input.Slug)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +205,11 @@ func (r *mutationResolver) UnfavoriteArticle(ctx context.Context, input model.Un
 
 // AddComment is the resolver for the addComment field.
 func (r *mutationResolver) AddComment(ctx context.Context, input model.AddCommentInput) (*model.AddCommentPayload, error) {
-	c, err := r.Service.AddComment(ctx, input.ArticleSlug, input.Body)
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := w.AddComment(ctx, input.ArticleSlug, input.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +218,11 @@ func (r *mutationResolver) AddComment(ctx context.Context, input model.AddCommen
 
 // DeleteComment is the resolver for the deleteComment field.
 func (r *mutationResolver) DeleteComment(ctx context.Context, input model.DeleteCommentInput) (*model.DeleteCommentPayload, error) {
-	id, err := r.Service.DeleteComment(ctx, input.ID)
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := w.DeleteComment(ctx, input.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -262,14 +310,15 @@ func (r *queryResolver) Articles(ctx context.Context, first *int, after *string,
 
 // Feed is the resolver for the feed field.
 func (r *queryResolver) Feed(ctx context.Context, first *int, after *string, last *int, before *string) (*model.ArticleConnection, error) {
-	if err := policy.RequireViewer(auth.ViewerFrom(ctx)); err != nil {
+	acting, err := r.Service.As(ctx)
+	if err != nil {
 		return nil, err
 	}
 	w, err := window(first, after, last, before)
 	if err != nil {
 		return nil, err
 	}
-	l, err := r.Service.Feed(ctx, w)
+	l, err := acting.Feed(ctx, w)
 	return articleConnection(ctx, l, err)
 }
 
@@ -325,7 +374,7 @@ func (r *subscriptionResolver) FeedArticleAdded(ctx context.Context) (<-chan *mo
 // Email is the resolver for the email field.
 func (r *userResolver) Email(ctx context.Context, obj *model.User) (*string, error) {
 	// "" is a provider-made account with no verified address: no email, not an empty one.
-	if obj.Email == "" || !policy.CanSeeEmail(ctx, obj.User) {
+	if obj.Email == "" || !policy.CanSeeEmail(obj.ShownTo(), obj.User) {
 		return nil, nil
 	}
 	return &obj.Email, nil
@@ -333,12 +382,12 @@ func (r *userResolver) Email(ctx context.Context, obj *model.User) (*string, err
 
 // EmailVerified is the resolver for the emailVerified field.
 func (r *userResolver) EmailVerified(ctx context.Context, obj *model.User) (bool, error) {
-	return obj.EmailVerified && policy.CanSeeEmail(ctx, obj.User), nil
+	return obj.EmailVerified && policy.CanSeeEmail(obj.ShownTo(), obj.User), nil
 }
 
 // PendingEmail is the resolver for the pendingEmail field.
 func (r *userResolver) PendingEmail(ctx context.Context, obj *model.User) (*string, error) {
-	if !policy.CanSeeEmail(ctx, obj.User) {
+	if !policy.CanSeeEmail(obj.ShownTo(), obj.User) {
 		return nil, nil
 	}
 	return obj.PendingEmail, nil
@@ -346,7 +395,7 @@ func (r *userResolver) PendingEmail(ctx context.Context, obj *model.User) (*stri
 
 // Identities is the resolver for the identities field.
 func (r *userResolver) Identities(ctx context.Context, obj *model.User) ([]*ent.Identity, error) {
-	if !policy.CanSeeIdentities(ctx, obj.User) {
+	if !policy.CanSeeIdentities(obj.ShownTo(), obj.User) {
 		return nil, nil
 	}
 	return r.Service.Identities(ctx, obj.ID)

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"inkwell/ent"
+	"inkwell/internal/auth"
 	"inkwell/internal/loader"
 	"inkwell/internal/markdown"
 	"inkwell/internal/paging"
@@ -28,6 +29,10 @@ type Article struct {
 type User struct {
 	*ent.User
 	ctx context.Context
+	// shownTo is the user the read is shown to: the request's viewer, or the user an
+	// AuthPayload has just signed in (NewSignedIn). What is private to a user (email,
+	// identities) is decided from it, not from what else the request did.
+	shownTo int
 }
 
 // Comment is a comment read in one request.
@@ -49,8 +54,20 @@ func NewUser(ctx context.Context, u *ent.User) *User {
 	if u == nil {
 		return nil
 	}
-	return &User{User: u, ctx: ctx}
+	return &User{User: u, ctx: ctx, shownTo: auth.ViewerFrom(ctx).UserID}
 }
+
+// NewSignedIn is u as an AuthPayload shows it: to u, who has just signed in, although the
+// request came in anonymous.
+func NewSignedIn(ctx context.Context, u *ent.User) *User {
+	if u == nil {
+		return nil
+	}
+	return &User{User: u, ctx: ctx, shownTo: u.ID}
+}
+
+// ShownTo is the id of the user this read is shown to; 0 for the anonymous viewer.
+func (u *User) ShownTo() int { return u.shownTo }
 
 // NewComment is c read in ctx's request; nil for nil.
 func NewComment(ctx context.Context, c *ent.Comment) *Comment {
@@ -78,7 +95,8 @@ func NewArticles(ctx context.Context, as []*ent.Article) []*Article {
 
 // NewUsers is us read in ctx's request.
 func NewUsers(ctx context.Context, us []*ent.User) []*User {
-	return wrapAll(us, func(u *ent.User, w *User) { *w = User{User: u, ctx: ctx} })
+	shownTo := auth.ViewerFrom(ctx).UserID
+	return wrapAll(us, func(u *ent.User, w *User) { *w = User{User: u, ctx: ctx, shownTo: shownTo} })
 }
 
 // NewComments is cs read in ctx's request.

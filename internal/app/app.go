@@ -182,9 +182,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 			Connection: func(ctx context.Context) context.Context {
 				return events.WithLimit(ctx, cfg.MaxSubscriptionsPerConnection)
 			},
-			PerOperation: func(ctx context.Context) context.Context {
-				return perRequest(auth.WithSignIns(ctx))
-			},
+			PerOperation: perRequest,
 			Stopped: stopped,
 		},
 		Draining: draining.Load,

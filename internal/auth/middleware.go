@@ -35,7 +35,6 @@ func Middleware(t *Tokens, live SessionCheck) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			header := r.Header.Values("Authorization")
-			r = r.WithContext(WithSignIns(r.Context()))
 			if len(header) == 0 {
 				next.ServeHTTP(w, r)
 				return

@@ -4,7 +4,6 @@ package auth
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
@@ -31,39 +30,4 @@ func WithViewer(ctx context.Context, v Viewer) context.Context {
 func ViewerFrom(ctx context.Context) Viewer {
 	v, _ := ctx.Value(viewerKey{}).(Viewer)
 	return v
-}
-
-// signIns remembers the users that sign-in mutations of this request signed in as, so
-// the AuthPayload they return may show that user's own fields (email) although the
-// request itself came in anonymous.
-type signIns struct {
-	mu  sync.Mutex
-	ids map[int]bool
-}
-
-type signInsKey struct{}
-
-// WithSignIns returns ctx able to record sign-ins; the middleware installs it per request.
-func WithSignIns(ctx context.Context) context.Context {
-	return context.WithValue(ctx, signInsKey{}, &signIns{ids: map[int]bool{}})
-}
-
-// RecordSignIn notes that this request signed in as userID (a no-op without WithSignIns).
-func RecordSignIn(ctx context.Context, userID int) {
-	if s, ok := ctx.Value(signInsKey{}).(*signIns); ok {
-		s.mu.Lock()
-		s.ids[userID] = true
-		s.mu.Unlock()
-	}
-}
-
-// SignedInAs reports whether this request signed in as userID.
-func SignedInAs(ctx context.Context, userID int) bool {
-	s, ok := ctx.Value(signInsKey{}).(*signIns)
-	if !ok {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ids[userID]
 }

@@ -52,8 +52,11 @@ func LoadIfEmpty(ctx context.Context, db *ent.Client, svc *service.Service) (boo
 		return false, nil
 	}
 	ids := map[string]int{}
-	as := func(name string) context.Context {
-		return auth.WithViewer(ctx, auth.Viewer{UserID: ids[name]})
+	// as is the service acting for the demo user name, and its context.
+	as := func(name string) (*service.Acting, context.Context) {
+		c := auth.WithViewer(ctx, auth.Viewer{UserID: ids[name]})
+		a, _ := svc.As(c) // never anonymous: every demo user has an id by now
+		return a, c
 	}
 	for _, u := range users {
 		s, err := svc.SignUp(ctx, service.SignUpInput{Username: u, Email: u + "@example.com", Password: Password})
@@ -63,13 +66,15 @@ func LoadIfEmpty(ctx context.Context, db *ent.Client, svc *service.Service) (boo
 		ids[u] = s.User.ID
 	}
 	for _, f := range follows {
-		if _, err := svc.Follow(as(f[0]), f[1]); err != nil {
+		a, c := as(f[0])
+		if _, err := a.Follow(c, f[1]); err != nil {
 			return false, fmt.Errorf("demo follow: %w", err)
 		}
 	}
 	slugs := map[string]string{}
 	for _, a := range articles {
-		art, err := svc.CreateArticle(as(a.author), service.CreateArticleInput{
+		w, c := as(a.author)
+		art, err := w.CreateArticle(c, service.CreateArticleInput{
 			Title: a.title, Description: a.description, Body: a.body, Tags: a.tags,
 		})
 		if err != nil {
@@ -78,12 +83,14 @@ func LoadIfEmpty(ctx context.Context, db *ent.Client, svc *service.Service) (boo
 		slugs[a.title] = art.Slug
 	}
 	for _, c := range comments {
-		if _, err := svc.AddComment(as(c.author), slugs[c.article], c.body); err != nil {
+		w, wc := as(c.author)
+		if _, err := w.AddComment(wc, slugs[c.article], c.body); err != nil {
 			return false, fmt.Errorf("demo comment: %w", err)
 		}
 	}
 	for _, f := range favorites {
-		if _, err := svc.Favorite(as(f[0]), slugs[f[1]]); err != nil {
+		w, c := as(f[0])
+		if _, err := w.Favorite(c, slugs[f[1]]); err != nil {
 			return false, fmt.Errorf("demo favorite: %w", err)
 		}
 	}

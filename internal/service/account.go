@@ -15,7 +15,6 @@ import (
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
 	"inkwell/internal/change"
-	"inkwell/internal/policy"
 	"inkwell/internal/ratelimit"
 )
 
@@ -189,11 +188,8 @@ const FreshSignIn = 10 * time.Minute
 // UpdateViewer changes the signed-in user's account. A new email is only pending until
 // verified; a new password ends every other session of the user. Both need the current
 // password, and the account's address is told of them.
-func (s *Service) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.User, error) {
-	v := viewer(ctx)
-	if err := policy.RequireViewer(v); err != nil {
-		return nil, err
-	}
+func (s *Acting) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.User, error) {
+	v := s.viewer
 	cur, err := s.db.User.Get(ctx, v.UserID)
 	if err != nil {
 		return nil, notFound(err, "user")

@@ -36,11 +36,8 @@ type CreateArticleInput struct {
 }
 
 // CreateArticle publishes an article by the viewer under a fresh, unique slug.
-func (s *Service) CreateArticle(ctx context.Context, in CreateArticleInput) (*ent.Article, error) {
-	v := viewer(ctx)
-	if err := policy.RequireViewer(v); err != nil {
-		return nil, err
-	}
+func (s *Acting) CreateArticle(ctx context.Context, in CreateArticleInput) (*ent.Article, error) {
+	v := s.viewer
 	in.Title = strings.TrimSpace(in.Title)
 	in.Description = strings.TrimSpace(in.Description)
 	bad := apperr.Fields{}
@@ -168,11 +165,8 @@ type UpdateArticleInput struct {
 }
 
 // UpdateArticle changes an article of the viewer's. The slug never changes.
-func (s *Service) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent.Article, error) {
-	v := viewer(ctx)
-	if err := policy.RequireViewer(v); err != nil {
-		return nil, err
-	}
+func (s *Acting) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent.Article, error) {
+	v := s.viewer
 	bad := apperr.Fields{}
 	if in.Title != nil {
 		t := strings.TrimSpace(*in.Title)
@@ -241,11 +235,8 @@ func (s *Service) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*en
 
 // DeleteArticle deletes an article of the viewer's with its comments and favorites, and
 // returns its global id.
-func (s *Service) DeleteArticle(ctx context.Context, slug string) (string, error) {
-	v := viewer(ctx)
-	if err := policy.RequireViewer(v); err != nil {
-		return "", err
-	}
+func (s *Acting) DeleteArticle(ctx context.Context, slug string) (string, error) {
+	v := s.viewer
 	var id int
 	err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
 		a, err := lockArticle(ctx, tx, slug)
@@ -279,20 +270,17 @@ func (s *Service) DeleteArticle(ctx context.Context, slug string) (string, error
 
 // Favorite adds an article to the viewer's favorites; again is not an error. The count
 // on the article moves in the same transaction, so it is exact under concurrency.
-func (s *Service) Favorite(ctx context.Context, slug string) (*ent.Article, error) {
+func (s *Acting) Favorite(ctx context.Context, slug string) (*ent.Article, error) {
 	return s.setFavorite(ctx, slug, true)
 }
 
 // Unfavorite removes an article from the viewer's favorites; not there is not an error.
-func (s *Service) Unfavorite(ctx context.Context, slug string) (*ent.Article, error) {
+func (s *Acting) Unfavorite(ctx context.Context, slug string) (*ent.Article, error) {
 	return s.setFavorite(ctx, slug, false)
 }
 
-func (s *Service) setFavorite(ctx context.Context, slug string, on bool) (*ent.Article, error) {
-	v := viewer(ctx)
-	if err := policy.RequireViewer(v); err != nil {
-		return nil, err
-	}
+func (s *Acting) setFavorite(ctx context.Context, slug string, on bool) (*ent.Article, error) {
+	v := s.viewer
 	var out *ent.Article
 	err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
 		a, err := tx.Article.Query().Where(article.Slug(slug)).Only(ctx)

@@ -15,11 +15,8 @@ import (
 )
 
 // AddComment adds the viewer's comment to an article.
-func (s *Service) AddComment(ctx context.Context, slug, body string) (*ent.Comment, error) {
-	v := viewer(ctx)
-	if err := policy.RequireViewer(v); err != nil {
-		return nil, err
-	}
+func (s *Acting) AddComment(ctx context.Context, slug, body string) (*ent.Comment, error) {
+	v := s.viewer
 	body = strings.TrimSpace(body)
 	bad := apperr.Fields{}
 	checkLen(bad, "body", body, 1, maxComment)
@@ -54,11 +51,8 @@ func (s *Service) AddComment(ctx context.Context, slug, body string) (*ent.Comme
 }
 
 // DeleteComment deletes a comment of the viewer's, named by its global id.
-func (s *Service) DeleteComment(ctx context.Context, gid string) (string, error) {
-	v := viewer(ctx)
-	if err := policy.RequireViewer(v); err != nil {
-		return "", err
-	}
+func (s *Acting) DeleteComment(ctx context.Context, gid string) (string, error) {
+	v := s.viewer
 	typ, id, ok := globalid.Decode(gid)
 	if !ok || typ != globalid.TypeComment {
 		return "", apperr.BadInput("id", "is not a comment id")

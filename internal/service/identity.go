@@ -18,7 +18,6 @@ import (
 	"inkwell/ent/user"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
-	"inkwell/internal/policy"
 )
 
 // LoginCodeTTL is how long a login code from a provider sign-in may be traded.
@@ -234,11 +233,8 @@ func (s *Service) Identities(ctx context.Context, userID int) ([]*ent.Identity, 
 
 // UnlinkIdentity removes the viewer's link to provider, unless that would leave the
 // account with no way to sign in (no password and no other provider).
-func (s *Service) UnlinkIdentity(ctx context.Context, provider string) (*ent.User, error) {
-	v := viewer(ctx)
-	if err := policy.RequireViewer(v); err != nil {
-		return nil, err
-	}
+func (s *Acting) UnlinkIdentity(ctx context.Context, provider string) (*ent.User, error) {
+	v := s.viewer
 	var out *ent.User
 	err := s.inTx(ctx, func(tx *ent.Tx) error {
 		// Lock the user so two concurrent unlinks cannot each leave the other's last way in.

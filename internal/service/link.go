@@ -12,7 +12,6 @@ import (
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
 	"inkwell/internal/change"
-	"inkwell/internal/policy"
 )
 
 // LinkTicketTTL is how long a link ticket may start a provider sign-in.
@@ -24,11 +23,8 @@ const LinkTicketTTL = 2 * time.Minute
 // token; the ticket stands for it, once and briefly, and can never be traded for
 // tokens. Linking this way is the only way to join a provider account to an account
 // whose email is not verified.
-func (s *Service) CreateLinkTicket(ctx context.Context) (string, time.Time, error) {
-	v := viewer(ctx)
-	if err := policy.RequireViewer(v); err != nil {
-		return "", time.Time{}, err
-	}
+func (s *Acting) CreateLinkTicket(ctx context.Context) (string, time.Time, error) {
+	v := s.viewer
 	ticket, hash, err := auth.NewRefreshToken()
 	if err != nil {
 		return "", time.Time{}, err

@@ -14,7 +14,6 @@ import (
 	"inkwell/ent/tag"
 	"inkwell/ent/user"
 	"inkwell/internal/paging"
-	"inkwell/internal/policy"
 )
 
 // ArticleFilter narrows the article list; empty fields do not filter.
@@ -46,11 +45,8 @@ func (s *Service) Articles(ctx context.Context, w paging.Window, f ArticleFilter
 }
 
 // Feed lists articles by the authors the viewer follows, newest first.
-func (s *Service) Feed(ctx context.Context, w paging.Window) (ArticleList, error) {
-	v := viewer(ctx)
-	if err := policy.RequireViewer(v); err != nil {
-		return ArticleList{}, err
-	}
+func (s *Acting) Feed(ctx context.Context, w paging.Window) (ArticleList, error) {
+	v := s.viewer
 	followedBy := func(sel *sql.Selector) {
 		f := sql.Table(follow.Table)
 		sel.Where(sql.In(sel.C(article.FieldAuthorID),

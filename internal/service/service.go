@@ -61,6 +61,25 @@ func New(db *ent.Client, tokens *auth.Tokens, cfg Config) *Service {
 		mail: cfg.Mail, verifyURL: cfg.VerifyURL, entities: cfg.Entities, now: now}
 }
 
+// Acting is the service acting for a signed-in viewer. Every operation on behalf of a
+// viewer (writing, the feed) is a method of Acting, never of Service, and an Acting can
+// only be had from As, which refuses the anonymous viewer: no such operation can forget
+// to ask for a viewer. What each viewer may do to which row is internal/policy's, and
+// ent's privacy rules (ent/schema) refuse what a service forgot to check.
+type Acting struct {
+	*Service
+	viewer auth.Viewer
+}
+
+// As returns the service acting for ctx's viewer, or UNAUTHENTICATED when there is none.
+func (s *Service) As(ctx context.Context) (*Acting, error) {
+	v := auth.ViewerFrom(ctx)
+	if v.Anonymous() {
+		return nil, apperr.Unauthenticated("you must be signed in")
+	}
+	return &Acting{Service: s, viewer: v}, nil
+}
+
 // write runs fn in one transaction, as inTx does, for a write that changes what readers
 // see; fn records what it changed in c. The change is sent to every instance in that same
 // transaction (so only a committed write is heard of, in commit order), and, once the

@@ -9,7 +9,6 @@ import (
 	"inkwell/ent/user"
 	"inkwell/internal/apperr"
 	"inkwell/internal/change"
-	"inkwell/internal/policy"
 )
 
 // UserByUsername finds a user case-insensitively; nil when there is none.
@@ -33,11 +32,8 @@ func (s *Service) mustUser(ctx context.Context, username string) (*ent.User, err
 }
 
 // Follow makes the viewer follow username. Following twice stores one row.
-func (s *Service) Follow(ctx context.Context, username string) (*ent.User, error) {
-	v := viewer(ctx)
-	if err := policy.RequireViewer(v); err != nil {
-		return nil, err
-	}
+func (s *Acting) Follow(ctx context.Context, username string) (*ent.User, error) {
+	v := s.viewer
 	target, err := s.mustUser(ctx, username)
 	if err != nil {
 		return nil, err
@@ -63,11 +59,8 @@ func (s *Service) Follow(ctx context.Context, username string) (*ent.User, error
 }
 
 // Unfollow makes the viewer stop following username; not following is not an error.
-func (s *Service) Unfollow(ctx context.Context, username string) (*ent.User, error) {
-	v := viewer(ctx)
-	if err := policy.RequireViewer(v); err != nil {
-		return nil, err
-	}
+func (s *Acting) Unfollow(ctx context.Context, username string) (*ent.User, error) {
+	v := s.viewer
 	target, err := s.mustUser(ctx, username)
 	if err != nil {
 		return nil, err

@@ -11,7 +11,6 @@ import (
 	"inkwell/internal/auth"
 	"inkwell/internal/change"
 	"inkwell/internal/mail"
-	"inkwell/internal/policy"
 	"inkwell/internal/ratelimit"
 )
 
@@ -76,11 +75,8 @@ func (s *Service) mailNotice(address, subject, text string) {
 // working), to the pending address when a change waits, else to the account's address. It
 // reports false, sending nothing, when there is nothing to verify. It spends the sign-up
 // budget of the address.
-func (s *Service) SendVerificationEmail(ctx context.Context) (bool, error) {
-	v := viewer(ctx)
-	if err := policy.RequireViewer(v); err != nil {
-		return false, err
-	}
+func (s *Acting) SendVerificationEmail(ctx context.Context) (bool, error) {
+	v := s.viewer
 	u, err := s.db.User.Get(ctx, v.UserID)
 	if err != nil {
 		return false, fmt.Errorf("load user: %w", err)
