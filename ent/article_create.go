@@ -239,7 +239,9 @@ func (_c *ArticleCreate) Mutation() *ArticleMutation {
 
 // Save creates the Article in the database.
 func (_c *ArticleCreate) Save(ctx context.Context) (*Article, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -266,12 +268,18 @@ func (_c *ArticleCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *ArticleCreate) defaults() {
+func (_c *ArticleCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if article.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized article.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := article.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if article.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized article.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := article.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
@@ -307,6 +315,7 @@ func (_c *ArticleCreate) defaults() {
 		v := article.DefaultRenderVersion
 		_c.mutation.SetRenderVersion(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -531,7 +540,7 @@ func (_c *ArticleCreate) createSpec() (*Article, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		createE := &FavoriteCreate{config: _c.config, mutation: newFavoriteMutation(_c.config, OpCreate)}
-		createE.defaults()
+		_ = createE.defaults()
 		_, specE := createE.createSpec()
 		edge.Target.Fields = specE.Fields
 		_spec.Edges = append(_spec.Edges, edge)

@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"inkwell/ent/article"
 	"inkwell/ent/articletag"
@@ -545,6 +546,12 @@ func (_q *ArticleQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if article.Policy == nil {
+		return errors.New("ent: uninitialized article.Policy (forgotten import ent/runtime?)")
+	}
+	if err := article.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

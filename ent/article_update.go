@@ -339,7 +339,9 @@ func (_u *ArticleUpdate) RemoveFavoritedBy(v ...*User) *ArticleUpdate {
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *ArticleUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -366,11 +368,15 @@ func (_u *ArticleUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *ArticleUpdate) defaults() {
+func (_u *ArticleUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if article.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized article.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := article.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -605,7 +611,7 @@ func (_u *ArticleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			},
 		}
 		createE := &FavoriteCreate{config: _u.config, mutation: newFavoriteMutation(_u.config, OpCreate)}
-		createE.defaults()
+		_ = createE.defaults()
 		_, specE := createE.createSpec()
 		edge.Target.Fields = specE.Fields
 		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
@@ -625,7 +631,7 @@ func (_u *ArticleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		createE := &FavoriteCreate{config: _u.config, mutation: newFavoriteMutation(_u.config, OpCreate)}
-		createE.defaults()
+		_ = createE.defaults()
 		_, specE := createE.createSpec()
 		edge.Target.Fields = specE.Fields
 		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
@@ -645,7 +651,7 @@ func (_u *ArticleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		createE := &FavoriteCreate{config: _u.config, mutation: newFavoriteMutation(_u.config, OpCreate)}
-		createE.defaults()
+		_ = createE.defaults()
 		_, specE := createE.createSpec()
 		edge.Target.Fields = specE.Fields
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
@@ -991,7 +997,9 @@ func (_u *ArticleUpdateOne) Select(field string, fields ...string) *ArticleUpdat
 
 // Save executes the query and returns the updated Article entity.
 func (_u *ArticleUpdateOne) Save(ctx context.Context) (*Article, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -1018,11 +1026,15 @@ func (_u *ArticleUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *ArticleUpdateOne) defaults() {
+func (_u *ArticleUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if article.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized article.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := article.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -1274,7 +1286,7 @@ func (_u *ArticleUpdateOne) sqlSave(ctx context.Context) (_node *Article, err er
 			},
 		}
 		createE := &FavoriteCreate{config: _u.config, mutation: newFavoriteMutation(_u.config, OpCreate)}
-		createE.defaults()
+		_ = createE.defaults()
 		_, specE := createE.createSpec()
 		edge.Target.Fields = specE.Fields
 		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
@@ -1294,7 +1306,7 @@ func (_u *ArticleUpdateOne) sqlSave(ctx context.Context) (_node *Article, err er
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		createE := &FavoriteCreate{config: _u.config, mutation: newFavoriteMutation(_u.config, OpCreate)}
-		createE.defaults()
+		_ = createE.defaults()
 		_, specE := createE.createSpec()
 		edge.Target.Fields = specE.Fields
 		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
@@ -1314,7 +1326,7 @@ func (_u *ArticleUpdateOne) sqlSave(ctx context.Context) (_node *Article, err er
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		createE := &FavoriteCreate{config: _u.config, mutation: newFavoriteMutation(_u.config, OpCreate)}
-		createE.defaults()
+		_ = createE.defaults()
 		_, specE := createE.createSpec()
 		edge.Target.Fields = specE.Fields
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)

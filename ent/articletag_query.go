@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"inkwell/ent/article"
 	"inkwell/ent/articletag"
@@ -328,6 +329,12 @@ func (_q *ArticleTagQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if articletag.Policy == nil {
+		return errors.New("ent: uninitialized articletag.Policy (forgotten import ent/runtime?)")
+	}
+	if err := articletag.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

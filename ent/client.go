@@ -488,7 +488,8 @@ func (c *ArticleClient) QueryFavorites(_m *Article) *FavoriteQuery {
 
 // Hooks returns the client hooks.
 func (c *ArticleClient) Hooks() []Hook {
-	return c.hooks.Article
+	hooks := c.hooks.Article
+	return append(hooks[:len(hooks):len(hooks)], article.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -604,7 +605,8 @@ func (c *ArticleTagClient) QueryTag(_m *ArticleTag) *TagQuery {
 
 // Hooks returns the client hooks.
 func (c *ArticleTagClient) Hooks() []Hook {
-	return c.hooks.ArticleTag
+	hooks := c.hooks.ArticleTag
+	return append(hooks[:len(hooks):len(hooks)], articletag.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -769,7 +771,8 @@ func (c *CommentClient) QueryAuthor(_m *Comment) *UserQuery {
 
 // Hooks returns the client hooks.
 func (c *CommentClient) Hooks() []Hook {
-	return c.hooks.Comment
+	hooks := c.hooks.Comment
+	return append(hooks[:len(hooks):len(hooks)], comment.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -885,7 +888,8 @@ func (c *FavoriteClient) QueryArticle(_m *Favorite) *ArticleQuery {
 
 // Hooks returns the client hooks.
 func (c *FavoriteClient) Hooks() []Hook {
-	return c.hooks.Favorite
+	hooks := c.hooks.Favorite
+	return append(hooks[:len(hooks):len(hooks)], favorite.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -1050,7 +1054,8 @@ func (c *FollowClient) QueryFollowee(_m *Follow) *UserQuery {
 
 // Hooks returns the client hooks.
 func (c *FollowClient) Hooks() []Hook {
-	return c.hooks.Follow
+	hooks := c.hooks.Follow
+	return append(hooks[:len(hooks):len(hooks)], follow.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -1199,7 +1204,8 @@ func (c *IdentityClient) QueryUser(_m *Identity) *UserQuery {
 
 // Hooks returns the client hooks.
 func (c *IdentityClient) Hooks() []Hook {
-	return c.hooks.Identity
+	hooks := c.hooks.Identity
+	return append(hooks[:len(hooks):len(hooks)], identity.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -1348,7 +1354,8 @@ func (c *LoginCodeClient) QueryUser(_m *LoginCode) *UserQuery {
 
 // Hooks returns the client hooks.
 func (c *LoginCodeClient) Hooks() []Hook {
-	return c.hooks.LoginCode
+	hooks := c.hooks.LoginCode
+	return append(hooks[:len(hooks):len(hooks)], logincode.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -1497,7 +1504,8 @@ func (c *RefreshTokenClient) QueryUser(_m *RefreshToken) *UserQuery {
 
 // Hooks returns the client hooks.
 func (c *RefreshTokenClient) Hooks() []Hook {
-	return c.hooks.RefreshToken
+	hooks := c.hooks.RefreshToken
+	return append(hooks[:len(hooks):len(hooks)], refreshtoken.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -1646,7 +1654,8 @@ func (c *TagClient) QueryArticles(_m *Tag) *ArticleQuery {
 
 // Hooks returns the client hooks.
 func (c *TagClient) Hooks() []Hook {
-	return c.hooks.Tag
+	hooks := c.hooks.Tag
+	return append(hooks[:len(hooks):len(hooks)], tag.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -1891,7 +1900,8 @@ func (c *UserClient) QueryFavorites(_m *User) *FavoriteQuery {
 
 // Hooks returns the client hooks.
 func (c *UserClient) Hooks() []Hook {
-	return c.hooks.User
+	hooks := c.hooks.User
+	return append(hooks[:len(hooks):len(hooks)], user.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.

@@ -67,7 +67,9 @@ func (_c *FavoriteCreate) Mutation() *FavoriteMutation {
 
 // Save creates the Favorite in the database.
 func (_c *FavoriteCreate) Save(ctx context.Context) (*Favorite, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -94,11 +96,15 @@ func (_c *FavoriteCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *FavoriteCreate) defaults() {
+func (_c *FavoriteCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if favorite.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized favorite.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := favorite.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

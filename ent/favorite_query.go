@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"inkwell/ent/article"
 	"inkwell/ent/favorite"
@@ -328,6 +329,12 @@ func (_q *FavoriteQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if favorite.Policy == nil {
+		return errors.New("ent: uninitialized favorite.Policy (forgotten import ent/runtime?)")
+	}
+	if err := favorite.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

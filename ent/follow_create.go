@@ -66,7 +66,9 @@ func (_c *FollowCreate) Mutation() *FollowMutation {
 
 // Save creates the Follow in the database.
 func (_c *FollowCreate) Save(ctx context.Context) (*Follow, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -93,11 +95,15 @@ func (_c *FollowCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *FollowCreate) defaults() {
+func (_c *FollowCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if follow.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized follow.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := follow.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -81,7 +81,9 @@ func (_c *IdentityCreate) Mutation() *IdentityMutation {
 
 // Save creates the Identity in the database.
 func (_c *IdentityCreate) Save(ctx context.Context) (*Identity, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -108,15 +110,19 @@ func (_c *IdentityCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *IdentityCreate) defaults() {
+func (_c *IdentityCreate) defaults() error {
 	if _, ok := _c.mutation.Email(); !ok {
 		v := identity.DefaultEmail
 		_c.mutation.SetEmail(v)
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if identity.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized identity.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := identity.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"inkwell/ent/identity"
 	"inkwell/ent/predicate"
@@ -365,6 +366,12 @@ func (_q *IdentityQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if identity.Policy == nil {
+		return errors.New("ent: uninitialized identity.Policy (forgotten import ent/runtime?)")
+	}
+	if err := identity.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

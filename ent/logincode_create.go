@@ -109,7 +109,9 @@ func (_c *LoginCodeCreate) Mutation() *LoginCodeMutation {
 
 // Save creates the LoginCode in the database.
 func (_c *LoginCodeCreate) Save(ctx context.Context) (*LoginCode, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -136,15 +138,19 @@ func (_c *LoginCodeCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *LoginCodeCreate) defaults() {
+func (_c *LoginCodeCreate) defaults() error {
 	if _, ok := _c.mutation.Purpose(); !ok {
 		v := logincode.DefaultPurpose
 		_c.mutation.SetPurpose(v)
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if logincode.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized logincode.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := logincode.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"inkwell/ent/logincode"
 	"inkwell/ent/predicate"
@@ -365,6 +366,12 @@ func (_q *LoginCodeQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if logincode.Policy == nil {
+		return errors.New("ent: uninitialized logincode.Policy (forgotten import ent/runtime?)")
+	}
+	if err := logincode.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

@@ -2,7 +2,406 @@
 
 package runtime
 
-// The schema-stitching logic is generated in inkwell/ent/runtime.go
+import (
+	"context"
+	"inkwell/ent/article"
+	"inkwell/ent/articletag"
+	"inkwell/ent/comment"
+	"inkwell/ent/favorite"
+	"inkwell/ent/follow"
+	"inkwell/ent/identity"
+	"inkwell/ent/logincode"
+	"inkwell/ent/refreshtoken"
+	"inkwell/ent/schema"
+	"inkwell/ent/tag"
+	"inkwell/ent/user"
+	"inkwell/internal/markdown"
+	"time"
+
+	"entgo.io/ent"
+	"entgo.io/ent/privacy"
+)
+
+// The init function reads all schema descriptors with runtime code
+// (default values, validators, hooks and policies) and stitches it
+// to their package variables.
+func init() {
+	articleMixin := schema.Article{}.Mixin()
+	article.Policy = privacy.NewPolicies(schema.Article{})
+	article.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := article.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	articleMixinFields0 := articleMixin[0].Fields()
+	_ = articleMixinFields0
+	articleFields := schema.Article{}.Fields()
+	_ = articleFields
+	// articleDescCreatedAt is the schema descriptor for created_at field.
+	articleDescCreatedAt := articleMixinFields0[0].Descriptor()
+	// article.DefaultCreatedAt holds the default value on creation for the created_at field.
+	article.DefaultCreatedAt = articleDescCreatedAt.Default.(func() time.Time)
+	// articleDescUpdatedAt is the schema descriptor for updated_at field.
+	articleDescUpdatedAt := articleMixinFields0[1].Descriptor()
+	// article.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	article.DefaultUpdatedAt = articleDescUpdatedAt.Default.(func() time.Time)
+	// article.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	article.UpdateDefaultUpdatedAt = articleDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// articleDescSlug is the schema descriptor for slug field.
+	articleDescSlug := articleFields[0].Descriptor()
+	// article.SlugValidator is a validator for the "slug" field. It is called by the builders before save.
+	article.SlugValidator = func() func(string) error {
+		validators := articleDescSlug.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(slug string) error {
+			for _, fn := range fns {
+				if err := fn(slug); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// articleDescTitle is the schema descriptor for title field.
+	articleDescTitle := articleFields[1].Descriptor()
+	// article.TitleValidator is a validator for the "title" field. It is called by the builders before save.
+	article.TitleValidator = func() func(string) error {
+		validators := articleDescTitle.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(title string) error {
+			for _, fn := range fns {
+				if err := fn(title); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// articleDescDescription is the schema descriptor for description field.
+	articleDescDescription := articleFields[2].Descriptor()
+	// article.DefaultDescription holds the default value on creation for the description field.
+	article.DefaultDescription = articleDescDescription.Default.(string)
+	// article.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	article.DescriptionValidator = articleDescDescription.Validators[0].(func(string) error)
+	// articleDescFavoritesCount is the schema descriptor for favorites_count field.
+	articleDescFavoritesCount := articleFields[5].Descriptor()
+	// article.DefaultFavoritesCount holds the default value on creation for the favorites_count field.
+	article.DefaultFavoritesCount = articleDescFavoritesCount.Default.(int)
+	// article.FavoritesCountValidator is a validator for the "favorites_count" field. It is called by the builders before save.
+	article.FavoritesCountValidator = articleDescFavoritesCount.Validators[0].(func(int) error)
+	// articleDescBodyHTML is the schema descriptor for body_html field.
+	articleDescBodyHTML := articleFields[6].Descriptor()
+	// article.DefaultBodyHTML holds the default value on creation for the body_html field.
+	article.DefaultBodyHTML = articleDescBodyHTML.Default.(string)
+	// articleDescExcerpt is the schema descriptor for excerpt field.
+	articleDescExcerpt := articleFields[7].Descriptor()
+	// article.DefaultExcerpt holds the default value on creation for the excerpt field.
+	article.DefaultExcerpt = articleDescExcerpt.Default.(string)
+	// articleDescWordCount is the schema descriptor for word_count field.
+	articleDescWordCount := articleFields[8].Descriptor()
+	// article.DefaultWordCount holds the default value on creation for the word_count field.
+	article.DefaultWordCount = articleDescWordCount.Default.(int)
+	// article.WordCountValidator is a validator for the "word_count" field. It is called by the builders before save.
+	article.WordCountValidator = articleDescWordCount.Validators[0].(func(int) error)
+	// articleDescReadingTimeMinutes is the schema descriptor for reading_time_minutes field.
+	articleDescReadingTimeMinutes := articleFields[9].Descriptor()
+	// article.DefaultReadingTimeMinutes holds the default value on creation for the reading_time_minutes field.
+	article.DefaultReadingTimeMinutes = articleDescReadingTimeMinutes.Default.(int)
+	// article.ReadingTimeMinutesValidator is a validator for the "reading_time_minutes" field. It is called by the builders before save.
+	article.ReadingTimeMinutesValidator = articleDescReadingTimeMinutes.Validators[0].(func(int) error)
+	// articleDescToc is the schema descriptor for toc field.
+	articleDescToc := articleFields[10].Descriptor()
+	// article.DefaultToc holds the default value on creation for the toc field.
+	article.DefaultToc = articleDescToc.Default.(markdown.TOC)
+	// articleDescRenderVersion is the schema descriptor for render_version field.
+	articleDescRenderVersion := articleFields[11].Descriptor()
+	// article.DefaultRenderVersion holds the default value on creation for the render_version field.
+	article.DefaultRenderVersion = articleDescRenderVersion.Default.(int)
+	// article.RenderVersionValidator is a validator for the "render_version" field. It is called by the builders before save.
+	article.RenderVersionValidator = articleDescRenderVersion.Validators[0].(func(int) error)
+	articletag.Policy = privacy.NewPolicies(schema.ArticleTag{})
+	articletag.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := articletag.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	commentMixin := schema.Comment{}.Mixin()
+	comment.Policy = privacy.NewPolicies(schema.Comment{})
+	comment.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := comment.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	commentMixinFields0 := commentMixin[0].Fields()
+	_ = commentMixinFields0
+	commentFields := schema.Comment{}.Fields()
+	_ = commentFields
+	// commentDescCreatedAt is the schema descriptor for created_at field.
+	commentDescCreatedAt := commentMixinFields0[0].Descriptor()
+	// comment.DefaultCreatedAt holds the default value on creation for the created_at field.
+	comment.DefaultCreatedAt = commentDescCreatedAt.Default.(func() time.Time)
+	// commentDescUpdatedAt is the schema descriptor for updated_at field.
+	commentDescUpdatedAt := commentMixinFields0[1].Descriptor()
+	// comment.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	comment.DefaultUpdatedAt = commentDescUpdatedAt.Default.(func() time.Time)
+	// comment.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	comment.UpdateDefaultUpdatedAt = commentDescUpdatedAt.UpdateDefault.(func() time.Time)
+	favorite.Policy = privacy.NewPolicies(schema.Favorite{})
+	favorite.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := favorite.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	favoriteFields := schema.Favorite{}.Fields()
+	_ = favoriteFields
+	// favoriteDescCreatedAt is the schema descriptor for created_at field.
+	favoriteDescCreatedAt := favoriteFields[2].Descriptor()
+	// favorite.DefaultCreatedAt holds the default value on creation for the created_at field.
+	favorite.DefaultCreatedAt = favoriteDescCreatedAt.Default.(func() time.Time)
+	follow.Policy = privacy.NewPolicies(schema.Follow{})
+	follow.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := follow.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	followFields := schema.Follow{}.Fields()
+	_ = followFields
+	// followDescCreatedAt is the schema descriptor for created_at field.
+	followDescCreatedAt := followFields[2].Descriptor()
+	// follow.DefaultCreatedAt holds the default value on creation for the created_at field.
+	follow.DefaultCreatedAt = followDescCreatedAt.Default.(func() time.Time)
+	identity.Policy = privacy.NewPolicies(schema.Identity{})
+	identity.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := identity.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	identityFields := schema.Identity{}.Fields()
+	_ = identityFields
+	// identityDescProvider is the schema descriptor for provider field.
+	identityDescProvider := identityFields[0].Descriptor()
+	// identity.ProviderValidator is a validator for the "provider" field. It is called by the builders before save.
+	identity.ProviderValidator = func() func(string) error {
+		validators := identityDescProvider.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(provider string) error {
+			for _, fn := range fns {
+				if err := fn(provider); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// identityDescSubject is the schema descriptor for subject field.
+	identityDescSubject := identityFields[1].Descriptor()
+	// identity.SubjectValidator is a validator for the "subject" field. It is called by the builders before save.
+	identity.SubjectValidator = identityDescSubject.Validators[0].(func(string) error)
+	// identityDescEmail is the schema descriptor for email field.
+	identityDescEmail := identityFields[3].Descriptor()
+	// identity.DefaultEmail holds the default value on creation for the email field.
+	identity.DefaultEmail = identityDescEmail.Default.(string)
+	// identityDescCreatedAt is the schema descriptor for created_at field.
+	identityDescCreatedAt := identityFields[4].Descriptor()
+	// identity.DefaultCreatedAt holds the default value on creation for the created_at field.
+	identity.DefaultCreatedAt = identityDescCreatedAt.Default.(func() time.Time)
+	logincode.Policy = privacy.NewPolicies(schema.LoginCode{})
+	logincode.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := logincode.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	logincodeFields := schema.LoginCode{}.Fields()
+	_ = logincodeFields
+	// logincodeDescCreatedAt is the schema descriptor for created_at field.
+	logincodeDescCreatedAt := logincodeFields[3].Descriptor()
+	// logincode.DefaultCreatedAt holds the default value on creation for the created_at field.
+	logincode.DefaultCreatedAt = logincodeDescCreatedAt.Default.(func() time.Time)
+	// logincodeDescCodeChallenge is the schema descriptor for code_challenge field.
+	logincodeDescCodeChallenge := logincodeFields[6].Descriptor()
+	// logincode.CodeChallengeValidator is a validator for the "code_challenge" field. It is called by the builders before save.
+	logincode.CodeChallengeValidator = logincodeDescCodeChallenge.Validators[0].(func(string) error)
+	refreshtoken.Policy = privacy.NewPolicies(schema.RefreshToken{})
+	refreshtoken.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := refreshtoken.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	refreshtokenFields := schema.RefreshToken{}.Fields()
+	_ = refreshtokenFields
+	// refreshtokenDescSessionID is the schema descriptor for session_id field.
+	refreshtokenDescSessionID := refreshtokenFields[1].Descriptor()
+	// refreshtoken.SessionIDValidator is a validator for the "session_id" field. It is called by the builders before save.
+	refreshtoken.SessionIDValidator = refreshtokenDescSessionID.Validators[0].(func(string) error)
+	// refreshtokenDescCreatedAt is the schema descriptor for created_at field.
+	refreshtokenDescCreatedAt := refreshtokenFields[3].Descriptor()
+	// refreshtoken.DefaultCreatedAt holds the default value on creation for the created_at field.
+	refreshtoken.DefaultCreatedAt = refreshtokenDescCreatedAt.Default.(func() time.Time)
+	tag.Policy = privacy.NewPolicies(schema.Tag{})
+	tag.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := tag.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	tagFields := schema.Tag{}.Fields()
+	_ = tagFields
+	// tagDescName is the schema descriptor for name field.
+	tagDescName := tagFields[0].Descriptor()
+	// tag.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	tag.NameValidator = func() func(string) error {
+		validators := tagDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// tagDescArticlesCount is the schema descriptor for articles_count field.
+	tagDescArticlesCount := tagFields[1].Descriptor()
+	// tag.DefaultArticlesCount holds the default value on creation for the articles_count field.
+	tag.DefaultArticlesCount = tagDescArticlesCount.Default.(int)
+	// tag.ArticlesCountValidator is a validator for the "articles_count" field. It is called by the builders before save.
+	tag.ArticlesCountValidator = tagDescArticlesCount.Validators[0].(func(int) error)
+	// tagDescCreatedAt is the schema descriptor for created_at field.
+	tagDescCreatedAt := tagFields[2].Descriptor()
+	// tag.DefaultCreatedAt holds the default value on creation for the created_at field.
+	tag.DefaultCreatedAt = tagDescCreatedAt.Default.(func() time.Time)
+	userMixin := schema.User{}.Mixin()
+	user.Policy = privacy.NewPolicies(schema.User{})
+	user.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := user.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	userMixinFields0 := userMixin[0].Fields()
+	_ = userMixinFields0
+	userFields := schema.User{}.Fields()
+	_ = userFields
+	// userDescCreatedAt is the schema descriptor for created_at field.
+	userDescCreatedAt := userMixinFields0[0].Descriptor()
+	// user.DefaultCreatedAt holds the default value on creation for the created_at field.
+	user.DefaultCreatedAt = userDescCreatedAt.Default.(func() time.Time)
+	// userDescUpdatedAt is the schema descriptor for updated_at field.
+	userDescUpdatedAt := userMixinFields0[1].Descriptor()
+	// user.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	user.DefaultUpdatedAt = userDescUpdatedAt.Default.(func() time.Time)
+	// user.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	user.UpdateDefaultUpdatedAt = userDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// userDescUsername is the schema descriptor for username field.
+	userDescUsername := userFields[0].Descriptor()
+	// user.UsernameValidator is a validator for the "username" field. It is called by the builders before save.
+	user.UsernameValidator = func() func(string) error {
+		validators := userDescUsername.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(username string) error {
+			for _, fn := range fns {
+				if err := fn(username); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// userDescUsernameKey is the schema descriptor for username_key field.
+	userDescUsernameKey := userFields[1].Descriptor()
+	// user.UsernameKeyValidator is a validator for the "username_key" field. It is called by the builders before save.
+	user.UsernameKeyValidator = func() func(string) error {
+		validators := userDescUsernameKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(username_key string) error {
+			for _, fn := range fns {
+				if err := fn(username_key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// userDescUsernameSkeleton is the schema descriptor for username_skeleton field.
+	userDescUsernameSkeleton := userFields[2].Descriptor()
+	// user.UsernameSkeletonValidator is a validator for the "username_skeleton" field. It is called by the builders before save.
+	user.UsernameSkeletonValidator = userDescUsernameSkeleton.Validators[0].(func(string) error)
+	// userDescEmail is the schema descriptor for email field.
+	userDescEmail := userFields[3].Descriptor()
+	// user.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	user.EmailValidator = userDescEmail.Validators[0].(func(string) error)
+	// userDescEmailVerified is the schema descriptor for email_verified field.
+	userDescEmailVerified := userFields[4].Descriptor()
+	// user.DefaultEmailVerified holds the default value on creation for the email_verified field.
+	user.DefaultEmailVerified = userDescEmailVerified.Default.(bool)
+	// userDescPendingEmail is the schema descriptor for pending_email field.
+	userDescPendingEmail := userFields[7].Descriptor()
+	// user.PendingEmailValidator is a validator for the "pending_email" field. It is called by the builders before save.
+	user.PendingEmailValidator = userDescPendingEmail.Validators[0].(func(string) error)
+	// userDescPasswordHash is the schema descriptor for password_hash field.
+	userDescPasswordHash := userFields[8].Descriptor()
+	// user.DefaultPasswordHash holds the default value on creation for the password_hash field.
+	user.DefaultPasswordHash = userDescPasswordHash.Default.(string)
+	// userDescBio is the schema descriptor for bio field.
+	userDescBio := userFields[9].Descriptor()
+	// user.DefaultBio holds the default value on creation for the bio field.
+	user.DefaultBio = userDescBio.Default.(string)
+	// user.BioValidator is a validator for the "bio" field. It is called by the builders before save.
+	user.BioValidator = userDescBio.Validators[0].(func(string) error)
+	// userDescImage is the schema descriptor for image field.
+	userDescImage := userFields[10].Descriptor()
+	// user.DefaultImage holds the default value on creation for the image field.
+	user.DefaultImage = userDescImage.Default.(string)
+	// user.ImageValidator is a validator for the "image" field. It is called by the builders before save.
+	user.ImageValidator = userDescImage.Validators[0].(func(string) error)
+}
 
 const (
 	Version = "v0.14.5"                                         // Version of ent codegen.

@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"inkwell/internal/markdown"
+	"inkwell/internal/policy"
 )
 
 // Article is a published piece of markdown.
@@ -70,3 +71,6 @@ func (Article) Indexes() []ent.Index {
 		index.Fields("author_id", "created_at", "id"),
 	}
 }
+
+// Policy of the Article: who may write it (internal/policy).
+func (Article) Policy() ent.Policy { return policy.ArticleWrites() }

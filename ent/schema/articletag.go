@@ -7,6 +7,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"inkwell/internal/policy"
 )
 
 // ArticleTag links an article to a tag. It is an edge schema only so that the link table
@@ -46,3 +48,6 @@ func (ArticleTag) Indexes() []ent.Index {
 		index.Fields("tag_id", "article_id"),
 	}
 }
+
+// Policy of the ArticleTag: who may write it (internal/policy).
+func (ArticleTag) Policy() ent.Policy { return policy.TagWrites() }

@@ -5,6 +5,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"inkwell/internal/policy"
 )
 
 // Comment is a reader's reply under an article.
@@ -41,3 +43,6 @@ func (Comment) Indexes() []ent.Index {
 		index.Fields("author_id"),
 	}
 }
+
+// Policy of the Comment: who may write it (internal/policy).
+func (Comment) Policy() ent.Policy { return policy.CommentWrites() }

@@ -7,6 +7,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"inkwell/internal/policy"
 )
 
 // Favorite records that a user favorited an article.
@@ -46,3 +48,6 @@ func (Favorite) Indexes() []ent.Index {
 		index.Fields("article_id", "user_id"),
 	}
 }
+
+// Policy of the Favorite: who may write it (internal/policy).
+func (Favorite) Policy() ent.Policy { return policy.FavoriteWrites() }

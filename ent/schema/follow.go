@@ -7,6 +7,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"inkwell/internal/policy"
 )
 
 // Follow says that follower reads what followee writes.
@@ -50,3 +52,6 @@ func (Follow) Indexes() []ent.Index {
 		index.Fields("follower_id", "created_at"),
 	}
 }
+
+// Policy of the Follow: who may write it (internal/policy).
+func (Follow) Policy() ent.Policy { return policy.FollowWrites() }

@@ -5,6 +5,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"inkwell/internal/policy"
 )
 
 // Identity links an account at an external sign-in provider (GitHub, Google, an OpenID
@@ -79,3 +81,9 @@ func (LoginCode) Indexes() []ent.Index {
 		index.Fields("expires_at"),
 	}
 }
+
+// Policy of the Identity: who may write it (internal/policy).
+func (Identity) Policy() ent.Policy { return policy.CredentialWrites() }
+
+// Policy of the LoginCode: who may write it (internal/policy).
+func (LoginCode) Policy() ent.Policy { return policy.CredentialWrites() }

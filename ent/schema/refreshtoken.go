@@ -5,6 +5,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"inkwell/internal/policy"
 )
 
 // RefreshToken is one link in a session's chain of refresh tokens. Only a hash of the
@@ -41,3 +43,6 @@ func (RefreshToken) Indexes() []ent.Index {
 		index.Fields("user_id"),
 	}
 }
+
+// Policy of the RefreshToken: who may write it (internal/policy).
+func (RefreshToken) Policy() ent.Policy { return policy.CredentialWrites() }

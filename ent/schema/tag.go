@@ -5,6 +5,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"inkwell/internal/policy"
 )
 
 // Tag is a normalised topic name shared by articles.
@@ -36,3 +38,6 @@ func (Tag) Indexes() []ent.Index {
 		index.Fields("articles_count", "name"),
 	}
 }
+
+// Policy of the Tag: who may write it (internal/policy).
+func (Tag) Policy() ent.Policy { return policy.TagWrites() }

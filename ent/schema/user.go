@@ -6,6 +6,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"inkwell/internal/policy"
 )
 
 // User is an author and reader: the account that signs in.
@@ -77,3 +79,6 @@ func (User) Indexes() []ent.Index {
 		index.Fields("email_token_hash").Unique(),
 	}
 }
+
+// Policy of the User: who may write it (internal/policy).
+func (User) Policy() ent.Policy { return policy.UserWrites() }

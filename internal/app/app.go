@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"inkwell/ent"
+	_ "inkwell/ent/runtime" // the schema's defaults, hooks and privacy policies
 	"inkwell/graph"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
@@ -183,7 +184,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 				return events.WithLimit(ctx, cfg.MaxSubscriptionsPerConnection)
 			},
 			PerOperation: perRequest,
-			Stopped: stopped,
+			Stopped:      stopped,
 		},
 		Draining: draining.Load,
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"inkwell/ent/privacy"
 	"inkwell/internal/apptest"
 	"inkwell/internal/auth"
 	"inkwell/internal/config"
 	"inkwell/internal/dbstats"
 	"inkwell/internal/mailtest"
 	"inkwell/internal/oauthtest"
+	"inkwell/internal/policy"
 	"inkwell/internal/ratelimit"
 	"inkwell/internal/service"
 )
@@ -1036,5 +1039,68 @@ func TestUsernameSkeletonMigrationMatchesService(t *testing.T) {
 	}
 	if s := got["paypal"]; s == nil || *s != "paypal" || got["paypa1"] != nil || got["bank"] == nil {
 		t.Fatalf("after the fill: paypal %v, paypa1 %v, bank %v", got["paypal"], got["paypa1"], got["bank"])
+	}
+}
+
+// Authorization fails closed: a write that slips past the service's checks (here: straight
+// through ent, as a forgetful new service method would) is refused by ent's privacy rules,
+// and only work marked policy.System writes for no viewer.
+func TestPrivacyRulesRefuseWritesTheServiceForgot(t *testing.T) {
+	t.Parallel()
+	e := apptest.New(t)
+	ada := e.SignUp(t, "ada")
+	e.SignUp(t, "bob")
+	art := e.CreateArticle(t, ada, "Ada's")
+	var adaID, bobID, artID int
+	if err := e.DB.QueryRow(`SELECT (SELECT id FROM users WHERE username = 'ada'), (SELECT id FROM users WHERE username = 'bob'),
+		(SELECT id FROM articles WHERE slug = $1)`, art.Slug).Scan(&adaID, &bobID, &artID); err != nil {
+		t.Fatal(err)
+	}
+	db := e.App.Client
+	as := func(id int) context.Context { return auth.WithViewer(context.Background(), auth.Viewer{UserID: id}) }
+	anon := context.Background()
+	before := e.Snapshot(t)
+	for _, tc := range []struct {
+		name  string
+		write func() error
+	}{
+		{"bob edits ada's article", func() error { return db.Article.UpdateOneID(artID).SetTitle("Bob's now").Exec(as(bobID)) }},
+		{"bob deletes ada's article", func() error { return db.Article.DeleteOneID(artID).Exec(as(bobID)) }},
+		{"bob writes an article as ada", func() error {
+			return db.Article.Create().SetTitle("x").SetSlug("x-1").SetDescription("").SetBody("b").SetAuthorID(adaID).Exec(as(bobID))
+		}},
+		{"an anonymous article", func() error {
+			return db.Article.Create().SetTitle("x").SetSlug("x-2").SetDescription("").SetBody("b").SetAuthorID(adaID).Exec(anon)
+		}},
+		{"bob comments as ada", func() error {
+			return db.Comment.Create().SetBody("hi").SetArticleID(artID).SetAuthorID(adaID).Exec(as(bobID))
+		}},
+		{"bob renames ada", func() error { return db.User.UpdateOneID(adaID).SetBio("pwned").Exec(as(bobID)) }},
+		{"a bulk change of users", func() error { return db.User.Update().SetBio("pwned").Exec(as(bobID)) }},
+		{"an anonymous new user", func() error {
+			return db.User.Create().SetUsername("eve").SetUsernameKey("eve").Exec(anon)
+		}},
+		{"bob favorites as ada", func() error { return db.Favorite.Create().SetUserID(adaID).SetArticleID(artID).Exec(as(bobID)) }},
+		{"bob follows as ada", func() error { return db.Follow.Create().SetFollowerID(adaID).SetFolloweeID(bobID).Exec(as(bobID)) }},
+		{"an anonymous tag", func() error { return db.Tag.Create().SetName("anon").Exec(anon) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.write()
+			if !errors.Is(err, privacy.Deny) {
+				t.Fatalf("err = %v, want a privacy denial", err)
+			}
+		})
+	}
+	acctUnchanged(t, e, before)
+
+	// The same writes by the rows' owners pass, and the system passes everywhere.
+	if err := db.Article.UpdateOneID(artID).SetTitle("Ada's, edited").Exec(as(adaID)); err != nil {
+		t.Fatalf("ada edits her article: %v", err)
+	}
+	if err := db.User.UpdateOneID(bobID).SetBio("mine").Exec(as(bobID)); err != nil {
+		t.Fatalf("bob edits himself: %v", err)
+	}
+	if err := db.User.Create().SetUsername("sys").SetUsernameKey("sys").Exec(policy.System(anon)); err != nil {
+		t.Fatalf("the system makes a user: %v", err)
 	}
 }

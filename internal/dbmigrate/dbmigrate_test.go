@@ -16,6 +16,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"inkwell/ent"
+	_ "inkwell/ent/runtime" // the schema's defaults, hooks and privacy policies
 	"inkwell/internal/dbmigrate"
 	"inkwell/internal/pgtest"
 )

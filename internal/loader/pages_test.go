@@ -17,6 +17,7 @@ import (
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/follow"
+	_ "inkwell/ent/runtime" // the schema's defaults, hooks and privacy policies
 	"inkwell/internal/auth"
 	"inkwell/internal/dbstats"
 	"inkwell/internal/paging"

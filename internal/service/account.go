@@ -15,6 +15,7 @@ import (
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
 	"inkwell/internal/change"
+	"inkwell/internal/policy"
 	"inkwell/internal/ratelimit"
 )
 
@@ -57,7 +58,9 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) 
 	}
 	var sess *Session
 	var token string
-	err = s.inTx(ctx, func(tx *ent.Tx) error {
+	// No one is signed in yet: the new account's rows are written as the system.
+	err = s.inTx(policy.System(ctx), func(tx *ent.Tx) error {
+		ctx := policy.System(ctx)
 		u, err := tx.User.Create().
 			SetUsername(in.Username).
 			SetUsernameKey(strings.ToLower(in.Username)).

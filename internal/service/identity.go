@@ -18,6 +18,7 @@ import (
 	"inkwell/ent/user"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
+	"inkwell/internal/policy"
 )
 
 // LoginCodeTTL is how long a login code from a provider sign-in may be traded.
@@ -53,7 +54,9 @@ func (s *Service) LoginCode(ctx context.Context, id ExternalIdentity, challenge 
 	// verified email meets the winner (or a concurrent sign-up) on users.email first, and
 	// its second try links to that account.
 	for attempt := 0; ; attempt++ {
-		err = s.inTx(ctx, func(tx *ent.Tx) error {
+		// Before anyone is signed in: a provider-made account is written as the system.
+		err = s.inTx(policy.System(ctx), func(tx *ent.Tx) error {
+			ctx := policy.System(ctx)
 			uid, err := s.userForIdentity(ctx, tx, id)
 			if err != nil {
 				return err
