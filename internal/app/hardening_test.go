@@ -1037,6 +1037,9 @@ func TestUsernameSkeletonMigrationMatchesService(t *testing.T) {
 		}
 		got[n] = s
 	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	if s := got["paypal"]; s == nil || *s != "paypal" || got["paypa1"] != nil || got["bank"] == nil {
 		t.Fatalf("after the fill: paypal %v, paypa1 %v, bank %v", got["paypal"], got["paypa1"], got["bank"])
 	}

@@ -188,21 +188,7 @@ func (s *Service) ExchangeLoginCode(ctx context.Context, code, verifier string) 
 	var sess *Session
 	errBadCode := apperr.Unauthenticated("invalid or expired login code")
 	err := s.inTx(ctx, func(tx *ent.Tx) error {
-		var uid int
-		var challenge sql.NullString
-		rows, err := tx.QueryContext(ctx,
-			`UPDATE login_codes SET used_at = $2
-			  WHERE code_hash = $1 AND purpose = 'login' AND used_at IS NULL AND expires_at > $2
-			 RETURNING user_id, code_challenge`, auth.HashRefreshToken(code), s.now())
-		if err != nil {
-			return fmt.Errorf("spend login code: %w", err)
-		}
-		if rows.Next() {
-			err = rows.Scan(&uid, &challenge)
-		}
-		if cerr := rows.Close(); err == nil {
-			err = cerr
-		}
+		uid, challenge, err := spendLoginCode(ctx, tx, auth.HashRefreshToken(code), s.now())
 		if err != nil {
 			return fmt.Errorf("spend login code: %w", err)
 		}
@@ -226,6 +212,25 @@ func (s *Service) ExchangeLoginCode(ctx context.Context, code, verifier string) 
 		return nil, apperr.Unauthenticated("the code verifier does not match the sign-in's code challenge")
 	}
 	return sess, err
+}
+
+// spendLoginCode marks the unused, unexpired login code with this hash used, and returns
+// its user (0 when there is no such code) and the challenge it was bound to.
+func spendLoginCode(ctx context.Context, tx *ent.Tx, hash []byte, now time.Time) (uid int, challenge sql.NullString, err error) {
+	rows, err := tx.QueryContext(ctx,
+		`UPDATE login_codes SET used_at = $2
+		  WHERE code_hash = $1 AND purpose = 'login' AND used_at IS NULL AND expires_at > $2
+		 RETURNING user_id, code_challenge`, hash, now)
+	if err != nil {
+		return 0, challenge, err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		if err := rows.Scan(&uid, &challenge); err != nil {
+			return 0, challenge, err
+		}
+	}
+	return uid, challenge, rows.Err()
 }
 
 // Identities lists the provider accounts linked to a user, oldest first.
