@@ -171,6 +171,12 @@ func TestAbuse(t *testing.T) {
 	e.MustQuery(t, "", `mutation($e: String!, $p: String!) { signIn(input: {email: $e, password: $p}) { refreshToken } }`,
 		map[string]any{"e": alice.Email, "p": alice.Password}, &second)
 	spent := second.SignIn.RefreshToken
+	// A third session, signed out: its access token has not expired, but it has ended.
+	var third struct{ SignIn struct{ AccessToken, RefreshToken string } }
+	e.MustQuery(t, "", `mutation($e: String!, $p: String!) { signIn(input: {email: $e, password: $p}) { accessToken refreshToken } }`,
+		map[string]any{"e": alice.Email, "p": alice.Password}, &third)
+	e.MustQuery(t, "", `mutation($t: String!) { signOut(input: {refreshToken: $t}) { ok } }`,
+		map[string]any{"t": third.SignIn.RefreshToken}, &map[string]any{})
 	var rotated struct{ RefreshSession struct{ RefreshToken string } }
 	e.MustQuery(t, "", `mutation($t: String!) { refreshSession(input: {refreshToken: $t}) { refreshToken } }`,
 		map[string]any{"t": spent}, &rotated)
@@ -283,6 +289,15 @@ func TestAbuse(t *testing.T) {
 		}()), status: 401, code: "UNAUTHENTICATED"},
 		{name: "a token signed with another key", do: withToken(forge(t, hsHeader, claims(nil), hs256("mallory-key-0123456789abcdef-0123456789"))), status: 401, code: "UNAUTHENTICATED"},
 		{name: "a garbage token", do: withToken(strings.Repeat("x", 5000)), status: 401, code: "UNAUTHENTICATED"},
+		{name: "a signed-out session's unexpired token", do: withToken(third.SignIn.AccessToken), status: 401, code: "UNAUTHENTICATED"},
+		{name: "a token without a session", do: withToken(forge(t, hsHeader, claims(func(c jwt.MapClaims) { delete(c, "sid") }), hs256(key))), status: 401, code: "UNAUTHENTICATED"},
+
+		// Taking an account over with a stolen token, or passing for someone.
+		{name: "a new password with only the token", do: gql(alice.Token, `mutation { updateViewer(input: {password: "mallory's password"}) { user { id } } }`, nil), status: 200, code: "BAD_USER_INPUT"},
+		{name: "a new email with only the token", do: gql(alice.Token, `mutation { updateViewer(input: {email: "mallory@example.com"}) { user { id } } }`, nil), status: 200, code: "BAD_USER_INPUT"},
+		{name: "a look-alike username", do: gql("", `mutation { signUp(input: {username: "a1ice", email: "a1ice@example.com", password: "password-a1ice"}) { accessToken } }`, nil), status: 200, code: "BAD_USER_INPUT"},
+		{name: "a full-width taken email", do: gql("", `mutation { signUp(input: {username: "mallory", email: "ａｌｉｃｅ@example.com", password: "password-mallory"}) { accessToken } }`, nil), status: 200, code: "BAD_USER_INPUT"},
+		{name: "a login code without its client's verifier", do: gql("", `mutation { exchangeLoginCode(input: {code: "stolen", codeVerifier: "not-the-clients-verifier-0123456789-abcdefghij"}) { accessToken } }`, nil), status: 200, code: "UNAUTHENTICATED"},
 
 		// Someone else's objects (alice acting on bob's).
 		{name: "updating someone else's article", do: gql(alice.Token, `mutation($s: String!) { updateArticle(input: {slug: $s, title: "Pwned"}) { article { id } } }`, map[string]any{"s": bobs.Slug}), status: 200, code: "FORBIDDEN"},
