@@ -172,7 +172,9 @@ func TestAbuse(t *testing.T) {
 		map[string]any{"e": alice.Email, "p": alice.Password}, &second)
 	spent := second.SignIn.RefreshToken
 	// A third session, signed out: its access token has not expired, but it has ended.
-	var third struct{ SignIn struct{ AccessToken, RefreshToken string } }
+	var third struct {
+		SignIn struct{ AccessToken, RefreshToken string }
+	}
 	e.MustQuery(t, "", `mutation($e: String!, $p: String!) { signIn(input: {email: $e, password: $p}) { accessToken refreshToken } }`,
 		map[string]any{"e": alice.Email, "p": alice.Password}, &third)
 	e.MustQuery(t, "", `mutation($t: String!) { signOut(input: {refreshToken: $t}) { ok } }`,
