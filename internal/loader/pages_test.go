@@ -20,6 +20,7 @@ import (
 	_ "inkwell/ent/runtime" // the schema's defaults, hooks and privacy policies
 	"inkwell/internal/auth"
 	"inkwell/internal/dbstats"
+	"inkwell/internal/policy"
 	"inkwell/internal/paging"
 	"inkwell/internal/pgtest"
 )
@@ -38,7 +39,8 @@ func newClient(t *testing.T) *ent.Client {
 
 func newUser(t *testing.T, c *ent.Client, name string) *ent.User {
 	t.Helper()
-	return c.User.Create().SetUsername(name).SetUsernameKey(name).SetEmail(name + "@example.com").SaveX(context.Background())
+	// Fixtures are written as the system: no viewer would be allowed all of them.
+	return c.User.Create().SetUsername(name).SetUsernameKey(name).SetEmail(name + "@example.com").SaveX(policy.System(context.Background()))
 }
 
 // pageSeed is eight users writing, favoriting, commenting and following, with times
@@ -46,7 +48,7 @@ func newUser(t *testing.T, c *ent.Client, name string) *ent.User {
 // time order.
 func pageSeed(t *testing.T, c *ent.Client) (users, articles []int) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := policy.System(context.Background())
 	base := time.Now().UTC().Truncate(time.Microsecond)
 	at := func(n int) time.Time { return base.Add(-time.Duration((n*5)%3) * time.Minute) }
 	for i := range 8 {
