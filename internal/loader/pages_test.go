@@ -20,9 +20,9 @@ import (
 	_ "inkwell/ent/runtime" // the schema's defaults, hooks and privacy policies
 	"inkwell/internal/auth"
 	"inkwell/internal/dbstats"
-	"inkwell/internal/policy"
 	"inkwell/internal/paging"
 	"inkwell/internal/pgtest"
+	"inkwell/internal/policy"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
