@@ -115,8 +115,15 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	if verifyURL == "" {
 		verifyURL = cfg.PublicURL + "/auth/verify-email"
 	}
+	// Caches, and sockets of ended sessions, hear of every write: this instance's at once,
+	// the others' through the hub.
+	sockets := newSocketSessions(nil)
+	onChange := func(s change.Set) {
+		entities.Apply(s)
+		sockets.Apply(s)
+	}
 	svc := service.New(client, tokens, service.Config{RefreshTTL: cfg.RefreshTTL, Limits: limits,
-		Changed: change.Sinks(loader.Apply, func(_ context.Context, s change.Set) { entities.Apply(s) }),
+		Changed: change.Sinks(loader.Apply, func(_ context.Context, s change.Set) { onChange(s) }),
 		Mail:    outbox, VerifyURL: verifyURL, Entities: entities})
 	social, err := oauth.New(oauth.Config{
 		PublicURL:  cfg.PublicURL,
@@ -129,12 +136,15 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 		return nil, fmt.Errorf("sign-in providers: %w", err)
 	}
 	hub := events.New(events.Config{DSN: cfg.DatabaseURL, Buffer: cfg.SubscriptionBuffer, Logger: log,
-		OnChange: entities.Apply, OnListening: entities.SetListening})
+		OnChange: onChange, OnListening: entities.SetListening})
+	sockets.listen = hub.Start
 	if entities != nil {
 		// The cache serves nothing until the hub listens for other instances' changes;
 		// listening starts now rather than at the first subscription.
 		go func() { _ = hub.Start(context.Background()) }()
 	}
+	sessionCheck := checkSession(svc, log)
+	sockets.check = sessionCheck
 	perRequest := observeLoaders(loader.PerRequest(client, entities), o.metrics)
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
 		Service: svc, Providers: social.Providers, Events: hub, Loaders: perRequest,
@@ -168,7 +178,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	draining := new(atomic.Bool)
 	h := server.New(scfg, server.Deps{
 		Schema:         schema,
-		Auth:           auth.Middleware(tokens, checkSession(svc, log)),
+		Auth:           auth.Middleware(tokens, sessionCheck),
 		PerRequest:     perRequest,
 		Ready:          db.PingContext,
 		Logger:         log,
@@ -179,7 +189,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 			"/auth/verify-email": verifyEmailHandler(svc),
 		},
 		Subscriptions: &server.Subscriptions{
-			Authenticate: authenticateSocket(tokens, checkSession(svc, log)),
+			Authenticate: authenticateSocket(tokens, sessionCheck, sockets),
 			Connection: func(ctx context.Context) context.Context {
 				return events.WithLimit(ctx, cfg.MaxSubscriptionsPerConnection)
 			},
@@ -259,13 +269,13 @@ func newLimiter(cfg config.Config, log *slog.Logger) (*ratelimit.Limiter, *ratel
 
 // authenticateSocket checks the token of a WebSocket's connection_init with the rules of
 // the Authorization header, and says when it expires so the socket can close then.
-func authenticateSocket(tokens *auth.Tokens, live auth.SessionCheck) func(context.Context, string) (context.Context, time.Time, error) {
+func authenticateSocket(tokens *auth.Tokens, live auth.SessionCheck, sockets *socketSessions) func(context.Context, string) (context.Context, time.Time, error) {
 	return func(ctx context.Context, token string) (context.Context, time.Time, error) {
 		v, err := auth.Authenticate(ctx, tokens, live, token)
 		if err != nil {
 			return ctx, time.Time{}, err
 		}
-		return auth.WithViewer(ctx, v), v.Expires, nil
+		return sockets.track(ctx, v), v.Expires, nil
 	}
 }
 

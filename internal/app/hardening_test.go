@@ -679,6 +679,28 @@ func TestAccessTokenOutlivesSession(t *testing.T) {
 			t.Fatalf("close %d %q, want 4403 for the ended session", code, reason)
 		}
 	})
+	// A socket signed in with the session is closed when it ends, on every instance,
+	// although its token has not expired.
+	t.Run("the session's open sockets", func(t *testing.T) {
+		t.Parallel()
+		a := apptest.New(t)
+		b := a.Peer(t)
+		ada := a.SignUp(t, "ada")
+		other := signIn(t, a, ada)
+		here := a.Connect(t, map[string]any{"authorization": "Bearer " + ada.Token})
+		there := b.Connect(t, map[string]any{"authorization": "Bearer " + ada.Token})
+		kept := b.Connect(t, map[string]any{"authorization": "Bearer " + other.AccessToken})
+		for _, s := range []*apptest.Socket{here, there, kept} {
+			s.Subscribe(`subscription { feedArticleAdded { id } }`, nil)
+		}
+		tokSignOut(t, a, ada.RefreshToken)
+		for name, s := range map[string]*apptest.Socket{"on the instance that ended it": here, "on another": there} {
+			if code, reason := s.Closed(10 * time.Second); code != 4403 || !strings.Contains(reason, "session has ended") {
+				t.Errorf("%s: close %d %q, want 4403 for the ended session", name, code, reason)
+			}
+		}
+		kept.Quiet(500 * time.Millisecond) // another session's socket stays open
+	})
 	// With the entity cache on, a live session costs no SQL once seen, and its end still
 	// reaches every instance through the change event.
 	t.Run("two instances with the cache", func(t *testing.T) {

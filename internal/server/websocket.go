@@ -57,7 +57,9 @@ var (
 type Subscriptions struct {
 	// Authenticate checks the access token a client sent in the connection_init payload
 	// and returns ctx carrying its viewer, and when the token expires (zero: never). An
-	// error refuses the connection with close code 4403.
+	// error refuses the connection with close code 4403. When the returned ctx is
+	// cancelled with an UNAUTHENTICATED *apperr.Error as its cause (the session ended),
+	// the connection is closed with 4403 and that error's message.
 	Authenticate func(ctx context.Context, token string) (context.Context, time.Time, error)
 	// Connection installs per-connection state, such as the limit on active
 	// subscriptions; nil installs nothing.
@@ -291,6 +293,13 @@ func (s *wsState) closeCode(code int, reason string) (int, string) {
 		return closeForbidden, "Forbidden: access token expired"
 	case errors.Is(cause, errShutdown):
 		return closeGoingAway, errShutdown.Error()
+	case apperr.CodeOf(cause) == apperr.CodeUnauthenticated:
+		// The connection's credentials stopped working (its session ended): as at init.
+		reason := "Forbidden: " + clientMessage(cause)
+		if len(reason) > maxCloseReason {
+			reason = reason[:maxCloseReason]
+		}
+		return closeForbidden, reason
 	}
 	return code, reason
 }
