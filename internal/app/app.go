@@ -284,9 +284,14 @@ func checkSession(svc *service.Service, log *slog.Logger) auth.SessionCheck {
 	return func(ctx context.Context, v auth.Viewer) error {
 		err := svc.CheckSession(ctx, v)
 		var e *apperr.Error
-		if err != nil && !errors.As(err, &e) {
-			log.ErrorContext(ctx, "check session", "err", err)
+		if err == nil || errors.As(err, &e) {
+			return err
 		}
+		if u := server.DatabaseUnavailable(ctx, err); u != nil {
+			log.WarnContext(ctx, "check session: database unavailable", "err", err)
+			return u
+		}
+		log.ErrorContext(ctx, "check session", "err", err)
 		return err
 	}
 }

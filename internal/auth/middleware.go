@@ -47,13 +47,17 @@ func Middleware(t *Tokens, live SessionCheck) func(http.Handler) http.Handler {
 			v, err := Authenticate(r.Context(), t, live, token)
 			if err != nil {
 				var e *apperr.Error
-				if !errors.As(err, &e) || e.Code != apperr.CodeUnauthenticated {
-					// The session store could not answer (the check logs why): not the
-					// client's fault.
+				switch {
+				case errors.As(err, &e) && e.Code == apperr.CodeUnauthenticated:
+					unauthorized(w, r, e.Message)
+				case errors.As(err, &e) && e.Code == apperr.CodeDatabaseUnavailable:
+					// Not the client's fault, and passing: retry, as other reads say.
+					w.Header().Set("Retry-After", "2")
+					apperr.Write(w, r, e.Code, e.Message)
+				default:
+					// The session could not be checked (the check logs why).
 					apperr.Write(w, r, apperr.CodeInternal, "internal server error")
-					return
 				}
-				unauthorized(w, r, e.Message)
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(WithViewer(r.Context(), v)))

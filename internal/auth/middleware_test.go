@@ -35,6 +35,8 @@ func liveSessions(_ context.Context, v Viewer) error {
 		return nil
 	case "store-down":
 		return errors.New("connection refused")
+	case "db-unavailable":
+		return &apperr.Error{Code: apperr.CodeDatabaseUnavailable, Message: "the database is unavailable; retry later"}
 	}
 	return apperr.Unauthenticated("session has ended")
 }
@@ -152,6 +154,19 @@ func TestMiddlewareRejects(t *testing.T) {
 				t.Errorf("error = %+v, want %q with code %s", e, tc.wantMsg, apperr.CodeUnauthenticated)
 			}
 		})
+	}
+}
+
+func TestMiddlewareDatabaseUnavailable(t *testing.T) {
+	tokens := newTestTokens(t, nil)
+	token, _, err := tokens.Issue(42, "db-unavailable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, rec := serve(t, tokens, http.Header{"Authorization": {"Bearer " + token}})
+	if rec.called || w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" ||
+		!strings.Contains(w.Body.String(), `"DATABASE_UNAVAILABLE"`) {
+		t.Fatalf("called %v, status %d, Retry-After %q, body %s", rec.called, w.Code, w.Header().Get("Retry-After"), w.Body)
 	}
 }
 

@@ -28,6 +28,16 @@ const (
 	retryAfterUnavailable = "2"
 )
 
+// DatabaseUnavailable is err as the client sees it when it says the database could not be
+// reached, or not in time (see databaseUnavailable): DATABASE_UNAVAILABLE, for work done
+// before the GraphQL executor (the bearer middleware's session check); nil otherwise.
+func DatabaseUnavailable(ctx context.Context, err error) *apperr.Error {
+	if err == nil || apperr.CodeOf(err) != apperr.CodeInternal || !databaseUnavailable(ctx, err) {
+		return nil
+	}
+	return &apperr.Error{Code: apperr.CodeDatabaseUnavailable, Message: msgDatabaseUnavailable, Err: err}
+}
+
 // databaseUnavailable reports whether err says the database could not be reached or
 // did not answer before the request's deadline, rather than that the operation was wrong:
 // refused, reset or closed connections, a server shutting down or starting up, too many
