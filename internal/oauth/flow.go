@@ -270,14 +270,15 @@ func redirect(w http.ResponseWriter, r *http.Request, target string, params url.
 	http.Redirect(w, r, u.String(), http.StatusFound)
 }
 
+// writeError answers a browser that cannot be sent back to the app (no trusted return_to)
+// with the sign-in flow's own error document, {"error": code, "message": msg}: an OAuth
+// error code, not a GraphQL one. It goes out through apperr's writer like every refusal.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
+	b, _ := json.Marshal(struct { // strings only: it cannot fail
 		Error   string `json:"error"`
 		Message string `json:"message"`
 	}{code, msg})
+	apperr.WriteBody(w, apperr.MediaJSON, status, b)
 }
 
 // randomToken returns 32 random bytes, base64url-encoded.
