@@ -43,12 +43,14 @@ type key struct {
 	s    string
 }
 
-// entry is a value, or the tombstone of an eviction: a write changed the key at
-// eviction number tomb, and a value loaded before that is not kept (Fill).
+// entry is a value, or the tombstone of an eviction (dead). tomb is the number of the
+// key's latest eviction: a write changed the key then, and a value loaded before that is
+// not kept (Fill), also once a newer value has replaced the tombstone.
 type entry struct {
 	v      any
 	weight uint32
 	tomb   uint64
+	dead   bool
 }
 
 // tombWeight is a tombstone's weight: it is small, but not free.
@@ -58,9 +60,9 @@ const tombWeight = 64
 type Cache struct {
 	c *otter.Cache[key, entry]
 	// seq numbers the evictions. A load remembers it when it starts (Epoch); its value
-	// is kept only if no eviction of the same key came after (the key's tombstone), nor
-	// one the cache has forgotten (floor: a tombstone dropped for room, or every key at
-	// once).
+	// is kept only if no eviction of the same key came after (the number its entry
+	// keeps), nor one the cache has forgotten (floor: an entry that kept one, dropped
+	// for room, or every key at once).
 	seq   atomic.Uint64
 	floor atomic.Uint64
 	on    atomic.Bool
@@ -120,7 +122,7 @@ func get[V any](c *Cache, k key) (V, bool) {
 		return zero, false
 	}
 	e, ok := c.c.GetIfPresent(k)
-	if !ok || e.tomb != 0 {
+	if !ok || e.dead {
 		c.misses.Add(1)
 		return zero, false
 	}
@@ -159,10 +161,15 @@ func fill(c *Cache, e Epoch, k key, v any, weight int) {
 		return
 	}
 	next := entry{v: v, weight: uint32(min(max(weight, 1), 1<<30))}
-	// Atomic for the key: a tombstone newer than the load wins over its value.
+	// Atomic for the key: an eviction newer than the load wins over its value, whether
+	// its tombstone is still there or a newer load's value took its place (and keeps its
+	// number, so that an older load arriving later cannot replace it).
 	c.c.Compute(k, func(old entry, found bool) (entry, otter.ComputeOp) {
 		if found && old.tomb > e.n {
 			return old, otter.CancelOp
+		}
+		if found {
+			next.tomb = old.tomb
 		}
 		return next, otter.WriteOp
 	})
@@ -176,7 +183,7 @@ func fill(c *Cache, e Epoch, k key, v any, weight int) {
 // running cannot put an old value back (see fill).
 func (c *Cache) evict(kind Kind, ids ...int) {
 	for _, id := range ids {
-		c.c.Set(key{kind: kind, id: id}, entry{tomb: c.seq.Add(1), weight: tombWeight})
+		c.c.Set(key{kind: kind, id: id}, entry{tomb: c.seq.Add(1), weight: tombWeight, dead: true})
 	}
 }
 
@@ -188,7 +195,7 @@ func (c *Cache) Apply(s change.Set) {
 	}
 	defer c.applied.Add(1)
 	for _, sid := range s.Sessions {
-		c.c.Set(key{kind: Session, s: sid}, entry{tomb: c.seq.Add(1), weight: tombWeight})
+		c.c.Set(key{kind: Session, s: sid}, entry{tomb: c.seq.Add(1), weight: tombWeight, dead: true})
 	}
 	if s.AllSessions {
 		c.evictAll(Session)

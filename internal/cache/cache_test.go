@@ -76,6 +76,22 @@ func TestCache(t *testing.T) {
 		}
 	})
 
+	// The stale reads the bench's -stale phase saw: a reader starts loading, a write evicts
+	// the key, the write's own answer (or any reader) fills the new value, and the first
+	// reader's old value arrives last. The new value remembers the eviction it follows.
+	t.Run("a load from before a write does not replace a value from after it", func(t *testing.T) {
+		c := New(1 << 20)
+		c.SetListening(true)
+		Fill(c, c.Epoch(Article), 7, "old", 10)
+		slow := c.Epoch(Article) // a reader starts loading article 7, and reads "old"...
+		c.Apply(change.Set{Articles: []int{7}})
+		Fill(c, c.Epoch(Article), 7, "new", 10) // the write's answer reads and fills "new"
+		Fill(c, slow, 7, "old", 10)             // ...and the slow reader's fill comes last
+		if v, _ := Get[string](c, Article, 7); v != "new" {
+			t.Fatalf("Get = %q, want new", v)
+		}
+	})
+
 	t.Run("a write to one key does not refuse loads of others", func(t *testing.T) {
 		c := New(1 << 20)
 		c.SetListening(true)
