@@ -63,7 +63,7 @@ func BenchmarkPageLookup(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		keys := make([]any, 0, 3*len(arts))
 		for i := range arts {
 			for _, kv := range []struct {
