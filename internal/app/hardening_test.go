@@ -668,6 +668,28 @@ func TestAccessTokenOutlivesSession(t *testing.T) {
 		ended(t, e, thief.AccessToken)
 		works(t, e, ada.Token)
 	})
+	// A password change ends every other session however many there are: past what one
+	// change event may name, every instance checks all sessions again.
+	t.Run("a password change with many sessions", func(t *testing.T) {
+		t.Parallel()
+		a := cached(t)
+		b := a.Peer(t)
+		waitListening(t, b)
+		ada := a.SignUp(t, "ada")
+		var others []acctAuth
+		for range 40 {
+			others = append(others, signIn(t, a, ada))
+		}
+		works(t, b, others[39].AccessToken) // B has seen it live
+		before := b.App.Entities.Stats().Applied
+		acctUpdated(t, acctUpdate(t, a, ada.Token, map[string]any{"password": "a brand new password", "currentPassword": ada.Password}))
+		waitApplied(t, b, before)
+		for _, o := range []acctAuth{others[0], others[39]} {
+			ended(t, a, o.AccessToken)
+			ended(t, b, o.AccessToken)
+		}
+		works(t, a, ada.Token)
+	})
 	t.Run("a socket's connection_init", func(t *testing.T) {
 		t.Parallel()
 		e := apptest.New(t)

@@ -26,9 +26,9 @@ import (
 // Channel is the NOTIFY channel every event travels on.
 const Channel = "inkwell_events"
 
-// maxPayload keeps well under NOTIFY's 8000-byte payload limit; real events are a few
-// dozen bytes.
-const maxPayload = 1000
+// maxPayload keeps well under NOTIFY's 8000-byte payload limit; most events are a few
+// dozen bytes, the largest a change set naming ended sessions (service.maxListedSessions).
+const maxPayload = 4000
 
 // Kind says what happened.
 type Kind string

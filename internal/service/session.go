@@ -140,9 +140,10 @@ func (s *Service) RefreshSession(ctx context.Context, token string) (*Session, e
 	return sess, nil
 }
 
-// maxListedSessions is how many ended sessions one change event names; past it the
-// event tells every instance to check all sessions again (a NOTIFY payload is bounded).
-const maxListedSessions = 64
+// maxListedSessions is how many ended sessions one change event names (about 35 bytes
+// each); past it the event tells every instance to check all sessions again, since an
+// event's payload is bounded (events.maxPayload).
+const maxListedSessions = 32
 
 // endSessions revokes the live sessions that match where, and records them in c so that
 // their access tokens stop working on every instance.
