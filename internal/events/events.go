@@ -54,7 +54,8 @@ type Event struct {
 	AuthorID int `json:"u,omitempty"`
 	// FavoritesCount is the article's count right after a favorite or unfavorite.
 	FavoritesCount int `json:"n,omitempty"`
-	// Changed is what a write changed (KindChanged).
+	// Changed is what a write changed: the whole of a KindChanged event, and carried by a
+	// write's event for subscribers too, so that one NOTIFY tells both.
 	Changed *change.Set `json:"x,omitempty"`
 	// Delivery is this instance's receipt of the event, the same for every subscriber
 	// it reaches; nil on an event not received from the hub.

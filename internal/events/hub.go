@@ -216,10 +216,12 @@ func (h *Hub) deliver(payload string) {
 		h.log.Warn("events: undecodable payload", "err", err, "bytes", len(payload))
 		return
 	}
+	// What the write changed first, so that subscribers load past it; a write's event for
+	// subscribers carries its change set in the same payload.
+	if e.Changed != nil && h.cfg.OnChange != nil {
+		h.cfg.OnChange(*e.Changed)
+	}
 	if e.Kind == KindChanged {
-		if e.Changed != nil && h.cfg.OnChange != nil {
-			h.cfg.OnChange(*e.Changed)
-		}
 		return
 	}
 	e.Delivery = &Delivery{}

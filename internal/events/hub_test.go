@@ -12,6 +12,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"inkwell/internal/apperr"
+	"inkwell/internal/change"
 	"inkwell/internal/events"
 	"inkwell/internal/pgtest"
 )
@@ -405,5 +406,30 @@ func TestPayloadsAreSmall(t *testing.T) {
 		if len(b) > 100 {
 			t.Errorf("%s payload is %d bytes: %s", e.Kind, len(b), b)
 		}
+	}
+}
+
+// A write's event for subscribers carries its change set: one NOTIFY tells the caches
+// (first) and the subscribers.
+func TestEventCarriesItsChangeSet(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	changed := make(chan change.Set, 1)
+	h := f.hub(t, events.Config{OnChange: func(s change.Set) { changed <- s }})
+	comments := subscribe(t, context.Background(), h, events.CommentsOn(3))
+
+	e := events.CommentAdded(3, 30)
+	e.Changed = &change.Set{CommentsOf: []int{3}}
+	f.publish(t, e)
+	select {
+	case s := <-changed:
+		if len(s.CommentsOf) != 1 || s.CommentsOf[0] != 3 {
+			t.Fatalf("OnChange got %+v", s)
+		}
+	case <-time.After(wait):
+		t.Fatal("the change set was not applied")
+	}
+	if got := next(t, comments); got.Kind != events.KindCommentAdded || got.CommentID != 30 {
+		t.Fatalf("subscriber got %+v", got)
 	}
 }

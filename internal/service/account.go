@@ -249,7 +249,7 @@ func (s *Acting) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.U
 	}
 	var out *ent.User
 	var token string
-	err = s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
+	err = s.write(ctx, func(tx *ent.Tx, c *written) error {
 		token = ""
 		upd := tx.User.UpdateOneID(v.UserID)
 		if username != "" {
@@ -278,11 +278,11 @@ func (s *Acting) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.U
 			return notFound(takenError(err), "user")
 		}
 		out = u
-		*c = change.Set{Users: []int{u.ID}}
+		c.Set = change.Set{Users: []int{u.ID}}
 		if hash != "" {
 			// Whoever else holds a session learnt the old password or stole a token:
 			// those sessions end, with their access tokens. The caller's goes on.
-			if err := s.endSessions(ctx, tx, c, s.now(),
+			if err := s.endSessions(ctx, tx, &c.Set, s.now(),
 				refreshtoken.UserID(v.UserID), refreshtoken.SessionIDNEQ(v.SessionID)); err != nil {
 				return err
 			}

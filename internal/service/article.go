@@ -61,7 +61,7 @@ func (s *Acting) CreateArticle(ctx context.Context, in CreateArticleInput) (*ent
 			continue
 		}
 		var a *ent.Article
-		err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
+		err := s.write(ctx, func(tx *ent.Tx, c *written) error {
 			tagIDs, err := s.linkTags(ctx, tx, tags)
 			if err != nil {
 				return err
@@ -89,8 +89,8 @@ func (s *Acting) CreateArticle(ctx context.Context, in CreateArticleInput) (*ent
 			if err != nil {
 				return fmt.Errorf("insert article: %w", err)
 			}
-			*c = change.Set{Articles: []int{a.ID}, ArticleLists: true}
-			return events.Publish(ctx, tx, events.ArticleCreated(a.ID, v.UserID))
+			c.Set = change.Set{Articles: []int{a.ID}, ArticleLists: true}
+			return c.announce(events.ArticleCreated(a.ID, v.UserID))
 		})
 		switch {
 		case err == nil:
@@ -190,7 +190,7 @@ func (s *Acting) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent
 		return nil, err
 	}
 	var out *ent.Article
-	err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
+	err := s.write(ctx, func(tx *ent.Tx, c *written) error {
 		a, err := lockArticle(ctx, tx, in.Slug)
 		if err != nil {
 			return err
@@ -227,7 +227,7 @@ func (s *Acting) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent
 		if err != nil {
 			return fmt.Errorf("update article: %w", err)
 		}
-		*c = change.Set{Articles: []int{out.ID}}
+		c.Set = change.Set{Articles: []int{out.ID}}
 		return nil
 	})
 	return out, err
@@ -238,7 +238,7 @@ func (s *Acting) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent
 func (s *Acting) DeleteArticle(ctx context.Context, slug string) (string, error) {
 	v := s.viewer
 	var id int
-	err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
+	err := s.write(ctx, func(tx *ent.Tx, c *written) error {
 		a, err := lockArticle(ctx, tx, slug)
 		if err != nil {
 			return err
@@ -259,8 +259,8 @@ func (s *Acting) DeleteArticle(ctx context.Context, slug string) (string, error)
 		id = a.ID
 		// Its comments and favorites went with it (ArticleLists covers every list of
 		// favorites).
-		*c = change.Set{Articles: []int{id}, ArticleLists: true, CommentsOf: []int{id}}
-		return events.Publish(ctx, tx, events.ArticleDeleted(a.ID))
+		c.Set = change.Set{Articles: []int{id}, ArticleLists: true, CommentsOf: []int{id}}
+		return c.announce(events.ArticleDeleted(a.ID))
 	})
 	if err != nil {
 		return "", err
@@ -282,7 +282,7 @@ func (s *Acting) Unfavorite(ctx context.Context, slug string) (*ent.Article, err
 func (s *Acting) setFavorite(ctx context.Context, slug string, on bool) (*ent.Article, error) {
 	v := s.viewer
 	var out *ent.Article
-	err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
+	err := s.write(ctx, func(tx *ent.Tx, c *written) error {
 		a, err := tx.Article.Query().Where(article.Slug(slug)).Only(ctx)
 		if err != nil {
 			return notFound(err, "article")
@@ -322,10 +322,10 @@ func (s *Acting) setFavorite(ctx context.Context, slug string, on bool) (*ent.Ar
 		if n == 0 {
 			return nil
 		}
-		*c = change.Set{Articles: []int{a.ID}, Favorites: []change.Favorite{{User: v.UserID, Article: a.ID}}}
+		c.Set = change.Set{Articles: []int{a.ID}, Favorites: []change.Favorite{{User: v.UserID, Article: a.ID}}}
 		// The count travels with the event: read under this transaction's row lock, it
 		// is exactly the count this change made.
-		return events.Publish(ctx, tx, events.FavoriteChanged(a.ID, out.FavoritesCount))
+		return c.announce(events.FavoriteChanged(a.ID, out.FavoritesCount))
 	})
 	return out, err
 }

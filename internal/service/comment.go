@@ -30,7 +30,7 @@ func (s *Acting) AddComment(ctx context.Context, slug, body string) (*ent.Commen
 	// One clock for both stamps, so a new comment's updatedAt equals its createdAt.
 	ts := s.now()
 	var c *ent.Comment
-	err = s.write(ctx, func(tx *ent.Tx, ch *change.Set) error {
+	err = s.write(ctx, func(tx *ent.Tx, ch *written) error {
 		var err error
 		c, err = tx.Comment.Create().SetCreatedAt(ts).SetUpdatedAt(ts).
 			SetArticleID(a.ID).SetAuthorID(v.UserID).SetBody(body).Save(ctx)
@@ -41,8 +41,8 @@ func (s *Acting) AddComment(ctx context.Context, slug, body string) (*ent.Commen
 			}
 			return fmt.Errorf("insert comment: %w", err)
 		}
-		*ch = change.Set{CommentsOf: []int{a.ID}}
-		return events.Publish(ctx, tx, events.CommentAdded(a.ID, c.ID))
+		ch.Set = change.Set{CommentsOf: []int{a.ID}}
+		return ch.announce(events.CommentAdded(a.ID, c.ID))
 	})
 	if err != nil {
 		return nil, err
@@ -57,7 +57,7 @@ func (s *Acting) DeleteComment(ctx context.Context, gid string) (string, error) 
 	if !ok || typ != globalid.TypeComment {
 		return "", apperr.BadInput("id", "is not a comment id")
 	}
-	err := s.write(ctx, func(tx *ent.Tx, ch *change.Set) error {
+	err := s.write(ctx, func(tx *ent.Tx, ch *written) error {
 		c, err := tx.Comment.Get(ctx, id)
 		if err != nil {
 			return notFound(err, "comment")
@@ -65,7 +65,7 @@ func (s *Acting) DeleteComment(ctx context.Context, gid string) (string, error) 
 		if err := policy.CanDeleteComment(v, c); err != nil {
 			return err
 		}
-		*ch = change.Set{CommentsOf: []int{c.ArticleID}}
+		ch.Set = change.Set{CommentsOf: []int{c.ArticleID}}
 		return tx.Comment.DeleteOne(c).Exec(ctx)
 	})
 	if err != nil {

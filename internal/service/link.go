@@ -11,7 +11,6 @@ import (
 	"inkwell/ent/logincode"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
-	"inkwell/internal/change"
 )
 
 // LinkTicketTTL is how long a link ticket may start a provider sign-in.
@@ -60,7 +59,7 @@ func (s *Service) SpendLinkTicket(ctx context.Context, ticket string) (int, erro
 // conflict.
 func (s *Service) LinkIdentity(ctx context.Context, uid int, id ExternalIdentity) error {
 	id.Email = normEmail(id.Email)
-	return s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
+	return s.write(ctx, func(tx *ent.Tx, c *written) error {
 		known, err := tx.Identity.Query().
 			Where(identity.Provider(id.Provider), identity.Subject(id.Subject)).Only(ctx)
 		switch {

@@ -85,7 +85,7 @@ func (s *Service) As(ctx context.Context) (*Acting, error) {
 // transaction (so only a committed write is heard of, in commit order), and, once the
 // transaction commits, applied to this instance's caches before the write is answered,
 // so its client reads it back.
-func (s *Service) write(ctx context.Context, fn func(tx *ent.Tx, c *change.Set) error) error {
+func (s *Service) write(ctx context.Context, fn func(tx *ent.Tx, w *written) error) error {
 	if v := viewer(ctx); !v.Anonymous() {
 		if err := s.limits.CheckAccount(ctx, ratelimit.Write, strconv.Itoa(v.UserID)); err != nil {
 			return err
@@ -94,22 +94,43 @@ func (s *Service) write(ctx context.Context, fn func(tx *ent.Tx, c *change.Set) 
 	return s.record(ctx, fn)
 }
 
+// written is what one write did: the rows it changed, for every instance's caches, and
+// the event its subscribers hear (announce), if any. Both travel in one NOTIFY.
+type written struct {
+	change.Set
+	event *events.Event
+}
+
+// announce makes e the event the write's subscribers hear.
+func (w *written) announce(e events.Event) error {
+	w.event = &e
+	return nil
+}
+
 // record is write without the write budget, for changes that are not the viewer's
 // content (ending sessions).
-func (s *Service) record(ctx context.Context, fn func(tx *ent.Tx, c *change.Set) error) error {
-	var c change.Set
+func (s *Service) record(ctx context.Context, fn func(tx *ent.Tx, w *written) error) error {
+	var w written
 	err := s.inTx(ctx, func(tx *ent.Tx) error {
-		c = change.Set{} // a retried transaction starts over
-		if err := fn(tx, &c); err != nil {
+		w = written{} // a retried transaction starts over
+		if err := fn(tx, &w); err != nil {
 			return err
 		}
-		if c.Empty() {
+		if w.Empty() && w.event == nil {
 			return nil
 		}
-		return events.Publish(ctx, tx, events.Changed(c))
+		e := events.Changed(w.Set)
+		if w.event != nil {
+			e = *w.event
+			if !w.Empty() {
+				set := w.Set
+				e.Changed = &set
+			}
+		}
+		return events.Publish(ctx, tx, e)
 	})
-	if err == nil && s.changed != nil && !c.Empty() {
-		s.changed(ctx, c)
+	if err == nil && s.changed != nil && !w.Empty() {
+		s.changed(ctx, w.Set)
 	}
 	return err
 }

@@ -95,7 +95,7 @@ func (s *Service) RefreshSession(ctx context.Context, token string) (*Session, e
 	if err := s.limits.CheckAddress(ctx, ratelimit.Refresh); err != nil {
 		return nil, err
 	}
-	err := s.record(ctx, func(tx *ent.Tx, c *change.Set) error {
+	err := s.record(ctx, func(tx *ent.Tx, c *written) error {
 		reused = false
 		rt, err := tx.RefreshToken.Query().
 			Where(refreshtoken.TokenHash(auth.HashRefreshToken(token))).
@@ -113,7 +113,7 @@ func (s *Service) RefreshSession(ctx context.Context, token string) (*Session, e
 			return errSessionEnded
 		case rt.UsedAt != nil:
 			reused = true
-			return s.endSessions(ctx, tx, c, t, refreshtoken.SessionID(rt.SessionID))
+			return s.endSessions(ctx, tx, &c.Set, t, refreshtoken.SessionID(rt.SessionID))
 		case !t.Before(rt.ExpiresAt):
 			return apperr.Unauthenticated("refresh token expired")
 		}
@@ -170,7 +170,7 @@ func (s *Service) endSessions(ctx context.Context, tx *ent.Tx, c *change.Set, t 
 // SignOut ends the session a refresh token belongs to. Unknown tokens are not an error:
 // the outcome the client wants, no live session, already holds.
 func (s *Service) SignOut(ctx context.Context, token string) error {
-	return s.record(ctx, func(tx *ent.Tx, c *change.Set) error {
+	return s.record(ctx, func(tx *ent.Tx, c *written) error {
 		rt, err := tx.RefreshToken.Query().
 			Where(refreshtoken.TokenHash(auth.HashRefreshToken(token))).
 			Only(ctx)
@@ -180,6 +180,6 @@ func (s *Service) SignOut(ctx context.Context, token string) error {
 		if err != nil {
 			return fmt.Errorf("find refresh token: %w", err)
 		}
-		return s.endSessions(ctx, tx, c, s.now(), refreshtoken.SessionID(rt.SessionID))
+		return s.endSessions(ctx, tx, &c.Set, s.now(), refreshtoken.SessionID(rt.SessionID))
 	})
 }

@@ -42,14 +42,14 @@ func (s *Acting) Follow(ctx context.Context, username string) (*ent.User, error)
 		return nil, apperr.BadInput("username", "you cannot follow yourself")
 	}
 	// ON CONFLICT DO NOTHING: two concurrent clicks store one row and neither fails.
-	err = s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
+	err = s.write(ctx, func(tx *ent.Tx, c *written) error {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO follows (follower_id, followee_id, created_at) VALUES ($1, $2, $3)
 			 ON CONFLICT (follower_id, followee_id) DO NOTHING`,
 			v.UserID, target.ID, s.now()); err != nil {
 			return fmt.Errorf("insert follow: %w", err)
 		}
-		*c = change.Set{Follows: []change.Follow{{Follower: v.UserID, Followee: target.ID}}}
+		c.Set = change.Set{Follows: []change.Follow{{Follower: v.UserID, Followee: target.ID}}}
 		return nil
 	})
 	if err != nil {
@@ -65,13 +65,13 @@ func (s *Acting) Unfollow(ctx context.Context, username string) (*ent.User, erro
 	if err != nil {
 		return nil, err
 	}
-	err = s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
+	err = s.write(ctx, func(tx *ent.Tx, c *written) error {
 		if _, err := tx.ExecContext(ctx,
 			`DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2`,
 			v.UserID, target.ID); err != nil {
 			return fmt.Errorf("delete follow: %w", err)
 		}
-		*c = change.Set{Follows: []change.Follow{{Follower: v.UserID, Followee: target.ID}}}
+		c.Set = change.Set{Follows: []change.Follow{{Follower: v.UserID, Followee: target.ID}}}
 		return nil
 	})
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"inkwell/ent"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
-	"inkwell/internal/change"
 	"inkwell/internal/mail"
 	"inkwell/internal/ratelimit"
 )
@@ -107,7 +106,7 @@ func (s *Acting) SendVerificationEmail(ctx context.Context) (bool, error) {
 // address then. Anyone holding the link may open it, signed in or not.
 func (s *Service) VerifyEmail(ctx context.Context, token string) (*ent.User, error) {
 	var uid int
-	err := s.write(ctx, func(tx *ent.Tx, c *change.Set) error {
+	err := s.write(ctx, func(tx *ent.Tx, c *written) error {
 		var err error
 		uid, err = spend(ctx, tx,
 			`UPDATE users SET email = COALESCE(pending_email, email), pending_email = NULL, email_verified = true,
