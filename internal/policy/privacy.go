@@ -31,27 +31,14 @@ var errAnonymous = privacy.Denyf("ent/privacy: writes need a signed-in viewer")
 func ArticleWrites() entgo.Policy {
 	return privacy.Policy{Mutation: privacy.MutationPolicy{
 		privacy.ArticleMutationRuleFunc(func(ctx context.Context, m *ent.ArticleMutation) error {
-			v := viewerID(ctx)
-			if v == 0 {
-				return errAnonymous
-			}
-			var author int
-			switch m.Op() {
-			case ent.OpCreate:
-				author, _ = m.AuthorID()
-			case ent.OpUpdateOne:
-				author, _ = m.OldAuthorID(ctx)
-			case ent.OpDeleteOne:
-				if id, ok := m.ID(); ok {
-					if a, err := m.Client().Article.Get(ctx, id); err == nil {
-						author = a.AuthorID
-					}
+			return byAuthor(ctx, "an article", m.Op(), m.AuthorID, m.OldAuthorID, func(ctx context.Context) (int, error) {
+				id, _ := m.ID()
+				a, err := m.Client().Article.Get(ctx, id)
+				if err != nil {
+					return 0, err
 				}
-			}
-			if author != 0 && author == v {
-				return privacy.Allow
-			}
-			return privacy.Denyf("ent/privacy: %s of an article by someone other than its author", m.Op())
+				return a.AuthorID, nil
+			})
 		}),
 	}}
 }
@@ -60,29 +47,41 @@ func ArticleWrites() entgo.Policy {
 func CommentWrites() entgo.Policy {
 	return privacy.Policy{Mutation: privacy.MutationPolicy{
 		privacy.CommentMutationRuleFunc(func(ctx context.Context, m *ent.CommentMutation) error {
-			v := viewerID(ctx)
-			if v == 0 {
-				return errAnonymous
-			}
-			var author int
-			switch m.Op() {
-			case ent.OpCreate:
-				author, _ = m.AuthorID()
-			case ent.OpUpdateOne:
-				author, _ = m.OldAuthorID(ctx)
-			case ent.OpDeleteOne:
-				if id, ok := m.ID(); ok {
-					if c, err := m.Client().Comment.Get(ctx, id); err == nil {
-						author = c.AuthorID
-					}
+			return byAuthor(ctx, "a comment", m.Op(), m.AuthorID, m.OldAuthorID, func(ctx context.Context) (int, error) {
+				id, _ := m.ID()
+				c, err := m.Client().Comment.Get(ctx, id)
+				if err != nil {
+					return 0, err
 				}
-			}
-			if author != 0 && author == v {
-				return privacy.Allow
-			}
-			return privacy.Denyf("ent/privacy: %s of a comment by someone other than its author", m.Op())
+				return c.AuthorID, nil
+			})
 		}),
 	}}
+}
+
+// byAuthor allows a write of a row (what) when the viewer is its author: the author it is
+// created with (created), had before an update (old), or has when deleted (current). Any
+// other write, and one whose author cannot be read, is denied.
+func byAuthor(ctx context.Context, what string, op ent.Op, created func() (int, bool),
+	old, current func(context.Context) (int, error),
+) error {
+	v := viewerID(ctx)
+	if v == 0 {
+		return errAnonymous
+	}
+	var author int
+	switch op {
+	case ent.OpCreate:
+		author, _ = created()
+	case ent.OpUpdateOne:
+		author, _ = old(ctx)
+	case ent.OpDeleteOne:
+		author, _ = current(ctx)
+	}
+	if author != 0 && author == v {
+		return privacy.Allow
+	}
+	return privacy.Denyf("ent/privacy: %s of %s by someone other than its author", op, what)
 }
 
 // UserWrites: a user's row is changed by that user only; new users come from sign-up and
