@@ -117,7 +117,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	}
 	// Caches, and sockets of ended sessions, hear of every write: this instance's at once,
 	// the others' through the hub.
-	sockets := newSocketSessions(nil)
+	sockets := newSocketSessions()
 	onChange := func(s change.Set) {
 		entities.Apply(s)
 		sockets.Apply(s)

@@ -7,10 +7,8 @@ import (
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
 	"inkwell/internal/change"
+	"inkwell/internal/service"
 )
-
-// errSessionEnded closes the WebSockets of a session that ended (code 4403).
-var errSessionEnded = apperr.Unauthenticated("session has ended")
 
 // socketSessions knows the open WebSockets of each sign-in session, so that ending a
 // session (sign-out, a replayed refresh token, a password change) closes them at once on
@@ -31,11 +29,13 @@ type socketEnd struct {
 	cancel context.CancelCauseFunc
 }
 
-func newSocketSessions(check auth.SessionCheck) *socketSessions {
-	return &socketSessions{open: map[string]map[*socketEnd]struct{}{}, check: check}
+// newSocketSessions returns an empty registry; New sets check and listen once the
+// service and the hub exist (they need the registry first).
+func newSocketSessions() *socketSessions {
+	return &socketSessions{open: map[string]map[*socketEnd]struct{}{}}
 }
 
-// track returns ctx, an authenticated socket's, ended with errSessionEnded when v's
+// track returns ctx, an authenticated socket's, ended with service.ErrSessionEnded when v's
 // session ends; it forgets the socket when ctx ends otherwise.
 func (s *socketSessions) track(ctx context.Context, v auth.Viewer) context.Context {
 	if s.listen != nil {
@@ -84,7 +84,7 @@ func (s *socketSessions) Apply(c change.Set) {
 	}
 	s.mu.Unlock()
 	for _, e := range ended {
-		e.cancel(errSessionEnded)
+		e.cancel(service.ErrSessionEnded)
 	}
 	if len(recheck) > 0 {
 		go s.recheck(recheck)
@@ -95,7 +95,7 @@ func (s *socketSessions) recheck(sockets []*socketEnd) {
 	for _, e := range sockets {
 		// The entity cache has forgotten every session by now: this reads it anew.
 		if err := s.check(context.Background(), e.viewer); apperr.CodeOf(err) == apperr.CodeUnauthenticated {
-			e.cancel(errSessionEnded)
+			e.cancel(service.ErrSessionEnded)
 		}
 	}
 }

@@ -3,7 +3,9 @@ package auth
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"inkwell/internal/apperr"
@@ -48,15 +50,17 @@ func Middleware(t *Tokens, live SessionCheck) func(http.Handler) http.Handler {
 			if err != nil {
 				var e *apperr.Error
 				switch {
-				case errors.As(err, &e) && e.Code == apperr.CodeUnauthenticated:
-					unauthorized(w, r, e.Message)
-				case errors.As(err, &e) && e.Code == apperr.CodeDatabaseUnavailable:
-					// Not the client's fault, and passing: retry, as other reads say.
-					w.Header().Set("Retry-After", "2")
-					apperr.Write(w, r, e.Code, e.Message)
-				default:
+				case !errors.As(err, &e) || e.Code == apperr.CodeInternal:
 					// The session could not be checked (the check logs why).
 					apperr.Write(w, r, apperr.CodeInternal, "internal server error")
+				case e.Code == apperr.CodeUnauthenticated:
+					unauthorized(w, r, e.Message)
+				default:
+					// Not the client's fault, and passing (the database is unavailable).
+					if e.RetryAfter > 0 {
+						w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+					}
+					apperr.Write(w, r, e.Code, e.Message)
 				}
 				return
 			}

@@ -36,7 +36,8 @@ func liveSessions(_ context.Context, v Viewer) error {
 	case "store-down":
 		return errors.New("connection refused")
 	case "db-unavailable":
-		return &apperr.Error{Code: apperr.CodeDatabaseUnavailable, Message: "the database is unavailable; retry later"}
+		return &apperr.Error{Code: apperr.CodeDatabaseUnavailable, Message: "the database is unavailable; retry later",
+			RetryAfter: 2 * time.Second}
 	}
 	return apperr.Unauthenticated("session has ended")
 }

@@ -67,7 +67,7 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 				slog.Any("panic", p),
 				slog.String("stack", string(debug.Stack())))
 			if rec.status == 0 {
-				writeError(rec, r, apperr.CodeInternal, msgInternal)
+				apperr.Write(rec, r, apperr.CodeInternal, msgInternal)
 			}
 		}()
 		next.ServeHTTP(rec, r)
@@ -222,13 +222,13 @@ func checkGraphQLRequest(next http.Handler) http.Handler {
 		case http.MethodGet:
 		case http.MethodPost:
 			if !isJSON(r.Header.Get("Content-Type")) {
-				writeError(w, r, apperr.CodeUnsupportedMediaType,
+				apperr.Write(w, r, apperr.CodeUnsupportedMediaType,
 					"Content-Type must be application/json")
 				return
 			}
 		default:
 			w.Header().Set("Allow", "GET, POST")
-			writeError(w, r, apperr.CodeMethodNotAllowed,
+			apperr.Write(w, r, apperr.CodeMethodNotAllowed,
 				"use POST, or GET for queries")
 			return
 		}
@@ -245,16 +245,16 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			return
 		}
 		if r.ContentLength > limit {
-			writeError(w, r, apperr.CodeRequestTooLarge, tooLargeMessage(limit))
+			apperr.Write(w, r, apperr.CodeRequestTooLarge, tooLargeMessage(limit))
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 		if err != nil {
 			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				writeError(w, r, apperr.CodeRequestTooLarge, tooLargeMessage(limit))
+				apperr.Write(w, r, apperr.CodeRequestTooLarge, tooLargeMessage(limit))
 				return
 			}
-			writeError(w, r, apperr.CodeBadRequest, "could not read the request body")
+			apperr.Write(w, r, apperr.CodeBadRequest, "could not read the request body")
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

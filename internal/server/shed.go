@@ -45,7 +45,7 @@ func shed(slots *semaphore.Weighted, wait time.Duration, next http.Handler) http
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !takeSlot(r.Context(), slots, wait) {
 			w.Header().Set("Retry-After", "1")
-			writeError(w, r, apperr.CodeOverloaded, "the server is busy; retry shortly")
+			apperr.Write(w, r, apperr.CodeOverloaded, "the server is busy; retry shortly")
 			return
 		}
 		defer slots.Release(1)

@@ -37,13 +37,13 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	start := graphql.Now()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		writeError(w, r, apperr.CodeBadRequest, "could not read the request body")
+		apperr.Write(w, r, apperr.CodeBadRequest, "could not read the request body")
 		return
 	}
 	var params graphql.RawParams
 	if err := decodeJSON(body, &params); err != nil {
 		// The decoder's message is kept out: it may quote the body back.
-		writeError(w, r, apperr.CodeBadRequest,
+		apperr.Write(w, r, apperr.CodeBadRequest,
 			"request body must be a JSON object with query, operationName, variables and extensions")
 		return
 	}
@@ -72,12 +72,12 @@ func (t getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 	w.Header().Set("Cache-Control", noStore(r))
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		writeError(w, r, apperr.CodeBadRequest, "query string is malformed")
+		apperr.Write(w, r, apperr.CodeBadRequest, "query string is malformed")
 		return
 	}
 	for _, name := range []string{"query", "operationName", "variables", "extensions"} {
 		if !utf8.ValidString(q.Get(name)) {
-			writeError(w, r, apperr.CodeBadRequest, name+" is not valid UTF-8")
+			apperr.Write(w, r, apperr.CodeBadRequest, name+" is not valid UTF-8")
 			return
 		}
 	}
@@ -88,13 +88,13 @@ func (t getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 	}
 	if v := q.Get("variables"); v != "" {
 		if err := decodeJSON([]byte(v), &params.Variables); err != nil {
-			writeError(w, r, apperr.CodeBadRequest, "variables must be a JSON object")
+			apperr.Write(w, r, apperr.CodeBadRequest, "variables must be a JSON object")
 			return
 		}
 	}
 	if v := q.Get("extensions"); v != "" {
 		if err := decodeJSON([]byte(v), &params.Extensions); err != nil {
-			writeError(w, r, apperr.CodeBadRequest, "extensions must be a JSON object")
+			apperr.Write(w, r, apperr.CodeBadRequest, "extensions must be a JSON object")
 			return
 		}
 	}
@@ -142,7 +142,7 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 	}
 	if get != nil && opCtx.Operation.Operation != ast.Query {
 		w.Header().Set("Allow", "POST")
-		writeError(w, r, apperr.CodeMethodNotAllowed,
+		apperr.Write(w, r, apperr.CodeMethodNotAllowed,
 			"only queries may be sent with GET; send "+string(opCtx.Operation.Operation)+"s with POST")
 		return
 	}
@@ -165,7 +165,7 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 		writeJSON(w, media, status, resp) // writeJSON's own fallback reports the failure
 		return
 	}
-	writeBody(w, media, status, b)
+	apperr.WriteBody(w, media, status, b)
 }
 
 // marshalResponse is an executed operation's response as JSON. Through encoding/json,
@@ -238,12 +238,6 @@ type requestError struct {
 	Extensions map[string]any `json:"extensions,omitempty"`
 }
 
-// writeError refuses the request with one error of code and no data, with the code's
-// status (apperr.Write).
-func writeError(w http.ResponseWriter, r *http.Request, code apperr.Code, message string) {
-	apperr.Write(w, r, code, message)
-}
-
 func writeJSON(w http.ResponseWriter, media string, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -254,11 +248,6 @@ func writeJSON(w http.ResponseWriter, media string, status int, v any) {
 			Extensions: map[string]any{"code": apperr.CodeInternal},
 		}}})
 	}
-	writeBody(w, media, status, b)
-}
-
-// writeBody sends b, a JSON document, with status.
-func writeBody(w http.ResponseWriter, media string, status int, b []byte) {
 	apperr.WriteBody(w, media, status, b)
 }
 

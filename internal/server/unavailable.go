@@ -8,8 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/lib/pq"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -23,10 +25,13 @@ const codeDatabaseUnavailable = string(apperr.CodeDatabaseUnavailable)
 
 const (
 	msgDatabaseUnavailable = "the database is unavailable; retry later"
-	// retryAfterUnavailable is the Retry-After, in seconds, of a DATABASE_UNAVAILABLE
-	// answer: a restarting database is usually back within seconds.
-	retryAfterUnavailable = "2"
+	// unavailableWait is how long a DATABASE_UNAVAILABLE answer asks the client to wait
+	// (Retry-After): a restarting database is usually back within seconds.
+	unavailableWait = 2 * time.Second
 )
+
+// retryAfterUnavailable is unavailableWait as the Retry-After header carries it.
+var retryAfterUnavailable = strconv.Itoa(retryAfterSeconds(unavailableWait))
 
 // DatabaseUnavailable is err as the client sees it when it says the database could not be
 // reached, or not in time (see databaseUnavailable): DATABASE_UNAVAILABLE, for work done
@@ -35,7 +40,8 @@ func DatabaseUnavailable(ctx context.Context, err error) *apperr.Error {
 	if err == nil || apperr.CodeOf(err) != apperr.CodeInternal || !databaseUnavailable(ctx, err) {
 		return nil
 	}
-	return &apperr.Error{Code: apperr.CodeDatabaseUnavailable, Message: msgDatabaseUnavailable, Err: err}
+	return &apperr.Error{Code: apperr.CodeDatabaseUnavailable, Message: msgDatabaseUnavailable, Err: err,
+		RetryAfter: unavailableWait}
 }
 
 // databaseUnavailable reports whether err says the database could not be reached or

@@ -138,11 +138,11 @@ func (t *websocketTransport) Supports(r *http.Request) bool { return isWebSocket
 
 func (t *websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	if !t.originAllowed(r) {
-		writeError(w, r, apperr.CodeForbidden, "this origin may not open a WebSocket here")
+		apperr.Write(w, r, apperr.CodeForbidden, "this origin may not open a WebSocket here")
 		return
 	}
 	if !headerHasToken(r.Header, "Sec-WebSocket-Protocol", graphqlTransportWS) {
-		writeError(w, r, apperr.CodeBadRequest,
+		apperr.Write(w, r, apperr.CodeBadRequest,
 			"the WebSocket subprotocol must be "+graphqlTransportWS)
 		return
 	}
@@ -152,10 +152,10 @@ func (t *websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec gra
 		defer t.count.close(addr)
 	case codeOverloaded:
 		w.Header().Set("Retry-After", "1")
-		writeError(w, r, apperr.Code(code), "the server holds as many WebSockets as it may; retry shortly")
+		apperr.Write(w, r, apperr.Code(code), "the server holds as many WebSockets as it may; retry shortly")
 		return
 	default:
-		writeError(w, r, apperr.Code(code), "this address holds as many WebSockets as it may; close one first")
+		apperr.Write(w, r, apperr.Code(code), "this address holds as many WebSockets as it may; close one first")
 		return
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
@@ -200,12 +200,8 @@ func (t *websocketTransport) init(ctx context.Context, payload transport.InitPay
 		if msg == "" {
 			msg = "invalid access token"
 		}
-		reason := "Forbidden: " + msg
-		if len(reason) > maxCloseReason {
-			reason = reason[:maxCloseReason]
-		}
 		ctx = transport.WithWebsocketCloseCode(ctx, closeForbidden)
-		return transport.AppendCloseReason(ctx, reason), nil, err
+		return transport.AppendCloseReason(ctx, forbiddenReason(msg)), nil, err
 	}
 	if t.subs.Connection != nil {
 		ctx = t.subs.Connection(ctx)
@@ -213,6 +209,15 @@ func (t *websocketTransport) init(ctx context.Context, payload transport.InitPay
 	ctx = context.WithValue(ctx, socketOpsKey{}, &socketOps{})
 	st.setContext(ctx)
 	return ctx, nil, nil
+}
+
+// forbiddenReason is the reason of a 4403 close, cut to what a close frame holds.
+func forbiddenReason(msg string) string {
+	reason := "Forbidden: " + msg
+	if len(reason) > maxCloseReason {
+		reason = reason[:maxCloseReason]
+	}
+	return reason
 }
 
 // clientMessage is err's message when it is safe to show a client (apperr's are), or "".
@@ -295,11 +300,7 @@ func (s *wsState) closeCode(code int, reason string) (int, string) {
 		return closeGoingAway, errShutdown.Error()
 	case apperr.CodeOf(cause) == apperr.CodeUnauthenticated:
 		// The connection's credentials stopped working (its session ended): as at init.
-		reason := "Forbidden: " + clientMessage(cause)
-		if len(reason) > maxCloseReason {
-			reason = reason[:maxCloseReason]
-		}
-		return closeForbidden, reason
+		return closeForbidden, forbiddenReason(clientMessage(cause))
 	}
 	return code, reason
 }

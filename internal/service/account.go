@@ -59,7 +59,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) 
 	var sess *Session
 	var token string
 	// No one is signed in yet: the new account's rows are written as the system.
-	err = s.inTx(policy.System(ctx), func(tx *ent.Tx) error {
+	err = s.inTx(ctx, func(tx *ent.Tx) error {
 		ctx := policy.System(ctx)
 		u, err := tx.User.Create().
 			SetUsername(in.Username).
@@ -137,19 +137,27 @@ func takenError(err error) error {
 
 var errBadCredentials = apperr.Unauthenticated("email or password is wrong")
 
+// spendSignInBudget counts one attempt at account's password: refused per address, and
+// per account only as seen from this address, so a stranger's failures elsewhere never
+// lock the owner out; across all addresses, an account's attempts past a high ceiling are
+// only slowed down.
+func (s *Service) spendSignInBudget(ctx context.Context, account string) error {
+	if err := s.limits.CheckAddress(ctx, ratelimit.SignIn); err != nil {
+		return err
+	}
+	if err := s.limits.CheckAccount(ctx, ratelimit.SignIn, ratelimit.AccountAt(ctx, account)); err != nil {
+		return err
+	}
+	s.limits.Slow(ctx, ratelimit.SignInCeiling, account)
+	return nil
+}
+
 // SignIn checks an email and password and starts a session.
 func (s *Service) SignIn(ctx context.Context, email, password string) (*Session, error) {
 	email = normEmail(email)
-	// Refused per address, and per account only as seen from this address: a stranger's
-	// failures elsewhere never lock the owner out. Across all addresses, an account's
-	// attempts past a high ceiling are only slowed down.
-	if err := s.limits.CheckAddress(ctx, ratelimit.SignIn); err != nil {
+	if err := s.spendSignInBudget(ctx, email); err != nil {
 		return nil, err
 	}
-	if err := s.limits.CheckAccount(ctx, ratelimit.SignIn, ratelimit.AccountAt(ctx, email)); err != nil {
-		return nil, err
-	}
-	s.limits.Slow(ctx, ratelimit.SignInCeiling, email)
 	// PostgreSQL refuses to compare text holding a NUL or invalid UTF-8; no stored address
 	// has either, so such an email is unknown, not a database error.
 	if strings.ContainsRune(email, 0) || !utf8.ValidString(email) {
@@ -317,7 +325,7 @@ func (s *Service) reauthenticate(ctx context.Context, v auth.Viewer, u *ent.User
 			Order(ent.Asc(refreshtoken.FieldCreatedAt)).
 			First(ctx)
 		if ent.IsNotFound(err) {
-			return errSessionEnded
+			return ErrSessionEnded
 		}
 		if err != nil {
 			return fmt.Errorf("find session start: %w", err)
@@ -332,13 +340,9 @@ func (s *Service) reauthenticate(ctx context.Context, v auth.Viewer, u *ent.User
 	if account == "" {
 		account = "user " + strconv.Itoa(u.ID)
 	}
-	if err := s.limits.CheckAddress(ctx, ratelimit.SignIn); err != nil {
+	if err := s.spendSignInBudget(ctx, account); err != nil {
 		return err
 	}
-	if err := s.limits.CheckAccount(ctx, ratelimit.SignIn, ratelimit.AccountAt(ctx, account)); err != nil {
-		return err
-	}
-	s.limits.Slow(ctx, ratelimit.SignInCeiling, account)
 	if !auth.CheckPassword(u.PasswordHash, *password) {
 		return apperr.BadInput("currentPassword", "is wrong")
 	}

@@ -55,7 +55,7 @@ func (s *Service) LoginCode(ctx context.Context, id ExternalIdentity, challenge 
 	// its second try links to that account.
 	for attempt := 0; ; attempt++ {
 		// Before anyone is signed in: a provider-made account is written as the system.
-		err = s.inTx(policy.System(ctx), func(tx *ent.Tx) error {
+		err = s.inTx(ctx, func(tx *ent.Tx) error {
 			ctx := policy.System(ctx)
 			uid, err := s.userForIdentity(ctx, tx, id)
 			if err != nil {
@@ -188,11 +188,16 @@ func (s *Service) ExchangeLoginCode(ctx context.Context, code, verifier string) 
 	var sess *Session
 	errBadCode := apperr.Unauthenticated("invalid or expired login code")
 	err := s.inTx(ctx, func(tx *ent.Tx) error {
-		uid, challenge, err := spendLoginCode(ctx, tx, auth.HashRefreshToken(code), s.now())
+		var uid int
+		var challenge sql.NullString
+		found, err := spendRow(ctx, tx,
+			`UPDATE login_codes SET used_at = $2
+			  WHERE code_hash = $1 AND purpose = 'login' AND used_at IS NULL AND expires_at > $2
+			 RETURNING user_id, code_challenge`, []any{auth.HashRefreshToken(code), s.now()}, &uid, &challenge)
 		if err != nil {
 			return fmt.Errorf("spend login code: %w", err)
 		}
-		if uid == 0 {
+		if !found {
 			return errBadCode
 		}
 		sum := sha256.Sum256([]byte(verifier))
@@ -212,25 +217,6 @@ func (s *Service) ExchangeLoginCode(ctx context.Context, code, verifier string) 
 		return nil, apperr.Unauthenticated("the code verifier does not match the sign-in's code challenge")
 	}
 	return sess, err
-}
-
-// spendLoginCode marks the unused, unexpired login code with this hash used, and returns
-// its user (0 when there is no such code) and the challenge it was bound to.
-func spendLoginCode(ctx context.Context, tx *ent.Tx, hash []byte, now time.Time) (uid int, challenge sql.NullString, err error) {
-	rows, err := tx.QueryContext(ctx,
-		`UPDATE login_codes SET used_at = $2
-		  WHERE code_hash = $1 AND purpose = 'login' AND used_at IS NULL AND expires_at > $2
-		 RETURNING user_id, code_challenge`, hash, now)
-	if err != nil {
-		return 0, challenge, err
-	}
-	defer rows.Close()
-	if rows.Next() {
-		if err := rows.Scan(&uid, &challenge); err != nil {
-			return 0, challenge, err
-		}
-	}
-	return uid, challenge, rows.Err()
 }
 
 // Identities lists the provider accounts linked to a user, oldest first.

@@ -86,22 +86,33 @@ func (s *Service) LinkIdentity(ctx context.Context, uid int, id ExternalIdentity
 	})
 }
 
-// spend runs a statement that spends a one-time secret (UPDATE … RETURNING the owner's
-// id) and returns that id, or 0 when nothing matched. One statement does it, so two
-// concurrent spends of one secret cannot both win.
-func spend(ctx context.Context, q interface {
+// querier runs a query; *ent.Client and *ent.Tx are queriers.
+type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}, query string, args ...any) (int, error) {
+}
+
+// spend runs a statement that spends a one-time secret (UPDATE … RETURNING the owner's
+// id) and returns that id, or 0 when nothing matched.
+func spend(ctx context.Context, q querier, query string, args ...any) (int, error) {
+	var id int
+	_, err := spendRow(ctx, q, query, args, &id)
+	return id, err
+}
+
+// spendRow runs a statement that spends a one-time secret (UPDATE … RETURNING …) and
+// scans the row it returns into dest; it reports false when nothing matched. One
+// statement does it, so two concurrent spends of one secret cannot both win.
+func spendRow(ctx context.Context, q querier, query string, args []any, dest ...any) (bool, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	defer rows.Close()
-	var id int
-	if rows.Next() {
-		if err := rows.Scan(&id); err != nil {
-			return 0, err
-		}
+	if !rows.Next() {
+		return false, rows.Err()
 	}
-	return id, rows.Err()
+	if err := rows.Scan(dest...); err != nil {
+		return false, err
+	}
+	return true, rows.Err()
 }

@@ -50,10 +50,10 @@ func newSessionID() string {
 	return hex.EncodeToString(b)
 }
 
-var (
-	errBadRefresh   = apperr.Unauthenticated("invalid refresh token")
-	errSessionEnded = apperr.Unauthenticated("session has ended")
-)
+var errBadRefresh = apperr.Unauthenticated("invalid refresh token")
+
+// ErrSessionEnded refuses the tokens, and closes the sockets, of a session that ended.
+var ErrSessionEnded = apperr.Unauthenticated("session has ended")
 
 // sessionState is what CheckSession caches about a session id.
 type sessionState struct {
@@ -78,7 +78,7 @@ func (s *Service) CheckSession(ctx context.Context, v auth.Viewer) error {
 		cache.FillSession(s.entities, e, v.SessionID, st)
 	}
 	if !st.live || st.userID != v.UserID {
-		return errSessionEnded
+		return ErrSessionEnded
 	}
 	return nil
 }
@@ -110,7 +110,7 @@ func (s *Service) RefreshSession(ctx context.Context, token string) (*Session, e
 		t := s.now()
 		switch {
 		case rt.RevokedAt != nil:
-			return errSessionEnded
+			return ErrSessionEnded
 		case rt.UsedAt != nil:
 			reused = true
 			return s.endSessions(ctx, tx, &c.Set, t, refreshtoken.SessionID(rt.SessionID))
