@@ -58,11 +58,14 @@ type roundResult struct {
 	// StatementsPerRequest is the rise of inkwell_sql_statements_total over the round
 	// divided by the requests sent in it (Inkwell only; -1 for the anchors).
 	StatementsPerRequest float64 `json:"sql_statements_per_request"`
-	RSSKiB               int     `json:"server_rss_kib_peak"` // peak of 1 s samples of ps -o rss
-	ServerCPU            float64 `json:"server_cpu_pct"`      // % of one core
-	PostgresCPU          float64 `json:"postgres_cpu_pct"`    // % of one core: postmaster and its children
-	LoadgenCPU           float64 `json:"loadgen_cpu_pct"`     // % of one core
-	MachineCPU           float64 `json:"machine_busy_pct"`    // % of all cores together
+	// KeptAnswers is the share of the round's lookups that the response cache answered
+	// (inkwell_response_cache_hits_total over hits and misses; -1 for the anchors).
+	KeptAnswers float64 `json:"response_cache_hit_ratio"`
+	RSSKiB      int     `json:"server_rss_kib_peak"` // peak of 1 s samples of ps -o rss
+	ServerCPU   float64 `json:"server_cpu_pct"`      // % of one core
+	PostgresCPU float64 `json:"postgres_cpu_pct"`    // % of one core: postmaster and its children
+	LoadgenCPU  float64 `json:"loadgen_cpu_pct"`     // % of one core
+	MachineCPU  float64 `json:"machine_busy_pct"`    // % of all cores together
 	// OtherCPU is what the rest of the machine used meanwhile (% of one core): other
 	// targets idling, and anything else running; high values mean a disturbed round.
 	OtherCPU   float64 `json:"other_cpu_pct"`
@@ -71,7 +74,7 @@ type roundResult struct {
 
 // attack runs one closed-loop attack of w against t for dur and measures it.
 func attack(ctx context.Context, t *target, w *workload, dur time.Duration, conc, postmaster int) (roundResult, error) {
-	res := roundResult{Workload: w.name, Target: t.name, StatementsPerRequest: -1}
+	res := roundResult{Workload: w.name, Target: t.name, StatementsPerRequest: -1, KeptAnswers: -1}
 	atk := vegeta.NewAttacker(
 		vegeta.Workers(uint64(conc)), vegeta.MaxWorkers(uint64(conc)),
 		vegeta.KeepAlive(true), vegeta.Connections(conc), vegeta.MaxConnections(conc),
@@ -80,10 +83,10 @@ func attack(ctx context.Context, t *target, w *workload, dur time.Duration, conc
 	stopAttack := context.AfterFunc(ctx, func() { atk.Stop() })
 	defer stopAttack()
 
-	var stmts0 float64
+	var before counters
 	if t.metricsURL != "" {
 		var err error
-		if stmts0, err = statementsTotal(ctx, t.metricsURL); err != nil {
+		if before, err = readCounters(ctx, t.metricsURL); err != nil {
 			return res, err
 		}
 	}
@@ -120,12 +123,16 @@ func attack(ctx context.Context, t *target, w *workload, dur time.Duration, conc
 		return res, err
 	}
 	if t.metricsURL != "" {
-		stmts1, err := statementsTotal(ctx, t.metricsURL)
+		after, err := readCounters(ctx, t.metricsURL)
 		if err != nil {
 			return res, err
 		}
 		if res.Requests > 0 {
-			res.StatementsPerRequest = (stmts1 - stmts0) / float64(res.Requests)
+			res.StatementsPerRequest = (after.statements - before.statements) / float64(res.Requests)
+		}
+		res.KeptAnswers = 0
+		if looked := after.hits + after.misses - before.hits - before.misses; looked > 0 {
+			res.KeptAnswers = (after.hits - before.hits) / looked
 		}
 	}
 
@@ -174,27 +181,53 @@ func anchorTargeter(url string, docs map[string]*doc, d *dataset) func(w *worklo
 	}
 }
 
-// statementsTotal reads inkwell_sql_statements_total from Inkwell's /metrics.
-func statementsTotal(ctx context.Context, metricsURL string) (float64, error) {
+// counters are the figures the benchmark reads from Inkwell's /metrics.
+type counters struct {
+	statements   float64 // inkwell_sql_statements_total
+	hits, misses float64 // inkwell_response_cache_{hits,misses}_total (0 with the cache off)
+}
+
+// readCounters reads the counters from Inkwell's /metrics.
+func readCounters(ctx context.Context, metricsURL string) (counters, error) {
+	var c counters
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
 	if err != nil {
-		return 0, err
+		return c, err
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("read statement counter: %w", err)
+		return c, fmt.Errorf("read the metrics: %w", err)
 	}
 	defer res.Body.Close()
+	found := false
 	sc := bufio.NewScanner(res.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "inkwell_sql_statements_total "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		var dst *float64
+		switch name {
+		case "inkwell_sql_statements_total":
+			dst, found = &c.statements, true
+		case "inkwell_response_cache_hits_total":
+			dst = &c.hits
+		case "inkwell_response_cache_misses_total":
+			dst = &c.misses
+		default:
+			continue
+		}
+		if *dst, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+			return c, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return c, err
 	}
-	return 0, fmt.Errorf("%s has no inkwell_sql_statements_total", metricsURL)
+	if !found {
+		return c, fmt.Errorf("%s has no inkwell_sql_statements_total", metricsURL)
+	}
+	return c, nil
 }
 
 // saveCPUProfile fetches a CPU profile of secs seconds from Inkwell's /debug/pprof/ into path.

@@ -529,7 +529,7 @@ func measure(ctx context.Context, o options, w *workload, ts []*target, postmast
 			rep.Rounds = append(rep.Rounds, r)
 			stmts := ""
 			if r.StatementsPerRequest >= 0 {
-				stmts = fmt.Sprintf("  sql/req %.2f", r.StatementsPerRequest)
+				stmts = fmt.Sprintf("  sql/req %.2f  kept %.0f%%", r.StatementsPerRequest, 100*r.KeptAnswers)
 			}
 			log.Printf("%s %-12s round %d %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d/%d  rss %.1f MiB  cpu server %3.0f%% pg %3.0f%% other %3.0f%%%s %s",
 				w.name, t.name, round, r.RPS, r.P50ms, r.P99ms, r.Errors, r.Requests, float64(r.RSSKiB)/1024,

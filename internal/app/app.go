@@ -35,6 +35,7 @@ import (
 	"inkwell/internal/mail"
 	"inkwell/internal/oauth"
 	"inkwell/internal/ratelimit"
+	"inkwell/internal/respcache"
 	"inkwell/internal/server"
 	"inkwell/internal/service"
 	"inkwell/internal/stmtcache"
@@ -50,6 +51,8 @@ type App struct {
 	Handler http.Handler
 	// Entities is this instance's entity cache; nil when it is off.
 	Entities *cache.Cache
+	// Responses is this instance's cache of query answers; nil when it is off.
+	Responses *respcache.Cache
 	// Events is this instance's event hub. It listens from the first subscription, or
 	// from Events.Start, until Close.
 	Events *events.Hub
@@ -97,6 +100,8 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 		entities = cache.New(cfg.EntityCacheMB << 20)
 		o.metrics.WatchCache(entities)
 	}
+	responses := respcache.New(cfg.ResponseCacheMB<<20, entities)
+	o.metrics.WatchResponses(responses)
 	var transport mail.Transport
 	switch {
 	case cfg.SMTPURL != "":
@@ -122,9 +127,13 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 		entities.Apply(s)
 		sockets.Apply(s)
 	}
+	own := change.NewOwn()
 	svc := service.New(client, tokens, service.Config{RefreshTTL: cfg.RefreshTTL, Limits: limits,
-		Changed: change.Sinks(loader.Apply, func(_ context.Context, s change.Set) { onChange(s) }),
-		Mail:    outbox, VerifyURL: verifyURL, Entities: entities})
+		Changed: change.Sinks(loader.Apply, func(_ context.Context, s change.Set) {
+			onChange(s)
+			own.Applied(s)
+		}),
+		Mail: outbox, VerifyURL: verifyURL, Entities: entities})
 	social, err := oauth.New(oauth.Config{
 		PublicURL:  cfg.PublicURL,
 		ReturnURLs: cfg.AuthReturnURLs,
@@ -136,7 +145,11 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 		return nil, fmt.Errorf("sign-in providers: %w", err)
 	}
 	hub := events.New(events.Config{DSN: cfg.DatabaseURL, Buffer: cfg.SubscriptionBuffer, Logger: log,
-		OnChange: onChange, OnListening: entities.SetListening})
+		OnChange: func(s change.Set) {
+			if !own.Echo(s) {
+				onChange(s)
+			}
+		}, OnListening: entities.SetListening})
 	sockets.listen = hub.Start
 	if entities != nil {
 		// The cache serves nothing until the hub listens for other instances' changes;
@@ -180,6 +193,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 		Schema:         schema,
 		Auth:           auth.Middleware(tokens, sessionCheck),
 		PerRequest:     perRequest,
+		Responses:      responses,
 		Ready:          db.PingContext,
 		Logger:         log,
 		Metrics:        o.metrics,
@@ -200,7 +214,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	})
 	return &App{
 		Client: client, Service: svc, Tokens: tokens, OAuth: social, Handler: h, Events: hub, Limits: limits, Metrics: o.metrics,
-		Entities:    entities,
+		Entities: entities, Responses: responses,
 		stopSockets: stopSockets, draining: draining, redis: redis, outbox: outbox,
 	}, nil
 }
@@ -242,6 +256,7 @@ func (a *App) Close() {
 	a.stopSockets()
 	a.Events.Close()
 	a.outbox.Close()
+	a.Responses.Close()
 	if a.redis != nil {
 		_ = a.redis.Close()
 	}

@@ -73,7 +73,12 @@ func readPage(t *testing.T, e *apptest.Env, token, slug string) (cachedArticle, 
 
 func TestEntityCacheAnswersRepeatedReadsWithoutSQL(t *testing.T) {
 	t.Parallel()
-	e := cached(t)
+	// The entity cache alone: a kept answer would cost no statement whatever it holds.
+	e := apptest.New(t, apptest.WithConfig(func(c *config.Config) { c.EntityCacheMB, c.ResponseCacheMB = 8, 0 }))
+	waitListening(t, e)
+	if e.App.Responses != nil {
+		t.Fatal("the response cache is on")
+	}
 	ada, bob := e.SignUp(t, "ada"), e.SignUp(t, "bob")
 	art := e.CreateArticle(t, ada, "Cached article", "go", "cache")
 	e.AddComment(t, bob, art.Slug, "first")

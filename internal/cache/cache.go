@@ -12,6 +12,7 @@
 package cache
 
 import (
+	"context"
 	"sync/atomic"
 
 	"github.com/maypok86/otter/v2"
@@ -68,6 +69,8 @@ type Cache struct {
 	on    atomic.Bool
 
 	hits, misses, applied atomic.Uint64
+
+	stamps stamps
 }
 
 // New returns a cache of at most maxBytes (approximately: the weights are estimates of
@@ -106,18 +109,20 @@ func (c *Cache) Epoch(kind Kind) Epoch {
 	return Epoch{kind: kind, n: c.seq.Load()}
 }
 
-// Get returns the cached value of kind for id.
-func Get[V any](c *Cache, kind Kind, id int) (V, bool) {
-	return get[V](c, key{kind: kind, id: id})
+// Get returns the cached value of kind for id. Whether found or not, the key counts as
+// read by the request in ctx (Reads): the caller loads it when missing.
+func Get[V any](ctx context.Context, c *Cache, kind Kind, id int) (V, bool) {
+	return get[V](ctx, c, key{kind: kind, id: id})
 }
 
 // GetSlug returns the cached article id for slug.
-func GetSlug(c *Cache, slug string) (int, bool) {
-	return get[int](c, key{kind: Slug, s: slug})
+func GetSlug(ctx context.Context, c *Cache, slug string) (int, bool) {
+	return get[int](ctx, c, key{kind: Slug, s: slug})
 }
 
-func get[V any](c *Cache, k key) (V, bool) {
+func get[V any](ctx context.Context, c *Cache, k key) (V, bool) {
 	var zero V
+	readsFrom(ctx).note(k)
 	if c == nil || !c.on.Load() {
 		return zero, false
 	}
@@ -147,8 +152,8 @@ func FillSlug(c *Cache, e Epoch, slug string, id int) {
 }
 
 // GetSession returns the cached state of a sign-in session.
-func GetSession[V any](c *Cache, sessionID string) (V, bool) {
-	return get[V](c, key{kind: Session, s: sessionID})
+func GetSession[V any](ctx context.Context, c *Cache, sessionID string) (V, bool) {
+	return get[V](ctx, c, key{kind: Session, s: sessionID})
 }
 
 // FillSession keeps a session's state, loaded after e (of kind Session) was taken.
@@ -183,7 +188,9 @@ func fill(c *Cache, e Epoch, k key, v any, weight int) {
 // running cannot put an old value back (see fill).
 func (c *Cache) evict(kind Kind, ids ...int) {
 	for _, id := range ids {
-		c.c.Set(key{kind: kind, id: id}, entry{tomb: c.seq.Add(1), weight: tombWeight, dead: true})
+		k := key{kind: kind, id: id}
+		c.c.Set(k, entry{tomb: c.seq.Add(1), weight: tombWeight, dead: true})
+		c.stamp(k)
 	}
 }
 
@@ -195,7 +202,9 @@ func (c *Cache) Apply(s change.Set) {
 	}
 	defer c.applied.Add(1)
 	for _, sid := range s.Sessions {
-		c.c.Set(key{kind: Session, s: sid}, entry{tomb: c.seq.Add(1), weight: tombWeight, dead: true})
+		k := key{kind: Session, s: sid}
+		c.c.Set(k, entry{tomb: c.seq.Add(1), weight: tombWeight, dead: true})
+		c.stamp(k)
 	}
 	if s.AllSessions {
 		c.evictAll(Session)
@@ -218,6 +227,23 @@ func (c *Cache) Apply(s change.Set) {
 	if s.AllComments {
 		c.evictAll(Comments, CommentsCount)
 	}
+	if s.ArticleLists || s.TagCounts {
+		// Every article's tags carry their counts of articles, which this write changed.
+		c.evictAll(Tags)
+	}
+	// What lists are made of holds no value here, only stamps (see Reads).
+	if s.ArticleLists {
+		c.stamp(key{kind: ArticleLists})
+	}
+	if s.ArticleLists || s.TagCounts {
+		c.stamp(key{kind: TagCounts})
+	}
+	for _, f := range s.Follows {
+		c.stamp(key{kind: FollowsOf, id: f.Follower})
+	}
+	for _, f := range s.Favorites {
+		c.stamp(key{kind: FavoritesOf, id: f.User})
+	}
 }
 
 // evictAll forgets every value of the kinds, and refuses every load already running.
@@ -229,6 +255,9 @@ func (c *Cache) evictAll(kinds ...Kind) {
 				c.c.Invalidate(k)
 			}
 		}
+	}
+	for _, kind := range kinds {
+		raise(&c.stamps.kind[kind], c.seq.Add(1))
 	}
 }
 
@@ -243,6 +272,7 @@ func (c *Cache) SetListening(on bool) {
 	}
 	raise(&c.floor, c.seq.Add(1))
 	c.c.InvalidateAll()
+	raise(&c.stamps.reset, c.seq.Add(1))
 	if on {
 		c.on.Store(true)
 	}

@@ -1,25 +1,28 @@
 package cache
 
 import (
+	"context"
 	"sync"
 	"testing"
 
 	"inkwell/internal/change"
 )
 
+var bg = context.Background()
+
 func TestCache(t *testing.T) {
 	t.Run("off until listening, and nothing is kept meanwhile", func(t *testing.T) {
 		c := New(1 << 20)
 		Fill(c, c.Epoch(User), 1, "ada", 10)
-		if _, ok := Get[string](c, User, 1); ok {
+		if _, ok := Get[string](bg, c, User, 1); ok {
 			t.Fatal("a value served before the cache listens")
 		}
 		c.SetListening(true)
-		if _, ok := Get[string](c, User, 1); ok {
+		if _, ok := Get[string](bg, c, User, 1); ok {
 			t.Fatal("a value filled while off was kept")
 		}
 		Fill(c, c.Epoch(User), 1, "ada", 10)
-		if v, ok := Get[string](c, User, 1); !ok || v != "ada" {
+		if v, ok := Get[string](bg, c, User, 1); !ok || v != "ada" {
 			t.Fatalf("Get = %q, %v; want ada", v, ok)
 		}
 	})
@@ -29,11 +32,11 @@ func TestCache(t *testing.T) {
 		c.SetListening(true)
 		Fill(c, c.Epoch(Article), 7, "old", 10)
 		c.SetListening(false)
-		if _, ok := Get[string](c, Article, 7); ok {
+		if _, ok := Get[string](bg, c, Article, 7); ok {
 			t.Fatal("served while not listening")
 		}
 		c.SetListening(true)
-		if _, ok := Get[string](c, Article, 7); ok {
+		if _, ok := Get[string](bg, c, Article, 7); ok {
 			t.Fatal("a value from before the gap survived it")
 		}
 	})
@@ -44,11 +47,11 @@ func TestCache(t *testing.T) {
 		e := c.Epoch(Article) // a reader starts loading article 7...
 		c.Apply(change.Set{Articles: []int{7}})
 		Fill(c, e, 7, "loaded before the write", 10) // ...and finishes after the write
-		if _, ok := Get[string](c, Article, 7); ok {
+		if _, ok := Get[string](bg, c, Article, 7); ok {
 			t.Fatal("a value loaded across a write was kept")
 		}
 		Fill(c, c.Epoch(Article), 7, "new", 10)
-		if v, _ := Get[string](c, Article, 7); v != "new" {
+		if v, _ := Get[string](bg, c, Article, 7); v != "new" {
 			t.Fatalf("Get = %q, want new", v)
 		}
 	})
@@ -61,17 +64,17 @@ func TestCache(t *testing.T) {
 		e := c.Epoch(Session) // a check of s1 starts, reads "live"...
 		c.Apply(change.Set{Sessions: []string{"s1"}})
 		FillSession(c, e, "s1", true) // ...and finishes after the session ended
-		if _, ok := GetSession[bool](c, "s1"); ok {
+		if _, ok := GetSession[bool](bg, c, "s1"); ok {
 			t.Fatal("an ended session is still cached")
 		}
-		if v, ok := GetSession[bool](c, "s2"); !ok || !v {
+		if v, ok := GetSession[bool](bg, c, "s2"); !ok || !v {
 			t.Fatal("ending s1 forgot s2")
 		}
 		c.Apply(change.Set{AllSessions: true})
-		if _, ok := GetSession[bool](c, "s2"); ok {
+		if _, ok := GetSession[bool](bg, c, "s2"); ok {
 			t.Fatal("AllSessions kept a session")
 		}
-		if _, ok := GetSlug(c, "s2"); ok {
+		if _, ok := GetSlug(bg, c, "s2"); ok {
 			t.Fatal("a session read as a slug")
 		}
 	})
@@ -87,7 +90,7 @@ func TestCache(t *testing.T) {
 		c.Apply(change.Set{Articles: []int{7}})
 		Fill(c, c.Epoch(Article), 7, "new", 10) // the write's answer reads and fills "new"
 		Fill(c, slow, 7, "old", 10)             // ...and the slow reader's fill comes last
-		if v, _ := Get[string](c, Article, 7); v != "new" {
+		if v, _ := Get[string](bg, c, Article, 7); v != "new" {
 			t.Fatalf("Get = %q, want new", v)
 		}
 	})
@@ -98,7 +101,7 @@ func TestCache(t *testing.T) {
 		e := c.Epoch(Article)
 		c.Apply(change.Set{Articles: []int{7}})
 		Fill(c, e, 8, "loaded while 7 changed", 10)
-		if v, ok := Get[string](c, Article, 8); !ok || v != "loaded while 7 changed" {
+		if v, ok := Get[string](bg, c, Article, 8); !ok || v != "loaded while 7 changed" {
 			t.Fatalf("Get(8) = %q, %v; want the value", v, ok)
 		}
 	})
@@ -111,7 +114,7 @@ func TestCache(t *testing.T) {
 		c.c.CleanUp()
 		for id := 1; id <= 6; id++ {
 			Fill(c, e, id, "old", 1)
-			if _, ok := Get[string](c, User, id); ok {
+			if _, ok := Get[string](bg, c, User, id); ok {
 				t.Fatalf("user %d: a value loaded before its eviction was kept after the tombstone was dropped", id)
 			}
 		}
@@ -139,11 +142,11 @@ func TestCache(t *testing.T) {
 				Fill(c, c.Epoch(tc.kind), tc.id, 1, 10)
 				Fill(c, c.Epoch(tc.kind), tc.id+100, 2, 10)
 				c.Apply(tc.set)
-				if _, ok := Get[int](c, tc.kind, tc.id); ok {
+				if _, ok := Get[int](bg, c, tc.kind, tc.id); ok {
 					t.Error("still cached after the change")
 				}
 				if tc.kind != Comments || !tc.set.AllComments {
-					if _, ok := Get[int](c, tc.kind, tc.id+100); !ok {
+					if _, ok := Get[int](bg, c, tc.kind, tc.id+100); !ok {
 						t.Error("an unrelated value was evicted")
 					}
 				}
@@ -177,7 +180,7 @@ func TestCache(t *testing.T) {
 					}
 					e := c.Epoch(User)
 					Fill(c, e, id, id, 10)
-					if v, ok := Get[int](c, User, id); ok && v != id {
+					if v, ok := Get[int](bg, c, User, id); ok && v != id {
 						t.Errorf("user %d cached as %d", id, v)
 					}
 				}
@@ -191,7 +194,7 @@ func TestCache(t *testing.T) {
 		c.Apply(change.Set{Users: []int{1}})
 		c.SetListening(true)
 		Fill(c, c.Epoch(User), 1, 1, 1)
-		if _, ok := Get[int](c, User, 1); ok || c.On() {
+		if _, ok := Get[int](bg, c, User, 1); ok || c.On() {
 			t.Fatal("a nil cache served a value")
 		}
 	})

@@ -48,9 +48,9 @@ func BenchmarkPageLookup(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			for i := range arts {
-				a, ok1 := Get[*ent.Article](c, Article, arts[i].ID)
-				_, ok2 := Get[*ent.User](c, User, a.AuthorID)
-				_, ok3 := Get[[]*ent.Tag](c, Tags, a.ID)
+				a, ok1 := Get[*ent.Article](bg, c, Article, arts[i].ID)
+				_, ok2 := Get[*ent.User](bg, c, User, a.AuthorID)
+				_, ok3 := Get[[]*ent.Tag](bg, c, Tags, a.ID)
 				if !ok1 || !ok2 || !ok3 {
 					b.Fatal("a miss")
 				}

@@ -8,19 +8,22 @@ func TestFromEnvCaches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.EntityCacheMB != 16 || c.DBPreparedStatements != 128 {
-		t.Fatalf("defaults: entity cache %d MB, prepared statements %d; want 16 and 128", c.EntityCacheMB, c.DBPreparedStatements)
+	if c.EntityCacheMB != 16 || c.ResponseCacheMB != 32 || c.DBPreparedStatements != 128 {
+		t.Fatalf("defaults: entity cache %d MB, response cache %d MB, prepared statements %d; want 16, 32 and 128",
+			c.EntityCacheMB, c.ResponseCacheMB, c.DBPreparedStatements)
 	}
-	c, err = FromEnv(env(map[string]string{"INKWELL_ENTITY_CACHE_MB": "0", "INKWELL_DB_PREPARED_STATEMENTS": "0"}))
+	c, err = FromEnv(env(map[string]string{"INKWELL_ENTITY_CACHE_MB": "0", "INKWELL_RESPONSE_CACHE_MB": "0", "INKWELL_DB_PREPARED_STATEMENTS": "0"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.EntityCacheMB != 0 || c.DBPreparedStatements != 0 {
-		t.Fatalf("0 turns both off: got %d and %d", c.EntityCacheMB, c.DBPreparedStatements)
+	if c.EntityCacheMB != 0 || c.ResponseCacheMB != 0 || c.DBPreparedStatements != 0 {
+		t.Fatalf("0 turns them off: got %d, %d and %d", c.EntityCacheMB, c.ResponseCacheMB, c.DBPreparedStatements)
 	}
 	for _, bad := range []map[string]string{
 		{"INKWELL_ENTITY_CACHE_MB": "-1"},
 		{"INKWELL_ENTITY_CACHE_MB": "lots"},
+		{"INKWELL_RESPONSE_CACHE_MB": "-1"},
+		{"INKWELL_RESPONSE_CACHE_MB": "70000"},
 		{"INKWELL_DB_PREPARED_STATEMENTS": "-1"},
 		{"INKWELL_DB_PREPARED_STATEMENTS": "5000"},
 	} {

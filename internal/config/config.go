@@ -94,6 +94,10 @@ type Config struct {
 	// comment pages, counts) that every instance keeps coherent through change events
 	// (INKWELL_ENTITY_CACHE_MB, default 16; 0 turns it off).
 	EntityCacheMB int
+	// ResponseCacheMB bounds the cache of whole query answers, served again while
+	// nothing they were built from has changed (INKWELL_RESPONSE_CACHE_MB, default 32,
+	// the least the store takes; 0 turns it off). It needs the entity cache.
+	ResponseCacheMB int
 	// DBPreparedStatements is how many read statements stay prepared on each connection
 	// (INKWELL_DB_PREPARED_STATEMENTS, default 128; 0 prepares none, as a pooler in
 	// transaction mode without prepared-statement support needs).
@@ -260,6 +264,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("INKWELL_ENTITY_CACHE_MB: %q is not a whole number of megabytes from 0 (off) to 65536", v))
 		}
 		c.EntityCacheMB = n
+	}
+	c.ResponseCacheMB = 32
+	if v := str("INKWELL_RESPONSE_CACHE_MB", ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1<<16 {
+			errs = append(errs, fmt.Errorf("INKWELL_RESPONSE_CACHE_MB: %q is not a whole number of megabytes from 0 (off) to 65536", v))
+		}
+		c.ResponseCacheMB = n
 	}
 	c.DBPreparedStatements = 128
 	if v := str("INKWELL_DB_PREPARED_STATEMENTS", ""); v != "" {

@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+
+	"inkwell/internal/cache"
 )
 
 // Counter counts the statements of one unit of work: an HTTP request, or one GraphQL
@@ -48,6 +50,9 @@ func Total() int64 { return total.Load() }
 
 func count(ctx context.Context) {
 	total.Add(1)
+	// A statement the request's recorded reads do not describe keeps its response out
+	// of the response cache.
+	cache.Statement(ctx)
 	for c := CounterFrom(ctx); c != nil; c = c.parent {
 		c.n.Add(1)
 	}

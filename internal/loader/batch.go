@@ -60,7 +60,7 @@ func cached[V any](ctx context.Context, c *cache.Cache, kind cache.Kind, ids []i
 	out := make(map[int]V, len(ids))
 	var missing []int
 	for _, id := range ids {
-		if v, ok := cache.Get[V](c, kind, id); ok {
+		if v, ok := cache.Get[V](ctx, c, kind, id); ok {
 			out[id] = v
 		} else {
 			missing = append(missing, id)
@@ -70,7 +70,8 @@ func cached[V any](ctx context.Context, c *cache.Cache, kind cache.Kind, ids []i
 		return out, nil
 	}
 	e := c.Epoch(kind)
-	got, err := fetch(ctx, missing)
+	// The keys asked of the cache above describe what this reads.
+	got, err := fetch(cache.Covered(ctx), missing)
 	if err != nil {
 		return out, err
 	}
@@ -110,8 +111,8 @@ func (b batches) articlesBySlug(ctx context.Context, slugs []string) []*dataload
 	out := make(map[string]*ent.Article, len(slugs))
 	var missing []string
 	for _, s := range slugs {
-		if id, ok := cache.GetSlug(b.cache, s); ok {
-			if a, ok := cache.Get[*ent.Article](b.cache, cache.Article, id); ok && a.Slug == s {
+		if id, ok := cache.GetSlug(ctx, b.cache, s); ok {
+			if a, ok := cache.Get[*ent.Article](ctx, b.cache, cache.Article, id); ok && a.Slug == s {
 				out[s] = a
 				continue
 			}
@@ -122,8 +123,10 @@ func (b batches) articlesBySlug(ctx context.Context, slugs []string) []*dataload
 	if len(missing) > 0 {
 		slugEpoch, articleEpoch := b.cache.Epoch(cache.Slug), b.cache.Epoch(cache.Article)
 		var rows []*ent.Article
-		rows, err = b.db.Article.Query().Where(anyOf[predicate.Article](article.FieldSlug, missing)).All(ctx)
+		// The slugs were asked of the cache above; the articles found are noted here.
+		rows, err = b.db.Article.Query().Where(anyOf[predicate.Article](article.FieldSlug, missing)).All(cache.Covered(ctx))
 		for _, a := range rows {
+			cache.Note(ctx, cache.Article, a.ID)
 			out[a.Slug] = a
 			cache.FillSlug(b.cache, slugEpoch, a.Slug, a.ID)
 			cache.Fill(b.cache, articleEpoch, a.ID, a, articleWeight(a))
@@ -210,10 +213,11 @@ func (b batches) viewerHasFavorited(ctx context.Context, ids []int) []*dataloade
 	m := map[int]bool{}
 	var err error
 	if !b.viewer.Anonymous() {
+		cache.Note(ctx, cache.FavoritesOf, b.viewer.UserID)
 		var got []int
 		got, err = b.db.Favorite.Query().
 			Where(favorite.UserID(b.viewer.UserID), anyOf[predicate.Favorite](favorite.FieldArticleID, ids)).
-			Select(favorite.FieldArticleID).Ints(ctx)
+			Select(favorite.FieldArticleID).Ints(cache.Covered(ctx))
 		for _, id := range got {
 			m[id] = true
 		}
@@ -225,10 +229,11 @@ func (b batches) viewerIsFollowing(ctx context.Context, ids []int) []*dataloader
 	m := map[int]bool{}
 	var err error
 	if !b.viewer.Anonymous() {
+		cache.Note(ctx, cache.FollowsOf, b.viewer.UserID)
 		var got []int
 		got, err = b.db.Follow.Query().
 			Where(follow.FollowerID(b.viewer.UserID), anyOf[predicate.Follow](follow.FieldFolloweeID, ids)).
-			Select(follow.FieldFolloweeID).Ints(ctx)
+			Select(follow.FieldFolloweeID).Ints(cache.Covered(ctx))
 		for _, id := range got {
 			m[id] = true
 		}

@@ -264,7 +264,7 @@ func (b batches) comments(ctx context.Context, keys []PageKey) []*dataloader.Res
 	out := make(map[PageKey]paging.Page[*ent.Comment], len(keys))
 	var missing []PageKey
 	for _, k := range keys {
-		if m, ok := cache.Get[commentPages](b.cache, cache.Comments, k.ParentID); ok {
+		if m, ok := cache.Get[commentPages](ctx, b.cache, cache.Comments, k.ParentID); ok {
 			if p, ok := m[k.window0()]; ok {
 				out[k] = p
 				continue
@@ -276,10 +276,11 @@ func (b batches) comments(ctx context.Context, keys []PageKey) []*dataloader.Res
 		return byKey(keys, out, nil, nil)
 	}
 	e := b.cache.Epoch(cache.Comments)
-	pages, err := loadPages(ctx, b.db, commentList, missing, commentRow.split)
+	// The articles' comment pages were asked of the cache above: they describe this read.
+	pages, err := loadPages(cache.Covered(ctx), b.db, commentList, missing, commentRow.split)
 	for k, p := range pages {
 		out[k] = p
-		old, _ := cache.Get[commentPages](b.cache, cache.Comments, k.ParentID)
+		old, _ := cache.Get[commentPages](ctx, b.cache, cache.Comments, k.ParentID)
 		m := make(commentPages, len(old)+1)
 		for w, p := range old {
 			m[w] = p

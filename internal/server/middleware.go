@@ -19,6 +19,7 @@ import (
 	"inkwell/internal/apperr"
 	"inkwell/internal/dbstats"
 	"inkwell/internal/ratelimit"
+	"inkwell/internal/respcache"
 	"inkwell/internal/telemetry"
 )
 
@@ -277,6 +278,14 @@ func withTimeout(d time.Duration, next http.Handler) http.Handler {
 func perRequest(install func(context.Context) context.Context, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r.WithContext(install(r.Context())))
+	})
+}
+
+// recordReads records what each request reads, for the response cache (see execute).
+func recordReads(c *respcache.Cache, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, _ := c.Record(r.Context())
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

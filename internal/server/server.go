@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"inkwell/internal/playground"
+	"inkwell/internal/respcache"
 	"inkwell/internal/telemetry"
 )
 
@@ -206,6 +207,9 @@ type Deps struct {
 	Routes map[string]http.Handler
 	// Subscriptions, when set, serves GraphQL over WebSocket on /graphql.
 	Subscriptions *Subscriptions
+	// Responses, when set, keeps queries' answers and serves them again while nothing
+	// they were built from has changed (internal/respcache).
+	Responses *respcache.Cache
 	// Draining reports that the server is shutting down: /readyz answers 503 and every
 	// response asks for its connection to be closed. nil never drains.
 	Draining func() bool
@@ -237,11 +241,16 @@ func New(cfg Config, deps Deps) http.Handler {
 
 	// One set of slots for HTTP requests and WebSocket operations alike.
 	slots := semaphore.NewWeighted(int64(cfg.MaxInFlight))
-	gql := newGraphQL(cfg, deps.Schema, log, newWebsocket(cfg, deps, log), slots)
+	gql := newGraphQL(cfg, deps.Schema, log, newWebsocket(cfg, deps, log), slots, deps.Responses)
 	observeGraphQL(gql, deps.Metrics, deps.TracerProvider)
 	var api http.Handler = gql
 	if deps.PerRequest != nil {
 		api = unlessUpgrade(perRequest(deps.PerRequest, api), api)
+	}
+	if deps.Responses != nil {
+		// Before the request's loaders exist, so that every value they hold was read
+		// while recording: an answer is kept only if all it read is known.
+		api = unlessUpgrade(recordReads(deps.Responses, api), api)
 	}
 	if deps.Auth != nil {
 		api = unlessUpgrade(deps.Auth(api), api)
@@ -282,7 +291,9 @@ func New(cfg Config, deps Deps) http.Handler {
 // newGraphQL builds the gqlgen server. Extensions that refuse an operation run before
 // execution, cheapest first: the document limits before gqlgen parses and validates,
 // then introspection and complexity.
-func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger, ws *websocketTransport, slots *semaphore.Weighted) *handler.Server {
+func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger, ws *websocketTransport, slots *semaphore.Weighted,
+	responses *respcache.Cache,
+) *handler.Server {
 	srv := handler.New(schema)
 	// First: a WebSocket upgrade is a GET, which getTransport would take.
 	if ws != nil {
@@ -295,8 +306,8 @@ func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger, w
 	// clients, 406 rather than 405 to a mutation over GET, pick the first Accept entry
 	// rather than graphql-response+json wherever it is listed, and send "data": null
 	// with request errors.
-	srv.AddTransport(postTransport{})
-	srv.AddTransport(getTransport{publicMaxAge: cfg.PublicCacheMaxAge})
+	srv.AddTransport(postTransport{responses: responses})
+	srv.AddTransport(getTransport{publicMaxAge: cfg.PublicCacheMaxAge, responses: responses})
 	cache := newQueryCache(cfg.QueryCacheBytes)
 	srv.SetQueryCache(cache)
 	srv.SetParserTokenLimit(cfg.TokenLimit)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -18,6 +19,8 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"inkwell/internal/apperr"
+	"inkwell/internal/cache"
+	"inkwell/internal/respcache"
 )
 
 // The response media types of GraphQL over HTTP
@@ -29,11 +32,13 @@ const (
 
 // postTransport serves POST /graphql with a JSON body {query, operationName, variables,
 // extensions}. checkGraphQLRequest has already refused other content types.
-type postTransport struct{}
+type postTransport struct {
+	responses *respcache.Cache
+}
 
 func (postTransport) Supports(r *http.Request) bool { return r.Method == http.MethodPost }
 
-func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	start := graphql.Now()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -49,7 +54,7 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	}
 	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
-	execute(w, r, exec, &params, nil)
+	execute(w, r, exec, &params, nil, t.responses, body)
 }
 
 // getTransport serves GET /graphql?query=...&operationName=...&variables=...&extensions=...,
@@ -59,6 +64,7 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 // answers without errors.
 type getTransport struct {
 	publicMaxAge time.Duration
+	responses    *respcache.Cache
 }
 
 func (getTransport) Supports(r *http.Request) bool { return r.Method == http.MethodGet }
@@ -99,7 +105,7 @@ func (t getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 		}
 	}
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
-	execute(w, r, exec, &params, &t)
+	execute(w, r, exec, &params, &t, t.responses, []byte(r.URL.RawQuery))
 }
 
 // noStore is the Cache-Control of a GET answer that no cache may keep. private also
@@ -123,10 +129,34 @@ func (t getTransport) publicCacheControl(r *http.Request) string {
 }
 
 // execute parses, validates and runs one operation and writes its response. get is the
-// GET transport, which allows queries only, or nil for POST.
-func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, get *getTransport) {
+// GET transport, which allows queries only, or nil for POST. A query's answer is looked
+// up in, and kept in, kept (nil for none) under the request's bytes, raw.
+func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, get *getTransport,
+	kept *respcache.Cache, raw []byte,
+) {
 	ctx := r.Context()
 	media := apperr.Negotiate(r)
+	var key respcache.Key
+	if kept != nil {
+		transport := http.MethodPost
+		if get != nil {
+			transport = http.MethodGet
+		}
+		key = respcache.MakeKey(ctx, transport, media, raw)
+		// A kept answer may be sent compressed: caches between must key on that too.
+		w.Header().Add("Vary", "Accept-Encoding")
+		if b, ok := keptAnswer(w, r, kept, key); ok {
+			// Only answers without errors are kept: what the end of this function would
+			// write for them.
+			if get != nil {
+				if cc := get.publicCacheControl(r); cc != "" {
+					w.Header().Set("Cache-Control", cc)
+				}
+			}
+			apperr.WriteBody(w, media, http.StatusOK, b)
+			return
+		}
+	}
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
 		// Refused before execution: parse, validation, variables, depth or complexity.
@@ -165,7 +195,47 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 		writeJSON(w, media, status, resp) // writeJSON's own fallback reports the failure
 		return
 	}
+	if kept != nil && opCtx.Operation.Operation == ast.Query && status == http.StatusOK && resp != nil &&
+		len(resp.Errors) == 0 && len(resp.Extensions) == 0 {
+		kept.Put(key, cache.ReadsOf(ctx), b)
+	}
 	apperr.WriteBody(w, media, status, b)
+}
+
+// keptAnswer is the answer kept for key, compressed (with its Content-Encoding set on w)
+// when r accepts gzip.
+func keptAnswer(w http.ResponseWriter, r *http.Request, kept *respcache.Cache, key respcache.Key) ([]byte, bool) {
+	b, gz, ok := kept.Get(key)
+	if !ok || !gz {
+		return b, ok
+	}
+	if acceptsGzip(r) {
+		w.Header().Set("Content-Encoding", "gzip")
+		return b, true
+	}
+	b, err := respcache.Gunzip(b)
+	return b, err == nil
+}
+
+// acceptsGzip reports whether r's Accept-Encoding lists gzip (or *) without q=0.
+func acceptsGzip(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept-Encoding") {
+		for part := range strings.SplitSeq(v, ",") {
+			name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			name = strings.TrimSpace(name)
+			if !strings.EqualFold(name, "gzip") && name != "*" {
+				continue
+			}
+			q, found := strings.CutPrefix(strings.ReplaceAll(strings.TrimSpace(params), " ", ""), "q=")
+			if !found {
+				return true
+			}
+			if f, err := strconv.ParseFloat(q, 64); err == nil && f > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // marshalResponse is an executed operation's response as JSON. Through encoding/json,

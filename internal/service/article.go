@@ -227,7 +227,7 @@ func (s *Acting) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent
 		if err != nil {
 			return fmt.Errorf("update article: %w", err)
 		}
-		c.Set = change.Set{Articles: []int{out.ID}}
+		c.Set = change.Set{Articles: []int{out.ID}, TagCounts: in.SetTags}
 		return nil
 	})
 	return out, err

@@ -13,6 +13,7 @@ import (
 	"inkwell/ent/predicate"
 	"inkwell/ent/tag"
 	"inkwell/ent/user"
+	"inkwell/internal/cache"
 	"inkwell/internal/paging"
 )
 
@@ -41,8 +42,18 @@ func (s *Service) Articles(ctx context.Context, w paging.Window, f ArticleFilter
 	if fb := strings.TrimSpace(f.FavoritedBy); fb != "" {
 		preds = append(preds, article.HasFavoritesWith(favorite.HasUserWith(user.UsernameKey(strings.ToLower(fb)))))
 	}
-	return s.articleList(ctx, w, preds...)
+	if len(preds) > 0 {
+		// Tags, names and favorites decide these lists too; no key names them, so what is
+		// built from them is not kept.
+		return s.articleListPaged(ctx, w, uncovered, preds)
+	}
+	// Only creating or deleting an article changes the whole list.
+	cache.Note(ctx, cache.ArticleLists, 0)
+	return s.articleListPaged(ctx, w, cache.Covered, nil)
 }
+
+// uncovered runs a list's statements as they are: see cache.Covered.
+func uncovered(ctx context.Context) context.Context { return ctx }
 
 // Feed lists articles by the authors the viewer follows, newest first.
 func (s *Acting) Feed(ctx context.Context, w paging.Window) (ArticleList, error) {
@@ -67,23 +78,26 @@ func (s *Acting) Feed(ctx context.Context, w paging.Window) (ArticleList, error)
 		ids.OrderBy(dir(a.C(article.FieldCreatedAt)), dir(a.C(article.FieldID))).Limit(w.Limit + 1)
 		sel.Where(sql.In(sel.C(article.FieldID), ids))
 	}
-	return s.articleListPaged(ctx, w, []predicate.Article{followedBy}, page)
-}
-
-func (s *Service) articleList(ctx context.Context, w paging.Window, preds ...predicate.Article) (ArticleList, error) {
-	return s.articleListPaged(ctx, w, preds)
+	// The feed changes when the viewer follows or unfollows, or an article is created or
+	// deleted; an article's edits keep its place (the list is by creation).
+	cache.Note(ctx, cache.ArticleLists, 0)
+	cache.Note(ctx, cache.FollowsOf, v.UserID)
+	return s.articleListPaged(ctx, w, cache.Covered, []predicate.Article{followedBy}, page)
 }
 
 // articleListPaged lists the articles matching preds; pagePreds narrow only the page
-// query (not the count), for lists that pick a page's rows more cleverly.
-func (s *Service) articleListPaged(ctx context.Context, w paging.Window, preds []predicate.Article, pagePreds ...predicate.Article) (ArticleList, error) {
+// query (not the count), for lists that pick a page's rows more cleverly. cover is
+// cache.Covered when the caller noted every key the list depends on, else uncovered.
+func (s *Service) articleListPaged(ctx context.Context, w paging.Window, cover func(context.Context) context.Context,
+	preds []predicate.Article, pagePreds ...predicate.Article,
+) (ArticleList, error) {
 	q := s.db.Article.Query().Where(preds...)
-	count := func(ctx context.Context) (int, error) { return q.Clone().Count(ctx) }
+	count := func(ctx context.Context) (int, error) { return q.Clone().Count(cover(ctx)) }
 	rows, err := q.Clone().Where(pagePreds...).Where(keyset(w, true, article.FieldCreatedAt, article.FieldID)).
 		Order(order[article.OrderOption](w, true, article.FieldCreatedAt, article.FieldID)...).
 		Limit(w.Limit+1).
 		Select(article.FieldID, article.FieldCreatedAt).
-		All(ctx)
+		All(cover(ctx))
 	if err != nil {
 		return ArticleList{}, err
 	}
@@ -101,11 +115,12 @@ func ArticleKey(a *ent.Article) paging.Key { return paging.Key{Time: a.CreatedAt
 
 // Tags lists the first n tags in use, most used first.
 func (s *Service) Tags(ctx context.Context, n int) ([]*ent.Tag, error) {
+	cache.Note(ctx, cache.TagCounts, 0)
 	return s.db.Tag.Query().
 		Where(tag.ArticlesCountGT(0)).
 		Order(tag.ByArticlesCountField(sql.OrderDesc()), tag.ByName()).
 		Limit(n).
-		All(ctx)
+		All(cache.Covered(ctx))
 }
 
 // keyset narrows a query to w's after/before cursors, for a list ordered by

@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
@@ -119,6 +121,7 @@ func (s *Service) record(ctx context.Context, fn func(tx *ent.Tx, w *written) er
 		if w.Empty() && w.event == nil {
 			return nil
 		}
+		w.Write = nextWrite()
 		e := events.Changed(w.Set)
 		if w.event != nil {
 			e = *w.event
@@ -134,6 +137,16 @@ func (s *Service) record(ctx context.Context, fn func(tx *ent.Tx, w *written) er
 	}
 	return err
 }
+
+// writes numbers this process's writes (change.Set.Write): a random start, so that the
+// numbers of two instances do not meet.
+var writes = func() *atomic.Uint64 {
+	var n atomic.Uint64
+	n.Store(rand.Uint64() >> 1)
+	return &n
+}()
+
+func nextWrite() uint64 { return writes.Add(1) }
 
 // now matches the schema's clock: UTC, cut to PostgreSQL's microseconds.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

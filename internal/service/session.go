@@ -65,7 +65,7 @@ type sessionState struct {
 // has ended (signed out, revoked, its user deleted) or never existed. A session's state is
 // cached: ending one is a change every instance hears of, so a live session costs no SQL.
 func (s *Service) CheckSession(ctx context.Context, v auth.Viewer) error {
-	st, ok := cache.GetSession[sessionState](s.entities, v.SessionID)
+	st, ok := cache.GetSession[sessionState](ctx, s.entities, v.SessionID)
 	if !ok {
 		e := s.entities.Epoch(cache.Session)
 		live, err := s.db.RefreshToken.Query().

@@ -11,6 +11,7 @@ import (
 
 	"inkwell/internal/cache"
 	"inkwell/internal/dbstats"
+	"inkwell/internal/respcache"
 )
 
 // Labels standing for many values, so that clients cannot grow the number of series.
@@ -112,6 +113,31 @@ func (m *Metrics) WatchCache(c *cache.Cache) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "inkwell_entity_cache_bytes",
 			Help: "Estimated size of the entity cache's values.",
+		}, func() float64 { return float64(c.Stats().Bytes) }),
+	)
+}
+
+// WatchResponses adds the response cache's figures (inkwell_response_cache_*).
+func (m *Metrics) WatchResponses(c *respcache.Cache) {
+	if m == nil || c == nil {
+		return
+	}
+	m.Registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "inkwell_response_cache_hits_total",
+			Help: "Queries answered with a kept response, without executing them.",
+		}, func() float64 { return float64(c.Stats().Hits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "inkwell_response_cache_misses_total",
+			Help: "Queries executed because no fresh response was kept for them.",
+		}, func() float64 { return float64(c.Stats().Misses) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "inkwell_response_cache_refused_total",
+			Help: "Query responses not kept: they read what no cache key names, or a write changed what they read.",
+		}, func() float64 { return float64(c.Stats().Refused) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "inkwell_response_cache_bytes",
+			Help: "Bytes of the kept responses.",
 		}, func() float64 { return float64(c.Stats().Bytes) }),
 	)
 }
