@@ -130,10 +130,13 @@ func TestResponseCacheReadsYourWrites(t *testing.T) {
 			`query($s: String!) { article(slug: $s) { tags { name articlesCount } } }`,
 			func() map[string]any { return map[string]any{"s": first.Slug} },
 			func() { e.CreateArticle(t, bob, "Also zig", "zig") }, `{"name":"zig","articlesCount":2}`},
+		{"a slug that named nothing, after an article takes it", "", rcArticle,
+			func() map[string]any { return map[string]any{"s": "a-title-to-come"} },
+			func() { e.CreateArticle(t, bob, "A title to come") }, `"slug":"a-title-to-come"`},
 		{"the list, after a deletion", "", rcArticles, nil, func() {
 			e.MustQuery(t, ada.Token, `mutation($s: String!) { deleteArticle(input: {slug: $s}) { deletedArticleId } }`,
 				map[string]any{"s": second.Slug}, &map[string]any{})
-		}, `"totalCount":2`},
+		}, `"totalCount":3`},
 		{"the viewer, after a profile edit", ada.Token, `{ viewer { username bio } }`, nil, func() {
 			e.MustQuery(t, ada.Token, `mutation { updateViewer(input: {bio: "edited"}) { user { id } } }`, nil, &map[string]any{})
 		}, `"bio":"edited"`},

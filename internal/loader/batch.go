@@ -125,6 +125,10 @@ func (b batches) articlesBySlug(ctx context.Context, slugs []string) []*dataload
 		var rows []*ent.Article
 		// The slugs were asked of the cache above; the articles found are noted here.
 		rows, err = b.db.Article.Query().Where(anyOf[predicate.Article](article.FieldSlug, missing)).All(cache.Covered(ctx))
+		if len(rows) < len(missing) {
+			// A slug that names no article may name the next one created.
+			cache.Note(ctx, cache.ArticleLists, 0)
+		}
 		for _, a := range rows {
 			cache.Note(ctx, cache.Article, a.ID)
 			out[a.Slug] = a
