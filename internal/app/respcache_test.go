@@ -174,6 +174,7 @@ func TestResponseCacheKeepsOnlyWhatItCanCheck(t *testing.T) {
 		{"a filtered list", `{ articles(first: 5, filter: {tag: "go"}) { nodes { slug } } }`, nil},
 		{"a comment by id", `query($id: ID!) { node(id: $id) { ... on Comment { body } } }`, map[string]any{"id": comment}},
 		{"an error", `{ articles(first: 100000) { nodes { slug } } }`, nil},
+		{"a user who does not exist yet", `{ node(id: "VXNlcjo5OTk") { id } }`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for i := range 3 {

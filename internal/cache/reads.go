@@ -125,6 +125,16 @@ func Covered(ctx context.Context) context.Context {
 	return context.WithValue(ctx, coveredKey{}, true)
 }
 
+// Unknown says that the request in ctx looked for something that does not exist (yet):
+// what it builds is not kept, since nothing would say when that thing appears.
+func Unknown(ctx context.Context) {
+	if r := readsFrom(ctx); r != nil {
+		r.mu.Lock()
+		r.spoiled = true
+		r.mu.Unlock()
+	}
+}
+
 // Statement is told of every SQL statement sent (internal/dbstats). One that Covered did
 // not vouch for read something no key names, so what the request builds is not kept.
 func Statement(ctx context.Context) {

@@ -79,6 +79,9 @@ func cached[V any](ctx context.Context, c *cache.Cache, kind cache.Kind, ids []i
 		out[id] = v
 		cache.Fill(c, e, id, v, weight(v))
 	}
+	if len(got) < len(missing) {
+		cache.Unknown(ctx) // a user or article that may be created later
+	}
 	return out, nil
 }
 
