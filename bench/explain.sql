@@ -5,10 +5,11 @@
 \set article 4242
 \pset pager off
 
--- W1: the home feed page (keyset, newest first).
-EXPLAIN (COSTS OFF) SELECT * FROM articles
+-- W1: the home feed page (keyset, most recently published first), ids only.
+EXPLAIN (COSTS OFF) SELECT id FROM articles
  WHERE author_id IN (SELECT followee_id FROM follows WHERE follower_id = :viewer)
- ORDER BY created_at DESC, id DESC LIMIT 21;
+   AND status = 'published'
+ ORDER BY published_at DESC, id DESC LIMIT 21;
 
 -- W1/W2: authors, batched.
 EXPLAIN (COSTS OFF) SELECT * FROM users WHERE id IN (1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
@@ -35,8 +36,9 @@ EXPLAIN (COSTS OFF) SELECT * FROM articles WHERE slug = (SELECT slug FROM articl
 EXPLAIN (COSTS OFF) SELECT * FROM tags WHERE articles_count > 0
  ORDER BY articles_count DESC, name LIMIT 20;
 
--- Articles with a tag, newest first (Query.articles(filter: {tag})).
-EXPLAIN (COSTS OFF) SELECT * FROM articles a
+-- Articles with a tag, most recently published first (Query.articles(filter: {tag})).
+EXPLAIN (COSTS OFF) SELECT id, published_at FROM articles a
  WHERE EXISTS (SELECT 1 FROM article_tags at JOIN tags t ON t.id = at.tag_id
                WHERE at.article_id = a.id AND t.name = 'tag-0042')
- ORDER BY created_at DESC, id DESC LIMIT 21;
+   AND status = 'published'
+ ORDER BY published_at DESC, id DESC LIMIT 21;

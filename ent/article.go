@@ -47,6 +47,12 @@ type Article struct {
 	Toc markdown.TOC `json:"toc,omitempty"`
 	// RenderVersion holds the value of the "render_version" field.
 	RenderVersion int `json:"render_version,omitempty"`
+	// Status holds the value of the "status" field.
+	Status article.Status `json:"status,omitempty"`
+	// PublishedAt holds the value of the "published_at" field.
+	PublishedAt *time.Time `json:"published_at,omitempty"`
+	// PublishAt holds the value of the "publish_at" field.
+	PublishAt *time.Time `json:"publish_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ArticleQuery when eager-loading is set.
 	Edges        ArticleEdges `json:"edges"`
@@ -137,9 +143,9 @@ func (*Article) scanValues(columns []string) ([]any, error) {
 			values[i] = new(markdown.TOC)
 		case article.FieldID, article.FieldAuthorID, article.FieldFavoritesCount, article.FieldWordCount, article.FieldReadingTimeMinutes, article.FieldRenderVersion:
 			values[i] = new(sql.NullInt64)
-		case article.FieldSlug, article.FieldTitle, article.FieldDescription, article.FieldBody, article.FieldBodyHTML, article.FieldExcerpt:
+		case article.FieldSlug, article.FieldTitle, article.FieldDescription, article.FieldBody, article.FieldBodyHTML, article.FieldExcerpt, article.FieldStatus:
 			values[i] = new(sql.NullString)
-		case article.FieldCreatedAt, article.FieldUpdatedAt:
+		case article.FieldCreatedAt, article.FieldUpdatedAt, article.FieldPublishedAt, article.FieldPublishAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -245,6 +251,26 @@ func (_m *Article) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field render_version", values[i])
 			} else if value.Valid {
 				_m.RenderVersion = int(value.Int64)
+			}
+		case article.FieldStatus:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field status", values[i])
+			} else if value.Valid {
+				_m.Status = article.Status(value.String)
+			}
+		case article.FieldPublishedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field published_at", values[i])
+			} else if value.Valid {
+				_m.PublishedAt = new(time.Time)
+				*_m.PublishedAt = value.Time
+			}
+		case article.FieldPublishAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field publish_at", values[i])
+			} else if value.Valid {
+				_m.PublishAt = new(time.Time)
+				*_m.PublishAt = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -353,6 +379,19 @@ func (_m *Article) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("render_version=")
 	builder.WriteString(fmt.Sprintf("%v", _m.RenderVersion))
+	builder.WriteString(", ")
+	builder.WriteString("status=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Status))
+	builder.WriteString(", ")
+	if v := _m.PublishedAt; v != nil {
+		builder.WriteString("published_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.PublishAt; v != nil {
+		builder.WriteString("publish_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -182,6 +182,48 @@ func (_c *ArticleCreate) SetNillableRenderVersion(v *int) *ArticleCreate {
 	return _c
 }
 
+// SetStatus sets the "status" field.
+func (_c *ArticleCreate) SetStatus(v article.Status) *ArticleCreate {
+	_c.mutation.SetStatus(v)
+	return _c
+}
+
+// SetNillableStatus sets the "status" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableStatus(v *article.Status) *ArticleCreate {
+	if v != nil {
+		_c.SetStatus(*v)
+	}
+	return _c
+}
+
+// SetPublishedAt sets the "published_at" field.
+func (_c *ArticleCreate) SetPublishedAt(v time.Time) *ArticleCreate {
+	_c.mutation.SetPublishedAt(v)
+	return _c
+}
+
+// SetNillablePublishedAt sets the "published_at" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillablePublishedAt(v *time.Time) *ArticleCreate {
+	if v != nil {
+		_c.SetPublishedAt(*v)
+	}
+	return _c
+}
+
+// SetPublishAt sets the "publish_at" field.
+func (_c *ArticleCreate) SetPublishAt(v time.Time) *ArticleCreate {
+	_c.mutation.SetPublishAt(v)
+	return _c
+}
+
+// SetNillablePublishAt sets the "publish_at" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillablePublishAt(v *time.Time) *ArticleCreate {
+	if v != nil {
+		_c.SetPublishAt(*v)
+	}
+	return _c
+}
+
 // SetAuthor sets the "author" edge to the User entity.
 func (_c *ArticleCreate) SetAuthor(v *User) *ArticleCreate {
 	return _c.SetAuthorID(v.ID)
@@ -315,6 +357,10 @@ func (_c *ArticleCreate) defaults() error {
 		v := article.DefaultRenderVersion
 		_c.mutation.SetRenderVersion(v)
 	}
+	if _, ok := _c.mutation.Status(); !ok {
+		v := article.DefaultStatus
+		_c.mutation.SetStatus(v)
+	}
 	return nil
 }
 
@@ -392,6 +438,14 @@ func (_c *ArticleCreate) check() error {
 	if v, ok := _c.mutation.RenderVersion(); ok {
 		if err := article.RenderVersionValidator(v); err != nil {
 			return &ValidationError{Name: "render_version", err: fmt.Errorf(`ent: validator failed for field "Article.render_version": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Status(); !ok {
+		return &ValidationError{Name: "status", err: errors.New(`ent: missing required field "Article.status"`)}
+	}
+	if v, ok := _c.mutation.Status(); ok {
+		if err := article.StatusValidator(v); err != nil {
+			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Article.status": %w`, err)}
 		}
 	}
 	if len(_c.mutation.AuthorIDs()) == 0 {
@@ -475,6 +529,18 @@ func (_c *ArticleCreate) createSpec() (*Article, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.RenderVersion(); ok {
 		_spec.SetField(article.FieldRenderVersion, field.TypeInt, value)
 		_node.RenderVersion = value
+	}
+	if value, ok := _c.mutation.Status(); ok {
+		_spec.SetField(article.FieldStatus, field.TypeEnum, value)
+		_node.Status = value
+	}
+	if value, ok := _c.mutation.PublishedAt(); ok {
+		_spec.SetField(article.FieldPublishedAt, field.TypeTime, value)
+		_node.PublishedAt = &value
+	}
+	if value, ok := _c.mutation.PublishAt(); ok {
+		_spec.SetField(article.FieldPublishAt, field.TypeTime, value)
+		_node.PublishAt = &value
 	}
 	if nodes := _c.mutation.AuthorIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -765,6 +831,54 @@ func (u *ArticleUpsert) AddRenderVersion(v int) *ArticleUpsert {
 	return u
 }
 
+// SetStatus sets the "status" field.
+func (u *ArticleUpsert) SetStatus(v article.Status) *ArticleUpsert {
+	u.Set(article.FieldStatus, v)
+	return u
+}
+
+// UpdateStatus sets the "status" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateStatus() *ArticleUpsert {
+	u.SetExcluded(article.FieldStatus)
+	return u
+}
+
+// SetPublishedAt sets the "published_at" field.
+func (u *ArticleUpsert) SetPublishedAt(v time.Time) *ArticleUpsert {
+	u.Set(article.FieldPublishedAt, v)
+	return u
+}
+
+// UpdatePublishedAt sets the "published_at" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdatePublishedAt() *ArticleUpsert {
+	u.SetExcluded(article.FieldPublishedAt)
+	return u
+}
+
+// ClearPublishedAt clears the value of the "published_at" field.
+func (u *ArticleUpsert) ClearPublishedAt() *ArticleUpsert {
+	u.SetNull(article.FieldPublishedAt)
+	return u
+}
+
+// SetPublishAt sets the "publish_at" field.
+func (u *ArticleUpsert) SetPublishAt(v time.Time) *ArticleUpsert {
+	u.Set(article.FieldPublishAt, v)
+	return u
+}
+
+// UpdatePublishAt sets the "publish_at" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdatePublishAt() *ArticleUpsert {
+	u.SetExcluded(article.FieldPublishAt)
+	return u
+}
+
+// ClearPublishAt clears the value of the "publish_at" field.
+func (u *ArticleUpsert) ClearPublishAt() *ArticleUpsert {
+	u.SetNull(article.FieldPublishAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -1006,6 +1120,62 @@ func (u *ArticleUpsertOne) AddRenderVersion(v int) *ArticleUpsertOne {
 func (u *ArticleUpsertOne) UpdateRenderVersion() *ArticleUpsertOne {
 	return u.Update(func(s *ArticleUpsert) {
 		s.UpdateRenderVersion()
+	})
+}
+
+// SetStatus sets the "status" field.
+func (u *ArticleUpsertOne) SetStatus(v article.Status) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetStatus(v)
+	})
+}
+
+// UpdateStatus sets the "status" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateStatus() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateStatus()
+	})
+}
+
+// SetPublishedAt sets the "published_at" field.
+func (u *ArticleUpsertOne) SetPublishedAt(v time.Time) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetPublishedAt(v)
+	})
+}
+
+// UpdatePublishedAt sets the "published_at" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdatePublishedAt() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdatePublishedAt()
+	})
+}
+
+// ClearPublishedAt clears the value of the "published_at" field.
+func (u *ArticleUpsertOne) ClearPublishedAt() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.ClearPublishedAt()
+	})
+}
+
+// SetPublishAt sets the "publish_at" field.
+func (u *ArticleUpsertOne) SetPublishAt(v time.Time) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetPublishAt(v)
+	})
+}
+
+// UpdatePublishAt sets the "publish_at" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdatePublishAt() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdatePublishAt()
+	})
+}
+
+// ClearPublishAt clears the value of the "publish_at" field.
+func (u *ArticleUpsertOne) ClearPublishAt() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.ClearPublishAt()
 	})
 }
 
@@ -1416,6 +1586,62 @@ func (u *ArticleUpsertBulk) AddRenderVersion(v int) *ArticleUpsertBulk {
 func (u *ArticleUpsertBulk) UpdateRenderVersion() *ArticleUpsertBulk {
 	return u.Update(func(s *ArticleUpsert) {
 		s.UpdateRenderVersion()
+	})
+}
+
+// SetStatus sets the "status" field.
+func (u *ArticleUpsertBulk) SetStatus(v article.Status) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetStatus(v)
+	})
+}
+
+// UpdateStatus sets the "status" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateStatus() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateStatus()
+	})
+}
+
+// SetPublishedAt sets the "published_at" field.
+func (u *ArticleUpsertBulk) SetPublishedAt(v time.Time) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetPublishedAt(v)
+	})
+}
+
+// UpdatePublishedAt sets the "published_at" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdatePublishedAt() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdatePublishedAt()
+	})
+}
+
+// ClearPublishedAt clears the value of the "published_at" field.
+func (u *ArticleUpsertBulk) ClearPublishedAt() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.ClearPublishedAt()
+	})
+}
+
+// SetPublishAt sets the "publish_at" field.
+func (u *ArticleUpsertBulk) SetPublishAt(v time.Time) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetPublishAt(v)
+	})
+}
+
+// UpdatePublishAt sets the "publish_at" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdatePublishAt() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdatePublishAt()
+	})
+}
+
+// ClearPublishAt clears the value of the "publish_at" field.
+func (u *ArticleUpsertBulk) ClearPublishAt() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.ClearPublishAt()
 	})
 }
 

@@ -213,6 +213,60 @@ func (_u *ArticleUpdate) AddRenderVersion(v int) *ArticleUpdate {
 	return _u
 }
 
+// SetStatus sets the "status" field.
+func (_u *ArticleUpdate) SetStatus(v article.Status) *ArticleUpdate {
+	_u.mutation.SetStatus(v)
+	return _u
+}
+
+// SetNillableStatus sets the "status" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableStatus(v *article.Status) *ArticleUpdate {
+	if v != nil {
+		_u.SetStatus(*v)
+	}
+	return _u
+}
+
+// SetPublishedAt sets the "published_at" field.
+func (_u *ArticleUpdate) SetPublishedAt(v time.Time) *ArticleUpdate {
+	_u.mutation.SetPublishedAt(v)
+	return _u
+}
+
+// SetNillablePublishedAt sets the "published_at" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillablePublishedAt(v *time.Time) *ArticleUpdate {
+	if v != nil {
+		_u.SetPublishedAt(*v)
+	}
+	return _u
+}
+
+// ClearPublishedAt clears the value of the "published_at" field.
+func (_u *ArticleUpdate) ClearPublishedAt() *ArticleUpdate {
+	_u.mutation.ClearPublishedAt()
+	return _u
+}
+
+// SetPublishAt sets the "publish_at" field.
+func (_u *ArticleUpdate) SetPublishAt(v time.Time) *ArticleUpdate {
+	_u.mutation.SetPublishAt(v)
+	return _u
+}
+
+// SetNillablePublishAt sets the "publish_at" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillablePublishAt(v *time.Time) *ArticleUpdate {
+	if v != nil {
+		_u.SetPublishAt(*v)
+	}
+	return _u
+}
+
+// ClearPublishAt clears the value of the "publish_at" field.
+func (_u *ArticleUpdate) ClearPublishAt() *ArticleUpdate {
+	_u.mutation.ClearPublishAt()
+	return _u
+}
+
 // SetAuthor sets the "author" edge to the User entity.
 func (_u *ArticleUpdate) SetAuthor(v *User) *ArticleUpdate {
 	return _u.SetAuthorID(v.ID)
@@ -411,6 +465,11 @@ func (_u *ArticleUpdate) check() error {
 			return &ValidationError{Name: "render_version", err: fmt.Errorf(`ent: validator failed for field "Article.render_version": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Status(); ok {
+		if err := article.StatusValidator(v); err != nil {
+			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Article.status": %w`, err)}
+		}
+	}
 	if _u.mutation.AuthorCleared() && len(_u.mutation.AuthorIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Article.author"`)
 	}
@@ -479,6 +538,21 @@ func (_u *ArticleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedRenderVersion(); ok {
 		_spec.AddField(article.FieldRenderVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Status(); ok {
+		_spec.SetField(article.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.PublishedAt(); ok {
+		_spec.SetField(article.FieldPublishedAt, field.TypeTime, value)
+	}
+	if _u.mutation.PublishedAtCleared() {
+		_spec.ClearField(article.FieldPublishedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PublishAt(); ok {
+		_spec.SetField(article.FieldPublishAt, field.TypeTime, value)
+	}
+	if _u.mutation.PublishAtCleared() {
+		_spec.ClearField(article.FieldPublishAt, field.TypeTime)
 	}
 	if _u.mutation.AuthorCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -858,6 +932,60 @@ func (_u *ArticleUpdateOne) AddRenderVersion(v int) *ArticleUpdateOne {
 	return _u
 }
 
+// SetStatus sets the "status" field.
+func (_u *ArticleUpdateOne) SetStatus(v article.Status) *ArticleUpdateOne {
+	_u.mutation.SetStatus(v)
+	return _u
+}
+
+// SetNillableStatus sets the "status" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableStatus(v *article.Status) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetStatus(*v)
+	}
+	return _u
+}
+
+// SetPublishedAt sets the "published_at" field.
+func (_u *ArticleUpdateOne) SetPublishedAt(v time.Time) *ArticleUpdateOne {
+	_u.mutation.SetPublishedAt(v)
+	return _u
+}
+
+// SetNillablePublishedAt sets the "published_at" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillablePublishedAt(v *time.Time) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetPublishedAt(*v)
+	}
+	return _u
+}
+
+// ClearPublishedAt clears the value of the "published_at" field.
+func (_u *ArticleUpdateOne) ClearPublishedAt() *ArticleUpdateOne {
+	_u.mutation.ClearPublishedAt()
+	return _u
+}
+
+// SetPublishAt sets the "publish_at" field.
+func (_u *ArticleUpdateOne) SetPublishAt(v time.Time) *ArticleUpdateOne {
+	_u.mutation.SetPublishAt(v)
+	return _u
+}
+
+// SetNillablePublishAt sets the "publish_at" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillablePublishAt(v *time.Time) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetPublishAt(*v)
+	}
+	return _u
+}
+
+// ClearPublishAt clears the value of the "publish_at" field.
+func (_u *ArticleUpdateOne) ClearPublishAt() *ArticleUpdateOne {
+	_u.mutation.ClearPublishAt()
+	return _u
+}
+
 // SetAuthor sets the "author" edge to the User entity.
 func (_u *ArticleUpdateOne) SetAuthor(v *User) *ArticleUpdateOne {
 	return _u.SetAuthorID(v.ID)
@@ -1069,6 +1197,11 @@ func (_u *ArticleUpdateOne) check() error {
 			return &ValidationError{Name: "render_version", err: fmt.Errorf(`ent: validator failed for field "Article.render_version": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Status(); ok {
+		if err := article.StatusValidator(v); err != nil {
+			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Article.status": %w`, err)}
+		}
+	}
 	if _u.mutation.AuthorCleared() && len(_u.mutation.AuthorIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Article.author"`)
 	}
@@ -1154,6 +1287,21 @@ func (_u *ArticleUpdateOne) sqlSave(ctx context.Context) (_node *Article, err er
 	}
 	if value, ok := _u.mutation.AddedRenderVersion(); ok {
 		_spec.AddField(article.FieldRenderVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Status(); ok {
+		_spec.SetField(article.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.PublishedAt(); ok {
+		_spec.SetField(article.FieldPublishedAt, field.TypeTime, value)
+	}
+	if _u.mutation.PublishedAtCleared() {
+		_spec.ClearField(article.FieldPublishedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PublishAt(); ok {
+		_spec.SetField(article.FieldPublishAt, field.TypeTime, value)
+	}
+	if _u.mutation.PublishAtCleared() {
+		_spec.ClearField(article.FieldPublishAt, field.TypeTime)
 	}
 	if _u.mutation.AuthorCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -69,6 +69,9 @@ type ArticleMutation struct {
 	toc                     *markdown.TOC
 	render_version          *int
 	addrender_version       *int
+	status                  *article.Status
+	published_at            *time.Time
+	publish_at              *time.Time
 	clearedFields           map[string]struct{}
 	author                  *int
 	clearedauthor           bool
@@ -768,6 +771,140 @@ func (m *ArticleMutation) ResetRenderVersion() {
 	m.addrender_version = nil
 }
 
+// SetStatus sets the "status" field.
+func (m *ArticleMutation) SetStatus(a article.Status) {
+	m.status = &a
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ArticleMutation) Status() (r article.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldStatus(ctx context.Context) (v article.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ArticleMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetPublishedAt sets the "published_at" field.
+func (m *ArticleMutation) SetPublishedAt(t time.Time) {
+	m.published_at = &t
+}
+
+// PublishedAt returns the value of the "published_at" field in the mutation.
+func (m *ArticleMutation) PublishedAt() (r time.Time, exists bool) {
+	v := m.published_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPublishedAt returns the old "published_at" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldPublishedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPublishedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPublishedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPublishedAt: %w", err)
+	}
+	return oldValue.PublishedAt, nil
+}
+
+// ClearPublishedAt clears the value of the "published_at" field.
+func (m *ArticleMutation) ClearPublishedAt() {
+	m.published_at = nil
+	m.clearedFields[article.FieldPublishedAt] = struct{}{}
+}
+
+// PublishedAtCleared returns if the "published_at" field was cleared in this mutation.
+func (m *ArticleMutation) PublishedAtCleared() bool {
+	_, ok := m.clearedFields[article.FieldPublishedAt]
+	return ok
+}
+
+// ResetPublishedAt resets all changes to the "published_at" field.
+func (m *ArticleMutation) ResetPublishedAt() {
+	m.published_at = nil
+	delete(m.clearedFields, article.FieldPublishedAt)
+}
+
+// SetPublishAt sets the "publish_at" field.
+func (m *ArticleMutation) SetPublishAt(t time.Time) {
+	m.publish_at = &t
+}
+
+// PublishAt returns the value of the "publish_at" field in the mutation.
+func (m *ArticleMutation) PublishAt() (r time.Time, exists bool) {
+	v := m.publish_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPublishAt returns the old "publish_at" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldPublishAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPublishAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPublishAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPublishAt: %w", err)
+	}
+	return oldValue.PublishAt, nil
+}
+
+// ClearPublishAt clears the value of the "publish_at" field.
+func (m *ArticleMutation) ClearPublishAt() {
+	m.publish_at = nil
+	m.clearedFields[article.FieldPublishAt] = struct{}{}
+}
+
+// PublishAtCleared returns if the "publish_at" field was cleared in this mutation.
+func (m *ArticleMutation) PublishAtCleared() bool {
+	_, ok := m.clearedFields[article.FieldPublishAt]
+	return ok
+}
+
+// ResetPublishAt resets all changes to the "publish_at" field.
+func (m *ArticleMutation) ResetPublishAt() {
+	m.publish_at = nil
+	delete(m.clearedFields, article.FieldPublishAt)
+}
+
 // ClearAuthor clears the "author" edge to the User entity.
 func (m *ArticleMutation) ClearAuthor() {
 	m.clearedauthor = true
@@ -991,7 +1128,7 @@ func (m *ArticleMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ArticleMutation) Fields() []string {
-	fields := make([]string, 0, 14)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, article.FieldCreatedAt)
 	}
@@ -1034,6 +1171,15 @@ func (m *ArticleMutation) Fields() []string {
 	if m.render_version != nil {
 		fields = append(fields, article.FieldRenderVersion)
 	}
+	if m.status != nil {
+		fields = append(fields, article.FieldStatus)
+	}
+	if m.published_at != nil {
+		fields = append(fields, article.FieldPublishedAt)
+	}
+	if m.publish_at != nil {
+		fields = append(fields, article.FieldPublishAt)
+	}
 	return fields
 }
 
@@ -1070,6 +1216,12 @@ func (m *ArticleMutation) Field(name string) (ent.Value, bool) {
 		return m.Toc()
 	case article.FieldRenderVersion:
 		return m.RenderVersion()
+	case article.FieldStatus:
+		return m.Status()
+	case article.FieldPublishedAt:
+		return m.PublishedAt()
+	case article.FieldPublishAt:
+		return m.PublishAt()
 	}
 	return nil, false
 }
@@ -1107,6 +1259,12 @@ func (m *ArticleMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldToc(ctx)
 	case article.FieldRenderVersion:
 		return m.OldRenderVersion(ctx)
+	case article.FieldStatus:
+		return m.OldStatus(ctx)
+	case article.FieldPublishedAt:
+		return m.OldPublishedAt(ctx)
+	case article.FieldPublishAt:
+		return m.OldPublishAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Article field %s", name)
 }
@@ -1214,6 +1372,27 @@ func (m *ArticleMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRenderVersion(v)
 		return nil
+	case article.FieldStatus:
+		v, ok := value.(article.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case article.FieldPublishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPublishedAt(v)
+		return nil
+	case article.FieldPublishAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPublishAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Article field %s", name)
 }
@@ -1294,7 +1473,14 @@ func (m *ArticleMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *ArticleMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(article.FieldPublishedAt) {
+		fields = append(fields, article.FieldPublishedAt)
+	}
+	if m.FieldCleared(article.FieldPublishAt) {
+		fields = append(fields, article.FieldPublishAt)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -1307,6 +1493,14 @@ func (m *ArticleMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *ArticleMutation) ClearField(name string) error {
+	switch name {
+	case article.FieldPublishedAt:
+		m.ClearPublishedAt()
+		return nil
+	case article.FieldPublishAt:
+		m.ClearPublishAt()
+		return nil
+	}
 	return fmt.Errorf("unknown Article nullable field %s", name)
 }
 
@@ -1355,6 +1549,15 @@ func (m *ArticleMutation) ResetField(name string) error {
 		return nil
 	case article.FieldRenderVersion:
 		m.ResetRenderVersion()
+		return nil
+	case article.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case article.FieldPublishedAt:
+		m.ResetPublishedAt()
+		return nil
+	case article.FieldPublishAt:
+		m.ResetPublishAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Article field %s", name)

@@ -7,9 +7,11 @@ import (
 	"inkwell/ent"
 	"inkwell/graph/model"
 	"inkwell/internal/apperr"
+	"inkwell/internal/auth"
 	"inkwell/internal/globalid"
 	"inkwell/internal/loader"
 	"inkwell/internal/paging"
+	"inkwell/internal/policy"
 	"inkwell/internal/service"
 )
 
@@ -41,6 +43,8 @@ func articleConnection(ctx context.Context, l service.ArticleList, err error) (*
 			continue // deleted since the page was chosen
 		case errs != nil && errs[i] != nil:
 			return nil, errs[i]
+		case !policy.CanSeeArticle(auth.ViewerFrom(ctx), a):
+			continue // unpublished since the page was chosen
 		}
 		page.Items, page.Keys = append(page.Items, a), append(page.Keys, l.Page.Keys[i])
 	}
@@ -70,7 +74,19 @@ func nodeThunk(ctx context.Context, typ string, id int) func() (model.Node, erro
 	case globalid.TypeArticle:
 		return asNode(ctx, l.ArticleByID.Load(ctx, id), model.NewArticle)
 	case globalid.TypeComment:
-		return asNode(ctx, l.CommentByID.Load(ctx, id), model.NewComment)
+		// A comment exists for the viewer when its article does.
+		comment := l.CommentByID.Load(ctx, id)
+		return asNode(ctx, func() (*ent.Comment, error) {
+			c, err := comment()
+			if err != nil || c == nil {
+				return c, err
+			}
+			a, err := l.ArticleByID.Load(ctx, c.ArticleID)()
+			if err != nil || !policy.CanSeeArticle(auth.ViewerFrom(ctx), a) {
+				return nil, err
+			}
+			return c, nil
+		}, model.NewComment)
 	}
 	return func() (model.Node, error) { return nil, nil }
 }
@@ -86,7 +102,11 @@ func asNode[T, W any](ctx context.Context, th func() (*T, error), wrap func(cont
 		if err != nil || v == nil {
 			return nil, err
 		}
-		return wrap(ctx, v), nil
+		w := wrap(ctx, v)
+		if w == nil { // not shown to this viewer
+			return nil, nil
+		}
+		return w, nil
 	}
 }
 

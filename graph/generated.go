@@ -47,6 +47,7 @@ type ComplexityRoot struct {
 	}
 
 	Article struct {
+		ArticleStatus      func(childComplexity int) int
 		Author             func(childComplexity int) int
 		Body               func(childComplexity int) int
 		BodyHTML           func(childComplexity int) int
@@ -56,6 +57,8 @@ type ComplexityRoot struct {
 		Excerpt            func(childComplexity int) int
 		FavoritesCount     func(childComplexity int) int
 		GlobalID           func(childComplexity int) int
+		PublishAt          func(childComplexity int) int
+		PublishedAt        func(childComplexity int) int
 		ReadingTimeMinutes func(childComplexity int) int
 		Slug               func(childComplexity int) int
 		TableOfContents    func(childComplexity int) int
@@ -152,6 +155,7 @@ type ComplexityRoot struct {
 		ExchangeLoginCode     func(childComplexity int, input model.ExchangeLoginCodeInput) int
 		FavoriteArticle       func(childComplexity int, input model.FavoriteArticleInput) int
 		FollowUser            func(childComplexity int, input model.FollowUserInput) int
+		PublishArticle        func(childComplexity int, input model.PublishArticleInput) int
 		RefreshSession        func(childComplexity int, input model.RefreshSessionInput) int
 		SendVerificationEmail func(childComplexity int) int
 		SignIn                func(childComplexity int, input model.SignInInput) int
@@ -160,6 +164,7 @@ type ComplexityRoot struct {
 		UnfavoriteArticle     func(childComplexity int, input model.UnfavoriteArticleInput) int
 		UnfollowUser          func(childComplexity int, input model.UnfollowUserInput) int
 		UnlinkIdentity        func(childComplexity int, input model.UnlinkIdentityInput) int
+		UnpublishArticle      func(childComplexity int, input model.UnpublishArticleInput) int
 		UpdateArticle         func(childComplexity int, input model.UpdateArticleInput) int
 		UpdateViewer          func(childComplexity int, input model.UpdateViewerInput) int
 		VerifyEmail           func(childComplexity int, input model.VerifyEmailInput) int
@@ -170,6 +175,10 @@ type ComplexityRoot struct {
 		HasNextPage     func(childComplexity int) int
 		HasPreviousPage func(childComplexity int) int
 		StartCursor     func(childComplexity int) int
+	}
+
+	PublishArticlePayload struct {
+		Article func(childComplexity int) int
 	}
 
 	Query struct {
@@ -221,6 +230,10 @@ type ComplexityRoot struct {
 		User func(childComplexity int) int
 	}
 
+	UnpublishArticlePayload struct {
+		Article func(childComplexity int) int
+	}
+
 	UpdateArticlePayload struct {
 		Article func(childComplexity int) int
 	}
@@ -233,6 +246,7 @@ type ComplexityRoot struct {
 		Articles          func(childComplexity int, first *int, after *string) int
 		Bio               func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
+		Drafts            func(childComplexity int, first *int, after *string) int
 		Email             func(childComplexity int) int
 		EmailVerified     func(childComplexity int) int
 		FavoriteArticles  func(childComplexity int, first *int, after *string) int
@@ -283,6 +297,8 @@ type MutationResolver interface {
 	FollowUser(ctx context.Context, input model.FollowUserInput) (*model.FollowUserPayload, error)
 	UnfollowUser(ctx context.Context, input model.UnfollowUserInput) (*model.UnfollowUserPayload, error)
 	CreateArticle(ctx context.Context, input model.CreateArticleInput) (*model.CreateArticlePayload, error)
+	PublishArticle(ctx context.Context, input model.PublishArticleInput) (*model.PublishArticlePayload, error)
+	UnpublishArticle(ctx context.Context, input model.UnpublishArticleInput) (*model.UnpublishArticlePayload, error)
 	UpdateArticle(ctx context.Context, input model.UpdateArticleInput) (*model.UpdateArticlePayload, error)
 	DeleteArticle(ctx context.Context, input model.DeleteArticleInput) (*model.DeleteArticlePayload, error)
 	FavoriteArticle(ctx context.Context, input model.FavoriteArticleInput) (*model.FavoriteArticlePayload, error)
@@ -311,6 +327,7 @@ type UserResolver interface {
 	EmailVerified(ctx context.Context, obj *model.User) (bool, error)
 	PendingEmail(ctx context.Context, obj *model.User) (*string, error)
 
+	Drafts(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error)
 	Identities(ctx context.Context, obj *model.User) ([]*ent.Identity, error)
 }
 
@@ -339,6 +356,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AddCommentPayload.Comment(childComplexity), true
 
+	case "Article.status":
+		if e.ComplexityRoot.Article.ArticleStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.ArticleStatus(childComplexity), true
 	case "Article.author":
 		if e.ComplexityRoot.Article.Author == nil {
 			break
@@ -398,6 +421,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Article.GlobalID(childComplexity), true
+	case "Article.publishAt":
+		if e.ComplexityRoot.Article.PublishAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.PublishAt(childComplexity), true
+	case "Article.publishedAt":
+		if e.ComplexityRoot.Article.PublishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.PublishedAt(childComplexity), true
 	case "Article.readingTimeMinutes":
 		if e.ComplexityRoot.Article.ReadingTimeMinutes == nil {
 			break
@@ -759,6 +794,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.FollowUser(childComplexity, args["input"].(model.FollowUserInput)), true
+	case "Mutation.publishArticle":
+		if e.ComplexityRoot.Mutation.PublishArticle == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_publishArticle_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PublishArticle(childComplexity, args["input"].(model.PublishArticleInput)), true
 	case "Mutation.refreshSession":
 		if e.ComplexityRoot.Mutation.RefreshSession == nil {
 			break
@@ -842,6 +888,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UnlinkIdentity(childComplexity, args["input"].(model.UnlinkIdentityInput)), true
+	case "Mutation.unpublishArticle":
+		if e.ComplexityRoot.Mutation.UnpublishArticle == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unpublishArticle_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnpublishArticle(childComplexity, args["input"].(model.UnpublishArticleInput)), true
 	case "Mutation.updateArticle":
 		if e.ComplexityRoot.Mutation.UpdateArticle == nil {
 			break
@@ -900,6 +957,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
+
+	case "PublishArticlePayload.article":
+		if e.ComplexityRoot.PublishArticlePayload.Article == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublishArticlePayload.Article(childComplexity), true
 
 	case "Query.article":
 		if e.ComplexityRoot.Query.Article == nil {
@@ -1088,6 +1152,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UnlinkIdentityPayload.User(childComplexity), true
 
+	case "UnpublishArticlePayload.article":
+		if e.ComplexityRoot.UnpublishArticlePayload.Article == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UnpublishArticlePayload.Article(childComplexity), true
+
 	case "UpdateArticlePayload.article":
 		if e.ComplexityRoot.UpdateArticlePayload.Article == nil {
 			break
@@ -1125,6 +1196,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.CreatedAt(childComplexity), true
+	case "User.drafts":
+		if e.ComplexityRoot.User.Drafts == nil {
+			break
+		}
+
+		args, err := ec.field_User_drafts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.Drafts(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "User.email":
 		if e.ComplexityRoot.User.Email == nil {
 			break
@@ -1282,6 +1364,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ExchangeLoginCodeInput", ec.unmarshalInputExchangeLoginCodeInput),
 			graphql.NewInputUnmarshaler("FavoriteArticleInput", ec.unmarshalInputFavoriteArticleInput),
 			graphql.NewInputUnmarshaler("FollowUserInput", ec.unmarshalInputFollowUserInput),
+			graphql.NewInputUnmarshaler("PublishArticleInput", ec.unmarshalInputPublishArticleInput),
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
 			graphql.NewInputUnmarshaler("SignInInput", ec.unmarshalInputSignInInput),
 			graphql.NewInputUnmarshaler("SignOutInput", ec.unmarshalInputSignOutInput),
@@ -1289,6 +1372,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UnfavoriteArticleInput", ec.unmarshalInputUnfavoriteArticleInput),
 			graphql.NewInputUnmarshaler("UnfollowUserInput", ec.unmarshalInputUnfollowUserInput),
 			graphql.NewInputUnmarshaler("UnlinkIdentityInput", ec.unmarshalInputUnlinkIdentityInput),
+			graphql.NewInputUnmarshaler("UnpublishArticleInput", ec.unmarshalInputUnpublishArticleInput),
 			graphql.NewInputUnmarshaler("UpdateArticleInput", ec.unmarshalInputUpdateArticleInput),
 			graphql.NewInputUnmarshaler("UpdateViewerInput", ec.unmarshalInputUpdateViewerInput),
 			graphql.NewInputUnmarshaler("VerifyEmailInput", ec.unmarshalInputVerifyEmailInput),
@@ -1533,8 +1617,18 @@ type User implements Node {
     "Cursor to start after."
     after: String
   ): UserConnection!
-  "Articles this user wrote, newest first."
+  "Articles this user published, most recently published first."
   articles(
+    "Number of articles (default 20, at most 100)."
+    first: Int
+    "Cursor to start after."
+    after: String
+  ): ArticleConnection!
+  """
+  This user's drafts and scheduled articles, most recently changed first. Only the user
+  themself sees them: for everyone else the list is empty, as if there were none.
+  """
+  drafts(
     "Number of articles (default 20, at most 100)."
     first: Int
     "Cursor to start after."
@@ -1554,7 +1648,24 @@ type User implements Node {
   ): ArticleConnection!
 }
 
-"A published article."
+"""
+Where an article is on its way to readers. Only a ` + "`" + `PUBLISHED` + "`" + ` article exists for anyone but
+its author: drafts and scheduled articles are in no list, feed, count, lookup or
+subscription of anyone else.
+"""
+enum ArticleStatus {
+  "Written, not published: only its author sees it."
+  DRAFT
+  "To be published by the server at ` + "`" + `publishAt` + "`" + `; until then, like a draft."
+  SCHEDULED
+  "Published: everyone sees it."
+  PUBLISHED
+}
+
+"""
+An article. A published one is everyone's to read; a draft or a scheduled one only its
+author's (see ` + "`" + `ArticleStatus` + "`" + `).
+"""
 type Article implements Node {
   "Globally unique, opaque id."
   id: ID!
@@ -1597,7 +1708,16 @@ type Article implements Node {
   tags: [Tag!]!
   "Who wrote it."
   author: User!
-  "When it was published."
+  "Whether it is a draft, scheduled or published."
+  status: ArticleStatus!
+  """
+  When it was last published; null while it is a draft or scheduled. Lists and feeds order
+  articles by it, newest first.
+  """
+  publishedAt: DateTime
+  "When a scheduled article is to be published; null unless ` + "`" + `status` + "`" + ` is ` + "`" + `SCHEDULED` + "`" + `."
+  publishAt: DateTime
+  "When it was created (a draft's creation, for one published later)."
   createdAt: DateTime!
   "When it was last changed."
   updatedAt: DateTime!
@@ -1811,8 +1931,26 @@ type Mutation {
   followUser(input: FollowUserInput!): FollowUserPayload!
   "Stop following a user. Unfollowing someone not followed is not an error."
   unfollowUser(input: UnfollowUserInput!): UnfollowUserPayload!
-  "Publish an article as the viewer. The slug is made from the title and made unique."
+  """
+  Write an article as the viewer: published at once (the default), or kept as a draft
+  with ` + "`" + `publish: false` + "`" + `. The slug is made from the title and made unique.
+  """
   createArticle(input: CreateArticleInput!): CreateArticlePayload!
+  """
+  Publish one of the viewer's articles now (` + "`" + `at` + "`" + ` left out), or schedule it for ` + "`" + `at` + "`" + `: the
+  server publishes it then, within a few seconds, once however many instances run.
+  Publishing tells followers' feeds and the ` + "`" + `feedArticleAdded` + "`" + ` subscription, as a new
+  published article does. ` + "`" + `at` + "`" + ` more than a year ahead, or more than a minute in the past:
+  ` + "`" + `BAD_USER_INPUT` + "`" + ` on ` + "`" + `at` + "`" + ` (within the last minute it publishes now). Someone else's
+  article: ` + "`" + `NOT_FOUND` + "`" + ` for a draft, ` + "`" + `FORBIDDEN` + "`" + ` for a published one.
+  """
+  publishArticle(input: PublishArticleInput!): PublishArticlePayload!
+  """
+  Return one of the viewer's published or scheduled articles to ` + "`" + `DRAFT` + "`" + `: it leaves every
+  list, feed and count, and subscriptions to it end. Its comments and favorites are kept
+  for when it is published again. Someone else's article: as for ` + "`" + `publishArticle` + "`" + `.
+  """
+  unpublishArticle(input: UnpublishArticleInput!): UnpublishArticlePayload!
   "Change an article; only its author may (` + "`" + `FORBIDDEN` + "`" + `). Fields left out keep their value; the slug never changes."
   updateArticle(input: UpdateArticleInput!): UpdateArticlePayload!
   "Delete an article with its comments and favorites; only its author may (` + "`" + `FORBIDDEN` + "`" + `)."
@@ -2039,6 +2177,37 @@ input CreateArticleInput {
   body: String!
   "Up to 10 tags; normalised to lower case, duplicates removed."
   tags: [String!]
+  "Publish at once (the default), or keep the article as a draft that only the viewer sees."
+  publish: Boolean = true
+}
+
+"Input of ` + "`" + `publishArticle` + "`" + `."
+input PublishArticleInput {
+  "Which of the viewer's articles."
+  slug: String!
+  """
+  When to publish it: left out (or within the last minute) publishes now; a later time,
+  at most a year ahead, schedules it.
+  """
+  at: DateTime
+}
+
+"Result of ` + "`" + `publishArticle` + "`" + `."
+type PublishArticlePayload {
+  "The article, ` + "`" + `PUBLISHED` + "`" + ` or ` + "`" + `SCHEDULED` + "`" + `."
+  article: Article!
+}
+
+"Input of ` + "`" + `unpublishArticle` + "`" + `."
+input UnpublishArticleInput {
+  "Which of the viewer's articles."
+  slug: String!
+}
+
+"Result of ` + "`" + `unpublishArticle` + "`" + `."
+type UnpublishArticlePayload {
+  "The article, now a ` + "`" + `DRAFT` + "`" + `."
+  article: Article!
 }
 
 "Result of ` + "`" + `createArticle` + "`" + `."
@@ -2170,6 +2339,12 @@ func (ec *executionContext) childFields_Article(ctx context.Context, field graph
 		return ec.fieldContext_Article_tags(ctx, field)
 	case "author":
 		return ec.fieldContext_Article_author(ctx, field)
+	case "status":
+		return ec.fieldContext_Article_status(ctx, field)
+	case "publishedAt":
+		return ec.fieldContext_Article_publishedAt(ctx, field)
+	case "publishAt":
+		return ec.fieldContext_Article_publishAt(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Article_createdAt(ctx, field)
 	case "updatedAt":
@@ -2352,6 +2527,14 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_PublishArticlePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "article":
+		return ec.fieldContext_PublishArticlePayload_article(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PublishArticlePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_SendVerificationEmailPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "sent":
@@ -2414,6 +2597,14 @@ func (ec *executionContext) childFields_UnlinkIdentityPayload(ctx context.Contex
 	return nil, fmt.Errorf("no field named %q was found under type UnlinkIdentityPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_UnpublishArticlePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "article":
+		return ec.fieldContext_UnpublishArticlePayload_article(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UnpublishArticlePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_UpdateArticlePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "article":
@@ -2460,6 +2651,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_following(ctx, field)
 	case "articles":
 		return ec.fieldContext_User_articles(ctx, field)
+	case "drafts":
+		return ec.fieldContext_User_drafts(ctx, field)
 	case "identities":
 		return ec.fieldContext_User_identities(ctx, field)
 	case "favoriteArticles":
@@ -2766,6 +2959,20 @@ func (ec *executionContext) field_Mutation_followUser_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_publishArticle_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.PublishArticleInput, error) {
+			return ec.unmarshalNPublishArticleInput2inkwellᚋgraphᚋmodelᚐPublishArticleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_refreshSession_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2856,6 +3063,20 @@ func (ec *executionContext) field_Mutation_unlinkIdentity_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UnlinkIdentityInput, error) {
 			return ec.unmarshalNUnlinkIdentityInput2inkwellᚋgraphᚋmodelᚐUnlinkIdentityInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_unpublishArticle_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UnpublishArticleInput, error) {
+			return ec.unmarshalNUnpublishArticleInput2inkwellᚋgraphᚋmodelᚐUnpublishArticleInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3103,6 +3324,28 @@ func (ec *executionContext) field_Subscription_commentAdded_args(ctx context.Con
 }
 
 func (ec *executionContext) field_User_articles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_User_drafts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
@@ -3597,6 +3840,75 @@ func (ec *executionContext) fieldContext_Article_author(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Article_status(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ArticleStatus(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ArticleStatus) graphql.Marshaler {
+			return ec.marshalNArticleStatus2inkwellᚋgraphᚋmodelᚐArticleStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Article_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Article", field, true, false, "ArticleStatus")
+}
+
+func (ec *executionContext) _Article_publishedAt(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_publishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Article_publishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Article", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Article_publishAt(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_publishAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublishAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Article_publishAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Article", field, false, false, "DateTime")
 }
 
 func (ec *executionContext) _Article_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
@@ -5226,6 +5538,94 @@ func (ec *executionContext) fieldContext_Mutation_createArticle(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_publishArticle(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_publishArticle(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PublishArticle(ctx, fc.Args["input"].(model.PublishArticleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PublishArticlePayload) graphql.Marshaler {
+			return ec.marshalNPublishArticlePayload2ᚖinkwellᚋgraphᚋmodelᚐPublishArticlePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_publishArticle(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PublishArticlePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_publishArticle_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_unpublishArticle(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unpublishArticle(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnpublishArticle(ctx, fc.Args["input"].(model.UnpublishArticleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UnpublishArticlePayload) graphql.Marshaler {
+			return ec.marshalNUnpublishArticlePayload2ᚖinkwellᚋgraphᚋmodelᚐUnpublishArticlePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unpublishArticle(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UnpublishArticlePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unpublishArticle_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_updateArticle(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5580,6 +5980,38 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _PublishArticlePayload_article(ctx context.Context, field graphql.CollectedField, obj *model.PublishArticlePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublishArticlePayload_article(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Article, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublishArticlePayload_article(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PublishArticlePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Article(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -6407,6 +6839,38 @@ func (ec *executionContext) fieldContext_UnlinkIdentityPayload_user(_ context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _UnpublishArticlePayload_article(ctx context.Context, field graphql.CollectedField, obj *model.UnpublishArticlePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UnpublishArticlePayload_article(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Article, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UnpublishArticlePayload_article(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UnpublishArticlePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Article(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _UpdateArticlePayload_article(ctx context.Context, field graphql.CollectedField, obj *model.UpdateArticlePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6850,6 +7314,50 @@ func (ec *executionContext) fieldContext_User_articles(ctx context.Context, fiel
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_User_articles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_drafts(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_drafts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().Drafts(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleConnection) graphql.Marshaler {
+			return ec.marshalNArticleConnection2ᚖinkwellᚋgraphᚋmodelᚐArticleConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_drafts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ArticleConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_drafts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8327,7 +8835,11 @@ func (ec *executionContext) unmarshalInputCreateArticleInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"title", "description", "body", "tags"}
+	if _, present := asMap["publish"]; !present {
+		asMap["publish"] = true
+	}
+
+	fieldsInOrder := [...]string{"title", "description", "body", "tags", "publish"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8362,6 +8874,13 @@ func (ec *executionContext) unmarshalInputCreateArticleInput(ctx context.Context
 				return it, err
 			}
 			it.Tags = data
+		case "publish":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publish"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Publish = data
 		}
 	}
 	return it, nil
@@ -8635,6 +9154,55 @@ func (ec *executionContext) unmarshalInputFollowUserInput(ctx context.Context, o
 func UnmarshalFollowUserInput(ctx context.Context, raw any) (model.FollowUserInput, error) {
 	var out model.FollowUserInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "FollowUserInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPublishArticleInput(ctx context.Context, obj any) (model.PublishArticleInput, error) {
+	var it model.PublishArticleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"slug", "at"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = data
+		case "at":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("at"))
+			data, err := ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.At = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPublishArticleInput unmarshals raw into the PublishArticleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPublishArticleInput(ctx context.Context, raw any) (model.PublishArticleInput, error) {
+	var out model.PublishArticleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PublishArticleInput", raw, &out)
 	return out, err
 }
 
@@ -8950,6 +9518,48 @@ func (ec *executionContext) unmarshalInputUnlinkIdentityInput(ctx context.Contex
 func UnmarshalUnlinkIdentityInput(ctx context.Context, raw any) (model.UnlinkIdentityInput, error) {
 	var out model.UnlinkIdentityInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UnlinkIdentityInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUnpublishArticleInput(ctx context.Context, obj any) (model.UnpublishArticleInput, error) {
+	var it model.UnpublishArticleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"slug"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUnpublishArticleInput unmarshals raw into the UnpublishArticleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUnpublishArticleInput(ctx context.Context, raw any) (model.UnpublishArticleInput, error) {
+	var out model.UnpublishArticleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UnpublishArticleInput", raw, &out)
 	return out, err
 }
 
@@ -9286,6 +9896,21 @@ func (ec *executionContext) _Article(ctx context.Context, sel ast.SelectionSet, 
 		case "author":
 			out.Values[i] = ec._Article_author(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._Article_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "publishedAt":
+			out.Values[i] = ec._Article_publishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "publishAt":
+			out.Values[i] = ec._Article_publishAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "createdAt":
@@ -10007,6 +10632,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "publishArticle":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_publishArticle(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unpublishArticle":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unpublishArticle(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "updateArticle":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_updateArticle(ctx, field)
@@ -10095,6 +10734,39 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var publishArticlePayloadImplementors = []string{"PublishArticlePayload"}
+
+func (ec *executionContext) _PublishArticlePayload(ctx context.Context, sel ast.SelectionSet, obj *model.PublishArticlePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, publishArticlePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PublishArticlePayload")
+		case "article":
+			out.Values[i] = ec._PublishArticlePayload_article(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -10488,6 +11160,39 @@ func (ec *executionContext) _UnlinkIdentityPayload(ctx context.Context, sel ast.
 	return out
 }
 
+var unpublishArticlePayloadImplementors = []string{"UnpublishArticlePayload"}
+
+func (ec *executionContext) _UnpublishArticlePayload(ctx context.Context, sel ast.SelectionSet, obj *model.UnpublishArticlePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, unpublishArticlePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UnpublishArticlePayload")
+		case "article":
+			out.Values[i] = ec._UnpublishArticlePayload_article(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var updateArticlePayloadImplementors = []string{"UpdateArticlePayload"}
 
 func (ec *executionContext) _UpdateArticlePayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateArticlePayload) graphql.Marshaler {
@@ -10638,6 +11343,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "drafts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_drafts(ctx, field, obj)
+				})
 		case "identities":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -11216,6 +11927,16 @@ func (ec *executionContext) marshalNArticleEdge2ᚖinkwellᚋgraphᚋmodelᚐArt
 	return ec._ArticleEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNArticleStatus2inkwellᚋgraphᚋmodelᚐArticleStatus(ctx context.Context, v any) (model.ArticleStatus, error) {
+	var res model.ArticleStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNArticleStatus2inkwellᚋgraphᚋmodelᚐArticleStatus(ctx context.Context, sel ast.SelectionSet, v model.ArticleStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNAuthPayload2ᚖinkwellᚋgraphᚋmodelᚐAuthPayload(ctx context.Context, sel ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AuthPayload!")
@@ -11498,6 +12219,19 @@ func (ec *executionContext) marshalNPageInfo2ᚖinkwellᚋgraphᚋmodelᚐPageIn
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNPublishArticleInput2inkwellᚋgraphᚋmodelᚐPublishArticleInput(ctx context.Context, v any) (model.PublishArticleInput, error) {
+	res, err := ec.unmarshalInputPublishArticleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPublishArticlePayload2ᚖinkwellᚋgraphᚋmodelᚐPublishArticlePayload(ctx context.Context, sel ast.SelectionSet, v *model.PublishArticlePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PublishArticlePayload!")
+		return graphql.Null
+	}
+	return ec._PublishArticlePayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRefreshSessionInput2inkwellᚋgraphᚋmodelᚐRefreshSessionInput(ctx context.Context, v any) (model.RefreshSessionInput, error) {
 	res, err := ec.unmarshalInputRefreshSessionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -11629,6 +12363,19 @@ func (ec *executionContext) marshalNUnlinkIdentityPayload2ᚖinkwellᚋgraphᚋm
 		return graphql.Null
 	}
 	return ec._UnlinkIdentityPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUnpublishArticleInput2inkwellᚋgraphᚋmodelᚐUnpublishArticleInput(ctx context.Context, v any) (model.UnpublishArticleInput, error) {
+	res, err := ec.unmarshalInputUnpublishArticleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUnpublishArticlePayload2ᚖinkwellᚋgraphᚋmodelᚐUnpublishArticlePayload(ctx context.Context, sel ast.SelectionSet, v *model.UnpublishArticlePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UnpublishArticlePayload!")
+		return graphql.Null
+	}
+	return ec._UnpublishArticlePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNUpdateArticleInput2inkwellᚋgraphᚋmodelᚐUpdateArticleInput(ctx context.Context, v any) (model.UpdateArticleInput, error) {
@@ -11910,6 +12657,24 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalODateTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := model.UnmarshalDateTime(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODateTime2ᚖtimeᚐTime(ctx context.Context, sel ast.SelectionSet, v *time.Time) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := model.MarshalDateTime(*v)
 	return res
 }
 

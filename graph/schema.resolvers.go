@@ -141,11 +141,38 @@ func (r *mutationResolver) CreateArticle(ctx context.Context, input model.Create
 	}
 	a, err := w.CreateArticle(ctx, service.CreateArticleInput{
 		Title: input.Title, Description: input.Description, Body: input.Body, Tags: input.Tags,
+		Draft: input.Publish != nil && !*input.Publish,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &model.CreateArticlePayload{Article: model.NewArticle(ctx, a)}, nil
+}
+
+// PublishArticle is the resolver for the publishArticle field.
+func (r *mutationResolver) PublishArticle(ctx context.Context, input model.PublishArticleInput) (*model.PublishArticlePayload, error) {
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := w.PublishArticle(ctx, input.Slug, input.At)
+	if err != nil {
+		return nil, err
+	}
+	return &model.PublishArticlePayload{Article: model.NewArticle(ctx, a)}, nil
+}
+
+// UnpublishArticle is the resolver for the unpublishArticle field.
+func (r *mutationResolver) UnpublishArticle(ctx context.Context, input model.UnpublishArticleInput) (*model.UnpublishArticlePayload, error) {
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := w.UnpublishArticle(ctx, input.Slug)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UnpublishArticlePayload{Article: model.NewArticle(ctx, a)}, nil
 }
 
 // UpdateArticle is the resolver for the updateArticle field.
@@ -391,6 +418,21 @@ func (r *userResolver) PendingEmail(ctx context.Context, obj *model.User) (*stri
 		return nil, nil
 	}
 	return obj.PendingEmail, nil
+}
+
+// Drafts is the resolver for the drafts field.
+func (r *userResolver) Drafts(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error) {
+	w, err := window(first, after, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	acting, err := r.Service.As(ctx)
+	if err != nil || auth.ViewerFrom(ctx).UserID != obj.ID {
+		// Someone else's drafts, or anyone's for an anonymous viewer: as if there were none.
+		return articleConnection(ctx, service.ArticleList{Count: func(context.Context) (int, error) { return 0, nil }}, nil)
+	}
+	l, err := acting.Drafts(ctx, w)
+	return articleConnection(ctx, l, err)
 }
 
 // Identities is the resolver for the identities field.

@@ -3,6 +3,7 @@
 package article
 
 import (
+	"fmt"
 	"inkwell/internal/markdown"
 	"time"
 
@@ -44,6 +45,12 @@ const (
 	FieldToc = "toc"
 	// FieldRenderVersion holds the string denoting the render_version field in the database.
 	FieldRenderVersion = "render_version"
+	// FieldStatus holds the string denoting the status field in the database.
+	FieldStatus = "status"
+	// FieldPublishedAt holds the string denoting the published_at field in the database.
+	FieldPublishedAt = "published_at"
+	// FieldPublishAt holds the string denoting the publish_at field in the database.
+	FieldPublishAt = "publish_at"
 	// EdgeAuthor holds the string denoting the author edge name in mutations.
 	EdgeAuthor = "author"
 	// EdgeTags holds the string denoting the tags edge name in mutations.
@@ -115,6 +122,9 @@ var Columns = []string{
 	FieldReadingTimeMinutes,
 	FieldToc,
 	FieldRenderVersion,
+	FieldStatus,
+	FieldPublishedAt,
+	FieldPublishAt,
 }
 
 var (
@@ -181,6 +191,33 @@ var (
 	// RenderVersionValidator is a validator for the "render_version" field. It is called by the builders before save.
 	RenderVersionValidator func(int) error
 )
+
+// Status defines the type for the "status" enum field.
+type Status string
+
+// StatusPublished is the default value of the Status enum.
+const DefaultStatus = StatusPublished
+
+// Status values.
+const (
+	StatusDraft     Status = "draft"
+	StatusScheduled Status = "scheduled"
+	StatusPublished Status = "published"
+)
+
+func (s Status) String() string {
+	return string(s)
+}
+
+// StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
+func StatusValidator(s Status) error {
+	switch s {
+	case StatusDraft, StatusScheduled, StatusPublished:
+		return nil
+	default:
+		return fmt.Errorf("article: invalid enum value for status field: %q", s)
+	}
+}
 
 // OrderOption defines the ordering options for the Article queries.
 type OrderOption func(*sql.Selector)
@@ -258,6 +295,21 @@ func ByToc(opts ...sql.OrderTermOption) OrderOption {
 // ByRenderVersion orders the results by the render_version field.
 func ByRenderVersion(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRenderVersion, opts...).ToFunc()
+}
+
+// ByStatus orders the results by the status field.
+func ByStatus(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStatus, opts...).ToFunc()
+}
+
+// ByPublishedAt orders the results by the published_at field.
+func ByPublishedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPublishedAt, opts...).ToFunc()
+}
+
+// ByPublishAt orders the results by the publish_at field.
+func ByPublishAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPublishAt, opts...).ToFunc()
 }
 
 // ByAuthorField orders the results by author field.

@@ -25,6 +25,9 @@ var (
 		{Name: "reading_time_minutes", Type: field.TypeInt, Default: 1},
 		{Name: "toc", Type: field.TypeOther, Default: schema.Expr("'[]'::jsonb"), SchemaType: map[string]string{"postgres": "jsonb"}},
 		{Name: "render_version", Type: field.TypeInt, Default: 0},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"draft", "scheduled", "published"}, Default: "published"},
+		{Name: "published_at", Type: field.TypeTime, Nullable: true},
+		{Name: "publish_at", Type: field.TypeTime, Nullable: true},
 		{Name: "author_id", Type: field.TypeInt},
 	}
 	// ArticlesTable holds the schema information for the "articles" table.
@@ -35,21 +38,43 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "articles_users_articles",
-				Columns:    []*schema.Column{ArticlesColumns[14]},
+				Columns:    []*schema.Column{ArticlesColumns[17]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "article_created_at_id",
+				Name:    "article_published_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[1], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[15], ArticlesColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "((status)::text = 'published'::text)",
+				},
 			},
 			{
-				Name:    "article_author_id_created_at_id",
+				Name:    "article_author_id_published_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[14], ArticlesColumns[1], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[17], ArticlesColumns[15], ArticlesColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "((status)::text = 'published'::text)",
+				},
+			},
+			{
+				Name:    "article_author_id_updated_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{ArticlesColumns[17], ArticlesColumns[2], ArticlesColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "((status)::text <> 'published'::text)",
+				},
+			},
+			{
+				Name:    "article_publish_at",
+				Unique:  false,
+				Columns: []*schema.Column{ArticlesColumns[16]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "((status)::text = 'scheduled'::text)",
+				},
 			},
 		},
 	}

@@ -12,7 +12,7 @@ import (
 	"inkwell/internal/policy"
 )
 
-// Article is a published piece of markdown.
+// Article is a piece of markdown: a draft its author alone sees, scheduled, or published.
 type Article struct {
 	ent.Schema
 }
@@ -50,6 +50,12 @@ func (Article) Fields() []ent.Field {
 			SchemaType(map[string]string{dialect.Postgres: "jsonb"}).
 			Annotations(entsql.DefaultExpr("'[]'::jsonb")),
 		field.Int("render_version").Default(0).NonNegative(),
+		// Only published articles exist for anyone but their author: lists, feeds,
+		// counts and lookups read status. published_at orders the lists; publish_at is
+		// when a scheduled article is to be published.
+		field.Enum("status").Values("draft", "scheduled", "published").Default("published"),
+		field.Time("published_at").Optional().Nillable(),
+		field.Time("publish_at").Optional().Nillable(),
 	}
 }
 
@@ -64,13 +70,20 @@ func (Article) Edges() []ent.Edge {
 	}
 }
 
-// Indexes of the Article: newest-first lists, globally and per author.
+// Indexes of the Article: newest-first lists of published articles, globally and per
+// author; an author's drafts, last edited first; what is due to be published.
 func (Article) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("created_at", "id"),
-		index.Fields("author_id", "created_at", "id"),
+		// The conditions as PostgreSQL prints them back, so that the migrated database
+		// compares equal with this schema.
+		index.Fields("published_at", "id").Annotations(entsql.IndexWhere(isPublished)),
+		index.Fields("author_id", "published_at", "id").Annotations(entsql.IndexWhere(isPublished)),
+		index.Fields("author_id", "updated_at", "id").Annotations(entsql.IndexWhere("((status)::text <> 'published'::text)")),
+		index.Fields("publish_at").Annotations(entsql.IndexWhere("((status)::text = 'scheduled'::text)")),
 	}
 }
+
+const isPublished = "((status)::text = 'published'::text)"
 
 // Policy of the Article: who may write it (internal/policy).
 func (Article) Policy() ent.Policy { return policy.ArticleWrites() }

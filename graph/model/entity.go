@@ -4,10 +4,12 @@ import (
 	"context"
 
 	"inkwell/ent"
+	"inkwell/ent/article"
 	"inkwell/internal/auth"
 	"inkwell/internal/loader"
 	"inkwell/internal/markdown"
 	"inkwell/internal/paging"
+	"inkwell/internal/policy"
 )
 
 // The entities as GraphQL reads them: ent's row, and the request it is read in. gqlgen
@@ -41,9 +43,11 @@ type Comment struct {
 	ctx context.Context
 }
 
-// NewArticle is a read in ctx's request; nil for nil.
+// NewArticle is a read in ctx's request; nil for nil, and for an article the request's
+// viewer may not see (someone else's draft): whatever path reached it, a draft is shown
+// to its author alone.
 func NewArticle(ctx context.Context, a *ent.Article) *Article {
-	if a == nil {
+	if a == nil || !policy.CanSeeArticle(auth.ViewerFrom(ctx), a) {
 		return nil
 	}
 	return &Article{Article: a, ctx: ctx}
@@ -107,6 +111,18 @@ func NewComments(ctx context.Context, cs []*ent.Comment) []*Comment {
 // TableOfContents is the body's headings; the stored TOC type, a named slice, is not
 // one gqlgen binds to a list by itself.
 func (a *Article) TableOfContents() []markdown.TocEntry { return a.Toc }
+
+// ArticleStatus is the stored status as the schema names it.
+func (a *Article) ArticleStatus() ArticleStatus {
+	switch a.Status {
+	case article.StatusDraft:
+		return ArticleStatusDraft
+	case article.StatusScheduled:
+		return ArticleStatusScheduled
+	default:
+		return ArticleStatusPublished
+	}
+}
 
 // Author is who wrote the article.
 func (a *Article) Author() (*User, error) {

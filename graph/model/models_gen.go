@@ -3,6 +3,10 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 )
 
@@ -52,6 +56,8 @@ type CreateArticleInput struct {
 	Body string `json:"body"`
 	// Up to 10 tags; normalised to lower case, duplicates removed.
 	Tags []string `json:"tags,omitempty"`
+	// Publish at once (the default), or keep the article as a draft that only the viewer sees.
+	Publish *bool `json:"publish,omitempty"`
 }
 
 // Result of `createArticle`.
@@ -134,6 +140,21 @@ type FollowUserPayload struct {
 
 // The root of all writes. Each takes one `input` and returns a payload; a failed mutation changes nothing.
 type Mutation struct {
+}
+
+// Input of `publishArticle`.
+type PublishArticleInput struct {
+	// Which of the viewer's articles.
+	Slug string `json:"slug"`
+	// When to publish it: left out (or within the last minute) publishes now; a later time,
+	// at most a year ahead, schedules it.
+	At *time.Time `json:"at,omitempty"`
+}
+
+// Result of `publishArticle`.
+type PublishArticlePayload struct {
+	// The article, `PUBLISHED` or `SCHEDULED`.
+	Article *Article `json:"article"`
 }
 
 // The root of all reads.
@@ -238,6 +259,18 @@ type UnlinkIdentityPayload struct {
 	User *User `json:"user"`
 }
 
+// Input of `unpublishArticle`.
+type UnpublishArticleInput struct {
+	// Which of the viewer's articles.
+	Slug string `json:"slug"`
+}
+
+// Result of `unpublishArticle`.
+type UnpublishArticlePayload struct {
+	// The article, now a `DRAFT`.
+	Article *Article `json:"article"`
+}
+
 // Input of `updateArticle`. Only the fields given (non-null) change.
 type UpdateArticleInput struct {
 	// Which article.
@@ -297,4 +330,67 @@ type VerifyEmailInput struct {
 type VerifyEmailPayload struct {
 	// The account whose address is now verified.
 	User *User `json:"user"`
+}
+
+// Where an article is on its way to readers. Only a `PUBLISHED` article exists for anyone but
+// its author: drafts and scheduled articles are in no list, feed, count, lookup or
+// subscription of anyone else.
+type ArticleStatus string
+
+const (
+	// Written, not published: only its author sees it.
+	ArticleStatusDraft ArticleStatus = "DRAFT"
+	// To be published by the server at `publishAt`; until then, like a draft.
+	ArticleStatusScheduled ArticleStatus = "SCHEDULED"
+	// Published: everyone sees it.
+	ArticleStatusPublished ArticleStatus = "PUBLISHED"
+)
+
+var AllArticleStatus = []ArticleStatus{
+	ArticleStatusDraft,
+	ArticleStatusScheduled,
+	ArticleStatusPublished,
+}
+
+func (e ArticleStatus) IsValid() bool {
+	switch e {
+	case ArticleStatusDraft, ArticleStatusScheduled, ArticleStatusPublished:
+		return true
+	}
+	return false
+}
+
+func (e ArticleStatus) String() string {
+	return string(e)
+}
+
+func (e *ArticleStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ArticleStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ArticleStatus", str)
+	}
+	return nil
+}
+
+func (e ArticleStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ArticleStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ArticleStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

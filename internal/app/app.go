@@ -65,6 +65,7 @@ type App struct {
 	Limits *ratelimit.Limiter
 
 	stopSockets context.CancelFunc
+	stopJobs    context.CancelFunc
 	draining    *atomic.Bool
 	redis       *ratelimit.Redis
 	outbox      *mail.Outbox
@@ -187,6 +188,9 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 			return nil, err
 		}
 	}
+	// Scheduled articles are published by whichever instance finds them due first.
+	jobs, stopJobs := context.WithCancel(context.Background())
+	go publishDue(jobs, svc, log)
 	stopped, stopSockets := context.WithCancel(context.Background())
 	draining := new(atomic.Bool)
 	h := server.New(scfg, server.Deps{
@@ -215,7 +219,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	return &App{
 		Client: client, Service: svc, Tokens: tokens, OAuth: social, Handler: h, Events: hub, Limits: limits, Metrics: o.metrics,
 		Entities: entities, Responses: responses,
-		stopSockets: stopSockets, draining: draining, redis: redis, outbox: outbox,
+		stopSockets: stopSockets, stopJobs: stopJobs, draining: draining, redis: redis, outbox: outbox,
 	}, nil
 }
 
@@ -253,12 +257,30 @@ func (a *App) Drain() { a.draining.Store(true) }
 // elsewhere) and stops the event hub. Call it before shutting the HTTP server down,
 // which does not wait for WebSockets. Close may be called more than once.
 func (a *App) Close() {
+	a.stopJobs()
 	a.stopSockets()
 	a.Events.Close()
 	a.outbox.Close()
 	a.Responses.Close()
 	if a.redis != nil {
 		_ = a.redis.Close()
+	}
+}
+
+// publishDue publishes the scheduled articles that are due, every second until ctx ends:
+// within about a second of their time.
+func publishDue(ctx context.Context, svc *service.Service, log *slog.Logger) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := svc.PublishDue(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("publishing scheduled articles", "err", err, "published", n)
+		}
 	}
 }
 

@@ -248,29 +248,34 @@ func (b batches) viewerIsFollowing(ctx context.Context, ids []int) []*dataloader
 	return byKey(ids, m, err, nil)
 }
 
-// countBy counts rows of table per value of column, for the given values; a missing
-// value counts 0. table and column are constants of this package, never client input.
-func (b batches) countBy(ctx context.Context, table, column string, ids []int) []*dataloader.Result[int] {
-	m, err := b.fetchCounts(ctx, table, column, ids)
+// countBy counts rows of from (a table, or tables joined) per value of column, for the
+// given values, among the rows matching where ("" for all); a missing value counts 0.
+// All three are constants of this package, never client input.
+func (b batches) countBy(ctx context.Context, from, column, where string, ids []int) []*dataloader.Result[int] {
+	m, err := b.fetchCounts(ctx, from, column, where, ids)
 	return byKey(ids, m, err, nil)
 }
 
 // cachedCount is countBy through the shared cache, as kind.
 func (b batches) cachedCount(ctx context.Context, kind cache.Kind, table, column string, ids []int) []*dataloader.Result[int] {
 	m, err := cached(ctx, b.cache, kind, ids, func(ctx context.Context, ids []int) (map[int]int, error) {
-		return b.fetchCounts(ctx, table, column, ids)
+		return b.fetchCounts(ctx, table, column, "", ids)
 	}, countWeight)
 	return byKey(ids, m, err, nil)
 }
 
-// fetchCounts counts rows of table per value of column; every id has a count, 0 for none.
-func (b batches) fetchCounts(ctx context.Context, table, column string, ids []int) (map[int]int, error) {
+// fetchCounts counts rows of from per value of column, among those matching where ("" for
+// all); every id has a count, 0 for none.
+func (b batches) fetchCounts(ctx context.Context, from, column, where string, ids []int) (map[int]int, error) {
 	m := make(map[int]int, len(ids))
 	for _, id := range ids {
 		m[id] = 0
 	}
+	if where != "" {
+		where = " AND " + where
+	}
 	rows, err := b.db.QueryContext(ctx,
-		`SELECT `+column+`, count(*) FROM `+table+` WHERE `+column+` = ANY($1) GROUP BY `+column, pq.Array(ids))
+		`SELECT `+column+`, count(*) FROM `+from+` WHERE `+column+` = ANY($1)`+where+` GROUP BY `+column, pq.Array(ids))
 	if err == nil {
 		defer rows.Close()
 		for rows.Next() {
@@ -285,7 +290,7 @@ func (b batches) fetchCounts(ctx context.Context, table, column string, ids []in
 		}
 	}
 	if err != nil {
-		err = fmt.Errorf("count %s: %w", table, err)
+		err = fmt.Errorf("count %s: %w", from, err)
 	}
 	return m, err
 }
@@ -302,12 +307,13 @@ func (b batches) commentsCount(ctx context.Context, ids []int) []*dataloader.Res
 	return b.cachedCount(ctx, cache.CommentsCount, comment.Table, comment.FieldArticleID, ids)
 }
 
+// articlesCount counts an author's published articles.
 func (b batches) articlesCount(ctx context.Context, ids []int) []*dataloader.Result[int] {
-	return b.countBy(ctx, article.Table, article.FieldAuthorID, ids)
+	return b.countBy(ctx, article.Table, article.FieldAuthorID, "status = 'published'", ids)
 }
 
-// favoriteArticlesCount counts favorites rows: one per favorited article, since deleting
-// an article deletes its favorites.
+// favoriteArticlesCount counts a user's favorites of published articles (deleting an
+// article deletes its favorites; unpublishing one keeps them for when it is back).
 func (b batches) favoriteArticlesCount(ctx context.Context, ids []int) []*dataloader.Result[int] {
-	return b.countBy(ctx, favorite.Table, favorite.FieldUserID, ids)
+	return b.countBy(ctx, "favorites f JOIN articles a ON a.id = f.article_id", "f.user_id", "a.status = 'published'", ids)
 }

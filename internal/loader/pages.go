@@ -68,6 +68,7 @@ type pagedList struct {
 	cols     []string // the item's columns, qualified
 	from     string   // the tables the rows come from
 	parent   string   // the column holding the parent's id
+	where    string   // more conditions on the rows, "" for none
 	time, id string   // the list's order and its cursors' key
 	desc     bool     // newest first
 }
@@ -92,6 +93,9 @@ func (l pagedList) query(k PageKey, ids []int) (string, []any) {
 	}
 	if k.HasBefore {
 		bound(before, k.Before)
+	}
+	if l.where != "" {
+		cond.WriteString(" AND " + l.where)
 	}
 	// The rows come in list order, or against it when paging backward (paging.Cut turns
 	// the page back round).
@@ -227,15 +231,18 @@ var (
 		name: "comments", cols: columns("c", comment.Columns),
 		from: "comments c", parent: "c.article_id", time: "c.created_at", id: "c.id",
 	}
+	// An author's published articles, most recently published first.
 	articleList = pagedList{
 		name: "articles", cols: columns("a", article.Columns),
-		from: "articles a", parent: "a.author_id", time: "a.created_at", id: "a.id", desc: true,
+		from: "articles a", parent: "a.author_id", where: "a.status = 'published'",
+		time: "a.published_at", id: "a.id", desc: true,
 	}
-	// Favorites list newest article first, not newest favorite.
+	// Favorites list the most recently published article first, not the newest favorite;
+	// an article unpublished since is left out.
 	favoriteList = pagedList{
 		name: "favorite articles", cols: columns("a", article.Columns),
 		from: "favorites f JOIN articles a ON a.id = f.article_id", parent: "f.user_id",
-		time: "a.created_at", id: "a.id", desc: true,
+		where: "a.status = 'published'", time: "a.published_at", id: "a.id", desc: true,
 	}
 	// Follows list most recent follow first: the cursor is the follow's, not the user's.
 	followerList = pagedList{

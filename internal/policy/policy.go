@@ -4,6 +4,7 @@ package policy
 
 import (
 	"inkwell/ent"
+	"inkwell/ent/article"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
 )
@@ -14,6 +15,12 @@ func requireViewer(v auth.Viewer) error {
 		return apperr.Unauthenticated("you must be signed in")
 	}
 	return nil
+}
+
+// CanSeeArticle reports whether v may know that a exists: everyone a published article,
+// only its author a draft or a scheduled one.
+func CanSeeArticle(v auth.Viewer, a *ent.Article) bool {
+	return a.Status == article.StatusPublished || (!v.Anonymous() && v.UserID == a.AuthorID)
 }
 
 // CanEditArticle allows only the article's author to change or delete it.

@@ -98,7 +98,7 @@ func Run(ctx context.Context, db *sql.DB, opts Options) error {
 	}{
 		{"users", []string{"id", "username", "username_key", "username_skeleton", "email", "password_hash", "bio", "image", "created_at", "updated_at"}, g.users, opts.Size.Users},
 		{"articles", []string{"id", "slug", "title", "description", "body", "author_id", "favorites_count", "created_at", "updated_at",
-			"body_html", "excerpt", "word_count", "reading_time_minutes", "toc", "render_version"}, g.articles, opts.Size.Articles},
+			"published_at", "body_html", "excerpt", "word_count", "reading_time_minutes", "toc", "render_version"}, g.articles, opts.Size.Articles},
 		{"tags", []string{"id", "name", "articles_count", "created_at"}, g.tags, opts.Size.Tags},
 		{"article_tags", []string{"article_id", "tag_id"}, g.articleTags, 0},
 		{"comments", []string{"id", "body", "article_id", "author_id", "created_at", "updated_at"}, g.comments, opts.Size.Comments},
@@ -285,7 +285,8 @@ func (g *gen) articles(emit func(...any) error) error {
 		if err != nil {
 			return fmt.Errorf("render article %d: %w", i, err)
 		}
-		if err := emit(i, slug, t, g.para(14), body, 1+g.rng.IntN(g.size.Users), g.favCount[i-1], c, c,
+		// Published when written, as createArticle publishes by default.
+		if err := emit(i, slug, t, g.para(14), body, 1+g.rng.IntN(g.size.Users), g.favCount[i-1], c, c, c,
 			doc.HTML, doc.Excerpt, doc.WordCount, doc.ReadingTimeMinutes, doc.TOC, markdown.Version); err != nil {
 			return err
 		}

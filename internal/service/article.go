@@ -13,6 +13,7 @@ import (
 	"inkwell/ent/article"
 	"inkwell/ent/tag"
 	"inkwell/internal/apperr"
+	"inkwell/internal/auth"
 	"inkwell/internal/change"
 	"inkwell/internal/events"
 	"inkwell/internal/globalid"
@@ -20,10 +21,10 @@ import (
 	"inkwell/internal/policy"
 )
 
-// ArticleBySlug finds an article; nil when there is none.
+// ArticleBySlug finds an article the viewer in ctx may see; nil when there is none.
 func (s *Service) ArticleBySlug(ctx context.Context, slug string) (*ent.Article, error) {
 	a, err := s.db.Article.Query().Where(article.Slug(slug)).Only(ctx)
-	if ent.IsNotFound(err) {
+	if ent.IsNotFound(err) || (err == nil && !policy.CanSeeArticle(viewer(ctx), a)) {
 		return nil, nil
 	}
 	return a, err
@@ -33,9 +34,12 @@ func (s *Service) ArticleBySlug(ctx context.Context, slug string) (*ent.Article,
 type CreateArticleInput struct {
 	Title, Description, Body string
 	Tags                     []string
+	// Draft keeps the article unpublished: only its author sees it.
+	Draft bool
 }
 
-// CreateArticle publishes an article by the viewer under a fresh, unique slug.
+// CreateArticle writes an article by the viewer under a fresh, unique slug, published at
+// once unless in.Draft.
 func (s *Acting) CreateArticle(ctx context.Context, in CreateArticleInput) (*ent.Article, error) {
 	v := s.viewer
 	in.Title = strings.TrimSpace(in.Title)
@@ -62,7 +66,7 @@ func (s *Acting) CreateArticle(ctx context.Context, in CreateArticleInput) (*ent
 		}
 		var a *ent.Article
 		err := s.write(ctx, func(tx *ent.Tx, c *written) error {
-			tagIDs, err := s.linkTags(ctx, tx, tags)
+			tagIDs, err := s.linkTags(ctx, tx, tags, !in.Draft)
 			if err != nil {
 				return err
 			}
@@ -70,7 +74,13 @@ func (s *Acting) CreateArticle(ctx context.Context, in CreateArticleInput) (*ent
 			// updatedAt must equal createdAt, not trail it by the microseconds between
 			// two calls of the schema's default.
 			ts := s.now()
-			a, err = tx.Article.Create().
+			create := tx.Article.Create()
+			if in.Draft {
+				create.SetStatus(article.StatusDraft)
+			} else {
+				create.SetStatus(article.StatusPublished).SetPublishedAt(ts)
+			}
+			a, err = create.
 				SetCreatedAt(ts).
 				SetUpdatedAt(ts).
 				SetSlug(slug).
@@ -89,7 +99,11 @@ func (s *Acting) CreateArticle(ctx context.Context, in CreateArticleInput) (*ent
 			if err != nil {
 				return fmt.Errorf("insert article: %w", err)
 			}
-			c.Set = change.Set{Articles: []int{a.ID}, ArticleLists: true}
+			// A draft is in no list, but its slug now names an article (for its author).
+			c.Set = change.Set{Articles: []int{a.ID}, ArticleLists: true, TagCounts: !in.Draft}
+			if in.Draft {
+				return nil
+			}
 			return c.announce(events.ArticleCreated(a.ID, v.UserID))
 		})
 		switch {
@@ -113,17 +127,22 @@ func randomSuffix() string {
 	return string(b)
 }
 
-// linkTags creates missing tags, counts one more article on each, and returns their
-// ids. names are sorted, so concurrent writers lock tag rows in one order.
-func (s *Service) linkTags(ctx context.Context, tx *ent.Tx, names []string) ([]int, error) {
+// linkTags creates missing tags, counts one more article on each when counted (the
+// article is published), and returns their ids. names are sorted, so concurrent writers
+// lock tag rows in one order.
+func (s *Service) linkTags(ctx context.Context, tx *ent.Tx, names []string, counted bool) ([]int, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}
+	n := 0
+	if counted {
+		n = 1
+	}
 	rows, err := tx.QueryContext(ctx,
 		`INSERT INTO tags (name, articles_count, created_at)
-		 SELECT n, 1, $2 FROM unnest($1::text[]) AS n
-		 ON CONFLICT (name) DO UPDATE SET articles_count = tags.articles_count + 1
-		 RETURNING id`, pq.Array(names), s.now())
+		 SELECT n, $3::int, $2 FROM unnest($1::text[]) AS n
+		 ON CONFLICT (name) DO UPDATE SET articles_count = tags.articles_count + $3::int
+		 RETURNING id`, pq.Array(names), s.now(), n)
 	if err != nil {
 		return nil, fmt.Errorf("upsert tags: %w", err)
 	}
@@ -139,15 +158,33 @@ func (s *Service) linkTags(ctx context.Context, tx *ent.Tx, names []string) ([]i
 	return ids, rows.Err()
 }
 
-// unlinkTags counts one article fewer on each tag.
-func unlinkTags(ctx context.Context, tx *ent.Tx, ids []int) error {
-	if len(ids) == 0 {
+// countTags moves each tag's count of published articles by delta.
+func countTags(ctx context.Context, tx *ent.Tx, ids []int, delta int) error {
+	if len(ids) == 0 || delta == 0 {
 		return nil
 	}
-	if err := tx.Tag.Update().Where(tag.IDIn(ids...)).AddArticlesCount(-1).Exec(ctx); err != nil {
-		return fmt.Errorf("count down tags: %w", err)
+	if err := tx.Tag.Update().Where(tag.IDIn(ids...)).AddArticlesCount(delta).Exec(ctx); err != nil {
+		return fmt.Errorf("count tags: %w", err)
 	}
 	return nil
+}
+
+// published is 1 for a published article, 0 for another: what it adds to counts.
+func published(a *ent.Article) int {
+	if a.Status == article.StatusPublished {
+		return 1
+	}
+	return 0
+}
+
+// lockVisible is lockArticle for a write by v: an article v may not see is not found
+// (a draft is as if it did not exist for anyone but its author).
+func lockVisible(ctx context.Context, tx *ent.Tx, v auth.Viewer, slug string) (*ent.Article, error) {
+	a, err := lockArticle(ctx, tx, slug)
+	if err == nil && !policy.CanSeeArticle(v, a) {
+		return nil, apperr.NotFound("article")
+	}
+	return a, err
 }
 
 // lockArticle loads an article for a write that depends on its current state.
@@ -191,7 +228,7 @@ func (s *Acting) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent
 	}
 	var out *ent.Article
 	err := s.write(ctx, func(tx *ent.Tx, c *written) error {
-		a, err := lockArticle(ctx, tx, in.Slug)
+		a, err := lockVisible(ctx, tx, v, in.Slug)
 		if err != nil {
 			return err
 		}
@@ -214,10 +251,10 @@ func (s *Acting) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent
 			if err != nil {
 				return fmt.Errorf("load tags: %w", err)
 			}
-			if err := unlinkTags(ctx, tx, old); err != nil {
+			if err := countTags(ctx, tx, old, -published(a)); err != nil {
 				return err
 			}
-			ids, err := s.linkTags(ctx, tx, tags)
+			ids, err := s.linkTags(ctx, tx, tags, published(a) == 1)
 			if err != nil {
 				return err
 			}
@@ -227,7 +264,7 @@ func (s *Acting) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent
 		if err != nil {
 			return fmt.Errorf("update article: %w", err)
 		}
-		c.Set = change.Set{Articles: []int{out.ID}, TagCounts: in.SetTags}
+		c.Set = change.Set{Articles: []int{out.ID}, TagCounts: in.SetTags && published(a) == 1}
 		return nil
 	})
 	return out, err
@@ -239,7 +276,7 @@ func (s *Acting) DeleteArticle(ctx context.Context, slug string) (string, error)
 	v := s.viewer
 	var id int
 	err := s.write(ctx, func(tx *ent.Tx, c *written) error {
-		a, err := lockArticle(ctx, tx, slug)
+		a, err := lockVisible(ctx, tx, v, slug)
 		if err != nil {
 			return err
 		}
@@ -250,7 +287,7 @@ func (s *Acting) DeleteArticle(ctx context.Context, slug string) (string, error)
 		if err != nil {
 			return fmt.Errorf("load tags: %w", err)
 		}
-		if err := unlinkTags(ctx, tx, old); err != nil {
+		if err := countTags(ctx, tx, old, -published(a)); err != nil {
 			return err
 		}
 		if err := tx.Article.DeleteOne(a).Exec(ctx); err != nil {
@@ -259,7 +296,7 @@ func (s *Acting) DeleteArticle(ctx context.Context, slug string) (string, error)
 		id = a.ID
 		// Its comments and favorites went with it (ArticleLists covers every list of
 		// favorites).
-		c.Set = change.Set{Articles: []int{id}, ArticleLists: true, CommentsOf: []int{id}}
+		c.Set = change.Set{Articles: []int{id}, ArticleLists: true, TagCounts: true, CommentsOf: []int{id}}
 		return c.announce(events.ArticleDeleted(a.ID))
 	})
 	if err != nil {
@@ -286,6 +323,9 @@ func (s *Acting) setFavorite(ctx context.Context, slug string, on bool) (*ent.Ar
 		a, err := tx.Article.Query().Where(article.Slug(slug)).Only(ctx)
 		if err != nil {
 			return notFound(err, "article")
+		}
+		if err := publishedFor(v, a); err != nil {
+			return err
 		}
 		var res interface{ RowsAffected() (int64, error) }
 		delta := 1

@@ -23,9 +23,13 @@ func (s *Acting) AddComment(ctx context.Context, slug, body string) (*ent.Commen
 	if err := bad.Err(); err != nil {
 		return nil, err
 	}
-	a, err := s.db.Article.Query().Where(article.Slug(slug)).Select(article.FieldID).Only(ctx)
+	a, err := s.db.Article.Query().Where(article.Slug(slug)).
+		Select(article.FieldID, article.FieldStatus, article.FieldAuthorID).Only(ctx)
 	if err != nil {
 		return nil, notFound(err, "article")
+	}
+	if err := publishedFor(v, a); err != nil {
+		return nil, err
 	}
 	// One clock for both stamps, so a new comment's updatedAt equals its createdAt.
 	ts := s.now()

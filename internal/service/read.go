@@ -45,11 +45,16 @@ func (s *Service) Articles(ctx context.Context, w paging.Window, f ArticleFilter
 	if len(preds) > 0 {
 		// Tags, names and favorites decide these lists too; no key names them, so what is
 		// built from them is not kept.
-		return s.articleListPaged(ctx, w, uncovered, preds)
+		return s.articleListPaged(ctx, w, uncovered, byPublication, publishedOnly(preds...))
 	}
-	// Only creating or deleting an article changes the whole list.
+	// Only publishing, unpublishing or deleting an article changes the whole list.
 	cache.Note(ctx, cache.ArticleLists, 0)
-	return s.articleListPaged(ctx, w, cache.Covered, nil)
+	return s.articleListPaged(ctx, w, cache.Covered, byPublication, publishedOnly())
+}
+
+// publishedOnly is preds and published articles only: the lists of everyone's articles.
+func publishedOnly(preds ...predicate.Article) []predicate.Article {
+	return append(preds, article.StatusEQ(article.StatusPublished))
 }
 
 // uncovered runs a list's statements as they are: see cache.Covered.
@@ -70,38 +75,54 @@ func (s *Acting) Feed(ctx context.Context, w paging.Window) (ArticleList, error)
 		a := sql.Table(article.Table).As("feed_page")
 		ids := sql.Select(a.C(article.FieldID)).From(a)
 		followedBy(ids)
-		keyset(w, true, article.FieldCreatedAt, article.FieldID)(ids)
+		ids.Where(sql.EQ(a.C(article.FieldStatus), article.StatusPublished.String()))
+		keyset(w, true, article.FieldPublishedAt, article.FieldID)(ids)
 		dir := sql.Desc
 		if w.Backward {
 			dir = sql.Asc
 		}
-		ids.OrderBy(dir(a.C(article.FieldCreatedAt)), dir(a.C(article.FieldID))).Limit(w.Limit + 1)
+		ids.OrderBy(dir(a.C(article.FieldPublishedAt)), dir(a.C(article.FieldID))).Limit(w.Limit + 1)
 		sel.Where(sql.In(sel.C(article.FieldID), ids))
 	}
-	// The feed changes when the viewer follows or unfollows, or an article is created or
-	// deleted; an article's edits keep its place (the list is by creation).
+	// The feed changes when the viewer follows or unfollows, or an article is published,
+	// unpublished or deleted; an article's edits keep its place (the list is by publication).
 	cache.Note(ctx, cache.ArticleLists, 0)
 	cache.Note(ctx, cache.FollowsOf, v.UserID)
-	return s.articleListPaged(ctx, w, cache.Covered, []predicate.Article{followedBy}, page)
+	return s.articleListPaged(ctx, w, cache.Covered, byPublication, publishedOnly(followedBy), page)
 }
+
+// listOrder is a list's order, newest first by a time column, and its cursors' key.
+type listOrder struct {
+	col string
+	key func(*ent.Article) paging.Key
+}
+
+var (
+	// byPublication orders published articles.
+	byPublication = listOrder{article.FieldPublishedAt, ArticleKey}
+	// byUpdate orders drafts, last changed first.
+	byUpdate = listOrder{article.FieldUpdatedAt, func(a *ent.Article) paging.Key {
+		return paging.Key{Time: a.UpdatedAt, ID: a.ID}
+	}}
+)
 
 // articleListPaged lists the articles matching preds; pagePreds narrow only the page
 // query (not the count), for lists that pick a page's rows more cleverly. cover is
 // cache.Covered when the caller noted every key the list depends on, else uncovered.
 func (s *Service) articleListPaged(ctx context.Context, w paging.Window, cover func(context.Context) context.Context,
-	preds []predicate.Article, pagePreds ...predicate.Article,
+	by listOrder, preds []predicate.Article, pagePreds ...predicate.Article,
 ) (ArticleList, error) {
 	q := s.db.Article.Query().Where(preds...)
 	count := func(ctx context.Context) (int, error) { return q.Clone().Count(cover(ctx)) }
-	rows, err := q.Clone().Where(pagePreds...).Where(keyset(w, true, article.FieldCreatedAt, article.FieldID)).
-		Order(order[article.OrderOption](w, true, article.FieldCreatedAt, article.FieldID)...).
+	rows, err := q.Clone().Where(pagePreds...).Where(keyset(w, true, by.col, article.FieldID)).
+		Order(order[article.OrderOption](w, true, by.col, article.FieldID)...).
 		Limit(w.Limit+1).
-		Select(article.FieldID, article.FieldCreatedAt).
+		Select(article.FieldID, by.col).
 		All(cover(ctx))
 	if err != nil {
 		return ArticleList{}, err
 	}
-	p := paging.Cut(w, rows, ArticleKey)
+	p := paging.Cut(w, rows, by.key)
 	ids := make([]int, len(p.Items))
 	for i, a := range p.Items {
 		ids[i] = a.ID
@@ -110,8 +131,14 @@ func (s *Service) articleListPaged(ctx context.Context, w paging.Window, cover f
 		Count: count}, nil
 }
 
-// ArticleKey is an article's place in newest-first lists.
-func ArticleKey(a *ent.Article) paging.Key { return paging.Key{Time: a.CreatedAt, ID: a.ID} }
+// ArticleKey is a published article's place in newest-first lists.
+func ArticleKey(a *ent.Article) paging.Key {
+	k := paging.Key{ID: a.ID}
+	if a.PublishedAt != nil {
+		k.Time = *a.PublishedAt
+	}
+	return k
+}
 
 // Tags lists the first n tags in use, most used first.
 func (s *Service) Tags(ctx context.Context, n int) ([]*ent.Tag, error) {

@@ -27,6 +27,8 @@ export type CreateArticleInput = {
   body: string;
   /** Up to 1,000 characters. */
   description: string;
+  /** Publish at once (the default), or keep the article as a draft that only the viewer sees. */
+  publish?: boolean | null | undefined;
   /** Up to 10 tags; normalised to lower case, duplicates removed. */
   tags?: Array<string> | null | undefined;
   /** 1 to 255 characters. */

@@ -1,0 +1,184 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"entgo.io/ent/dialect/sql"
+
+	"inkwell/ent"
+	"inkwell/ent/article"
+	"inkwell/ent/predicate"
+	"inkwell/internal/apperr"
+	"inkwell/internal/auth"
+	"inkwell/internal/change"
+	"inkwell/internal/events"
+	"inkwell/internal/paging"
+	"inkwell/internal/policy"
+)
+
+// MaxSchedule is how far ahead an article may be scheduled; pastGrace how far in the past
+// a time given as "now" by a client whose clock is a little behind may be.
+const (
+	MaxSchedule = 365 * 24 * time.Hour
+	pastGrace   = time.Minute
+)
+
+// publishedFor refuses to let v favorite or comment on an article that is not published:
+// NOT_FOUND for anyone but its author (for them it does not exist), FORBIDDEN for them.
+func publishedFor(v auth.Viewer, a *ent.Article) error {
+	switch {
+	case a.Status == article.StatusPublished:
+		return nil
+	case !policy.CanSeeArticle(v, a):
+		return apperr.NotFound("article")
+	default:
+		return apperr.Forbidden("the article is not published: publish it first")
+	}
+}
+
+// PublishArticle publishes one of the viewer's articles now, or schedules it for at when
+// at is in the future (at most MaxSchedule ahead).
+func (s *Acting) PublishArticle(ctx context.Context, slug string, at *time.Time) (*ent.Article, error) {
+	v := s.viewer
+	now := s.now()
+	switch {
+	case at != nil && at.After(now.Add(MaxSchedule)):
+		return nil, apperr.BadInput("at", "is more than a year ahead")
+	case at != nil && at.Before(now.Add(-pastGrace)):
+		return nil, apperr.BadInput("at", "is in the past: leave it out to publish now")
+	}
+	schedule := at != nil && at.After(now)
+	var out *ent.Article
+	err := s.write(ctx, func(tx *ent.Tx, c *written) error {
+		a, err := lockVisible(ctx, tx, v, slug)
+		if err != nil {
+			return err
+		}
+		if err := policy.CanEditArticle(v, a); err != nil {
+			return err
+		}
+		if !schedule {
+			out, err = s.publish(ctx, tx, c, a, now)
+			return err
+		}
+		// Scheduling a published article takes it off the lists until its time.
+		if out, err = s.unlist(ctx, tx, c, a); err != nil {
+			return err
+		}
+		out, err = tx.Article.UpdateOne(out).SetStatus(article.StatusScheduled).SetPublishAt(at.UTC()).Save(ctx)
+		if err != nil {
+			return fmt.Errorf("schedule article: %w", err)
+		}
+		c.Articles = []int{a.ID}
+		return nil
+	})
+	return out, err
+}
+
+// UnpublishArticle returns one of the viewer's articles to draft.
+func (s *Acting) UnpublishArticle(ctx context.Context, slug string) (*ent.Article, error) {
+	v := s.viewer
+	var out *ent.Article
+	err := s.write(ctx, func(tx *ent.Tx, c *written) error {
+		a, err := lockVisible(ctx, tx, v, slug)
+		if err != nil {
+			return err
+		}
+		if err := policy.CanEditArticle(v, a); err != nil {
+			return err
+		}
+		if out, err = s.unlist(ctx, tx, c, a); err != nil {
+			return err
+		}
+		out, err = tx.Article.UpdateOne(out).SetStatus(article.StatusDraft).ClearPublishAt().Save(ctx)
+		if err != nil {
+			return fmt.Errorf("unpublish article: %w", err)
+		}
+		c.Articles = []int{a.ID}
+		return nil
+	})
+	return out, err
+}
+
+// publish makes a (locked in tx) published at when, with what a new published article
+// does: counts, lists, followers' feeds. Publishing a published article changes nothing.
+func (s *Service) publish(ctx context.Context, tx *ent.Tx, c *written, a *ent.Article, when time.Time) (*ent.Article, error) {
+	if a.Status == article.StatusPublished {
+		return a, nil
+	}
+	tags, err := a.QueryTags().IDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load tags: %w", err)
+	}
+	if err := countTags(ctx, tx, tags, 1); err != nil {
+		return nil, err
+	}
+	out, err := tx.Article.UpdateOne(a).SetStatus(article.StatusPublished).SetPublishedAt(when).ClearPublishAt().Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("publish article: %w", err)
+	}
+	c.Set = change.Set{Articles: []int{a.ID}, ArticleLists: true, TagCounts: true}
+	return out, c.announce(events.ArticleCreated(a.ID, a.AuthorID))
+}
+
+// unlist takes a published article (locked in tx) off every list and count, and ends the
+// subscriptions to it, as a deletion would for everyone but its author. Another article
+// is returned as it is.
+func (s *Service) unlist(ctx context.Context, tx *ent.Tx, c *written, a *ent.Article) (*ent.Article, error) {
+	if a.Status != article.StatusPublished {
+		return a, nil
+	}
+	tags, err := a.QueryTags().IDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load tags: %w", err)
+	}
+	if err := countTags(ctx, tx, tags, -1); err != nil {
+		return nil, err
+	}
+	out, err := tx.Article.UpdateOne(a).ClearPublishedAt().SetStatus(article.StatusDraft).Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("unlist article: %w", err)
+	}
+	c.Set = change.Set{ArticleLists: true, TagCounts: true}
+	return out, c.announce(events.ArticleDeleted(a.ID))
+}
+
+// PublishDue publishes the scheduled articles whose time has come, each in a transaction
+// of its own, and returns how many it published. Several instances may run it at once:
+// each article is locked with SKIP LOCKED and checked again under the lock, so it is
+// published once.
+func (s *Service) PublishDue(ctx context.Context) (int, error) {
+	ctx = policy.System(ctx)
+	n := 0
+	for {
+		found := false
+		err := s.record(ctx, func(tx *ent.Tx, c *written) error {
+			a, err := tx.Article.Query().
+				Where(article.StatusEQ(article.StatusScheduled), article.PublishAtLTE(s.now())).
+				Order(article.ByPublishAt()).Limit(1).
+				ForUpdate(sql.WithLockAction(sql.SkipLocked)).
+				Only(ctx)
+			if ent.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("find due articles: %w", err)
+			}
+			found = true
+			_, err = s.publish(ctx, tx, c, a, *a.PublishAt)
+			return err
+		})
+		if err != nil || !found {
+			return n, err
+		}
+		n++
+	}
+}
+
+// Drafts lists the viewer's drafts and scheduled articles, most recently changed first.
+func (s *Acting) Drafts(ctx context.Context, w paging.Window) (ArticleList, error) {
+	return s.articleListPaged(ctx, w, uncovered, byUpdate,
+		[]predicate.Article{article.AuthorID(s.viewer.UserID), article.StatusNEQ(article.StatusPublished)})
+}
