@@ -27,8 +27,16 @@ type Article struct {
 	Slug string `json:"slug,omitempty"`
 	// Title holds the value of the "title" field.
 	Title string `json:"title,omitempty"`
+	// Subtitle holds the value of the "subtitle" field.
+	Subtitle string `json:"subtitle,omitempty"`
 	// Description holds the value of the "description" field.
 	Description string `json:"description,omitempty"`
+	// CanonicalURL holds the value of the "canonical_url" field.
+	CanonicalURL string `json:"canonical_url,omitempty"`
+	// SeoTitle holds the value of the "seo_title" field.
+	SeoTitle string `json:"seo_title,omitempty"`
+	// SeoDescription holds the value of the "seo_description" field.
+	SeoDescription string `json:"seo_description,omitempty"`
 	// Body holds the value of the "body" field.
 	Body string `json:"body,omitempty"`
 	// AuthorID holds the value of the "author_id" field.
@@ -143,7 +151,7 @@ func (*Article) scanValues(columns []string) ([]any, error) {
 			values[i] = new(markdown.TOC)
 		case article.FieldID, article.FieldAuthorID, article.FieldFavoritesCount, article.FieldWordCount, article.FieldReadingTimeMinutes, article.FieldRenderVersion:
 			values[i] = new(sql.NullInt64)
-		case article.FieldSlug, article.FieldTitle, article.FieldDescription, article.FieldBody, article.FieldBodyHTML, article.FieldExcerpt, article.FieldStatus:
+		case article.FieldSlug, article.FieldTitle, article.FieldSubtitle, article.FieldDescription, article.FieldCanonicalURL, article.FieldSeoTitle, article.FieldSeoDescription, article.FieldBody, article.FieldBodyHTML, article.FieldExcerpt, article.FieldStatus:
 			values[i] = new(sql.NullString)
 		case article.FieldCreatedAt, article.FieldUpdatedAt, article.FieldPublishedAt, article.FieldPublishAt:
 			values[i] = new(sql.NullTime)
@@ -192,11 +200,35 @@ func (_m *Article) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Title = value.String
 			}
+		case article.FieldSubtitle:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field subtitle", values[i])
+			} else if value.Valid {
+				_m.Subtitle = value.String
+			}
 		case article.FieldDescription:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field description", values[i])
 			} else if value.Valid {
 				_m.Description = value.String
+			}
+		case article.FieldCanonicalURL:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field canonical_url", values[i])
+			} else if value.Valid {
+				_m.CanonicalURL = value.String
+			}
+		case article.FieldSeoTitle:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field seo_title", values[i])
+			} else if value.Valid {
+				_m.SeoTitle = value.String
+			}
+		case article.FieldSeoDescription:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field seo_description", values[i])
+			} else if value.Valid {
+				_m.SeoDescription = value.String
 			}
 		case article.FieldBody:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -350,8 +382,20 @@ func (_m *Article) String() string {
 	builder.WriteString("title=")
 	builder.WriteString(_m.Title)
 	builder.WriteString(", ")
+	builder.WriteString("subtitle=")
+	builder.WriteString(_m.Subtitle)
+	builder.WriteString(", ")
 	builder.WriteString("description=")
 	builder.WriteString(_m.Description)
+	builder.WriteString(", ")
+	builder.WriteString("canonical_url=")
+	builder.WriteString(_m.CanonicalURL)
+	builder.WriteString(", ")
+	builder.WriteString("seo_title=")
+	builder.WriteString(_m.SeoTitle)
+	builder.WriteString(", ")
+	builder.WriteString("seo_description=")
+	builder.WriteString(_m.SeoDescription)
 	builder.WriteString(", ")
 	builder.WriteString("body=")
 	builder.WriteString(_m.Body)

@@ -66,6 +66,20 @@ func (_c *ArticleCreate) SetTitle(v string) *ArticleCreate {
 	return _c
 }
 
+// SetSubtitle sets the "subtitle" field.
+func (_c *ArticleCreate) SetSubtitle(v string) *ArticleCreate {
+	_c.mutation.SetSubtitle(v)
+	return _c
+}
+
+// SetNillableSubtitle sets the "subtitle" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableSubtitle(v *string) *ArticleCreate {
+	if v != nil {
+		_c.SetSubtitle(*v)
+	}
+	return _c
+}
+
 // SetDescription sets the "description" field.
 func (_c *ArticleCreate) SetDescription(v string) *ArticleCreate {
 	_c.mutation.SetDescription(v)
@@ -76,6 +90,48 @@ func (_c *ArticleCreate) SetDescription(v string) *ArticleCreate {
 func (_c *ArticleCreate) SetNillableDescription(v *string) *ArticleCreate {
 	if v != nil {
 		_c.SetDescription(*v)
+	}
+	return _c
+}
+
+// SetCanonicalURL sets the "canonical_url" field.
+func (_c *ArticleCreate) SetCanonicalURL(v string) *ArticleCreate {
+	_c.mutation.SetCanonicalURL(v)
+	return _c
+}
+
+// SetNillableCanonicalURL sets the "canonical_url" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableCanonicalURL(v *string) *ArticleCreate {
+	if v != nil {
+		_c.SetCanonicalURL(*v)
+	}
+	return _c
+}
+
+// SetSeoTitle sets the "seo_title" field.
+func (_c *ArticleCreate) SetSeoTitle(v string) *ArticleCreate {
+	_c.mutation.SetSeoTitle(v)
+	return _c
+}
+
+// SetNillableSeoTitle sets the "seo_title" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableSeoTitle(v *string) *ArticleCreate {
+	if v != nil {
+		_c.SetSeoTitle(*v)
+	}
+	return _c
+}
+
+// SetSeoDescription sets the "seo_description" field.
+func (_c *ArticleCreate) SetSeoDescription(v string) *ArticleCreate {
+	_c.mutation.SetSeoDescription(v)
+	return _c
+}
+
+// SetNillableSeoDescription sets the "seo_description" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableSeoDescription(v *string) *ArticleCreate {
+	if v != nil {
+		_c.SetSeoDescription(*v)
 	}
 	return _c
 }
@@ -325,9 +381,25 @@ func (_c *ArticleCreate) defaults() error {
 		v := article.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.Subtitle(); !ok {
+		v := article.DefaultSubtitle
+		_c.mutation.SetSubtitle(v)
+	}
 	if _, ok := _c.mutation.Description(); !ok {
 		v := article.DefaultDescription
 		_c.mutation.SetDescription(v)
+	}
+	if _, ok := _c.mutation.CanonicalURL(); !ok {
+		v := article.DefaultCanonicalURL
+		_c.mutation.SetCanonicalURL(v)
+	}
+	if _, ok := _c.mutation.SeoTitle(); !ok {
+		v := article.DefaultSeoTitle
+		_c.mutation.SetSeoTitle(v)
+	}
+	if _, ok := _c.mutation.SeoDescription(); !ok {
+		v := article.DefaultSeoDescription
+		_c.mutation.SetSeoDescription(v)
 	}
 	if _, ok := _c.mutation.FavoritesCount(); !ok {
 		v := article.DefaultFavoritesCount
@@ -388,12 +460,44 @@ func (_c *ArticleCreate) check() error {
 			return &ValidationError{Name: "title", err: fmt.Errorf(`ent: validator failed for field "Article.title": %w`, err)}
 		}
 	}
+	if _, ok := _c.mutation.Subtitle(); !ok {
+		return &ValidationError{Name: "subtitle", err: errors.New(`ent: missing required field "Article.subtitle"`)}
+	}
+	if v, ok := _c.mutation.Subtitle(); ok {
+		if err := article.SubtitleValidator(v); err != nil {
+			return &ValidationError{Name: "subtitle", err: fmt.Errorf(`ent: validator failed for field "Article.subtitle": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.Description(); !ok {
 		return &ValidationError{Name: "description", err: errors.New(`ent: missing required field "Article.description"`)}
 	}
 	if v, ok := _c.mutation.Description(); ok {
 		if err := article.DescriptionValidator(v); err != nil {
 			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "Article.description": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.CanonicalURL(); !ok {
+		return &ValidationError{Name: "canonical_url", err: errors.New(`ent: missing required field "Article.canonical_url"`)}
+	}
+	if v, ok := _c.mutation.CanonicalURL(); ok {
+		if err := article.CanonicalURLValidator(v); err != nil {
+			return &ValidationError{Name: "canonical_url", err: fmt.Errorf(`ent: validator failed for field "Article.canonical_url": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SeoTitle(); !ok {
+		return &ValidationError{Name: "seo_title", err: errors.New(`ent: missing required field "Article.seo_title"`)}
+	}
+	if v, ok := _c.mutation.SeoTitle(); ok {
+		if err := article.SeoTitleValidator(v); err != nil {
+			return &ValidationError{Name: "seo_title", err: fmt.Errorf(`ent: validator failed for field "Article.seo_title": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SeoDescription(); !ok {
+		return &ValidationError{Name: "seo_description", err: errors.New(`ent: missing required field "Article.seo_description"`)}
+	}
+	if v, ok := _c.mutation.SeoDescription(); ok {
+		if err := article.SeoDescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "seo_description", err: fmt.Errorf(`ent: validator failed for field "Article.seo_description": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.Body(); !ok {
@@ -494,9 +598,25 @@ func (_c *ArticleCreate) createSpec() (*Article, *sqlgraph.CreateSpec) {
 		_spec.SetField(article.FieldTitle, field.TypeString, value)
 		_node.Title = value
 	}
+	if value, ok := _c.mutation.Subtitle(); ok {
+		_spec.SetField(article.FieldSubtitle, field.TypeString, value)
+		_node.Subtitle = value
+	}
 	if value, ok := _c.mutation.Description(); ok {
 		_spec.SetField(article.FieldDescription, field.TypeString, value)
 		_node.Description = value
+	}
+	if value, ok := _c.mutation.CanonicalURL(); ok {
+		_spec.SetField(article.FieldCanonicalURL, field.TypeString, value)
+		_node.CanonicalURL = value
+	}
+	if value, ok := _c.mutation.SeoTitle(); ok {
+		_spec.SetField(article.FieldSeoTitle, field.TypeString, value)
+		_node.SeoTitle = value
+	}
+	if value, ok := _c.mutation.SeoDescription(); ok {
+		_spec.SetField(article.FieldSeoDescription, field.TypeString, value)
+		_node.SeoDescription = value
 	}
 	if value, ok := _c.mutation.Body(); ok {
 		_spec.SetField(article.FieldBody, field.TypeString, value)
@@ -687,6 +807,18 @@ func (u *ArticleUpsert) UpdateTitle() *ArticleUpsert {
 	return u
 }
 
+// SetSubtitle sets the "subtitle" field.
+func (u *ArticleUpsert) SetSubtitle(v string) *ArticleUpsert {
+	u.Set(article.FieldSubtitle, v)
+	return u
+}
+
+// UpdateSubtitle sets the "subtitle" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateSubtitle() *ArticleUpsert {
+	u.SetExcluded(article.FieldSubtitle)
+	return u
+}
+
 // SetDescription sets the "description" field.
 func (u *ArticleUpsert) SetDescription(v string) *ArticleUpsert {
 	u.Set(article.FieldDescription, v)
@@ -696,6 +828,42 @@ func (u *ArticleUpsert) SetDescription(v string) *ArticleUpsert {
 // UpdateDescription sets the "description" field to the value that was provided on create.
 func (u *ArticleUpsert) UpdateDescription() *ArticleUpsert {
 	u.SetExcluded(article.FieldDescription)
+	return u
+}
+
+// SetCanonicalURL sets the "canonical_url" field.
+func (u *ArticleUpsert) SetCanonicalURL(v string) *ArticleUpsert {
+	u.Set(article.FieldCanonicalURL, v)
+	return u
+}
+
+// UpdateCanonicalURL sets the "canonical_url" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateCanonicalURL() *ArticleUpsert {
+	u.SetExcluded(article.FieldCanonicalURL)
+	return u
+}
+
+// SetSeoTitle sets the "seo_title" field.
+func (u *ArticleUpsert) SetSeoTitle(v string) *ArticleUpsert {
+	u.Set(article.FieldSeoTitle, v)
+	return u
+}
+
+// UpdateSeoTitle sets the "seo_title" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateSeoTitle() *ArticleUpsert {
+	u.SetExcluded(article.FieldSeoTitle)
+	return u
+}
+
+// SetSeoDescription sets the "seo_description" field.
+func (u *ArticleUpsert) SetSeoDescription(v string) *ArticleUpsert {
+	u.Set(article.FieldSeoDescription, v)
+	return u
+}
+
+// UpdateSeoDescription sets the "seo_description" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateSeoDescription() *ArticleUpsert {
+	u.SetExcluded(article.FieldSeoDescription)
 	return u
 }
 
@@ -955,6 +1123,20 @@ func (u *ArticleUpsertOne) UpdateTitle() *ArticleUpsertOne {
 	})
 }
 
+// SetSubtitle sets the "subtitle" field.
+func (u *ArticleUpsertOne) SetSubtitle(v string) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetSubtitle(v)
+	})
+}
+
+// UpdateSubtitle sets the "subtitle" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateSubtitle() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateSubtitle()
+	})
+}
+
 // SetDescription sets the "description" field.
 func (u *ArticleUpsertOne) SetDescription(v string) *ArticleUpsertOne {
 	return u.Update(func(s *ArticleUpsert) {
@@ -966,6 +1148,48 @@ func (u *ArticleUpsertOne) SetDescription(v string) *ArticleUpsertOne {
 func (u *ArticleUpsertOne) UpdateDescription() *ArticleUpsertOne {
 	return u.Update(func(s *ArticleUpsert) {
 		s.UpdateDescription()
+	})
+}
+
+// SetCanonicalURL sets the "canonical_url" field.
+func (u *ArticleUpsertOne) SetCanonicalURL(v string) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetCanonicalURL(v)
+	})
+}
+
+// UpdateCanonicalURL sets the "canonical_url" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateCanonicalURL() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateCanonicalURL()
+	})
+}
+
+// SetSeoTitle sets the "seo_title" field.
+func (u *ArticleUpsertOne) SetSeoTitle(v string) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetSeoTitle(v)
+	})
+}
+
+// UpdateSeoTitle sets the "seo_title" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateSeoTitle() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateSeoTitle()
+	})
+}
+
+// SetSeoDescription sets the "seo_description" field.
+func (u *ArticleUpsertOne) SetSeoDescription(v string) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetSeoDescription(v)
+	})
+}
+
+// UpdateSeoDescription sets the "seo_description" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateSeoDescription() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateSeoDescription()
 	})
 }
 
@@ -1421,6 +1645,20 @@ func (u *ArticleUpsertBulk) UpdateTitle() *ArticleUpsertBulk {
 	})
 }
 
+// SetSubtitle sets the "subtitle" field.
+func (u *ArticleUpsertBulk) SetSubtitle(v string) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetSubtitle(v)
+	})
+}
+
+// UpdateSubtitle sets the "subtitle" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateSubtitle() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateSubtitle()
+	})
+}
+
 // SetDescription sets the "description" field.
 func (u *ArticleUpsertBulk) SetDescription(v string) *ArticleUpsertBulk {
 	return u.Update(func(s *ArticleUpsert) {
@@ -1432,6 +1670,48 @@ func (u *ArticleUpsertBulk) SetDescription(v string) *ArticleUpsertBulk {
 func (u *ArticleUpsertBulk) UpdateDescription() *ArticleUpsertBulk {
 	return u.Update(func(s *ArticleUpsert) {
 		s.UpdateDescription()
+	})
+}
+
+// SetCanonicalURL sets the "canonical_url" field.
+func (u *ArticleUpsertBulk) SetCanonicalURL(v string) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetCanonicalURL(v)
+	})
+}
+
+// UpdateCanonicalURL sets the "canonical_url" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateCanonicalURL() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateCanonicalURL()
+	})
+}
+
+// SetSeoTitle sets the "seo_title" field.
+func (u *ArticleUpsertBulk) SetSeoTitle(v string) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetSeoTitle(v)
+	})
+}
+
+// UpdateSeoTitle sets the "seo_title" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateSeoTitle() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateSeoTitle()
+	})
+}
+
+// SetSeoDescription sets the "seo_description" field.
+func (u *ArticleUpsertBulk) SetSeoDescription(v string) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetSeoDescription(v)
+	})
+}
+
+// UpdateSeoDescription sets the "seo_description" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateSeoDescription() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateSeoDescription()
 	})
 }
 

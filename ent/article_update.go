@@ -53,6 +53,20 @@ func (_u *ArticleUpdate) SetNillableTitle(v *string) *ArticleUpdate {
 	return _u
 }
 
+// SetSubtitle sets the "subtitle" field.
+func (_u *ArticleUpdate) SetSubtitle(v string) *ArticleUpdate {
+	_u.mutation.SetSubtitle(v)
+	return _u
+}
+
+// SetNillableSubtitle sets the "subtitle" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableSubtitle(v *string) *ArticleUpdate {
+	if v != nil {
+		_u.SetSubtitle(*v)
+	}
+	return _u
+}
+
 // SetDescription sets the "description" field.
 func (_u *ArticleUpdate) SetDescription(v string) *ArticleUpdate {
 	_u.mutation.SetDescription(v)
@@ -63,6 +77,48 @@ func (_u *ArticleUpdate) SetDescription(v string) *ArticleUpdate {
 func (_u *ArticleUpdate) SetNillableDescription(v *string) *ArticleUpdate {
 	if v != nil {
 		_u.SetDescription(*v)
+	}
+	return _u
+}
+
+// SetCanonicalURL sets the "canonical_url" field.
+func (_u *ArticleUpdate) SetCanonicalURL(v string) *ArticleUpdate {
+	_u.mutation.SetCanonicalURL(v)
+	return _u
+}
+
+// SetNillableCanonicalURL sets the "canonical_url" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableCanonicalURL(v *string) *ArticleUpdate {
+	if v != nil {
+		_u.SetCanonicalURL(*v)
+	}
+	return _u
+}
+
+// SetSeoTitle sets the "seo_title" field.
+func (_u *ArticleUpdate) SetSeoTitle(v string) *ArticleUpdate {
+	_u.mutation.SetSeoTitle(v)
+	return _u
+}
+
+// SetNillableSeoTitle sets the "seo_title" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableSeoTitle(v *string) *ArticleUpdate {
+	if v != nil {
+		_u.SetSeoTitle(*v)
+	}
+	return _u
+}
+
+// SetSeoDescription sets the "seo_description" field.
+func (_u *ArticleUpdate) SetSeoDescription(v string) *ArticleUpdate {
+	_u.mutation.SetSeoDescription(v)
+	return _u
+}
+
+// SetNillableSeoDescription sets the "seo_description" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableSeoDescription(v *string) *ArticleUpdate {
+	if v != nil {
+		_u.SetSeoDescription(*v)
 	}
 	return _u
 }
@@ -440,9 +496,29 @@ func (_u *ArticleUpdate) check() error {
 			return &ValidationError{Name: "title", err: fmt.Errorf(`ent: validator failed for field "Article.title": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Subtitle(); ok {
+		if err := article.SubtitleValidator(v); err != nil {
+			return &ValidationError{Name: "subtitle", err: fmt.Errorf(`ent: validator failed for field "Article.subtitle": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Description(); ok {
 		if err := article.DescriptionValidator(v); err != nil {
 			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "Article.description": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.CanonicalURL(); ok {
+		if err := article.CanonicalURLValidator(v); err != nil {
+			return &ValidationError{Name: "canonical_url", err: fmt.Errorf(`ent: validator failed for field "Article.canonical_url": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SeoTitle(); ok {
+		if err := article.SeoTitleValidator(v); err != nil {
+			return &ValidationError{Name: "seo_title", err: fmt.Errorf(`ent: validator failed for field "Article.seo_title": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SeoDescription(); ok {
+		if err := article.SeoDescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "seo_description", err: fmt.Errorf(`ent: validator failed for field "Article.seo_description": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.FavoritesCount(); ok {
@@ -500,8 +576,20 @@ func (_u *ArticleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.Title(); ok {
 		_spec.SetField(article.FieldTitle, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.Subtitle(); ok {
+		_spec.SetField(article.FieldSubtitle, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.Description(); ok {
 		_spec.SetField(article.FieldDescription, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.CanonicalURL(); ok {
+		_spec.SetField(article.FieldCanonicalURL, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SeoTitle(); ok {
+		_spec.SetField(article.FieldSeoTitle, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SeoDescription(); ok {
+		_spec.SetField(article.FieldSeoDescription, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Body(); ok {
 		_spec.SetField(article.FieldBody, field.TypeString, value)
@@ -772,6 +860,20 @@ func (_u *ArticleUpdateOne) SetNillableTitle(v *string) *ArticleUpdateOne {
 	return _u
 }
 
+// SetSubtitle sets the "subtitle" field.
+func (_u *ArticleUpdateOne) SetSubtitle(v string) *ArticleUpdateOne {
+	_u.mutation.SetSubtitle(v)
+	return _u
+}
+
+// SetNillableSubtitle sets the "subtitle" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableSubtitle(v *string) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetSubtitle(*v)
+	}
+	return _u
+}
+
 // SetDescription sets the "description" field.
 func (_u *ArticleUpdateOne) SetDescription(v string) *ArticleUpdateOne {
 	_u.mutation.SetDescription(v)
@@ -782,6 +884,48 @@ func (_u *ArticleUpdateOne) SetDescription(v string) *ArticleUpdateOne {
 func (_u *ArticleUpdateOne) SetNillableDescription(v *string) *ArticleUpdateOne {
 	if v != nil {
 		_u.SetDescription(*v)
+	}
+	return _u
+}
+
+// SetCanonicalURL sets the "canonical_url" field.
+func (_u *ArticleUpdateOne) SetCanonicalURL(v string) *ArticleUpdateOne {
+	_u.mutation.SetCanonicalURL(v)
+	return _u
+}
+
+// SetNillableCanonicalURL sets the "canonical_url" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableCanonicalURL(v *string) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetCanonicalURL(*v)
+	}
+	return _u
+}
+
+// SetSeoTitle sets the "seo_title" field.
+func (_u *ArticleUpdateOne) SetSeoTitle(v string) *ArticleUpdateOne {
+	_u.mutation.SetSeoTitle(v)
+	return _u
+}
+
+// SetNillableSeoTitle sets the "seo_title" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableSeoTitle(v *string) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetSeoTitle(*v)
+	}
+	return _u
+}
+
+// SetSeoDescription sets the "seo_description" field.
+func (_u *ArticleUpdateOne) SetSeoDescription(v string) *ArticleUpdateOne {
+	_u.mutation.SetSeoDescription(v)
+	return _u
+}
+
+// SetNillableSeoDescription sets the "seo_description" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableSeoDescription(v *string) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetSeoDescription(*v)
 	}
 	return _u
 }
@@ -1172,9 +1316,29 @@ func (_u *ArticleUpdateOne) check() error {
 			return &ValidationError{Name: "title", err: fmt.Errorf(`ent: validator failed for field "Article.title": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Subtitle(); ok {
+		if err := article.SubtitleValidator(v); err != nil {
+			return &ValidationError{Name: "subtitle", err: fmt.Errorf(`ent: validator failed for field "Article.subtitle": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Description(); ok {
 		if err := article.DescriptionValidator(v); err != nil {
 			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "Article.description": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.CanonicalURL(); ok {
+		if err := article.CanonicalURLValidator(v); err != nil {
+			return &ValidationError{Name: "canonical_url", err: fmt.Errorf(`ent: validator failed for field "Article.canonical_url": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SeoTitle(); ok {
+		if err := article.SeoTitleValidator(v); err != nil {
+			return &ValidationError{Name: "seo_title", err: fmt.Errorf(`ent: validator failed for field "Article.seo_title": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SeoDescription(); ok {
+		if err := article.SeoDescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "seo_description", err: fmt.Errorf(`ent: validator failed for field "Article.seo_description": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.FavoritesCount(); ok {
@@ -1249,8 +1413,20 @@ func (_u *ArticleUpdateOne) sqlSave(ctx context.Context) (_node *Article, err er
 	if value, ok := _u.mutation.Title(); ok {
 		_spec.SetField(article.FieldTitle, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.Subtitle(); ok {
+		_spec.SetField(article.FieldSubtitle, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.Description(); ok {
 		_spec.SetField(article.FieldDescription, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.CanonicalURL(); ok {
+		_spec.SetField(article.FieldCanonicalURL, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SeoTitle(); ok {
+		_spec.SetField(article.FieldSeoTitle, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SeoDescription(); ok {
+		_spec.SetField(article.FieldSeoDescription, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Body(); ok {
 		_spec.SetField(article.FieldBody, field.TypeString, value)

@@ -56,7 +56,11 @@ type ArticleMutation struct {
 	updated_at              *time.Time
 	slug                    *string
 	title                   *string
+	subtitle                *string
 	description             *string
+	canonical_url           *string
+	seo_title               *string
+	seo_description         *string
 	body                    *string
 	favorites_count         *int
 	addfavorites_count      *int
@@ -331,6 +335,42 @@ func (m *ArticleMutation) ResetTitle() {
 	m.title = nil
 }
 
+// SetSubtitle sets the "subtitle" field.
+func (m *ArticleMutation) SetSubtitle(s string) {
+	m.subtitle = &s
+}
+
+// Subtitle returns the value of the "subtitle" field in the mutation.
+func (m *ArticleMutation) Subtitle() (r string, exists bool) {
+	v := m.subtitle
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSubtitle returns the old "subtitle" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldSubtitle(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSubtitle is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSubtitle requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSubtitle: %w", err)
+	}
+	return oldValue.Subtitle, nil
+}
+
+// ResetSubtitle resets all changes to the "subtitle" field.
+func (m *ArticleMutation) ResetSubtitle() {
+	m.subtitle = nil
+}
+
 // SetDescription sets the "description" field.
 func (m *ArticleMutation) SetDescription(s string) {
 	m.description = &s
@@ -365,6 +405,114 @@ func (m *ArticleMutation) OldDescription(ctx context.Context) (v string, err err
 // ResetDescription resets all changes to the "description" field.
 func (m *ArticleMutation) ResetDescription() {
 	m.description = nil
+}
+
+// SetCanonicalURL sets the "canonical_url" field.
+func (m *ArticleMutation) SetCanonicalURL(s string) {
+	m.canonical_url = &s
+}
+
+// CanonicalURL returns the value of the "canonical_url" field in the mutation.
+func (m *ArticleMutation) CanonicalURL() (r string, exists bool) {
+	v := m.canonical_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCanonicalURL returns the old "canonical_url" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldCanonicalURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCanonicalURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCanonicalURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCanonicalURL: %w", err)
+	}
+	return oldValue.CanonicalURL, nil
+}
+
+// ResetCanonicalURL resets all changes to the "canonical_url" field.
+func (m *ArticleMutation) ResetCanonicalURL() {
+	m.canonical_url = nil
+}
+
+// SetSeoTitle sets the "seo_title" field.
+func (m *ArticleMutation) SetSeoTitle(s string) {
+	m.seo_title = &s
+}
+
+// SeoTitle returns the value of the "seo_title" field in the mutation.
+func (m *ArticleMutation) SeoTitle() (r string, exists bool) {
+	v := m.seo_title
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeoTitle returns the old "seo_title" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldSeoTitle(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeoTitle is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeoTitle requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeoTitle: %w", err)
+	}
+	return oldValue.SeoTitle, nil
+}
+
+// ResetSeoTitle resets all changes to the "seo_title" field.
+func (m *ArticleMutation) ResetSeoTitle() {
+	m.seo_title = nil
+}
+
+// SetSeoDescription sets the "seo_description" field.
+func (m *ArticleMutation) SetSeoDescription(s string) {
+	m.seo_description = &s
+}
+
+// SeoDescription returns the value of the "seo_description" field in the mutation.
+func (m *ArticleMutation) SeoDescription() (r string, exists bool) {
+	v := m.seo_description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeoDescription returns the old "seo_description" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldSeoDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeoDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeoDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeoDescription: %w", err)
+	}
+	return oldValue.SeoDescription, nil
+}
+
+// ResetSeoDescription resets all changes to the "seo_description" field.
+func (m *ArticleMutation) ResetSeoDescription() {
+	m.seo_description = nil
 }
 
 // SetBody sets the "body" field.
@@ -1128,7 +1276,7 @@ func (m *ArticleMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ArticleMutation) Fields() []string {
-	fields := make([]string, 0, 17)
+	fields := make([]string, 0, 21)
 	if m.created_at != nil {
 		fields = append(fields, article.FieldCreatedAt)
 	}
@@ -1141,8 +1289,20 @@ func (m *ArticleMutation) Fields() []string {
 	if m.title != nil {
 		fields = append(fields, article.FieldTitle)
 	}
+	if m.subtitle != nil {
+		fields = append(fields, article.FieldSubtitle)
+	}
 	if m.description != nil {
 		fields = append(fields, article.FieldDescription)
+	}
+	if m.canonical_url != nil {
+		fields = append(fields, article.FieldCanonicalURL)
+	}
+	if m.seo_title != nil {
+		fields = append(fields, article.FieldSeoTitle)
+	}
+	if m.seo_description != nil {
+		fields = append(fields, article.FieldSeoDescription)
 	}
 	if m.body != nil {
 		fields = append(fields, article.FieldBody)
@@ -1196,8 +1356,16 @@ func (m *ArticleMutation) Field(name string) (ent.Value, bool) {
 		return m.Slug()
 	case article.FieldTitle:
 		return m.Title()
+	case article.FieldSubtitle:
+		return m.Subtitle()
 	case article.FieldDescription:
 		return m.Description()
+	case article.FieldCanonicalURL:
+		return m.CanonicalURL()
+	case article.FieldSeoTitle:
+		return m.SeoTitle()
+	case article.FieldSeoDescription:
+		return m.SeoDescription()
 	case article.FieldBody:
 		return m.Body()
 	case article.FieldAuthorID:
@@ -1239,8 +1407,16 @@ func (m *ArticleMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldSlug(ctx)
 	case article.FieldTitle:
 		return m.OldTitle(ctx)
+	case article.FieldSubtitle:
+		return m.OldSubtitle(ctx)
 	case article.FieldDescription:
 		return m.OldDescription(ctx)
+	case article.FieldCanonicalURL:
+		return m.OldCanonicalURL(ctx)
+	case article.FieldSeoTitle:
+		return m.OldSeoTitle(ctx)
+	case article.FieldSeoDescription:
+		return m.OldSeoDescription(ctx)
 	case article.FieldBody:
 		return m.OldBody(ctx)
 	case article.FieldAuthorID:
@@ -1302,12 +1478,40 @@ func (m *ArticleMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetTitle(v)
 		return nil
+	case article.FieldSubtitle:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSubtitle(v)
+		return nil
 	case article.FieldDescription:
 		v, ok := value.(string)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetDescription(v)
+		return nil
+	case article.FieldCanonicalURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCanonicalURL(v)
+		return nil
+	case article.FieldSeoTitle:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeoTitle(v)
+		return nil
+	case article.FieldSeoDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeoDescription(v)
 		return nil
 	case article.FieldBody:
 		v, ok := value.(string)
@@ -1520,8 +1724,20 @@ func (m *ArticleMutation) ResetField(name string) error {
 	case article.FieldTitle:
 		m.ResetTitle()
 		return nil
+	case article.FieldSubtitle:
+		m.ResetSubtitle()
+		return nil
 	case article.FieldDescription:
 		m.ResetDescription()
+		return nil
+	case article.FieldCanonicalURL:
+		m.ResetCanonicalURL()
+		return nil
+	case article.FieldSeoTitle:
+		m.ResetSeoTitle()
+		return nil
+	case article.FieldSeoDescription:
+		m.ResetSeoDescription()
 		return nil
 	case article.FieldBody:
 		m.ResetBody()

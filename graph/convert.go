@@ -53,6 +53,15 @@ func articleConnection(ctx context.Context, l service.ArticleList, err error) (*
 	return model.NewArticleConnection(ctx, page, l.Count), nil
 }
 
+// articleMeta is an article's metadata from its input.
+func articleMeta(subtitle, canonicalURL *string, seo *model.SEOInput) service.ArticleMeta {
+	m := service.ArticleMeta{Subtitle: subtitle, CanonicalURL: canonicalURL}
+	if seo != nil {
+		m.SeoTitle, m.SeoDescription = seo.Title, seo.Description
+	}
+	return m
+}
+
 func deref(s *string) string {
 	if s == nil {
 		return ""

@@ -51,6 +51,7 @@ type ComplexityRoot struct {
 		Author             func(childComplexity int) int
 		Body               func(childComplexity int) int
 		BodyHTML           func(childComplexity int) int
+		Canonical          func(childComplexity int) int
 		Comments           func(childComplexity int, first *int, after *string, last *int, before *string) int
 		CreatedAt          func(childComplexity int) int
 		Description        func(childComplexity int) int
@@ -60,11 +61,16 @@ type ComplexityRoot struct {
 		PublishAt          func(childComplexity int) int
 		PublishedAt        func(childComplexity int) int
 		ReadingTimeMinutes func(childComplexity int) int
+		Seo                func(childComplexity int) int
 		Slug               func(childComplexity int) int
+		Subtitle           func(childComplexity int) int
 		TableOfContents    func(childComplexity int) int
 		Tags               func(childComplexity int) int
 		Title              func(childComplexity int) int
 		UpdatedAt          func(childComplexity int) int
+		ViewerCanComment   func(childComplexity int) int
+		ViewerCanDelete    func(childComplexity int) int
+		ViewerCanEdit      func(childComplexity int) int
 		ViewerHasFavorited func(childComplexity int) int
 		WordCount          func(childComplexity int) int
 	}
@@ -95,12 +101,13 @@ type ComplexityRoot struct {
 	}
 
 	Comment struct {
-		Article   func(childComplexity int) int
-		Author    func(childComplexity int) int
-		Body      func(childComplexity int) int
-		CreatedAt func(childComplexity int) int
-		GlobalID  func(childComplexity int) int
-		UpdatedAt func(childComplexity int) int
+		Article         func(childComplexity int) int
+		Author          func(childComplexity int) int
+		Body            func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		GlobalID        func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
+		ViewerCanDelete func(childComplexity int) int
 	}
 
 	CommentConnection struct {
@@ -191,6 +198,11 @@ type ComplexityRoot struct {
 		Tags          func(childComplexity int, first *int) int
 		User          func(childComplexity int, username string) int
 		Viewer        func(childComplexity int) int
+	}
+
+	SEO struct {
+		Description func(childComplexity int) int
+		Title       func(childComplexity int) int
 	}
 
 	SendVerificationEmailPayload struct {
@@ -380,6 +392,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Article.BodyHTML(childComplexity), true
+	case "Article.canonicalURL":
+		if e.ComplexityRoot.Article.Canonical == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.Canonical(childComplexity), true
 	case "Article.comments":
 		if e.ComplexityRoot.Article.Comments == nil {
 			break
@@ -439,12 +457,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Article.ReadingTimeMinutes(childComplexity), true
+	case "Article.seo":
+		if e.ComplexityRoot.Article.Seo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.Seo(childComplexity), true
 	case "Article.slug":
 		if e.ComplexityRoot.Article.Slug == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Article.Slug(childComplexity), true
+	case "Article.subtitle":
+		if e.ComplexityRoot.Article.Subtitle == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.Subtitle(childComplexity), true
 	case "Article.toc":
 		if e.ComplexityRoot.Article.TableOfContents == nil {
 			break
@@ -469,6 +499,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Article.UpdatedAt(childComplexity), true
+	case "Article.viewerCanComment":
+		if e.ComplexityRoot.Article.ViewerCanComment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.ViewerCanComment(childComplexity), true
+	case "Article.viewerCanDelete":
+		if e.ComplexityRoot.Article.ViewerCanDelete == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.ViewerCanDelete(childComplexity), true
+	case "Article.viewerCanEdit":
+		if e.ComplexityRoot.Article.ViewerCanEdit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.ViewerCanEdit(childComplexity), true
 	case "Article.viewerHasFavorited":
 		if e.ComplexityRoot.Article.ViewerHasFavorited == nil {
 			break
@@ -600,6 +648,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Comment.UpdatedAt(childComplexity), true
+	case "Comment.viewerCanDelete":
+		if e.ComplexityRoot.Comment.ViewerCanDelete == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Comment.ViewerCanDelete(childComplexity), true
 
 	case "CommentConnection.edges":
 		if e.ComplexityRoot.CommentConnection.Edges == nil {
@@ -1056,6 +1110,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
 
+	case "SEO.description":
+		if e.ComplexityRoot.SEO.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SEO.Description(childComplexity), true
+	case "SEO.title":
+		if e.ComplexityRoot.SEO.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SEO.Title(childComplexity), true
+
 	case "SendVerificationEmailPayload.sent":
 		if e.ComplexityRoot.SendVerificationEmailPayload.Sent == nil {
 			break
@@ -1366,6 +1433,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("FollowUserInput", ec.unmarshalInputFollowUserInput),
 			graphql.NewInputUnmarshaler("PublishArticleInput", ec.unmarshalInputPublishArticleInput),
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
+			graphql.NewInputUnmarshaler("SEOInput", ec.unmarshalInputSEOInput),
 			graphql.NewInputUnmarshaler("SignInInput", ec.unmarshalInputSignInInput),
 			graphql.NewInputUnmarshaler("SignOutInput", ec.unmarshalInputSignOutInput),
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
@@ -1673,8 +1741,17 @@ type Article implements Node {
   slug: String!
   "Title, 1 to 255 characters."
   title: String!
+  "A line under the title, up to 255 characters, possibly empty."
+  subtitle: String!
   "Short summary, up to 1,000 characters, possibly empty."
   description: String!
+  """
+  Where the article was first published, for ` + "`" + `<link rel="canonical">` + "`" + ` (an http or https
+  URL); null when it was first published here.
+  """
+  canonicalURL: String
+  "What search engines and link previews should show."
+  seo: SEO!
   """
   The article's text in Markdown (CommonMark with GitHub tables, strikethrough and
   autolinks), 1 to 100,000 characters. A body that nests block quotes or lists more than
@@ -1723,6 +1800,18 @@ type Article implements Node {
   updatedAt: DateTime!
   "Whether the viewer has favorited it; false for anonymous viewers."
   viewerHasFavorited: Boolean!
+  """
+  Whether ` + "`" + `updateArticle` + "`" + `, ` + "`" + `publishArticle` + "`" + ` and ` + "`" + `unpublishArticle` + "`" + ` would let the viewer
+  change it: the rule those mutations apply (its author only).
+  """
+  viewerCanEdit: Boolean!
+  "Whether ` + "`" + `deleteArticle` + "`" + ` would let the viewer delete it (its author only)."
+  viewerCanDelete: Boolean!
+  """
+  Whether ` + "`" + `addComment` + "`" + ` and ` + "`" + `favoriteArticle` + "`" + ` would accept it from the viewer: signed in,
+  and the article published.
+  """
+  viewerCanComment: Boolean!
   "How many users have favorited it."
   favoritesCount: Int!
   "Comments on this article, oldest first."
@@ -1736,6 +1825,22 @@ type Article implements Node {
     "Cursor to end before."
     before: String
   ): CommentConnection!
+}
+
+"What search engines and link previews show of an article (` + "`" + `Article.seo` + "`" + `)."
+type SEO {
+  "The title given for search engines, or else the article's title."
+  title: String!
+  "The description given for search engines, or else the article's excerpt."
+  description: String!
+}
+
+"Search-engine text for an article; a field left out (or empty) falls back to the article's own."
+input SEOInput {
+  "Up to 120 characters."
+  title: String
+  "Up to 320 characters."
+  description: String
 }
 
 "One heading of an article's body (` + "`" + `Article.toc` + "`" + `)."
@@ -1800,6 +1905,8 @@ type Comment implements Node {
   createdAt: DateTime!
   "When it was last changed."
   updatedAt: DateTime!
+  "Whether ` + "`" + `deleteComment` + "`" + ` would let the viewer delete it (its author only)."
+  viewerCanDelete: Boolean!
 }
 
 "Where a page sits in the whole list (Relay cursor connections)."
@@ -2177,6 +2284,12 @@ input CreateArticleInput {
   body: String!
   "Up to 10 tags; normalised to lower case, duplicates removed."
   tags: [String!]
+  "Up to 255 characters."
+  subtitle: String
+  "Where the article was first published: an http or https URL, up to 2,048 characters."
+  canonicalURL: String
+  "Search-engine text; left out, the title and excerpt are used."
+  seo: SEOInput
   "Publish at once (the default), or keep the article as a draft that only the viewer sees."
   publish: Boolean = true
 }
@@ -2228,6 +2341,18 @@ input UpdateArticleInput {
   body: String
   "New full list of tags (replaces the old list)."
   tags: [String!]
+  "New subtitle (empty removes it)."
+  subtitle: String
+  "New canonical URL (empty removes it)."
+  canonicalURL: String
+  "New search-engine text; each field given replaces the old one (empty falls back to the article's own)."
+  seo: SEOInput
+  """
+  The ` + "`" + `updatedAt` + "`" + ` the client last read. When the article has changed since (another tab,
+  another editor), the update is refused with ` + "`" + `CONFLICT` + "`" + ` and nothing is written, instead
+  of silently overwriting that change. Left out, the update applies whatever happened.
+  """
+  expectedUpdatedAt: DateTime
 }
 
 "Result of ` + "`" + `updateArticle` + "`" + `."
@@ -2321,8 +2446,14 @@ func (ec *executionContext) childFields_Article(ctx context.Context, field graph
 		return ec.fieldContext_Article_slug(ctx, field)
 	case "title":
 		return ec.fieldContext_Article_title(ctx, field)
+	case "subtitle":
+		return ec.fieldContext_Article_subtitle(ctx, field)
 	case "description":
 		return ec.fieldContext_Article_description(ctx, field)
+	case "canonicalURL":
+		return ec.fieldContext_Article_canonicalURL(ctx, field)
+	case "seo":
+		return ec.fieldContext_Article_seo(ctx, field)
 	case "body":
 		return ec.fieldContext_Article_body(ctx, field)
 	case "bodyHTML":
@@ -2351,6 +2482,12 @@ func (ec *executionContext) childFields_Article(ctx context.Context, field graph
 		return ec.fieldContext_Article_updatedAt(ctx, field)
 	case "viewerHasFavorited":
 		return ec.fieldContext_Article_viewerHasFavorited(ctx, field)
+	case "viewerCanEdit":
+		return ec.fieldContext_Article_viewerCanEdit(ctx, field)
+	case "viewerCanDelete":
+		return ec.fieldContext_Article_viewerCanDelete(ctx, field)
+	case "viewerCanComment":
+		return ec.fieldContext_Article_viewerCanComment(ctx, field)
 	case "favoritesCount":
 		return ec.fieldContext_Article_favoritesCount(ctx, field)
 	case "comments":
@@ -2423,6 +2560,8 @@ func (ec *executionContext) childFields_Comment(ctx context.Context, field graph
 		return ec.fieldContext_Comment_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Comment_updatedAt(ctx, field)
+	case "viewerCanDelete":
+		return ec.fieldContext_Comment_viewerCanDelete(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Comment", field.Name)
 }
@@ -2533,6 +2672,16 @@ func (ec *executionContext) childFields_PublishArticlePayload(ctx context.Contex
 		return ec.fieldContext_PublishArticlePayload_article(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PublishArticlePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SEO(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "title":
+		return ec.fieldContext_SEO_title(ctx, field)
+	case "description":
+		return ec.fieldContext_SEO_description(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SEO", field.Name)
 }
 
 func (ec *executionContext) childFields_SendVerificationEmailPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3608,6 +3757,29 @@ func (ec *executionContext) fieldContext_Article_title(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Article", field, false, false, "String")
 }
 
+func (ec *executionContext) _Article_subtitle(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_subtitle(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Subtitle, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Article_subtitle(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Article", field, false, false, "String")
+}
+
 func (ec *executionContext) _Article_description(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3629,6 +3801,61 @@ func (ec *executionContext) _Article_description(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_Article_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Article", field, false, false, "String")
+}
+
+func (ec *executionContext) _Article_canonicalURL(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_canonicalURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Canonical(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Article_canonicalURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Article", field, true, false, "String")
+}
+
+func (ec *executionContext) _Article_seo(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_seo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seo(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SEO) graphql.Marshaler {
+			return ec.marshalNSEO2ᚖinkwellᚋgraphᚋmodelᚐSEO(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Article_seo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Article",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SEO(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Article_body(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
@@ -3977,6 +4204,75 @@ func (ec *executionContext) _Article_viewerHasFavorited(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Article_viewerHasFavorited(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Article", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _Article_viewerCanEdit(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_viewerCanEdit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ViewerCanEdit(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Article_viewerCanEdit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Article", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _Article_viewerCanDelete(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_viewerCanDelete(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ViewerCanDelete(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Article_viewerCanDelete(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Article", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _Article_viewerCanComment(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_viewerCanComment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ViewerCanComment(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Article_viewerCanComment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Article", field, true, false, "Boolean")
 }
 
@@ -4545,6 +4841,29 @@ func (ec *executionContext) _Comment_updatedAt(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Comment_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Comment", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Comment_viewerCanDelete(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Comment_viewerCanDelete(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ViewerCanDelete(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Comment_viewerCanDelete(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Comment", field, true, false, "Boolean")
 }
 
 func (ec *executionContext) _CommentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CommentConnection) (ret graphql.Marshaler) {
@@ -6460,6 +6779,52 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _SEO_title(ctx context.Context, field graphql.CollectedField, obj *model.SEO) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SEO_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SEO_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SEO", field, false, false, "String")
+}
+
+func (ec *executionContext) _SEO_description(ctx context.Context, field graphql.CollectedField, obj *model.SEO) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SEO_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SEO_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SEO", field, false, false, "String")
 }
 
 func (ec *executionContext) _SendVerificationEmailPayload_sent(ctx context.Context, field graphql.CollectedField, obj *model.SendVerificationEmailPayload) (ret graphql.Marshaler) {
@@ -8839,7 +9204,7 @@ func (ec *executionContext) unmarshalInputCreateArticleInput(ctx context.Context
 		asMap["publish"] = true
 	}
 
-	fieldsInOrder := [...]string{"title", "description", "body", "tags", "publish"}
+	fieldsInOrder := [...]string{"title", "description", "body", "tags", "subtitle", "canonicalURL", "seo", "publish"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8874,6 +9239,27 @@ func (ec *executionContext) unmarshalInputCreateArticleInput(ctx context.Context
 				return it, err
 			}
 			it.Tags = data
+		case "subtitle":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subtitle"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Subtitle = data
+		case "canonicalURL":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("canonicalURL"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CanonicalURL = data
+		case "seo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seo"))
+			data, err := ec.unmarshalOSEOInput2ᚖinkwellᚋgraphᚋmodelᚐSEOInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Seo = data
 		case "publish":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publish"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -9248,6 +9634,55 @@ func UnmarshalRefreshSessionInput(ctx context.Context, raw any) (model.RefreshSe
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSEOInput(ctx context.Context, obj any) (model.SEOInput, error) {
+	var it model.SEOInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"title", "description"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSEOInput unmarshals raw into the SEOInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSEOInput(ctx context.Context, raw any) (model.SEOInput, error) {
+	var out model.SEOInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SEOInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSignInInput(ctx context.Context, obj any) (model.SignInInput, error) {
 	var it model.SignInInput
 	if obj == nil {
@@ -9574,7 +10009,7 @@ func (ec *executionContext) unmarshalInputUpdateArticleInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"slug", "title", "description", "body", "tags"}
+	fieldsInOrder := [...]string{"slug", "title", "description", "body", "tags", "subtitle", "canonicalURL", "seo", "expectedUpdatedAt"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9616,6 +10051,34 @@ func (ec *executionContext) unmarshalInputUpdateArticleInput(ctx context.Context
 				return it, err
 			}
 			it.Tags = data
+		case "subtitle":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subtitle"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Subtitle = data
+		case "canonicalURL":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("canonicalURL"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CanonicalURL = data
+		case "seo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seo"))
+			data, err := ec.unmarshalOSEOInput2ᚖinkwellᚋgraphᚋmodelᚐSEOInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Seo = data
+		case "expectedUpdatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedUpdatedAt"))
+			data, err := ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedUpdatedAt = data
 		}
 	}
 	return it, nil
@@ -9853,8 +10316,23 @@ func (ec *executionContext) _Article(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "subtitle":
+			out.Values[i] = ec._Article_subtitle(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "description":
 			out.Values[i] = ec._Article_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "canonicalURL":
+			out.Values[i] = ec._Article_canonicalURL(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "seo":
+			out.Values[i] = ec._Article_seo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -9925,6 +10403,21 @@ func (ec *executionContext) _Article(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "viewerHasFavorited":
 			out.Values[i] = ec._Article_viewerHasFavorited(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "viewerCanEdit":
+			out.Values[i] = ec._Article_viewerCanEdit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "viewerCanDelete":
+			out.Values[i] = ec._Article_viewerCanDelete(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "viewerCanComment":
+			out.Values[i] = ec._Article_viewerCanComment(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10170,6 +10663,11 @@ func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Comment_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "viewerCanDelete":
+			out.Values[i] = ec._Comment_viewerCanDelete(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10872,6 +11370,44 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sEOImplementors = []string{"SEO"}
+
+func (ec *executionContext) _SEO(ctx context.Context, sel ast.SelectionSet, obj *model.SEO) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sEOImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SEO")
+		case "title":
+			out.Values[i] = ec._SEO_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._SEO_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -12237,6 +12773,14 @@ func (ec *executionContext) unmarshalNRefreshSessionInput2inkwellᚋgraphᚋmode
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNSEO2ᚖinkwellᚋgraphᚋmodelᚐSEO(ctx context.Context, sel ast.SelectionSet, v *model.SEO) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SEO!")
+		return graphql.Null
+	}
+	return ec._SEO(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNSendVerificationEmailPayload2ᚖinkwellᚋgraphᚋmodelᚐSendVerificationEmailPayload(ctx context.Context, sel ast.SelectionSet, v *model.SendVerificationEmailPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "SendVerificationEmailPayload!")
@@ -12720,6 +13264,14 @@ func (ec *executionContext) marshalONode2inkwellᚋgraphᚋmodelᚐNode(ctx cont
 		return graphql.Null
 	}
 	return ec._Node(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOSEOInput2ᚖinkwellᚋgraphᚋmodelᚐSEOInput(ctx context.Context, v any) (*model.SEOInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSEOInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -141,7 +141,8 @@ func (r *mutationResolver) CreateArticle(ctx context.Context, input model.Create
 	}
 	a, err := w.CreateArticle(ctx, service.CreateArticleInput{
 		Title: input.Title, Description: input.Description, Body: input.Body, Tags: input.Tags,
-		Draft: input.Publish != nil && !*input.Publish,
+		ArticleMeta: articleMeta(input.Subtitle, input.CanonicalURL, input.Seo),
+		Draft:       input.Publish != nil && !*input.Publish,
 	})
 	if err != nil {
 		return nil, err
@@ -184,6 +185,8 @@ func (r *mutationResolver) UpdateArticle(ctx context.Context, input model.Update
 	a, err := w.UpdateArticle(ctx, service.UpdateArticleInput{
 		Slug: input.Slug, Title: input.Title, Description: input.Description, Body: input.Body,
 		Tags: input.Tags, SetTags: input.Tags != nil,
+		ArticleMeta:       articleMeta(input.Subtitle, input.CanonicalURL, input.Seo),
+		ExpectedUpdatedAt: input.ExpectedUpdatedAt,
 	})
 	if err != nil {
 		return nil, err

@@ -25,8 +25,16 @@ const (
 	FieldSlug = "slug"
 	// FieldTitle holds the string denoting the title field in the database.
 	FieldTitle = "title"
+	// FieldSubtitle holds the string denoting the subtitle field in the database.
+	FieldSubtitle = "subtitle"
 	// FieldDescription holds the string denoting the description field in the database.
 	FieldDescription = "description"
+	// FieldCanonicalURL holds the string denoting the canonical_url field in the database.
+	FieldCanonicalURL = "canonical_url"
+	// FieldSeoTitle holds the string denoting the seo_title field in the database.
+	FieldSeoTitle = "seo_title"
+	// FieldSeoDescription holds the string denoting the seo_description field in the database.
+	FieldSeoDescription = "seo_description"
 	// FieldBody holds the string denoting the body field in the database.
 	FieldBody = "body"
 	// FieldAuthorID holds the string denoting the author_id field in the database.
@@ -112,7 +120,11 @@ var Columns = []string{
 	FieldUpdatedAt,
 	FieldSlug,
 	FieldTitle,
+	FieldSubtitle,
 	FieldDescription,
+	FieldCanonicalURL,
+	FieldSeoTitle,
+	FieldSeoDescription,
 	FieldBody,
 	FieldAuthorID,
 	FieldFavoritesCount,
@@ -164,10 +176,26 @@ var (
 	SlugValidator func(string) error
 	// TitleValidator is a validator for the "title" field. It is called by the builders before save.
 	TitleValidator func(string) error
+	// DefaultSubtitle holds the default value on creation for the "subtitle" field.
+	DefaultSubtitle string
+	// SubtitleValidator is a validator for the "subtitle" field. It is called by the builders before save.
+	SubtitleValidator func(string) error
 	// DefaultDescription holds the default value on creation for the "description" field.
 	DefaultDescription string
 	// DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
 	DescriptionValidator func(string) error
+	// DefaultCanonicalURL holds the default value on creation for the "canonical_url" field.
+	DefaultCanonicalURL string
+	// CanonicalURLValidator is a validator for the "canonical_url" field. It is called by the builders before save.
+	CanonicalURLValidator func(string) error
+	// DefaultSeoTitle holds the default value on creation for the "seo_title" field.
+	DefaultSeoTitle string
+	// SeoTitleValidator is a validator for the "seo_title" field. It is called by the builders before save.
+	SeoTitleValidator func(string) error
+	// DefaultSeoDescription holds the default value on creation for the "seo_description" field.
+	DefaultSeoDescription string
+	// SeoDescriptionValidator is a validator for the "seo_description" field. It is called by the builders before save.
+	SeoDescriptionValidator func(string) error
 	// DefaultFavoritesCount holds the default value on creation for the "favorites_count" field.
 	DefaultFavoritesCount int
 	// FavoritesCountValidator is a validator for the "favorites_count" field. It is called by the builders before save.
@@ -247,9 +275,29 @@ func ByTitle(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTitle, opts...).ToFunc()
 }
 
+// BySubtitle orders the results by the subtitle field.
+func BySubtitle(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSubtitle, opts...).ToFunc()
+}
+
 // ByDescription orders the results by the description field.
 func ByDescription(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDescription, opts...).ToFunc()
+}
+
+// ByCanonicalURL orders the results by the canonical_url field.
+func ByCanonicalURL(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCanonicalURL, opts...).ToFunc()
+}
+
+// BySeoTitle orders the results by the seo_title field.
+func BySeoTitle(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSeoTitle, opts...).ToFunc()
+}
+
+// BySeoDescription orders the results by the seo_description field.
+func BySeoDescription(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSeoDescription, opts...).ToFunc()
 }
 
 // ByBody orders the results by the body field.

@@ -76,9 +76,29 @@ func Title(v string) predicate.Article {
 	return predicate.Article(sql.FieldEQ(FieldTitle, v))
 }
 
+// Subtitle applies equality check predicate on the "subtitle" field. It's identical to SubtitleEQ.
+func Subtitle(v string) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldSubtitle, v))
+}
+
 // Description applies equality check predicate on the "description" field. It's identical to DescriptionEQ.
 func Description(v string) predicate.Article {
 	return predicate.Article(sql.FieldEQ(FieldDescription, v))
+}
+
+// CanonicalURL applies equality check predicate on the "canonical_url" field. It's identical to CanonicalURLEQ.
+func CanonicalURL(v string) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldCanonicalURL, v))
+}
+
+// SeoTitle applies equality check predicate on the "seo_title" field. It's identical to SeoTitleEQ.
+func SeoTitle(v string) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldSeoTitle, v))
+}
+
+// SeoDescription applies equality check predicate on the "seo_description" field. It's identical to SeoDescriptionEQ.
+func SeoDescription(v string) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldSeoDescription, v))
 }
 
 // Body applies equality check predicate on the "body" field. It's identical to BodyEQ.
@@ -346,6 +366,71 @@ func TitleContainsFold(v string) predicate.Article {
 	return predicate.Article(sql.FieldContainsFold(FieldTitle, v))
 }
 
+// SubtitleEQ applies the EQ predicate on the "subtitle" field.
+func SubtitleEQ(v string) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldSubtitle, v))
+}
+
+// SubtitleNEQ applies the NEQ predicate on the "subtitle" field.
+func SubtitleNEQ(v string) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldSubtitle, v))
+}
+
+// SubtitleIn applies the In predicate on the "subtitle" field.
+func SubtitleIn(vs ...string) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldSubtitle, vs...))
+}
+
+// SubtitleNotIn applies the NotIn predicate on the "subtitle" field.
+func SubtitleNotIn(vs ...string) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldSubtitle, vs...))
+}
+
+// SubtitleGT applies the GT predicate on the "subtitle" field.
+func SubtitleGT(v string) predicate.Article {
+	return predicate.Article(sql.FieldGT(FieldSubtitle, v))
+}
+
+// SubtitleGTE applies the GTE predicate on the "subtitle" field.
+func SubtitleGTE(v string) predicate.Article {
+	return predicate.Article(sql.FieldGTE(FieldSubtitle, v))
+}
+
+// SubtitleLT applies the LT predicate on the "subtitle" field.
+func SubtitleLT(v string) predicate.Article {
+	return predicate.Article(sql.FieldLT(FieldSubtitle, v))
+}
+
+// SubtitleLTE applies the LTE predicate on the "subtitle" field.
+func SubtitleLTE(v string) predicate.Article {
+	return predicate.Article(sql.FieldLTE(FieldSubtitle, v))
+}
+
+// SubtitleContains applies the Contains predicate on the "subtitle" field.
+func SubtitleContains(v string) predicate.Article {
+	return predicate.Article(sql.FieldContains(FieldSubtitle, v))
+}
+
+// SubtitleHasPrefix applies the HasPrefix predicate on the "subtitle" field.
+func SubtitleHasPrefix(v string) predicate.Article {
+	return predicate.Article(sql.FieldHasPrefix(FieldSubtitle, v))
+}
+
+// SubtitleHasSuffix applies the HasSuffix predicate on the "subtitle" field.
+func SubtitleHasSuffix(v string) predicate.Article {
+	return predicate.Article(sql.FieldHasSuffix(FieldSubtitle, v))
+}
+
+// SubtitleEqualFold applies the EqualFold predicate on the "subtitle" field.
+func SubtitleEqualFold(v string) predicate.Article {
+	return predicate.Article(sql.FieldEqualFold(FieldSubtitle, v))
+}
+
+// SubtitleContainsFold applies the ContainsFold predicate on the "subtitle" field.
+func SubtitleContainsFold(v string) predicate.Article {
+	return predicate.Article(sql.FieldContainsFold(FieldSubtitle, v))
+}
+
 // DescriptionEQ applies the EQ predicate on the "description" field.
 func DescriptionEQ(v string) predicate.Article {
 	return predicate.Article(sql.FieldEQ(FieldDescription, v))
@@ -409,6 +494,201 @@ func DescriptionEqualFold(v string) predicate.Article {
 // DescriptionContainsFold applies the ContainsFold predicate on the "description" field.
 func DescriptionContainsFold(v string) predicate.Article {
 	return predicate.Article(sql.FieldContainsFold(FieldDescription, v))
+}
+
+// CanonicalURLEQ applies the EQ predicate on the "canonical_url" field.
+func CanonicalURLEQ(v string) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldCanonicalURL, v))
+}
+
+// CanonicalURLNEQ applies the NEQ predicate on the "canonical_url" field.
+func CanonicalURLNEQ(v string) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldCanonicalURL, v))
+}
+
+// CanonicalURLIn applies the In predicate on the "canonical_url" field.
+func CanonicalURLIn(vs ...string) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldCanonicalURL, vs...))
+}
+
+// CanonicalURLNotIn applies the NotIn predicate on the "canonical_url" field.
+func CanonicalURLNotIn(vs ...string) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldCanonicalURL, vs...))
+}
+
+// CanonicalURLGT applies the GT predicate on the "canonical_url" field.
+func CanonicalURLGT(v string) predicate.Article {
+	return predicate.Article(sql.FieldGT(FieldCanonicalURL, v))
+}
+
+// CanonicalURLGTE applies the GTE predicate on the "canonical_url" field.
+func CanonicalURLGTE(v string) predicate.Article {
+	return predicate.Article(sql.FieldGTE(FieldCanonicalURL, v))
+}
+
+// CanonicalURLLT applies the LT predicate on the "canonical_url" field.
+func CanonicalURLLT(v string) predicate.Article {
+	return predicate.Article(sql.FieldLT(FieldCanonicalURL, v))
+}
+
+// CanonicalURLLTE applies the LTE predicate on the "canonical_url" field.
+func CanonicalURLLTE(v string) predicate.Article {
+	return predicate.Article(sql.FieldLTE(FieldCanonicalURL, v))
+}
+
+// CanonicalURLContains applies the Contains predicate on the "canonical_url" field.
+func CanonicalURLContains(v string) predicate.Article {
+	return predicate.Article(sql.FieldContains(FieldCanonicalURL, v))
+}
+
+// CanonicalURLHasPrefix applies the HasPrefix predicate on the "canonical_url" field.
+func CanonicalURLHasPrefix(v string) predicate.Article {
+	return predicate.Article(sql.FieldHasPrefix(FieldCanonicalURL, v))
+}
+
+// CanonicalURLHasSuffix applies the HasSuffix predicate on the "canonical_url" field.
+func CanonicalURLHasSuffix(v string) predicate.Article {
+	return predicate.Article(sql.FieldHasSuffix(FieldCanonicalURL, v))
+}
+
+// CanonicalURLEqualFold applies the EqualFold predicate on the "canonical_url" field.
+func CanonicalURLEqualFold(v string) predicate.Article {
+	return predicate.Article(sql.FieldEqualFold(FieldCanonicalURL, v))
+}
+
+// CanonicalURLContainsFold applies the ContainsFold predicate on the "canonical_url" field.
+func CanonicalURLContainsFold(v string) predicate.Article {
+	return predicate.Article(sql.FieldContainsFold(FieldCanonicalURL, v))
+}
+
+// SeoTitleEQ applies the EQ predicate on the "seo_title" field.
+func SeoTitleEQ(v string) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldSeoTitle, v))
+}
+
+// SeoTitleNEQ applies the NEQ predicate on the "seo_title" field.
+func SeoTitleNEQ(v string) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldSeoTitle, v))
+}
+
+// SeoTitleIn applies the In predicate on the "seo_title" field.
+func SeoTitleIn(vs ...string) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldSeoTitle, vs...))
+}
+
+// SeoTitleNotIn applies the NotIn predicate on the "seo_title" field.
+func SeoTitleNotIn(vs ...string) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldSeoTitle, vs...))
+}
+
+// SeoTitleGT applies the GT predicate on the "seo_title" field.
+func SeoTitleGT(v string) predicate.Article {
+	return predicate.Article(sql.FieldGT(FieldSeoTitle, v))
+}
+
+// SeoTitleGTE applies the GTE predicate on the "seo_title" field.
+func SeoTitleGTE(v string) predicate.Article {
+	return predicate.Article(sql.FieldGTE(FieldSeoTitle, v))
+}
+
+// SeoTitleLT applies the LT predicate on the "seo_title" field.
+func SeoTitleLT(v string) predicate.Article {
+	return predicate.Article(sql.FieldLT(FieldSeoTitle, v))
+}
+
+// SeoTitleLTE applies the LTE predicate on the "seo_title" field.
+func SeoTitleLTE(v string) predicate.Article {
+	return predicate.Article(sql.FieldLTE(FieldSeoTitle, v))
+}
+
+// SeoTitleContains applies the Contains predicate on the "seo_title" field.
+func SeoTitleContains(v string) predicate.Article {
+	return predicate.Article(sql.FieldContains(FieldSeoTitle, v))
+}
+
+// SeoTitleHasPrefix applies the HasPrefix predicate on the "seo_title" field.
+func SeoTitleHasPrefix(v string) predicate.Article {
+	return predicate.Article(sql.FieldHasPrefix(FieldSeoTitle, v))
+}
+
+// SeoTitleHasSuffix applies the HasSuffix predicate on the "seo_title" field.
+func SeoTitleHasSuffix(v string) predicate.Article {
+	return predicate.Article(sql.FieldHasSuffix(FieldSeoTitle, v))
+}
+
+// SeoTitleEqualFold applies the EqualFold predicate on the "seo_title" field.
+func SeoTitleEqualFold(v string) predicate.Article {
+	return predicate.Article(sql.FieldEqualFold(FieldSeoTitle, v))
+}
+
+// SeoTitleContainsFold applies the ContainsFold predicate on the "seo_title" field.
+func SeoTitleContainsFold(v string) predicate.Article {
+	return predicate.Article(sql.FieldContainsFold(FieldSeoTitle, v))
+}
+
+// SeoDescriptionEQ applies the EQ predicate on the "seo_description" field.
+func SeoDescriptionEQ(v string) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldSeoDescription, v))
+}
+
+// SeoDescriptionNEQ applies the NEQ predicate on the "seo_description" field.
+func SeoDescriptionNEQ(v string) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldSeoDescription, v))
+}
+
+// SeoDescriptionIn applies the In predicate on the "seo_description" field.
+func SeoDescriptionIn(vs ...string) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldSeoDescription, vs...))
+}
+
+// SeoDescriptionNotIn applies the NotIn predicate on the "seo_description" field.
+func SeoDescriptionNotIn(vs ...string) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldSeoDescription, vs...))
+}
+
+// SeoDescriptionGT applies the GT predicate on the "seo_description" field.
+func SeoDescriptionGT(v string) predicate.Article {
+	return predicate.Article(sql.FieldGT(FieldSeoDescription, v))
+}
+
+// SeoDescriptionGTE applies the GTE predicate on the "seo_description" field.
+func SeoDescriptionGTE(v string) predicate.Article {
+	return predicate.Article(sql.FieldGTE(FieldSeoDescription, v))
+}
+
+// SeoDescriptionLT applies the LT predicate on the "seo_description" field.
+func SeoDescriptionLT(v string) predicate.Article {
+	return predicate.Article(sql.FieldLT(FieldSeoDescription, v))
+}
+
+// SeoDescriptionLTE applies the LTE predicate on the "seo_description" field.
+func SeoDescriptionLTE(v string) predicate.Article {
+	return predicate.Article(sql.FieldLTE(FieldSeoDescription, v))
+}
+
+// SeoDescriptionContains applies the Contains predicate on the "seo_description" field.
+func SeoDescriptionContains(v string) predicate.Article {
+	return predicate.Article(sql.FieldContains(FieldSeoDescription, v))
+}
+
+// SeoDescriptionHasPrefix applies the HasPrefix predicate on the "seo_description" field.
+func SeoDescriptionHasPrefix(v string) predicate.Article {
+	return predicate.Article(sql.FieldHasPrefix(FieldSeoDescription, v))
+}
+
+// SeoDescriptionHasSuffix applies the HasSuffix predicate on the "seo_description" field.
+func SeoDescriptionHasSuffix(v string) predicate.Article {
+	return predicate.Article(sql.FieldHasSuffix(FieldSeoDescription, v))
+}
+
+// SeoDescriptionEqualFold applies the EqualFold predicate on the "seo_description" field.
+func SeoDescriptionEqualFold(v string) predicate.Article {
+	return predicate.Article(sql.FieldEqualFold(FieldSeoDescription, v))
+}
+
+// SeoDescriptionContainsFold applies the ContainsFold predicate on the "seo_description" field.
+func SeoDescriptionContainsFold(v string) predicate.Article {
+	return predicate.Article(sql.FieldContainsFold(FieldSeoDescription, v))
 }
 
 // BodyEQ applies the EQ predicate on the "body" field.

@@ -16,7 +16,11 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "slug", Type: field.TypeString, Unique: true, Size: 255},
 		{Name: "title", Type: field.TypeString, Size: 255},
+		{Name: "subtitle", Type: field.TypeString, Size: 255, Default: ""},
 		{Name: "description", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "canonical_url", Type: field.TypeString, Size: 2048, Default: ""},
+		{Name: "seo_title", Type: field.TypeString, Size: 120, Default: ""},
+		{Name: "seo_description", Type: field.TypeString, Size: 320, Default: ""},
 		{Name: "body", Type: field.TypeString, Size: 2147483647},
 		{Name: "favorites_count", Type: field.TypeInt, Default: 0},
 		{Name: "body_html", Type: field.TypeString, Size: 2147483647, Default: ""},
@@ -38,7 +42,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "articles_users_articles",
-				Columns:    []*schema.Column{ArticlesColumns[17]},
+				Columns:    []*schema.Column{ArticlesColumns[21]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -47,7 +51,7 @@ var (
 			{
 				Name:    "article_published_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[15], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[19], ArticlesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text = 'published'::text)",
 				},
@@ -55,7 +59,7 @@ var (
 			{
 				Name:    "article_author_id_published_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[17], ArticlesColumns[15], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[21], ArticlesColumns[19], ArticlesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text = 'published'::text)",
 				},
@@ -63,7 +67,7 @@ var (
 			{
 				Name:    "article_author_id_updated_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[17], ArticlesColumns[2], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[21], ArticlesColumns[2], ArticlesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text <> 'published'::text)",
 				},
@@ -71,7 +75,7 @@ var (
 			{
 				Name:    "article_publish_at",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[16]},
+				Columns: []*schema.Column{ArticlesColumns[20]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text = 'scheduled'::text)",
 				},

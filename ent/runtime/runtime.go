@@ -86,44 +86,68 @@ func init() {
 			return nil
 		}
 	}()
+	// articleDescSubtitle is the schema descriptor for subtitle field.
+	articleDescSubtitle := articleFields[2].Descriptor()
+	// article.DefaultSubtitle holds the default value on creation for the subtitle field.
+	article.DefaultSubtitle = articleDescSubtitle.Default.(string)
+	// article.SubtitleValidator is a validator for the "subtitle" field. It is called by the builders before save.
+	article.SubtitleValidator = articleDescSubtitle.Validators[0].(func(string) error)
 	// articleDescDescription is the schema descriptor for description field.
-	articleDescDescription := articleFields[2].Descriptor()
+	articleDescDescription := articleFields[3].Descriptor()
 	// article.DefaultDescription holds the default value on creation for the description field.
 	article.DefaultDescription = articleDescDescription.Default.(string)
 	// article.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
 	article.DescriptionValidator = articleDescDescription.Validators[0].(func(string) error)
+	// articleDescCanonicalURL is the schema descriptor for canonical_url field.
+	articleDescCanonicalURL := articleFields[4].Descriptor()
+	// article.DefaultCanonicalURL holds the default value on creation for the canonical_url field.
+	article.DefaultCanonicalURL = articleDescCanonicalURL.Default.(string)
+	// article.CanonicalURLValidator is a validator for the "canonical_url" field. It is called by the builders before save.
+	article.CanonicalURLValidator = articleDescCanonicalURL.Validators[0].(func(string) error)
+	// articleDescSeoTitle is the schema descriptor for seo_title field.
+	articleDescSeoTitle := articleFields[5].Descriptor()
+	// article.DefaultSeoTitle holds the default value on creation for the seo_title field.
+	article.DefaultSeoTitle = articleDescSeoTitle.Default.(string)
+	// article.SeoTitleValidator is a validator for the "seo_title" field. It is called by the builders before save.
+	article.SeoTitleValidator = articleDescSeoTitle.Validators[0].(func(string) error)
+	// articleDescSeoDescription is the schema descriptor for seo_description field.
+	articleDescSeoDescription := articleFields[6].Descriptor()
+	// article.DefaultSeoDescription holds the default value on creation for the seo_description field.
+	article.DefaultSeoDescription = articleDescSeoDescription.Default.(string)
+	// article.SeoDescriptionValidator is a validator for the "seo_description" field. It is called by the builders before save.
+	article.SeoDescriptionValidator = articleDescSeoDescription.Validators[0].(func(string) error)
 	// articleDescFavoritesCount is the schema descriptor for favorites_count field.
-	articleDescFavoritesCount := articleFields[5].Descriptor()
+	articleDescFavoritesCount := articleFields[9].Descriptor()
 	// article.DefaultFavoritesCount holds the default value on creation for the favorites_count field.
 	article.DefaultFavoritesCount = articleDescFavoritesCount.Default.(int)
 	// article.FavoritesCountValidator is a validator for the "favorites_count" field. It is called by the builders before save.
 	article.FavoritesCountValidator = articleDescFavoritesCount.Validators[0].(func(int) error)
 	// articleDescBodyHTML is the schema descriptor for body_html field.
-	articleDescBodyHTML := articleFields[6].Descriptor()
+	articleDescBodyHTML := articleFields[10].Descriptor()
 	// article.DefaultBodyHTML holds the default value on creation for the body_html field.
 	article.DefaultBodyHTML = articleDescBodyHTML.Default.(string)
 	// articleDescExcerpt is the schema descriptor for excerpt field.
-	articleDescExcerpt := articleFields[7].Descriptor()
+	articleDescExcerpt := articleFields[11].Descriptor()
 	// article.DefaultExcerpt holds the default value on creation for the excerpt field.
 	article.DefaultExcerpt = articleDescExcerpt.Default.(string)
 	// articleDescWordCount is the schema descriptor for word_count field.
-	articleDescWordCount := articleFields[8].Descriptor()
+	articleDescWordCount := articleFields[12].Descriptor()
 	// article.DefaultWordCount holds the default value on creation for the word_count field.
 	article.DefaultWordCount = articleDescWordCount.Default.(int)
 	// article.WordCountValidator is a validator for the "word_count" field. It is called by the builders before save.
 	article.WordCountValidator = articleDescWordCount.Validators[0].(func(int) error)
 	// articleDescReadingTimeMinutes is the schema descriptor for reading_time_minutes field.
-	articleDescReadingTimeMinutes := articleFields[9].Descriptor()
+	articleDescReadingTimeMinutes := articleFields[13].Descriptor()
 	// article.DefaultReadingTimeMinutes holds the default value on creation for the reading_time_minutes field.
 	article.DefaultReadingTimeMinutes = articleDescReadingTimeMinutes.Default.(int)
 	// article.ReadingTimeMinutesValidator is a validator for the "reading_time_minutes" field. It is called by the builders before save.
 	article.ReadingTimeMinutesValidator = articleDescReadingTimeMinutes.Validators[0].(func(int) error)
 	// articleDescToc is the schema descriptor for toc field.
-	articleDescToc := articleFields[10].Descriptor()
+	articleDescToc := articleFields[14].Descriptor()
 	// article.DefaultToc holds the default value on creation for the toc field.
 	article.DefaultToc = articleDescToc.Default.(markdown.TOC)
 	// articleDescRenderVersion is the schema descriptor for render_version field.
-	articleDescRenderVersion := articleFields[11].Descriptor()
+	articleDescRenderVersion := articleFields[15].Descriptor()
 	// article.DefaultRenderVersion holds the default value on creation for the render_version field.
 	article.DefaultRenderVersion = articleDescRenderVersion.Default.(int)
 	// article.RenderVersionValidator is a validator for the "render_version" field. It is called by the builders before save.

@@ -28,7 +28,13 @@ func (Article) Fields() []ent.Field {
 		// The slug is fixed at creation so shared links keep working after a rename.
 		field.String("slug").MaxLen(255).NotEmpty().Unique().Immutable(),
 		field.String("title").MaxRuneLen(255).NotEmpty(),
+		field.String("subtitle").MaxRuneLen(255).Default(""),
 		field.String("description").MaxRuneLen(1000).Default(""),
+		// Empty when the article was first published here, and the SEO texts when the
+		// article's own title and excerpt are to be used.
+		field.String("canonical_url").MaxLen(2048).Default(""),
+		field.String("seo_title").MaxRuneLen(120).Default(""),
+		field.String("seo_description").MaxRuneLen(320).Default(""),
 		field.Text("body"),
 		field.Int("author_id"),
 		// favorites_count is kept in step with the favorites table in the same

@@ -112,6 +112,51 @@ func NewComments(ctx context.Context, cs []*ent.Comment) []*Comment {
 // one gqlgen binds to a list by itself.
 func (a *Article) TableOfContents() []markdown.TocEntry { return a.Toc }
 
+// Canonical is the canonical URL, or nil when the article was first published here.
+func (a *Article) Canonical() *string {
+	if a.CanonicalURL == "" {
+		return nil
+	}
+	return &a.CanonicalURL
+}
+
+// SEO is what search engines and link previews show of an article.
+type SEO struct {
+	Title, Description string
+}
+
+// Seo is the search-engine text, the article's own title and excerpt where none is given.
+func (a *Article) Seo() *SEO {
+	out := &SEO{Title: a.SeoTitle, Description: a.SeoDescription}
+	if out.Title == "" {
+		out.Title = a.Title
+	}
+	if out.Description == "" {
+		out.Description = a.Excerpt
+	}
+	return out
+}
+
+// The viewer's hints come from the rules the writes apply (internal/policy).
+
+// ViewerCanEdit reports whether the viewer may change the article.
+func (a *Article) ViewerCanEdit() bool {
+	return policy.CanEditArticle(auth.ViewerFrom(a.ctx), a.Article) == nil
+}
+
+// ViewerCanDelete reports whether the viewer may delete the article.
+func (a *Article) ViewerCanDelete() bool { return a.ViewerCanEdit() }
+
+// ViewerCanComment reports whether the viewer may comment on (and favorite) the article.
+func (a *Article) ViewerCanComment() bool {
+	return policy.CanComment(auth.ViewerFrom(a.ctx), a.Article) == nil
+}
+
+// ViewerCanDelete reports whether the viewer may delete the comment.
+func (c *Comment) ViewerCanDelete() bool {
+	return policy.CanDeleteComment(auth.ViewerFrom(c.ctx), c.Comment) == nil
+}
+
 // ArticleStatus is the stored status as the schema names it.
 func (a *Article) ArticleStatus() ArticleStatus {
 	switch a.Status {

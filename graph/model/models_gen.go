@@ -56,6 +56,12 @@ type CreateArticleInput struct {
 	Body string `json:"body"`
 	// Up to 10 tags; normalised to lower case, duplicates removed.
 	Tags []string `json:"tags,omitempty"`
+	// Up to 255 characters.
+	Subtitle *string `json:"subtitle,omitempty"`
+	// Where the article was first published: an http or https URL, up to 2,048 characters.
+	CanonicalURL *string `json:"canonicalURL,omitempty"`
+	// Search-engine text; left out, the title and excerpt are used.
+	Seo *SEOInput `json:"seo,omitempty"`
 	// Publish at once (the default), or keep the article as a draft that only the viewer sees.
 	Publish *bool `json:"publish,omitempty"`
 }
@@ -165,6 +171,14 @@ type Query struct {
 type RefreshSessionInput struct {
 	// The refresh token from the last `AuthPayload`.
 	RefreshToken string `json:"refreshToken"`
+}
+
+// Search-engine text for an article; a field left out (or empty) falls back to the article's own.
+type SEOInput struct {
+	// Up to 120 characters.
+	Title *string `json:"title,omitempty"`
+	// Up to 320 characters.
+	Description *string `json:"description,omitempty"`
 }
 
 // Result of `sendVerificationEmail`.
@@ -283,6 +297,16 @@ type UpdateArticleInput struct {
 	Body *string `json:"body,omitempty"`
 	// New full list of tags (replaces the old list).
 	Tags []string `json:"tags,omitempty"`
+	// New subtitle (empty removes it).
+	Subtitle *string `json:"subtitle,omitempty"`
+	// New canonical URL (empty removes it).
+	CanonicalURL *string `json:"canonicalURL,omitempty"`
+	// New search-engine text; each field given replaces the old one (empty falls back to the article's own).
+	Seo *SEOInput `json:"seo,omitempty"`
+	// The `updatedAt` the client last read. When the article has changed since (another tab,
+	// another editor), the update is refused with `CONFLICT` and nothing is written, instead
+	// of silently overwriting that change. Left out, the update applies whatever happened.
+	ExpectedUpdatedAt *time.Time `json:"expectedUpdatedAt,omitempty"`
 }
 
 // Result of `updateArticle`.

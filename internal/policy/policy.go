@@ -34,6 +34,22 @@ func CanEditArticle(v auth.Viewer, a *ent.Article) error {
 	return nil
 }
 
+// CanComment allows a signed-in viewer to comment on or favorite a published article;
+// its author is told to publish a draft first, anyone else does not know it exists.
+func CanComment(v auth.Viewer, a *ent.Article) error {
+	if err := requireViewer(v); err != nil {
+		return err
+	}
+	switch {
+	case a.Status == article.StatusPublished:
+		return nil
+	case !CanSeeArticle(v, a):
+		return apperr.NotFound("article")
+	default:
+		return apperr.Forbidden("the article is not published: publish it first")
+	}
+}
+
 // CanDeleteComment allows only the comment's author to delete it.
 func CanDeleteComment(v auth.Viewer, c *ent.Comment) error {
 	if err := requireViewer(v); err != nil {

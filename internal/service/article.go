@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"time"
 
 	"github.com/lib/pq"
 
@@ -34,6 +35,7 @@ func (s *Service) ArticleBySlug(ctx context.Context, slug string) (*ent.Article,
 type CreateArticleInput struct {
 	Title, Description, Body string
 	Tags                     []string
+	ArticleMeta
 	// Draft keeps the article unpublished: only its author sees it.
 	Draft bool
 }
@@ -49,6 +51,7 @@ func (s *Acting) CreateArticle(ctx context.Context, in CreateArticleInput) (*ent
 	checkLen(bad, "description", in.Description, 0, maxDescription)
 	doc := checkBody(bad, in.Body)
 	tags := normTags(bad, in.Tags)
+	in.check(bad)
 	if err := bad.Err(); err != nil {
 		return nil, err
 	}
@@ -81,6 +84,10 @@ func (s *Acting) CreateArticle(ctx context.Context, in CreateArticleInput) (*ent
 				create.SetStatus(article.StatusPublished).SetPublishedAt(ts)
 			}
 			a, err = create.
+				SetNillableSubtitle(in.Subtitle).
+				SetNillableCanonicalURL(in.CanonicalURL).
+				SetNillableSeoTitle(in.SeoTitle).
+				SetNillableSeoDescription(in.SeoDescription).
 				SetCreatedAt(ts).
 				SetUpdatedAt(ts).
 				SetSlug(slug).
@@ -199,6 +206,10 @@ type UpdateArticleInput struct {
 	Title, Description, Body *string
 	Tags                     []string
 	SetTags                  bool
+	ArticleMeta
+	// ExpectedUpdatedAt, when set, refuses the update (CONFLICT) if the article changed
+	// since the client read it then.
+	ExpectedUpdatedAt *time.Time
 }
 
 // UpdateArticle changes an article of the viewer's. The slug never changes.
@@ -223,6 +234,7 @@ func (s *Acting) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent
 	if in.SetTags {
 		tags = normTags(bad, in.Tags)
 	}
+	in.check(bad)
 	if err := bad.Err(); err != nil {
 		return nil, err
 	}
@@ -235,7 +247,16 @@ func (s *Acting) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent
 		if err := policy.CanEditArticle(v, a); err != nil {
 			return err
 		}
-		upd := tx.Article.UpdateOne(a)
+		// Under the row lock: no other write can land between this check and this one.
+		if in.ExpectedUpdatedAt != nil && !a.UpdatedAt.Equal(*in.ExpectedUpdatedAt) {
+			return apperr.Conflict("the article changed since you read it (updatedAt " +
+				a.UpdatedAt.UTC().Format(time.RFC3339Nano) + "): read it again, then edit")
+		}
+		upd := tx.Article.UpdateOne(a).
+			SetNillableSubtitle(in.Subtitle).
+			SetNillableCanonicalURL(in.CanonicalURL).
+			SetNillableSeoTitle(in.SeoTitle).
+			SetNillableSeoDescription(in.SeoDescription)
 		if in.Title != nil {
 			upd.SetTitle(*in.Title)
 		}

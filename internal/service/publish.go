@@ -25,18 +25,9 @@ const (
 	pastGrace   = time.Minute
 )
 
-// publishedFor refuses to let v favorite or comment on an article that is not published:
-// NOT_FOUND for anyone but its author (for them it does not exist), FORBIDDEN for them.
-func publishedFor(v auth.Viewer, a *ent.Article) error {
-	switch {
-	case a.Status == article.StatusPublished:
-		return nil
-	case !policy.CanSeeArticle(v, a):
-		return apperr.NotFound("article")
-	default:
-		return apperr.Forbidden("the article is not published: publish it first")
-	}
-}
+// publishedFor refuses to let v favorite or comment on an article that is not published
+// (policy.CanComment).
+func publishedFor(v auth.Viewer, a *ent.Article) error { return policy.CanComment(v, a) }
 
 // PublishArticle publishes one of the viewer's articles now, or schedules it for at when
 // at is in the future (at most MaxSchedule ahead).

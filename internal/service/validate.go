@@ -127,19 +127,56 @@ func checkBody(bad apperr.Fields, body string) markdown.Doc {
 	return doc
 }
 
-func checkImage(bad apperr.Fields, image string) {
-	if image == "" {
+func checkImage(bad apperr.Fields, image string) { checkURL(bad, "image", image, maxImage) }
+
+// checkURL accepts "" (none) or an absolute http or https URL of at most maxLen bytes.
+func checkURL(bad apperr.Fields, field, v string, maxLen int) {
+	if v == "" {
 		return
 	}
-	if len(image) > maxImage {
-		bad.Add("image", fmt.Sprintf("is too long (at most %d characters)", maxImage))
+	if len(v) > maxLen {
+		bad.Add(field, fmt.Sprintf("is too long (at most %d characters)", maxLen))
 		return
 	}
-	u, err := url.Parse(image)
+	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad.Add("image", "must be an http or https URL")
+		bad.Add(field, "must be an http or https URL")
 	}
 }
+
+// ArticleMeta is what an article says about itself beside its text; nil fields stay as
+// they are in an update (empty clears).
+type ArticleMeta struct {
+	Subtitle, CanonicalURL, SeoTitle, SeoDescription *string
+}
+
+// check trims and validates m's fields, naming them as the schema does.
+func (m *ArticleMeta) check(bad apperr.Fields) {
+	for _, f := range []struct {
+		v     **string
+		field string
+		max   int
+	}{{&m.Subtitle, "subtitle", maxSubtitle}, {&m.SeoTitle, "seo.title", maxSeoTitle}, {&m.SeoDescription, "seo.description", maxSeoDescription}} {
+		if *f.v != nil {
+			t := strings.TrimSpace(**f.v)
+			*f.v = &t
+			checkLen(bad, f.field, t, 0, f.max)
+		}
+	}
+	if m.CanonicalURL != nil {
+		u := strings.TrimSpace(*m.CanonicalURL)
+		m.CanonicalURL = &u
+		checkURL(bad, "canonicalURL", u, maxCanonicalURL)
+	}
+}
+
+// The metadata's bounds, as ent/schema's.
+const (
+	maxSubtitle       = 255
+	maxCanonicalURL   = 2048
+	maxSeoTitle       = 120
+	maxSeoDescription = 320
+)
 
 // normTags normalises tag names (trimmed, lower case, inner spaces as "-"), drops
 // duplicates and sorts them, so every write locks tag rows in the same order.

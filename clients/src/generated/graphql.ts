@@ -25,10 +25,16 @@ export type ArticleFilter = {
 export type CreateArticleInput = {
   /** Markdown, 1 to 100,000 characters. */
   body: string;
+  /** Where the article was first published: an http or https URL, up to 2,048 characters. */
+  canonicalURL?: string | null | undefined;
   /** Up to 1,000 characters. */
   description: string;
   /** Publish at once (the default), or keep the article as a draft that only the viewer sees. */
   publish?: boolean | null | undefined;
+  /** Search-engine text; left out, the title and excerpt are used. */
+  seo?: SeoInput | null | undefined;
+  /** Up to 255 characters. */
+  subtitle?: string | null | undefined;
   /** Up to 10 tags; normalised to lower case, duplicates removed. */
   tags?: Array<string> | null | undefined;
   /** 1 to 255 characters. */
@@ -51,6 +57,14 @@ export type FollowUserInput = {
 export type RefreshSessionInput = {
   /** The refresh token from the last `AuthPayload`. */
   refreshToken: string;
+};
+
+/** Search-engine text for an article; a field left out (or empty) falls back to the article's own. */
+export type SeoInput = {
+  /** Up to 320 characters. */
+  description?: string | null | undefined;
+  /** Up to 120 characters. */
+  title?: string | null | undefined;
 };
 
 /** Input of `signIn`. */
