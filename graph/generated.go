@@ -105,9 +105,11 @@ type ComplexityRoot struct {
 		Author          func(childComplexity int) int
 		Body            func(childComplexity int) int
 		CreatedAt       func(childComplexity int) int
+		Edited          func(childComplexity int) int
 		GlobalID        func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
 		ViewerCanDelete func(childComplexity int) int
+		ViewerCanEdit   func(childComplexity int) int
 	}
 
 	CommentConnection struct {
@@ -173,6 +175,7 @@ type ComplexityRoot struct {
 		UnlinkIdentity        func(childComplexity int, input model.UnlinkIdentityInput) int
 		UnpublishArticle      func(childComplexity int, input model.UnpublishArticleInput) int
 		UpdateArticle         func(childComplexity int, input model.UpdateArticleInput) int
+		UpdateComment         func(childComplexity int, input model.UpdateCommentInput) int
 		UpdateViewer          func(childComplexity int, input model.UpdateViewerInput) int
 		VerifyEmail           func(childComplexity int, input model.VerifyEmailInput) int
 	}
@@ -250,6 +253,10 @@ type ComplexityRoot struct {
 		Article func(childComplexity int) int
 	}
 
+	UpdateCommentPayload struct {
+		Comment func(childComplexity int) int
+	}
+
 	UpdateViewerPayload struct {
 		User func(childComplexity int) int
 	}
@@ -316,6 +323,7 @@ type MutationResolver interface {
 	FavoriteArticle(ctx context.Context, input model.FavoriteArticleInput) (*model.FavoriteArticlePayload, error)
 	UnfavoriteArticle(ctx context.Context, input model.UnfavoriteArticleInput) (*model.UnfavoriteArticlePayload, error)
 	AddComment(ctx context.Context, input model.AddCommentInput) (*model.AddCommentPayload, error)
+	UpdateComment(ctx context.Context, input model.UpdateCommentInput) (*model.UpdateCommentPayload, error)
 	DeleteComment(ctx context.Context, input model.DeleteCommentInput) (*model.DeleteCommentPayload, error)
 }
 type QueryResolver interface {
@@ -636,6 +644,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Comment.CreatedAt(childComplexity), true
+	case "Comment.edited":
+		if e.ComplexityRoot.Comment.Edited == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Comment.Edited(childComplexity), true
 	case "Comment.id":
 		if e.ComplexityRoot.Comment.GlobalID == nil {
 			break
@@ -654,6 +668,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Comment.ViewerCanDelete(childComplexity), true
+	case "Comment.viewerCanEdit":
+		if e.ComplexityRoot.Comment.ViewerCanEdit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Comment.ViewerCanEdit(childComplexity), true
 
 	case "CommentConnection.edges":
 		if e.ComplexityRoot.CommentConnection.Edges == nil {
@@ -964,6 +984,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateArticle(childComplexity, args["input"].(model.UpdateArticleInput)), true
+	case "Mutation.updateComment":
+		if e.ComplexityRoot.Mutation.UpdateComment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateComment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateComment(childComplexity, args["input"].(model.UpdateCommentInput)), true
 	case "Mutation.updateViewer":
 		if e.ComplexityRoot.Mutation.UpdateViewer == nil {
 			break
@@ -1233,6 +1264,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UpdateArticlePayload.Article(childComplexity), true
 
+	case "UpdateCommentPayload.comment":
+		if e.ComplexityRoot.UpdateCommentPayload.Comment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateCommentPayload.Comment(childComplexity), true
+
 	case "UpdateViewerPayload.user":
 		if e.ComplexityRoot.UpdateViewerPayload.User == nil {
 			break
@@ -1442,6 +1480,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UnlinkIdentityInput", ec.unmarshalInputUnlinkIdentityInput),
 			graphql.NewInputUnmarshaler("UnpublishArticleInput", ec.unmarshalInputUnpublishArticleInput),
 			graphql.NewInputUnmarshaler("UpdateArticleInput", ec.unmarshalInputUpdateArticleInput),
+			graphql.NewInputUnmarshaler("UpdateCommentInput", ec.unmarshalInputUpdateCommentInput),
 			graphql.NewInputUnmarshaler("UpdateViewerInput", ec.unmarshalInputUpdateViewerInput),
 			graphql.NewInputUnmarshaler("VerifyEmailInput", ec.unmarshalInputVerifyEmailInput),
 		)
@@ -1903,8 +1942,12 @@ type Comment implements Node {
   article: Article!
   "When it was written."
   createdAt: DateTime!
-  "When it was last changed."
+  "When it was last changed: its creation, or its last edit."
   updatedAt: DateTime!
+  "Whether its author has edited it since writing it."
+  edited: Boolean!
+  "Whether ` + "`" + `updateComment` + "`" + ` would let the viewer edit it (its author only)."
+  viewerCanEdit: Boolean!
   "Whether ` + "`" + `deleteComment` + "`" + ` would let the viewer delete it (its author only)."
   viewerCanDelete: Boolean!
 }
@@ -2068,6 +2111,11 @@ type Mutation {
   unfavoriteArticle(input: UnfavoriteArticleInput!): UnfavoriteArticlePayload!
   "Comment on an article."
   addComment(input: AddCommentInput!): AddCommentPayload!
+  """
+  Change a comment's text; only its author may (` + "`" + `FORBIDDEN` + "`" + `). ` + "`" + `updatedAt` + "`" + ` moves and
+  ` + "`" + `edited` + "`" + ` becomes true.
+  """
+  updateComment(input: UpdateCommentInput!): UpdateCommentPayload!
   "Delete a comment; only its author may (` + "`" + `FORBIDDEN` + "`" + `)."
   deleteComment(input: DeleteCommentInput!): DeleteCommentPayload!
 }
@@ -2411,6 +2459,20 @@ type AddCommentPayload {
   comment: Comment!
 }
 
+"Input of ` + "`" + `updateComment` + "`" + `."
+input UpdateCommentInput {
+  "Global id of the comment."
+  id: ID!
+  "The new text, 1 to 5,000 characters."
+  body: String!
+}
+
+"Result of ` + "`" + `updateComment` + "`" + `."
+type UpdateCommentPayload {
+  "The comment after the change."
+  comment: Comment!
+}
+
 "Input of ` + "`" + `deleteComment` + "`" + `."
 input DeleteCommentInput {
   "Global id of the comment."
@@ -2560,6 +2622,10 @@ func (ec *executionContext) childFields_Comment(ctx context.Context, field graph
 		return ec.fieldContext_Comment_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Comment_updatedAt(ctx, field)
+	case "edited":
+		return ec.fieldContext_Comment_edited(ctx, field)
+	case "viewerCanEdit":
+		return ec.fieldContext_Comment_viewerCanEdit(ctx, field)
 	case "viewerCanDelete":
 		return ec.fieldContext_Comment_viewerCanDelete(ctx, field)
 	}
@@ -2760,6 +2826,14 @@ func (ec *executionContext) childFields_UpdateArticlePayload(ctx context.Context
 		return ec.fieldContext_UpdateArticlePayload_article(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UpdateArticlePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateCommentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "comment":
+		return ec.fieldContext_UpdateCommentPayload_comment(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateCommentPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_UpdateViewerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3240,6 +3314,20 @@ func (ec *executionContext) field_Mutation_updateArticle_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UpdateArticleInput, error) {
 			return ec.unmarshalNUpdateArticleInput2inkwellᚋgraphᚋmodelᚐUpdateArticleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateComment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateCommentInput, error) {
+			return ec.unmarshalNUpdateCommentInput2inkwellᚋgraphᚋmodelᚐUpdateCommentInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4843,6 +4931,52 @@ func (ec *executionContext) fieldContext_Comment_updatedAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Comment", field, false, false, "DateTime")
 }
 
+func (ec *executionContext) _Comment_edited(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Comment_edited(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edited(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Comment_edited(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Comment", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _Comment_viewerCanEdit(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Comment_viewerCanEdit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ViewerCanEdit(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Comment_viewerCanEdit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Comment", field, true, false, "Boolean")
+}
+
 func (ec *executionContext) _Comment_viewerCanDelete(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6165,6 +6299,50 @@ func (ec *executionContext) fieldContext_Mutation_addComment(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_updateComment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateComment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateComment(ctx, fc.Args["input"].(model.UpdateCommentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UpdateCommentPayload) graphql.Marshaler {
+			return ec.marshalNUpdateCommentPayload2ᚖinkwellᚋgraphᚋmodelᚐUpdateCommentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateComment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UpdateCommentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateComment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_deleteComment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7263,6 +7441,38 @@ func (ec *executionContext) fieldContext_UpdateArticlePayload_article(_ context.
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Article(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UpdateCommentPayload_comment(ctx context.Context, field graphql.CollectedField, obj *model.UpdateCommentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateCommentPayload_comment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Comment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Comment) graphql.Marshaler {
+			return ec.marshalNComment2ᚖinkwellᚋgraphᚋmodelᚐComment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateCommentPayload_comment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UpdateCommentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Comment(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10096,6 +10306,55 @@ func UnmarshalUpdateArticleInput(ctx context.Context, raw any) (model.UpdateArti
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdateCommentInput(ctx context.Context, obj any) (model.UpdateCommentInput, error) {
+	var it model.UpdateCommentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "body"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "body":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("body"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Body = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateCommentInput unmarshals raw into the UpdateCommentInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateCommentInput(ctx context.Context, raw any) (model.UpdateCommentInput, error) {
+	var out model.UpdateCommentInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateCommentInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateViewerInput(ctx context.Context, obj any) (model.UpdateViewerInput, error) {
 	var it model.UpdateViewerInput
 	if obj == nil {
@@ -10666,6 +10925,16 @@ func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "edited":
+			out.Values[i] = ec._Comment_edited(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "viewerCanEdit":
+			out.Values[i] = ec._Comment_viewerCanEdit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "viewerCanDelete":
 			out.Values[i] = ec._Comment_viewerCanDelete(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -11175,6 +11444,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "addComment":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_addComment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateComment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateComment(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -11742,6 +12018,39 @@ func (ec *executionContext) _UpdateArticlePayload(ctx context.Context, sel ast.S
 			out.Values[i] = graphql.MarshalString("UpdateArticlePayload")
 		case "article":
 			out.Values[i] = ec._UpdateArticlePayload_article(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var updateCommentPayloadImplementors = []string{"UpdateCommentPayload"}
+
+func (ec *executionContext) _UpdateCommentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateCommentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, updateCommentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UpdateCommentPayload")
+		case "comment":
+			out.Values[i] = ec._UpdateCommentPayload_comment(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -12933,6 +13242,19 @@ func (ec *executionContext) marshalNUpdateArticlePayload2ᚖinkwellᚋgraphᚋmo
 		return graphql.Null
 	}
 	return ec._UpdateArticlePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUpdateCommentInput2inkwellᚋgraphᚋmodelᚐUpdateCommentInput(ctx context.Context, v any) (model.UpdateCommentInput, error) {
+	res, err := ec.unmarshalInputUpdateCommentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUpdateCommentPayload2ᚖinkwellᚋgraphᚋmodelᚐUpdateCommentPayload(ctx context.Context, sel ast.SelectionSet, v *model.UpdateCommentPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UpdateCommentPayload!")
+		return graphql.Null
+	}
+	return ec._UpdateCommentPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNUpdateViewerInput2inkwellᚋgraphᚋmodelᚐUpdateViewerInput(ctx context.Context, v any) (model.UpdateViewerInput, error) {

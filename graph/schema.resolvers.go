@@ -246,6 +246,19 @@ func (r *mutationResolver) AddComment(ctx context.Context, input model.AddCommen
 	return &model.AddCommentPayload{Comment: model.NewComment(ctx, c)}, nil
 }
 
+// UpdateComment is the resolver for the updateComment field.
+func (r *mutationResolver) UpdateComment(ctx context.Context, input model.UpdateCommentInput) (*model.UpdateCommentPayload, error) {
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := w.UpdateComment(ctx, input.ID, input.Body)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UpdateCommentPayload{Comment: model.NewComment(ctx, c)}, nil
+}
+
 // DeleteComment is the resolver for the deleteComment field.
 func (r *mutationResolver) DeleteComment(ctx context.Context, input model.DeleteCommentInput) (*model.DeleteCommentPayload, error) {
 	w, err := r.Service.As(ctx)

@@ -152,6 +152,14 @@ func (a *Article) ViewerCanComment() bool {
 	return policy.CanComment(auth.ViewerFrom(a.ctx), a.Article) == nil
 }
 
+// Edited reports whether the comment was changed after it was written.
+func (c *Comment) Edited() bool { return c.UpdatedAt.After(c.CreatedAt) }
+
+// ViewerCanEdit reports whether the viewer may edit the comment.
+func (c *Comment) ViewerCanEdit() bool {
+	return policy.CanEditComment(auth.ViewerFrom(c.ctx), c.Comment) == nil
+}
+
 // ViewerCanDelete reports whether the viewer may delete the comment.
 func (c *Comment) ViewerCanDelete() bool {
 	return policy.CanDeleteComment(auth.ViewerFrom(c.ctx), c.Comment) == nil

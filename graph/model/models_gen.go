@@ -315,6 +315,20 @@ type UpdateArticlePayload struct {
 	Article *Article `json:"article"`
 }
 
+// Input of `updateComment`.
+type UpdateCommentInput struct {
+	// Global id of the comment.
+	ID string `json:"id"`
+	// The new text, 1 to 5,000 characters.
+	Body string `json:"body"`
+}
+
+// Result of `updateComment`.
+type UpdateCommentPayload struct {
+	// The comment after the change.
+	Comment *Comment `json:"comment"`
+}
+
 // Input of `updateViewer`. Only the fields given (non-null) change.
 type UpdateViewerInput struct {
 	// New email address. It takes effect only once verified: a link goes to the new address

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"inkwell/internal/apptest"
 )
@@ -176,14 +177,16 @@ func TestViewerHintsMatchTheWrites(t *testing.T) {
 		for _, v := range viewers {
 			id := e.AddComment(t, bob, a.Slug, "by bob, for "+v.name)
 			var out struct {
-				Node struct{ ViewerCanDelete bool }
+				Node struct{ ViewerCanEdit, ViewerCanDelete bool }
 			}
-			e.MustQuery(t, token(v.user), `query($id: ID!) { node(id: $id) { ... on Comment { viewerCanDelete } } }`,
+			e.MustQuery(t, token(v.user), `query($id: ID!) { node(id: $id) { ... on Comment { viewerCanEdit viewerCanDelete } } }`,
 				map[string]any{"id": id}, &out)
+			edit := ok(e.Query(t, token(v.user), `mutation($id: ID!) { updateComment(input: {id: $id, body: "changed"}) { comment { id } } }`,
+				map[string]any{"id": id}))
 			del := ok(e.Query(t, token(v.user), `mutation($id: ID!) { deleteComment(input: {id: $id}) { deletedCommentId } }`,
 				map[string]any{"id": id}))
-			if out.Node.ViewerCanDelete != del {
-				t.Errorf("%s: viewerCanDelete %v, delete succeeded %v", v.name, out.Node.ViewerCanDelete, del)
+			if out.Node.ViewerCanEdit != edit || out.Node.ViewerCanDelete != del {
+				t.Errorf("%s: hints %+v, edit succeeded %v, delete succeeded %v", v.name, out.Node, edit, del)
 			}
 		}
 		// The comment's own author, last.
@@ -197,4 +200,64 @@ func TestViewerHintsMatchTheWrites(t *testing.T) {
 			t.Error("a comment's author cannot delete it")
 		}
 	})
+}
+
+// A comment's author edits it: the text changes, updatedAt moves, edited says so; anyone
+// else is refused, and a refused or bad edit changes nothing.
+func TestCommentEdits(t *testing.T) {
+	t.Parallel()
+	e := cached(t) // the article page is kept between reads: the edit must still show
+	ada, bob := e.SignUp(t, "ada"), e.SignUp(t, "bob")
+	art := e.CreateArticle(t, ada, "Discussed")
+	id := e.AddComment(t, bob, art.Slug, "frist")
+	const page = `query($s: String!) { article(slug: $s) { comments(first: 5) { nodes {
+		id body edited createdAt updatedAt viewerCanEdit } } } }`
+	type comment struct {
+		ID, Body, CreatedAt, UpdatedAt string
+		Edited, ViewerCanEdit          bool
+	}
+	read := func(token string) comment {
+		t.Helper()
+		var out struct {
+			Article struct{ Comments struct{ Nodes []comment } }
+		}
+		e.MustQuery(t, token, page, map[string]any{"s": art.Slug}, &out)
+		if len(out.Article.Comments.Nodes) != 1 {
+			t.Fatalf("comments: %+v", out.Article.Comments.Nodes)
+		}
+		return out.Article.Comments.Nodes[0]
+	}
+	before := read(bob.Token)
+	if before.Edited || before.UpdatedAt != before.CreatedAt || !before.ViewerCanEdit || read(ada.Token).ViewerCanEdit {
+		t.Fatalf("before: %+v", before)
+	}
+	const upd = `mutation($id: ID!, $b: String!) { updateComment(input: {id: $id, body: $b}) { comment { body edited } } }`
+	for _, tc := range []struct {
+		name, token, body, code string
+	}{
+		{"the article's author", ada.Token, "first!", "FORBIDDEN"},
+		{"anonymous", "", "first!", "UNAUTHENTICATED"},
+		{"an empty text", bob.Token, "   ", "BAD_USER_INPUT"},
+		{"a long text", bob.Token, strings.Repeat("x", 5001), "BAD_USER_INPUT"},
+	} {
+		if r := e.Query(t, tc.token, upd, map[string]any{"id": id, "b": tc.body}); r.Code() != tc.code {
+			t.Errorf("%s: %s, want %s", tc.name, r.Body, tc.code)
+		}
+	}
+	if got := read(bob.Token); got != before {
+		t.Fatalf("refused edits changed the comment: %+v", got)
+	}
+	e.MustQuery(t, bob.Token, upd, map[string]any{"id": id, "b": " first! "}, &map[string]any{})
+	after := read("")
+	parse := func(s string) time.Time {
+		ts, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	if after.Body != "first!" || !after.Edited || !parse(after.UpdatedAt).After(parse(before.UpdatedAt)) ||
+		after.CreatedAt != before.CreatedAt {
+		t.Fatalf("after the edit: %+v (before %+v)", after, before)
+	}
 }

@@ -61,6 +61,17 @@ func CanDeleteComment(v auth.Viewer, c *ent.Comment) error {
 	return nil
 }
 
+// CanEditComment allows only the comment's author to change it.
+func CanEditComment(v auth.Viewer, c *ent.Comment) error {
+	if err := requireViewer(v); err != nil {
+		return err
+	}
+	if c.AuthorID != v.UserID {
+		return apperr.Forbidden("only the author can edit this comment")
+	}
+	return nil
+}
+
 // CanSeeEmail shows a user's email to that user only: u read by the user it is shown to
 // (the request's viewer, or the user a sign-in of this request has just signed in, as
 // graph/model's User records it).

@@ -7,6 +7,7 @@ import (
 
 	"inkwell/ent"
 	"inkwell/ent/article"
+	"inkwell/ent/comment"
 	"inkwell/internal/apperr"
 	"inkwell/internal/change"
 	"inkwell/internal/events"
@@ -52,6 +53,44 @@ func (s *Acting) AddComment(ctx context.Context, slug, body string) (*ent.Commen
 		return nil, err
 	}
 	return c, nil
+}
+
+// UpdateComment changes the text of a comment of the viewer's, named by its global id.
+func (s *Acting) UpdateComment(ctx context.Context, gid, body string) (*ent.Comment, error) {
+	v := s.viewer
+	typ, id, ok := globalid.Decode(gid)
+	if !ok || typ != globalid.TypeComment {
+		return nil, apperr.BadInput("id", "is not a comment id")
+	}
+	body = strings.TrimSpace(body)
+	bad := apperr.Fields{}
+	checkLen(bad, "body", body, 1, maxComment)
+	if err := bad.Err(); err != nil {
+		return nil, err
+	}
+	var out *ent.Comment
+	err := s.write(ctx, func(tx *ent.Tx, ch *written) error {
+		c, err := tx.Comment.Query().Where(comment.ID(id)).ForUpdate().Only(ctx)
+		if err != nil {
+			return notFound(err, "comment")
+		}
+		a, err := tx.Article.Get(ctx, c.ArticleID)
+		if err != nil {
+			return notFound(err, "comment")
+		}
+		if !policy.CanSeeArticle(v, a) {
+			return apperr.NotFound("comment") // on someone else's draft: it does not exist
+		}
+		if err := policy.CanEditComment(v, c); err != nil {
+			return err
+		}
+		if out, err = tx.Comment.UpdateOne(c).SetBody(body).Save(ctx); err != nil {
+			return fmt.Errorf("update comment: %w", err)
+		}
+		ch.Set = change.Set{CommentsOf: []int{c.ArticleID}}
+		return nil
+	})
+	return out, err
 }
 
 // DeleteComment deletes a comment of the viewer's, named by its global id.
