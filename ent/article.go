@@ -75,6 +75,8 @@ type ArticleEdges struct {
 	Tags []*Tag `json:"tags,omitempty"`
 	// Comments holds the value of the comments edge.
 	Comments []*Comment `json:"comments,omitempty"`
+	// Revisions holds the value of the revisions edge.
+	Revisions []*ArticleRevision `json:"revisions,omitempty"`
 	// FavoritedBy holds the value of the favorited_by edge.
 	FavoritedBy []*User `json:"favorited_by,omitempty"`
 	// ArticleTags holds the value of the article_tags edge.
@@ -83,7 +85,7 @@ type ArticleEdges struct {
 	Favorites []*Favorite `json:"favorites,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [6]bool
+	loadedTypes [7]bool
 }
 
 // AuthorOrErr returns the Author value or an error if the edge
@@ -115,10 +117,19 @@ func (e ArticleEdges) CommentsOrErr() ([]*Comment, error) {
 	return nil, &NotLoadedError{edge: "comments"}
 }
 
+// RevisionsOrErr returns the Revisions value or an error if the edge
+// was not loaded in eager-loading.
+func (e ArticleEdges) RevisionsOrErr() ([]*ArticleRevision, error) {
+	if e.loadedTypes[3] {
+		return e.Revisions, nil
+	}
+	return nil, &NotLoadedError{edge: "revisions"}
+}
+
 // FavoritedByOrErr returns the FavoritedBy value or an error if the edge
 // was not loaded in eager-loading.
 func (e ArticleEdges) FavoritedByOrErr() ([]*User, error) {
-	if e.loadedTypes[3] {
+	if e.loadedTypes[4] {
 		return e.FavoritedBy, nil
 	}
 	return nil, &NotLoadedError{edge: "favorited_by"}
@@ -127,7 +138,7 @@ func (e ArticleEdges) FavoritedByOrErr() ([]*User, error) {
 // ArticleTagsOrErr returns the ArticleTags value or an error if the edge
 // was not loaded in eager-loading.
 func (e ArticleEdges) ArticleTagsOrErr() ([]*ArticleTag, error) {
-	if e.loadedTypes[4] {
+	if e.loadedTypes[5] {
 		return e.ArticleTags, nil
 	}
 	return nil, &NotLoadedError{edge: "article_tags"}
@@ -136,7 +147,7 @@ func (e ArticleEdges) ArticleTagsOrErr() ([]*ArticleTag, error) {
 // FavoritesOrErr returns the Favorites value or an error if the edge
 // was not loaded in eager-loading.
 func (e ArticleEdges) FavoritesOrErr() ([]*Favorite, error) {
-	if e.loadedTypes[5] {
+	if e.loadedTypes[6] {
 		return e.Favorites, nil
 	}
 	return nil, &NotLoadedError{edge: "favorites"}
@@ -330,6 +341,11 @@ func (_m *Article) QueryTags() *TagQuery {
 // QueryComments queries the "comments" edge of the Article entity.
 func (_m *Article) QueryComments() *CommentQuery {
 	return NewArticleClient(_m.config).QueryComments(_m)
+}
+
+// QueryRevisions queries the "revisions" edge of the Article entity.
+func (_m *Article) QueryRevisions() *ArticleRevisionQuery {
+	return NewArticleClient(_m.config).QueryRevisions(_m)
 }
 
 // QueryFavoritedBy queries the "favorited_by" edge of the Article entity.

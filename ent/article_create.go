@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"inkwell/ent/article"
+	"inkwell/ent/articlerevision"
 	"inkwell/ent/comment"
 	"inkwell/ent/tag"
 	"inkwell/ent/user"
@@ -313,6 +314,21 @@ func (_c *ArticleCreate) AddComments(v ...*Comment) *ArticleCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddCommentIDs(ids...)
+}
+
+// AddRevisionIDs adds the "revisions" edge to the ArticleRevision entity by IDs.
+func (_c *ArticleCreate) AddRevisionIDs(ids ...int) *ArticleCreate {
+	_c.mutation.AddRevisionIDs(ids...)
+	return _c
+}
+
+// AddRevisions adds the "revisions" edges to the ArticleRevision entity.
+func (_c *ArticleCreate) AddRevisions(v ...*ArticleRevision) *ArticleCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddRevisionIDs(ids...)
 }
 
 // AddFavoritedByIDs adds the "favorited_by" edge to the User entity by IDs.
@@ -704,6 +720,22 @@ func (_c *ArticleCreate) createSpec() (*Article, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(comment.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RevisionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   article.RevisionsTable,
+			Columns: []string{article.RevisionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(articlerevision.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"inkwell/ent/article"
+	"inkwell/ent/articlerevision"
 	"inkwell/ent/articletag"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
@@ -33,6 +34,7 @@ type ArticleQuery struct {
 	withAuthor      *UserQuery
 	withTags        *TagQuery
 	withComments    *CommentQuery
+	withRevisions   *ArticleRevisionQuery
 	withFavoritedBy *UserQuery
 	withArticleTags *ArticleTagQuery
 	withFavorites   *FavoriteQuery
@@ -132,6 +134,28 @@ func (_q *ArticleQuery) QueryComments() *CommentQuery {
 			sqlgraph.From(article.Table, article.FieldID, selector),
 			sqlgraph.To(comment.Table, comment.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, article.CommentsTable, article.CommentsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRevisions chains the current query on the "revisions" edge.
+func (_q *ArticleQuery) QueryRevisions() *ArticleRevisionQuery {
+	query := (&ArticleRevisionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(article.Table, article.FieldID, selector),
+			sqlgraph.To(articlerevision.Table, articlerevision.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, article.RevisionsTable, article.RevisionsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -400,6 +424,7 @@ func (_q *ArticleQuery) Clone() *ArticleQuery {
 		withAuthor:      _q.withAuthor.Clone(),
 		withTags:        _q.withTags.Clone(),
 		withComments:    _q.withComments.Clone(),
+		withRevisions:   _q.withRevisions.Clone(),
 		withFavoritedBy: _q.withFavoritedBy.Clone(),
 		withArticleTags: _q.withArticleTags.Clone(),
 		withFavorites:   _q.withFavorites.Clone(),
@@ -440,6 +465,17 @@ func (_q *ArticleQuery) WithComments(opts ...func(*CommentQuery)) *ArticleQuery 
 		opt(query)
 	}
 	_q.withComments = query
+	return _q
+}
+
+// WithRevisions tells the query-builder to eager-load the nodes that are connected to
+// the "revisions" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ArticleQuery) WithRevisions(opts ...func(*ArticleRevisionQuery)) *ArticleQuery {
+	query := (&ArticleRevisionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRevisions = query
 	return _q
 }
 
@@ -560,10 +596,11 @@ func (_q *ArticleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Arti
 	var (
 		nodes       = []*Article{}
 		_spec       = _q.querySpec()
-		loadedTypes = [6]bool{
+		loadedTypes = [7]bool{
 			_q.withAuthor != nil,
 			_q.withTags != nil,
 			_q.withComments != nil,
+			_q.withRevisions != nil,
 			_q.withFavoritedBy != nil,
 			_q.withArticleTags != nil,
 			_q.withFavorites != nil,
@@ -607,6 +644,13 @@ func (_q *ArticleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Arti
 		if err := _q.loadComments(ctx, query, nodes,
 			func(n *Article) { n.Edges.Comments = []*Comment{} },
 			func(n *Article, e *Comment) { n.Edges.Comments = append(n.Edges.Comments, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withRevisions; query != nil {
+		if err := _q.loadRevisions(ctx, query, nodes,
+			func(n *Article) { n.Edges.Revisions = []*ArticleRevision{} },
+			func(n *Article, e *ArticleRevision) { n.Edges.Revisions = append(n.Edges.Revisions, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -739,6 +783,36 @@ func (_q *ArticleQuery) loadComments(ctx context.Context, query *CommentQuery, n
 	}
 	query.Where(predicate.Comment(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(article.CommentsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ArticleID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "article_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *ArticleQuery) loadRevisions(ctx context.Context, query *ArticleRevisionQuery, nodes []*Article, init func(*Article), assign func(*Article, *ArticleRevision)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Article)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(articlerevision.FieldArticleID)
+	}
+	query.Where(predicate.ArticleRevision(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(article.RevisionsColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

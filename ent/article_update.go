@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"inkwell/ent/article"
+	"inkwell/ent/articlerevision"
 	"inkwell/ent/comment"
 	"inkwell/ent/predicate"
 	"inkwell/ent/tag"
@@ -358,6 +359,21 @@ func (_u *ArticleUpdate) AddComments(v ...*Comment) *ArticleUpdate {
 	return _u.AddCommentIDs(ids...)
 }
 
+// AddRevisionIDs adds the "revisions" edge to the ArticleRevision entity by IDs.
+func (_u *ArticleUpdate) AddRevisionIDs(ids ...int) *ArticleUpdate {
+	_u.mutation.AddRevisionIDs(ids...)
+	return _u
+}
+
+// AddRevisions adds the "revisions" edges to the ArticleRevision entity.
+func (_u *ArticleUpdate) AddRevisions(v ...*ArticleRevision) *ArticleUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRevisionIDs(ids...)
+}
+
 // AddFavoritedByIDs adds the "favorited_by" edge to the User entity by IDs.
 func (_u *ArticleUpdate) AddFavoritedByIDs(ids ...int) *ArticleUpdate {
 	_u.mutation.AddFavoritedByIDs(ids...)
@@ -424,6 +440,27 @@ func (_u *ArticleUpdate) RemoveComments(v ...*Comment) *ArticleUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveCommentIDs(ids...)
+}
+
+// ClearRevisions clears all "revisions" edges to the ArticleRevision entity.
+func (_u *ArticleUpdate) ClearRevisions() *ArticleUpdate {
+	_u.mutation.ClearRevisions()
+	return _u
+}
+
+// RemoveRevisionIDs removes the "revisions" edge to ArticleRevision entities by IDs.
+func (_u *ArticleUpdate) RemoveRevisionIDs(ids ...int) *ArticleUpdate {
+	_u.mutation.RemoveRevisionIDs(ids...)
+	return _u
+}
+
+// RemoveRevisions removes "revisions" edges to ArticleRevision entities.
+func (_u *ArticleUpdate) RemoveRevisions(v ...*ArticleRevision) *ArticleUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRevisionIDs(ids...)
 }
 
 // ClearFavoritedBy clears all "favorited_by" edges to the User entity.
@@ -754,6 +791,51 @@ func (_u *ArticleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(comment.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RevisionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   article.RevisionsTable,
+			Columns: []string{article.RevisionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(articlerevision.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRevisionsIDs(); len(nodes) > 0 && !_u.mutation.RevisionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   article.RevisionsTable,
+			Columns: []string{article.RevisionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(articlerevision.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RevisionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   article.RevisionsTable,
+			Columns: []string{article.RevisionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(articlerevision.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -1165,6 +1247,21 @@ func (_u *ArticleUpdateOne) AddComments(v ...*Comment) *ArticleUpdateOne {
 	return _u.AddCommentIDs(ids...)
 }
 
+// AddRevisionIDs adds the "revisions" edge to the ArticleRevision entity by IDs.
+func (_u *ArticleUpdateOne) AddRevisionIDs(ids ...int) *ArticleUpdateOne {
+	_u.mutation.AddRevisionIDs(ids...)
+	return _u
+}
+
+// AddRevisions adds the "revisions" edges to the ArticleRevision entity.
+func (_u *ArticleUpdateOne) AddRevisions(v ...*ArticleRevision) *ArticleUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRevisionIDs(ids...)
+}
+
 // AddFavoritedByIDs adds the "favorited_by" edge to the User entity by IDs.
 func (_u *ArticleUpdateOne) AddFavoritedByIDs(ids ...int) *ArticleUpdateOne {
 	_u.mutation.AddFavoritedByIDs(ids...)
@@ -1231,6 +1328,27 @@ func (_u *ArticleUpdateOne) RemoveComments(v ...*Comment) *ArticleUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveCommentIDs(ids...)
+}
+
+// ClearRevisions clears all "revisions" edges to the ArticleRevision entity.
+func (_u *ArticleUpdateOne) ClearRevisions() *ArticleUpdateOne {
+	_u.mutation.ClearRevisions()
+	return _u
+}
+
+// RemoveRevisionIDs removes the "revisions" edge to ArticleRevision entities by IDs.
+func (_u *ArticleUpdateOne) RemoveRevisionIDs(ids ...int) *ArticleUpdateOne {
+	_u.mutation.RemoveRevisionIDs(ids...)
+	return _u
+}
+
+// RemoveRevisions removes "revisions" edges to ArticleRevision entities.
+func (_u *ArticleUpdateOne) RemoveRevisions(v ...*ArticleRevision) *ArticleUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRevisionIDs(ids...)
 }
 
 // ClearFavoritedBy clears all "favorited_by" edges to the User entity.
@@ -1591,6 +1709,51 @@ func (_u *ArticleUpdateOne) sqlSave(ctx context.Context) (_node *Article, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(comment.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RevisionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   article.RevisionsTable,
+			Columns: []string{article.RevisionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(articlerevision.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRevisionsIDs(); len(nodes) > 0 && !_u.mutation.RevisionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   article.RevisionsTable,
+			Columns: []string{article.RevisionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(articlerevision.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RevisionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   article.RevisionsTable,
+			Columns: []string{article.RevisionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(articlerevision.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -12,6 +12,7 @@ import (
 	"inkwell/ent/migrate"
 
 	"inkwell/ent/article"
+	"inkwell/ent/articlerevision"
 	"inkwell/ent/articletag"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
@@ -37,6 +38,8 @@ type Client struct {
 	Schema *migrate.Schema
 	// Article is the client for interacting with the Article builders.
 	Article *ArticleClient
+	// ArticleRevision is the client for interacting with the ArticleRevision builders.
+	ArticleRevision *ArticleRevisionClient
 	// ArticleTag is the client for interacting with the ArticleTag builders.
 	ArticleTag *ArticleTagClient
 	// Comment is the client for interacting with the Comment builders.
@@ -67,6 +70,7 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Article = NewArticleClient(c.config)
+	c.ArticleRevision = NewArticleRevisionClient(c.config)
 	c.ArticleTag = NewArticleTagClient(c.config)
 	c.Comment = NewCommentClient(c.config)
 	c.Favorite = NewFavoriteClient(c.config)
@@ -166,18 +170,19 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:          ctx,
-		config:       cfg,
-		Article:      NewArticleClient(cfg),
-		ArticleTag:   NewArticleTagClient(cfg),
-		Comment:      NewCommentClient(cfg),
-		Favorite:     NewFavoriteClient(cfg),
-		Follow:       NewFollowClient(cfg),
-		Identity:     NewIdentityClient(cfg),
-		LoginCode:    NewLoginCodeClient(cfg),
-		RefreshToken: NewRefreshTokenClient(cfg),
-		Tag:          NewTagClient(cfg),
-		User:         NewUserClient(cfg),
+		ctx:             ctx,
+		config:          cfg,
+		Article:         NewArticleClient(cfg),
+		ArticleRevision: NewArticleRevisionClient(cfg),
+		ArticleTag:      NewArticleTagClient(cfg),
+		Comment:         NewCommentClient(cfg),
+		Favorite:        NewFavoriteClient(cfg),
+		Follow:          NewFollowClient(cfg),
+		Identity:        NewIdentityClient(cfg),
+		LoginCode:       NewLoginCodeClient(cfg),
+		RefreshToken:    NewRefreshTokenClient(cfg),
+		Tag:             NewTagClient(cfg),
+		User:            NewUserClient(cfg),
 	}, nil
 }
 
@@ -195,18 +200,19 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:          ctx,
-		config:       cfg,
-		Article:      NewArticleClient(cfg),
-		ArticleTag:   NewArticleTagClient(cfg),
-		Comment:      NewCommentClient(cfg),
-		Favorite:     NewFavoriteClient(cfg),
-		Follow:       NewFollowClient(cfg),
-		Identity:     NewIdentityClient(cfg),
-		LoginCode:    NewLoginCodeClient(cfg),
-		RefreshToken: NewRefreshTokenClient(cfg),
-		Tag:          NewTagClient(cfg),
-		User:         NewUserClient(cfg),
+		ctx:             ctx,
+		config:          cfg,
+		Article:         NewArticleClient(cfg),
+		ArticleRevision: NewArticleRevisionClient(cfg),
+		ArticleTag:      NewArticleTagClient(cfg),
+		Comment:         NewCommentClient(cfg),
+		Favorite:        NewFavoriteClient(cfg),
+		Follow:          NewFollowClient(cfg),
+		Identity:        NewIdentityClient(cfg),
+		LoginCode:       NewLoginCodeClient(cfg),
+		RefreshToken:    NewRefreshTokenClient(cfg),
+		Tag:             NewTagClient(cfg),
+		User:            NewUserClient(cfg),
 	}, nil
 }
 
@@ -236,8 +242,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Article, c.ArticleTag, c.Comment, c.Favorite, c.Follow, c.Identity,
-		c.LoginCode, c.RefreshToken, c.Tag, c.User,
+		c.Article, c.ArticleRevision, c.ArticleTag, c.Comment, c.Favorite, c.Follow,
+		c.Identity, c.LoginCode, c.RefreshToken, c.Tag, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -247,8 +253,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Article, c.ArticleTag, c.Comment, c.Favorite, c.Follow, c.Identity,
-		c.LoginCode, c.RefreshToken, c.Tag, c.User,
+		c.Article, c.ArticleRevision, c.ArticleTag, c.Comment, c.Favorite, c.Follow,
+		c.Identity, c.LoginCode, c.RefreshToken, c.Tag, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -259,6 +265,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *ArticleMutation:
 		return c.Article.mutate(ctx, m)
+	case *ArticleRevisionMutation:
+		return c.ArticleRevision.mutate(ctx, m)
 	case *ArticleTagMutation:
 		return c.ArticleTag.mutate(ctx, m)
 	case *CommentMutation:
@@ -438,6 +446,22 @@ func (c *ArticleClient) QueryComments(_m *Article) *CommentQuery {
 	return query
 }
 
+// QueryRevisions queries the revisions edge of a Article.
+func (c *ArticleClient) QueryRevisions(_m *Article) *ArticleRevisionQuery {
+	query := (&ArticleRevisionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(article.Table, article.FieldID, id),
+			sqlgraph.To(articlerevision.Table, articlerevision.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, article.RevisionsTable, article.RevisionsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryFavoritedBy queries the favorited_by edge of a Article.
 func (c *ArticleClient) QueryFavoritedBy(_m *Article) *UserQuery {
 	query := (&UserClient{config: c.config}).Query()
@@ -509,6 +533,156 @@ func (c *ArticleClient) mutate(ctx context.Context, m *ArticleMutation) (Value, 
 		return (&ArticleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Article mutation op: %q", m.Op())
+	}
+}
+
+// ArticleRevisionClient is a client for the ArticleRevision schema.
+type ArticleRevisionClient struct {
+	config
+}
+
+// NewArticleRevisionClient returns a client for the ArticleRevision from the given config.
+func NewArticleRevisionClient(c config) *ArticleRevisionClient {
+	return &ArticleRevisionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `articlerevision.Hooks(f(g(h())))`.
+func (c *ArticleRevisionClient) Use(hooks ...Hook) {
+	c.hooks.ArticleRevision = append(c.hooks.ArticleRevision, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `articlerevision.Intercept(f(g(h())))`.
+func (c *ArticleRevisionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ArticleRevision = append(c.inters.ArticleRevision, interceptors...)
+}
+
+// Create returns a builder for creating a ArticleRevision entity.
+func (c *ArticleRevisionClient) Create() *ArticleRevisionCreate {
+	mutation := newArticleRevisionMutation(c.config, OpCreate)
+	return &ArticleRevisionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ArticleRevision entities.
+func (c *ArticleRevisionClient) CreateBulk(builders ...*ArticleRevisionCreate) *ArticleRevisionCreateBulk {
+	return &ArticleRevisionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ArticleRevisionClient) MapCreateBulk(slice any, setFunc func(*ArticleRevisionCreate, int)) *ArticleRevisionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ArticleRevisionCreateBulk{err: fmt.Errorf("calling to ArticleRevisionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ArticleRevisionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ArticleRevisionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ArticleRevision.
+func (c *ArticleRevisionClient) Update() *ArticleRevisionUpdate {
+	mutation := newArticleRevisionMutation(c.config, OpUpdate)
+	return &ArticleRevisionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ArticleRevisionClient) UpdateOne(_m *ArticleRevision) *ArticleRevisionUpdateOne {
+	mutation := newArticleRevisionMutation(c.config, OpUpdateOne, withArticleRevision(_m))
+	return &ArticleRevisionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ArticleRevisionClient) UpdateOneID(id int) *ArticleRevisionUpdateOne {
+	mutation := newArticleRevisionMutation(c.config, OpUpdateOne, withArticleRevisionID(id))
+	return &ArticleRevisionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ArticleRevision.
+func (c *ArticleRevisionClient) Delete() *ArticleRevisionDelete {
+	mutation := newArticleRevisionMutation(c.config, OpDelete)
+	return &ArticleRevisionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ArticleRevisionClient) DeleteOne(_m *ArticleRevision) *ArticleRevisionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ArticleRevisionClient) DeleteOneID(id int) *ArticleRevisionDeleteOne {
+	builder := c.Delete().Where(articlerevision.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ArticleRevisionDeleteOne{builder}
+}
+
+// Query returns a query builder for ArticleRevision.
+func (c *ArticleRevisionClient) Query() *ArticleRevisionQuery {
+	return &ArticleRevisionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeArticleRevision},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ArticleRevision entity by its id.
+func (c *ArticleRevisionClient) Get(ctx context.Context, id int) (*ArticleRevision, error) {
+	return c.Query().Where(articlerevision.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ArticleRevisionClient) GetX(ctx context.Context, id int) *ArticleRevision {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryArticle queries the article edge of a ArticleRevision.
+func (c *ArticleRevisionClient) QueryArticle(_m *ArticleRevision) *ArticleQuery {
+	query := (&ArticleClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(articlerevision.Table, articlerevision.FieldID, id),
+			sqlgraph.To(article.Table, article.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, articlerevision.ArticleTable, articlerevision.ArticleColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ArticleRevisionClient) Hooks() []Hook {
+	hooks := c.hooks.ArticleRevision
+	return append(hooks[:len(hooks):len(hooks)], articlerevision.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ArticleRevisionClient) Interceptors() []Interceptor {
+	return c.inters.ArticleRevision
+}
+
+func (c *ArticleRevisionClient) mutate(ctx context.Context, m *ArticleRevisionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ArticleRevisionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ArticleRevisionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ArticleRevisionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ArticleRevisionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ArticleRevision mutation op: %q", m.Op())
 	}
 }
 
@@ -1927,12 +2101,12 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Article, ArticleTag, Comment, Favorite, Follow, Identity, LoginCode,
-		RefreshToken, Tag, User []ent.Hook
+		Article, ArticleRevision, ArticleTag, Comment, Favorite, Follow, Identity,
+		LoginCode, RefreshToken, Tag, User []ent.Hook
 	}
 	inters struct {
-		Article, ArticleTag, Comment, Favorite, Follow, Identity, LoginCode,
-		RefreshToken, Tag, User []ent.Interceptor
+		Article, ArticleRevision, ArticleTag, Comment, Favorite, Follow, Identity,
+		LoginCode, RefreshToken, Tag, User []ent.Interceptor
 	}
 )
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"inkwell/ent/article"
+	"inkwell/ent/articlerevision"
 	"inkwell/ent/articletag"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
@@ -82,16 +83,17 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			article.Table:      article.ValidColumn,
-			articletag.Table:   articletag.ValidColumn,
-			comment.Table:      comment.ValidColumn,
-			favorite.Table:     favorite.ValidColumn,
-			follow.Table:       follow.ValidColumn,
-			identity.Table:     identity.ValidColumn,
-			logincode.Table:    logincode.ValidColumn,
-			refreshtoken.Table: refreshtoken.ValidColumn,
-			tag.Table:          tag.ValidColumn,
-			user.Table:         user.ValidColumn,
+			article.Table:         article.ValidColumn,
+			articlerevision.Table: articlerevision.ValidColumn,
+			articletag.Table:      articletag.ValidColumn,
+			comment.Table:         comment.ValidColumn,
+			favorite.Table:        favorite.ValidColumn,
+			follow.Table:          follow.ValidColumn,
+			identity.Table:        identity.ValidColumn,
+			logincode.Table:       logincode.ValidColumn,
+			refreshtoken.Table:    refreshtoken.ValidColumn,
+			tag.Table:             tag.ValidColumn,
+			user.Table:            user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

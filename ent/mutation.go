@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"inkwell/ent/article"
+	"inkwell/ent/articlerevision"
 	"inkwell/ent/articletag"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
@@ -34,16 +35,17 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeArticle      = "Article"
-	TypeArticleTag   = "ArticleTag"
-	TypeComment      = "Comment"
-	TypeFavorite     = "Favorite"
-	TypeFollow       = "Follow"
-	TypeIdentity     = "Identity"
-	TypeLoginCode    = "LoginCode"
-	TypeRefreshToken = "RefreshToken"
-	TypeTag          = "Tag"
-	TypeUser         = "User"
+	TypeArticle         = "Article"
+	TypeArticleRevision = "ArticleRevision"
+	TypeArticleTag      = "ArticleTag"
+	TypeComment         = "Comment"
+	TypeFavorite        = "Favorite"
+	TypeFollow          = "Follow"
+	TypeIdentity        = "Identity"
+	TypeLoginCode       = "LoginCode"
+	TypeRefreshToken    = "RefreshToken"
+	TypeTag             = "Tag"
+	TypeUser            = "User"
 )
 
 // ArticleMutation represents an operation that mutates the Article nodes in the graph.
@@ -85,6 +87,9 @@ type ArticleMutation struct {
 	comments                map[int]struct{}
 	removedcomments         map[int]struct{}
 	clearedcomments         bool
+	revisions               map[int]struct{}
+	removedrevisions        map[int]struct{}
+	clearedrevisions        bool
 	favorited_by            map[int]struct{}
 	removedfavorited_by     map[int]struct{}
 	clearedfavorited_by     bool
@@ -1188,6 +1193,60 @@ func (m *ArticleMutation) ResetComments() {
 	m.removedcomments = nil
 }
 
+// AddRevisionIDs adds the "revisions" edge to the ArticleRevision entity by ids.
+func (m *ArticleMutation) AddRevisionIDs(ids ...int) {
+	if m.revisions == nil {
+		m.revisions = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.revisions[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRevisions clears the "revisions" edge to the ArticleRevision entity.
+func (m *ArticleMutation) ClearRevisions() {
+	m.clearedrevisions = true
+}
+
+// RevisionsCleared reports if the "revisions" edge to the ArticleRevision entity was cleared.
+func (m *ArticleMutation) RevisionsCleared() bool {
+	return m.clearedrevisions
+}
+
+// RemoveRevisionIDs removes the "revisions" edge to the ArticleRevision entity by IDs.
+func (m *ArticleMutation) RemoveRevisionIDs(ids ...int) {
+	if m.removedrevisions == nil {
+		m.removedrevisions = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.revisions, ids[i])
+		m.removedrevisions[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRevisions returns the removed IDs of the "revisions" edge to the ArticleRevision entity.
+func (m *ArticleMutation) RemovedRevisionsIDs() (ids []int) {
+	for id := range m.removedrevisions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RevisionsIDs returns the "revisions" edge IDs in the mutation.
+func (m *ArticleMutation) RevisionsIDs() (ids []int) {
+	for id := range m.revisions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRevisions resets all changes to the "revisions" edge.
+func (m *ArticleMutation) ResetRevisions() {
+	m.revisions = nil
+	m.clearedrevisions = false
+	m.removedrevisions = nil
+}
+
 // AddFavoritedByIDs adds the "favorited_by" edge to the User entity by ids.
 func (m *ArticleMutation) AddFavoritedByIDs(ids ...int) {
 	if m.favorited_by == nil {
@@ -1781,7 +1840,7 @@ func (m *ArticleMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ArticleMutation) AddedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 5)
 	if m.author != nil {
 		edges = append(edges, article.EdgeAuthor)
 	}
@@ -1790,6 +1849,9 @@ func (m *ArticleMutation) AddedEdges() []string {
 	}
 	if m.comments != nil {
 		edges = append(edges, article.EdgeComments)
+	}
+	if m.revisions != nil {
+		edges = append(edges, article.EdgeRevisions)
 	}
 	if m.favorited_by != nil {
 		edges = append(edges, article.EdgeFavoritedBy)
@@ -1817,6 +1879,12 @@ func (m *ArticleMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case article.EdgeRevisions:
+		ids := make([]ent.Value, 0, len(m.revisions))
+		for id := range m.revisions {
+			ids = append(ids, id)
+		}
+		return ids
 	case article.EdgeFavoritedBy:
 		ids := make([]ent.Value, 0, len(m.favorited_by))
 		for id := range m.favorited_by {
@@ -1829,12 +1897,15 @@ func (m *ArticleMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ArticleMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 5)
 	if m.removedtags != nil {
 		edges = append(edges, article.EdgeTags)
 	}
 	if m.removedcomments != nil {
 		edges = append(edges, article.EdgeComments)
+	}
+	if m.removedrevisions != nil {
+		edges = append(edges, article.EdgeRevisions)
 	}
 	if m.removedfavorited_by != nil {
 		edges = append(edges, article.EdgeFavoritedBy)
@@ -1858,6 +1929,12 @@ func (m *ArticleMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case article.EdgeRevisions:
+		ids := make([]ent.Value, 0, len(m.removedrevisions))
+		for id := range m.removedrevisions {
+			ids = append(ids, id)
+		}
+		return ids
 	case article.EdgeFavoritedBy:
 		ids := make([]ent.Value, 0, len(m.removedfavorited_by))
 		for id := range m.removedfavorited_by {
@@ -1870,7 +1947,7 @@ func (m *ArticleMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ArticleMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 5)
 	if m.clearedauthor {
 		edges = append(edges, article.EdgeAuthor)
 	}
@@ -1879,6 +1956,9 @@ func (m *ArticleMutation) ClearedEdges() []string {
 	}
 	if m.clearedcomments {
 		edges = append(edges, article.EdgeComments)
+	}
+	if m.clearedrevisions {
+		edges = append(edges, article.EdgeRevisions)
 	}
 	if m.clearedfavorited_by {
 		edges = append(edges, article.EdgeFavoritedBy)
@@ -1896,6 +1976,8 @@ func (m *ArticleMutation) EdgeCleared(name string) bool {
 		return m.clearedtags
 	case article.EdgeComments:
 		return m.clearedcomments
+	case article.EdgeRevisions:
+		return m.clearedrevisions
 	case article.EdgeFavoritedBy:
 		return m.clearedfavorited_by
 	}
@@ -1926,11 +2008,613 @@ func (m *ArticleMutation) ResetEdge(name string) error {
 	case article.EdgeComments:
 		m.ResetComments()
 		return nil
+	case article.EdgeRevisions:
+		m.ResetRevisions()
+		return nil
 	case article.EdgeFavoritedBy:
 		m.ResetFavoritedBy()
 		return nil
 	}
 	return fmt.Errorf("unknown Article edge %s", name)
+}
+
+// ArticleRevisionMutation represents an operation that mutates the ArticleRevision nodes in the graph.
+type ArticleRevisionMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	title          *string
+	description    *string
+	body           *string
+	created_at     *time.Time
+	clearedFields  map[string]struct{}
+	article        *int
+	clearedarticle bool
+	done           bool
+	oldValue       func(context.Context) (*ArticleRevision, error)
+	predicates     []predicate.ArticleRevision
+}
+
+var _ ent.Mutation = (*ArticleRevisionMutation)(nil)
+
+// articlerevisionOption allows management of the mutation configuration using functional options.
+type articlerevisionOption func(*ArticleRevisionMutation)
+
+// newArticleRevisionMutation creates new mutation for the ArticleRevision entity.
+func newArticleRevisionMutation(c config, op Op, opts ...articlerevisionOption) *ArticleRevisionMutation {
+	m := &ArticleRevisionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeArticleRevision,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withArticleRevisionID sets the ID field of the mutation.
+func withArticleRevisionID(id int) articlerevisionOption {
+	return func(m *ArticleRevisionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ArticleRevision
+		)
+		m.oldValue = func(ctx context.Context) (*ArticleRevision, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ArticleRevision.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withArticleRevision sets the old ArticleRevision of the mutation.
+func withArticleRevision(node *ArticleRevision) articlerevisionOption {
+	return func(m *ArticleRevisionMutation) {
+		m.oldValue = func(context.Context) (*ArticleRevision, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ArticleRevisionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ArticleRevisionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ArticleRevisionMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ArticleRevisionMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ArticleRevision.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetArticleID sets the "article_id" field.
+func (m *ArticleRevisionMutation) SetArticleID(i int) {
+	m.article = &i
+}
+
+// ArticleID returns the value of the "article_id" field in the mutation.
+func (m *ArticleRevisionMutation) ArticleID() (r int, exists bool) {
+	v := m.article
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldArticleID returns the old "article_id" field's value of the ArticleRevision entity.
+// If the ArticleRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleRevisionMutation) OldArticleID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldArticleID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldArticleID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldArticleID: %w", err)
+	}
+	return oldValue.ArticleID, nil
+}
+
+// ResetArticleID resets all changes to the "article_id" field.
+func (m *ArticleRevisionMutation) ResetArticleID() {
+	m.article = nil
+}
+
+// SetTitle sets the "title" field.
+func (m *ArticleRevisionMutation) SetTitle(s string) {
+	m.title = &s
+}
+
+// Title returns the value of the "title" field in the mutation.
+func (m *ArticleRevisionMutation) Title() (r string, exists bool) {
+	v := m.title
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTitle returns the old "title" field's value of the ArticleRevision entity.
+// If the ArticleRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleRevisionMutation) OldTitle(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTitle is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTitle requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTitle: %w", err)
+	}
+	return oldValue.Title, nil
+}
+
+// ResetTitle resets all changes to the "title" field.
+func (m *ArticleRevisionMutation) ResetTitle() {
+	m.title = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *ArticleRevisionMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *ArticleRevisionMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the ArticleRevision entity.
+// If the ArticleRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleRevisionMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *ArticleRevisionMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetBody sets the "body" field.
+func (m *ArticleRevisionMutation) SetBody(s string) {
+	m.body = &s
+}
+
+// Body returns the value of the "body" field in the mutation.
+func (m *ArticleRevisionMutation) Body() (r string, exists bool) {
+	v := m.body
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBody returns the old "body" field's value of the ArticleRevision entity.
+// If the ArticleRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleRevisionMutation) OldBody(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBody is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBody requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBody: %w", err)
+	}
+	return oldValue.Body, nil
+}
+
+// ResetBody resets all changes to the "body" field.
+func (m *ArticleRevisionMutation) ResetBody() {
+	m.body = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ArticleRevisionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ArticleRevisionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ArticleRevision entity.
+// If the ArticleRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleRevisionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ArticleRevisionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// ClearArticle clears the "article" edge to the Article entity.
+func (m *ArticleRevisionMutation) ClearArticle() {
+	m.clearedarticle = true
+	m.clearedFields[articlerevision.FieldArticleID] = struct{}{}
+}
+
+// ArticleCleared reports if the "article" edge to the Article entity was cleared.
+func (m *ArticleRevisionMutation) ArticleCleared() bool {
+	return m.clearedarticle
+}
+
+// ArticleIDs returns the "article" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ArticleID instead. It exists only for internal usage by the builders.
+func (m *ArticleRevisionMutation) ArticleIDs() (ids []int) {
+	if id := m.article; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetArticle resets all changes to the "article" edge.
+func (m *ArticleRevisionMutation) ResetArticle() {
+	m.article = nil
+	m.clearedarticle = false
+}
+
+// Where appends a list predicates to the ArticleRevisionMutation builder.
+func (m *ArticleRevisionMutation) Where(ps ...predicate.ArticleRevision) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ArticleRevisionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ArticleRevisionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ArticleRevision, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ArticleRevisionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ArticleRevisionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ArticleRevision).
+func (m *ArticleRevisionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ArticleRevisionMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.article != nil {
+		fields = append(fields, articlerevision.FieldArticleID)
+	}
+	if m.title != nil {
+		fields = append(fields, articlerevision.FieldTitle)
+	}
+	if m.description != nil {
+		fields = append(fields, articlerevision.FieldDescription)
+	}
+	if m.body != nil {
+		fields = append(fields, articlerevision.FieldBody)
+	}
+	if m.created_at != nil {
+		fields = append(fields, articlerevision.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ArticleRevisionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case articlerevision.FieldArticleID:
+		return m.ArticleID()
+	case articlerevision.FieldTitle:
+		return m.Title()
+	case articlerevision.FieldDescription:
+		return m.Description()
+	case articlerevision.FieldBody:
+		return m.Body()
+	case articlerevision.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ArticleRevisionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case articlerevision.FieldArticleID:
+		return m.OldArticleID(ctx)
+	case articlerevision.FieldTitle:
+		return m.OldTitle(ctx)
+	case articlerevision.FieldDescription:
+		return m.OldDescription(ctx)
+	case articlerevision.FieldBody:
+		return m.OldBody(ctx)
+	case articlerevision.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ArticleRevision field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ArticleRevisionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case articlerevision.FieldArticleID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetArticleID(v)
+		return nil
+	case articlerevision.FieldTitle:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTitle(v)
+		return nil
+	case articlerevision.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case articlerevision.FieldBody:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBody(v)
+		return nil
+	case articlerevision.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ArticleRevision field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ArticleRevisionMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ArticleRevisionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ArticleRevisionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ArticleRevision numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ArticleRevisionMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ArticleRevisionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ArticleRevisionMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown ArticleRevision nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ArticleRevisionMutation) ResetField(name string) error {
+	switch name {
+	case articlerevision.FieldArticleID:
+		m.ResetArticleID()
+		return nil
+	case articlerevision.FieldTitle:
+		m.ResetTitle()
+		return nil
+	case articlerevision.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case articlerevision.FieldBody:
+		m.ResetBody()
+		return nil
+	case articlerevision.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ArticleRevision field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ArticleRevisionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.article != nil {
+		edges = append(edges, articlerevision.EdgeArticle)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ArticleRevisionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case articlerevision.EdgeArticle:
+		if id := m.article; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ArticleRevisionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ArticleRevisionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ArticleRevisionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedarticle {
+		edges = append(edges, articlerevision.EdgeArticle)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ArticleRevisionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case articlerevision.EdgeArticle:
+		return m.clearedarticle
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ArticleRevisionMutation) ClearEdge(name string) error {
+	switch name {
+	case articlerevision.EdgeArticle:
+		m.ClearArticle()
+		return nil
+	}
+	return fmt.Errorf("unknown ArticleRevision unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ArticleRevisionMutation) ResetEdge(name string) error {
+	switch name {
+	case articlerevision.EdgeArticle:
+		m.ResetArticle()
+		return nil
+	}
+	return fmt.Errorf("unknown ArticleRevision edge %s", name)
 }
 
 // ArticleTagMutation represents an operation that mutates the ArticleTag nodes in the graph.

@@ -16,6 +16,8 @@ type Tx struct {
 	config
 	// Article is the client for interacting with the Article builders.
 	Article *ArticleClient
+	// ArticleRevision is the client for interacting with the ArticleRevision builders.
+	ArticleRevision *ArticleRevisionClient
 	// ArticleTag is the client for interacting with the ArticleTag builders.
 	ArticleTag *ArticleTagClient
 	// Comment is the client for interacting with the Comment builders.
@@ -166,6 +168,7 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.Article = NewArticleClient(tx.config)
+	tx.ArticleRevision = NewArticleRevisionClient(tx.config)
 	tx.ArticleTag = NewArticleTagClient(tx.config)
 	tx.Comment = NewCommentClient(tx.config)
 	tx.Favorite = NewFavoriteClient(tx.config)

@@ -32,6 +32,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Article() ArticleResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
@@ -61,6 +62,7 @@ type ComplexityRoot struct {
 		PublishAt          func(childComplexity int) int
 		PublishedAt        func(childComplexity int) int
 		ReadingTimeMinutes func(childComplexity int) int
+		Revisions          func(childComplexity int, first *int, after *string) int
 		Seo                func(childComplexity int) int
 		Slug               func(childComplexity int) int
 		Subtitle           func(childComplexity int) int
@@ -83,6 +85,26 @@ type ComplexityRoot struct {
 	}
 
 	ArticleEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ArticleRevision struct {
+		Body        func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		Description func(childComplexity int) int
+		GlobalID    func(childComplexity int) int
+		Title       func(childComplexity int) int
+	}
+
+	ArticleRevisionConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ArticleRevisionEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
@@ -166,6 +188,7 @@ type ComplexityRoot struct {
 		FollowUser            func(childComplexity int, input model.FollowUserInput) int
 		PublishArticle        func(childComplexity int, input model.PublishArticleInput) int
 		RefreshSession        func(childComplexity int, input model.RefreshSessionInput) int
+		RestoreRevision       func(childComplexity int, input model.RestoreRevisionInput) int
 		SendVerificationEmail func(childComplexity int) int
 		SignIn                func(childComplexity int, input model.SignInInput) int
 		SignOut               func(childComplexity int, input model.SignOutInput) int
@@ -201,6 +224,10 @@ type ComplexityRoot struct {
 		Tags          func(childComplexity int, first *int) int
 		User          func(childComplexity int, username string) int
 		Viewer        func(childComplexity int) int
+	}
+
+	RestoreRevisionPayload struct {
+		Article func(childComplexity int) int
 	}
 
 	SEO struct {
@@ -302,6 +329,9 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type ArticleResolver interface {
+	Revisions(ctx context.Context, obj *model.Article, first *int, after *string) (*model.ArticleRevisionConnection, error)
+}
 type MutationResolver interface {
 	SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error)
 	SignIn(ctx context.Context, input model.SignInInput) (*model.AuthPayload, error)
@@ -319,6 +349,7 @@ type MutationResolver interface {
 	PublishArticle(ctx context.Context, input model.PublishArticleInput) (*model.PublishArticlePayload, error)
 	UnpublishArticle(ctx context.Context, input model.UnpublishArticleInput) (*model.UnpublishArticlePayload, error)
 	UpdateArticle(ctx context.Context, input model.UpdateArticleInput) (*model.UpdateArticlePayload, error)
+	RestoreRevision(ctx context.Context, input model.RestoreRevisionInput) (*model.RestoreRevisionPayload, error)
 	DeleteArticle(ctx context.Context, input model.DeleteArticleInput) (*model.DeleteArticlePayload, error)
 	FavoriteArticle(ctx context.Context, input model.FavoriteArticleInput) (*model.FavoriteArticlePayload, error)
 	UnfavoriteArticle(ctx context.Context, input model.UnfavoriteArticleInput) (*model.UnfavoriteArticlePayload, error)
@@ -465,6 +496,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Article.ReadingTimeMinutes(childComplexity), true
+	case "Article.revisions":
+		if e.ComplexityRoot.Article.Revisions == nil {
+			break
+		}
+
+		args, err := ec.field_Article_revisions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Article.Revisions(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Article.seo":
 		if e.ComplexityRoot.Article.Seo == nil {
 			break
@@ -575,6 +617,75 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ArticleEdge.Node(childComplexity), true
+
+	case "ArticleRevision.body":
+		if e.ComplexityRoot.ArticleRevision.Body == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArticleRevision.Body(childComplexity), true
+	case "ArticleRevision.createdAt":
+		if e.ComplexityRoot.ArticleRevision.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArticleRevision.CreatedAt(childComplexity), true
+	case "ArticleRevision.description":
+		if e.ComplexityRoot.ArticleRevision.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArticleRevision.Description(childComplexity), true
+	case "ArticleRevision.id":
+		if e.ComplexityRoot.ArticleRevision.GlobalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArticleRevision.GlobalID(childComplexity), true
+	case "ArticleRevision.title":
+		if e.ComplexityRoot.ArticleRevision.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArticleRevision.Title(childComplexity), true
+
+	case "ArticleRevisionConnection.edges":
+		if e.ComplexityRoot.ArticleRevisionConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArticleRevisionConnection.Edges(childComplexity), true
+	case "ArticleRevisionConnection.nodes":
+		if e.ComplexityRoot.ArticleRevisionConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArticleRevisionConnection.Nodes(childComplexity), true
+	case "ArticleRevisionConnection.pageInfo":
+		if e.ComplexityRoot.ArticleRevisionConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArticleRevisionConnection.PageInfo(childComplexity), true
+	case "ArticleRevisionConnection.totalCount":
+		if e.ComplexityRoot.ArticleRevisionConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArticleRevisionConnection.TotalCount(childComplexity), true
+
+	case "ArticleRevisionEdge.cursor":
+		if e.ComplexityRoot.ArticleRevisionEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArticleRevisionEdge.Cursor(childComplexity), true
+	case "ArticleRevisionEdge.node":
+		if e.ComplexityRoot.ArticleRevisionEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArticleRevisionEdge.Node(childComplexity), true
 
 	case "AuthPayload.accessToken":
 		if e.ComplexityRoot.AuthPayload.AccessToken == nil {
@@ -890,6 +1001,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshSession(childComplexity, args["input"].(model.RefreshSessionInput)), true
+	case "Mutation.restoreRevision":
+		if e.ComplexityRoot.Mutation.RestoreRevision == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_restoreRevision_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RestoreRevision(childComplexity, args["input"].(model.RestoreRevisionInput)), true
 	case "Mutation.sendVerificationEmail":
 		if e.ComplexityRoot.Mutation.SendVerificationEmail == nil {
 			break
@@ -1140,6 +1262,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "RestoreRevisionPayload.article":
+		if e.ComplexityRoot.RestoreRevisionPayload.Article == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestoreRevisionPayload.Article(childComplexity), true
 
 	case "SEO.description":
 		if e.ComplexityRoot.SEO.Description == nil {
@@ -1471,6 +1600,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("FollowUserInput", ec.unmarshalInputFollowUserInput),
 			graphql.NewInputUnmarshaler("PublishArticleInput", ec.unmarshalInputPublishArticleInput),
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
+			graphql.NewInputUnmarshaler("RestoreRevisionInput", ec.unmarshalInputRestoreRevisionInput),
 			graphql.NewInputUnmarshaler("SEOInput", ec.unmarshalInputSEOInput),
 			graphql.NewInputUnmarshaler("SignInInput", ec.unmarshalInputSignInInput),
 			graphql.NewInputUnmarshaler("SignOutInput", ec.unmarshalInputSignOutInput),
@@ -1853,6 +1983,17 @@ type Article implements Node {
   viewerCanComment: Boolean!
   "How many users have favorited it."
   favoritesCount: Int!
+  """
+  Earlier versions of the title, description and body, the most recent first: each edit
+  that changes them keeps the version it replaces, the last 20. Only the author sees
+  them: for everyone else the list is empty.
+  """
+  revisions(
+    "Number of versions (default 20, at most 100)."
+    first: Int
+    "Cursor to start after."
+    after: String
+  ): ArticleRevisionConnection!
   "Comments on this article, oldest first."
   comments(
     "Number of comments after ` + "`" + `after` + "`" + ` (default 20, at most 100)."
@@ -1864,6 +2005,40 @@ type Article implements Node {
     "Cursor to end before."
     before: String
   ): CommentConnection!
+}
+
+"An earlier version of an article's text (` + "`" + `Article.revisions` + "`" + `), kept when an edit replaced it."
+type ArticleRevision {
+  "Globally unique, opaque id; ` + "`" + `restoreRevision` + "`" + ` takes it."
+  id: ID!
+  "The title then."
+  title: String!
+  "The description then."
+  description: String!
+  "The Markdown body then."
+  body: String!
+  "When an edit replaced this version."
+  createdAt: DateTime!
+}
+
+"A page of an article's earlier versions."
+type ArticleRevisionConnection {
+  "The versions with their cursors."
+  edges: [ArticleRevisionEdge!]!
+  "The versions alone."
+  nodes: [ArticleRevision!]!
+  "Where this page sits."
+  pageInfo: PageInfo!
+  "How many versions are kept (at most 20)."
+  totalCount: Int!
+}
+
+"One earlier version and its cursor."
+type ArticleRevisionEdge {
+  "Cursor of this version, for ` + "`" + `after` + "`" + `."
+  cursor: String!
+  "The version."
+  node: ArticleRevision!
 }
 
 "What search engines and link previews show of an article (` + "`" + `Article.seo` + "`" + `)."
@@ -2103,6 +2278,13 @@ type Mutation {
   unpublishArticle(input: UnpublishArticleInput!): UnpublishArticlePayload!
   "Change an article; only its author may (` + "`" + `FORBIDDEN` + "`" + `). Fields left out keep their value; the slug never changes."
   updateArticle(input: UpdateArticleInput!): UpdateArticlePayload!
+  """
+  Make an earlier version (` + "`" + `Article.revisions` + "`" + `) the article's text again: its title,
+  description and body, rendered anew. The text it replaces is kept as a version in turn.
+  Only the author may (` + "`" + `FORBIDDEN` + "`" + `; ` + "`" + `NOT_FOUND` + "`" + ` for an unknown version or someone else's
+  draft).
+  """
+  restoreRevision(input: RestoreRevisionInput!): RestoreRevisionPayload!
   "Delete an article with its comments and favorites; only its author may (` + "`" + `FORBIDDEN` + "`" + `)."
   deleteArticle(input: DeleteArticleInput!): DeleteArticlePayload!
   "Favorite an article. Favoriting it again is not an error."
@@ -2409,6 +2591,18 @@ type UpdateArticlePayload {
   article: Article!
 }
 
+"Input of ` + "`" + `restoreRevision` + "`" + `."
+input RestoreRevisionInput {
+  "The version's id (` + "`" + `ArticleRevision.id` + "`" + `)."
+  id: ID!
+}
+
+"Result of ` + "`" + `restoreRevision` + "`" + `."
+type RestoreRevisionPayload {
+  "The article with the version's text."
+  article: Article!
+}
+
 "Input of ` + "`" + `deleteArticle` + "`" + `."
 input DeleteArticleInput {
   "Which article."
@@ -2552,6 +2746,8 @@ func (ec *executionContext) childFields_Article(ctx context.Context, field graph
 		return ec.fieldContext_Article_viewerCanComment(ctx, field)
 	case "favoritesCount":
 		return ec.fieldContext_Article_favoritesCount(ctx, field)
+	case "revisions":
+		return ec.fieldContext_Article_revisions(ctx, field)
 	case "comments":
 		return ec.fieldContext_Article_comments(ctx, field)
 	}
@@ -2580,6 +2776,46 @@ func (ec *executionContext) childFields_ArticleEdge(ctx context.Context, field g
 		return ec.fieldContext_ArticleEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ArticleEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ArticleRevision(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ArticleRevision_id(ctx, field)
+	case "title":
+		return ec.fieldContext_ArticleRevision_title(ctx, field)
+	case "description":
+		return ec.fieldContext_ArticleRevision_description(ctx, field)
+	case "body":
+		return ec.fieldContext_ArticleRevision_body(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ArticleRevision_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ArticleRevision", field.Name)
+}
+
+func (ec *executionContext) childFields_ArticleRevisionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ArticleRevisionConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ArticleRevisionConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ArticleRevisionConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ArticleRevisionConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ArticleRevisionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ArticleRevisionEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ArticleRevisionEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ArticleRevisionEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ArticleRevisionEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2738,6 +2974,14 @@ func (ec *executionContext) childFields_PublishArticlePayload(ctx context.Contex
 		return ec.fieldContext_PublishArticlePayload_article(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PublishArticlePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RestoreRevisionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "article":
+		return ec.fieldContext_RestoreRevisionPayload_article(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RestoreRevisionPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SEO(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3070,6 +3314,28 @@ func (ec *executionContext) field_Article_comments_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Article_revisions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_addComment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3202,6 +3468,20 @@ func (ec *executionContext) field_Mutation_refreshSession_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RefreshSessionInput, error) {
 			return ec.unmarshalNRefreshSessionInput2inkwellᚋgraphᚋmodelᚐRefreshSessionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_restoreRevision_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RestoreRevisionInput, error) {
+			return ec.unmarshalNRestoreRevisionInput2inkwellᚋgraphᚋmodelᚐRestoreRevisionInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4387,6 +4667,50 @@ func (ec *executionContext) fieldContext_Article_favoritesCount(_ context.Contex
 	return graphql.NewScalarFieldContext("Article", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Article_revisions(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_revisions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Article().Revisions(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleRevisionConnection) graphql.Marshaler {
+			return ec.marshalNArticleRevisionConnection2ᚖinkwellᚋgraphᚋmodelᚐArticleRevisionConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Article_revisions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Article",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ArticleRevisionConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Article_revisions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Article_comments(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4600,6 +4924,295 @@ func (ec *executionContext) fieldContext_ArticleEdge_node(_ context.Context, fie
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Article(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ArticleRevision_id(ctx context.Context, field graphql.CollectedField, obj *model.ArticleRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArticleRevision_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GlobalID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArticleRevision_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ArticleRevision", field, true, false, "ID")
+}
+
+func (ec *executionContext) _ArticleRevision_title(ctx context.Context, field graphql.CollectedField, obj *model.ArticleRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArticleRevision_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArticleRevision_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ArticleRevision", field, false, false, "String")
+}
+
+func (ec *executionContext) _ArticleRevision_description(ctx context.Context, field graphql.CollectedField, obj *model.ArticleRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArticleRevision_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArticleRevision_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ArticleRevision", field, false, false, "String")
+}
+
+func (ec *executionContext) _ArticleRevision_body(ctx context.Context, field graphql.CollectedField, obj *model.ArticleRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArticleRevision_body(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Body, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArticleRevision_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ArticleRevision", field, false, false, "String")
+}
+
+func (ec *executionContext) _ArticleRevision_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.ArticleRevision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArticleRevision_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArticleRevision_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ArticleRevision", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _ArticleRevisionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ArticleRevisionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArticleRevisionConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ArticleRevisionEdge) graphql.Marshaler {
+			return ec.marshalNArticleRevisionEdge2ᚕᚖinkwellᚋgraphᚋmodelᚐArticleRevisionEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArticleRevisionConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ArticleRevisionConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ArticleRevisionEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ArticleRevisionConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ArticleRevisionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArticleRevisionConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ArticleRevision) graphql.Marshaler {
+			return ec.marshalNArticleRevision2ᚕᚖinkwellᚋgraphᚋmodelᚐArticleRevisionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArticleRevisionConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ArticleRevisionConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ArticleRevision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ArticleRevisionConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ArticleRevisionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArticleRevisionConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖinkwellᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArticleRevisionConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ArticleRevisionConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ArticleRevisionConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ArticleRevisionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArticleRevisionConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArticleRevisionConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ArticleRevisionConnection", field, true, false, "Int")
+}
+
+func (ec *executionContext) _ArticleRevisionEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ArticleRevisionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArticleRevisionEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArticleRevisionEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ArticleRevisionEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _ArticleRevisionEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ArticleRevisionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArticleRevisionEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleRevision) graphql.Marshaler {
+			return ec.marshalNArticleRevision2ᚖinkwellᚋgraphᚋmodelᚐArticleRevision(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArticleRevisionEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ArticleRevisionEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ArticleRevision(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6123,6 +6736,50 @@ func (ec *executionContext) fieldContext_Mutation_updateArticle(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_restoreRevision(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_restoreRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RestoreRevision(ctx, fc.Args["input"].(model.RestoreRevisionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RestoreRevisionPayload) graphql.Marshaler {
+			return ec.marshalNRestoreRevisionPayload2ᚖinkwellᚋgraphᚋmodelᚐRestoreRevisionPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_restoreRevision(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RestoreRevisionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_restoreRevision_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_deleteArticle(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6954,6 +7611,38 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RestoreRevisionPayload_article(ctx context.Context, field graphql.CollectedField, obj *model.RestoreRevisionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestoreRevisionPayload_article(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Article, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestoreRevisionPayload_article(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RestoreRevisionPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Article(ctx, field)
 		},
 	}
 	return fc, nil
@@ -9844,6 +10533,48 @@ func UnmarshalRefreshSessionInput(ctx context.Context, raw any) (model.RefreshSe
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRestoreRevisionInput(ctx context.Context, obj any) (model.RestoreRevisionInput, error) {
+	var it model.RestoreRevisionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRestoreRevisionInput unmarshals raw into the RestoreRevisionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRestoreRevisionInput(ctx context.Context, raw any) (model.RestoreRevisionInput, error) {
+	var out model.RestoreRevisionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RestoreRevisionInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSEOInput(ctx context.Context, obj any) (model.SEOInput, error) {
 	var it model.SEOInput
 	if obj == nil {
@@ -10563,132 +11294,138 @@ func (ec *executionContext) _Article(ctx context.Context, sel ast.SelectionSet, 
 		case "id":
 			out.Values[i] = ec._Article_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "slug":
 			out.Values[i] = ec._Article_slug(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "title":
 			out.Values[i] = ec._Article_title(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "subtitle":
 			out.Values[i] = ec._Article_subtitle(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "description":
 			out.Values[i] = ec._Article_description(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "canonicalURL":
 			out.Values[i] = ec._Article_canonicalURL(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "seo":
 			out.Values[i] = ec._Article_seo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "body":
 			out.Values[i] = ec._Article_body(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "bodyHTML":
 			out.Values[i] = ec._Article_bodyHTML(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "excerpt":
 			out.Values[i] = ec._Article_excerpt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "wordCount":
 			out.Values[i] = ec._Article_wordCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "readingTimeMinutes":
 			out.Values[i] = ec._Article_readingTimeMinutes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "toc":
 			out.Values[i] = ec._Article_toc(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "tags":
 			out.Values[i] = ec._Article_tags(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "author":
 			out.Values[i] = ec._Article_author(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "status":
 			out.Values[i] = ec._Article_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "publishedAt":
 			out.Values[i] = ec._Article_publishedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "publishAt":
 			out.Values[i] = ec._Article_publishAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._Article_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Article_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "viewerHasFavorited":
 			out.Values[i] = ec._Article_viewerHasFavorited(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "viewerCanEdit":
 			out.Values[i] = ec._Article_viewerCanEdit(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "viewerCanDelete":
 			out.Values[i] = ec._Article_viewerCanDelete(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "viewerCanComment":
 			out.Values[i] = ec._Article_viewerCanComment(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "favoritesCount":
 			out.Values[i] = ec._Article_favoritesCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "revisions":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Article_revisions(ctx, field, obj)
+				})
 		case "comments":
 			out.Values[i] = ec._Article_comments(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -10773,6 +11510,145 @@ func (ec *executionContext) _ArticleEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "node":
 			out.Values[i] = ec._ArticleEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var articleRevisionImplementors = []string{"ArticleRevision"}
+
+func (ec *executionContext) _ArticleRevision(ctx context.Context, sel ast.SelectionSet, obj *model.ArticleRevision) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, articleRevisionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ArticleRevision")
+		case "id":
+			out.Values[i] = ec._ArticleRevision_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "title":
+			out.Values[i] = ec._ArticleRevision_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._ArticleRevision_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "body":
+			out.Values[i] = ec._ArticleRevision_body(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._ArticleRevision_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var articleRevisionConnectionImplementors = []string{"ArticleRevisionConnection"}
+
+func (ec *executionContext) _ArticleRevisionConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ArticleRevisionConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, articleRevisionConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ArticleRevisionConnection")
+		case "edges":
+			out.Values[i] = ec._ArticleRevisionConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._ArticleRevisionConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ArticleRevisionConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ArticleRevisionConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var articleRevisionEdgeImplementors = []string{"ArticleRevisionEdge"}
+
+func (ec *executionContext) _ArticleRevisionEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ArticleRevisionEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, articleRevisionEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ArticleRevisionEdge")
+		case "cursor":
+			out.Values[i] = ec._ArticleRevisionEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ArticleRevisionEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -11420,6 +12296,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "restoreRevision":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_restoreRevision(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "deleteArticle":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteArticle(ctx, field)
@@ -11646,6 +12529,39 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var restoreRevisionPayloadImplementors = []string{"RestoreRevisionPayload"}
+
+func (ec *executionContext) _RestoreRevisionPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RestoreRevisionPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, restoreRevisionPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RestoreRevisionPayload")
+		case "article":
+			out.Values[i] = ec._RestoreRevisionPayload_article(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -12772,6 +13688,62 @@ func (ec *executionContext) marshalNArticleEdge2ᚖinkwellᚋgraphᚋmodelᚐArt
 	return ec._ArticleEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNArticleRevision2ᚕᚖinkwellᚋgraphᚋmodelᚐArticleRevisionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ArticleRevision) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNArticleRevision2ᚖinkwellᚋgraphᚋmodelᚐArticleRevision(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNArticleRevision2ᚖinkwellᚋgraphᚋmodelᚐArticleRevision(ctx context.Context, sel ast.SelectionSet, v *model.ArticleRevision) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ArticleRevision!")
+		return graphql.Null
+	}
+	return ec._ArticleRevision(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNArticleRevisionConnection2ᚖinkwellᚋgraphᚋmodelᚐArticleRevisionConnection(ctx context.Context, sel ast.SelectionSet, v *model.ArticleRevisionConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ArticleRevisionConnection!")
+		return graphql.Null
+	}
+	return ec._ArticleRevisionConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNArticleRevisionEdge2ᚕᚖinkwellᚋgraphᚋmodelᚐArticleRevisionEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ArticleRevisionEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNArticleRevisionEdge2ᚖinkwellᚋgraphᚋmodelᚐArticleRevisionEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNArticleRevisionEdge2ᚖinkwellᚋgraphᚋmodelᚐArticleRevisionEdge(ctx context.Context, sel ast.SelectionSet, v *model.ArticleRevisionEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ArticleRevisionEdge!")
+		return graphql.Null
+	}
+	return ec._ArticleRevisionEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNArticleStatus2inkwellᚋgraphᚋmodelᚐArticleStatus(ctx context.Context, v any) (model.ArticleStatus, error) {
 	var res model.ArticleStatus
 	err := res.UnmarshalGQL(v)
@@ -13080,6 +14052,19 @@ func (ec *executionContext) marshalNPublishArticlePayload2ᚖinkwellᚋgraphᚋm
 func (ec *executionContext) unmarshalNRefreshSessionInput2inkwellᚋgraphᚋmodelᚐRefreshSessionInput(ctx context.Context, v any) (model.RefreshSessionInput, error) {
 	res, err := ec.unmarshalInputRefreshSessionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRestoreRevisionInput2inkwellᚋgraphᚋmodelᚐRestoreRevisionInput(ctx context.Context, v any) (model.RestoreRevisionInput, error) {
+	res, err := ec.unmarshalInputRestoreRevisionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRestoreRevisionPayload2ᚖinkwellᚋgraphᚋmodelᚐRestoreRevisionPayload(ctx context.Context, sel ast.SelectionSet, v *model.RestoreRevisionPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RestoreRevisionPayload!")
+		return graphql.Null
+	}
+	return ec._RestoreRevisionPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSEO2ᚖinkwellᚋgraphᚋmodelᚐSEO(ctx context.Context, sel ast.SelectionSet, v *model.SEO) graphql.Marshaler {

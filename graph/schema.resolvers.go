@@ -19,6 +19,19 @@ import (
 	"inkwell/internal/service"
 )
 
+// Revisions is the resolver for the revisions field.
+func (r *articleResolver) Revisions(ctx context.Context, obj *model.Article, first *int, after *string) (*model.ArticleRevisionConnection, error) {
+	w, err := window(first, after, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.Service.Revisions(ctx, obj.Article, w)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewArticleRevisionConnection(ctx, l.Page, l.Count), nil
+}
+
 // SignUp is the resolver for the signUp field.
 func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error) {
 	s, err := r.Service.SignUp(ctx, service.SignUpInput{Username: input.Username, Email: input.Email, Password: input.Password})
@@ -192,6 +205,19 @@ func (r *mutationResolver) UpdateArticle(ctx context.Context, input model.Update
 		return nil, err
 	}
 	return &model.UpdateArticlePayload{Article: model.NewArticle(ctx, a)}, nil
+}
+
+// RestoreRevision is the resolver for the restoreRevision field.
+func (r *mutationResolver) RestoreRevision(ctx context.Context, input model.RestoreRevisionInput) (*model.RestoreRevisionPayload, error) {
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := w.RestoreRevision(ctx, input.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RestoreRevisionPayload{Article: model.NewArticle(ctx, a)}, nil
 }
 
 // DeleteArticle is the resolver for the deleteArticle field.
@@ -459,6 +485,9 @@ func (r *userResolver) Identities(ctx context.Context, obj *model.User) ([]*ent.
 	return r.Service.Identities(ctx, obj.ID)
 }
 
+// Article returns ArticleResolver implementation.
+func (r *Resolver) Article() ArticleResolver { return &articleResolver{r} }
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
@@ -472,6 +501,7 @@ func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionRes
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
 type (
+	articleResolver      struct{ *Resolver }
 	mutationResolver     struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
 	subscriptionResolver struct{ *Resolver }

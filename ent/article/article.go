@@ -65,6 +65,8 @@ const (
 	EdgeTags = "tags"
 	// EdgeComments holds the string denoting the comments edge name in mutations.
 	EdgeComments = "comments"
+	// EdgeRevisions holds the string denoting the revisions edge name in mutations.
+	EdgeRevisions = "revisions"
 	// EdgeFavoritedBy holds the string denoting the favorited_by edge name in mutations.
 	EdgeFavoritedBy = "favorited_by"
 	// EdgeArticleTags holds the string denoting the article_tags edge name in mutations.
@@ -92,6 +94,13 @@ const (
 	CommentsInverseTable = "comments"
 	// CommentsColumn is the table column denoting the comments relation/edge.
 	CommentsColumn = "article_id"
+	// RevisionsTable is the table that holds the revisions relation/edge.
+	RevisionsTable = "article_revisions"
+	// RevisionsInverseTable is the table name for the ArticleRevision entity.
+	// It exists in this package in order to avoid circular dependency with the "articlerevision" package.
+	RevisionsInverseTable = "article_revisions"
+	// RevisionsColumn is the table column denoting the revisions relation/edge.
+	RevisionsColumn = "article_id"
 	// FavoritedByTable is the table that holds the favorited_by relation/edge. The primary key declared below.
 	FavoritedByTable = "favorites"
 	// FavoritedByInverseTable is the table name for the User entity.
@@ -395,6 +404,20 @@ func ByComments(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByRevisionsCount orders the results by revisions count.
+func ByRevisionsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newRevisionsStep(), opts...)
+	}
+}
+
+// ByRevisions orders the results by revisions terms.
+func ByRevisions(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRevisionsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByFavoritedByCount orders the results by favorited_by count.
 func ByFavoritedByCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -455,6 +478,13 @@ func newCommentsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(CommentsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, CommentsTable, CommentsColumn),
+	)
+}
+func newRevisionsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(RevisionsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, RevisionsTable, RevisionsColumn),
 	)
 }
 func newFavoritedByStep() *sqlgraph.Step {

@@ -82,6 +82,36 @@ var (
 			},
 		},
 	}
+	// ArticleRevisionsColumns holds the columns for the "article_revisions" table.
+	ArticleRevisionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "title", Type: field.TypeString, Size: 255},
+		{Name: "description", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "body", Type: field.TypeString, Size: 2147483647},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "article_id", Type: field.TypeInt},
+	}
+	// ArticleRevisionsTable holds the schema information for the "article_revisions" table.
+	ArticleRevisionsTable = &schema.Table{
+		Name:       "article_revisions",
+		Columns:    ArticleRevisionsColumns,
+		PrimaryKey: []*schema.Column{ArticleRevisionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "article_revisions_articles_revisions",
+				Columns:    []*schema.Column{ArticleRevisionsColumns[5]},
+				RefColumns: []*schema.Column{ArticlesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "articlerevision_article_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{ArticleRevisionsColumns[5], ArticleRevisionsColumns[4], ArticleRevisionsColumns[0]},
+			},
+		},
+	}
 	// ArticleTagsColumns holds the columns for the "article_tags" table.
 	ArticleTagsColumns = []*schema.Column{
 		{Name: "article_id", Type: field.TypeInt},
@@ -394,6 +424,7 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		ArticlesTable,
+		ArticleRevisionsTable,
 		ArticleTagsTable,
 		CommentsTable,
 		FavoritesTable,
@@ -408,6 +439,7 @@ var (
 
 func init() {
 	ArticlesTable.ForeignKeys[0].RefTable = UsersTable
+	ArticleRevisionsTable.ForeignKeys[0].RefTable = ArticlesTable
 	ArticleTagsTable.ForeignKeys[0].RefTable = ArticlesTable
 	ArticleTagsTable.ForeignKeys[1].RefTable = TagsTable
 	CommentsTable.ForeignKeys[0].RefTable = ArticlesTable

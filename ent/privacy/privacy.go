@@ -134,6 +134,30 @@ func (f ArticleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ArticleMutation", m)
 }
 
+// The ArticleRevisionQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type ArticleRevisionQueryRuleFunc func(context.Context, *ent.ArticleRevisionQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f ArticleRevisionQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ArticleRevisionQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ArticleRevisionQuery", q)
+}
+
+// The ArticleRevisionMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type ArticleRevisionMutationRuleFunc func(context.Context, *ent.ArticleRevisionMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f ArticleRevisionMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.ArticleRevisionMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ArticleRevisionMutation", m)
+}
+
 // The ArticleTagQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type ArticleTagQueryRuleFunc func(context.Context, *ent.ArticleTagQuery) error

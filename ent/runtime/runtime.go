@@ -5,6 +5,7 @@ package runtime
 import (
 	"context"
 	"inkwell/ent/article"
+	"inkwell/ent/articlerevision"
 	"inkwell/ent/articletag"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
@@ -152,6 +153,45 @@ func init() {
 	article.DefaultRenderVersion = articleDescRenderVersion.Default.(int)
 	// article.RenderVersionValidator is a validator for the "render_version" field. It is called by the builders before save.
 	article.RenderVersionValidator = articleDescRenderVersion.Validators[0].(func(int) error)
+	articlerevision.Policy = privacy.NewPolicies(schema.ArticleRevision{})
+	articlerevision.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := articlerevision.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	articlerevisionFields := schema.ArticleRevision{}.Fields()
+	_ = articlerevisionFields
+	// articlerevisionDescTitle is the schema descriptor for title field.
+	articlerevisionDescTitle := articlerevisionFields[1].Descriptor()
+	// articlerevision.TitleValidator is a validator for the "title" field. It is called by the builders before save.
+	articlerevision.TitleValidator = func() func(string) error {
+		validators := articlerevisionDescTitle.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(title string) error {
+			for _, fn := range fns {
+				if err := fn(title); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// articlerevisionDescDescription is the schema descriptor for description field.
+	articlerevisionDescDescription := articlerevisionFields[2].Descriptor()
+	// articlerevision.DefaultDescription holds the default value on creation for the description field.
+	articlerevision.DefaultDescription = articlerevisionDescDescription.Default.(string)
+	// articlerevision.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	articlerevision.DescriptionValidator = articlerevisionDescDescription.Validators[0].(func(string) error)
+	// articlerevisionDescCreatedAt is the schema descriptor for created_at field.
+	articlerevisionDescCreatedAt := articlerevisionFields[4].Descriptor()
+	// articlerevision.DefaultCreatedAt holds the default value on creation for the created_at field.
+	articlerevision.DefaultCreatedAt = articlerevisionDescCreatedAt.Default.(func() time.Time)
 	articletag.Policy = privacy.NewPolicies(schema.ArticleTag{})
 	articletag.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

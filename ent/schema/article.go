@@ -71,6 +71,7 @@ func (Article) Edges() []ent.Edge {
 		edge.From("author", User.Type).Ref("articles").Field("author_id").Unique().Required(),
 		edge.To("tags", Tag.Type).Through("article_tags", ArticleTag.Type),
 		edge.To("comments", Comment.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("revisions", ArticleRevision.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.From("favorited_by", User.Type).Ref("favorite_articles").
 			Through("favorites", Favorite.Type),
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"inkwell/ent"
+	"inkwell/internal/globalid"
 	"inkwell/internal/paging"
 )
 
@@ -74,6 +75,56 @@ func (c *ArticleConnection) PageInfo() *PageInfo { return pageInfo(c.Page) }
 
 // TotalCount counts the whole list.
 func (c *ArticleConnection) TotalCount() (int, error) { return total(c.ctx, c.Count) }
+
+// ArticleRevision is an article's earlier version.
+type ArticleRevision struct{ *ent.ArticleRevision }
+
+// GlobalID is the version's global id.
+func (r *ArticleRevision) GlobalID() string {
+	return globalid.Encode(globalid.TypeArticleRevision, r.ID)
+}
+
+// ArticleRevisionConnection is a page of an article's earlier versions.
+type ArticleRevisionConnection struct {
+	Page  paging.Page[*ent.ArticleRevision]
+	Count Counter
+	ctx   context.Context
+}
+
+// NewArticleRevisionConnection is a page of versions, counted by count.
+func NewArticleRevisionConnection(ctx context.Context, p paging.Page[*ent.ArticleRevision], count Counter) *ArticleRevisionConnection {
+	return &ArticleRevisionConnection{Page: p, Count: count, ctx: ctx}
+}
+
+// ArticleRevisionEdge is a version and its cursor.
+type ArticleRevisionEdge struct {
+	Cursor string           `json:"cursor"`
+	Node   *ArticleRevision `json:"node"`
+}
+
+// Nodes lists the page's versions.
+func (c *ArticleRevisionConnection) Nodes() []*ArticleRevision {
+	out := make([]*ArticleRevision, len(c.Page.Items))
+	for i, r := range c.Page.Items {
+		out[i] = &ArticleRevision{r}
+	}
+	return out
+}
+
+// Edges lists the page's versions with cursors.
+func (c *ArticleRevisionConnection) Edges() []*ArticleRevisionEdge {
+	out := make([]*ArticleRevisionEdge, len(c.Page.Items))
+	for i, n := range c.Nodes() {
+		out[i] = &ArticleRevisionEdge{Cursor: paging.EncodeCursor(c.Page.Keys[i]), Node: n}
+	}
+	return out
+}
+
+// PageInfo tells where the page sits.
+func (c *ArticleRevisionConnection) PageInfo() *PageInfo { return pageInfo(c.Page) }
+
+// TotalCount counts the versions kept.
+func (c *ArticleRevisionConnection) TotalCount() (int, error) { return total(c.ctx, c.Count) }
 
 // CommentConnection is a page of comments.
 type CommentConnection struct {

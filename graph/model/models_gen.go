@@ -173,6 +173,18 @@ type RefreshSessionInput struct {
 	RefreshToken string `json:"refreshToken"`
 }
 
+// Input of `restoreRevision`.
+type RestoreRevisionInput struct {
+	// The version's id (`ArticleRevision.id`).
+	ID string `json:"id"`
+}
+
+// Result of `restoreRevision`.
+type RestoreRevisionPayload struct {
+	// The article with the version's text.
+	Article *Article `json:"article"`
+}
+
 // Search-engine text for an article; a field left out (or empty) falls back to the article's own.
 type SEOInput struct {
 	// Up to 120 characters.

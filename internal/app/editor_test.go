@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"maps"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -259,5 +260,74 @@ func TestCommentEdits(t *testing.T) {
 	if after.Body != "first!" || !after.Edited || !parse(after.UpdatedAt).After(parse(before.UpdatedAt)) ||
 		after.CreatedAt != before.CreatedAt {
 		t.Fatalf("after the edit: %+v (before %+v)", after, before)
+	}
+}
+
+// Each edit of the text keeps the version it replaces, the last 20, for the author alone;
+// restoring one makes it the text again and keeps the replaced text in turn.
+func TestRevisions(t *testing.T) {
+	t.Parallel()
+	e := apptest.New(t)
+	ada, bob := e.SignUp(t, "ada"), e.SignUp(t, "bob")
+	art := e.CreateArticle(t, ada, "V1")
+	const edit = `mutation($in: UpdateArticleInput!) { updateArticle(input: $in) { article { title body } } }`
+	update := func(in map[string]any) {
+		t.Helper()
+		in["slug"] = art.Slug
+		e.MustQuery(t, ada.Token, edit, map[string]any{"in": in}, &map[string]any{})
+	}
+	type rev struct{ ID, Title, Body string }
+	revisions := func(token string) (int, []rev) {
+		t.Helper()
+		var out struct {
+			Article struct {
+				Revisions struct {
+					TotalCount int
+					Nodes      []rev
+				}
+			}
+		}
+		e.MustQuery(t, token, `query($s: String!) { article(slug: $s) { revisions(first: 50) { totalCount nodes { id title body } } } }`,
+			map[string]any{"s": art.Slug}, &out)
+		return out.Article.Revisions.TotalCount, out.Article.Revisions.Nodes
+	}
+	original := "# V1\n\nText."
+	update(map[string]any{"title": "V2", "body": "two"})
+	update(map[string]any{"body": "three"})
+	update(map[string]any{"subtitle": "not the text"}) // keeps no version
+	n, got := revisions(ada.Token)
+	if n != 2 || len(got) != 2 || got[0].Title != "V2" || got[0].Body != "two" || got[1].Title != "V1" || got[1].Body != original {
+		t.Fatalf("revisions: %d %+v", n, got)
+	}
+	for _, who := range []struct{ name, token string }{{"another user", bob.Token}, {"anonymous", ""}} {
+		if n, others := revisions(who.token); n != 0 || len(others) != 0 {
+			t.Errorf("%s sees %d revisions", who.name, n)
+		}
+	}
+	const restore = `mutation($id: ID!) { restoreRevision(input: {id: $id}) { article { title body } } }`
+	for _, tc := range []struct{ name, token, id, code string }{
+		{"another user", bob.Token, got[1].ID, "FORBIDDEN"},
+		{"not a revision's id", ada.Token, art.ID, "BAD_USER_INPUT"},
+		{"an unknown revision", ada.Token, "QXJ0aWNsZVJldmlzaW9uOjk5OTk5", "NOT_FOUND"},
+	} {
+		if r := e.Query(t, tc.token, restore, map[string]any{"id": tc.id}); r.Code() != tc.code {
+			t.Errorf("%s: %s, want %s", tc.name, r.Body, tc.code)
+		}
+	}
+	var back struct {
+		RestoreRevision struct{ Article struct{ Title, Body string } }
+	}
+	e.MustQuery(t, ada.Token, restore, map[string]any{"id": got[1].ID}, &back)
+	if a := back.RestoreRevision.Article; a.Title != "V1" || a.Body != original {
+		t.Fatalf("restored: %+v", a)
+	}
+	if n, got = revisions(ada.Token); n != 3 || got[0].Title != "V2" || got[0].Body != "three" {
+		t.Fatalf("after restoring: %d %+v", n, got)
+	}
+	for i := range 25 {
+		update(map[string]any{"body": "edit " + strconv.Itoa(i)})
+	}
+	if n, got = revisions(ada.Token); n != 20 || got[0].Body != "edit 23" {
+		t.Fatalf("after 25 more edits: %d kept, newest %+v", n, got[0])
 	}
 }

@@ -13,6 +13,9 @@ const (
 	TypeUser    = "User"
 	TypeArticle = "Article"
 	TypeComment = "Comment"
+	// TypeArticleRevision names an article's earlier version (not a Node: node(id) does
+	// not find it; restoreRevision takes it).
+	TypeArticleRevision = "ArticleRevision"
 )
 
 // Encode returns the global id of the typ row with id.
@@ -36,7 +39,7 @@ func Decode(gid string) (typ string, id int, ok bool) {
 		return "", 0, false
 	}
 	switch typ {
-	case TypeUser, TypeArticle, TypeComment:
+	case TypeUser, TypeArticle, TypeComment, TypeArticleRevision:
 	default:
 		return "", 0, false
 	}

@@ -59,6 +59,38 @@ func CommentWrites() entgo.Policy {
 	}}
 }
 
+// RevisionWrites: an article's earlier versions are kept and dropped by edits of its
+// author, and only those.
+func RevisionWrites() entgo.Policy {
+	return privacy.Policy{Mutation: privacy.MutationPolicy{
+		privacy.ArticleRevisionMutationRuleFunc(func(ctx context.Context, m *ent.ArticleRevisionMutation) error {
+			authorOf := func(ctx context.Context, articleID int) (int, error) {
+				a, err := m.Client().Article.Get(ctx, articleID)
+				if err != nil {
+					return 0, err
+				}
+				return a.AuthorID, nil
+			}
+			return byAuthor(ctx, "an article's revision", m.Op(), func() (int, bool) {
+				id, ok := m.ArticleID()
+				if !ok {
+					return 0, false
+				}
+				author, err := authorOf(ctx, id)
+				return author, err == nil
+			}, func(context.Context) (int, error) { return 0, nil }, // never changed, only kept and dropped
+				func(ctx context.Context) (int, error) {
+					id, _ := m.ID()
+					r, err := m.Client().ArticleRevision.Get(ctx, id)
+					if err != nil {
+						return 0, err
+					}
+					return authorOf(ctx, r.ArticleID)
+				})
+		}),
+	}}
+}
+
 // byAuthor allows a write of a row (what) when the viewer is its author: the author it is
 // created with (created), had before an update (old), or has when deleted (current). Any
 // other write, and one whose author cannot be read, is denied.

@@ -165,6 +165,9 @@ func (s *Service) linkTags(ctx context.Context, tx *ent.Tx, names []string, coun
 	return ids, rows.Err()
 }
 
+// changes reports whether an update to v (nil: none) changes old.
+func changes(v *string, old string) bool { return v != nil && *v != old }
+
 // countTags moves each tag's count of published articles by delta.
 func countTags(ctx context.Context, tx *ent.Tx, ids []int, delta int) error {
 	if len(ids) == 0 || delta == 0 {
@@ -251,6 +254,11 @@ func (s *Acting) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent
 		if in.ExpectedUpdatedAt != nil && !a.UpdatedAt.Equal(*in.ExpectedUpdatedAt) {
 			return apperr.Conflict("the article changed since you read it (updatedAt " +
 				a.UpdatedAt.UTC().Format(time.RFC3339Nano) + "): read it again, then edit")
+		}
+		if changes(in.Title, a.Title) || changes(in.Description, a.Description) || changes(in.Body, a.Body) {
+			if err := s.keepRevision(ctx, tx, a); err != nil {
+				return err
+			}
 		}
 		upd := tx.Article.UpdateOne(a).
 			SetNillableSubtitle(in.Subtitle).

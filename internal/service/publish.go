@@ -9,11 +9,13 @@ import (
 
 	"inkwell/ent"
 	"inkwell/ent/article"
+	"inkwell/ent/articlerevision"
 	"inkwell/ent/predicate"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
 	"inkwell/internal/change"
 	"inkwell/internal/events"
+	"inkwell/internal/globalid"
 	"inkwell/internal/paging"
 	"inkwell/internal/policy"
 )
@@ -172,4 +174,72 @@ func (s *Service) PublishDue(ctx context.Context) (int, error) {
 func (s *Acting) Drafts(ctx context.Context, w paging.Window) (ArticleList, error) {
 	return s.articleListPaged(ctx, w, uncovered, byUpdate,
 		[]predicate.Article{article.AuthorID(s.viewer.UserID), article.StatusNEQ(article.StatusPublished)})
+}
+
+// maxRevisions is how many earlier versions of an article are kept.
+const maxRevisions = 20
+
+// keepRevision keeps a's text (title, description, body) as an earlier version, in tx,
+// before an edit replaces it, and drops the versions beyond the last maxRevisions.
+func (s *Service) keepRevision(ctx context.Context, tx *ent.Tx, a *ent.Article) error {
+	if err := tx.ArticleRevision.Create().SetArticleID(a.ID).SetTitle(a.Title).SetDescription(a.Description).
+		SetBody(a.Body).SetCreatedAt(s.now()).Exec(ctx); err != nil {
+		return fmt.Errorf("keep revision: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM article_revisions WHERE article_id = $1 AND id NOT IN (
+		SELECT id FROM article_revisions WHERE article_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2)`,
+		a.ID, maxRevisions); err != nil {
+		return fmt.Errorf("drop old revisions: %w", err)
+	}
+	return nil
+}
+
+// RevisionList is a page of an article's earlier versions and their count.
+type RevisionList struct {
+	Page  paging.Page[*ent.ArticleRevision]
+	Count func(context.Context) (int, error)
+}
+
+// Revisions lists a's earlier versions, most recent first, for its author; for anyone
+// else the list is empty.
+func (s *Service) Revisions(ctx context.Context, a *ent.Article, w paging.Window) (RevisionList, error) {
+	none := RevisionList{Count: func(context.Context) (int, error) { return 0, nil }}
+	// Not an error for anyone else: the list is theirs to see, empty.
+	if author := policy.CanEditArticle(viewer(ctx), a) == nil; !author {
+		return none, nil
+	}
+	q := s.db.ArticleRevision.Query().Where(articlerevision.ArticleID(a.ID))
+	rows, err := q.Clone().Where(keyset(w, true, articlerevision.FieldCreatedAt, articlerevision.FieldID)).
+		Order(order[articlerevision.OrderOption](w, true, articlerevision.FieldCreatedAt, articlerevision.FieldID)...).
+		Limit(w.Limit + 1).All(ctx)
+	if err != nil {
+		return none, err
+	}
+	return RevisionList{
+		Page: paging.Cut(w, rows, func(r *ent.ArticleRevision) paging.Key { return paging.Key{Time: r.CreatedAt, ID: r.ID} }),
+		Count: func(ctx context.Context) (int, error) {
+			return q.Clone().Count(ctx)
+		},
+	}, nil
+}
+
+// RestoreRevision makes an earlier version, named by its global id, its article's text
+// again; the text it replaces is kept as a version in turn.
+func (s *Acting) RestoreRevision(ctx context.Context, gid string) (*ent.Article, error) {
+	typ, id, ok := globalid.Decode(gid)
+	if !ok || typ != globalid.TypeArticleRevision {
+		return nil, apperr.BadInput("id", "is not an article revision's id")
+	}
+	r, err := s.db.ArticleRevision.Query().Where(articlerevision.ID(id)).WithArticle().Only(ctx)
+	if err != nil {
+		return nil, notFound(err, "revision")
+	}
+	a := r.Edges.Article
+	if !policy.CanSeeArticle(s.viewer, a) {
+		return nil, apperr.NotFound("revision")
+	}
+	if err := policy.CanEditArticle(s.viewer, a); err != nil {
+		return nil, err
+	}
+	return s.UpdateArticle(ctx, UpdateArticleInput{Slug: a.Slug, Title: &r.Title, Description: &r.Description, Body: &r.Body})
 }
