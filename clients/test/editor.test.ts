@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { CombinedGraphQLErrors } from '@apollo/client';
+
+import {
+  AddCommentDocument,
+  ArticleDocument,
+  CreateDraftDocument,
+  DraftsDocument,
+  EditorArticleDocument,
+  PublishArticleDocument,
+  SaveArticleDocument,
+  UpdateCommentDocument,
+} from '../src/generated/graphql.js';
+import { clientFor, currentData, firstData, recordingFetch, serverURL, signUp, uniqueName } from './helpers.js';
+
+/** The operation names sent after index `from`, but for `except`. */
+function sentSince(requests: { operationName?: string }[], from: number, except: string): (string | undefined)[] {
+  return requests.slice(from).map((r) => r.operationName).filter((n) => n !== except);
+}
+
+test('a draft published from the editor shows as published in the watched screens, with no refetch', async (t) => {
+  const url = serverURL('INKWELL_URL');
+  const { fetch, requests } = recordingFetch();
+  const author = clientFor(t, { url, fetch });
+  await signUp(author, 'editor');
+  const { data } = await author.client.mutate({
+    mutation: CreateDraftDocument,
+    variables: { input: { title: uniqueName('Draft '), description: '', body: 'Half done.', publish: false } },
+  });
+  const slug = data!.createArticle.article.slug;
+  assert.equal(data!.createArticle.article.status, 'DRAFT');
+
+  const editor = author.client.watchQuery({ query: EditorArticleDocument, variables: { slug } });
+  const drafts = author.client.watchQuery({ query: DraftsDocument, variables: { first: 10 } });
+  const [shown, listed] = await Promise.all([firstData(editor), firstData(drafts)]);
+  assert.equal(shown.article?.status, 'DRAFT');
+  assert.equal(shown.article?.publishedAt, null);
+  assert.equal(shown.article?.viewerCanEdit, true);
+  assert.deepEqual(listed.viewer?.drafts.edges.map((e) => e.node.slug), [slug]);
+
+  const before = requests.length;
+  await author.client.mutate({ mutation: PublishArticleDocument, variables: { input: { slug } } });
+  assert.deepEqual(sentSince(requests, before, 'PublishArticle'), [], 'only the mutation went over the network');
+  const now = currentData(editor).article;
+  assert.equal(now?.status, 'PUBLISHED', 'the editor shows the article published');
+  assert.ok(now?.publishedAt);
+  assert.equal(
+    currentData(drafts).viewer?.drafts.edges[0]?.node.status,
+    'PUBLISHED',
+    'the drafts list shows the same normalised article',
+  );
+
+  // A save from a tab that read the article before it was published is refused.
+  const stale = shown.article!.updatedAt;
+  await assert.rejects(
+    author.client.mutate({
+      mutation: SaveArticleDocument,
+      variables: { input: { slug, body: 'Overwritten?', expectedUpdatedAt: stale } },
+    }),
+    (err: unknown) =>
+      CombinedGraphQLErrors.is(err) && err.errors.some((e) => e.extensions?.['code'] === 'CONFLICT'),
+  );
+  assert.equal(currentData(editor).article?.body, 'Half done.', 'nothing was written');
+});
+
+test('an edited comment shows its new text on the watched article page, with no refetch', async (t) => {
+  const url = serverURL('INKWELL_URL');
+  const { fetch, requests } = recordingFetch();
+  const reader = clientFor(t, { url, fetch });
+  await signUp(reader, 'commenter');
+  const { data } = await reader.client.mutate({
+    mutation: CreateDraftDocument,
+    variables: { input: { title: uniqueName('Discussed '), description: '', body: 'Text.' } },
+  });
+  const slug = data!.createArticle.article.slug;
+  const { data: added } = await reader.client.mutate({
+    mutation: AddCommentDocument,
+    variables: { input: { articleSlug: slug, body: 'frist' } },
+  });
+  const id = added!.addComment.comment.id;
+
+  const page = reader.client.watchQuery({ query: ArticleDocument, variables: { slug, commentsFirst: 5 } });
+  const shown = await firstData(page);
+  assert.equal(shown.article?.comments.edges[0]?.node.body, 'frist');
+
+  const before = requests.length;
+  const { data: edited } = await reader.client.mutate({
+    mutation: UpdateCommentDocument,
+    variables: { input: { id, body: 'first!' } },
+  });
+  assert.equal(edited?.updateComment.comment.edited, true);
+  assert.deepEqual(sentSince(requests, before, 'UpdateComment'), []);
+  assert.equal(currentData(page).article?.comments.edges[0]?.node.body, 'first!');
+});
