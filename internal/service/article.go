@@ -187,14 +187,18 @@ func published(a *ent.Article) int {
 	return 0
 }
 
-// lockVisible is lockArticle for a write by v: an article v may not see is not found
-// (a draft is as if it did not exist for anyone but its author).
-func lockVisible(ctx context.Context, tx *ent.Tx, v auth.Viewer, slug string) (*ent.Article, error) {
+// lockOwn is lockArticle for a write by v that only the article's author may make: an
+// article v may not see is not found (a draft is as if it did not exist for anyone but
+// its author), one v may see but not change is FORBIDDEN.
+func lockOwn(ctx context.Context, tx *ent.Tx, v auth.Viewer, slug string) (*ent.Article, error) {
 	a, err := lockArticle(ctx, tx, slug)
-	if err == nil && !policy.CanSeeArticle(v, a) {
+	switch {
+	case err != nil:
+		return nil, err
+	case !policy.CanSeeArticle(v, a):
 		return nil, apperr.NotFound("article")
 	}
-	return a, err
+	return a, policy.CanEditArticle(v, a)
 }
 
 // lockArticle loads an article for a write that depends on its current state.
@@ -243,11 +247,8 @@ func (s *Acting) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent
 	}
 	var out *ent.Article
 	err := s.write(ctx, func(tx *ent.Tx, c *written) error {
-		a, err := lockVisible(ctx, tx, v, in.Slug)
+		a, err := lockOwn(ctx, tx, v, in.Slug)
 		if err != nil {
-			return err
-		}
-		if err := policy.CanEditArticle(v, a); err != nil {
 			return err
 		}
 		// Under the row lock: no other write can land between this check and this one.
@@ -305,11 +306,8 @@ func (s *Acting) DeleteArticle(ctx context.Context, slug string) (string, error)
 	v := s.viewer
 	var id int
 	err := s.write(ctx, func(tx *ent.Tx, c *written) error {
-		a, err := lockVisible(ctx, tx, v, slug)
+		a, err := lockOwn(ctx, tx, v, slug)
 		if err != nil {
-			return err
-		}
-		if err := policy.CanEditArticle(v, a); err != nil {
 			return err
 		}
 		old, err := a.QueryTags().IDs(ctx)

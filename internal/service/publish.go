@@ -45,11 +45,8 @@ func (s *Acting) PublishArticle(ctx context.Context, slug string, at *time.Time)
 	schedule := at != nil && at.After(now)
 	var out *ent.Article
 	err := s.write(ctx, func(tx *ent.Tx, c *written) error {
-		a, err := lockVisible(ctx, tx, v, slug)
+		a, err := lockOwn(ctx, tx, v, slug)
 		if err != nil {
-			return err
-		}
-		if err := policy.CanEditArticle(v, a); err != nil {
 			return err
 		}
 		if !schedule {
@@ -75,11 +72,8 @@ func (s *Acting) UnpublishArticle(ctx context.Context, slug string) (*ent.Articl
 	v := s.viewer
 	var out *ent.Article
 	err := s.write(ctx, func(tx *ent.Tx, c *written) error {
-		a, err := lockVisible(ctx, tx, v, slug)
+		a, err := lockOwn(ctx, tx, v, slug)
 		if err != nil {
-			return err
-		}
-		if err := policy.CanEditArticle(v, a); err != nil {
 			return err
 		}
 		if out, err = s.unlist(ctx, tx, c, a); err != nil {
