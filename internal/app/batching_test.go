@@ -18,6 +18,11 @@ import (
 type batchArticle struct {
 	Slug               string
 	Title              string
+	Status             string
+	PublishedAt        *string
+	Seo                struct{ Title string }
+	ViewerCanEdit      bool
+	ViewerCanComment   bool
 	FavoritesCount     int
 	ViewerHasFavorited bool
 	Tags               []struct{ Name string }
@@ -46,7 +51,10 @@ type batchConn struct {
 	}
 }
 
-const batchFields = `edges { cursor node { slug title favoritesCount viewerHasFavorited tags { name }
+// The status, SEO and viewer's hints are read from the article's row: the statement
+// counts below hold with them.
+const batchFields = `edges { cursor node { slug title status publishedAt seo { title } viewerCanEdit viewerCanComment
+	favoritesCount viewerHasFavorited tags { name }
 	author { username bio image viewerIsFollowing }
 	comments(first: 3) { nodes { body author { username } } } } }
 	pageInfo { hasNextPage endCursor }`
@@ -204,6 +212,12 @@ func (h *batchHome) check(t *testing.T, c batchConn, order []string, viewer *app
 		w := h.want[a.Slug]
 		if a.Title != w.title || a.FavoritesCount != len(w.favorites) {
 			t.Errorf("%s: title %q favoritesCount %d; want %q, %d", a.Slug, a.Title, a.FavoritesCount, w.title, len(w.favorites))
+		}
+		if a.Status != "PUBLISHED" || a.PublishedAt == nil || a.Seo.Title != a.Title {
+			t.Errorf("%s: status %s, publishedAt %v, seo title %q", a.Slug, a.Status, a.PublishedAt, a.Seo.Title)
+		}
+		if a.ViewerCanComment != (viewer != nil) || a.ViewerCanEdit != (viewer != nil && viewer.Username == w.author) {
+			t.Errorf("%s: viewerCanComment %v, viewerCanEdit %v for %v", a.Slug, a.ViewerCanComment, a.ViewerCanEdit, viewer)
 		}
 		if want := viewer != nil && w.favorites[viewer.Username]; a.ViewerHasFavorited != want {
 			t.Errorf("%s: viewerHasFavorited = %v, want %v", a.Slug, a.ViewerHasFavorited, want)
