@@ -127,13 +127,7 @@ func Covered(ctx context.Context) context.Context {
 
 // Unknown says that the request in ctx looked for something that does not exist (yet):
 // what it builds is not kept, since nothing would say when that thing appears.
-func Unknown(ctx context.Context) {
-	if r := readsFrom(ctx); r != nil {
-		r.mu.Lock()
-		r.spoiled = true
-		r.mu.Unlock()
-	}
-}
+func Unknown(ctx context.Context) { readsFrom(ctx).spoil() }
 
 // Statement is told of every SQL statement sent (internal/dbstats). One that Covered did
 // not vouch for read something no key names, so what the request builds is not kept.
@@ -142,7 +136,14 @@ func Statement(ctx context.Context) {
 	if r == nil {
 		return
 	}
-	if covered, _ := ctx.Value(coveredKey{}).(bool); covered {
+	if covered, _ := ctx.Value(coveredKey{}).(bool); !covered {
+		r.spoil()
+	}
+}
+
+// spoil keeps what the request builds out of the response cache.
+func (r *Reads) spoil() {
+	if r == nil {
 		return
 	}
 	r.mu.Lock()

@@ -145,9 +145,10 @@ func (c *Cache) Record(ctx context.Context) (context.Context, *cache.Reads) {
 	return c.entities.Record(ctx)
 }
 
-// Put keeps body, the answer to k built from what r recorded, if everything it read is
-// known and unchanged.
-func (c *Cache) Put(k Key, r *cache.Reads, body []byte) {
+// Put keeps body, the answer to k built by the request in ctx (which Record started), if
+// everything it read is known and unchanged.
+func (c *Cache) Put(ctx context.Context, k Key, body []byte) {
+	r := cache.ReadsOf(ctx)
 	if c == nil || r == nil {
 		return
 	}

@@ -20,9 +20,9 @@ func TestKeptAnswers(t *testing.T) {
 
 	keep := func(k Key, body []byte, read func(context.Context)) {
 		t.Helper()
-		ctx, r := c.Record(context.Background())
+		ctx, _ := c.Record(context.Background())
 		read(ctx)
-		c.Put(k, r, body)
+		c.Put(ctx, k, body)
 	}
 	readArticle := func(ctx context.Context) { cache.Get[string](ctx, entities, cache.Article, 1) }
 

@@ -19,7 +19,6 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"inkwell/internal/apperr"
-	"inkwell/internal/cache"
 	"inkwell/internal/respcache"
 )
 
@@ -128,6 +127,17 @@ func (t getTransport) publicCacheControl(r *http.Request) string {
 	return "public, max-age=" + strconv.FormatInt(secs, 10)
 }
 
+// allowSharing lets HTTP caches keep the answer to r, an answer without errors, when t
+// (the GET transport; nil for POST) allows it.
+func (t *getTransport) allowSharing(w http.ResponseWriter, r *http.Request) {
+	if t == nil {
+		return
+	}
+	if cc := t.publicCacheControl(r); cc != "" {
+		w.Header().Set("Cache-Control", cc)
+	}
+}
+
 // execute parses, validates and runs one operation and writes its response. get is the
 // GET transport, which allows queries only, or nil for POST. A query's answer is looked
 // up in, and kept in, kept (nil for none) under the request's bytes, raw.
@@ -148,11 +158,7 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 		if b, ok := keptAnswer(w, r, kept, key); ok {
 			// Only answers without errors are kept: what the end of this function would
 			// write for them.
-			if get != nil {
-				if cc := get.publicCacheControl(r); cc != "" {
-					w.Header().Set("Cache-Control", cc)
-				}
-			}
+			get.allowSharing(w, r)
 			apperr.WriteBody(w, media, http.StatusOK, b)
 			return
 		}
@@ -185,11 +191,10 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 			w.Header().Set("Retry-After", retryAfter)
 		}
 	}
-	if get != nil && resp != nil && len(resp.Errors) == 0 {
-		if cc := get.publicCacheControl(r); cc != "" {
-			w.Header().Set("Cache-Control", cc)
-		}
+	if resp != nil && len(resp.Errors) == 0 {
+		get.allowSharing(w, r)
 	}
+
 	b, err := marshalResponse(resp)
 	if err != nil {
 		writeJSON(w, media, status, resp) // writeJSON's own fallback reports the failure
@@ -197,7 +202,7 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 	}
 	if kept != nil && opCtx.Operation.Operation == ast.Query && status == http.StatusOK && resp != nil &&
 		len(resp.Errors) == 0 && len(resp.Extensions) == 0 {
-		kept.Put(key, cache.ReadsOf(ctx), b)
+		kept.Put(ctx, key, b)
 	}
 	apperr.WriteBody(w, media, status, b)
 }

@@ -179,6 +179,15 @@ func countTags(ctx context.Context, tx *ent.Tx, ids []int, delta int) error {
 	return nil
 }
 
+// countTagsOf moves the counts of a's tags (a locked in tx) by delta.
+func countTagsOf(ctx context.Context, tx *ent.Tx, a *ent.Article, delta int) error {
+	ids, err := a.QueryTags().IDs(ctx)
+	if err != nil {
+		return fmt.Errorf("load tags: %w", err)
+	}
+	return countTags(ctx, tx, ids, delta)
+}
+
 // published is 1 for a published article, 0 for another: what it adds to counts.
 func published(a *ent.Article) int {
 	if a.Status == article.StatusPublished {
@@ -310,11 +319,7 @@ func (s *Acting) DeleteArticle(ctx context.Context, slug string) (string, error)
 		if err != nil {
 			return err
 		}
-		old, err := a.QueryTags().IDs(ctx)
-		if err != nil {
-			return fmt.Errorf("load tags: %w", err)
-		}
-		if err := countTags(ctx, tx, old, -published(a)); err != nil {
+		if err := countTagsOf(ctx, tx, a, -published(a)); err != nil {
 			return err
 		}
 		if err := tx.Article.DeleteOne(a).Exec(ctx); err != nil {
@@ -351,7 +356,7 @@ func (s *Acting) setFavorite(ctx context.Context, slug string, on bool) (*ent.Ar
 		if err != nil {
 			return notFound(err, "article")
 		}
-		if err := publishedFor(v, a); err != nil {
+		if err := policy.CanComment(v, a); err != nil {
 			return err
 		}
 		var res interface{ RowsAffected() (int64, error) }

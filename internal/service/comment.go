@@ -29,7 +29,7 @@ func (s *Acting) AddComment(ctx context.Context, slug, body string) (*ent.Commen
 	if err != nil {
 		return nil, notFound(err, "article")
 	}
-	if err := publishedFor(v, a); err != nil {
+	if err := policy.CanComment(v, a); err != nil {
 		return nil, err
 	}
 	// One clock for both stamps, so a new comment's updatedAt equals its createdAt.

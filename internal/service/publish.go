@@ -12,7 +12,6 @@ import (
 	"inkwell/ent/articlerevision"
 	"inkwell/ent/predicate"
 	"inkwell/internal/apperr"
-	"inkwell/internal/auth"
 	"inkwell/internal/change"
 	"inkwell/internal/events"
 	"inkwell/internal/globalid"
@@ -26,10 +25,6 @@ const (
 	MaxSchedule = 365 * 24 * time.Hour
 	pastGrace   = time.Minute
 )
-
-// publishedFor refuses to let v favorite or comment on an article that is not published
-// (policy.CanComment).
-func publishedFor(v auth.Viewer, a *ent.Article) error { return policy.CanComment(v, a) }
 
 // PublishArticle publishes one of the viewer's articles now, or schedules it for at when
 // at is in the future (at most MaxSchedule ahead).
@@ -54,10 +49,11 @@ func (s *Acting) PublishArticle(ctx context.Context, slug string, at *time.Time)
 			return err
 		}
 		// Scheduling a published article takes it off the lists until its time.
-		if out, err = s.unlist(ctx, tx, c, a); err != nil {
+		if err := s.unlist(ctx, tx, c, a); err != nil {
 			return err
 		}
-		out, err = tx.Article.UpdateOne(out).SetStatus(article.StatusScheduled).SetPublishAt(at.UTC()).Save(ctx)
+		out, err = tx.Article.UpdateOne(a).SetStatus(article.StatusScheduled).SetPublishAt(at.UTC()).
+			ClearPublishedAt().Save(ctx)
 		if err != nil {
 			return fmt.Errorf("schedule article: %w", err)
 		}
@@ -76,10 +72,10 @@ func (s *Acting) UnpublishArticle(ctx context.Context, slug string) (*ent.Articl
 		if err != nil {
 			return err
 		}
-		if out, err = s.unlist(ctx, tx, c, a); err != nil {
+		if err := s.unlist(ctx, tx, c, a); err != nil {
 			return err
 		}
-		out, err = tx.Article.UpdateOne(out).SetStatus(article.StatusDraft).ClearPublishAt().Save(ctx)
+		out, err = tx.Article.UpdateOne(a).SetStatus(article.StatusDraft).ClearPublishAt().ClearPublishedAt().Save(ctx)
 		if err != nil {
 			return fmt.Errorf("unpublish article: %w", err)
 		}
@@ -95,11 +91,7 @@ func (s *Service) publish(ctx context.Context, tx *ent.Tx, c *written, a *ent.Ar
 	if a.Status == article.StatusPublished {
 		return a, nil
 	}
-	tags, err := a.QueryTags().IDs(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load tags: %w", err)
-	}
-	if err := countTags(ctx, tx, tags, 1); err != nil {
+	if err := countTagsOf(ctx, tx, a, 1); err != nil {
 		return nil, err
 	}
 	out, err := tx.Article.UpdateOne(a).SetStatus(article.StatusPublished).SetPublishedAt(when).ClearPublishAt().Save(ctx)
@@ -110,26 +102,18 @@ func (s *Service) publish(ctx context.Context, tx *ent.Tx, c *written, a *ent.Ar
 	return out, c.announce(events.ArticleCreated(a.ID, a.AuthorID))
 }
 
-// unlist takes a published article (locked in tx) off every list and count, and ends the
-// subscriptions to it, as a deletion would for everyone but its author. Another article
-// is returned as it is.
-func (s *Service) unlist(ctx context.Context, tx *ent.Tx, c *written, a *ent.Article) (*ent.Article, error) {
+// unlist takes a published article (locked in tx) off every count, and ends the
+// subscriptions to it, as a deletion would for everyone but its author; the caller writes
+// its new status, which takes it off the lists. Another article needs none of this.
+func (s *Service) unlist(ctx context.Context, tx *ent.Tx, c *written, a *ent.Article) error {
 	if a.Status != article.StatusPublished {
-		return a, nil
+		return nil
 	}
-	tags, err := a.QueryTags().IDs(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load tags: %w", err)
-	}
-	if err := countTags(ctx, tx, tags, -1); err != nil {
-		return nil, err
-	}
-	out, err := tx.Article.UpdateOne(a).ClearPublishedAt().SetStatus(article.StatusDraft).Save(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("unlist article: %w", err)
+	if err := countTagsOf(ctx, tx, a, -1); err != nil {
+		return err
 	}
 	c.Set = change.Set{ArticleLists: true, TagCounts: true}
-	return out, c.announce(events.ArticleDeleted(a.ID))
+	return c.announce(events.ArticleDeleted(a.ID))
 }
 
 // PublishDue publishes the scheduled articles whose time has come, each in a transaction
