@@ -29,6 +29,12 @@ type Comment struct {
 	ArticleID int `json:"article_id,omitempty"`
 	// AuthorID holds the value of the "author_id" field.
 	AuthorID int `json:"author_id,omitempty"`
+	// the comment this one replies to; null for a comment on the article
+	ParentID *int `json:"parent_id,omitempty"`
+	// how many replies deep: 0 on the article, 1 a reply, 2 a reply to a reply
+	Depth int8 `json:"depth,omitempty"`
+	// deleted while it had replies: a placeholder keeping its thread whole, body emptied
+	Deleted bool `json:"deleted,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the CommentQuery when eager-loading is set.
 	Edges        CommentEdges `json:"edges"`
@@ -41,9 +47,13 @@ type CommentEdges struct {
 	Article *Article `json:"article,omitempty"`
 	// Author holds the value of the author edge.
 	Author *User `json:"author,omitempty"`
+	// Parent holds the value of the parent edge.
+	Parent *Comment `json:"parent,omitempty"`
+	// Replies holds the value of the replies edge.
+	Replies []*Comment `json:"replies,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [4]bool
 }
 
 // ArticleOrErr returns the Article value or an error if the edge
@@ -68,12 +78,34 @@ func (e CommentEdges) AuthorOrErr() (*User, error) {
 	return nil, &NotLoadedError{edge: "author"}
 }
 
+// ParentOrErr returns the Parent value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e CommentEdges) ParentOrErr() (*Comment, error) {
+	if e.Parent != nil {
+		return e.Parent, nil
+	} else if e.loadedTypes[2] {
+		return nil, &NotFoundError{label: comment.Label}
+	}
+	return nil, &NotLoadedError{edge: "parent"}
+}
+
+// RepliesOrErr returns the Replies value or an error if the edge
+// was not loaded in eager-loading.
+func (e CommentEdges) RepliesOrErr() ([]*Comment, error) {
+	if e.loadedTypes[3] {
+		return e.Replies, nil
+	}
+	return nil, &NotLoadedError{edge: "replies"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Comment) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case comment.FieldID, comment.FieldArticleID, comment.FieldAuthorID:
+		case comment.FieldDeleted:
+			values[i] = new(sql.NullBool)
+		case comment.FieldID, comment.FieldArticleID, comment.FieldAuthorID, comment.FieldParentID, comment.FieldDepth:
 			values[i] = new(sql.NullInt64)
 		case comment.FieldBody:
 			values[i] = new(sql.NullString)
@@ -130,6 +162,25 @@ func (_m *Comment) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.AuthorID = int(value.Int64)
 			}
+		case comment.FieldParentID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field parent_id", values[i])
+			} else if value.Valid {
+				_m.ParentID = new(int)
+				*_m.ParentID = int(value.Int64)
+			}
+		case comment.FieldDepth:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field depth", values[i])
+			} else if value.Valid {
+				_m.Depth = int8(value.Int64)
+			}
+		case comment.FieldDeleted:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field deleted", values[i])
+			} else if value.Valid {
+				_m.Deleted = value.Bool
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -151,6 +202,16 @@ func (_m *Comment) QueryArticle() *ArticleQuery {
 // QueryAuthor queries the "author" edge of the Comment entity.
 func (_m *Comment) QueryAuthor() *UserQuery {
 	return NewCommentClient(_m.config).QueryAuthor(_m)
+}
+
+// QueryParent queries the "parent" edge of the Comment entity.
+func (_m *Comment) QueryParent() *CommentQuery {
+	return NewCommentClient(_m.config).QueryParent(_m)
+}
+
+// QueryReplies queries the "replies" edge of the Comment entity.
+func (_m *Comment) QueryReplies() *CommentQuery {
+	return NewCommentClient(_m.config).QueryReplies(_m)
 }
 
 // Update returns a builder for updating this Comment.
@@ -190,6 +251,17 @@ func (_m *Comment) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("author_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.AuthorID))
+	builder.WriteString(", ")
+	if v := _m.ParentID; v != nil {
+		builder.WriteString("parent_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("depth=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Depth))
+	builder.WriteString(", ")
+	builder.WriteString("deleted=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Deleted))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -70,6 +70,48 @@ func (_c *CommentCreate) SetAuthorID(v int) *CommentCreate {
 	return _c
 }
 
+// SetParentID sets the "parent_id" field.
+func (_c *CommentCreate) SetParentID(v int) *CommentCreate {
+	_c.mutation.SetParentID(v)
+	return _c
+}
+
+// SetNillableParentID sets the "parent_id" field if the given value is not nil.
+func (_c *CommentCreate) SetNillableParentID(v *int) *CommentCreate {
+	if v != nil {
+		_c.SetParentID(*v)
+	}
+	return _c
+}
+
+// SetDepth sets the "depth" field.
+func (_c *CommentCreate) SetDepth(v int8) *CommentCreate {
+	_c.mutation.SetDepth(v)
+	return _c
+}
+
+// SetNillableDepth sets the "depth" field if the given value is not nil.
+func (_c *CommentCreate) SetNillableDepth(v *int8) *CommentCreate {
+	if v != nil {
+		_c.SetDepth(*v)
+	}
+	return _c
+}
+
+// SetDeleted sets the "deleted" field.
+func (_c *CommentCreate) SetDeleted(v bool) *CommentCreate {
+	_c.mutation.SetDeleted(v)
+	return _c
+}
+
+// SetNillableDeleted sets the "deleted" field if the given value is not nil.
+func (_c *CommentCreate) SetNillableDeleted(v *bool) *CommentCreate {
+	if v != nil {
+		_c.SetDeleted(*v)
+	}
+	return _c
+}
+
 // SetArticle sets the "article" edge to the Article entity.
 func (_c *CommentCreate) SetArticle(v *Article) *CommentCreate {
 	return _c.SetArticleID(v.ID)
@@ -78,6 +120,26 @@ func (_c *CommentCreate) SetArticle(v *Article) *CommentCreate {
 // SetAuthor sets the "author" edge to the User entity.
 func (_c *CommentCreate) SetAuthor(v *User) *CommentCreate {
 	return _c.SetAuthorID(v.ID)
+}
+
+// SetParent sets the "parent" edge to the Comment entity.
+func (_c *CommentCreate) SetParent(v *Comment) *CommentCreate {
+	return _c.SetParentID(v.ID)
+}
+
+// AddReplyIDs adds the "replies" edge to the Comment entity by IDs.
+func (_c *CommentCreate) AddReplyIDs(ids ...int) *CommentCreate {
+	_c.mutation.AddReplyIDs(ids...)
+	return _c
+}
+
+// AddReplies adds the "replies" edges to the Comment entity.
+func (_c *CommentCreate) AddReplies(v ...*Comment) *CommentCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddReplyIDs(ids...)
 }
 
 // Mutation returns the CommentMutation object of the builder.
@@ -131,6 +193,14 @@ func (_c *CommentCreate) defaults() error {
 		v := comment.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.Depth(); !ok {
+		v := comment.DefaultDepth
+		_c.mutation.SetDepth(v)
+	}
+	if _, ok := _c.mutation.Deleted(); !ok {
+		v := comment.DefaultDeleted
+		_c.mutation.SetDeleted(v)
+	}
 	return nil
 }
 
@@ -150,6 +220,12 @@ func (_c *CommentCreate) check() error {
 	}
 	if _, ok := _c.mutation.AuthorID(); !ok {
 		return &ValidationError{Name: "author_id", err: errors.New(`ent: missing required field "Comment.author_id"`)}
+	}
+	if _, ok := _c.mutation.Depth(); !ok {
+		return &ValidationError{Name: "depth", err: errors.New(`ent: missing required field "Comment.depth"`)}
+	}
+	if _, ok := _c.mutation.Deleted(); !ok {
+		return &ValidationError{Name: "deleted", err: errors.New(`ent: missing required field "Comment.deleted"`)}
 	}
 	if len(_c.mutation.ArticleIDs()) == 0 {
 		return &ValidationError{Name: "article", err: errors.New(`ent: missing required edge "Comment.article"`)}
@@ -196,6 +272,14 @@ func (_c *CommentCreate) createSpec() (*Comment, *sqlgraph.CreateSpec) {
 		_spec.SetField(comment.FieldBody, field.TypeString, value)
 		_node.Body = value
 	}
+	if value, ok := _c.mutation.Depth(); ok {
+		_spec.SetField(comment.FieldDepth, field.TypeInt8, value)
+		_node.Depth = value
+	}
+	if value, ok := _c.mutation.Deleted(); ok {
+		_spec.SetField(comment.FieldDeleted, field.TypeBool, value)
+		_node.Deleted = value
+	}
 	if nodes := _c.mutation.ArticleIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -228,6 +312,39 @@ func (_c *CommentCreate) createSpec() (*Comment, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.AuthorID = nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ParentIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   comment.ParentTable,
+			Columns: []string{comment.ParentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(comment.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.ParentID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RepliesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   comment.RepliesTable,
+			Columns: []string{comment.RepliesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(comment.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
@@ -330,6 +447,18 @@ func (u *CommentUpsert) UpdateAuthorID() *CommentUpsert {
 	return u
 }
 
+// SetDeleted sets the "deleted" field.
+func (u *CommentUpsert) SetDeleted(v bool) *CommentUpsert {
+	u.Set(comment.FieldDeleted, v)
+	return u
+}
+
+// UpdateDeleted sets the "deleted" field to the value that was provided on create.
+func (u *CommentUpsert) UpdateDeleted() *CommentUpsert {
+	u.SetExcluded(comment.FieldDeleted)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -343,6 +472,12 @@ func (u *CommentUpsertOne) UpdateNewValues() *CommentUpsertOne {
 	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
 		if _, exists := u.create.mutation.CreatedAt(); exists {
 			s.SetIgnore(comment.FieldCreatedAt)
+		}
+		if _, exists := u.create.mutation.ParentID(); exists {
+			s.SetIgnore(comment.FieldParentID)
+		}
+		if _, exists := u.create.mutation.Depth(); exists {
+			s.SetIgnore(comment.FieldDepth)
 		}
 	}))
 	return u
@@ -428,6 +563,20 @@ func (u *CommentUpsertOne) SetAuthorID(v int) *CommentUpsertOne {
 func (u *CommentUpsertOne) UpdateAuthorID() *CommentUpsertOne {
 	return u.Update(func(s *CommentUpsert) {
 		s.UpdateAuthorID()
+	})
+}
+
+// SetDeleted sets the "deleted" field.
+func (u *CommentUpsertOne) SetDeleted(v bool) *CommentUpsertOne {
+	return u.Update(func(s *CommentUpsert) {
+		s.SetDeleted(v)
+	})
+}
+
+// UpdateDeleted sets the "deleted" field to the value that was provided on create.
+func (u *CommentUpsertOne) UpdateDeleted() *CommentUpsertOne {
+	return u.Update(func(s *CommentUpsert) {
+		s.UpdateDeleted()
 	})
 }
 
@@ -610,6 +759,12 @@ func (u *CommentUpsertBulk) UpdateNewValues() *CommentUpsertBulk {
 			if _, exists := b.mutation.CreatedAt(); exists {
 				s.SetIgnore(comment.FieldCreatedAt)
 			}
+			if _, exists := b.mutation.ParentID(); exists {
+				s.SetIgnore(comment.FieldParentID)
+			}
+			if _, exists := b.mutation.Depth(); exists {
+				s.SetIgnore(comment.FieldDepth)
+			}
 		}
 	}))
 	return u
@@ -695,6 +850,20 @@ func (u *CommentUpsertBulk) SetAuthorID(v int) *CommentUpsertBulk {
 func (u *CommentUpsertBulk) UpdateAuthorID() *CommentUpsertBulk {
 	return u.Update(func(s *CommentUpsert) {
 		s.UpdateAuthorID()
+	})
+}
+
+// SetDeleted sets the "deleted" field.
+func (u *CommentUpsertBulk) SetDeleted(v bool) *CommentUpsertBulk {
+	return u.Update(func(s *CommentUpsert) {
+		s.SetDeleted(v)
+	})
+}
+
+// UpdateDeleted sets the "deleted" field to the value that was provided on create.
+func (u *CommentUpsertBulk) UpdateDeleted() *CommentUpsertBulk {
+	return u.Update(func(s *CommentUpsert) {
+		s.UpdateDeleted()
 	})
 }
 

@@ -79,6 +79,20 @@ func (_u *CommentUpdate) SetNillableAuthorID(v *int) *CommentUpdate {
 	return _u
 }
 
+// SetDeleted sets the "deleted" field.
+func (_u *CommentUpdate) SetDeleted(v bool) *CommentUpdate {
+	_u.mutation.SetDeleted(v)
+	return _u
+}
+
+// SetNillableDeleted sets the "deleted" field if the given value is not nil.
+func (_u *CommentUpdate) SetNillableDeleted(v *bool) *CommentUpdate {
+	if v != nil {
+		_u.SetDeleted(*v)
+	}
+	return _u
+}
+
 // SetArticle sets the "article" edge to the Article entity.
 func (_u *CommentUpdate) SetArticle(v *Article) *CommentUpdate {
 	return _u.SetArticleID(v.ID)
@@ -87,6 +101,21 @@ func (_u *CommentUpdate) SetArticle(v *Article) *CommentUpdate {
 // SetAuthor sets the "author" edge to the User entity.
 func (_u *CommentUpdate) SetAuthor(v *User) *CommentUpdate {
 	return _u.SetAuthorID(v.ID)
+}
+
+// AddReplyIDs adds the "replies" edge to the Comment entity by IDs.
+func (_u *CommentUpdate) AddReplyIDs(ids ...int) *CommentUpdate {
+	_u.mutation.AddReplyIDs(ids...)
+	return _u
+}
+
+// AddReplies adds the "replies" edges to the Comment entity.
+func (_u *CommentUpdate) AddReplies(v ...*Comment) *CommentUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddReplyIDs(ids...)
 }
 
 // Mutation returns the CommentMutation object of the builder.
@@ -104,6 +133,27 @@ func (_u *CommentUpdate) ClearArticle() *CommentUpdate {
 func (_u *CommentUpdate) ClearAuthor() *CommentUpdate {
 	_u.mutation.ClearAuthor()
 	return _u
+}
+
+// ClearReplies clears all "replies" edges to the Comment entity.
+func (_u *CommentUpdate) ClearReplies() *CommentUpdate {
+	_u.mutation.ClearReplies()
+	return _u
+}
+
+// RemoveReplyIDs removes the "replies" edge to Comment entities by IDs.
+func (_u *CommentUpdate) RemoveReplyIDs(ids ...int) *CommentUpdate {
+	_u.mutation.RemoveReplyIDs(ids...)
+	return _u
+}
+
+// RemoveReplies removes "replies" edges to Comment entities.
+func (_u *CommentUpdate) RemoveReplies(v ...*Comment) *CommentUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveReplyIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -183,6 +233,9 @@ func (_u *CommentUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.Body(); ok {
 		_spec.SetField(comment.FieldBody, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.Deleted(); ok {
+		_spec.SetField(comment.FieldDeleted, field.TypeBool, value)
+	}
 	if _u.mutation.ArticleCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -234,6 +287,51 @@ func (_u *CommentUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RepliesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   comment.RepliesTable,
+			Columns: []string{comment.RepliesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(comment.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRepliesIDs(); len(nodes) > 0 && !_u.mutation.RepliesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   comment.RepliesTable,
+			Columns: []string{comment.RepliesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(comment.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RepliesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   comment.RepliesTable,
+			Columns: []string{comment.RepliesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(comment.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -311,6 +409,20 @@ func (_u *CommentUpdateOne) SetNillableAuthorID(v *int) *CommentUpdateOne {
 	return _u
 }
 
+// SetDeleted sets the "deleted" field.
+func (_u *CommentUpdateOne) SetDeleted(v bool) *CommentUpdateOne {
+	_u.mutation.SetDeleted(v)
+	return _u
+}
+
+// SetNillableDeleted sets the "deleted" field if the given value is not nil.
+func (_u *CommentUpdateOne) SetNillableDeleted(v *bool) *CommentUpdateOne {
+	if v != nil {
+		_u.SetDeleted(*v)
+	}
+	return _u
+}
+
 // SetArticle sets the "article" edge to the Article entity.
 func (_u *CommentUpdateOne) SetArticle(v *Article) *CommentUpdateOne {
 	return _u.SetArticleID(v.ID)
@@ -319,6 +431,21 @@ func (_u *CommentUpdateOne) SetArticle(v *Article) *CommentUpdateOne {
 // SetAuthor sets the "author" edge to the User entity.
 func (_u *CommentUpdateOne) SetAuthor(v *User) *CommentUpdateOne {
 	return _u.SetAuthorID(v.ID)
+}
+
+// AddReplyIDs adds the "replies" edge to the Comment entity by IDs.
+func (_u *CommentUpdateOne) AddReplyIDs(ids ...int) *CommentUpdateOne {
+	_u.mutation.AddReplyIDs(ids...)
+	return _u
+}
+
+// AddReplies adds the "replies" edges to the Comment entity.
+func (_u *CommentUpdateOne) AddReplies(v ...*Comment) *CommentUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddReplyIDs(ids...)
 }
 
 // Mutation returns the CommentMutation object of the builder.
@@ -336,6 +463,27 @@ func (_u *CommentUpdateOne) ClearArticle() *CommentUpdateOne {
 func (_u *CommentUpdateOne) ClearAuthor() *CommentUpdateOne {
 	_u.mutation.ClearAuthor()
 	return _u
+}
+
+// ClearReplies clears all "replies" edges to the Comment entity.
+func (_u *CommentUpdateOne) ClearReplies() *CommentUpdateOne {
+	_u.mutation.ClearReplies()
+	return _u
+}
+
+// RemoveReplyIDs removes the "replies" edge to Comment entities by IDs.
+func (_u *CommentUpdateOne) RemoveReplyIDs(ids ...int) *CommentUpdateOne {
+	_u.mutation.RemoveReplyIDs(ids...)
+	return _u
+}
+
+// RemoveReplies removes "replies" edges to Comment entities.
+func (_u *CommentUpdateOne) RemoveReplies(v ...*Comment) *CommentUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveReplyIDs(ids...)
 }
 
 // Where appends a list predicates to the CommentUpdate builder.
@@ -445,6 +593,9 @@ func (_u *CommentUpdateOne) sqlSave(ctx context.Context) (_node *Comment, err er
 	if value, ok := _u.mutation.Body(); ok {
 		_spec.SetField(comment.FieldBody, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.Deleted(); ok {
+		_spec.SetField(comment.FieldDeleted, field.TypeBool, value)
+	}
 	if _u.mutation.ArticleCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -496,6 +647,51 @@ func (_u *CommentUpdateOne) sqlSave(ctx context.Context) (_node *Comment, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RepliesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   comment.RepliesTable,
+			Columns: []string{comment.RepliesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(comment.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRepliesIDs(); len(nodes) > 0 && !_u.mutation.RepliesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   comment.RepliesTable,
+			Columns: []string{comment.RepliesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(comment.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RepliesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   comment.RepliesTable,
+			Columns: []string{comment.RepliesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(comment.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

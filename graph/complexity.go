@@ -17,7 +17,7 @@ func Complexity() ComplexityRoot {
 	medium := func(int) int { return sizeMedium }
 	c.Article.Description = medium
 	c.Article.Excerpt = medium
-	c.Comment.Body = medium
+	c.Comment.Text = medium
 	c.User.Bio = medium
 	c.Article.Body = func(int) int { return sizeLarge }
 	c.Article.BodyHTML = func(int) int { return 2 * sizeLarge }
@@ -37,6 +37,9 @@ func Complexity() ComplexityRoot {
 	c.User.FavoriteArticles = forward
 	c.User.Followers = forward
 	c.User.Following = forward
+	c.User.Drafts = forward
+	c.Article.Revisions = forward
+	c.Comment.Replies = forward
 	return c
 }
 

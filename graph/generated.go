@@ -125,10 +125,14 @@ type ComplexityRoot struct {
 	Comment struct {
 		Article         func(childComplexity int) int
 		Author          func(childComplexity int) int
-		Body            func(childComplexity int) int
 		CreatedAt       func(childComplexity int) int
+		Deleted         func(childComplexity int) int
 		Edited          func(childComplexity int) int
 		GlobalID        func(childComplexity int) int
+		Parent          func(childComplexity int) int
+		Replies         func(childComplexity int, first *int, after *string) int
+		RepliesCount    func(childComplexity int) int
+		Text            func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
 		ViewerCanDelete func(childComplexity int) int
 		ViewerCanEdit   func(childComplexity int) int
@@ -160,7 +164,9 @@ type ComplexityRoot struct {
 	}
 
 	DeleteCommentPayload struct {
-		DeletedCommentID func(childComplexity int) int
+		DeletedCommentID  func(childComplexity int) int
+		Placeholder       func(childComplexity int) int
+		RemovedCommentIds func(childComplexity int) int
 	}
 
 	FavoriteArticlePayload struct {
@@ -743,18 +749,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Comment.Author(childComplexity), true
-	case "Comment.body":
-		if e.ComplexityRoot.Comment.Body == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Comment.Body(childComplexity), true
 	case "Comment.createdAt":
 		if e.ComplexityRoot.Comment.CreatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Comment.CreatedAt(childComplexity), true
+	case "Comment.deleted":
+		if e.ComplexityRoot.Comment.Deleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Comment.Deleted(childComplexity), true
 	case "Comment.edited":
 		if e.ComplexityRoot.Comment.Edited == nil {
 			break
@@ -767,6 +773,35 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Comment.GlobalID(childComplexity), true
+	case "Comment.parent":
+		if e.ComplexityRoot.Comment.Parent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Comment.Parent(childComplexity), true
+	case "Comment.replies":
+		if e.ComplexityRoot.Comment.Replies == nil {
+			break
+		}
+
+		args, err := ec.field_Comment_replies_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Comment.Replies(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Comment.repliesCount":
+		if e.ComplexityRoot.Comment.RepliesCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Comment.RepliesCount(childComplexity), true
+	case "Comment.body":
+		if e.ComplexityRoot.Comment.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Comment.Text(childComplexity), true
 	case "Comment.updatedAt":
 		if e.ComplexityRoot.Comment.UpdatedAt == nil {
 			break
@@ -857,6 +892,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeleteCommentPayload.DeletedCommentID(childComplexity), true
+	case "DeleteCommentPayload.placeholder":
+		if e.ComplexityRoot.DeleteCommentPayload.Placeholder == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteCommentPayload.Placeholder(childComplexity), true
+	case "DeleteCommentPayload.removedCommentIds":
+		if e.ComplexityRoot.DeleteCommentPayload.RemovedCommentIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteCommentPayload.RemovedCommentIds(childComplexity), true
 
 	case "FavoriteArticlePayload.article":
 		if e.ComplexityRoot.FavoriteArticlePayload.Article == nil {
@@ -1994,7 +2041,11 @@ type Article implements Node {
     "Cursor to start after."
     after: String
   ): ArticleRevisionConnection!
-  "Comments on this article, oldest first."
+  """
+  Comments on this article, oldest first: the threads' first comments only; each
+  comment's ` + "`" + `replies` + "`" + ` hold the rest. A deleted comment that had replies stays as a
+  placeholder (` + "`" + `deleted: true` + "`" + `).
+  """
   comments(
     "Number of comments after ` + "`" + `after` + "`" + ` (default 20, at most 100)."
     first: Int
@@ -2105,12 +2156,32 @@ type Tag {
   articlesCount: Int!
 }
 
-"A reader's reply to an article."
+"""
+A reader's comment on an article, or a reply in its thread. Threads are two replies deep:
+a comment, replies to it, and replies to those replies.
+"""
 type Comment implements Node {
   "Globally unique, opaque id."
   id: ID!
-  "The text, 1 to 5,000 characters, shown as plain text."
+  "The text, 1 to 5,000 characters, shown as plain text; ` + "`" + `[deleted]` + "`" + ` for a placeholder."
   body: String!
+  """
+  Whether this is the placeholder of a deleted comment, kept because it has replies so
+  the thread stays whole. Its ` + "`" + `body` + "`" + ` is ` + "`" + `[deleted]` + "`" + `; it cannot be edited or replied to,
+  and it goes away with its last reply.
+  """
+  deleted: Boolean!
+  "The comment this one replies to; null for a comment on the article itself."
+  parent: Comment
+  "Replies to this comment, oldest first (empty for a reply to a reply: threads end there)."
+  replies(
+    "Number of replies (default 20, at most 100)."
+    first: Int
+    "Cursor to start after."
+    after: String
+  ): CommentConnection!
+  "How many replies this comment has (the direct ones, placeholders included)."
+  repliesCount: Int!
   "Who wrote it."
   author: User!
   "The article it replies to."
@@ -2291,14 +2362,17 @@ type Mutation {
   favoriteArticle(input: FavoriteArticleInput!): FavoriteArticlePayload!
   "Remove an article from the viewer's favorites. Not an error when it was not favorited."
   unfavoriteArticle(input: UnfavoriteArticleInput!): UnfavoriteArticlePayload!
-  "Comment on an article."
+  "Comment on an article, or reply to a comment on it (` + "`" + `parentId` + "`" + `)."
   addComment(input: AddCommentInput!): AddCommentPayload!
   """
   Change a comment's text; only its author may (` + "`" + `FORBIDDEN` + "`" + `). ` + "`" + `updatedAt` + "`" + ` moves and
   ` + "`" + `edited` + "`" + ` becomes true.
   """
   updateComment(input: UpdateCommentInput!): UpdateCommentPayload!
-  "Delete a comment; only its author may (` + "`" + `FORBIDDEN` + "`" + `)."
+  """
+  Delete a comment; only its author may (` + "`" + `FORBIDDEN` + "`" + `). One with replies leaves a
+  placeholder (` + "`" + `[deleted]` + "`" + `) so its thread stays whole.
+  """
   deleteComment(input: DeleteCommentInput!): DeleteCommentPayload!
 }
 
@@ -2323,8 +2397,9 @@ ended with ` + "`" + `SLOW_CONSUMER` + "`" + ` rather than the server queueing w
 """
 type Subscription {
   """
-  Every new comment on the article with this slug, in commit order. ` + "`" + `NOT_FOUND` + "`" + ` when there
-  is no such article. Completes when the article is deleted.
+  Every new comment on the article with this slug, replies included (` + "`" + `parent` + "`" + ` says where
+  a reply belongs), in commit order. ` + "`" + `NOT_FOUND` + "`" + ` when there is no such article. Completes
+  when the article is deleted.
   """
   commentAdded(articleSlug: String!): Comment!
   """
@@ -2645,6 +2720,12 @@ input AddCommentInput {
   articleSlug: String!
   "The text, 1 to 5,000 characters."
   body: String!
+  """
+  Global id of the comment to reply to, on the same article; null to comment on the
+  article. A reply to a reply's reply is refused (` + "`" + `BAD_USER_INPUT` + "`" + ` on ` + "`" + `parentId` + "`" + `): threads
+  are two replies deep. So is a reply to a deleted comment's placeholder.
+  """
+  parentId: ID
 }
 
 "Result of ` + "`" + `addComment` + "`" + `."
@@ -2675,8 +2756,18 @@ input DeleteCommentInput {
 
 "Result of ` + "`" + `deleteComment` + "`" + `."
 type DeleteCommentPayload {
-  "Global id of the deleted comment, to drop it from client caches."
+  "Global id of the deleted comment."
   deletedCommentId: ID!
+  """
+  The placeholder left in the comment's place when it had replies (` + "`" + `deleted: true` + "`" + `);
+  null when the comment is gone.
+  """
+  placeholder: Comment
+  """
+  Global ids of the comments now gone, to drop from client caches: the deleted one
+  (unless a placeholder stays) and any placeholder whose last reply it was.
+  """
+  removedCommentIds: [ID!]!
 }
 `, BuiltIn: false},
 }
@@ -2850,6 +2941,14 @@ func (ec *executionContext) childFields_Comment(ctx context.Context, field graph
 		return ec.fieldContext_Comment_id(ctx, field)
 	case "body":
 		return ec.fieldContext_Comment_body(ctx, field)
+	case "deleted":
+		return ec.fieldContext_Comment_deleted(ctx, field)
+	case "parent":
+		return ec.fieldContext_Comment_parent(ctx, field)
+	case "replies":
+		return ec.fieldContext_Comment_replies(ctx, field)
+	case "repliesCount":
+		return ec.fieldContext_Comment_repliesCount(ctx, field)
 	case "author":
 		return ec.fieldContext_Comment_author(ctx, field)
 	case "article":
@@ -2922,6 +3021,10 @@ func (ec *executionContext) childFields_DeleteCommentPayload(ctx context.Context
 	switch field.Name {
 	case "deletedCommentId":
 		return ec.fieldContext_DeleteCommentPayload_deletedCommentId(ctx, field)
+	case "placeholder":
+		return ec.fieldContext_DeleteCommentPayload_placeholder(ctx, field)
+	case "removedCommentIds":
+		return ec.fieldContext_DeleteCommentPayload_removedCommentIds(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteCommentPayload", field.Name)
 }
@@ -3315,6 +3418,28 @@ func (ec *executionContext) field_Article_comments_args(ctx context.Context, raw
 }
 
 func (ec *executionContext) field_Article_revisions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Comment_replies_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
@@ -5420,7 +5545,7 @@ func (ec *executionContext) _Comment_body(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Comment_body(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Body, nil
+			return obj.Text(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -5431,7 +5556,129 @@ func (ec *executionContext) _Comment_body(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_Comment_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Comment", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Comment", field, true, false, "String")
+}
+
+func (ec *executionContext) _Comment_deleted(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Comment_deleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Comment_deleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Comment", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Comment_parent(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Comment_parent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Parent()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Comment) graphql.Marshaler {
+			return ec.marshalOComment2ᚖinkwellᚋgraphᚋmodelᚐComment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Comment_parent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Comment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Comment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Comment_replies(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Comment_replies(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return obj.Replies(fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CommentConnection) graphql.Marshaler {
+			return ec.marshalNCommentConnection2ᚖinkwellᚋgraphᚋmodelᚐCommentConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Comment_replies(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Comment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CommentConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Comment_replies_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Comment_repliesCount(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Comment_repliesCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RepliesCount()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Comment_repliesCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Comment", field, true, false, "Int")
 }
 
 func (ec *executionContext) _Comment_author(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
@@ -5908,6 +6155,61 @@ func (ec *executionContext) _DeleteCommentPayload_deletedCommentId(ctx context.C
 	)
 }
 func (ec *executionContext) fieldContext_DeleteCommentPayload_deletedCommentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteCommentPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeleteCommentPayload_placeholder(ctx context.Context, field graphql.CollectedField, obj *model.DeleteCommentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteCommentPayload_placeholder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Placeholder, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Comment) graphql.Marshaler {
+			return ec.marshalOComment2ᚖinkwellᚋgraphᚋmodelᚐComment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteCommentPayload_placeholder(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeleteCommentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Comment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DeleteCommentPayload_removedCommentIds(ctx context.Context, field graphql.CollectedField, obj *model.DeleteCommentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteCommentPayload_removedCommentIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemovedCommentIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteCommentPayload_removedCommentIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeleteCommentPayload", field, false, false, "ID")
 }
 
@@ -9994,7 +10296,7 @@ func (ec *executionContext) unmarshalInputAddCommentInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"articleSlug", "body"}
+	fieldsInOrder := [...]string{"articleSlug", "body", "parentId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -10015,6 +10317,13 @@ func (ec *executionContext) unmarshalInputAddCommentInput(ctx context.Context, o
 				return it, err
 			}
 			it.Body = data
+		case "parentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("parentId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ParentID = data
 		}
 	}
 	return it, nil
@@ -11781,6 +12090,26 @@ func (ec *executionContext) _Comment(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "deleted":
+			out.Values[i] = ec._Comment_deleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "parent":
+			out.Values[i] = ec._Comment_parent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "replies":
+			out.Values[i] = ec._Comment_replies(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repliesCount":
+			out.Values[i] = ec._Comment_repliesCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "author":
 			out.Values[i] = ec._Comment_author(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -12036,6 +12365,16 @@ func (ec *executionContext) _DeleteCommentPayload(ctx context.Context, sel ast.S
 			out.Values[i] = graphql.MarshalString("DeleteCommentPayload")
 		case "deletedCommentId":
 			out.Values[i] = ec._DeleteCommentPayload_deletedCommentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "placeholder":
+			out.Values[i] = ec._DeleteCommentPayload_placeholder(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "removedCommentIds":
+			out.Values[i] = ec._DeleteCommentPayload_removedCommentIds(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -14511,6 +14850,13 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) marshalOComment2ᚖinkwellᚋgraphᚋmodelᚐComment(ctx context.Context, sel ast.SelectionSet, v *model.Comment) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Comment(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalODateTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
 	if v == nil {
 		return nil, nil
@@ -14526,6 +14872,24 @@ func (ec *executionContext) marshalODateTime2ᚖtimeᚐTime(ctx context.Context,
 	_ = sel
 	_ = ctx
 	res := model.MarshalDateTime(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalID(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalID(*v)
 	return res
 }
 

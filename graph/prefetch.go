@@ -115,8 +115,30 @@ func (p *plan) comments(cs []*ent.Comment, fields []graphql.CollectedField) {
 	if len(cs) == 0 || len(fields) == 0 {
 		return
 	}
+	ids := make([]int, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
 	for _, f := range fields {
 		switch f.Name {
+		case "repliesCount":
+			want(p, p.l.RepliesCount, ids, nil)
+		case "replies":
+			if w, ok := firstAfter(p.ctx, f); ok {
+				pages(p, f, ids, w, p.l.Replies, p.l.RepliesCount, commentPages())
+			}
+		case "parent":
+			var parents []int
+			for _, c := range cs {
+				if c.ParentID != nil {
+					parents = append(parents, *c.ParentID)
+				}
+			}
+			sel := selection(p.ctx, f, "Comment")
+			want(p, p.l.CommentByID, parents, func(next *plan) {
+				got, _ := next.l.CommentByID.LoadAll(next.ctx, parents)
+				next.comments(present(got), sel)
+			})
 		case "author":
 			ids := make([]int, len(cs))
 			for i, c := range cs {

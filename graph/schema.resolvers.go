@@ -265,7 +265,7 @@ func (r *mutationResolver) AddComment(ctx context.Context, input model.AddCommen
 	if err != nil {
 		return nil, err
 	}
-	c, err := w.AddComment(ctx, input.ArticleSlug, input.Body)
+	c, err := w.AddComment(ctx, input.ArticleSlug, input.Body, input.ParentID)
 	if err != nil {
 		return nil, err
 	}
@@ -291,11 +291,15 @@ func (r *mutationResolver) DeleteComment(ctx context.Context, input model.Delete
 	if err != nil {
 		return nil, err
 	}
-	id, err := w.DeleteComment(ctx, input.ID)
+	d, err := w.DeleteComment(ctx, input.ID)
 	if err != nil {
 		return nil, err
 	}
-	return &model.DeleteCommentPayload{DeletedCommentID: id}, nil
+	return &model.DeleteCommentPayload{
+		DeletedCommentID:  input.ID,
+		Placeholder:       model.NewComment(ctx, d.Placeholder),
+		RemovedCommentIds: d.Removed,
+	}, nil
 }
 
 // Node is the resolver for the node field.

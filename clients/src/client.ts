@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 
 import { ApolloClient, ApolloLink, CombinedGraphQLErrors, HttpLink, InMemoryCache, ServerError } from '@apollo/client';
+import type { ApolloCache, Reference } from '@apollo/client';
 import { SetContextLink } from '@apollo/client/link/context';
 import { ErrorLink } from '@apollo/client/link/error';
 import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
@@ -94,6 +95,11 @@ export function createCache(): InMemoryCache {
       Article: {
         fields: {
           comments: relayStylePagination(),
+        },
+      },
+      Comment: {
+        fields: {
+          replies: relayStylePagination(),
         },
       },
     },
@@ -299,4 +305,50 @@ export function isUnauthenticated(error: unknown): boolean {
     }
   }
   return false;
+}
+
+/** A new comment as a mutation or subscription returns it: enough to place it. */
+export interface NewReply {
+  __typename?: 'Comment';
+  id: string;
+  parent?: { id: string } | null;
+}
+
+/**
+ * Puts a new reply at the end of its parent's cached `replies`, so that every watched
+ * thread shows it without a refetch. Use it as the `update` of an `AddReply` mutation,
+ * or for a `commentAdded` event. Nothing changes when the parent's replies were never
+ * read, when the reply is already there, or when the cached page does not reach the end
+ * of the thread (the reply belongs on a later page).
+ */
+export function addReplyToThread(cache: ApolloCache, reply: NewReply | null | undefined): void {
+  if (!reply?.parent) {
+    return;
+  }
+  const parent = cache.identify({ __typename: 'Comment', id: reply.parent.id });
+  const ref = cache.identify({ __typename: 'Comment', id: reply.id });
+  if (!parent || !ref) {
+    return;
+  }
+  interface Page {
+    edges?: { cursor: string; node: Reference }[];
+    pageInfo?: { hasNextPage?: boolean };
+  }
+  cache.modify<{ replies: Page }>({
+    id: parent,
+    fields: {
+      replies(existing, { toReference }) {
+        const page = existing as Page;
+        const edges = page.edges ?? [];
+        if (page.pageInfo?.hasNextPage || edges.some((e) => e.node.__ref === ref)) {
+          return existing;
+        }
+        const node = toReference(ref);
+        if (!node) {
+          return existing;
+        }
+        return { ...page, edges: [...edges, { __typename: 'CommentEdge', cursor: '', node }] };
+      },
+    },
+  });
 }

@@ -3,8 +3,11 @@ import { test } from 'node:test';
 
 import { CombinedGraphQLErrors } from '@apollo/client';
 
+import { addReplyToThread } from '../src/client.js';
 import {
   AddCommentDocument,
+  AddReplyDocument,
+  DiscussionDocument,
   ArticleDocument,
   CreateDraftDocument,
   DraftsDocument,
@@ -93,4 +96,68 @@ test('an edited comment shows its new text on the watched article page, with no 
   assert.equal(edited?.updateComment.comment.edited, true);
   assert.deepEqual(sentSince(requests, before, 'UpdateComment'), []);
   assert.equal(currentData(page).article?.comments.edges[0]?.node.body, 'first!');
+});
+
+test('a reply shows under its parent in the watched discussion, and its edit too, with no refetch', async (t) => {
+  const url = serverURL('INKWELL_URL');
+  const { fetch, requests } = recordingFetch();
+  const reader = clientFor(t, { url, fetch });
+  await signUp(reader, 'replier');
+  const { data } = await reader.client.mutate({
+    mutation: CreateDraftDocument,
+    variables: { input: { title: uniqueName('Threaded '), description: '', body: 'Text.' } },
+  });
+  const slug = data!.createArticle.article.slug;
+  const { data: added } = await reader.client.mutate({
+    mutation: AddCommentDocument,
+    variables: { input: { articleSlug: slug, body: 'a question' } },
+  });
+  const parentId = added!.addComment.comment.id;
+
+  const discussion = reader.client.watchQuery({ query: DiscussionDocument, variables: { slug, first: 10 } });
+  const shown = await firstData(discussion);
+  assert.equal(shown.article?.comments.edges[0]?.node.repliesCount, 0);
+  assert.deepEqual(shown.article?.comments.edges[0]?.node.replies.edges, []);
+
+  const before = requests.length;
+  const { data: replied } = await reader.client.mutate({
+    mutation: AddReplyDocument,
+    variables: { input: { articleSlug: slug, body: 'an answer', parentId } },
+    update: (cache, { data }) => addReplyToThread(cache, data?.addComment.comment),
+  });
+  const replyId = replied!.addComment.comment.id;
+  assert.equal(replied!.addComment.comment.parent?.id, parentId);
+  assert.deepEqual(sentSince(requests, before, 'AddReply'), [], 'only the mutation went over the network');
+  let top = currentData(discussion).article?.comments.edges[0]?.node;
+  assert.equal(top?.repliesCount, 1, "the parent's count came back with the reply");
+  assert.deepEqual(
+    top?.replies.edges.map((e) => [e.node.id, e.node.body]),
+    [[replyId, 'an answer']],
+    'the reply shows under its parent',
+  );
+
+  // A reply to a reply's reply is refused: threads are two replies deep.
+  const { data: deeper } = await reader.client.mutate({
+    mutation: AddReplyDocument,
+    variables: { input: { articleSlug: slug, body: 'deeper', parentId: replyId } },
+  });
+  await assert.rejects(
+    reader.client.mutate({
+      mutation: AddReplyDocument,
+      variables: { input: { articleSlug: slug, body: 'too deep', parentId: deeper!.addComment.comment.id } },
+    }),
+    (err: unknown) =>
+      CombinedGraphQLErrors.is(err) &&
+      err.errors.some(
+        (e) =>
+          e.extensions?.['code'] === 'BAD_USER_INPUT' &&
+          (e.extensions['fields'] as Record<string, unknown> | undefined)?.['parentId'] !== undefined,
+      ),
+  );
+
+  const beforeEdit = requests.length;
+  await reader.client.mutate({ mutation: UpdateCommentDocument, variables: { input: { id: replyId, body: 'a better answer' } } });
+  assert.deepEqual(sentSince(requests, beforeEdit, 'UpdateComment'), []);
+  top = currentData(discussion).article?.comments.edges[0]?.node;
+  assert.equal(top?.replies.edges[0]?.node.body, 'a better answer', 'the edit shows in the thread');
 });

@@ -150,7 +150,10 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "body", Type: field.TypeString, Size: 2147483647},
+		{Name: "depth", Type: field.TypeInt8, Default: 0},
+		{Name: "deleted", Type: field.TypeBool, Default: false},
 		{Name: "article_id", Type: field.TypeInt},
+		{Name: "parent_id", Type: field.TypeInt, Nullable: true},
 		{Name: "author_id", Type: field.TypeInt},
 	}
 	// CommentsTable holds the schema information for the "comments" table.
@@ -161,13 +164,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "comments_articles_comments",
-				Columns:    []*schema.Column{CommentsColumns[4]},
+				Columns:    []*schema.Column{CommentsColumns[6]},
 				RefColumns: []*schema.Column{ArticlesColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
+				Symbol:     "comments_comments_replies",
+				Columns:    []*schema.Column{CommentsColumns[7]},
+				RefColumns: []*schema.Column{CommentsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
 				Symbol:     "comments_users_comments",
-				Columns:    []*schema.Column{CommentsColumns[5]},
+				Columns:    []*schema.Column{CommentsColumns[8]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -176,12 +185,23 @@ var (
 			{
 				Name:    "comment_article_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{CommentsColumns[4], CommentsColumns[1], CommentsColumns[0]},
+				Columns: []*schema.Column{CommentsColumns[6], CommentsColumns[1], CommentsColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "(parent_id IS NULL)",
+				},
+			},
+			{
+				Name:    "comment_parent_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{CommentsColumns[7], CommentsColumns[1], CommentsColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "(parent_id IS NOT NULL)",
+				},
 			},
 			{
 				Name:    "comment_author_id",
 				Unique:  false,
-				Columns: []*schema.Column{CommentsColumns[5]},
+				Columns: []*schema.Column{CommentsColumns[8]},
 			},
 		},
 	}
@@ -443,7 +463,8 @@ func init() {
 	ArticleTagsTable.ForeignKeys[0].RefTable = ArticlesTable
 	ArticleTagsTable.ForeignKeys[1].RefTable = TagsTable
 	CommentsTable.ForeignKeys[0].RefTable = ArticlesTable
-	CommentsTable.ForeignKeys[1].RefTable = UsersTable
+	CommentsTable.ForeignKeys[1].RefTable = CommentsTable
+	CommentsTable.ForeignKeys[2].RefTable = UsersTable
 	FavoritesTable.ForeignKeys[0].RefTable = UsersTable
 	FavoritesTable.ForeignKeys[1].RefTable = ArticlesTable
 	FollowsTable.ForeignKeys[0].RefTable = UsersTable

@@ -225,6 +225,14 @@ func init() {
 	comment.DefaultUpdatedAt = commentDescUpdatedAt.Default.(func() time.Time)
 	// comment.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	comment.UpdateDefaultUpdatedAt = commentDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// commentDescDepth is the schema descriptor for depth field.
+	commentDescDepth := commentFields[4].Descriptor()
+	// comment.DefaultDepth holds the default value on creation for the depth field.
+	comment.DefaultDepth = commentDescDepth.Default.(int8)
+	// commentDescDeleted is the schema descriptor for deleted field.
+	commentDescDeleted := commentFields[5].Descriptor()
+	// comment.DefaultDeleted holds the default value on creation for the deleted field.
+	comment.DefaultDeleted = commentDescDeleted.Default.(bool)
 	favorite.Policy = privacy.NewPolicies(schema.Favorite{})
 	favorite.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

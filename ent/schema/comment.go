@@ -2,6 +2,7 @@ package schema
 
 import (
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
@@ -9,7 +10,8 @@ import (
 	"inkwell/internal/policy"
 )
 
-// Comment is a reader's reply under an article.
+// Comment is a reader's reply under an article, or a reply to another comment: threads
+// are two replies deep (depth 0 answers the article, 1 a comment, 2 a reply).
 type Comment struct {
 	ent.Schema
 }
@@ -25,6 +27,12 @@ func (Comment) Fields() []ent.Field {
 		field.Text("body"),
 		field.Int("article_id"),
 		field.Int("author_id"),
+		field.Int("parent_id").Optional().Nillable().Immutable().
+			Comment("the comment this one replies to; null for a comment on the article"),
+		field.Int8("depth").Default(0).Immutable().
+			Comment("how many replies deep: 0 on the article, 1 a reply, 2 a reply to a reply"),
+		field.Bool("deleted").Default(false).
+			Comment("deleted while it had replies: a placeholder keeping its thread whole, body emptied"),
 	}
 }
 
@@ -33,13 +41,17 @@ func (Comment) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("article", Article.Type).Ref("comments").Field("article_id").Unique().Required(),
 		edge.From("author", User.Type).Ref("comments").Field("author_id").Unique().Required(),
+		edge.To("replies", Comment.Type).Annotations(entsql.OnDelete(entsql.Cascade)).
+			From("parent").Field("parent_id").Unique().Immutable(),
 	}
 }
 
-// Indexes of the Comment: oldest-first per article, and by author.
+// Indexes of the Comment: an article's comments (not replies) oldest first, a comment's
+// replies oldest first, and by author.
 func (Comment) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("article_id", "created_at", "id"),
+		index.Fields("article_id", "created_at", "id").Annotations(entsql.IndexWhere("(parent_id IS NULL)")),
+		index.Fields("parent_id", "created_at", "id").Annotations(entsql.IndexWhere("(parent_id IS NOT NULL)")),
 		index.Fields("author_id"),
 	}
 }

@@ -152,8 +152,20 @@ func (a *Article) ViewerCanComment() bool {
 	return policy.CanComment(auth.ViewerFrom(a.ctx), a.Article) == nil
 }
 
-// Edited reports whether the comment was changed after it was written.
-func (c *Comment) Edited() bool { return c.UpdatedAt.After(c.CreatedAt) }
+// Edited reports whether the comment was changed after it was written (its deletion,
+// leaving a placeholder, is not an edit).
+func (c *Comment) Edited() bool { return !c.Deleted && c.UpdatedAt.After(c.CreatedAt) }
+
+// DeletedText is the body a placeholder shows.
+const DeletedText = "[deleted]"
+
+// Text is the comment's body, or DeletedText for a placeholder.
+func (c *Comment) Text() string {
+	if c.Deleted {
+		return DeletedText
+	}
+	return c.Body
+}
 
 // ViewerCanEdit reports whether the viewer may edit the comment.
 func (c *Comment) ViewerCanEdit() bool {
@@ -254,6 +266,30 @@ func (u *User) FavoriteArticles(first *int, after *string) (*ArticleConnection, 
 func (c *Comment) Author() (*User, error) {
 	u, err := loader.For(c.ctx).UserByID.Load(c.ctx, c.AuthorID)()
 	return NewUser(c.ctx, u), err
+}
+
+// Parent is the comment this one replies to, nil for a comment on the article.
+func (c *Comment) Parent() (*Comment, error) {
+	if c.ParentID == nil {
+		return nil, nil
+	}
+	p, err := loader.For(c.ctx).CommentByID.Load(c.ctx, *c.ParentID)()
+	if err != nil || p == nil {
+		return nil, err
+	}
+	return &Comment{Comment: p, ctx: c.ctx}, nil
+}
+
+// Replies is a page of the comment's replies, oldest first.
+func (c *Comment) Replies(first *int, after *string) (*CommentConnection, error) {
+	l := loader.For(c.ctx)
+	page, count, err := loadPage(c.ctx, l.Replies, l.RepliesCount, c.ID, first, after)
+	return &CommentConnection{Page: page, Count: count, ctx: c.ctx}, err
+}
+
+// RepliesCount is how many replies the comment has.
+func (c *Comment) RepliesCount() (int, error) {
+	return loader.For(c.ctx).RepliesCount.Load(c.ctx, c.ID)()
 }
 
 // Article is the article the comment replies to.

@@ -16,6 +16,10 @@ type AddCommentInput struct {
 	ArticleSlug string `json:"articleSlug"`
 	// The text, 1 to 5,000 characters.
 	Body string `json:"body"`
+	// Global id of the comment to reply to, on the same article; null to comment on the
+	// article. A reply to a reply's reply is refused (`BAD_USER_INPUT` on `parentId`): threads
+	// are two replies deep. So is a reply to a deleted comment's placeholder.
+	ParentID *string `json:"parentId,omitempty"`
 }
 
 // Result of `addComment`.
@@ -106,8 +110,14 @@ type DeleteCommentInput struct {
 
 // Result of `deleteComment`.
 type DeleteCommentPayload struct {
-	// Global id of the deleted comment, to drop it from client caches.
+	// Global id of the deleted comment.
 	DeletedCommentID string `json:"deletedCommentId"`
+	// The placeholder left in the comment's place when it had replies (`deleted: true`);
+	// null when the comment is gone.
+	Placeholder *Comment `json:"placeholder,omitempty"`
+	// Global ids of the comments now gone, to drop from client caches: the deleted one
+	// (unless a placeholder stays) and any placeholder whose last reply it was.
+	RemovedCommentIds []string `json:"removedCommentIds"`
 }
 
 // Input of `exchangeLoginCode`.

@@ -34,8 +34,15 @@ type batchArticle struct {
 	}
 	Comments struct {
 		Nodes []struct {
-			Body   string
-			Author struct{ Username string }
+			Body         string
+			Author       struct{ Username string }
+			RepliesCount int
+			Replies      struct {
+				Nodes []struct {
+					Body   string
+					Parent struct{ Body string }
+				}
+			}
 		}
 	}
 }
@@ -56,7 +63,8 @@ type batchConn struct {
 const batchFields = `edges { cursor node { slug title status publishedAt seo { title } viewerCanEdit viewerCanComment
 	favoritesCount viewerHasFavorited tags { name }
 	author { username bio image viewerIsFollowing }
-	comments(first: 3) { nodes { body author { username } } } } }
+	comments(first: 3) { nodes { body author { username }
+		repliesCount replies(first: 2) { nodes { body parent { body } } } } } } }
 	pageInfo { hasNextPage endCursor }`
 
 const (
@@ -177,6 +185,11 @@ func batchSeed(t *testing.T) *batchHome {
 		{`INSERT INTO favorites (created_at, user_id, article_id) VALUES ` + strings.Join(favRows, ", "), favArgs},
 		{`UPDATE articles a SET favorites_count = (SELECT count(*) FROM favorites f WHERE f.article_id = a.id)`, nil},
 		{`INSERT INTO comments (created_at, updated_at, body, article_id, author_id) VALUES ` + strings.Join(shuffled, ", "), cmtArgs},
+		// Every article's first comment has three replies (see batchReply).
+		{`INSERT INTO comments (created_at, updated_at, body, article_id, author_id, parent_id, depth)
+			SELECT c.created_at + n * interval '1 second', c.created_at + n * interval '1 second',
+			       c.body || ' reply ' || n, c.article_id, c.author_id, c.id, 1
+			  FROM comments c, generate_series(1, 3) n WHERE c.body LIKE '% comment 0'`, nil},
 	} {
 		if _, err := e.DB.Exec(q.sql, q.args...); err != nil {
 			t.Fatal(err)
@@ -253,6 +266,21 @@ func (h *batchHome) check(t *testing.T, c batchConn, order []string, viewer *app
 			if c.Body != want[k].body || c.Author.Username != want[k].author {
 				t.Errorf("%s: comment %d = %q by %s, want %q by %s", a.Slug, k, c.Body, c.Author.Username, want[k].body, want[k].author)
 			}
+			var replies []string
+			for _, r := range c.Replies.Nodes {
+				if r.Parent.Body != c.Body {
+					t.Errorf("%s: reply %q has parent %q, want %q", a.Slug, r.Body, r.Parent.Body, c.Body)
+				}
+				replies = append(replies, r.Body)
+			}
+			wantReplies := []string(nil)
+			if k == 0 {
+				wantReplies = []string{c.Body + " reply 1", c.Body + " reply 2"}
+			}
+			if !slices.Equal(replies, wantReplies) || c.RepliesCount != 3*len(wantReplies)/2 {
+				t.Errorf("%s: comment %d has replies %q (of %d), want %q (of %d)", a.Slug, k, replies, c.RepliesCount,
+					wantReplies, 3*len(wantReplies)/2)
+			}
 		}
 	}
 	if want := len(c.Edges) < len(order); c.PageInfo.HasNextPage != want {
@@ -279,9 +307,10 @@ func (h *batchHome) statements(t *testing.T, token, query, field string, n int) 
 	return out[field], r.Statements
 }
 
-// batchMaxStatements is the budget of a signed-in list: 8, and one for checking that the
-// token's session is live (these servers run without the entity cache, which holds it).
-const batchMaxStatements = 8 + 1
+// batchMaxStatements is the budget of a signed-in list: 8, 3 more for the comments'
+// replies (their pages, their counts, the replies' parents), and one for checking that
+// the token's session is live (these servers run without the entity cache, which holds it).
+const batchMaxStatements = 8 + 3 + 1
 
 func TestBatchingHomeFeed(t *testing.T) {
 	t.Parallel()

@@ -30,7 +30,9 @@ const (
 	Slug                       // an article's id, by slug
 	Tags                       // an article's tags, by article id
 	Comments                   // an article's comment pages, by article id
-	CommentsCount              // an article's number of comments
+	CommentsCount              // an article's number of comments (not replies)
+	Replies                    // a comment's reply pages, by comment id
+	RepliesCount               // a comment's number of replies
 	FollowersCount             // a user's number of followers
 	FollowingCount             // how many users a user follows
 	Session                    // a sign-in session's user and state, by session id
@@ -224,8 +226,12 @@ func (c *Cache) Apply(s change.Set) {
 		c.evict(Comments, s.CommentsOf...)
 		c.evict(CommentsCount, s.CommentsOf...)
 	}
+	if len(s.RepliesOf) > 0 {
+		c.evict(Replies, s.RepliesOf...)
+		c.evict(RepliesCount, s.RepliesOf...)
+	}
 	if s.AllComments {
-		c.evictAll(Comments, CommentsCount)
+		c.evictAll(Comments, CommentsCount, Replies, RepliesCount)
 	}
 	if s.ArticleLists || s.TagCounts {
 		// Every article's tags carry their counts of articles, which this write changed.

@@ -29,6 +29,8 @@ type Set struct {
 	// known.
 	CommentsOf  []int `json:"c,omitempty"`
 	AllComments bool  `json:"C,omitempty"`
+	// RepliesOf: comments whose replies changed (one added, edited or deleted).
+	RepliesOf []int `json:"r,omitempty"`
 	// Sessions ended (signed out, revoked); AllSessions when there were too many to
 	// list, so every instance checks every session again.
 	Sessions    []string `json:"s,omitempty"`
@@ -43,7 +45,7 @@ type Set struct {
 // Empty reports whether s changes nothing.
 func (s Set) Empty() bool {
 	return len(s.Users) == 0 && len(s.Articles) == 0 && !s.ArticleLists && !s.TagCounts && len(s.Follows) == 0 &&
-		len(s.Favorites) == 0 && len(s.CommentsOf) == 0 && !s.AllComments &&
+		len(s.Favorites) == 0 && len(s.CommentsOf) == 0 && !s.AllComments && len(s.RepliesOf) == 0 &&
 		len(s.Sessions) == 0 && !s.AllSessions
 }
 

@@ -84,7 +84,7 @@ func LoadIfEmpty(ctx context.Context, db *ent.Client, svc *service.Service) (boo
 	}
 	for _, c := range comments {
 		w, wc := as(c.author)
-		if _, err := w.AddComment(wc, slugs[c.article], c.body); err != nil {
+		if _, err := w.AddComment(wc, slugs[c.article], c.body, nil); err != nil {
 			return false, fmt.Errorf("demo comment: %w", err)
 		}
 	}

@@ -257,9 +257,9 @@ func (b batches) countBy(ctx context.Context, from, column, where string, ids []
 }
 
 // cachedCount is countBy through the shared cache, as kind.
-func (b batches) cachedCount(ctx context.Context, kind cache.Kind, table, column string, ids []int) []*dataloader.Result[int] {
+func (b batches) cachedCount(ctx context.Context, kind cache.Kind, table, column, where string, ids []int) []*dataloader.Result[int] {
 	m, err := cached(ctx, b.cache, kind, ids, func(ctx context.Context, ids []int) (map[int]int, error) {
-		return b.fetchCounts(ctx, table, column, "", ids)
+		return b.fetchCounts(ctx, table, column, where, ids)
 	}, countWeight)
 	return byKey(ids, m, err, nil)
 }
@@ -296,15 +296,19 @@ func (b batches) fetchCounts(ctx context.Context, from, column, where string, id
 }
 
 func (b batches) followersCount(ctx context.Context, ids []int) []*dataloader.Result[int] {
-	return b.cachedCount(ctx, cache.FollowersCount, follow.Table, follow.FieldFolloweeID, ids)
+	return b.cachedCount(ctx, cache.FollowersCount, follow.Table, follow.FieldFolloweeID, "", ids)
 }
 
 func (b batches) followingCount(ctx context.Context, ids []int) []*dataloader.Result[int] {
-	return b.cachedCount(ctx, cache.FollowingCount, follow.Table, follow.FieldFollowerID, ids)
+	return b.cachedCount(ctx, cache.FollowingCount, follow.Table, follow.FieldFollowerID, "", ids)
 }
 
 func (b batches) commentsCount(ctx context.Context, ids []int) []*dataloader.Result[int] {
-	return b.cachedCount(ctx, cache.CommentsCount, comment.Table, comment.FieldArticleID, ids)
+	return b.cachedCount(ctx, cache.CommentsCount, comment.Table, comment.FieldArticleID, "parent_id IS NULL", ids)
+}
+
+func (b batches) repliesCount(ctx context.Context, ids []int) []*dataloader.Result[int] {
+	return b.cachedCount(ctx, cache.RepliesCount, comment.Table, comment.FieldParentID, "", ids)
 }
 
 // articlesCount counts an author's published articles.

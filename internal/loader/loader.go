@@ -82,10 +82,12 @@ type Loaders struct {
 	FollowersCount     *Loader[int, int]
 	FollowingCount     *Loader[int, int]
 	CommentsCount      *Loader[int, int]
+	RepliesCount       *Loader[int, int]
 
 	// Pages of lists under many parents (see PageKey) and the lists' sizes, by parent:
 	// an article's comments, a user's articles, favorite articles, followers and follows.
 	Comments              *Loader[PageKey, paging.Page[*ent.Comment]]
+	Replies               *Loader[PageKey, paging.Page[*ent.Comment]]
 	Articles              *Loader[PageKey, paging.Page[*ent.Article]]
 	ArticlesCount         *Loader[int, int]
 	FavoriteArticles      *Loader[PageKey, paging.Page[*ent.Article]]
@@ -110,6 +112,8 @@ func New(db *ent.Client, v auth.Viewer, c *cache.Cache) *Loaders {
 		FollowingCount:        newLoader(observed("FollowingCount", b.followingCount)),
 		CommentsCount:         newLoader(observed("CommentsCount", b.commentsCount)),
 		Comments:              newLoader(observed("Comments", b.comments)),
+		RepliesCount:          newLoader(observed("RepliesCount", b.repliesCount)),
+		Replies:               newLoader(observed("Replies", b.replies)),
 		Articles:              newLoader(observed("Articles", b.articles)),
 		ArticlesCount:         newLoader(observed("ArticlesCount", b.articlesCount)),
 		FavoriteArticles:      newLoader(observed("FavoriteArticles", b.favoriteArticles)),
@@ -207,6 +211,17 @@ func Apply(ctx context.Context, s change.Set) {
 	}
 	for _, id := range s.CommentsOf {
 		l.CommentsCount.Clear(ctx, id)
+	}
+	if s.AllComments || len(s.RepliesOf) > 0 {
+		l.Replies.ClearAll()
+		// A comment read before the write may have become a placeholder.
+		l.CommentByID.ClearAll()
+	}
+	if s.AllComments {
+		l.RepliesCount.ClearAll()
+	}
+	for _, id := range s.RepliesOf {
+		l.RepliesCount.Clear(ctx, id)
 	}
 }
 

@@ -227,9 +227,15 @@ func columns(alias string, cols []string, except ...string) []string {
 // articles by (author_id, created_at, id), favorites by their (user_id, article_id) key,
 // follows by (followee_id, created_at) and (follower_id, created_at).
 var (
+	// An article's comments are the threads' first comments; replies are their own list.
 	commentList = pagedList{
 		name: "comments", cols: columns("c", comment.Columns),
-		from: "comments c", parent: "c.article_id", time: "c.created_at", id: "c.id",
+		from: "comments c", parent: "c.article_id", where: "c.parent_id IS NULL",
+		time: "c.created_at", id: "c.id",
+	}
+	replyList = pagedList{
+		name: "replies", cols: columns("c", comment.Columns),
+		from: "comments c", parent: "c.parent_id", time: "c.created_at", id: "c.id",
 	}
 	// An author's published articles, most recently published first.
 	articleList = pagedList{
@@ -261,17 +267,29 @@ var (
 	userColumns = columns("u", user.Columns, user.FieldPasswordHash, user.FieldEmailTokenHash)
 )
 
-// commentPages are the cached pages of one article's comments, by window (PageKey with
-// no parent). A value in the cache is never changed: a new page makes a new map.
+// commentPages are the cached pages of one article's comments, or of one comment's
+// replies, by window (PageKey with no parent). A value in the cache is never changed: a
+// new page makes a new map.
 type commentPages map[PageKey]paging.Page[*ent.Comment]
 
 // comments answers pages of comments (oldest first) for many articles, through the
 // shared cache.
 func (b batches) comments(ctx context.Context, keys []PageKey) []*dataloader.Result[paging.Page[*ent.Comment]] {
+	return b.commentPages(ctx, cache.Comments, commentList, keys)
+}
+
+// replies answers pages of replies (oldest first) for many comments, through the shared
+// cache.
+func (b batches) replies(ctx context.Context, keys []PageKey) []*dataloader.Result[paging.Page[*ent.Comment]] {
+	return b.commentPages(ctx, cache.Replies, replyList, keys)
+}
+
+// commentPages answers pages of list, kept in the shared cache as kind by parent.
+func (b batches) commentPages(ctx context.Context, kind cache.Kind, list pagedList, keys []PageKey) []*dataloader.Result[paging.Page[*ent.Comment]] {
 	out := make(map[PageKey]paging.Page[*ent.Comment], len(keys))
 	var missing []PageKey
 	for _, k := range keys {
-		if m, ok := cache.Get[commentPages](ctx, b.cache, cache.Comments, k.ParentID); ok {
+		if m, ok := cache.Get[commentPages](ctx, b.cache, kind, k.ParentID); ok {
 			if p, ok := m[k.window0()]; ok {
 				out[k] = p
 				continue
@@ -282,12 +300,12 @@ func (b batches) comments(ctx context.Context, keys []PageKey) []*dataloader.Res
 	if len(missing) == 0 {
 		return byKey(keys, out, nil, nil)
 	}
-	e := b.cache.Epoch(cache.Comments)
-	// The articles' comment pages were asked of the cache above: they describe this read.
-	pages, err := loadPages(cache.Covered(ctx), b.db, commentList, missing, commentRow.split)
+	e := b.cache.Epoch(kind)
+	// The parents' pages were asked of the cache above: they describe this read.
+	pages, err := loadPages(cache.Covered(ctx), b.db, list, missing, commentRow.split)
 	for k, p := range pages {
 		out[k] = p
-		old, _ := cache.Get[commentPages](ctx, b.cache, cache.Comments, k.ParentID)
+		old, _ := cache.Get[commentPages](ctx, b.cache, kind, k.ParentID)
 		m := make(commentPages, len(old)+1)
 		for w, p := range old {
 			m[w] = p

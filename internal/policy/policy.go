@@ -55,6 +55,9 @@ func CanDeleteComment(v auth.Viewer, c *ent.Comment) error {
 	if err := requireViewer(v); err != nil {
 		return err
 	}
+	if c.Deleted {
+		return apperr.NotFound("comment") // a placeholder: the comment is gone already
+	}
 	if c.AuthorID != v.UserID {
 		return apperr.Forbidden("only the author can delete this comment")
 	}
@@ -65,6 +68,9 @@ func CanDeleteComment(v auth.Viewer, c *ent.Comment) error {
 func CanEditComment(v auth.Viewer, c *ent.Comment) error {
 	if err := requireViewer(v); err != nil {
 		return err
+	}
+	if c.Deleted {
+		return apperr.NotFound("comment") // a placeholder: the comment is gone already
 	}
 	if c.AuthorID != v.UserID {
 		return apperr.Forbidden("only the author can edit this comment")

@@ -15,12 +15,25 @@ import (
 	"inkwell/internal/policy"
 )
 
-// AddComment adds the viewer's comment to an article.
-func (s *Acting) AddComment(ctx context.Context, slug, body string) (*ent.Comment, error) {
+// maxDepth is how many replies deep a thread goes: a comment (0), replies to it (1) and
+// replies to those (2).
+const maxDepth = 2
+
+// AddComment adds the viewer's comment to an article, or, with parentGID, a reply to a
+// comment on it.
+func (s *Acting) AddComment(ctx context.Context, slug, body string, parentGID *string) (*ent.Comment, error) {
 	v := s.viewer
 	body = strings.TrimSpace(body)
 	bad := apperr.Fields{}
 	checkLen(bad, "body", body, 1, maxComment)
+	parentID := 0
+	if parentGID != nil {
+		typ, id, ok := globalid.Decode(*parentGID)
+		if !ok || typ != globalid.TypeComment {
+			bad.Add("parentId", "is not a comment id")
+		}
+		parentID = id
+	}
 	if err := bad.Err(); err != nil {
 		return nil, err
 	}
@@ -36,9 +49,31 @@ func (s *Acting) AddComment(ctx context.Context, slug, body string) (*ent.Commen
 	ts := s.now()
 	var c *ent.Comment
 	err = s.write(ctx, func(tx *ent.Tx, ch *written) error {
+		create := tx.Comment.Create().SetCreatedAt(ts).SetUpdatedAt(ts).
+			SetArticleID(a.ID).SetAuthorID(v.UserID).SetBody(body)
+		ch.Set = change.Set{CommentsOf: []int{a.ID}}
+		if parentID != 0 {
+			// Shared, so that the parent cannot turn into a placeholder (or go) meanwhile.
+			p, err := tx.Comment.Query().Where(comment.ID(parentID)).ForShare().Only(ctx)
+			if err != nil {
+				if ent.IsNotFound(err) {
+					return apperr.BadInput("parentId", "names no comment")
+				}
+				return err
+			}
+			switch {
+			case p.ArticleID != a.ID:
+				return apperr.BadInput("parentId", "is a comment on another article")
+			case p.Deleted:
+				return apperr.BadInput("parentId", "was deleted")
+			case p.Depth >= maxDepth:
+				return apperr.BadInput("parentId", "is a reply to a reply: threads are two replies deep, reply to its parent instead")
+			}
+			create.SetParentID(p.ID).SetDepth(p.Depth + 1)
+			ch.RepliesOf = []int{p.ID}
+		}
 		var err error
-		c, err = tx.Comment.Create().SetCreatedAt(ts).SetUpdatedAt(ts).
-			SetArticleID(a.ID).SetAuthorID(v.UserID).SetBody(body).Save(ctx)
+		c, err = create.Save(ctx)
 		if err != nil {
 			// The article may have been deleted between the two statements.
 			if ent.IsConstraintError(err) {
@@ -46,7 +81,6 @@ func (s *Acting) AddComment(ctx context.Context, slug, body string) (*ent.Commen
 			}
 			return fmt.Errorf("insert comment: %w", err)
 		}
-		ch.Set = change.Set{CommentsOf: []int{a.ID}}
 		return ch.announce(events.CommentAdded(a.ID, c.ID))
 	})
 	if err != nil {
@@ -87,32 +121,85 @@ func (s *Acting) UpdateComment(ctx context.Context, gid, body string) (*ent.Comm
 		if out, err = tx.Comment.UpdateOne(c).SetBody(body).Save(ctx); err != nil {
 			return fmt.Errorf("update comment: %w", err)
 		}
-		ch.Set = change.Set{CommentsOf: []int{c.ArticleID}}
+		ch.Set = change.Set{CommentsOf: []int{c.ArticleID}, RepliesOf: parentOf(c)}
 		return nil
 	})
 	return out, err
 }
 
-// DeleteComment deletes a comment of the viewer's, named by its global id.
-func (s *Acting) DeleteComment(ctx context.Context, gid string) (string, error) {
+// parentOf is c's parent's id, alone, or none.
+func parentOf(c *ent.Comment) []int {
+	if c.ParentID == nil {
+		return nil
+	}
+	return []int{*c.ParentID}
+}
+
+// Deleted is what deleting a comment did.
+type Deleted struct {
+	// Placeholder is what stays of a comment that had replies (Deleted set), else nil.
+	Placeholder *ent.Comment
+	// Removed are the global ids of the comments gone: the one deleted unless a
+	// placeholder stays, and placeholders left without replies.
+	Removed []string
+}
+
+// DeleteComment deletes a comment of the viewer's, named by its global id. A comment with
+// replies stays as a placeholder, so that its thread stays whole; a placeholder goes
+// with its last reply.
+func (s *Acting) DeleteComment(ctx context.Context, gid string) (Deleted, error) {
 	v := s.viewer
 	typ, id, ok := globalid.Decode(gid)
 	if !ok || typ != globalid.TypeComment {
-		return "", apperr.BadInput("id", "is not a comment id")
+		return Deleted{}, apperr.BadInput("id", "is not a comment id")
 	}
+	var out Deleted
 	err := s.write(ctx, func(tx *ent.Tx, ch *written) error {
-		c, err := tx.Comment.Get(ctx, id)
+		out = Deleted{}
+		c, err := tx.Comment.Query().Where(comment.ID(id)).ForUpdate().Only(ctx)
 		if err != nil {
 			return notFound(err, "comment")
 		}
 		if err := policy.CanDeleteComment(v, c); err != nil {
 			return err
 		}
-		ch.Set = change.Set{CommentsOf: []int{c.ArticleID}}
-		return tx.Comment.DeleteOne(c).Exec(ctx)
+		ch.Set = change.Set{CommentsOf: []int{c.ArticleID}, RepliesOf: parentOf(c)}
+		replied, err := tx.Comment.Query().Where(comment.ParentID(c.ID)).Exist(ctx)
+		if err != nil {
+			return err
+		}
+		if replied {
+			out.Placeholder, err = tx.Comment.UpdateOne(c).SetDeleted(true).SetBody("").Save(ctx)
+			return err
+		}
+		if err := tx.Comment.DeleteOne(c).Exec(ctx); err != nil {
+			return err
+		}
+		out.Removed = append(out.Removed, gid)
+		// Up the thread: a placeholder whose last reply this was goes too. Each is locked
+		// before its replies are counted, so of two last replies deleted at once the
+		// second to commit sees the first gone.
+		for parent := c.ParentID; parent != nil; {
+			p, err := tx.Comment.Query().Where(comment.ID(*parent)).ForUpdate().Only(ctx)
+			if err != nil {
+				return err
+			}
+			if !p.Deleted {
+				break
+			}
+			if more, err := tx.Comment.Query().Where(comment.ParentID(p.ID)).Exist(ctx); err != nil || more {
+				return err
+			}
+			// The placeholder may be someone else's: its removal is the thread's upkeep,
+			// not a write of the viewer's.
+			if err := tx.Comment.DeleteOne(p).Exec(policy.System(ctx)); err != nil {
+				return err
+			}
+			out.Removed = append(out.Removed, globalid.Encode(globalid.TypeComment, p.ID))
+			ch.RepliesOf = append(ch.RepliesOf, parentOf(p)...)
+			parent = p.ParentID
+		}
+		return nil
 	})
-	if err != nil {
-		return "", err
-	}
-	return gid, nil
+	return out, err
 }
