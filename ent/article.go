@@ -61,6 +61,10 @@ type Article struct {
 	PublishedAt *time.Time `json:"published_at,omitempty"`
 	// PublishAt holds the value of the "publish_at" field.
 	PublishAt *time.Time `json:"publish_at,omitempty"`
+	// DeletedAt holds the value of the "deleted_at" field.
+	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+	// TrashedFrom holds the value of the "trashed_from" field.
+	TrashedFrom *article.TrashedFrom `json:"trashed_from,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ArticleQuery when eager-loading is set.
 	Edges        ArticleEdges `json:"edges"`
@@ -162,9 +166,9 @@ func (*Article) scanValues(columns []string) ([]any, error) {
 			values[i] = new(markdown.TOC)
 		case article.FieldID, article.FieldAuthorID, article.FieldFavoritesCount, article.FieldWordCount, article.FieldReadingTimeMinutes, article.FieldRenderVersion:
 			values[i] = new(sql.NullInt64)
-		case article.FieldSlug, article.FieldTitle, article.FieldSubtitle, article.FieldDescription, article.FieldCanonicalURL, article.FieldSeoTitle, article.FieldSeoDescription, article.FieldBody, article.FieldBodyHTML, article.FieldExcerpt, article.FieldStatus:
+		case article.FieldSlug, article.FieldTitle, article.FieldSubtitle, article.FieldDescription, article.FieldCanonicalURL, article.FieldSeoTitle, article.FieldSeoDescription, article.FieldBody, article.FieldBodyHTML, article.FieldExcerpt, article.FieldStatus, article.FieldTrashedFrom:
 			values[i] = new(sql.NullString)
-		case article.FieldCreatedAt, article.FieldUpdatedAt, article.FieldPublishedAt, article.FieldPublishAt:
+		case article.FieldCreatedAt, article.FieldUpdatedAt, article.FieldPublishedAt, article.FieldPublishAt, article.FieldDeletedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -315,6 +319,20 @@ func (_m *Article) assignValues(columns []string, values []any) error {
 				_m.PublishAt = new(time.Time)
 				*_m.PublishAt = value.Time
 			}
+		case article.FieldDeletedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field deleted_at", values[i])
+			} else if value.Valid {
+				_m.DeletedAt = new(time.Time)
+				*_m.DeletedAt = value.Time
+			}
+		case article.FieldTrashedFrom:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field trashed_from", values[i])
+			} else if value.Valid {
+				_m.TrashedFrom = new(article.TrashedFrom)
+				*_m.TrashedFrom = article.TrashedFrom(value.String)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -451,6 +469,16 @@ func (_m *Article) String() string {
 	if v := _m.PublishAt; v != nil {
 		builder.WriteString("publish_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.DeletedAt; v != nil {
+		builder.WriteString("deleted_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.TrashedFrom; v != nil {
+		builder.WriteString("trashed_from=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')
 	return builder.String()

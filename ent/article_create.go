@@ -281,6 +281,34 @@ func (_c *ArticleCreate) SetNillablePublishAt(v *time.Time) *ArticleCreate {
 	return _c
 }
 
+// SetDeletedAt sets the "deleted_at" field.
+func (_c *ArticleCreate) SetDeletedAt(v time.Time) *ArticleCreate {
+	_c.mutation.SetDeletedAt(v)
+	return _c
+}
+
+// SetNillableDeletedAt sets the "deleted_at" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableDeletedAt(v *time.Time) *ArticleCreate {
+	if v != nil {
+		_c.SetDeletedAt(*v)
+	}
+	return _c
+}
+
+// SetTrashedFrom sets the "trashed_from" field.
+func (_c *ArticleCreate) SetTrashedFrom(v article.TrashedFrom) *ArticleCreate {
+	_c.mutation.SetTrashedFrom(v)
+	return _c
+}
+
+// SetNillableTrashedFrom sets the "trashed_from" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableTrashedFrom(v *article.TrashedFrom) *ArticleCreate {
+	if v != nil {
+		_c.SetTrashedFrom(*v)
+	}
+	return _c
+}
+
 // SetAuthor sets the "author" edge to the User entity.
 func (_c *ArticleCreate) SetAuthor(v *User) *ArticleCreate {
 	return _c.SetAuthorID(v.ID)
@@ -568,6 +596,11 @@ func (_c *ArticleCreate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Article.status": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.TrashedFrom(); ok {
+		if err := article.TrashedFromValidator(v); err != nil {
+			return &ValidationError{Name: "trashed_from", err: fmt.Errorf(`ent: validator failed for field "Article.trashed_from": %w`, err)}
+		}
+	}
 	if len(_c.mutation.AuthorIDs()) == 0 {
 		return &ValidationError{Name: "author", err: errors.New(`ent: missing required edge "Article.author"`)}
 	}
@@ -677,6 +710,14 @@ func (_c *ArticleCreate) createSpec() (*Article, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.PublishAt(); ok {
 		_spec.SetField(article.FieldPublishAt, field.TypeTime, value)
 		_node.PublishAt = &value
+	}
+	if value, ok := _c.mutation.DeletedAt(); ok {
+		_spec.SetField(article.FieldDeletedAt, field.TypeTime, value)
+		_node.DeletedAt = &value
+	}
+	if value, ok := _c.mutation.TrashedFrom(); ok {
+		_spec.SetField(article.FieldTrashedFrom, field.TypeEnum, value)
+		_node.TrashedFrom = &value
 	}
 	if nodes := _c.mutation.AuthorIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -1079,6 +1120,42 @@ func (u *ArticleUpsert) ClearPublishAt() *ArticleUpsert {
 	return u
 }
 
+// SetDeletedAt sets the "deleted_at" field.
+func (u *ArticleUpsert) SetDeletedAt(v time.Time) *ArticleUpsert {
+	u.Set(article.FieldDeletedAt, v)
+	return u
+}
+
+// UpdateDeletedAt sets the "deleted_at" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateDeletedAt() *ArticleUpsert {
+	u.SetExcluded(article.FieldDeletedAt)
+	return u
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (u *ArticleUpsert) ClearDeletedAt() *ArticleUpsert {
+	u.SetNull(article.FieldDeletedAt)
+	return u
+}
+
+// SetTrashedFrom sets the "trashed_from" field.
+func (u *ArticleUpsert) SetTrashedFrom(v article.TrashedFrom) *ArticleUpsert {
+	u.Set(article.FieldTrashedFrom, v)
+	return u
+}
+
+// UpdateTrashedFrom sets the "trashed_from" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateTrashedFrom() *ArticleUpsert {
+	u.SetExcluded(article.FieldTrashedFrom)
+	return u
+}
+
+// ClearTrashedFrom clears the value of the "trashed_from" field.
+func (u *ArticleUpsert) ClearTrashedFrom() *ArticleUpsert {
+	u.SetNull(article.FieldTrashedFrom)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -1432,6 +1509,48 @@ func (u *ArticleUpsertOne) UpdatePublishAt() *ArticleUpsertOne {
 func (u *ArticleUpsertOne) ClearPublishAt() *ArticleUpsertOne {
 	return u.Update(func(s *ArticleUpsert) {
 		s.ClearPublishAt()
+	})
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (u *ArticleUpsertOne) SetDeletedAt(v time.Time) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetDeletedAt(v)
+	})
+}
+
+// UpdateDeletedAt sets the "deleted_at" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateDeletedAt() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateDeletedAt()
+	})
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (u *ArticleUpsertOne) ClearDeletedAt() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.ClearDeletedAt()
+	})
+}
+
+// SetTrashedFrom sets the "trashed_from" field.
+func (u *ArticleUpsertOne) SetTrashedFrom(v article.TrashedFrom) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetTrashedFrom(v)
+	})
+}
+
+// UpdateTrashedFrom sets the "trashed_from" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateTrashedFrom() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateTrashedFrom()
+	})
+}
+
+// ClearTrashedFrom clears the value of the "trashed_from" field.
+func (u *ArticleUpsertOne) ClearTrashedFrom() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.ClearTrashedFrom()
 	})
 }
 
@@ -1954,6 +2073,48 @@ func (u *ArticleUpsertBulk) UpdatePublishAt() *ArticleUpsertBulk {
 func (u *ArticleUpsertBulk) ClearPublishAt() *ArticleUpsertBulk {
 	return u.Update(func(s *ArticleUpsert) {
 		s.ClearPublishAt()
+	})
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (u *ArticleUpsertBulk) SetDeletedAt(v time.Time) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetDeletedAt(v)
+	})
+}
+
+// UpdateDeletedAt sets the "deleted_at" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateDeletedAt() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateDeletedAt()
+	})
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (u *ArticleUpsertBulk) ClearDeletedAt() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.ClearDeletedAt()
+	})
+}
+
+// SetTrashedFrom sets the "trashed_from" field.
+func (u *ArticleUpsertBulk) SetTrashedFrom(v article.TrashedFrom) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetTrashedFrom(v)
+	})
+}
+
+// UpdateTrashedFrom sets the "trashed_from" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateTrashedFrom() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateTrashedFrom()
+	})
+}
+
+// ClearTrashedFrom clears the value of the "trashed_from" field.
+func (u *ArticleUpsertBulk) ClearTrashedFrom() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.ClearTrashedFrom()
 	})
 }
 

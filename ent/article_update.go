@@ -324,6 +324,46 @@ func (_u *ArticleUpdate) ClearPublishAt() *ArticleUpdate {
 	return _u
 }
 
+// SetDeletedAt sets the "deleted_at" field.
+func (_u *ArticleUpdate) SetDeletedAt(v time.Time) *ArticleUpdate {
+	_u.mutation.SetDeletedAt(v)
+	return _u
+}
+
+// SetNillableDeletedAt sets the "deleted_at" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableDeletedAt(v *time.Time) *ArticleUpdate {
+	if v != nil {
+		_u.SetDeletedAt(*v)
+	}
+	return _u
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (_u *ArticleUpdate) ClearDeletedAt() *ArticleUpdate {
+	_u.mutation.ClearDeletedAt()
+	return _u
+}
+
+// SetTrashedFrom sets the "trashed_from" field.
+func (_u *ArticleUpdate) SetTrashedFrom(v article.TrashedFrom) *ArticleUpdate {
+	_u.mutation.SetTrashedFrom(v)
+	return _u
+}
+
+// SetNillableTrashedFrom sets the "trashed_from" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableTrashedFrom(v *article.TrashedFrom) *ArticleUpdate {
+	if v != nil {
+		_u.SetTrashedFrom(*v)
+	}
+	return _u
+}
+
+// ClearTrashedFrom clears the value of the "trashed_from" field.
+func (_u *ArticleUpdate) ClearTrashedFrom() *ArticleUpdate {
+	_u.mutation.ClearTrashedFrom()
+	return _u
+}
+
 // SetAuthor sets the "author" edge to the User entity.
 func (_u *ArticleUpdate) SetAuthor(v *User) *ArticleUpdate {
 	return _u.SetAuthorID(v.ID)
@@ -583,6 +623,11 @@ func (_u *ArticleUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Article.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.TrashedFrom(); ok {
+		if err := article.TrashedFromValidator(v); err != nil {
+			return &ValidationError{Name: "trashed_from", err: fmt.Errorf(`ent: validator failed for field "Article.trashed_from": %w`, err)}
+		}
+	}
 	if _u.mutation.AuthorCleared() && len(_u.mutation.AuthorIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Article.author"`)
 	}
@@ -678,6 +723,18 @@ func (_u *ArticleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.PublishAtCleared() {
 		_spec.ClearField(article.FieldPublishAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.DeletedAt(); ok {
+		_spec.SetField(article.FieldDeletedAt, field.TypeTime, value)
+	}
+	if _u.mutation.DeletedAtCleared() {
+		_spec.ClearField(article.FieldDeletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.TrashedFrom(); ok {
+		_spec.SetField(article.FieldTrashedFrom, field.TypeEnum, value)
+	}
+	if _u.mutation.TrashedFromCleared() {
+		_spec.ClearField(article.FieldTrashedFrom, field.TypeEnum)
 	}
 	if _u.mutation.AuthorCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1212,6 +1269,46 @@ func (_u *ArticleUpdateOne) ClearPublishAt() *ArticleUpdateOne {
 	return _u
 }
 
+// SetDeletedAt sets the "deleted_at" field.
+func (_u *ArticleUpdateOne) SetDeletedAt(v time.Time) *ArticleUpdateOne {
+	_u.mutation.SetDeletedAt(v)
+	return _u
+}
+
+// SetNillableDeletedAt sets the "deleted_at" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableDeletedAt(v *time.Time) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetDeletedAt(*v)
+	}
+	return _u
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (_u *ArticleUpdateOne) ClearDeletedAt() *ArticleUpdateOne {
+	_u.mutation.ClearDeletedAt()
+	return _u
+}
+
+// SetTrashedFrom sets the "trashed_from" field.
+func (_u *ArticleUpdateOne) SetTrashedFrom(v article.TrashedFrom) *ArticleUpdateOne {
+	_u.mutation.SetTrashedFrom(v)
+	return _u
+}
+
+// SetNillableTrashedFrom sets the "trashed_from" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableTrashedFrom(v *article.TrashedFrom) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetTrashedFrom(*v)
+	}
+	return _u
+}
+
+// ClearTrashedFrom clears the value of the "trashed_from" field.
+func (_u *ArticleUpdateOne) ClearTrashedFrom() *ArticleUpdateOne {
+	_u.mutation.ClearTrashedFrom()
+	return _u
+}
+
 // SetAuthor sets the "author" edge to the User entity.
 func (_u *ArticleUpdateOne) SetAuthor(v *User) *ArticleUpdateOne {
 	return _u.SetAuthorID(v.ID)
@@ -1484,6 +1581,11 @@ func (_u *ArticleUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Article.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.TrashedFrom(); ok {
+		if err := article.TrashedFromValidator(v); err != nil {
+			return &ValidationError{Name: "trashed_from", err: fmt.Errorf(`ent: validator failed for field "Article.trashed_from": %w`, err)}
+		}
+	}
 	if _u.mutation.AuthorCleared() && len(_u.mutation.AuthorIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Article.author"`)
 	}
@@ -1596,6 +1698,18 @@ func (_u *ArticleUpdateOne) sqlSave(ctx context.Context) (_node *Article, err er
 	}
 	if _u.mutation.PublishAtCleared() {
 		_spec.ClearField(article.FieldPublishAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.DeletedAt(); ok {
+		_spec.SetField(article.FieldDeletedAt, field.TypeTime, value)
+	}
+	if _u.mutation.DeletedAtCleared() {
+		_spec.ClearField(article.FieldDeletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.TrashedFrom(); ok {
+		_spec.SetField(article.FieldTrashedFrom, field.TypeEnum, value)
+	}
+	if _u.mutation.TrashedFromCleared() {
+		_spec.ClearField(article.FieldTrashedFrom, field.TypeEnum)
 	}
 	if _u.mutation.AuthorCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -78,6 +78,8 @@ type ArticleMutation struct {
 	status                  *article.Status
 	published_at            *time.Time
 	publish_at              *time.Time
+	deleted_at              *time.Time
+	trashed_from            *article.TrashedFrom
 	clearedFields           map[string]struct{}
 	author                  *int
 	clearedauthor           bool
@@ -1058,6 +1060,104 @@ func (m *ArticleMutation) ResetPublishAt() {
 	delete(m.clearedFields, article.FieldPublishAt)
 }
 
+// SetDeletedAt sets the "deleted_at" field.
+func (m *ArticleMutation) SetDeletedAt(t time.Time) {
+	m.deleted_at = &t
+}
+
+// DeletedAt returns the value of the "deleted_at" field in the mutation.
+func (m *ArticleMutation) DeletedAt() (r time.Time, exists bool) {
+	v := m.deleted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeletedAt returns the old "deleted_at" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldDeletedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeletedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeletedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeletedAt: %w", err)
+	}
+	return oldValue.DeletedAt, nil
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (m *ArticleMutation) ClearDeletedAt() {
+	m.deleted_at = nil
+	m.clearedFields[article.FieldDeletedAt] = struct{}{}
+}
+
+// DeletedAtCleared returns if the "deleted_at" field was cleared in this mutation.
+func (m *ArticleMutation) DeletedAtCleared() bool {
+	_, ok := m.clearedFields[article.FieldDeletedAt]
+	return ok
+}
+
+// ResetDeletedAt resets all changes to the "deleted_at" field.
+func (m *ArticleMutation) ResetDeletedAt() {
+	m.deleted_at = nil
+	delete(m.clearedFields, article.FieldDeletedAt)
+}
+
+// SetTrashedFrom sets the "trashed_from" field.
+func (m *ArticleMutation) SetTrashedFrom(af article.TrashedFrom) {
+	m.trashed_from = &af
+}
+
+// TrashedFrom returns the value of the "trashed_from" field in the mutation.
+func (m *ArticleMutation) TrashedFrom() (r article.TrashedFrom, exists bool) {
+	v := m.trashed_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTrashedFrom returns the old "trashed_from" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldTrashedFrom(ctx context.Context) (v *article.TrashedFrom, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTrashedFrom is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTrashedFrom requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTrashedFrom: %w", err)
+	}
+	return oldValue.TrashedFrom, nil
+}
+
+// ClearTrashedFrom clears the value of the "trashed_from" field.
+func (m *ArticleMutation) ClearTrashedFrom() {
+	m.trashed_from = nil
+	m.clearedFields[article.FieldTrashedFrom] = struct{}{}
+}
+
+// TrashedFromCleared returns if the "trashed_from" field was cleared in this mutation.
+func (m *ArticleMutation) TrashedFromCleared() bool {
+	_, ok := m.clearedFields[article.FieldTrashedFrom]
+	return ok
+}
+
+// ResetTrashedFrom resets all changes to the "trashed_from" field.
+func (m *ArticleMutation) ResetTrashedFrom() {
+	m.trashed_from = nil
+	delete(m.clearedFields, article.FieldTrashedFrom)
+}
+
 // ClearAuthor clears the "author" edge to the User entity.
 func (m *ArticleMutation) ClearAuthor() {
 	m.clearedauthor = true
@@ -1335,7 +1435,7 @@ func (m *ArticleMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ArticleMutation) Fields() []string {
-	fields := make([]string, 0, 21)
+	fields := make([]string, 0, 23)
 	if m.created_at != nil {
 		fields = append(fields, article.FieldCreatedAt)
 	}
@@ -1399,6 +1499,12 @@ func (m *ArticleMutation) Fields() []string {
 	if m.publish_at != nil {
 		fields = append(fields, article.FieldPublishAt)
 	}
+	if m.deleted_at != nil {
+		fields = append(fields, article.FieldDeletedAt)
+	}
+	if m.trashed_from != nil {
+		fields = append(fields, article.FieldTrashedFrom)
+	}
 	return fields
 }
 
@@ -1449,6 +1555,10 @@ func (m *ArticleMutation) Field(name string) (ent.Value, bool) {
 		return m.PublishedAt()
 	case article.FieldPublishAt:
 		return m.PublishAt()
+	case article.FieldDeletedAt:
+		return m.DeletedAt()
+	case article.FieldTrashedFrom:
+		return m.TrashedFrom()
 	}
 	return nil, false
 }
@@ -1500,6 +1610,10 @@ func (m *ArticleMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldPublishedAt(ctx)
 	case article.FieldPublishAt:
 		return m.OldPublishAt(ctx)
+	case article.FieldDeletedAt:
+		return m.OldDeletedAt(ctx)
+	case article.FieldTrashedFrom:
+		return m.OldTrashedFrom(ctx)
 	}
 	return nil, fmt.Errorf("unknown Article field %s", name)
 }
@@ -1656,6 +1770,20 @@ func (m *ArticleMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetPublishAt(v)
 		return nil
+	case article.FieldDeletedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeletedAt(v)
+		return nil
+	case article.FieldTrashedFrom:
+		v, ok := value.(article.TrashedFrom)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTrashedFrom(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Article field %s", name)
 }
@@ -1743,6 +1871,12 @@ func (m *ArticleMutation) ClearedFields() []string {
 	if m.FieldCleared(article.FieldPublishAt) {
 		fields = append(fields, article.FieldPublishAt)
 	}
+	if m.FieldCleared(article.FieldDeletedAt) {
+		fields = append(fields, article.FieldDeletedAt)
+	}
+	if m.FieldCleared(article.FieldTrashedFrom) {
+		fields = append(fields, article.FieldTrashedFrom)
+	}
 	return fields
 }
 
@@ -1762,6 +1896,12 @@ func (m *ArticleMutation) ClearField(name string) error {
 		return nil
 	case article.FieldPublishAt:
 		m.ClearPublishAt()
+		return nil
+	case article.FieldDeletedAt:
+		m.ClearDeletedAt()
+		return nil
+	case article.FieldTrashedFrom:
+		m.ClearTrashedFrom()
 		return nil
 	}
 	return fmt.Errorf("unknown Article nullable field %s", name)
@@ -1833,6 +1973,12 @@ func (m *ArticleMutation) ResetField(name string) error {
 		return nil
 	case article.FieldPublishAt:
 		m.ResetPublishAt()
+		return nil
+	case article.FieldDeletedAt:
+		m.ResetDeletedAt()
+		return nil
+	case article.FieldTrashedFrom:
+		m.ResetTrashedFrom()
 		return nil
 	}
 	return fmt.Errorf("unknown Article field %s", name)

@@ -38,6 +38,7 @@ func Complexity() ComplexityRoot {
 	c.User.Followers = forward
 	c.User.Following = forward
 	c.User.Drafts = forward
+	c.User.Trash = forward
 	c.Article.Revisions = forward
 	c.Comment.Replies = forward
 	return c

@@ -81,7 +81,14 @@ func nodeThunk(ctx context.Context, typ string, id int) func() (model.Node, erro
 	case globalid.TypeUser:
 		return asNode(ctx, l.UserByID.Load(ctx, id), model.NewUser)
 	case globalid.TypeArticle:
-		return asNode(ctx, l.ArticleByID.Load(ctx, id), model.NewArticle)
+		article := l.ArticleByID.Load(ctx, id)
+		return asNode(ctx, func() (*ent.Article, error) {
+			a, err := article()
+			if err != nil || a == nil || !policy.CanFindArticle(auth.ViewerFrom(ctx), a) {
+				return nil, err
+			}
+			return a, nil
+		}, model.NewArticle)
 	case globalid.TypeComment:
 		// A comment exists for the viewer when its article does.
 		comment := l.CommentByID.Load(ctx, id)
@@ -91,7 +98,7 @@ func nodeThunk(ctx context.Context, typ string, id int) func() (model.Node, erro
 				return c, err
 			}
 			a, err := l.ArticleByID.Load(ctx, c.ArticleID)()
-			if err != nil || !policy.CanSeeArticle(auth.ViewerFrom(ctx), a) {
+			if err != nil || !policy.CanFindArticle(auth.ViewerFrom(ctx), a) {
 				return nil, err
 			}
 			return c, nil
@@ -121,4 +128,21 @@ func asNode[T, W any](ctx context.Context, th func() (*T, error), wrap func(cont
 
 func nodeOf(ctx context.Context, typ string, id int) (model.Node, error) {
 	return nodeThunk(ctx, typ, id)()
+}
+
+// ownList is one of the user's private lists (drafts, trash) read by list: for anyone
+// but the user themself it is empty, as if there were none.
+func (r *userResolver) ownList(ctx context.Context, u *model.User, first *int, after *string,
+	list func(*service.Acting, context.Context, paging.Window) (service.ArticleList, error),
+) (*model.ArticleConnection, error) {
+	w, err := window(first, after, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	acting, err := r.Service.As(ctx)
+	if err != nil || auth.ViewerFrom(ctx).UserID != u.ID {
+		return articleConnection(ctx, service.ArticleList{Count: func(context.Context) (int, error) { return 0, nil }}, nil)
+	}
+	l, err := list(acting, ctx, w)
+	return articleConnection(ctx, l, err)
 }

@@ -55,6 +55,7 @@ type ComplexityRoot struct {
 		Canonical          func(childComplexity int) int
 		Comments           func(childComplexity int, first *int, after *string, last *int, before *string) int
 		CreatedAt          func(childComplexity int) int
+		DeletedAt          func(childComplexity int) int
 		Description        func(childComplexity int) int
 		Excerpt            func(childComplexity int) int
 		FavoritesCount     func(childComplexity int) int
@@ -194,6 +195,7 @@ type ComplexityRoot struct {
 		FollowUser            func(childComplexity int, input model.FollowUserInput) int
 		PublishArticle        func(childComplexity int, input model.PublishArticleInput) int
 		RefreshSession        func(childComplexity int, input model.RefreshSessionInput) int
+		RestoreArticle        func(childComplexity int, input model.RestoreArticleInput) int
 		RestoreRevision       func(childComplexity int, input model.RestoreRevisionInput) int
 		SendVerificationEmail func(childComplexity int) int
 		SignIn                func(childComplexity int, input model.SignInInput) int
@@ -230,6 +232,10 @@ type ComplexityRoot struct {
 		Tags          func(childComplexity int, first *int) int
 		User          func(childComplexity int, username string) int
 		Viewer        func(childComplexity int) int
+	}
+
+	RestoreArticlePayload struct {
+		Article func(childComplexity int) int
 	}
 
 	RestoreRevisionPayload struct {
@@ -310,6 +316,7 @@ type ComplexityRoot struct {
 		Identities        func(childComplexity int) int
 		ImageURL          func(childComplexity int) int
 		PendingEmail      func(childComplexity int) int
+		Trash             func(childComplexity int, first *int, after *string) int
 		Username          func(childComplexity int) int
 		ViewerIsFollowing func(childComplexity int) int
 	}
@@ -357,6 +364,7 @@ type MutationResolver interface {
 	UpdateArticle(ctx context.Context, input model.UpdateArticleInput) (*model.UpdateArticlePayload, error)
 	RestoreRevision(ctx context.Context, input model.RestoreRevisionInput) (*model.RestoreRevisionPayload, error)
 	DeleteArticle(ctx context.Context, input model.DeleteArticleInput) (*model.DeleteArticlePayload, error)
+	RestoreArticle(ctx context.Context, input model.RestoreArticleInput) (*model.RestoreArticlePayload, error)
 	FavoriteArticle(ctx context.Context, input model.FavoriteArticleInput) (*model.FavoriteArticlePayload, error)
 	UnfavoriteArticle(ctx context.Context, input model.UnfavoriteArticleInput) (*model.UnfavoriteArticlePayload, error)
 	AddComment(ctx context.Context, input model.AddCommentInput) (*model.AddCommentPayload, error)
@@ -385,6 +393,7 @@ type UserResolver interface {
 	PendingEmail(ctx context.Context, obj *model.User) (*string, error)
 
 	Drafts(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error)
+	Trash(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error)
 	Identities(ctx context.Context, obj *model.User) ([]*ent.Identity, error)
 }
 
@@ -460,6 +469,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Article.CreatedAt(childComplexity), true
+	case "Article.deletedAt":
+		if e.ComplexityRoot.Article.DeletedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.DeletedAt(childComplexity), true
 	case "Article.description":
 		if e.ComplexityRoot.Article.Description == nil {
 			break
@@ -1048,6 +1063,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshSession(childComplexity, args["input"].(model.RefreshSessionInput)), true
+	case "Mutation.restoreArticle":
+		if e.ComplexityRoot.Mutation.RestoreArticle == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_restoreArticle_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RestoreArticle(childComplexity, args["input"].(model.RestoreArticleInput)), true
 	case "Mutation.restoreRevision":
 		if e.ComplexityRoot.Mutation.RestoreRevision == nil {
 			break
@@ -1310,6 +1336,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
 
+	case "RestoreArticlePayload.article":
+		if e.ComplexityRoot.RestoreArticlePayload.Article == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestoreArticlePayload.Article(childComplexity), true
+
 	case "RestoreRevisionPayload.article":
 		if e.ComplexityRoot.RestoreRevisionPayload.Article == nil {
 			break
@@ -1569,6 +1602,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.PendingEmail(childComplexity), true
+	case "User.trash":
+		if e.ComplexityRoot.User.Trash == nil {
+			break
+		}
+
+		args, err := ec.field_User_trash_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.Trash(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "User.username":
 		if e.ComplexityRoot.User.Username == nil {
 			break
@@ -1647,6 +1691,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("FollowUserInput", ec.unmarshalInputFollowUserInput),
 			graphql.NewInputUnmarshaler("PublishArticleInput", ec.unmarshalInputPublishArticleInput),
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
+			graphql.NewInputUnmarshaler("RestoreArticleInput", ec.unmarshalInputRestoreArticleInput),
 			graphql.NewInputUnmarshaler("RestoreRevisionInput", ec.unmarshalInputRestoreRevisionInput),
 			graphql.NewInputUnmarshaler("SEOInput", ec.unmarshalInputSEOInput),
 			graphql.NewInputUnmarshaler("SignInInput", ec.unmarshalInputSignInInput),
@@ -1919,6 +1964,17 @@ type User implements Node {
     after: String
   ): ArticleConnection!
   """
+  This user's deleted articles, most recently deleted first: ` + "`" + `restoreArticle` + "`" + ` brings one
+  back until it is purged, 30 days after its deletion by default. Only the user themself
+  sees them: for everyone else the list is empty.
+  """
+  trash(
+    "Number of articles (default 20, at most 100)."
+    first: Int
+    "Cursor to start after."
+    after: String
+  ): ArticleConnection!
+  """
   The external sign-in accounts linked to this user, oldest first. Only the user themself
   sees them; null for everyone else.
   """
@@ -2010,6 +2066,11 @@ type Article implements Node {
   publishedAt: DateTime
   "When a scheduled article is to be published; null unless ` + "`" + `status` + "`" + ` is ` + "`" + `SCHEDULED` + "`" + `."
   publishAt: DateTime
+  """
+  When it was deleted, into its author's trash; null unless it is there. Only its author
+  sees an article in the trash, with the ` + "`" + `status` + "`" + ` a restore gives back.
+  """
+  deletedAt: DateTime
   "When it was created (a draft's creation, for one published later)."
   createdAt: DateTime!
   "When it was last changed."
@@ -2356,8 +2417,20 @@ type Mutation {
   draft).
   """
   restoreRevision(input: RestoreRevisionInput!): RestoreRevisionPayload!
-  "Delete an article with its comments and favorites; only its author may (` + "`" + `FORBIDDEN` + "`" + `)."
+  """
+  Delete an article: it moves to its author's trash (` + "`" + `User.trash` + "`" + `), out of every list,
+  feed, count and subscription, with its comments and favorites kept, and is purged with
+  them 30 days later (` + "`" + `INKWELL_TRASH_RETENTION` + "`" + `) unless restored. Only its author may
+  (` + "`" + `FORBIDDEN` + "`" + `); an article in the trash cannot be edited (` + "`" + `CONFLICT` + "`" + `).
+  """
   deleteArticle(input: DeleteArticleInput!): DeleteArticlePayload!
+  """
+  Take an article out of the trash, back to the status it had: a published article
+  returns to its place in lists and feeds (its ` + "`" + `publishedAt` + "`" + ` is kept) without being
+  announced as new. Only its author may (` + "`" + `FORBIDDEN` + "`" + `); an article not in the trash is
+  returned as it is.
+  """
+  restoreArticle(input: RestoreArticleInput!): RestoreArticlePayload!
   "Favorite an article. Favoriting it again is not an error."
   favoriteArticle(input: FavoriteArticleInput!): FavoriteArticlePayload!
   "Remove an article from the viewer's favorites. Not an error when it was not favorited."
@@ -2690,6 +2763,18 @@ type DeleteArticlePayload {
   deletedArticleId: ID!
 }
 
+"Input of ` + "`" + `restoreArticle` + "`" + `."
+input RestoreArticleInput {
+  "Which of the viewer's articles in the trash."
+  slug: String!
+}
+
+"Result of ` + "`" + `restoreArticle` + "`" + `."
+type RestoreArticlePayload {
+  "The article, out of the trash."
+  article: Article!
+}
+
 "Input of ` + "`" + `favoriteArticle` + "`" + `."
 input FavoriteArticleInput {
   "Which article."
@@ -2823,6 +2908,8 @@ func (ec *executionContext) childFields_Article(ctx context.Context, field graph
 		return ec.fieldContext_Article_publishedAt(ctx, field)
 	case "publishAt":
 		return ec.fieldContext_Article_publishAt(ctx, field)
+	case "deletedAt":
+		return ec.fieldContext_Article_deletedAt(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Article_createdAt(ctx, field)
 	case "updatedAt":
@@ -3079,6 +3166,14 @@ func (ec *executionContext) childFields_PublishArticlePayload(ctx context.Contex
 	return nil, fmt.Errorf("no field named %q was found under type PublishArticlePayload", field.Name)
 }
 
+func (ec *executionContext) childFields_RestoreArticlePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "article":
+		return ec.fieldContext_RestoreArticlePayload_article(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RestoreArticlePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_RestoreRevisionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "article":
@@ -3223,6 +3318,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_articles(ctx, field)
 	case "drafts":
 		return ec.fieldContext_User_drafts(ctx, field)
+	case "trash":
+		return ec.fieldContext_User_trash(ctx, field)
 	case "identities":
 		return ec.fieldContext_User_identities(ctx, field)
 	case "favoriteArticles":
@@ -3593,6 +3690,20 @@ func (ec *executionContext) field_Mutation_refreshSession_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RefreshSessionInput, error) {
 			return ec.unmarshalNRefreshSessionInput2inkwellᚋgraphᚋmodelᚐRefreshSessionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_restoreArticle_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RestoreArticleInput, error) {
+			return ec.unmarshalNRestoreArticleInput2inkwellᚋgraphᚋmodelᚐRestoreArticleInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4054,6 +4165,28 @@ func (ec *executionContext) field_User_followers_args(ctx context.Context, rawAr
 }
 
 func (ec *executionContext) field_User_following_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_User_trash_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
@@ -4628,6 +4761,29 @@ func (ec *executionContext) _Article_publishAt(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_Article_publishAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Article", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Article_deletedAt(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_deletedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Article_deletedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Article", field, false, false, "DateTime")
 }
 
@@ -7126,6 +7282,50 @@ func (ec *executionContext) fieldContext_Mutation_deleteArticle(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_restoreArticle(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_restoreArticle(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RestoreArticle(ctx, fc.Args["input"].(model.RestoreArticleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RestoreArticlePayload) graphql.Marshaler {
+			return ec.marshalNRestoreArticlePayload2ᚖinkwellᚋgraphᚋmodelᚐRestoreArticlePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_restoreArticle(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RestoreArticlePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_restoreArticle_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_favoriteArticle(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7913,6 +8113,38 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RestoreArticlePayload_article(ctx context.Context, field graphql.CollectedField, obj *model.RestoreArticlePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestoreArticlePayload_article(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Article, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestoreArticlePayload_article(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RestoreArticlePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Article(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8924,6 +9156,50 @@ func (ec *executionContext) fieldContext_User_drafts(ctx context.Context, field 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_User_drafts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_trash(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_trash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().Trash(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleConnection) graphql.Marshaler {
+			return ec.marshalNArticleConnection2ᚖinkwellᚋgraphᚋmodelᚐArticleConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_trash(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ArticleConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_trash_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10842,6 +11118,48 @@ func UnmarshalRefreshSessionInput(ctx context.Context, raw any) (model.RefreshSe
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRestoreArticleInput(ctx context.Context, obj any) (model.RestoreArticleInput, error) {
+	var it model.RestoreArticleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"slug"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRestoreArticleInput unmarshals raw into the RestoreArticleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRestoreArticleInput(ctx context.Context, raw any) (model.RestoreArticleInput, error) {
+	var out model.RestoreArticleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RestoreArticleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRestoreRevisionInput(ctx context.Context, obj any) (model.RestoreRevisionInput, error) {
 	var it model.RestoreRevisionInput
 	if obj == nil {
@@ -11687,6 +12005,11 @@ func (ec *executionContext) _Article(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "publishAt":
 			out.Values[i] = ec._Article_publishAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "deletedAt":
+			out.Values[i] = ec._Article_deletedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -12649,6 +12972,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "restoreArticle":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_restoreArticle(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "favoriteArticle":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_favoriteArticle(ctx, field)
@@ -12868,6 +13198,39 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var restoreArticlePayloadImplementors = []string{"RestoreArticlePayload"}
+
+func (ec *executionContext) _RestoreArticlePayload(ctx context.Context, sel ast.SelectionSet, obj *model.RestoreArticlePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, restoreArticlePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RestoreArticlePayload")
+		case "article":
+			out.Values[i] = ec._RestoreArticlePayload_article(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -13448,6 +13811,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_drafts(ctx, field, obj)
+				})
+		case "trash":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_trash(ctx, field, obj)
 				})
 		case "identities":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -14391,6 +14760,19 @@ func (ec *executionContext) marshalNPublishArticlePayload2ᚖinkwellᚋgraphᚋm
 func (ec *executionContext) unmarshalNRefreshSessionInput2inkwellᚋgraphᚋmodelᚐRefreshSessionInput(ctx context.Context, v any) (model.RefreshSessionInput, error) {
 	res, err := ec.unmarshalInputRefreshSessionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRestoreArticleInput2inkwellᚋgraphᚋmodelᚐRestoreArticleInput(ctx context.Context, v any) (model.RestoreArticleInput, error) {
+	res, err := ec.unmarshalInputRestoreArticleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRestoreArticlePayload2ᚖinkwellᚋgraphᚋmodelᚐRestoreArticlePayload(ctx context.Context, sel ast.SelectionSet, v *model.RestoreArticlePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RestoreArticlePayload!")
+		return graphql.Null
+	}
+	return ec._RestoreArticlePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRestoreRevisionInput2inkwellᚋgraphᚋmodelᚐRestoreRevisionInput(ctx context.Context, v any) (model.RestoreRevisionInput, error) {

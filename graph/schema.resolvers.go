@@ -233,6 +233,19 @@ func (r *mutationResolver) DeleteArticle(ctx context.Context, input model.Delete
 	return &model.DeleteArticlePayload{DeletedArticleID: id}, nil
 }
 
+// RestoreArticle is the resolver for the restoreArticle field.
+func (r *mutationResolver) RestoreArticle(ctx context.Context, input model.RestoreArticleInput) (*model.RestoreArticlePayload, error) {
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := w.RestoreArticle(ctx, input.Slug)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RestoreArticlePayload{Article: model.NewArticle(ctx, a)}, nil
+}
+
 // FavoriteArticle is the resolver for the favoriteArticle field.
 func (r *mutationResolver) FavoriteArticle(ctx context.Context, input model.FavoriteArticleInput) (*model.FavoriteArticlePayload, error) {
 	w, err := r.Service.As(ctx)
@@ -361,9 +374,10 @@ func (r *queryResolver) User(ctx context.Context, username string) (*model.User,
 // Article is the resolver for the article field.
 func (r *queryResolver) Article(ctx context.Context, slug string) (*model.Article, error) {
 	a, err := loader.For(ctx).ArticleBySlug.Load(ctx, slug)()
-	if a != nil {
-		prefetchArticles(ctx, []*ent.Article{a}, ownSelection(ctx, "Article"))
+	if a == nil || !policy.CanFindArticle(auth.ViewerFrom(ctx), a) {
+		return nil, err
 	}
+	prefetchArticles(ctx, []*ent.Article{a}, ownSelection(ctx, "Article"))
 	return model.NewArticle(ctx, a), err
 }
 
@@ -468,17 +482,12 @@ func (r *userResolver) PendingEmail(ctx context.Context, obj *model.User) (*stri
 
 // Drafts is the resolver for the drafts field.
 func (r *userResolver) Drafts(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error) {
-	w, err := window(first, after, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	acting, err := r.Service.As(ctx)
-	if err != nil || auth.ViewerFrom(ctx).UserID != obj.ID {
-		// Someone else's drafts, or anyone's for an anonymous viewer: as if there were none.
-		return articleConnection(ctx, service.ArticleList{Count: func(context.Context) (int, error) { return 0, nil }}, nil)
-	}
-	l, err := acting.Drafts(ctx, w)
-	return articleConnection(ctx, l, err)
+	return r.ownList(ctx, obj, first, after, (*service.Acting).Drafts)
+}
+
+// Trash is the resolver for the trash field.
+func (r *userResolver) Trash(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error) {
+	return r.ownList(ctx, obj, first, after, (*service.Acting).Trash)
 }
 
 // Identities is the resolver for the identities field.

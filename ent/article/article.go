@@ -59,6 +59,10 @@ const (
 	FieldPublishedAt = "published_at"
 	// FieldPublishAt holds the string denoting the publish_at field in the database.
 	FieldPublishAt = "publish_at"
+	// FieldDeletedAt holds the string denoting the deleted_at field in the database.
+	FieldDeletedAt = "deleted_at"
+	// FieldTrashedFrom holds the string denoting the trashed_from field in the database.
+	FieldTrashedFrom = "trashed_from"
 	// EdgeAuthor holds the string denoting the author edge name in mutations.
 	EdgeAuthor = "author"
 	// EdgeTags holds the string denoting the tags edge name in mutations.
@@ -146,6 +150,8 @@ var Columns = []string{
 	FieldStatus,
 	FieldPublishedAt,
 	FieldPublishAt,
+	FieldDeletedAt,
+	FieldTrashedFrom,
 }
 
 var (
@@ -240,6 +246,7 @@ const (
 	StatusDraft     Status = "draft"
 	StatusScheduled Status = "scheduled"
 	StatusPublished Status = "published"
+	StatusTrashed   Status = "trashed"
 )
 
 func (s Status) String() string {
@@ -249,10 +256,34 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusDraft, StatusScheduled, StatusPublished:
+	case StatusDraft, StatusScheduled, StatusPublished, StatusTrashed:
 		return nil
 	default:
 		return fmt.Errorf("article: invalid enum value for status field: %q", s)
+	}
+}
+
+// TrashedFrom defines the type for the "trashed_from" enum field.
+type TrashedFrom string
+
+// TrashedFrom values.
+const (
+	TrashedFromDraft     TrashedFrom = "draft"
+	TrashedFromScheduled TrashedFrom = "scheduled"
+	TrashedFromPublished TrashedFrom = "published"
+)
+
+func (tf TrashedFrom) String() string {
+	return string(tf)
+}
+
+// TrashedFromValidator is a validator for the "trashed_from" field enum values. It is called by the builders before save.
+func TrashedFromValidator(tf TrashedFrom) error {
+	switch tf {
+	case TrashedFromDraft, TrashedFromScheduled, TrashedFromPublished:
+		return nil
+	default:
+		return fmt.Errorf("article: invalid enum value for trashed_from field: %q", tf)
 	}
 }
 
@@ -367,6 +398,16 @@ func ByPublishedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByPublishAt orders the results by the publish_at field.
 func ByPublishAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPublishAt, opts...).ToFunc()
+}
+
+// ByDeletedAt orders the results by the deleted_at field.
+func ByDeletedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDeletedAt, opts...).ToFunc()
+}
+
+// ByTrashedFrom orders the results by the trashed_from field.
+func ByTrashedFrom(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTrashedFrom, opts...).ToFunc()
 }
 
 // ByAuthorField orders the results by author field.

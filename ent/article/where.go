@@ -156,6 +156,11 @@ func PublishAt(v time.Time) predicate.Article {
 	return predicate.Article(sql.FieldEQ(FieldPublishAt, v))
 }
 
+// DeletedAt applies equality check predicate on the "deleted_at" field. It's identical to DeletedAtEQ.
+func DeletedAt(v time.Time) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldDeletedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Article {
 	return predicate.Article(sql.FieldEQ(FieldCreatedAt, v))
@@ -1224,6 +1229,86 @@ func PublishAtIsNil() predicate.Article {
 // PublishAtNotNil applies the NotNil predicate on the "publish_at" field.
 func PublishAtNotNil() predicate.Article {
 	return predicate.Article(sql.FieldNotNull(FieldPublishAt))
+}
+
+// DeletedAtEQ applies the EQ predicate on the "deleted_at" field.
+func DeletedAtEQ(v time.Time) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldDeletedAt, v))
+}
+
+// DeletedAtNEQ applies the NEQ predicate on the "deleted_at" field.
+func DeletedAtNEQ(v time.Time) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldDeletedAt, v))
+}
+
+// DeletedAtIn applies the In predicate on the "deleted_at" field.
+func DeletedAtIn(vs ...time.Time) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldDeletedAt, vs...))
+}
+
+// DeletedAtNotIn applies the NotIn predicate on the "deleted_at" field.
+func DeletedAtNotIn(vs ...time.Time) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldDeletedAt, vs...))
+}
+
+// DeletedAtGT applies the GT predicate on the "deleted_at" field.
+func DeletedAtGT(v time.Time) predicate.Article {
+	return predicate.Article(sql.FieldGT(FieldDeletedAt, v))
+}
+
+// DeletedAtGTE applies the GTE predicate on the "deleted_at" field.
+func DeletedAtGTE(v time.Time) predicate.Article {
+	return predicate.Article(sql.FieldGTE(FieldDeletedAt, v))
+}
+
+// DeletedAtLT applies the LT predicate on the "deleted_at" field.
+func DeletedAtLT(v time.Time) predicate.Article {
+	return predicate.Article(sql.FieldLT(FieldDeletedAt, v))
+}
+
+// DeletedAtLTE applies the LTE predicate on the "deleted_at" field.
+func DeletedAtLTE(v time.Time) predicate.Article {
+	return predicate.Article(sql.FieldLTE(FieldDeletedAt, v))
+}
+
+// DeletedAtIsNil applies the IsNil predicate on the "deleted_at" field.
+func DeletedAtIsNil() predicate.Article {
+	return predicate.Article(sql.FieldIsNull(FieldDeletedAt))
+}
+
+// DeletedAtNotNil applies the NotNil predicate on the "deleted_at" field.
+func DeletedAtNotNil() predicate.Article {
+	return predicate.Article(sql.FieldNotNull(FieldDeletedAt))
+}
+
+// TrashedFromEQ applies the EQ predicate on the "trashed_from" field.
+func TrashedFromEQ(v TrashedFrom) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldTrashedFrom, v))
+}
+
+// TrashedFromNEQ applies the NEQ predicate on the "trashed_from" field.
+func TrashedFromNEQ(v TrashedFrom) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldTrashedFrom, v))
+}
+
+// TrashedFromIn applies the In predicate on the "trashed_from" field.
+func TrashedFromIn(vs ...TrashedFrom) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldTrashedFrom, vs...))
+}
+
+// TrashedFromNotIn applies the NotIn predicate on the "trashed_from" field.
+func TrashedFromNotIn(vs ...TrashedFrom) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldTrashedFrom, vs...))
+}
+
+// TrashedFromIsNil applies the IsNil predicate on the "trashed_from" field.
+func TrashedFromIsNil() predicate.Article {
+	return predicate.Article(sql.FieldIsNull(FieldTrashedFrom))
+}
+
+// TrashedFromNotNil applies the NotNil predicate on the "trashed_from" field.
+func TrashedFromNotNil() predicate.Article {
+	return predicate.Article(sql.FieldNotNull(FieldTrashedFrom))
 }
 
 // HasAuthor applies the HasEdge predicate on the "author" edge.

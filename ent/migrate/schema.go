@@ -29,9 +29,11 @@ var (
 		{Name: "reading_time_minutes", Type: field.TypeInt, Default: 1},
 		{Name: "toc", Type: field.TypeOther, Default: schema.Expr("'[]'::jsonb"), SchemaType: map[string]string{"postgres": "jsonb"}},
 		{Name: "render_version", Type: field.TypeInt, Default: 0},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"draft", "scheduled", "published"}, Default: "published"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"draft", "scheduled", "published", "trashed"}, Default: "published"},
 		{Name: "published_at", Type: field.TypeTime, Nullable: true},
 		{Name: "publish_at", Type: field.TypeTime, Nullable: true},
+		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
+		{Name: "trashed_from", Type: field.TypeEnum, Nullable: true, Enums: []string{"draft", "scheduled", "published"}},
 		{Name: "author_id", Type: field.TypeInt},
 	}
 	// ArticlesTable holds the schema information for the "articles" table.
@@ -42,7 +44,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "articles_users_articles",
-				Columns:    []*schema.Column{ArticlesColumns[21]},
+				Columns:    []*schema.Column{ArticlesColumns[23]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -59,7 +61,7 @@ var (
 			{
 				Name:    "article_author_id_published_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[21], ArticlesColumns[19], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[23], ArticlesColumns[19], ArticlesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text = 'published'::text)",
 				},
@@ -67,7 +69,7 @@ var (
 			{
 				Name:    "article_author_id_updated_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[21], ArticlesColumns[2], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[23], ArticlesColumns[2], ArticlesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text <> 'published'::text)",
 				},
@@ -78,6 +80,14 @@ var (
 				Columns: []*schema.Column{ArticlesColumns[20]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text = 'scheduled'::text)",
+				},
+			},
+			{
+				Name:    "article_deleted_at",
+				Unique:  false,
+				Columns: []*schema.Column{ArticlesColumns[21]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "((status)::text = 'trashed'::text)",
 				},
 			},
 		},

@@ -59,9 +59,13 @@ func (Article) Fields() []ent.Field {
 		// Only published articles exist for anyone but their author: lists, feeds,
 		// counts and lookups read status. published_at orders the lists; publish_at is
 		// when a scheduled article is to be published.
-		field.Enum("status").Values("draft", "scheduled", "published").Default("published"),
+		field.Enum("status").Values("draft", "scheduled", "published", "trashed").Default("published"),
 		field.Time("published_at").Optional().Nillable(),
 		field.Time("publish_at").Optional().Nillable(),
+		// A deleted article is trashed: deleted_at says when, trashed_from what status
+		// restoring it gives back. It is purged after the retention (internal/service).
+		field.Time("deleted_at").Optional().Nillable(),
+		field.Enum("trashed_from").Values("draft", "scheduled", "published").Optional().Nillable(),
 	}
 }
 
@@ -78,7 +82,8 @@ func (Article) Edges() []ent.Edge {
 }
 
 // Indexes of the Article: newest-first lists of published articles, globally and per
-// author; an author's drafts, last edited first; what is due to be published.
+// author; an author's drafts (and trash), last edited first; what is due to be published;
+// what is due to be purged.
 func (Article) Indexes() []ent.Index {
 	return []ent.Index{
 		// The conditions as PostgreSQL prints them back, so that the migrated database
@@ -87,6 +92,7 @@ func (Article) Indexes() []ent.Index {
 		index.Fields("author_id", "published_at", "id").Annotations(entsql.IndexWhere(isPublished)),
 		index.Fields("author_id", "updated_at", "id").Annotations(entsql.IndexWhere("((status)::text <> 'published'::text)")),
 		index.Fields("publish_at").Annotations(entsql.IndexWhere("((status)::text = 'scheduled'::text)")),
+		index.Fields("deleted_at").Annotations(entsql.IndexWhere("((status)::text = 'trashed'::text)")),
 	}
 }
 

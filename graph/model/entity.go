@@ -179,7 +179,15 @@ func (c *Comment) ViewerCanDelete() bool {
 
 // ArticleStatus is the stored status as the schema names it.
 func (a *Article) ArticleStatus() ArticleStatus {
-	switch a.Status {
+	status := a.Status
+	if status == article.StatusTrashed {
+		// In the trash, an article shows the status a restore gives back.
+		status = article.StatusDraft
+		if a.TrashedFrom != nil {
+			status = article.Status(*a.TrashedFrom)
+		}
+	}
+	switch status {
 	case article.StatusDraft:
 		return ArticleStatusDraft
 	case article.StatusScheduled:

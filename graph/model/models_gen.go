@@ -183,6 +183,18 @@ type RefreshSessionInput struct {
 	RefreshToken string `json:"refreshToken"`
 }
 
+// Input of `restoreArticle`.
+type RestoreArticleInput struct {
+	// Which of the viewer's articles in the trash.
+	Slug string `json:"slug"`
+}
+
+// Result of `restoreArticle`.
+type RestoreArticlePayload struct {
+	// The article, out of the trash.
+	Article *Article `json:"article"`
+}
+
 // Input of `restoreRevision`.
 type RestoreRevisionInput struct {
 	// The version's id (`ArticleRevision.id`).

@@ -190,7 +190,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	}
 	// Scheduled articles are published by whichever instance finds them due first.
 	jobs, stopJobs := context.WithCancel(context.Background())
-	go publishDue(jobs, svc, log)
+	go publishDue(jobs, svc, cfg.TrashRetention, log)
 	stopped, stopSockets := context.WithCancel(context.Background())
 	draining := new(atomic.Bool)
 	h := server.New(scfg, server.Deps{
@@ -268,11 +268,12 @@ func (a *App) Close() {
 }
 
 // publishDue publishes the scheduled articles that are due, every second until ctx ends:
-// within about a second of their time.
-func publishDue(ctx context.Context, svc *service.Service, log *slog.Logger) {
+// within about a second of their time. Every fifth second it also purges the articles
+// in the trash for longer than retention.
+func publishDue(ctx context.Context, svc *service.Service, retention time.Duration, log *slog.Logger) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	for {
+	for tick := 0; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
@@ -280,6 +281,14 @@ func publishDue(ctx context.Context, svc *service.Service, log *slog.Logger) {
 		}
 		if n, err := svc.PublishDue(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("publishing scheduled articles", "err", err, "published", n)
+		}
+		if tick%5 != 0 {
+			continue
+		}
+		if n, err := svc.PurgeTrash(ctx, retention); err != nil && ctx.Err() == nil {
+			log.Warn("purging the trash", "err", err, "purged", n)
+		} else if n > 0 {
+			log.Info("purged the trash", "articles", n)
 		}
 	}
 }

@@ -90,6 +90,10 @@ type Config struct {
 	// DBMaxConns caps the open connections to PostgreSQL (INKWELL_DB_MAX_CONNS,
 	// default 20). A request that finds them all busy waits for one until its deadline.
 	DBMaxConns int
+	// TrashRetention is how long a deleted article stays in its author's trash, where
+	// restoreArticle can bring it back, before it is purged (INKWELL_TRASH_RETENTION,
+	// default 720h: 30 days).
+	TrashRetention time.Duration
 	// EntityCacheMB bounds the in-memory cache of shared entities (users, articles, tags,
 	// comment pages, counts) that every instance keeps coherent through change events
 	// (INKWELL_ENTITY_CACHE_MB, default 16; 0 turns it off).
@@ -214,6 +218,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		CORSOrigins:         list("INKWELL_CORS_ORIGINS"),
 		MigrateOnStart:      boolean("INKWELL_MIGRATE_ON_START", true),
 		ShutdownGrace:       duration("INKWELL_SHUTDOWN_GRACE", 10*time.Second),
+		TrashRetention:      duration("INKWELL_TRASH_RETENTION", 30*24*time.Hour),
 		DBMaxConns:          20,
 		MetricsAddr:         str("INKWELL_METRICS_ADDR", ""),
 	}

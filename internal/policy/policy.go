@@ -23,6 +23,13 @@ func CanSeeArticle(v auth.Viewer, a *ent.Article) bool {
 	return a.Status == article.StatusPublished || (!v.Anonymous() && v.UserID == a.AuthorID)
 }
 
+// CanFindArticle says whether v finds a looking it up by slug or id: as CanSeeArticle, but
+// an article in the trash is found by no one, its author included (it is listed in the
+// author's trash alone, and deleting it again is NOT_FOUND, as before there was a trash).
+func CanFindArticle(v auth.Viewer, a *ent.Article) bool {
+	return a.Status != article.StatusTrashed && CanSeeArticle(v, a)
+}
+
 // CanEditArticle allows only the article's author to change or delete it.
 func CanEditArticle(v auth.Viewer, a *ent.Article) error {
 	if err := requireViewer(v); err != nil {
@@ -30,6 +37,20 @@ func CanEditArticle(v auth.Viewer, a *ent.Article) error {
 	}
 	if a.AuthorID != v.UserID {
 		return apperr.Forbidden("only the author can change this article")
+	}
+	if a.Status == article.StatusTrashed {
+		return apperr.Conflict("the article is in the trash: restore it first")
+	}
+	return nil
+}
+
+// CanRestoreArticle allows only the author of an article to take it out of the trash.
+func CanRestoreArticle(v auth.Viewer, a *ent.Article) error {
+	if err := requireViewer(v); err != nil {
+		return err
+	}
+	if a.AuthorID != v.UserID {
+		return apperr.Forbidden("only the author can restore this article")
 	}
 	return nil
 }

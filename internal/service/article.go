@@ -25,7 +25,7 @@ import (
 // ArticleBySlug finds an article the viewer in ctx may see; nil when there is none.
 func (s *Service) ArticleBySlug(ctx context.Context, slug string) (*ent.Article, error) {
 	a, err := s.db.Article.Query().Where(article.Slug(slug)).Only(ctx)
-	if ent.IsNotFound(err) || (err == nil && !policy.CanSeeArticle(viewer(ctx), a)) {
+	if ent.IsNotFound(err) || (err == nil && !policy.CanFindArticle(viewer(ctx), a)) {
 		return nil, nil
 	}
 	return a, err
@@ -315,21 +315,29 @@ func (s *Acting) DeleteArticle(ctx context.Context, slug string) (string, error)
 	v := s.viewer
 	var id int
 	err := s.write(ctx, func(tx *ent.Tx, c *written) error {
-		a, err := lockOwn(ctx, tx, v, slug)
+		a, err := lockArticle(ctx, tx, slug)
 		if err != nil {
 			return err
 		}
-		if err := countTagsOf(ctx, tx, a, -published(a)); err != nil {
+		if !policy.CanFindArticle(v, a) {
+			return apperr.NotFound("article")
+		}
+		if err := policy.CanEditArticle(v, a); err != nil {
 			return err
 		}
-		if err := tx.Article.DeleteOne(a).Exec(ctx); err != nil {
-			return fmt.Errorf("delete article: %w", err)
+		// Into the trash: off every list, count and subscription as an unpublished
+		// article is, with its comments and favorites kept for a restore.
+		if err := s.unlist(ctx, tx, c, a); err != nil {
+			return err
+		}
+		now := s.now()
+		if err := tx.Article.UpdateOne(a).SetStatus(article.StatusTrashed).
+			SetTrashedFrom(article.TrashedFrom(a.Status)).SetDeletedAt(now).SetUpdatedAt(now).Exec(ctx); err != nil {
+			return fmt.Errorf("trash article: %w", err)
 		}
 		id = a.ID
-		// Its comments and favorites went with it (ArticleLists covers every list of
-		// favorites).
-		c.Set = change.Set{Articles: []int{id}, ArticleLists: true, TagCounts: true, CommentsOf: []int{id}}
-		return c.announce(events.ArticleDeleted(a.ID))
+		c.Articles = []int{id}
+		return nil
 	})
 	if err != nil {
 		return "", err

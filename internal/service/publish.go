@@ -151,7 +151,91 @@ func (s *Service) PublishDue(ctx context.Context) (int, error) {
 // Drafts lists the viewer's drafts and scheduled articles, most recently changed first.
 func (s *Acting) Drafts(ctx context.Context, w paging.Window) (ArticleList, error) {
 	return s.articleListPaged(ctx, w, uncovered, byUpdate,
-		[]predicate.Article{article.AuthorID(s.viewer.UserID), article.StatusNEQ(article.StatusPublished)})
+		[]predicate.Article{article.AuthorID(s.viewer.UserID), article.StatusIn(article.StatusDraft, article.StatusScheduled)})
+}
+
+// Trash lists the viewer's deleted articles, most recently deleted first (an article in
+// the trash cannot be edited, so its updatedAt is its deletion).
+func (s *Acting) Trash(ctx context.Context, w paging.Window) (ArticleList, error) {
+	return s.articleListPaged(ctx, w, uncovered, byUpdate,
+		[]predicate.Article{article.AuthorID(s.viewer.UserID), article.StatusEQ(article.StatusTrashed)})
+}
+
+// RestoreArticle takes one of the viewer's articles out of the trash, back to the status
+// it had: a published article returns to its place in the lists (its publishedAt is
+// kept), without announcing it as new. An article not in the trash is returned as it is.
+func (s *Acting) RestoreArticle(ctx context.Context, slug string) (*ent.Article, error) {
+	v := s.viewer
+	var out *ent.Article
+	err := s.write(ctx, func(tx *ent.Tx, c *written) error {
+		a, err := lockArticle(ctx, tx, slug)
+		if err != nil {
+			return err
+		}
+		if !policy.CanSeeArticle(v, a) {
+			return apperr.NotFound("article")
+		}
+		if err := policy.CanRestoreArticle(v, a); err != nil {
+			return err
+		}
+		if out = a; a.Status != article.StatusTrashed {
+			return nil
+		}
+		to := article.StatusDraft
+		if a.TrashedFrom != nil {
+			to = article.Status(*a.TrashedFrom)
+		}
+		if to == article.StatusPublished {
+			if err := countTagsOf(ctx, tx, a, 1); err != nil {
+				return err
+			}
+			c.Set = change.Set{ArticleLists: true, TagCounts: true}
+		}
+		out, err = tx.Article.UpdateOne(a).SetStatus(to).ClearTrashedFrom().ClearDeletedAt().SetUpdatedAt(s.now()).Save(ctx)
+		if err != nil {
+			return fmt.Errorf("restore article: %w", err)
+		}
+		c.Articles = []int{a.ID}
+		return nil
+	})
+	return out, err
+}
+
+// PurgeTrash deletes, with their comments, favorites and revisions, the articles that
+// have been in the trash longer than retention, and returns how many. Several instances
+// may run it at once: each row is taken with SKIP LOCKED and deleted by one of them.
+func (s *Service) PurgeTrash(ctx context.Context, retention time.Duration) (int, error) {
+	ctx = policy.System(ctx)
+	n := 0
+	for {
+		var ids []int
+		err := s.record(ctx, func(tx *ent.Tx, c *written) error {
+			rows, err := tx.QueryContext(ctx, `DELETE FROM articles WHERE id IN (
+				SELECT id FROM articles WHERE status = 'trashed' AND deleted_at < $1
+				 ORDER BY deleted_at LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id`, s.now().Add(-retention))
+			if err != nil {
+				return fmt.Errorf("purge trash: %w", err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id int
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			// Trashed articles are in no list or count: only their own entries go.
+			c.Set = change.Set{Articles: ids, CommentsOf: ids}
+			return nil
+		})
+		n += len(ids)
+		if err != nil || len(ids) < 100 {
+			return n, err
+		}
+	}
 }
 
 // maxRevisions is how many earlier versions of an article are kept.
