@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GOLANGCI_LINT_VERSION := v2.15.0
 export GOBIN := $(CURDIR)/.ci/bin
 
-.PHONY: help run test generate check-generate migration lint vet fmt-check build bench postgres chromium clients playground check-deploy redis ops-test
+.PHONY: help run test generate check-generate migration lint vet fmt-check build bench postgres chromium clients playground check-deploy redis seaweedfs ops-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -23,13 +23,16 @@ playground: ## rebuild the embedded GraphiQL assets from the npm packages pinned
 redis: ## install Debian's redis-server when missing, for the tests of shared rate limits (as root)
 	@.ci/install-redis
 
+seaweedfs: ## build SeaweedFS's weed (an S3-compatible server) for the upload tests, once (~10 min; kept in the user's cache)
+	@.ci/install-seaweedfs >/dev/null
+
 clients: clients/node_modules/.package-lock.json ## install the Apollo client project's npm packages (clients/)
 
 # npm ci rewrites clients/node_modules/.package-lock.json, so this reinstalls only when the lockfile changes.
 clients/node_modules/.package-lock.json: clients/package-lock.json
 	npm ci --prefix clients --no-audit --no-fund
 
-test: postgres chromium clients redis ## run every test (Go, Apollo client, browser) against a real, throw-away PostgreSQL
+test: postgres chromium clients redis seaweedfs ## run every test (Go, Apollo client, browser) against a real, throw-away PostgreSQL
 	go test -race -count=1 ./...
 
 ops-test: postgres ## operations tests behind real nginx: rolling deploy, SIGKILL, PostgreSQL restart, pool exhaustion (~1.5 min)

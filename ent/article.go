@@ -5,6 +5,7 @@ package ent
 import (
 	"fmt"
 	"inkwell/ent/article"
+	"inkwell/ent/asset"
 	"inkwell/ent/user"
 	"inkwell/internal/markdown"
 	"strings"
@@ -65,6 +66,8 @@ type Article struct {
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`
 	// TrashedFrom holds the value of the "trashed_from" field.
 	TrashedFrom *article.TrashedFrom `json:"trashed_from,omitempty"`
+	// CoverImageAssetID holds the value of the "cover_image_asset_id" field.
+	CoverImageAssetID *int `json:"cover_image_asset_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ArticleQuery when eager-loading is set.
 	Edges        ArticleEdges `json:"edges"`
@@ -81,6 +84,8 @@ type ArticleEdges struct {
 	Comments []*Comment `json:"comments,omitempty"`
 	// Revisions holds the value of the revisions edge.
 	Revisions []*ArticleRevision `json:"revisions,omitempty"`
+	// CoverImage holds the value of the cover_image edge.
+	CoverImage *Asset `json:"cover_image,omitempty"`
 	// FavoritedBy holds the value of the favorited_by edge.
 	FavoritedBy []*User `json:"favorited_by,omitempty"`
 	// ArticleTags holds the value of the article_tags edge.
@@ -89,7 +94,7 @@ type ArticleEdges struct {
 	Favorites []*Favorite `json:"favorites,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [7]bool
+	loadedTypes [8]bool
 }
 
 // AuthorOrErr returns the Author value or an error if the edge
@@ -130,10 +135,21 @@ func (e ArticleEdges) RevisionsOrErr() ([]*ArticleRevision, error) {
 	return nil, &NotLoadedError{edge: "revisions"}
 }
 
+// CoverImageOrErr returns the CoverImage value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e ArticleEdges) CoverImageOrErr() (*Asset, error) {
+	if e.CoverImage != nil {
+		return e.CoverImage, nil
+	} else if e.loadedTypes[4] {
+		return nil, &NotFoundError{label: asset.Label}
+	}
+	return nil, &NotLoadedError{edge: "cover_image"}
+}
+
 // FavoritedByOrErr returns the FavoritedBy value or an error if the edge
 // was not loaded in eager-loading.
 func (e ArticleEdges) FavoritedByOrErr() ([]*User, error) {
-	if e.loadedTypes[4] {
+	if e.loadedTypes[5] {
 		return e.FavoritedBy, nil
 	}
 	return nil, &NotLoadedError{edge: "favorited_by"}
@@ -142,7 +158,7 @@ func (e ArticleEdges) FavoritedByOrErr() ([]*User, error) {
 // ArticleTagsOrErr returns the ArticleTags value or an error if the edge
 // was not loaded in eager-loading.
 func (e ArticleEdges) ArticleTagsOrErr() ([]*ArticleTag, error) {
-	if e.loadedTypes[5] {
+	if e.loadedTypes[6] {
 		return e.ArticleTags, nil
 	}
 	return nil, &NotLoadedError{edge: "article_tags"}
@@ -151,7 +167,7 @@ func (e ArticleEdges) ArticleTagsOrErr() ([]*ArticleTag, error) {
 // FavoritesOrErr returns the Favorites value or an error if the edge
 // was not loaded in eager-loading.
 func (e ArticleEdges) FavoritesOrErr() ([]*Favorite, error) {
-	if e.loadedTypes[6] {
+	if e.loadedTypes[7] {
 		return e.Favorites, nil
 	}
 	return nil, &NotLoadedError{edge: "favorites"}
@@ -164,7 +180,7 @@ func (*Article) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case article.FieldToc:
 			values[i] = new(markdown.TOC)
-		case article.FieldID, article.FieldAuthorID, article.FieldFavoritesCount, article.FieldWordCount, article.FieldReadingTimeMinutes, article.FieldRenderVersion:
+		case article.FieldID, article.FieldAuthorID, article.FieldFavoritesCount, article.FieldWordCount, article.FieldReadingTimeMinutes, article.FieldRenderVersion, article.FieldCoverImageAssetID:
 			values[i] = new(sql.NullInt64)
 		case article.FieldSlug, article.FieldTitle, article.FieldSubtitle, article.FieldDescription, article.FieldCanonicalURL, article.FieldSeoTitle, article.FieldSeoDescription, article.FieldBody, article.FieldBodyHTML, article.FieldExcerpt, article.FieldStatus, article.FieldTrashedFrom:
 			values[i] = new(sql.NullString)
@@ -333,6 +349,13 @@ func (_m *Article) assignValues(columns []string, values []any) error {
 				_m.TrashedFrom = new(article.TrashedFrom)
 				*_m.TrashedFrom = article.TrashedFrom(value.String)
 			}
+		case article.FieldCoverImageAssetID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field cover_image_asset_id", values[i])
+			} else if value.Valid {
+				_m.CoverImageAssetID = new(int)
+				*_m.CoverImageAssetID = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -364,6 +387,11 @@ func (_m *Article) QueryComments() *CommentQuery {
 // QueryRevisions queries the "revisions" edge of the Article entity.
 func (_m *Article) QueryRevisions() *ArticleRevisionQuery {
 	return NewArticleClient(_m.config).QueryRevisions(_m)
+}
+
+// QueryCoverImage queries the "cover_image" edge of the Article entity.
+func (_m *Article) QueryCoverImage() *AssetQuery {
+	return NewArticleClient(_m.config).QueryCoverImage(_m)
 }
 
 // QueryFavoritedBy queries the "favorited_by" edge of the Article entity.
@@ -478,6 +506,11 @@ func (_m *Article) String() string {
 	builder.WriteString(", ")
 	if v := _m.TrashedFrom; v != nil {
 		builder.WriteString("trashed_from=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.CoverImageAssetID; v != nil {
+		builder.WriteString("cover_image_asset_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"inkwell/ent/article"
 	"inkwell/ent/articlerevision"
+	"inkwell/ent/asset"
 	"inkwell/ent/comment"
 	"inkwell/ent/tag"
 	"inkwell/ent/user"
@@ -309,6 +310,20 @@ func (_c *ArticleCreate) SetNillableTrashedFrom(v *article.TrashedFrom) *Article
 	return _c
 }
 
+// SetCoverImageAssetID sets the "cover_image_asset_id" field.
+func (_c *ArticleCreate) SetCoverImageAssetID(v int) *ArticleCreate {
+	_c.mutation.SetCoverImageAssetID(v)
+	return _c
+}
+
+// SetNillableCoverImageAssetID sets the "cover_image_asset_id" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableCoverImageAssetID(v *int) *ArticleCreate {
+	if v != nil {
+		_c.SetCoverImageAssetID(*v)
+	}
+	return _c
+}
+
 // SetAuthor sets the "author" edge to the User entity.
 func (_c *ArticleCreate) SetAuthor(v *User) *ArticleCreate {
 	return _c.SetAuthorID(v.ID)
@@ -357,6 +372,25 @@ func (_c *ArticleCreate) AddRevisions(v ...*ArticleRevision) *ArticleCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddRevisionIDs(ids...)
+}
+
+// SetCoverImageID sets the "cover_image" edge to the Asset entity by ID.
+func (_c *ArticleCreate) SetCoverImageID(id int) *ArticleCreate {
+	_c.mutation.SetCoverImageID(id)
+	return _c
+}
+
+// SetNillableCoverImageID sets the "cover_image" edge to the Asset entity by ID if the given value is not nil.
+func (_c *ArticleCreate) SetNillableCoverImageID(id *int) *ArticleCreate {
+	if id != nil {
+		_c = _c.SetCoverImageID(*id)
+	}
+	return _c
+}
+
+// SetCoverImage sets the "cover_image" edge to the Asset entity.
+func (_c *ArticleCreate) SetCoverImage(v *Asset) *ArticleCreate {
+	return _c.SetCoverImageID(v.ID)
 }
 
 // AddFavoritedByIDs adds the "favorited_by" edge to the User entity by IDs.
@@ -784,6 +818,23 @@ func (_c *ArticleCreate) createSpec() (*Article, *sqlgraph.CreateSpec) {
 		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.CoverImageIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   article.CoverImageTable,
+			Columns: []string{article.CoverImageColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.CoverImageAssetID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	if nodes := _c.mutation.FavoritedByIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2M,
@@ -1153,6 +1204,24 @@ func (u *ArticleUpsert) UpdateTrashedFrom() *ArticleUpsert {
 // ClearTrashedFrom clears the value of the "trashed_from" field.
 func (u *ArticleUpsert) ClearTrashedFrom() *ArticleUpsert {
 	u.SetNull(article.FieldTrashedFrom)
+	return u
+}
+
+// SetCoverImageAssetID sets the "cover_image_asset_id" field.
+func (u *ArticleUpsert) SetCoverImageAssetID(v int) *ArticleUpsert {
+	u.Set(article.FieldCoverImageAssetID, v)
+	return u
+}
+
+// UpdateCoverImageAssetID sets the "cover_image_asset_id" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateCoverImageAssetID() *ArticleUpsert {
+	u.SetExcluded(article.FieldCoverImageAssetID)
+	return u
+}
+
+// ClearCoverImageAssetID clears the value of the "cover_image_asset_id" field.
+func (u *ArticleUpsert) ClearCoverImageAssetID() *ArticleUpsert {
+	u.SetNull(article.FieldCoverImageAssetID)
 	return u
 }
 
@@ -1551,6 +1620,27 @@ func (u *ArticleUpsertOne) UpdateTrashedFrom() *ArticleUpsertOne {
 func (u *ArticleUpsertOne) ClearTrashedFrom() *ArticleUpsertOne {
 	return u.Update(func(s *ArticleUpsert) {
 		s.ClearTrashedFrom()
+	})
+}
+
+// SetCoverImageAssetID sets the "cover_image_asset_id" field.
+func (u *ArticleUpsertOne) SetCoverImageAssetID(v int) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetCoverImageAssetID(v)
+	})
+}
+
+// UpdateCoverImageAssetID sets the "cover_image_asset_id" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateCoverImageAssetID() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateCoverImageAssetID()
+	})
+}
+
+// ClearCoverImageAssetID clears the value of the "cover_image_asset_id" field.
+func (u *ArticleUpsertOne) ClearCoverImageAssetID() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.ClearCoverImageAssetID()
 	})
 }
 
@@ -2115,6 +2205,27 @@ func (u *ArticleUpsertBulk) UpdateTrashedFrom() *ArticleUpsertBulk {
 func (u *ArticleUpsertBulk) ClearTrashedFrom() *ArticleUpsertBulk {
 	return u.Update(func(s *ArticleUpsert) {
 		s.ClearTrashedFrom()
+	})
+}
+
+// SetCoverImageAssetID sets the "cover_image_asset_id" field.
+func (u *ArticleUpsertBulk) SetCoverImageAssetID(v int) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetCoverImageAssetID(v)
+	})
+}
+
+// UpdateCoverImageAssetID sets the "cover_image_asset_id" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateCoverImageAssetID() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateCoverImageAssetID()
+	})
+}
+
+// ClearCoverImageAssetID clears the value of the "cover_image_asset_id" field.
+func (u *ArticleUpsertBulk) ClearCoverImageAssetID() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.ClearCoverImageAssetID()
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"inkwell/ent/article"
 	"inkwell/ent/articlerevision"
 	"inkwell/ent/articletag"
+	"inkwell/ent/asset"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/predicate"
@@ -35,6 +36,7 @@ type ArticleQuery struct {
 	withTags        *TagQuery
 	withComments    *CommentQuery
 	withRevisions   *ArticleRevisionQuery
+	withCoverImage  *AssetQuery
 	withFavoritedBy *UserQuery
 	withArticleTags *ArticleTagQuery
 	withFavorites   *FavoriteQuery
@@ -156,6 +158,28 @@ func (_q *ArticleQuery) QueryRevisions() *ArticleRevisionQuery {
 			sqlgraph.From(article.Table, article.FieldID, selector),
 			sqlgraph.To(articlerevision.Table, articlerevision.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, article.RevisionsTable, article.RevisionsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCoverImage chains the current query on the "cover_image" edge.
+func (_q *ArticleQuery) QueryCoverImage() *AssetQuery {
+	query := (&AssetClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(article.Table, article.FieldID, selector),
+			sqlgraph.To(asset.Table, asset.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, article.CoverImageTable, article.CoverImageColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -425,6 +449,7 @@ func (_q *ArticleQuery) Clone() *ArticleQuery {
 		withTags:        _q.withTags.Clone(),
 		withComments:    _q.withComments.Clone(),
 		withRevisions:   _q.withRevisions.Clone(),
+		withCoverImage:  _q.withCoverImage.Clone(),
 		withFavoritedBy: _q.withFavoritedBy.Clone(),
 		withArticleTags: _q.withArticleTags.Clone(),
 		withFavorites:   _q.withFavorites.Clone(),
@@ -476,6 +501,17 @@ func (_q *ArticleQuery) WithRevisions(opts ...func(*ArticleRevisionQuery)) *Arti
 		opt(query)
 	}
 	_q.withRevisions = query
+	return _q
+}
+
+// WithCoverImage tells the query-builder to eager-load the nodes that are connected to
+// the "cover_image" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ArticleQuery) WithCoverImage(opts ...func(*AssetQuery)) *ArticleQuery {
+	query := (&AssetClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCoverImage = query
 	return _q
 }
 
@@ -596,11 +632,12 @@ func (_q *ArticleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Arti
 	var (
 		nodes       = []*Article{}
 		_spec       = _q.querySpec()
-		loadedTypes = [7]bool{
+		loadedTypes = [8]bool{
 			_q.withAuthor != nil,
 			_q.withTags != nil,
 			_q.withComments != nil,
 			_q.withRevisions != nil,
+			_q.withCoverImage != nil,
 			_q.withFavoritedBy != nil,
 			_q.withArticleTags != nil,
 			_q.withFavorites != nil,
@@ -651,6 +688,12 @@ func (_q *ArticleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Arti
 		if err := _q.loadRevisions(ctx, query, nodes,
 			func(n *Article) { n.Edges.Revisions = []*ArticleRevision{} },
 			func(n *Article, e *ArticleRevision) { n.Edges.Revisions = append(n.Edges.Revisions, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withCoverImage; query != nil {
+		if err := _q.loadCoverImage(ctx, query, nodes, nil,
+			func(n *Article, e *Asset) { n.Edges.CoverImage = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -828,6 +871,38 @@ func (_q *ArticleQuery) loadRevisions(ctx context.Context, query *ArticleRevisio
 	}
 	return nil
 }
+func (_q *ArticleQuery) loadCoverImage(ctx context.Context, query *AssetQuery, nodes []*Article, init func(*Article), assign func(*Article, *Asset)) error {
+	ids := make([]int, 0, len(nodes))
+	nodeids := make(map[int][]*Article)
+	for i := range nodes {
+		if nodes[i].CoverImageAssetID == nil {
+			continue
+		}
+		fk := *nodes[i].CoverImageAssetID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(asset.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "cover_image_asset_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 func (_q *ArticleQuery) loadFavoritedBy(ctx context.Context, query *UserQuery, nodes []*Article, init func(*Article), assign func(*Article, *User)) error {
 	edgeIDs := make([]driver.Value, len(nodes))
 	byID := make(map[int]*Article)
@@ -980,6 +1055,9 @@ func (_q *ArticleQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withAuthor != nil {
 			_spec.Node.AddColumnOnce(article.FieldAuthorID)
+		}
+		if _q.withCoverImage != nil {
+			_spec.Node.AddColumnOnce(article.FieldCoverImageAssetID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

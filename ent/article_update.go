@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"inkwell/ent/article"
 	"inkwell/ent/articlerevision"
+	"inkwell/ent/asset"
 	"inkwell/ent/comment"
 	"inkwell/ent/predicate"
 	"inkwell/ent/tag"
@@ -364,6 +365,26 @@ func (_u *ArticleUpdate) ClearTrashedFrom() *ArticleUpdate {
 	return _u
 }
 
+// SetCoverImageAssetID sets the "cover_image_asset_id" field.
+func (_u *ArticleUpdate) SetCoverImageAssetID(v int) *ArticleUpdate {
+	_u.mutation.SetCoverImageAssetID(v)
+	return _u
+}
+
+// SetNillableCoverImageAssetID sets the "cover_image_asset_id" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableCoverImageAssetID(v *int) *ArticleUpdate {
+	if v != nil {
+		_u.SetCoverImageAssetID(*v)
+	}
+	return _u
+}
+
+// ClearCoverImageAssetID clears the value of the "cover_image_asset_id" field.
+func (_u *ArticleUpdate) ClearCoverImageAssetID() *ArticleUpdate {
+	_u.mutation.ClearCoverImageAssetID()
+	return _u
+}
+
 // SetAuthor sets the "author" edge to the User entity.
 func (_u *ArticleUpdate) SetAuthor(v *User) *ArticleUpdate {
 	return _u.SetAuthorID(v.ID)
@@ -412,6 +433,25 @@ func (_u *ArticleUpdate) AddRevisions(v ...*ArticleRevision) *ArticleUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddRevisionIDs(ids...)
+}
+
+// SetCoverImageID sets the "cover_image" edge to the Asset entity by ID.
+func (_u *ArticleUpdate) SetCoverImageID(id int) *ArticleUpdate {
+	_u.mutation.SetCoverImageID(id)
+	return _u
+}
+
+// SetNillableCoverImageID sets the "cover_image" edge to the Asset entity by ID if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableCoverImageID(id *int) *ArticleUpdate {
+	if id != nil {
+		_u = _u.SetCoverImageID(*id)
+	}
+	return _u
+}
+
+// SetCoverImage sets the "cover_image" edge to the Asset entity.
+func (_u *ArticleUpdate) SetCoverImage(v *Asset) *ArticleUpdate {
+	return _u.SetCoverImageID(v.ID)
 }
 
 // AddFavoritedByIDs adds the "favorited_by" edge to the User entity by IDs.
@@ -501,6 +541,12 @@ func (_u *ArticleUpdate) RemoveRevisions(v ...*ArticleRevision) *ArticleUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveRevisionIDs(ids...)
+}
+
+// ClearCoverImage clears the "cover_image" edge to the Asset entity.
+func (_u *ArticleUpdate) ClearCoverImage() *ArticleUpdate {
+	_u.mutation.ClearCoverImage()
+	return _u
 }
 
 // ClearFavoritedBy clears all "favorited_by" edges to the User entity.
@@ -893,6 +939,35 @@ func (_u *ArticleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(articlerevision.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CoverImageCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   article.CoverImageTable,
+			Columns: []string{article.CoverImageColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CoverImageIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   article.CoverImageTable,
+			Columns: []string{article.CoverImageColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -1309,6 +1384,26 @@ func (_u *ArticleUpdateOne) ClearTrashedFrom() *ArticleUpdateOne {
 	return _u
 }
 
+// SetCoverImageAssetID sets the "cover_image_asset_id" field.
+func (_u *ArticleUpdateOne) SetCoverImageAssetID(v int) *ArticleUpdateOne {
+	_u.mutation.SetCoverImageAssetID(v)
+	return _u
+}
+
+// SetNillableCoverImageAssetID sets the "cover_image_asset_id" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableCoverImageAssetID(v *int) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetCoverImageAssetID(*v)
+	}
+	return _u
+}
+
+// ClearCoverImageAssetID clears the value of the "cover_image_asset_id" field.
+func (_u *ArticleUpdateOne) ClearCoverImageAssetID() *ArticleUpdateOne {
+	_u.mutation.ClearCoverImageAssetID()
+	return _u
+}
+
 // SetAuthor sets the "author" edge to the User entity.
 func (_u *ArticleUpdateOne) SetAuthor(v *User) *ArticleUpdateOne {
 	return _u.SetAuthorID(v.ID)
@@ -1357,6 +1452,25 @@ func (_u *ArticleUpdateOne) AddRevisions(v ...*ArticleRevision) *ArticleUpdateOn
 		ids[i] = v[i].ID
 	}
 	return _u.AddRevisionIDs(ids...)
+}
+
+// SetCoverImageID sets the "cover_image" edge to the Asset entity by ID.
+func (_u *ArticleUpdateOne) SetCoverImageID(id int) *ArticleUpdateOne {
+	_u.mutation.SetCoverImageID(id)
+	return _u
+}
+
+// SetNillableCoverImageID sets the "cover_image" edge to the Asset entity by ID if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableCoverImageID(id *int) *ArticleUpdateOne {
+	if id != nil {
+		_u = _u.SetCoverImageID(*id)
+	}
+	return _u
+}
+
+// SetCoverImage sets the "cover_image" edge to the Asset entity.
+func (_u *ArticleUpdateOne) SetCoverImage(v *Asset) *ArticleUpdateOne {
+	return _u.SetCoverImageID(v.ID)
 }
 
 // AddFavoritedByIDs adds the "favorited_by" edge to the User entity by IDs.
@@ -1446,6 +1560,12 @@ func (_u *ArticleUpdateOne) RemoveRevisions(v ...*ArticleRevision) *ArticleUpdat
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveRevisionIDs(ids...)
+}
+
+// ClearCoverImage clears the "cover_image" edge to the Asset entity.
+func (_u *ArticleUpdateOne) ClearCoverImage() *ArticleUpdateOne {
+	_u.mutation.ClearCoverImage()
+	return _u
 }
 
 // ClearFavoritedBy clears all "favorited_by" edges to the User entity.
@@ -1868,6 +1988,35 @@ func (_u *ArticleUpdateOne) sqlSave(ctx context.Context) (_node *Article, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(articlerevision.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CoverImageCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   article.CoverImageTable,
+			Columns: []string{article.CoverImageColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CoverImageIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   article.CoverImageTable,
+			Columns: []string{article.CoverImageColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

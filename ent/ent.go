@@ -9,6 +9,7 @@ import (
 	"inkwell/ent/article"
 	"inkwell/ent/articlerevision"
 	"inkwell/ent/articletag"
+	"inkwell/ent/asset"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/follow"
@@ -86,6 +87,7 @@ func checkColumn(t, c string) error {
 			article.Table:         article.ValidColumn,
 			articlerevision.Table: articlerevision.ValidColumn,
 			articletag.Table:      articletag.ValidColumn,
+			asset.Table:           asset.ValidColumn,
 			comment.Table:         comment.ValidColumn,
 			favorite.Table:        favorite.ValidColumn,
 			follow.Table:          follow.ValidColumn,

@@ -9,6 +9,7 @@ import (
 	"inkwell/ent/article"
 	"inkwell/ent/articlerevision"
 	"inkwell/ent/articletag"
+	"inkwell/ent/asset"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/follow"
@@ -38,6 +39,7 @@ const (
 	TypeArticle         = "Article"
 	TypeArticleRevision = "ArticleRevision"
 	TypeArticleTag      = "ArticleTag"
+	TypeAsset           = "Asset"
 	TypeComment         = "Comment"
 	TypeFavorite        = "Favorite"
 	TypeFollow          = "Follow"
@@ -92,6 +94,8 @@ type ArticleMutation struct {
 	revisions               map[int]struct{}
 	removedrevisions        map[int]struct{}
 	clearedrevisions        bool
+	cover_image             *int
+	clearedcover_image      bool
 	favorited_by            map[int]struct{}
 	removedfavorited_by     map[int]struct{}
 	clearedfavorited_by     bool
@@ -1158,6 +1162,55 @@ func (m *ArticleMutation) ResetTrashedFrom() {
 	delete(m.clearedFields, article.FieldTrashedFrom)
 }
 
+// SetCoverImageAssetID sets the "cover_image_asset_id" field.
+func (m *ArticleMutation) SetCoverImageAssetID(i int) {
+	m.cover_image = &i
+}
+
+// CoverImageAssetID returns the value of the "cover_image_asset_id" field in the mutation.
+func (m *ArticleMutation) CoverImageAssetID() (r int, exists bool) {
+	v := m.cover_image
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCoverImageAssetID returns the old "cover_image_asset_id" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldCoverImageAssetID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCoverImageAssetID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCoverImageAssetID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCoverImageAssetID: %w", err)
+	}
+	return oldValue.CoverImageAssetID, nil
+}
+
+// ClearCoverImageAssetID clears the value of the "cover_image_asset_id" field.
+func (m *ArticleMutation) ClearCoverImageAssetID() {
+	m.cover_image = nil
+	m.clearedFields[article.FieldCoverImageAssetID] = struct{}{}
+}
+
+// CoverImageAssetIDCleared returns if the "cover_image_asset_id" field was cleared in this mutation.
+func (m *ArticleMutation) CoverImageAssetIDCleared() bool {
+	_, ok := m.clearedFields[article.FieldCoverImageAssetID]
+	return ok
+}
+
+// ResetCoverImageAssetID resets all changes to the "cover_image_asset_id" field.
+func (m *ArticleMutation) ResetCoverImageAssetID() {
+	m.cover_image = nil
+	delete(m.clearedFields, article.FieldCoverImageAssetID)
+}
+
 // ClearAuthor clears the "author" edge to the User entity.
 func (m *ArticleMutation) ClearAuthor() {
 	m.clearedauthor = true
@@ -1347,6 +1400,46 @@ func (m *ArticleMutation) ResetRevisions() {
 	m.removedrevisions = nil
 }
 
+// SetCoverImageID sets the "cover_image" edge to the Asset entity by id.
+func (m *ArticleMutation) SetCoverImageID(id int) {
+	m.cover_image = &id
+}
+
+// ClearCoverImage clears the "cover_image" edge to the Asset entity.
+func (m *ArticleMutation) ClearCoverImage() {
+	m.clearedcover_image = true
+	m.clearedFields[article.FieldCoverImageAssetID] = struct{}{}
+}
+
+// CoverImageCleared reports if the "cover_image" edge to the Asset entity was cleared.
+func (m *ArticleMutation) CoverImageCleared() bool {
+	return m.CoverImageAssetIDCleared() || m.clearedcover_image
+}
+
+// CoverImageID returns the "cover_image" edge ID in the mutation.
+func (m *ArticleMutation) CoverImageID() (id int, exists bool) {
+	if m.cover_image != nil {
+		return *m.cover_image, true
+	}
+	return
+}
+
+// CoverImageIDs returns the "cover_image" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CoverImageID instead. It exists only for internal usage by the builders.
+func (m *ArticleMutation) CoverImageIDs() (ids []int) {
+	if id := m.cover_image; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCoverImage resets all changes to the "cover_image" edge.
+func (m *ArticleMutation) ResetCoverImage() {
+	m.cover_image = nil
+	m.clearedcover_image = false
+}
+
 // AddFavoritedByIDs adds the "favorited_by" edge to the User entity by ids.
 func (m *ArticleMutation) AddFavoritedByIDs(ids ...int) {
 	if m.favorited_by == nil {
@@ -1435,7 +1528,7 @@ func (m *ArticleMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ArticleMutation) Fields() []string {
-	fields := make([]string, 0, 23)
+	fields := make([]string, 0, 24)
 	if m.created_at != nil {
 		fields = append(fields, article.FieldCreatedAt)
 	}
@@ -1505,6 +1598,9 @@ func (m *ArticleMutation) Fields() []string {
 	if m.trashed_from != nil {
 		fields = append(fields, article.FieldTrashedFrom)
 	}
+	if m.cover_image != nil {
+		fields = append(fields, article.FieldCoverImageAssetID)
+	}
 	return fields
 }
 
@@ -1559,6 +1655,8 @@ func (m *ArticleMutation) Field(name string) (ent.Value, bool) {
 		return m.DeletedAt()
 	case article.FieldTrashedFrom:
 		return m.TrashedFrom()
+	case article.FieldCoverImageAssetID:
+		return m.CoverImageAssetID()
 	}
 	return nil, false
 }
@@ -1614,6 +1712,8 @@ func (m *ArticleMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldDeletedAt(ctx)
 	case article.FieldTrashedFrom:
 		return m.OldTrashedFrom(ctx)
+	case article.FieldCoverImageAssetID:
+		return m.OldCoverImageAssetID(ctx)
 	}
 	return nil, fmt.Errorf("unknown Article field %s", name)
 }
@@ -1784,6 +1884,13 @@ func (m *ArticleMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetTrashedFrom(v)
 		return nil
+	case article.FieldCoverImageAssetID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCoverImageAssetID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Article field %s", name)
 }
@@ -1877,6 +1984,9 @@ func (m *ArticleMutation) ClearedFields() []string {
 	if m.FieldCleared(article.FieldTrashedFrom) {
 		fields = append(fields, article.FieldTrashedFrom)
 	}
+	if m.FieldCleared(article.FieldCoverImageAssetID) {
+		fields = append(fields, article.FieldCoverImageAssetID)
+	}
 	return fields
 }
 
@@ -1902,6 +2012,9 @@ func (m *ArticleMutation) ClearField(name string) error {
 		return nil
 	case article.FieldTrashedFrom:
 		m.ClearTrashedFrom()
+		return nil
+	case article.FieldCoverImageAssetID:
+		m.ClearCoverImageAssetID()
 		return nil
 	}
 	return fmt.Errorf("unknown Article nullable field %s", name)
@@ -1980,13 +2093,16 @@ func (m *ArticleMutation) ResetField(name string) error {
 	case article.FieldTrashedFrom:
 		m.ResetTrashedFrom()
 		return nil
+	case article.FieldCoverImageAssetID:
+		m.ResetCoverImageAssetID()
+		return nil
 	}
 	return fmt.Errorf("unknown Article field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ArticleMutation) AddedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.author != nil {
 		edges = append(edges, article.EdgeAuthor)
 	}
@@ -1998,6 +2114,9 @@ func (m *ArticleMutation) AddedEdges() []string {
 	}
 	if m.revisions != nil {
 		edges = append(edges, article.EdgeRevisions)
+	}
+	if m.cover_image != nil {
+		edges = append(edges, article.EdgeCoverImage)
 	}
 	if m.favorited_by != nil {
 		edges = append(edges, article.EdgeFavoritedBy)
@@ -2031,6 +2150,10 @@ func (m *ArticleMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case article.EdgeCoverImage:
+		if id := m.cover_image; id != nil {
+			return []ent.Value{*id}
+		}
 	case article.EdgeFavoritedBy:
 		ids := make([]ent.Value, 0, len(m.favorited_by))
 		for id := range m.favorited_by {
@@ -2043,7 +2166,7 @@ func (m *ArticleMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ArticleMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.removedtags != nil {
 		edges = append(edges, article.EdgeTags)
 	}
@@ -2093,7 +2216,7 @@ func (m *ArticleMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ArticleMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.clearedauthor {
 		edges = append(edges, article.EdgeAuthor)
 	}
@@ -2105,6 +2228,9 @@ func (m *ArticleMutation) ClearedEdges() []string {
 	}
 	if m.clearedrevisions {
 		edges = append(edges, article.EdgeRevisions)
+	}
+	if m.clearedcover_image {
+		edges = append(edges, article.EdgeCoverImage)
 	}
 	if m.clearedfavorited_by {
 		edges = append(edges, article.EdgeFavoritedBy)
@@ -2124,6 +2250,8 @@ func (m *ArticleMutation) EdgeCleared(name string) bool {
 		return m.clearedcomments
 	case article.EdgeRevisions:
 		return m.clearedrevisions
+	case article.EdgeCoverImage:
+		return m.clearedcover_image
 	case article.EdgeFavoritedBy:
 		return m.clearedfavorited_by
 	}
@@ -2136,6 +2264,9 @@ func (m *ArticleMutation) ClearEdge(name string) error {
 	switch name {
 	case article.EdgeAuthor:
 		m.ClearAuthor()
+		return nil
+	case article.EdgeCoverImage:
+		m.ClearCoverImage()
 		return nil
 	}
 	return fmt.Errorf("unknown Article unique edge %s", name)
@@ -2156,6 +2287,9 @@ func (m *ArticleMutation) ResetEdge(name string) error {
 		return nil
 	case article.EdgeRevisions:
 		m.ResetRevisions()
+		return nil
+	case article.EdgeCoverImage:
+		m.ResetCoverImage()
 		return nil
 	case article.EdgeFavoritedBy:
 		m.ResetFavoritedBy()
@@ -3143,6 +3277,1366 @@ func (m *ArticleTagMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown ArticleTag edge %s", name)
+}
+
+// AssetMutation represents an operation that mutates the Asset nodes in the graph.
+type AssetMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *int
+	created_at       *time.Time
+	updated_at       *time.Time
+	purpose          *asset.Purpose
+	state            *asset.State
+	token            *string
+	url              *string
+	content_type     *string
+	byte_size        *int64
+	addbyte_size     *int64
+	width            *int
+	addwidth         *int
+	height           *int
+	addheight        *int
+	alt              *string
+	expires_at       *time.Time
+	clearedFields    map[string]struct{}
+	owner            *int
+	clearedowner     bool
+	avatar_of        map[int]struct{}
+	removedavatar_of map[int]struct{}
+	clearedavatar_of bool
+	cover_of         map[int]struct{}
+	removedcover_of  map[int]struct{}
+	clearedcover_of  bool
+	done             bool
+	oldValue         func(context.Context) (*Asset, error)
+	predicates       []predicate.Asset
+}
+
+var _ ent.Mutation = (*AssetMutation)(nil)
+
+// assetOption allows management of the mutation configuration using functional options.
+type assetOption func(*AssetMutation)
+
+// newAssetMutation creates new mutation for the Asset entity.
+func newAssetMutation(c config, op Op, opts ...assetOption) *AssetMutation {
+	m := &AssetMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAsset,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAssetID sets the ID field of the mutation.
+func withAssetID(id int) assetOption {
+	return func(m *AssetMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Asset
+		)
+		m.oldValue = func(ctx context.Context) (*Asset, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Asset.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAsset sets the old Asset of the mutation.
+func withAsset(node *Asset) assetOption {
+	return func(m *AssetMutation) {
+		m.oldValue = func(context.Context) (*Asset, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AssetMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AssetMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AssetMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AssetMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Asset.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *AssetMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *AssetMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Asset entity.
+// If the Asset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssetMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *AssetMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *AssetMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *AssetMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Asset entity.
+// If the Asset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssetMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *AssetMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOwnerID sets the "owner_id" field.
+func (m *AssetMutation) SetOwnerID(i int) {
+	m.owner = &i
+}
+
+// OwnerID returns the value of the "owner_id" field in the mutation.
+func (m *AssetMutation) OwnerID() (r int, exists bool) {
+	v := m.owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOwnerID returns the old "owner_id" field's value of the Asset entity.
+// If the Asset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssetMutation) OldOwnerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOwnerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOwnerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOwnerID: %w", err)
+	}
+	return oldValue.OwnerID, nil
+}
+
+// ResetOwnerID resets all changes to the "owner_id" field.
+func (m *AssetMutation) ResetOwnerID() {
+	m.owner = nil
+}
+
+// SetPurpose sets the "purpose" field.
+func (m *AssetMutation) SetPurpose(a asset.Purpose) {
+	m.purpose = &a
+}
+
+// Purpose returns the value of the "purpose" field in the mutation.
+func (m *AssetMutation) Purpose() (r asset.Purpose, exists bool) {
+	v := m.purpose
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPurpose returns the old "purpose" field's value of the Asset entity.
+// If the Asset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssetMutation) OldPurpose(ctx context.Context) (v asset.Purpose, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPurpose is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPurpose requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPurpose: %w", err)
+	}
+	return oldValue.Purpose, nil
+}
+
+// ResetPurpose resets all changes to the "purpose" field.
+func (m *AssetMutation) ResetPurpose() {
+	m.purpose = nil
+}
+
+// SetState sets the "state" field.
+func (m *AssetMutation) SetState(a asset.State) {
+	m.state = &a
+}
+
+// State returns the value of the "state" field in the mutation.
+func (m *AssetMutation) State() (r asset.State, exists bool) {
+	v := m.state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldState returns the old "state" field's value of the Asset entity.
+// If the Asset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssetMutation) OldState(ctx context.Context) (v asset.State, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldState: %w", err)
+	}
+	return oldValue.State, nil
+}
+
+// ResetState resets all changes to the "state" field.
+func (m *AssetMutation) ResetState() {
+	m.state = nil
+}
+
+// SetToken sets the "token" field.
+func (m *AssetMutation) SetToken(s string) {
+	m.token = &s
+}
+
+// Token returns the value of the "token" field in the mutation.
+func (m *AssetMutation) Token() (r string, exists bool) {
+	v := m.token
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldToken returns the old "token" field's value of the Asset entity.
+// If the Asset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssetMutation) OldToken(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldToken is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldToken requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldToken: %w", err)
+	}
+	return oldValue.Token, nil
+}
+
+// ResetToken resets all changes to the "token" field.
+func (m *AssetMutation) ResetToken() {
+	m.token = nil
+}
+
+// SetURL sets the "url" field.
+func (m *AssetMutation) SetURL(s string) {
+	m.url = &s
+}
+
+// URL returns the value of the "url" field in the mutation.
+func (m *AssetMutation) URL() (r string, exists bool) {
+	v := m.url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldURL returns the old "url" field's value of the Asset entity.
+// If the Asset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssetMutation) OldURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldURL: %w", err)
+	}
+	return oldValue.URL, nil
+}
+
+// ResetURL resets all changes to the "url" field.
+func (m *AssetMutation) ResetURL() {
+	m.url = nil
+}
+
+// SetContentType sets the "content_type" field.
+func (m *AssetMutation) SetContentType(s string) {
+	m.content_type = &s
+}
+
+// ContentType returns the value of the "content_type" field in the mutation.
+func (m *AssetMutation) ContentType() (r string, exists bool) {
+	v := m.content_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldContentType returns the old "content_type" field's value of the Asset entity.
+// If the Asset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssetMutation) OldContentType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldContentType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldContentType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldContentType: %w", err)
+	}
+	return oldValue.ContentType, nil
+}
+
+// ResetContentType resets all changes to the "content_type" field.
+func (m *AssetMutation) ResetContentType() {
+	m.content_type = nil
+}
+
+// SetByteSize sets the "byte_size" field.
+func (m *AssetMutation) SetByteSize(i int64) {
+	m.byte_size = &i
+	m.addbyte_size = nil
+}
+
+// ByteSize returns the value of the "byte_size" field in the mutation.
+func (m *AssetMutation) ByteSize() (r int64, exists bool) {
+	v := m.byte_size
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldByteSize returns the old "byte_size" field's value of the Asset entity.
+// If the Asset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssetMutation) OldByteSize(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldByteSize is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldByteSize requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldByteSize: %w", err)
+	}
+	return oldValue.ByteSize, nil
+}
+
+// AddByteSize adds i to the "byte_size" field.
+func (m *AssetMutation) AddByteSize(i int64) {
+	if m.addbyte_size != nil {
+		*m.addbyte_size += i
+	} else {
+		m.addbyte_size = &i
+	}
+}
+
+// AddedByteSize returns the value that was added to the "byte_size" field in this mutation.
+func (m *AssetMutation) AddedByteSize() (r int64, exists bool) {
+	v := m.addbyte_size
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetByteSize resets all changes to the "byte_size" field.
+func (m *AssetMutation) ResetByteSize() {
+	m.byte_size = nil
+	m.addbyte_size = nil
+}
+
+// SetWidth sets the "width" field.
+func (m *AssetMutation) SetWidth(i int) {
+	m.width = &i
+	m.addwidth = nil
+}
+
+// Width returns the value of the "width" field in the mutation.
+func (m *AssetMutation) Width() (r int, exists bool) {
+	v := m.width
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWidth returns the old "width" field's value of the Asset entity.
+// If the Asset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssetMutation) OldWidth(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWidth is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWidth requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWidth: %w", err)
+	}
+	return oldValue.Width, nil
+}
+
+// AddWidth adds i to the "width" field.
+func (m *AssetMutation) AddWidth(i int) {
+	if m.addwidth != nil {
+		*m.addwidth += i
+	} else {
+		m.addwidth = &i
+	}
+}
+
+// AddedWidth returns the value that was added to the "width" field in this mutation.
+func (m *AssetMutation) AddedWidth() (r int, exists bool) {
+	v := m.addwidth
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearWidth clears the value of the "width" field.
+func (m *AssetMutation) ClearWidth() {
+	m.width = nil
+	m.addwidth = nil
+	m.clearedFields[asset.FieldWidth] = struct{}{}
+}
+
+// WidthCleared returns if the "width" field was cleared in this mutation.
+func (m *AssetMutation) WidthCleared() bool {
+	_, ok := m.clearedFields[asset.FieldWidth]
+	return ok
+}
+
+// ResetWidth resets all changes to the "width" field.
+func (m *AssetMutation) ResetWidth() {
+	m.width = nil
+	m.addwidth = nil
+	delete(m.clearedFields, asset.FieldWidth)
+}
+
+// SetHeight sets the "height" field.
+func (m *AssetMutation) SetHeight(i int) {
+	m.height = &i
+	m.addheight = nil
+}
+
+// Height returns the value of the "height" field in the mutation.
+func (m *AssetMutation) Height() (r int, exists bool) {
+	v := m.height
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHeight returns the old "height" field's value of the Asset entity.
+// If the Asset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssetMutation) OldHeight(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHeight is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHeight requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHeight: %w", err)
+	}
+	return oldValue.Height, nil
+}
+
+// AddHeight adds i to the "height" field.
+func (m *AssetMutation) AddHeight(i int) {
+	if m.addheight != nil {
+		*m.addheight += i
+	} else {
+		m.addheight = &i
+	}
+}
+
+// AddedHeight returns the value that was added to the "height" field in this mutation.
+func (m *AssetMutation) AddedHeight() (r int, exists bool) {
+	v := m.addheight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearHeight clears the value of the "height" field.
+func (m *AssetMutation) ClearHeight() {
+	m.height = nil
+	m.addheight = nil
+	m.clearedFields[asset.FieldHeight] = struct{}{}
+}
+
+// HeightCleared returns if the "height" field was cleared in this mutation.
+func (m *AssetMutation) HeightCleared() bool {
+	_, ok := m.clearedFields[asset.FieldHeight]
+	return ok
+}
+
+// ResetHeight resets all changes to the "height" field.
+func (m *AssetMutation) ResetHeight() {
+	m.height = nil
+	m.addheight = nil
+	delete(m.clearedFields, asset.FieldHeight)
+}
+
+// SetAlt sets the "alt" field.
+func (m *AssetMutation) SetAlt(s string) {
+	m.alt = &s
+}
+
+// Alt returns the value of the "alt" field in the mutation.
+func (m *AssetMutation) Alt() (r string, exists bool) {
+	v := m.alt
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAlt returns the old "alt" field's value of the Asset entity.
+// If the Asset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssetMutation) OldAlt(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAlt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAlt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAlt: %w", err)
+	}
+	return oldValue.Alt, nil
+}
+
+// ResetAlt resets all changes to the "alt" field.
+func (m *AssetMutation) ResetAlt() {
+	m.alt = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *AssetMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *AssetMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the Asset entity.
+// If the Asset object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssetMutation) OldExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (m *AssetMutation) ClearExpiresAt() {
+	m.expires_at = nil
+	m.clearedFields[asset.FieldExpiresAt] = struct{}{}
+}
+
+// ExpiresAtCleared returns if the "expires_at" field was cleared in this mutation.
+func (m *AssetMutation) ExpiresAtCleared() bool {
+	_, ok := m.clearedFields[asset.FieldExpiresAt]
+	return ok
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *AssetMutation) ResetExpiresAt() {
+	m.expires_at = nil
+	delete(m.clearedFields, asset.FieldExpiresAt)
+}
+
+// ClearOwner clears the "owner" edge to the User entity.
+func (m *AssetMutation) ClearOwner() {
+	m.clearedowner = true
+	m.clearedFields[asset.FieldOwnerID] = struct{}{}
+}
+
+// OwnerCleared reports if the "owner" edge to the User entity was cleared.
+func (m *AssetMutation) OwnerCleared() bool {
+	return m.clearedowner
+}
+
+// OwnerIDs returns the "owner" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OwnerID instead. It exists only for internal usage by the builders.
+func (m *AssetMutation) OwnerIDs() (ids []int) {
+	if id := m.owner; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOwner resets all changes to the "owner" edge.
+func (m *AssetMutation) ResetOwner() {
+	m.owner = nil
+	m.clearedowner = false
+}
+
+// AddAvatarOfIDs adds the "avatar_of" edge to the User entity by ids.
+func (m *AssetMutation) AddAvatarOfIDs(ids ...int) {
+	if m.avatar_of == nil {
+		m.avatar_of = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.avatar_of[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAvatarOf clears the "avatar_of" edge to the User entity.
+func (m *AssetMutation) ClearAvatarOf() {
+	m.clearedavatar_of = true
+}
+
+// AvatarOfCleared reports if the "avatar_of" edge to the User entity was cleared.
+func (m *AssetMutation) AvatarOfCleared() bool {
+	return m.clearedavatar_of
+}
+
+// RemoveAvatarOfIDs removes the "avatar_of" edge to the User entity by IDs.
+func (m *AssetMutation) RemoveAvatarOfIDs(ids ...int) {
+	if m.removedavatar_of == nil {
+		m.removedavatar_of = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.avatar_of, ids[i])
+		m.removedavatar_of[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAvatarOf returns the removed IDs of the "avatar_of" edge to the User entity.
+func (m *AssetMutation) RemovedAvatarOfIDs() (ids []int) {
+	for id := range m.removedavatar_of {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AvatarOfIDs returns the "avatar_of" edge IDs in the mutation.
+func (m *AssetMutation) AvatarOfIDs() (ids []int) {
+	for id := range m.avatar_of {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAvatarOf resets all changes to the "avatar_of" edge.
+func (m *AssetMutation) ResetAvatarOf() {
+	m.avatar_of = nil
+	m.clearedavatar_of = false
+	m.removedavatar_of = nil
+}
+
+// AddCoverOfIDs adds the "cover_of" edge to the Article entity by ids.
+func (m *AssetMutation) AddCoverOfIDs(ids ...int) {
+	if m.cover_of == nil {
+		m.cover_of = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.cover_of[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCoverOf clears the "cover_of" edge to the Article entity.
+func (m *AssetMutation) ClearCoverOf() {
+	m.clearedcover_of = true
+}
+
+// CoverOfCleared reports if the "cover_of" edge to the Article entity was cleared.
+func (m *AssetMutation) CoverOfCleared() bool {
+	return m.clearedcover_of
+}
+
+// RemoveCoverOfIDs removes the "cover_of" edge to the Article entity by IDs.
+func (m *AssetMutation) RemoveCoverOfIDs(ids ...int) {
+	if m.removedcover_of == nil {
+		m.removedcover_of = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.cover_of, ids[i])
+		m.removedcover_of[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCoverOf returns the removed IDs of the "cover_of" edge to the Article entity.
+func (m *AssetMutation) RemovedCoverOfIDs() (ids []int) {
+	for id := range m.removedcover_of {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CoverOfIDs returns the "cover_of" edge IDs in the mutation.
+func (m *AssetMutation) CoverOfIDs() (ids []int) {
+	for id := range m.cover_of {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCoverOf resets all changes to the "cover_of" edge.
+func (m *AssetMutation) ResetCoverOf() {
+	m.cover_of = nil
+	m.clearedcover_of = false
+	m.removedcover_of = nil
+}
+
+// Where appends a list predicates to the AssetMutation builder.
+func (m *AssetMutation) Where(ps ...predicate.Asset) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AssetMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AssetMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Asset, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AssetMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AssetMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Asset).
+func (m *AssetMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AssetMutation) Fields() []string {
+	fields := make([]string, 0, 13)
+	if m.created_at != nil {
+		fields = append(fields, asset.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, asset.FieldUpdatedAt)
+	}
+	if m.owner != nil {
+		fields = append(fields, asset.FieldOwnerID)
+	}
+	if m.purpose != nil {
+		fields = append(fields, asset.FieldPurpose)
+	}
+	if m.state != nil {
+		fields = append(fields, asset.FieldState)
+	}
+	if m.token != nil {
+		fields = append(fields, asset.FieldToken)
+	}
+	if m.url != nil {
+		fields = append(fields, asset.FieldURL)
+	}
+	if m.content_type != nil {
+		fields = append(fields, asset.FieldContentType)
+	}
+	if m.byte_size != nil {
+		fields = append(fields, asset.FieldByteSize)
+	}
+	if m.width != nil {
+		fields = append(fields, asset.FieldWidth)
+	}
+	if m.height != nil {
+		fields = append(fields, asset.FieldHeight)
+	}
+	if m.alt != nil {
+		fields = append(fields, asset.FieldAlt)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, asset.FieldExpiresAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AssetMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case asset.FieldCreatedAt:
+		return m.CreatedAt()
+	case asset.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case asset.FieldOwnerID:
+		return m.OwnerID()
+	case asset.FieldPurpose:
+		return m.Purpose()
+	case asset.FieldState:
+		return m.State()
+	case asset.FieldToken:
+		return m.Token()
+	case asset.FieldURL:
+		return m.URL()
+	case asset.FieldContentType:
+		return m.ContentType()
+	case asset.FieldByteSize:
+		return m.ByteSize()
+	case asset.FieldWidth:
+		return m.Width()
+	case asset.FieldHeight:
+		return m.Height()
+	case asset.FieldAlt:
+		return m.Alt()
+	case asset.FieldExpiresAt:
+		return m.ExpiresAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AssetMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case asset.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case asset.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case asset.FieldOwnerID:
+		return m.OldOwnerID(ctx)
+	case asset.FieldPurpose:
+		return m.OldPurpose(ctx)
+	case asset.FieldState:
+		return m.OldState(ctx)
+	case asset.FieldToken:
+		return m.OldToken(ctx)
+	case asset.FieldURL:
+		return m.OldURL(ctx)
+	case asset.FieldContentType:
+		return m.OldContentType(ctx)
+	case asset.FieldByteSize:
+		return m.OldByteSize(ctx)
+	case asset.FieldWidth:
+		return m.OldWidth(ctx)
+	case asset.FieldHeight:
+		return m.OldHeight(ctx)
+	case asset.FieldAlt:
+		return m.OldAlt(ctx)
+	case asset.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Asset field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AssetMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case asset.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case asset.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case asset.FieldOwnerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOwnerID(v)
+		return nil
+	case asset.FieldPurpose:
+		v, ok := value.(asset.Purpose)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPurpose(v)
+		return nil
+	case asset.FieldState:
+		v, ok := value.(asset.State)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetState(v)
+		return nil
+	case asset.FieldToken:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetToken(v)
+		return nil
+	case asset.FieldURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetURL(v)
+		return nil
+	case asset.FieldContentType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetContentType(v)
+		return nil
+	case asset.FieldByteSize:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetByteSize(v)
+		return nil
+	case asset.FieldWidth:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWidth(v)
+		return nil
+	case asset.FieldHeight:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHeight(v)
+		return nil
+	case asset.FieldAlt:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAlt(v)
+		return nil
+	case asset.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Asset field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AssetMutation) AddedFields() []string {
+	var fields []string
+	if m.addbyte_size != nil {
+		fields = append(fields, asset.FieldByteSize)
+	}
+	if m.addwidth != nil {
+		fields = append(fields, asset.FieldWidth)
+	}
+	if m.addheight != nil {
+		fields = append(fields, asset.FieldHeight)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AssetMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case asset.FieldByteSize:
+		return m.AddedByteSize()
+	case asset.FieldWidth:
+		return m.AddedWidth()
+	case asset.FieldHeight:
+		return m.AddedHeight()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AssetMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case asset.FieldByteSize:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddByteSize(v)
+		return nil
+	case asset.FieldWidth:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWidth(v)
+		return nil
+	case asset.FieldHeight:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddHeight(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Asset numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AssetMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(asset.FieldWidth) {
+		fields = append(fields, asset.FieldWidth)
+	}
+	if m.FieldCleared(asset.FieldHeight) {
+		fields = append(fields, asset.FieldHeight)
+	}
+	if m.FieldCleared(asset.FieldExpiresAt) {
+		fields = append(fields, asset.FieldExpiresAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AssetMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AssetMutation) ClearField(name string) error {
+	switch name {
+	case asset.FieldWidth:
+		m.ClearWidth()
+		return nil
+	case asset.FieldHeight:
+		m.ClearHeight()
+		return nil
+	case asset.FieldExpiresAt:
+		m.ClearExpiresAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Asset nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AssetMutation) ResetField(name string) error {
+	switch name {
+	case asset.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case asset.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case asset.FieldOwnerID:
+		m.ResetOwnerID()
+		return nil
+	case asset.FieldPurpose:
+		m.ResetPurpose()
+		return nil
+	case asset.FieldState:
+		m.ResetState()
+		return nil
+	case asset.FieldToken:
+		m.ResetToken()
+		return nil
+	case asset.FieldURL:
+		m.ResetURL()
+		return nil
+	case asset.FieldContentType:
+		m.ResetContentType()
+		return nil
+	case asset.FieldByteSize:
+		m.ResetByteSize()
+		return nil
+	case asset.FieldWidth:
+		m.ResetWidth()
+		return nil
+	case asset.FieldHeight:
+		m.ResetHeight()
+		return nil
+	case asset.FieldAlt:
+		m.ResetAlt()
+		return nil
+	case asset.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Asset field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AssetMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.owner != nil {
+		edges = append(edges, asset.EdgeOwner)
+	}
+	if m.avatar_of != nil {
+		edges = append(edges, asset.EdgeAvatarOf)
+	}
+	if m.cover_of != nil {
+		edges = append(edges, asset.EdgeCoverOf)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AssetMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case asset.EdgeOwner:
+		if id := m.owner; id != nil {
+			return []ent.Value{*id}
+		}
+	case asset.EdgeAvatarOf:
+		ids := make([]ent.Value, 0, len(m.avatar_of))
+		for id := range m.avatar_of {
+			ids = append(ids, id)
+		}
+		return ids
+	case asset.EdgeCoverOf:
+		ids := make([]ent.Value, 0, len(m.cover_of))
+		for id := range m.cover_of {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AssetMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.removedavatar_of != nil {
+		edges = append(edges, asset.EdgeAvatarOf)
+	}
+	if m.removedcover_of != nil {
+		edges = append(edges, asset.EdgeCoverOf)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AssetMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case asset.EdgeAvatarOf:
+		ids := make([]ent.Value, 0, len(m.removedavatar_of))
+		for id := range m.removedavatar_of {
+			ids = append(ids, id)
+		}
+		return ids
+	case asset.EdgeCoverOf:
+		ids := make([]ent.Value, 0, len(m.removedcover_of))
+		for id := range m.removedcover_of {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AssetMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedowner {
+		edges = append(edges, asset.EdgeOwner)
+	}
+	if m.clearedavatar_of {
+		edges = append(edges, asset.EdgeAvatarOf)
+	}
+	if m.clearedcover_of {
+		edges = append(edges, asset.EdgeCoverOf)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AssetMutation) EdgeCleared(name string) bool {
+	switch name {
+	case asset.EdgeOwner:
+		return m.clearedowner
+	case asset.EdgeAvatarOf:
+		return m.clearedavatar_of
+	case asset.EdgeCoverOf:
+		return m.clearedcover_of
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AssetMutation) ClearEdge(name string) error {
+	switch name {
+	case asset.EdgeOwner:
+		m.ClearOwner()
+		return nil
+	}
+	return fmt.Errorf("unknown Asset unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AssetMutation) ResetEdge(name string) error {
+	switch name {
+	case asset.EdgeOwner:
+		m.ResetOwner()
+		return nil
+	case asset.EdgeAvatarOf:
+		m.ResetAvatarOf()
+		return nil
+	case asset.EdgeCoverOf:
+		m.ResetCoverOf()
+		return nil
+	}
+	return fmt.Errorf("unknown Asset edge %s", name)
 }
 
 // CommentMutation represents an operation that mutates the Comment nodes in the graph.
@@ -7788,6 +9282,11 @@ type UserMutation struct {
 	login_codes              map[int]struct{}
 	removedlogin_codes       map[int]struct{}
 	clearedlogin_codes       bool
+	assets                   map[int]struct{}
+	removedassets            map[int]struct{}
+	clearedassets            bool
+	image_asset              *int
+	clearedimage_asset       bool
 	done                     bool
 	oldValue                 func(context.Context) (*User, error)
 	predicates               []predicate.User
@@ -8424,6 +9923,55 @@ func (m *UserMutation) ResetImage() {
 	m.image = nil
 }
 
+// SetImageAssetID sets the "image_asset_id" field.
+func (m *UserMutation) SetImageAssetID(i int) {
+	m.image_asset = &i
+}
+
+// ImageAssetID returns the value of the "image_asset_id" field in the mutation.
+func (m *UserMutation) ImageAssetID() (r int, exists bool) {
+	v := m.image_asset
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldImageAssetID returns the old "image_asset_id" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldImageAssetID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldImageAssetID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldImageAssetID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldImageAssetID: %w", err)
+	}
+	return oldValue.ImageAssetID, nil
+}
+
+// ClearImageAssetID clears the value of the "image_asset_id" field.
+func (m *UserMutation) ClearImageAssetID() {
+	m.image_asset = nil
+	m.clearedFields[user.FieldImageAssetID] = struct{}{}
+}
+
+// ImageAssetIDCleared returns if the "image_asset_id" field was cleared in this mutation.
+func (m *UserMutation) ImageAssetIDCleared() bool {
+	_, ok := m.clearedFields[user.FieldImageAssetID]
+	return ok
+}
+
+// ResetImageAssetID resets all changes to the "image_asset_id" field.
+func (m *UserMutation) ResetImageAssetID() {
+	m.image_asset = nil
+	delete(m.clearedFields, user.FieldImageAssetID)
+}
+
 // AddArticleIDs adds the "articles" edge to the Article entity by ids.
 func (m *UserMutation) AddArticleIDs(ids ...int) {
 	if m.articles == nil {
@@ -8748,6 +10296,87 @@ func (m *UserMutation) ResetLoginCodes() {
 	m.removedlogin_codes = nil
 }
 
+// AddAssetIDs adds the "assets" edge to the Asset entity by ids.
+func (m *UserMutation) AddAssetIDs(ids ...int) {
+	if m.assets == nil {
+		m.assets = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.assets[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAssets clears the "assets" edge to the Asset entity.
+func (m *UserMutation) ClearAssets() {
+	m.clearedassets = true
+}
+
+// AssetsCleared reports if the "assets" edge to the Asset entity was cleared.
+func (m *UserMutation) AssetsCleared() bool {
+	return m.clearedassets
+}
+
+// RemoveAssetIDs removes the "assets" edge to the Asset entity by IDs.
+func (m *UserMutation) RemoveAssetIDs(ids ...int) {
+	if m.removedassets == nil {
+		m.removedassets = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.assets, ids[i])
+		m.removedassets[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAssets returns the removed IDs of the "assets" edge to the Asset entity.
+func (m *UserMutation) RemovedAssetsIDs() (ids []int) {
+	for id := range m.removedassets {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AssetsIDs returns the "assets" edge IDs in the mutation.
+func (m *UserMutation) AssetsIDs() (ids []int) {
+	for id := range m.assets {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAssets resets all changes to the "assets" edge.
+func (m *UserMutation) ResetAssets() {
+	m.assets = nil
+	m.clearedassets = false
+	m.removedassets = nil
+}
+
+// ClearImageAsset clears the "image_asset" edge to the Asset entity.
+func (m *UserMutation) ClearImageAsset() {
+	m.clearedimage_asset = true
+	m.clearedFields[user.FieldImageAssetID] = struct{}{}
+}
+
+// ImageAssetCleared reports if the "image_asset" edge to the Asset entity was cleared.
+func (m *UserMutation) ImageAssetCleared() bool {
+	return m.ImageAssetIDCleared() || m.clearedimage_asset
+}
+
+// ImageAssetIDs returns the "image_asset" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ImageAssetID instead. It exists only for internal usage by the builders.
+func (m *UserMutation) ImageAssetIDs() (ids []int) {
+	if id := m.image_asset; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetImageAsset resets all changes to the "image_asset" edge.
+func (m *UserMutation) ResetImageAsset() {
+	m.image_asset = nil
+	m.clearedimage_asset = false
+}
+
 // Where appends a list predicates to the UserMutation builder.
 func (m *UserMutation) Where(ps ...predicate.User) {
 	m.predicates = append(m.predicates, ps...)
@@ -8782,7 +10411,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 14)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -8822,6 +10451,9 @@ func (m *UserMutation) Fields() []string {
 	if m.image != nil {
 		fields = append(fields, user.FieldImage)
 	}
+	if m.image_asset != nil {
+		fields = append(fields, user.FieldImageAssetID)
+	}
 	return fields
 }
 
@@ -8856,6 +10488,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.Bio()
 	case user.FieldImage:
 		return m.Image()
+	case user.FieldImageAssetID:
+		return m.ImageAssetID()
 	}
 	return nil, false
 }
@@ -8891,6 +10525,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldBio(ctx)
 	case user.FieldImage:
 		return m.OldImage(ctx)
+	case user.FieldImageAssetID:
+		return m.OldImageAssetID(ctx)
 	}
 	return nil, fmt.Errorf("unknown User field %s", name)
 }
@@ -8991,6 +10627,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetImage(v)
 		return nil
+	case user.FieldImageAssetID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetImageAssetID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
@@ -8998,13 +10641,16 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *UserMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
 	return nil, false
 }
 
@@ -9036,6 +10682,9 @@ func (m *UserMutation) ClearedFields() []string {
 	if m.FieldCleared(user.FieldPendingEmail) {
 		fields = append(fields, user.FieldPendingEmail)
 	}
+	if m.FieldCleared(user.FieldImageAssetID) {
+		fields = append(fields, user.FieldImageAssetID)
+	}
 	return fields
 }
 
@@ -9064,6 +10713,9 @@ func (m *UserMutation) ClearField(name string) error {
 		return nil
 	case user.FieldPendingEmail:
 		m.ClearPendingEmail()
+		return nil
+	case user.FieldImageAssetID:
+		m.ClearImageAssetID()
 		return nil
 	}
 	return fmt.Errorf("unknown User nullable field %s", name)
@@ -9112,13 +10764,16 @@ func (m *UserMutation) ResetField(name string) error {
 	case user.FieldImage:
 		m.ResetImage()
 		return nil
+	case user.FieldImageAssetID:
+		m.ResetImageAssetID()
+		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *UserMutation) AddedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 8)
 	if m.articles != nil {
 		edges = append(edges, user.EdgeArticles)
 	}
@@ -9136,6 +10791,12 @@ func (m *UserMutation) AddedEdges() []string {
 	}
 	if m.login_codes != nil {
 		edges = append(edges, user.EdgeLoginCodes)
+	}
+	if m.assets != nil {
+		edges = append(edges, user.EdgeAssets)
+	}
+	if m.image_asset != nil {
+		edges = append(edges, user.EdgeImageAsset)
 	}
 	return edges
 }
@@ -9180,13 +10841,23 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeAssets:
+		ids := make([]ent.Value, 0, len(m.assets))
+		for id := range m.assets {
+			ids = append(ids, id)
+		}
+		return ids
+	case user.EdgeImageAsset:
+		if id := m.image_asset; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *UserMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 8)
 	if m.removedarticles != nil {
 		edges = append(edges, user.EdgeArticles)
 	}
@@ -9204,6 +10875,9 @@ func (m *UserMutation) RemovedEdges() []string {
 	}
 	if m.removedlogin_codes != nil {
 		edges = append(edges, user.EdgeLoginCodes)
+	}
+	if m.removedassets != nil {
+		edges = append(edges, user.EdgeAssets)
 	}
 	return edges
 }
@@ -9248,13 +10922,19 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeAssets:
+		ids := make([]ent.Value, 0, len(m.removedassets))
+		for id := range m.removedassets {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *UserMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 8)
 	if m.clearedarticles {
 		edges = append(edges, user.EdgeArticles)
 	}
@@ -9272,6 +10952,12 @@ func (m *UserMutation) ClearedEdges() []string {
 	}
 	if m.clearedlogin_codes {
 		edges = append(edges, user.EdgeLoginCodes)
+	}
+	if m.clearedassets {
+		edges = append(edges, user.EdgeAssets)
+	}
+	if m.clearedimage_asset {
+		edges = append(edges, user.EdgeImageAsset)
 	}
 	return edges
 }
@@ -9292,6 +10978,10 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 		return m.clearedidentities
 	case user.EdgeLoginCodes:
 		return m.clearedlogin_codes
+	case user.EdgeAssets:
+		return m.clearedassets
+	case user.EdgeImageAsset:
+		return m.clearedimage_asset
 	}
 	return false
 }
@@ -9300,6 +10990,9 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 // if that edge is not defined in the schema.
 func (m *UserMutation) ClearEdge(name string) error {
 	switch name {
+	case user.EdgeImageAsset:
+		m.ClearImageAsset()
+		return nil
 	}
 	return fmt.Errorf("unknown User unique edge %s", name)
 }
@@ -9325,6 +11018,12 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	case user.EdgeLoginCodes:
 		m.ResetLoginCodes()
+		return nil
+	case user.EdgeAssets:
+		m.ResetAssets()
+		return nil
+	case user.EdgeImageAsset:
+		m.ResetImageAsset()
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)

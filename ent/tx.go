@@ -20,6 +20,8 @@ type Tx struct {
 	ArticleRevision *ArticleRevisionClient
 	// ArticleTag is the client for interacting with the ArticleTag builders.
 	ArticleTag *ArticleTagClient
+	// Asset is the client for interacting with the Asset builders.
+	Asset *AssetClient
 	// Comment is the client for interacting with the Comment builders.
 	Comment *CommentClient
 	// Favorite is the client for interacting with the Favorite builders.
@@ -170,6 +172,7 @@ func (tx *Tx) init() {
 	tx.Article = NewArticleClient(tx.config)
 	tx.ArticleRevision = NewArticleRevisionClient(tx.config)
 	tx.ArticleTag = NewArticleTagClient(tx.config)
+	tx.Asset = NewAssetClient(tx.config)
 	tx.Comment = NewCommentClient(tx.config)
 	tx.Favorite = NewFavoriteClient(tx.config)
 	tx.Follow = NewFollowClient(tx.config)

@@ -4,6 +4,7 @@ package ent
 
 import (
 	"fmt"
+	"inkwell/ent/asset"
 	"inkwell/ent/user"
 	"strings"
 	"time"
@@ -43,6 +44,8 @@ type User struct {
 	Bio string `json:"bio,omitempty"`
 	// Image holds the value of the "image" field.
 	Image string `json:"image,omitempty"`
+	// ImageAssetID holds the value of the "image_asset_id" field.
+	ImageAssetID *int `json:"image_asset_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the UserQuery when eager-loading is set.
 	Edges        UserEdges `json:"edges"`
@@ -63,11 +66,15 @@ type UserEdges struct {
 	Identities []*Identity `json:"identities,omitempty"`
 	// LoginCodes holds the value of the login_codes edge.
 	LoginCodes []*LoginCode `json:"login_codes,omitempty"`
+	// Assets holds the value of the assets edge.
+	Assets []*Asset `json:"assets,omitempty"`
+	// ImageAsset holds the value of the image_asset edge.
+	ImageAsset *Asset `json:"image_asset,omitempty"`
 	// Favorites holds the value of the favorites edge.
 	Favorites []*Favorite `json:"favorites,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [7]bool
+	loadedTypes [9]bool
 }
 
 // ArticlesOrErr returns the Articles value or an error if the edge
@@ -124,10 +131,30 @@ func (e UserEdges) LoginCodesOrErr() ([]*LoginCode, error) {
 	return nil, &NotLoadedError{edge: "login_codes"}
 }
 
+// AssetsOrErr returns the Assets value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) AssetsOrErr() ([]*Asset, error) {
+	if e.loadedTypes[6] {
+		return e.Assets, nil
+	}
+	return nil, &NotLoadedError{edge: "assets"}
+}
+
+// ImageAssetOrErr returns the ImageAsset value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e UserEdges) ImageAssetOrErr() (*Asset, error) {
+	if e.ImageAsset != nil {
+		return e.ImageAsset, nil
+	} else if e.loadedTypes[7] {
+		return nil, &NotFoundError{label: asset.Label}
+	}
+	return nil, &NotLoadedError{edge: "image_asset"}
+}
+
 // FavoritesOrErr returns the Favorites value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) FavoritesOrErr() ([]*Favorite, error) {
-	if e.loadedTypes[6] {
+	if e.loadedTypes[8] {
 		return e.Favorites, nil
 	}
 	return nil, &NotLoadedError{edge: "favorites"}
@@ -142,7 +169,7 @@ func (*User) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case user.FieldEmailVerified:
 			values[i] = new(sql.NullBool)
-		case user.FieldID:
+		case user.FieldID, user.FieldImageAssetID:
 			values[i] = new(sql.NullInt64)
 		case user.FieldUsername, user.FieldUsernameKey, user.FieldUsernameSkeleton, user.FieldEmail, user.FieldPendingEmail, user.FieldPasswordHash, user.FieldBio, user.FieldImage:
 			values[i] = new(sql.NullString)
@@ -250,6 +277,13 @@ func (_m *User) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Image = value.String
 			}
+		case user.FieldImageAssetID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field image_asset_id", values[i])
+			} else if value.Valid {
+				_m.ImageAssetID = new(int)
+				*_m.ImageAssetID = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -291,6 +325,16 @@ func (_m *User) QueryIdentities() *IdentityQuery {
 // QueryLoginCodes queries the "login_codes" edge of the User entity.
 func (_m *User) QueryLoginCodes() *LoginCodeQuery {
 	return NewUserClient(_m.config).QueryLoginCodes(_m)
+}
+
+// QueryAssets queries the "assets" edge of the User entity.
+func (_m *User) QueryAssets() *AssetQuery {
+	return NewUserClient(_m.config).QueryAssets(_m)
+}
+
+// QueryImageAsset queries the "image_asset" edge of the User entity.
+func (_m *User) QueryImageAsset() *AssetQuery {
+	return NewUserClient(_m.config).QueryImageAsset(_m)
 }
 
 // QueryFavorites queries the "favorites" edge of the User entity.
@@ -363,6 +407,11 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("image=")
 	builder.WriteString(_m.Image)
+	builder.WriteString(", ")
+	if v := _m.ImageAssetID; v != nil {
+		builder.WriteString("image_asset_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"inkwell/ent/article"
+	"inkwell/ent/asset"
 	"inkwell/ent/comment"
 	"inkwell/ent/identity"
 	"inkwell/ent/logincode"
@@ -185,6 +186,20 @@ func (_c *UserCreate) SetNillableImage(v *string) *UserCreate {
 	return _c
 }
 
+// SetImageAssetID sets the "image_asset_id" field.
+func (_c *UserCreate) SetImageAssetID(v int) *UserCreate {
+	_c.mutation.SetImageAssetID(v)
+	return _c
+}
+
+// SetNillableImageAssetID sets the "image_asset_id" field if the given value is not nil.
+func (_c *UserCreate) SetNillableImageAssetID(v *int) *UserCreate {
+	if v != nil {
+		_c.SetImageAssetID(*v)
+	}
+	return _c
+}
+
 // AddArticleIDs adds the "articles" edge to the Article entity by IDs.
 func (_c *UserCreate) AddArticleIDs(ids ...int) *UserCreate {
 	_c.mutation.AddArticleIDs(ids...)
@@ -273,6 +288,26 @@ func (_c *UserCreate) AddLoginCodes(v ...*LoginCode) *UserCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddLoginCodeIDs(ids...)
+}
+
+// AddAssetIDs adds the "assets" edge to the Asset entity by IDs.
+func (_c *UserCreate) AddAssetIDs(ids ...int) *UserCreate {
+	_c.mutation.AddAssetIDs(ids...)
+	return _c
+}
+
+// AddAssets adds the "assets" edges to the Asset entity.
+func (_c *UserCreate) AddAssets(v ...*Asset) *UserCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddAssetIDs(ids...)
+}
+
+// SetImageAsset sets the "image_asset" edge to the Asset entity.
+func (_c *UserCreate) SetImageAsset(v *Asset) *UserCreate {
+	return _c.SetImageAssetID(v.ID)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -585,6 +620,39 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.AssetsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AssetsTable,
+			Columns: []string{user.AssetsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ImageAssetIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   user.ImageAssetTable,
+			Columns: []string{user.ImageAssetColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.ImageAssetID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	return _node, _spec
 }
 
@@ -808,6 +876,24 @@ func (u *UserUpsert) SetImage(v string) *UserUpsert {
 // UpdateImage sets the "image" field to the value that was provided on create.
 func (u *UserUpsert) UpdateImage() *UserUpsert {
 	u.SetExcluded(user.FieldImage)
+	return u
+}
+
+// SetImageAssetID sets the "image_asset_id" field.
+func (u *UserUpsert) SetImageAssetID(v int) *UserUpsert {
+	u.Set(user.FieldImageAssetID, v)
+	return u
+}
+
+// UpdateImageAssetID sets the "image_asset_id" field to the value that was provided on create.
+func (u *UserUpsert) UpdateImageAssetID() *UserUpsert {
+	u.SetExcluded(user.FieldImageAssetID)
+	return u
+}
+
+// ClearImageAssetID clears the value of the "image_asset_id" field.
+func (u *UserUpsert) ClearImageAssetID() *UserUpsert {
+	u.SetNull(user.FieldImageAssetID)
 	return u
 }
 
@@ -1056,6 +1142,27 @@ func (u *UserUpsertOne) SetImage(v string) *UserUpsertOne {
 func (u *UserUpsertOne) UpdateImage() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateImage()
+	})
+}
+
+// SetImageAssetID sets the "image_asset_id" field.
+func (u *UserUpsertOne) SetImageAssetID(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetImageAssetID(v)
+	})
+}
+
+// UpdateImageAssetID sets the "image_asset_id" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateImageAssetID() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateImageAssetID()
+	})
+}
+
+// ClearImageAssetID clears the value of the "image_asset_id" field.
+func (u *UserUpsertOne) ClearImageAssetID() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearImageAssetID()
 	})
 }
 
@@ -1470,6 +1577,27 @@ func (u *UserUpsertBulk) SetImage(v string) *UserUpsertBulk {
 func (u *UserUpsertBulk) UpdateImage() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateImage()
+	})
+}
+
+// SetImageAssetID sets the "image_asset_id" field.
+func (u *UserUpsertBulk) SetImageAssetID(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetImageAssetID(v)
+	})
+}
+
+// UpdateImageAssetID sets the "image_asset_id" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateImageAssetID() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateImageAssetID()
+	})
+}
+
+// ClearImageAssetID clears the value of the "image_asset_id" field.
+func (u *UserUpsertBulk) ClearImageAssetID() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearImageAssetID()
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"inkwell/ent/article"
+	"inkwell/ent/asset"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/identity"
@@ -37,6 +38,8 @@ type UserQuery struct {
 	withRefreshTokens    *RefreshTokenQuery
 	withIdentities       *IdentityQuery
 	withLoginCodes       *LoginCodeQuery
+	withAssets           *AssetQuery
+	withImageAsset       *AssetQuery
 	withFavorites        *FavoriteQuery
 	modifiers            []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
@@ -200,6 +203,50 @@ func (_q *UserQuery) QueryLoginCodes() *LoginCodeQuery {
 			sqlgraph.From(user.Table, user.FieldID, selector),
 			sqlgraph.To(logincode.Table, logincode.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, user.LoginCodesTable, user.LoginCodesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryAssets chains the current query on the "assets" edge.
+func (_q *UserQuery) QueryAssets() *AssetQuery {
+	query := (&AssetClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(asset.Table, asset.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.AssetsTable, user.AssetsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryImageAsset chains the current query on the "image_asset" edge.
+func (_q *UserQuery) QueryImageAsset() *AssetQuery {
+	query := (&AssetClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(asset.Table, asset.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, user.ImageAssetTable, user.ImageAssetColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -427,6 +474,8 @@ func (_q *UserQuery) Clone() *UserQuery {
 		withRefreshTokens:    _q.withRefreshTokens.Clone(),
 		withIdentities:       _q.withIdentities.Clone(),
 		withLoginCodes:       _q.withLoginCodes.Clone(),
+		withAssets:           _q.withAssets.Clone(),
+		withImageAsset:       _q.withImageAsset.Clone(),
 		withFavorites:        _q.withFavorites.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
@@ -498,6 +547,28 @@ func (_q *UserQuery) WithLoginCodes(opts ...func(*LoginCodeQuery)) *UserQuery {
 		opt(query)
 	}
 	_q.withLoginCodes = query
+	return _q
+}
+
+// WithAssets tells the query-builder to eager-load the nodes that are connected to
+// the "assets" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithAssets(opts ...func(*AssetQuery)) *UserQuery {
+	query := (&AssetClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAssets = query
+	return _q
+}
+
+// WithImageAsset tells the query-builder to eager-load the nodes that are connected to
+// the "image_asset" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithImageAsset(opts ...func(*AssetQuery)) *UserQuery {
+	query := (&AssetClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withImageAsset = query
 	return _q
 }
 
@@ -596,13 +667,15 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [7]bool{
+		loadedTypes = [9]bool{
 			_q.withArticles != nil,
 			_q.withComments != nil,
 			_q.withFavoriteArticles != nil,
 			_q.withRefreshTokens != nil,
 			_q.withIdentities != nil,
 			_q.withLoginCodes != nil,
+			_q.withAssets != nil,
+			_q.withImageAsset != nil,
 			_q.withFavorites != nil,
 		}
 	)
@@ -666,6 +739,19 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadLoginCodes(ctx, query, nodes,
 			func(n *User) { n.Edges.LoginCodes = []*LoginCode{} },
 			func(n *User, e *LoginCode) { n.Edges.LoginCodes = append(n.Edges.LoginCodes, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withAssets; query != nil {
+		if err := _q.loadAssets(ctx, query, nodes,
+			func(n *User) { n.Edges.Assets = []*Asset{} },
+			func(n *User, e *Asset) { n.Edges.Assets = append(n.Edges.Assets, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withImageAsset; query != nil {
+		if err := _q.loadImageAsset(ctx, query, nodes, nil,
+			func(n *User, e *Asset) { n.Edges.ImageAsset = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -890,6 +976,68 @@ func (_q *UserQuery) loadLoginCodes(ctx context.Context, query *LoginCodeQuery, 
 	}
 	return nil
 }
+func (_q *UserQuery) loadAssets(ctx context.Context, query *AssetQuery, nodes []*User, init func(*User), assign func(*User, *Asset)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(asset.FieldOwnerID)
+	}
+	query.Where(predicate.Asset(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.AssetsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OwnerID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "owner_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadImageAsset(ctx context.Context, query *AssetQuery, nodes []*User, init func(*User), assign func(*User, *Asset)) error {
+	ids := make([]int, 0, len(nodes))
+	nodeids := make(map[int][]*User)
+	for i := range nodes {
+		if nodes[i].ImageAssetID == nil {
+			continue
+		}
+		fk := *nodes[i].ImageAssetID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(asset.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "image_asset_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 func (_q *UserQuery) loadFavorites(ctx context.Context, query *FavoriteQuery, nodes []*User, init func(*User), assign func(*User, *Favorite)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[int]*User)
@@ -948,6 +1096,9 @@ func (_q *UserQuery) querySpec() *sqlgraph.QuerySpec {
 			if fields[i] != user.FieldID {
 				_spec.Node.Columns = append(_spec.Node.Columns, fields[i])
 			}
+		}
+		if _q.withImageAsset != nil {
+			_spec.Node.AddColumnOnce(user.FieldImageAssetID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

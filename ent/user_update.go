@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"inkwell/ent/article"
+	"inkwell/ent/asset"
 	"inkwell/ent/comment"
 	"inkwell/ent/identity"
 	"inkwell/ent/logincode"
@@ -216,6 +217,26 @@ func (_u *UserUpdate) SetNillableImage(v *string) *UserUpdate {
 	return _u
 }
 
+// SetImageAssetID sets the "image_asset_id" field.
+func (_u *UserUpdate) SetImageAssetID(v int) *UserUpdate {
+	_u.mutation.SetImageAssetID(v)
+	return _u
+}
+
+// SetNillableImageAssetID sets the "image_asset_id" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableImageAssetID(v *int) *UserUpdate {
+	if v != nil {
+		_u.SetImageAssetID(*v)
+	}
+	return _u
+}
+
+// ClearImageAssetID clears the value of the "image_asset_id" field.
+func (_u *UserUpdate) ClearImageAssetID() *UserUpdate {
+	_u.mutation.ClearImageAssetID()
+	return _u
+}
+
 // AddArticleIDs adds the "articles" edge to the Article entity by IDs.
 func (_u *UserUpdate) AddArticleIDs(ids ...int) *UserUpdate {
 	_u.mutation.AddArticleIDs(ids...)
@@ -304,6 +325,26 @@ func (_u *UserUpdate) AddLoginCodes(v ...*LoginCode) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddLoginCodeIDs(ids...)
+}
+
+// AddAssetIDs adds the "assets" edge to the Asset entity by IDs.
+func (_u *UserUpdate) AddAssetIDs(ids ...int) *UserUpdate {
+	_u.mutation.AddAssetIDs(ids...)
+	return _u
+}
+
+// AddAssets adds the "assets" edges to the Asset entity.
+func (_u *UserUpdate) AddAssets(v ...*Asset) *UserUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAssetIDs(ids...)
+}
+
+// SetImageAsset sets the "image_asset" edge to the Asset entity.
+func (_u *UserUpdate) SetImageAsset(v *Asset) *UserUpdate {
+	return _u.SetImageAssetID(v.ID)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -435,6 +476,33 @@ func (_u *UserUpdate) RemoveLoginCodes(v ...*LoginCode) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveLoginCodeIDs(ids...)
+}
+
+// ClearAssets clears all "assets" edges to the Asset entity.
+func (_u *UserUpdate) ClearAssets() *UserUpdate {
+	_u.mutation.ClearAssets()
+	return _u
+}
+
+// RemoveAssetIDs removes the "assets" edge to Asset entities by IDs.
+func (_u *UserUpdate) RemoveAssetIDs(ids ...int) *UserUpdate {
+	_u.mutation.RemoveAssetIDs(ids...)
+	return _u
+}
+
+// RemoveAssets removes "assets" edges to Asset entities.
+func (_u *UserUpdate) RemoveAssets(v ...*Asset) *UserUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAssetIDs(ids...)
+}
+
+// ClearImageAsset clears the "image_asset" edge to the Asset entity.
+func (_u *UserUpdate) ClearImageAsset() *UserUpdate {
+	_u.mutation.ClearImageAsset()
+	return _u
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -870,6 +938,80 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.AssetsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AssetsTable,
+			Columns: []string{user.AssetsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAssetsIDs(); len(nodes) > 0 && !_u.mutation.AssetsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AssetsTable,
+			Columns: []string{user.AssetsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AssetsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AssetsTable,
+			Columns: []string{user.AssetsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ImageAssetCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   user.ImageAssetTable,
+			Columns: []string{user.ImageAssetColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ImageAssetIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   user.ImageAssetTable,
+			Columns: []string{user.ImageAssetColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -1074,6 +1216,26 @@ func (_u *UserUpdateOne) SetNillableImage(v *string) *UserUpdateOne {
 	return _u
 }
 
+// SetImageAssetID sets the "image_asset_id" field.
+func (_u *UserUpdateOne) SetImageAssetID(v int) *UserUpdateOne {
+	_u.mutation.SetImageAssetID(v)
+	return _u
+}
+
+// SetNillableImageAssetID sets the "image_asset_id" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableImageAssetID(v *int) *UserUpdateOne {
+	if v != nil {
+		_u.SetImageAssetID(*v)
+	}
+	return _u
+}
+
+// ClearImageAssetID clears the value of the "image_asset_id" field.
+func (_u *UserUpdateOne) ClearImageAssetID() *UserUpdateOne {
+	_u.mutation.ClearImageAssetID()
+	return _u
+}
+
 // AddArticleIDs adds the "articles" edge to the Article entity by IDs.
 func (_u *UserUpdateOne) AddArticleIDs(ids ...int) *UserUpdateOne {
 	_u.mutation.AddArticleIDs(ids...)
@@ -1162,6 +1324,26 @@ func (_u *UserUpdateOne) AddLoginCodes(v ...*LoginCode) *UserUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.AddLoginCodeIDs(ids...)
+}
+
+// AddAssetIDs adds the "assets" edge to the Asset entity by IDs.
+func (_u *UserUpdateOne) AddAssetIDs(ids ...int) *UserUpdateOne {
+	_u.mutation.AddAssetIDs(ids...)
+	return _u
+}
+
+// AddAssets adds the "assets" edges to the Asset entity.
+func (_u *UserUpdateOne) AddAssets(v ...*Asset) *UserUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAssetIDs(ids...)
+}
+
+// SetImageAsset sets the "image_asset" edge to the Asset entity.
+func (_u *UserUpdateOne) SetImageAsset(v *Asset) *UserUpdateOne {
+	return _u.SetImageAssetID(v.ID)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -1293,6 +1475,33 @@ func (_u *UserUpdateOne) RemoveLoginCodes(v ...*LoginCode) *UserUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveLoginCodeIDs(ids...)
+}
+
+// ClearAssets clears all "assets" edges to the Asset entity.
+func (_u *UserUpdateOne) ClearAssets() *UserUpdateOne {
+	_u.mutation.ClearAssets()
+	return _u
+}
+
+// RemoveAssetIDs removes the "assets" edge to Asset entities by IDs.
+func (_u *UserUpdateOne) RemoveAssetIDs(ids ...int) *UserUpdateOne {
+	_u.mutation.RemoveAssetIDs(ids...)
+	return _u
+}
+
+// RemoveAssets removes "assets" edges to Asset entities.
+func (_u *UserUpdateOne) RemoveAssets(v ...*Asset) *UserUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAssetIDs(ids...)
+}
+
+// ClearImageAsset clears the "image_asset" edge to the Asset entity.
+func (_u *UserUpdateOne) ClearImageAsset() *UserUpdateOne {
+	_u.mutation.ClearImageAsset()
+	return _u
 }
 
 // Where appends a list predicates to the UserUpdate builder.
@@ -1751,6 +1960,80 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(logincode.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AssetsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AssetsTable,
+			Columns: []string{user.AssetsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAssetsIDs(); len(nodes) > 0 && !_u.mutation.AssetsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AssetsTable,
+			Columns: []string{user.AssetsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AssetsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AssetsTable,
+			Columns: []string{user.AssetsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ImageAssetCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   user.ImageAssetTable,
+			Columns: []string{user.ImageAssetColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ImageAssetIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   user.ImageAssetTable,
+			Columns: []string{user.ImageAssetColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -3,8 +3,12 @@ package graph
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"inkwell/ent"
+	"inkwell/ent/asset"
 	"inkwell/graph/model"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
@@ -54,8 +58,8 @@ func articleConnection(ctx context.Context, l service.ArticleList, err error) (*
 }
 
 // articleMeta is an article's metadata from its input.
-func articleMeta(subtitle, canonicalURL *string, seo *model.SEOInput) service.ArticleMeta {
-	m := service.ArticleMeta{Subtitle: subtitle, CanonicalURL: canonicalURL}
+func articleMeta(subtitle, canonicalURL *string, seo *model.SEOInput, cover *string) service.ArticleMeta {
+	m := service.ArticleMeta{Subtitle: subtitle, CanonicalURL: canonicalURL, CoverImageAssetID: cover}
 	if seo != nil {
 		m.SeoTitle, m.SeoDescription = seo.Title, seo.Description
 	}
@@ -145,4 +149,24 @@ func (r *userResolver) ownList(ctx context.Context, u *model.User, first *int, a
 	}
 	l, err := list(acting, ctx, w)
 	return articleConnection(ctx, l, err)
+}
+
+// uploadRequest is the service's form of requestUpload's input.
+func uploadRequest(in model.RequestUploadInput) service.UploadRequest {
+	r := service.UploadRequest{Purpose: asset.Purpose(strings.ToLower(string(in.Purpose))), ContentType: in.ContentType,
+		ByteSize: int64(in.ByteSize)}
+	if in.Alt != nil {
+		r.Alt = *in.Alt
+	}
+	return r
+}
+
+// uploadPayload is requestUpload's answer; headers in name order, so that answers
+// compare equal.
+func uploadPayload(t service.UploadTicket) *model.RequestUploadPayload {
+	out := &model.RequestUploadPayload{UploadURL: t.URL, Method: t.Method, ExpiresAt: t.ExpiresAt, Asset: model.NewAsset(t.Asset)}
+	for _, name := range slices.Sorted(maps.Keys(t.Headers)) {
+		out.Headers = append(out.Headers, &model.HTTPHeader{Name: name, Value: t.Headers[name]})
+	}
+	return out
 }

@@ -54,6 +54,7 @@ type ComplexityRoot struct {
 		BodyHTML           func(childComplexity int) int
 		Canonical          func(childComplexity int) int
 		Comments           func(childComplexity int, first *int, after *string, last *int, before *string) int
+		CoverImage         func(childComplexity int) int
 		CreatedAt          func(childComplexity int) int
 		DeletedAt          func(childComplexity int) int
 		Description        func(childComplexity int) int
@@ -108,6 +109,16 @@ type ComplexityRoot struct {
 	ArticleRevisionEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	Asset struct {
+		Alt         func(childComplexity int) int
+		ByteSize    func(childComplexity int) int
+		ContentType func(childComplexity int) int
+		GlobalID    func(childComplexity int) int
+		Height      func(childComplexity int) int
+		URL         func(childComplexity int) int
+		Width       func(childComplexity int) int
 	}
 
 	AuthPayload struct {
@@ -178,6 +189,11 @@ type ComplexityRoot struct {
 		User func(childComplexity int) int
 	}
 
+	HttpHeader struct {
+		Name  func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
 	Identity struct {
 		CreatedAt  func(childComplexity int) int
 		EmailOrNil func(childComplexity int) int
@@ -195,6 +211,7 @@ type ComplexityRoot struct {
 		FollowUser            func(childComplexity int, input model.FollowUserInput) int
 		PublishArticle        func(childComplexity int, input model.PublishArticleInput) int
 		RefreshSession        func(childComplexity int, input model.RefreshSessionInput) int
+		RequestUpload         func(childComplexity int, input model.RequestUploadInput) int
 		RestoreArticle        func(childComplexity int, input model.RestoreArticleInput) int
 		RestoreRevision       func(childComplexity int, input model.RestoreRevisionInput) int
 		SendVerificationEmail func(childComplexity int) int
@@ -232,6 +249,14 @@ type ComplexityRoot struct {
 		Tags          func(childComplexity int, first *int) int
 		User          func(childComplexity int, username string) int
 		Viewer        func(childComplexity int) int
+	}
+
+	RequestUploadPayload struct {
+		Asset     func(childComplexity int) int
+		ExpiresAt func(childComplexity int) int
+		Headers   func(childComplexity int) int
+		Method    func(childComplexity int) int
+		UploadURL func(childComplexity int) int
 	}
 
 	RestoreArticlePayload struct {
@@ -365,6 +390,7 @@ type MutationResolver interface {
 	RestoreRevision(ctx context.Context, input model.RestoreRevisionInput) (*model.RestoreRevisionPayload, error)
 	DeleteArticle(ctx context.Context, input model.DeleteArticleInput) (*model.DeleteArticlePayload, error)
 	RestoreArticle(ctx context.Context, input model.RestoreArticleInput) (*model.RestoreArticlePayload, error)
+	RequestUpload(ctx context.Context, input model.RequestUploadInput) (*model.RequestUploadPayload, error)
 	FavoriteArticle(ctx context.Context, input model.FavoriteArticleInput) (*model.FavoriteArticlePayload, error)
 	UnfavoriteArticle(ctx context.Context, input model.UnfavoriteArticleInput) (*model.UnfavoriteArticlePayload, error)
 	AddComment(ctx context.Context, input model.AddCommentInput) (*model.AddCommentPayload, error)
@@ -463,6 +489,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Article.Comments(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
+	case "Article.coverImage":
+		if e.ComplexityRoot.Article.CoverImage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.CoverImage(childComplexity), true
 	case "Article.createdAt":
 		if e.ComplexityRoot.Article.CreatedAt == nil {
 			break
@@ -708,6 +740,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ArticleRevisionEdge.Node(childComplexity), true
 
+	case "Asset.alt":
+		if e.ComplexityRoot.Asset.Alt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Asset.Alt(childComplexity), true
+	case "Asset.byteSize":
+		if e.ComplexityRoot.Asset.ByteSize == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Asset.ByteSize(childComplexity), true
+	case "Asset.contentType":
+		if e.ComplexityRoot.Asset.ContentType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Asset.ContentType(childComplexity), true
+	case "Asset.id":
+		if e.ComplexityRoot.Asset.GlobalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Asset.GlobalID(childComplexity), true
+	case "Asset.height":
+		if e.ComplexityRoot.Asset.Height == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Asset.Height(childComplexity), true
+	case "Asset.url":
+		if e.ComplexityRoot.Asset.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Asset.URL(childComplexity), true
+	case "Asset.width":
+		if e.ComplexityRoot.Asset.Width == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Asset.Width(childComplexity), true
+
 	case "AuthPayload.accessToken":
 		if e.ComplexityRoot.AuthPayload.AccessToken == nil {
 			break
@@ -934,6 +1009,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.FollowUserPayload.User(childComplexity), true
 
+	case "HttpHeader.name":
+		if e.ComplexityRoot.HttpHeader.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HttpHeader.Name(childComplexity), true
+	case "HttpHeader.value":
+		if e.ComplexityRoot.HttpHeader.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HttpHeader.Value(childComplexity), true
+
 	case "Identity.createdAt":
 		if e.ComplexityRoot.Identity.CreatedAt == nil {
 			break
@@ -1063,6 +1151,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshSession(childComplexity, args["input"].(model.RefreshSessionInput)), true
+	case "Mutation.requestUpload":
+		if e.ComplexityRoot.Mutation.RequestUpload == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestUpload_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestUpload(childComplexity, args["input"].(model.RequestUploadInput)), true
 	case "Mutation.restoreArticle":
 		if e.ComplexityRoot.Mutation.RestoreArticle == nil {
 			break
@@ -1335,6 +1434,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "RequestUploadPayload.asset":
+		if e.ComplexityRoot.RequestUploadPayload.Asset == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestUploadPayload.Asset(childComplexity), true
+	case "RequestUploadPayload.expiresAt":
+		if e.ComplexityRoot.RequestUploadPayload.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestUploadPayload.ExpiresAt(childComplexity), true
+	case "RequestUploadPayload.headers":
+		if e.ComplexityRoot.RequestUploadPayload.Headers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestUploadPayload.Headers(childComplexity), true
+	case "RequestUploadPayload.method":
+		if e.ComplexityRoot.RequestUploadPayload.Method == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestUploadPayload.Method(childComplexity), true
+	case "RequestUploadPayload.uploadURL":
+		if e.ComplexityRoot.RequestUploadPayload.UploadURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestUploadPayload.UploadURL(childComplexity), true
 
 	case "RestoreArticlePayload.article":
 		if e.ComplexityRoot.RestoreArticlePayload.Article == nil {
@@ -1691,6 +1821,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("FollowUserInput", ec.unmarshalInputFollowUserInput),
 			graphql.NewInputUnmarshaler("PublishArticleInput", ec.unmarshalInputPublishArticleInput),
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
+			graphql.NewInputUnmarshaler("RequestUploadInput", ec.unmarshalInputRequestUploadInput),
 			graphql.NewInputUnmarshaler("RestoreArticleInput", ec.unmarshalInputRestoreArticleInput),
 			graphql.NewInputUnmarshaler("RestoreRevisionInput", ec.unmarshalInputRestoreRevisionInput),
 			graphql.NewInputUnmarshaler("SEOInput", ec.unmarshalInputSEOInput),
@@ -2024,6 +2155,8 @@ type Article implements Node {
   canonicalURL: String
   "What search engines and link previews should show."
   seo: SEO!
+  "The cover image, if the author chose one (` + "`" + `coverImageAssetId` + "`" + `)."
+  coverImage: Asset
   """
   The article's text in Markdown (CommonMark with GitHub tables, strikethrough and
   autolinks), 1 to 100,000 characters. A body that nests block quotes or lists more than
@@ -2431,6 +2564,16 @@ type Mutation {
   returned as it is.
   """
   restoreArticle(input: RestoreArticleInput!): RestoreArticlePayload!
+  """
+  Ask to upload an image: returns where and how to send its bytes straight to storage
+  (` + "`" + `uploadURL` + "`" + `, ` + "`" + `method` + "`" + `, ` + "`" + `headers` + "`" + `, before ` + "`" + `expiresAt` + "`" + `) and the asset they will be. Send
+  exactly ` + "`" + `byteSize` + "`" + ` bytes with the headers given; then use the asset (` + "`" + `imageAssetId` + "`" + `,
+  ` + "`" + `coverImageAssetId` + "`" + `, or its ` + "`" + `url` + "`" + ` in an article's body). Its first use verifies it: the
+  image's real type is read from its bytes, its size and pixels are bounded (10 MiB, 40
+  megapixels, 12,000 pixels a side by default), and it is re-encoded without metadata
+  (EXIF, GPS, comments). An asset nothing uses is deleted after a day.
+  """
+  requestUpload(input: RequestUploadInput!): RequestUploadPayload!
   "Favorite an article. Favoriting it again is not an error."
   favoriteArticle(input: FavoriteArticleInput!): FavoriteArticlePayload!
   "Remove an article from the viewer's favorites. Not an error when it was not favorited."
@@ -2620,6 +2763,12 @@ input UpdateViewerInput {
   bio: String
   "New picture URL (http or https, up to 2,048 characters); an empty string clears it."
   image: String
+  """
+  An ` + "`" + `AVATAR` + "`" + ` upload of the viewer's (` + "`" + `requestUpload` + "`" + `) to show as the picture: ` + "`" + `image` + "`" + `
+  becomes its URL. An empty string clears it. Not with ` + "`" + `image` + "`" + `. Someone else's asset, or
+  one whose upload fails verification, is ` + "`" + `BAD_USER_INPUT` + "`" + ` on ` + "`" + `imageAssetId` + "`" + `.
+  """
+  imageAssetId: ID
 }
 
 "Result of ` + "`" + `updateViewer` + "`" + `."
@@ -2668,6 +2817,12 @@ input CreateArticleInput {
   canonicalURL: String
   "Search-engine text; left out, the title and excerpt are used."
   seo: SEOInput
+  """
+  A ` + "`" + `COVER` + "`" + ` upload of the viewer's (` + "`" + `requestUpload` + "`" + `) to show as the cover image. Someone
+  else's asset, or one whose upload fails verification, is ` + "`" + `BAD_USER_INPUT` + "`" + ` on
+  ` + "`" + `coverImageAssetId` + "`" + `. ` + "`" + `INLINE` + "`" + ` uploads are used by putting their ` + "`" + `url` + "`" + ` in the body.
+  """
+  coverImageAssetId: ID
   "Publish at once (the default), or keep the article as a draft that only the viewer sees."
   publish: Boolean = true
 }
@@ -2725,6 +2880,8 @@ input UpdateArticleInput {
   canonicalURL: String
   "New search-engine text; each field given replaces the old one (empty falls back to the article's own)."
   seo: SEOInput
+  "A new cover: a ` + "`" + `COVER` + "`" + ` upload of the viewer's; an empty string removes the cover."
+  coverImageAssetId: ID
   """
   The ` + "`" + `updatedAt` + "`" + ` the client last read. When the article has changed since (another tab,
   another editor), the update is refused with ` + "`" + `CONFLICT` + "`" + ` and nothing is written, instead
@@ -2854,6 +3011,68 @@ type DeleteCommentPayload {
   """
   removedCommentIds: [ID!]!
 }
+
+"What an upload is for: where it may be used."
+enum UploadPurpose {
+  "A user's picture (` + "`" + `updateViewer(input: {imageAssetId})` + "`" + `)."
+  AVATAR
+  "An article's cover (` + "`" + `coverImageAssetId` + "`" + `)."
+  COVER
+  "An image in an article's body (its ` + "`" + `url` + "`" + ` in the Markdown)."
+  INLINE
+}
+
+"Input of ` + "`" + `requestUpload` + "`" + `."
+input RequestUploadInput {
+  "Where the image will be used; an asset is used only there."
+  purpose: UploadPurpose!
+  "` + "`" + `image/jpeg` + "`" + `, ` + "`" + `image/png` + "`" + `, ` + "`" + `image/gif` + "`" + ` or ` + "`" + `image/webp` + "`" + `; the bytes decide in the end."
+  contentType: String!
+  "Exactly how many bytes will be sent, 1 to 10 MiB (10,485,760) by default."
+  byteSize: Int!
+  "Text that describes the image for readers who cannot see it, up to 500 characters."
+  alt: String
+}
+
+"A header to send with an upload."
+type HttpHeader {
+  "Its name, e.g. ` + "`" + `Content-Type` + "`" + `."
+  name: String!
+  "Its value."
+  value: String!
+}
+
+"Result of ` + "`" + `requestUpload` + "`" + `: where and how to send the bytes."
+type RequestUploadPayload {
+  "Where to send the bytes: presigned object storage, or this server's ` + "`" + `/uploads/` + "`" + `."
+  uploadURL: String!
+  "The HTTP method to send them with: ` + "`" + `PUT` + "`" + `."
+  method: String!
+  "Headers to send with them, exactly."
+  headers: [HttpHeader!]!
+  "When ` + "`" + `uploadURL` + "`" + ` stops accepting them."
+  expiresAt: DateTime!
+  "The asset the bytes will be, once sent and used."
+  asset: Asset!
+}
+
+"An uploaded image."
+type Asset {
+  "Globally unique, opaque id: pass it as ` + "`" + `imageAssetId` + "`" + ` or ` + "`" + `coverImageAssetId` + "`" + `."
+  id: ID!
+  "Where the image is read from, once its first use has verified it."
+  url: String!
+  "Its width in pixels; null until verified."
+  width: Int
+  "Its height in pixels; null until verified."
+  height: Int
+  "Its type: as declared until verified, then as its bytes say."
+  contentType: String!
+  "Its size in bytes: as declared until verified, then of the cleaned image."
+  byteSize: Int!
+  "Its text alternative, possibly empty."
+  alt: String!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2886,6 +3105,8 @@ func (ec *executionContext) childFields_Article(ctx context.Context, field graph
 		return ec.fieldContext_Article_canonicalURL(ctx, field)
 	case "seo":
 		return ec.fieldContext_Article_seo(ctx, field)
+	case "coverImage":
+		return ec.fieldContext_Article_coverImage(ctx, field)
 	case "body":
 		return ec.fieldContext_Article_body(ctx, field)
 	case "bodyHTML":
@@ -2994,6 +3215,26 @@ func (ec *executionContext) childFields_ArticleRevisionEdge(ctx context.Context,
 		return ec.fieldContext_ArticleRevisionEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ArticleRevisionEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Asset(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Asset_id(ctx, field)
+	case "url":
+		return ec.fieldContext_Asset_url(ctx, field)
+	case "width":
+		return ec.fieldContext_Asset_width(ctx, field)
+	case "height":
+		return ec.fieldContext_Asset_height(ctx, field)
+	case "contentType":
+		return ec.fieldContext_Asset_contentType(ctx, field)
+	case "byteSize":
+		return ec.fieldContext_Asset_byteSize(ctx, field)
+	case "alt":
+		return ec.fieldContext_Asset_alt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Asset", field.Name)
 }
 
 func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3132,6 +3373,16 @@ func (ec *executionContext) childFields_FollowUserPayload(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type FollowUserPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_HttpHeader(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_HttpHeader_name(ctx, field)
+	case "value":
+		return ec.fieldContext_HttpHeader_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HttpHeader", field.Name)
+}
+
 func (ec *executionContext) childFields_Identity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "provider":
@@ -3164,6 +3415,22 @@ func (ec *executionContext) childFields_PublishArticlePayload(ctx context.Contex
 		return ec.fieldContext_PublishArticlePayload_article(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PublishArticlePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RequestUploadPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "uploadURL":
+		return ec.fieldContext_RequestUploadPayload_uploadURL(ctx, field)
+	case "method":
+		return ec.fieldContext_RequestUploadPayload_method(ctx, field)
+	case "headers":
+		return ec.fieldContext_RequestUploadPayload_headers(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_RequestUploadPayload_expiresAt(ctx, field)
+	case "asset":
+		return ec.fieldContext_RequestUploadPayload_asset(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RequestUploadPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_RestoreArticlePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3690,6 +3957,20 @@ func (ec *executionContext) field_Mutation_refreshSession_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RefreshSessionInput, error) {
 			return ec.unmarshalNRefreshSessionInput2inkwellᚋgraphᚋmodelᚐRefreshSessionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_requestUpload_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RequestUploadInput, error) {
+			return ec.unmarshalNRequestUploadInput2inkwellᚋgraphᚋmodelᚐRequestUploadInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4479,6 +4760,38 @@ func (ec *executionContext) fieldContext_Article_seo(_ context.Context, field gr
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SEO(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Article_coverImage(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_coverImage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CoverImage()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Asset) graphql.Marshaler {
+			return ec.marshalOAsset2ᚖinkwellᚋgraphᚋmodelᚐAsset(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Article_coverImage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Article",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Asset(ctx, field)
 		},
 	}
 	return fc, nil
@@ -5499,6 +5812,167 @@ func (ec *executionContext) fieldContext_ArticleRevisionEdge_node(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Asset_id(ctx context.Context, field graphql.CollectedField, obj *model.Asset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Asset_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GlobalID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Asset_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Asset", field, true, false, "ID")
+}
+
+func (ec *executionContext) _Asset_url(ctx context.Context, field graphql.CollectedField, obj *model.Asset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Asset_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Asset_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Asset", field, false, false, "String")
+}
+
+func (ec *executionContext) _Asset_width(ctx context.Context, field graphql.CollectedField, obj *model.Asset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Asset_width(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Width, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Asset_width(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Asset", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Asset_height(ctx context.Context, field graphql.CollectedField, obj *model.Asset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Asset_height(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Height, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Asset_height(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Asset", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Asset_contentType(ctx context.Context, field graphql.CollectedField, obj *model.Asset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Asset_contentType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContentType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Asset_contentType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Asset", field, false, false, "String")
+}
+
+func (ec *executionContext) _Asset_byteSize(ctx context.Context, field graphql.CollectedField, obj *model.Asset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Asset_byteSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByteSize, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Asset_byteSize(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Asset", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Asset_alt(ctx context.Context, field graphql.CollectedField, obj *model.Asset) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Asset_alt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Alt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Asset_alt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Asset", field, false, false, "String")
+}
+
 func (ec *executionContext) _AuthPayload_accessToken(ctx context.Context, field graphql.CollectedField, obj *model.AuthPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6433,6 +6907,52 @@ func (ec *executionContext) fieldContext_FollowUserPayload_user(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _HttpHeader_name(ctx context.Context, field graphql.CollectedField, obj *model.HTTPHeader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HttpHeader_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HttpHeader_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HttpHeader", field, false, false, "String")
+}
+
+func (ec *executionContext) _HttpHeader_value(ctx context.Context, field graphql.CollectedField, obj *model.HTTPHeader) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HttpHeader_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HttpHeader_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HttpHeader", field, false, false, "String")
+}
+
 func (ec *executionContext) _Identity_provider(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7326,6 +7846,50 @@ func (ec *executionContext) fieldContext_Mutation_restoreArticle(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_requestUpload(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestUpload(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestUpload(ctx, fc.Args["input"].(model.RequestUploadInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RequestUploadPayload) graphql.Marshaler {
+			return ec.marshalNRequestUploadPayload2ᚖinkwellᚋgraphᚋmodelᚐRequestUploadPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestUpload(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RequestUploadPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestUpload_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_favoriteArticle(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8113,6 +8677,139 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RequestUploadPayload_uploadURL(ctx context.Context, field graphql.CollectedField, obj *model.RequestUploadPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestUploadPayload_uploadURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UploadURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RequestUploadPayload_uploadURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RequestUploadPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _RequestUploadPayload_method(ctx context.Context, field graphql.CollectedField, obj *model.RequestUploadPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestUploadPayload_method(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Method, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RequestUploadPayload_method(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RequestUploadPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _RequestUploadPayload_headers(ctx context.Context, field graphql.CollectedField, obj *model.RequestUploadPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestUploadPayload_headers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Headers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HTTPHeader) graphql.Marshaler {
+			return ec.marshalNHttpHeader2ᚕᚖinkwellᚋgraphᚋmodelᚐHTTPHeaderᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RequestUploadPayload_headers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RequestUploadPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HttpHeader(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RequestUploadPayload_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.RequestUploadPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestUploadPayload_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RequestUploadPayload_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RequestUploadPayload", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _RequestUploadPayload_asset(ctx context.Context, field graphql.CollectedField, obj *model.RequestUploadPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestUploadPayload_asset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Asset, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Asset) graphql.Marshaler {
+			return ec.marshalNAsset2ᚖinkwellᚋgraphᚋmodelᚐAsset(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RequestUploadPayload_asset(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RequestUploadPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Asset(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10688,7 +11385,7 @@ func (ec *executionContext) unmarshalInputCreateArticleInput(ctx context.Context
 		asMap["publish"] = true
 	}
 
-	fieldsInOrder := [...]string{"title", "description", "body", "tags", "subtitle", "canonicalURL", "seo", "publish"}
+	fieldsInOrder := [...]string{"title", "description", "body", "tags", "subtitle", "canonicalURL", "seo", "coverImageAssetId", "publish"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -10744,6 +11441,13 @@ func (ec *executionContext) unmarshalInputCreateArticleInput(ctx context.Context
 				return it, err
 			}
 			it.Seo = data
+		case "coverImageAssetId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("coverImageAssetId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CoverImageAssetID = data
 		case "publish":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publish"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -11115,6 +11819,69 @@ func (ec *executionContext) unmarshalInputRefreshSessionInput(ctx context.Contex
 func UnmarshalRefreshSessionInput(ctx context.Context, raw any) (model.RefreshSessionInput, error) {
 	var out model.RefreshSessionInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RefreshSessionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRequestUploadInput(ctx context.Context, obj any) (model.RequestUploadInput, error) {
+	var it model.RequestUploadInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"purpose", "contentType", "byteSize", "alt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "purpose":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("purpose"))
+			data, err := ec.unmarshalNUploadPurpose2inkwellᚋgraphᚋmodelᚐUploadPurpose(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Purpose = data
+		case "contentType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contentType"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContentType = data
+		case "byteSize":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("byteSize"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ByteSize = data
+		case "alt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("alt"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Alt = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRequestUploadInput unmarshals raw into the RequestUploadInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRequestUploadInput(ctx context.Context, raw any) (model.RequestUploadInput, error) {
+	var out model.RequestUploadInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RequestUploadInput", raw, &out)
 	return out, err
 }
 
@@ -11577,7 +12344,7 @@ func (ec *executionContext) unmarshalInputUpdateArticleInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"slug", "title", "description", "body", "tags", "subtitle", "canonicalURL", "seo", "expectedUpdatedAt"}
+	fieldsInOrder := [...]string{"slug", "title", "description", "body", "tags", "subtitle", "canonicalURL", "seo", "coverImageAssetId", "expectedUpdatedAt"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -11640,6 +12407,13 @@ func (ec *executionContext) unmarshalInputUpdateArticleInput(ctx context.Context
 				return it, err
 			}
 			it.Seo = data
+		case "coverImageAssetId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("coverImageAssetId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CoverImageAssetID = data
 		case "expectedUpdatedAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedUpdatedAt"))
 			data, err := ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
@@ -11724,7 +12498,7 @@ func (ec *executionContext) unmarshalInputUpdateViewerInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"email", "username", "password", "currentPassword", "bio", "image"}
+	fieldsInOrder := [...]string{"email", "username", "password", "currentPassword", "bio", "image", "imageAssetId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -11773,6 +12547,13 @@ func (ec *executionContext) unmarshalInputUpdateViewerInput(ctx context.Context,
 				return it, err
 			}
 			it.Image = data
+		case "imageAssetId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("imageAssetId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ImageAssetID = data
 		}
 	}
 	return it, nil
@@ -11951,6 +12732,11 @@ func (ec *executionContext) _Article(ctx context.Context, sel ast.SelectionSet, 
 		case "seo":
 			out.Values[i] = ec._Article_seo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "coverImage":
+			out.Values[i] = ec._Article_coverImage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "body":
@@ -12281,6 +13067,69 @@ func (ec *executionContext) _ArticleRevisionEdge(ctx context.Context, sel ast.Se
 			}
 		case "node":
 			out.Values[i] = ec._ArticleRevisionEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var assetImplementors = []string{"Asset"}
+
+func (ec *executionContext) _Asset(ctx context.Context, sel ast.SelectionSet, obj *model.Asset) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, assetImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Asset")
+		case "id":
+			out.Values[i] = ec._Asset_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._Asset_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "width":
+			out.Values[i] = ec._Asset_width(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "height":
+			out.Values[i] = ec._Asset_height(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "contentType":
+			out.Values[i] = ec._Asset_contentType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byteSize":
+			out.Values[i] = ec._Asset_byteSize(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "alt":
+			out.Values[i] = ec._Asset_alt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -12784,6 +13633,44 @@ func (ec *executionContext) _FollowUserPayload(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var httpHeaderImplementors = []string{"HttpHeader"}
+
+func (ec *executionContext) _HttpHeader(ctx context.Context, sel ast.SelectionSet, obj *model.HTTPHeader) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, httpHeaderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HttpHeader")
+		case "name":
+			out.Values[i] = ec._HttpHeader_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._HttpHeader_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var identityImplementors = []string{"Identity"}
 
 func (ec *executionContext) _Identity(ctx context.Context, sel ast.SelectionSet, obj *ent.Identity) graphql.Marshaler {
@@ -12975,6 +13862,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "restoreArticle":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_restoreArticle(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestUpload":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestUpload(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -13198,6 +14092,59 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var requestUploadPayloadImplementors = []string{"RequestUploadPayload"}
+
+func (ec *executionContext) _RequestUploadPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RequestUploadPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, requestUploadPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RequestUploadPayload")
+		case "uploadURL":
+			out.Values[i] = ec._RequestUploadPayload_uploadURL(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "method":
+			out.Values[i] = ec._RequestUploadPayload_method(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "headers":
+			out.Values[i] = ec._RequestUploadPayload_headers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._RequestUploadPayload_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "asset":
+			out.Values[i] = ec._RequestUploadPayload_asset(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -14462,6 +15409,14 @@ func (ec *executionContext) marshalNArticleStatus2inkwellᚋgraphᚋmodelᚐArti
 	return v
 }
 
+func (ec *executionContext) marshalNAsset2ᚖinkwellᚋgraphᚋmodelᚐAsset(ctx context.Context, sel ast.SelectionSet, v *model.Asset) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Asset!")
+		return graphql.Null
+	}
+	return ec._Asset(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNAuthPayload2ᚖinkwellᚋgraphᚋmodelᚐAuthPayload(ctx context.Context, sel ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AuthPayload!")
@@ -14661,6 +15616,30 @@ func (ec *executionContext) marshalNFollowUserPayload2ᚖinkwellᚋgraphᚋmodel
 	return ec._FollowUserPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNHttpHeader2ᚕᚖinkwellᚋgraphᚋmodelᚐHTTPHeaderᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HTTPHeader) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHttpHeader2ᚖinkwellᚋgraphᚋmodelᚐHTTPHeader(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHttpHeader2ᚖinkwellᚋgraphᚋmodelᚐHTTPHeader(ctx context.Context, sel ast.SelectionSet, v *model.HTTPHeader) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HttpHeader!")
+		return graphql.Null
+	}
+	return ec._HttpHeader(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -14726,6 +15705,20 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) unmarshalNInt2int64(ctx context.Context, v any) (int64, error) {
+	res, err := graphql.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalInt64(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
+	}
+	return res
+}
+
 func (ec *executionContext) marshalNNode2ᚕinkwellᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v []model.Node) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -14760,6 +15753,19 @@ func (ec *executionContext) marshalNPublishArticlePayload2ᚖinkwellᚋgraphᚋm
 func (ec *executionContext) unmarshalNRefreshSessionInput2inkwellᚋgraphᚋmodelᚐRefreshSessionInput(ctx context.Context, v any) (model.RefreshSessionInput, error) {
 	res, err := ec.unmarshalInputRefreshSessionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRequestUploadInput2inkwellᚋgraphᚋmodelᚐRequestUploadInput(ctx context.Context, v any) (model.RequestUploadInput, error) {
+	res, err := ec.unmarshalInputRequestUploadInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRequestUploadPayload2ᚖinkwellᚋgraphᚋmodelᚐRequestUploadPayload(ctx context.Context, sel ast.SelectionSet, v *model.RequestUploadPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RequestUploadPayload!")
+		return graphql.Null
+	}
+	return ec._RequestUploadPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRestoreArticleInput2inkwellᚋgraphᚋmodelᚐRestoreArticleInput(ctx context.Context, v any) (model.RestoreArticleInput, error) {
@@ -14974,6 +15980,16 @@ func (ec *executionContext) marshalNUpdateViewerPayload2ᚖinkwellᚋgraphᚋmod
 		return graphql.Null
 	}
 	return ec._UpdateViewerPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUploadPurpose2inkwellᚋgraphᚋmodelᚐUploadPurpose(ctx context.Context, v any) (model.UploadPurpose, error) {
+	var res model.UploadPurpose
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUploadPurpose2inkwellᚋgraphᚋmodelᚐUploadPurpose(ctx context.Context, sel ast.SelectionSet, v model.UploadPurpose) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNUser2ᚕᚖinkwellᚋgraphᚋmodelᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.User) graphql.Marshaler {
@@ -15200,6 +16216,13 @@ func (ec *executionContext) unmarshalOArticleFilter2ᚖinkwellᚋgraphᚋmodel�
 	}
 	res, err := ec.unmarshalInputArticleFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAsset2ᚖinkwellᚋgraphᚋmodelᚐAsset(ctx context.Context, sel ast.SelectionSet, v *model.Asset) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Asset(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {

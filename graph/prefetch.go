@@ -102,6 +102,14 @@ func (p *plan) articles(as []*ent.Article, fields []graphql.CollectedField) {
 			want(p, p.l.TagsByArticle, ids, nil)
 		case "viewerHasFavorited":
 			want(p, p.l.ViewerHasFavorited, ids, nil)
+		case "coverImage":
+			var covers []int
+			for _, a := range as {
+				if a.CoverImageAssetID != nil {
+					covers = append(covers, *a.CoverImageAssetID)
+				}
+			}
+			want(p, p.l.AssetByID, covers, nil)
 		case "comments":
 			a := args(p.ctx, f)
 			if w, err := window(a.int("first"), a.str("after"), a.int("last"), a.str("before")); err == nil {

@@ -85,6 +85,7 @@ func (r *mutationResolver) UpdateViewer(ctx context.Context, input model.UpdateV
 	}
 	u, err := w.UpdateViewer(ctx, service.UpdateViewerInput{
 		Email: input.Email, Username: input.Username, Password: input.Password, Bio: input.Bio, Image: input.Image,
+		ImageAssetID:    input.ImageAssetID,
 		CurrentPassword: input.CurrentPassword,
 	})
 	if err != nil {
@@ -154,7 +155,7 @@ func (r *mutationResolver) CreateArticle(ctx context.Context, input model.Create
 	}
 	a, err := w.CreateArticle(ctx, service.CreateArticleInput{
 		Title: input.Title, Description: input.Description, Body: input.Body, Tags: input.Tags,
-		ArticleMeta: articleMeta(input.Subtitle, input.CanonicalURL, input.Seo),
+		ArticleMeta: articleMeta(input.Subtitle, input.CanonicalURL, input.Seo, input.CoverImageAssetID),
 		Draft:       input.Publish != nil && !*input.Publish,
 	})
 	if err != nil {
@@ -198,7 +199,7 @@ func (r *mutationResolver) UpdateArticle(ctx context.Context, input model.Update
 	a, err := w.UpdateArticle(ctx, service.UpdateArticleInput{
 		Slug: input.Slug, Title: input.Title, Description: input.Description, Body: input.Body,
 		Tags: input.Tags, SetTags: input.Tags != nil,
-		ArticleMeta:       articleMeta(input.Subtitle, input.CanonicalURL, input.Seo),
+		ArticleMeta:       articleMeta(input.Subtitle, input.CanonicalURL, input.Seo, input.CoverImageAssetID),
 		ExpectedUpdatedAt: input.ExpectedUpdatedAt,
 	})
 	if err != nil {
@@ -244,6 +245,19 @@ func (r *mutationResolver) RestoreArticle(ctx context.Context, input model.Resto
 		return nil, err
 	}
 	return &model.RestoreArticlePayload{Article: model.NewArticle(ctx, a)}, nil
+}
+
+// RequestUpload is the resolver for the requestUpload field.
+func (r *mutationResolver) RequestUpload(ctx context.Context, input model.RequestUploadInput) (*model.RequestUploadPayload, error) {
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := w.RequestUpload(ctx, uploadRequest(input))
+	if err != nil {
+		return nil, err
+	}
+	return uploadPayload(t), nil
 }
 
 // FavoriteArticle is the resolver for the favoriteArticle field.

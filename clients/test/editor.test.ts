@@ -13,7 +13,9 @@ import {
   DraftsDocument,
   EditorArticleDocument,
   PublishArticleDocument,
+  RequestUploadDocument,
   SaveArticleDocument,
+  SetCoverDocument,
   UpdateCommentDocument,
 } from '../src/generated/graphql.js';
 import { clientFor, currentData, firstData, recordingFetch, serverURL, signUp, uniqueName } from './helpers.js';
@@ -160,4 +162,50 @@ test('a reply shows under its parent in the watched discussion, and its edit too
   assert.deepEqual(sentSince(requests, beforeEdit, 'UpdateComment'), []);
   top = currentData(discussion).article?.comments.edges[0]?.node;
   assert.equal(top?.replies.edges[0]?.node.body, 'a better answer', 'the edit shows in the thread');
+});
+
+// A 1×1 PNG.
+const onePixelPNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+  'base64',
+);
+
+test('an image uploaded from Node becomes the cover of the watched editor, with no refetch', async (t) => {
+  const url = serverURL('INKWELL_URL');
+  const { fetch, requests } = recordingFetch();
+  const author = clientFor(t, { url, fetch });
+  await signUp(author, 'uploader');
+  const { data } = await author.client.mutate({
+    mutation: CreateDraftDocument,
+    variables: { input: { title: uniqueName('Illustrated '), description: '', body: 'Text.' } },
+  });
+  const slug = data!.createArticle.article.slug;
+  const editor = author.client.watchQuery({ query: EditorArticleDocument, variables: { slug } });
+  assert.equal((await firstData(editor)).article?.coverImage, null);
+
+  const { data: ticket } = await author.client.mutate({
+    mutation: RequestUploadDocument,
+    variables: { input: { purpose: 'COVER', contentType: 'image/png', byteSize: onePixelPNG.length, alt: 'a dot' } },
+  });
+  const up = ticket!.requestUpload;
+  assert.equal(up.asset.width, null, 'not verified before its first use');
+  const sent = await globalThis.fetch(up.uploadURL, {
+    method: up.method,
+    headers: Object.fromEntries(up.headers.map((h) => [h.name, h.value])),
+    body: onePixelPNG,
+  });
+  assert.equal(sent.status, 200, await sent.text());
+
+  const before = requests.length;
+  await author.client.mutate({ mutation: SetCoverDocument, variables: { input: { slug, coverImageAssetId: up.asset.id } } });
+  assert.deepEqual(sentSince(requests, before, 'SetCover'), [], 'only the mutation went over the network');
+  const cover = currentData(editor).article?.coverImage;
+  assert.equal(cover?.id, up.asset.id);
+  assert.equal(cover?.width, 1);
+  assert.equal(cover?.height, 1);
+  assert.equal(cover?.alt, 'a dot');
+
+  const image = await globalThis.fetch(cover!.url);
+  assert.equal(image.status, 200);
+  assert.equal(image.headers.get('content-type'), 'image/png');
 });

@@ -63,6 +63,8 @@ const (
 	FieldDeletedAt = "deleted_at"
 	// FieldTrashedFrom holds the string denoting the trashed_from field in the database.
 	FieldTrashedFrom = "trashed_from"
+	// FieldCoverImageAssetID holds the string denoting the cover_image_asset_id field in the database.
+	FieldCoverImageAssetID = "cover_image_asset_id"
 	// EdgeAuthor holds the string denoting the author edge name in mutations.
 	EdgeAuthor = "author"
 	// EdgeTags holds the string denoting the tags edge name in mutations.
@@ -71,6 +73,8 @@ const (
 	EdgeComments = "comments"
 	// EdgeRevisions holds the string denoting the revisions edge name in mutations.
 	EdgeRevisions = "revisions"
+	// EdgeCoverImage holds the string denoting the cover_image edge name in mutations.
+	EdgeCoverImage = "cover_image"
 	// EdgeFavoritedBy holds the string denoting the favorited_by edge name in mutations.
 	EdgeFavoritedBy = "favorited_by"
 	// EdgeArticleTags holds the string denoting the article_tags edge name in mutations.
@@ -105,6 +109,13 @@ const (
 	RevisionsInverseTable = "article_revisions"
 	// RevisionsColumn is the table column denoting the revisions relation/edge.
 	RevisionsColumn = "article_id"
+	// CoverImageTable is the table that holds the cover_image relation/edge.
+	CoverImageTable = "articles"
+	// CoverImageInverseTable is the table name for the Asset entity.
+	// It exists in this package in order to avoid circular dependency with the "asset" package.
+	CoverImageInverseTable = "assets"
+	// CoverImageColumn is the table column denoting the cover_image relation/edge.
+	CoverImageColumn = "cover_image_asset_id"
 	// FavoritedByTable is the table that holds the favorited_by relation/edge. The primary key declared below.
 	FavoritedByTable = "favorites"
 	// FavoritedByInverseTable is the table name for the User entity.
@@ -152,6 +163,7 @@ var Columns = []string{
 	FieldPublishAt,
 	FieldDeletedAt,
 	FieldTrashedFrom,
+	FieldCoverImageAssetID,
 }
 
 var (
@@ -410,6 +422,11 @@ func ByTrashedFrom(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTrashedFrom, opts...).ToFunc()
 }
 
+// ByCoverImageAssetID orders the results by the cover_image_asset_id field.
+func ByCoverImageAssetID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCoverImageAssetID, opts...).ToFunc()
+}
+
 // ByAuthorField orders the results by author field.
 func ByAuthorField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -456,6 +473,13 @@ func ByRevisionsCount(opts ...sql.OrderTermOption) OrderOption {
 func ByRevisions(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	return func(s *sql.Selector) {
 		sqlgraph.OrderByNeighborTerms(s, newRevisionsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByCoverImageField orders the results by cover_image field.
+func ByCoverImageField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCoverImageStep(), sql.OrderByField(field, opts...))
 	}
 }
 
@@ -526,6 +550,13 @@ func newRevisionsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(RevisionsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, RevisionsTable, RevisionsColumn),
+	)
+}
+func newCoverImageStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CoverImageInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, CoverImageTable, CoverImageColumn),
 	)
 }
 func newFavoritedByStep() *sqlgraph.Step {

@@ -161,6 +161,11 @@ func DeletedAt(v time.Time) predicate.Article {
 	return predicate.Article(sql.FieldEQ(FieldDeletedAt, v))
 }
 
+// CoverImageAssetID applies equality check predicate on the "cover_image_asset_id" field. It's identical to CoverImageAssetIDEQ.
+func CoverImageAssetID(v int) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldCoverImageAssetID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Article {
 	return predicate.Article(sql.FieldEQ(FieldCreatedAt, v))
@@ -1311,6 +1316,36 @@ func TrashedFromNotNil() predicate.Article {
 	return predicate.Article(sql.FieldNotNull(FieldTrashedFrom))
 }
 
+// CoverImageAssetIDEQ applies the EQ predicate on the "cover_image_asset_id" field.
+func CoverImageAssetIDEQ(v int) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldCoverImageAssetID, v))
+}
+
+// CoverImageAssetIDNEQ applies the NEQ predicate on the "cover_image_asset_id" field.
+func CoverImageAssetIDNEQ(v int) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldCoverImageAssetID, v))
+}
+
+// CoverImageAssetIDIn applies the In predicate on the "cover_image_asset_id" field.
+func CoverImageAssetIDIn(vs ...int) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldCoverImageAssetID, vs...))
+}
+
+// CoverImageAssetIDNotIn applies the NotIn predicate on the "cover_image_asset_id" field.
+func CoverImageAssetIDNotIn(vs ...int) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldCoverImageAssetID, vs...))
+}
+
+// CoverImageAssetIDIsNil applies the IsNil predicate on the "cover_image_asset_id" field.
+func CoverImageAssetIDIsNil() predicate.Article {
+	return predicate.Article(sql.FieldIsNull(FieldCoverImageAssetID))
+}
+
+// CoverImageAssetIDNotNil applies the NotNil predicate on the "cover_image_asset_id" field.
+func CoverImageAssetIDNotNil() predicate.Article {
+	return predicate.Article(sql.FieldNotNull(FieldCoverImageAssetID))
+}
+
 // HasAuthor applies the HasEdge predicate on the "author" edge.
 func HasAuthor() predicate.Article {
 	return predicate.Article(func(s *sql.Selector) {
@@ -1395,6 +1430,29 @@ func HasRevisions() predicate.Article {
 func HasRevisionsWith(preds ...predicate.ArticleRevision) predicate.Article {
 	return predicate.Article(func(s *sql.Selector) {
 		step := newRevisionsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCoverImage applies the HasEdge predicate on the "cover_image" edge.
+func HasCoverImage() predicate.Article {
+	return predicate.Article(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, CoverImageTable, CoverImageColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCoverImageWith applies the HasEdge predicate on the "cover_image" edge with a given conditions (other predicates).
+func HasCoverImageWith(preds ...predicate.Asset) predicate.Article {
+	return predicate.Article(func(s *sql.Selector) {
+		step := newCoverImageStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -34,6 +34,7 @@ var (
 		{Name: "publish_at", Type: field.TypeTime, Nullable: true},
 		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
 		{Name: "trashed_from", Type: field.TypeEnum, Nullable: true, Enums: []string{"draft", "scheduled", "published"}},
+		{Name: "cover_image_asset_id", Type: field.TypeInt, Nullable: true},
 		{Name: "author_id", Type: field.TypeInt},
 	}
 	// ArticlesTable holds the schema information for the "articles" table.
@@ -43,8 +44,14 @@ var (
 		PrimaryKey: []*schema.Column{ArticlesColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
-				Symbol:     "articles_users_articles",
+				Symbol:     "articles_assets_cover_of",
 				Columns:    []*schema.Column{ArticlesColumns[23]},
+				RefColumns: []*schema.Column{AssetsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "articles_users_articles",
+				Columns:    []*schema.Column{ArticlesColumns[24]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -61,7 +68,7 @@ var (
 			{
 				Name:    "article_author_id_published_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[23], ArticlesColumns[19], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[24], ArticlesColumns[19], ArticlesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text = 'published'::text)",
 				},
@@ -69,7 +76,7 @@ var (
 			{
 				Name:    "article_author_id_updated_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[23], ArticlesColumns[2], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[24], ArticlesColumns[2], ArticlesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text <> 'published'::text)",
 				},
@@ -151,6 +158,52 @@ var (
 				Name:    "articletag_tag_id_article_id",
 				Unique:  false,
 				Columns: []*schema.Column{ArticleTagsColumns[1], ArticleTagsColumns[0]},
+			},
+		},
+	}
+	// AssetsColumns holds the columns for the "assets" table.
+	AssetsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "purpose", Type: field.TypeEnum, Enums: []string{"avatar", "cover", "inline"}},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"pending", "ready", "rejected"}, Default: "pending"},
+		{Name: "token", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "url", Type: field.TypeString, Size: 2048},
+		{Name: "content_type", Type: field.TypeString, Size: 64},
+		{Name: "byte_size", Type: field.TypeInt64},
+		{Name: "width", Type: field.TypeInt, Nullable: true},
+		{Name: "height", Type: field.TypeInt, Nullable: true},
+		{Name: "alt", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "owner_id", Type: field.TypeInt},
+	}
+	// AssetsTable holds the schema information for the "assets" table.
+	AssetsTable = &schema.Table{
+		Name:       "assets",
+		Columns:    AssetsColumns,
+		PrimaryKey: []*schema.Column{AssetsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "assets_users_assets",
+				Columns:    []*schema.Column{AssetsColumns[13]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "asset_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{AssetsColumns[12]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "(expires_at IS NOT NULL)",
+				},
+			},
+			{
+				Name:    "asset_owner_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AssetsColumns[13], AssetsColumns[1]},
 			},
 		},
 	}
@@ -432,12 +485,21 @@ var (
 		{Name: "password_hash", Type: field.TypeString, Default: ""},
 		{Name: "bio", Type: field.TypeString, Size: 2000, Default: ""},
 		{Name: "image", Type: field.TypeString, Size: 2048, Default: ""},
+		{Name: "image_asset_id", Type: field.TypeInt, Nullable: true},
 	}
 	// UsersTable holds the schema information for the "users" table.
 	UsersTable = &schema.Table{
 		Name:       "users",
 		Columns:    UsersColumns,
 		PrimaryKey: []*schema.Column{UsersColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "users_assets_avatar_of",
+				Columns:    []*schema.Column{UsersColumns[14]},
+				RefColumns: []*schema.Column{AssetsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
 		Indexes: []*schema.Index{
 			{
 				Name:    "user_created_at",
@@ -456,6 +518,7 @@ var (
 		ArticlesTable,
 		ArticleRevisionsTable,
 		ArticleTagsTable,
+		AssetsTable,
 		CommentsTable,
 		FavoritesTable,
 		FollowsTable,
@@ -468,10 +531,12 @@ var (
 )
 
 func init() {
-	ArticlesTable.ForeignKeys[0].RefTable = UsersTable
+	ArticlesTable.ForeignKeys[0].RefTable = AssetsTable
+	ArticlesTable.ForeignKeys[1].RefTable = UsersTable
 	ArticleRevisionsTable.ForeignKeys[0].RefTable = ArticlesTable
 	ArticleTagsTable.ForeignKeys[0].RefTable = ArticlesTable
 	ArticleTagsTable.ForeignKeys[1].RefTable = TagsTable
+	AssetsTable.ForeignKeys[0].RefTable = UsersTable
 	CommentsTable.ForeignKeys[0].RefTable = ArticlesTable
 	CommentsTable.ForeignKeys[1].RefTable = CommentsTable
 	CommentsTable.ForeignKeys[2].RefTable = UsersTable
@@ -486,4 +551,5 @@ func init() {
 	IdentitiesTable.ForeignKeys[0].RefTable = UsersTable
 	LoginCodesTable.ForeignKeys[0].RefTable = UsersTable
 	RefreshTokensTable.ForeignKeys[0].RefTable = UsersTable
+	UsersTable.ForeignKeys[0].RefTable = AssetsTable
 }

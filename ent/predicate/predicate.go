@@ -15,6 +15,9 @@ type ArticleRevision func(*sql.Selector)
 // ArticleTag is the predicate function for articletag builders.
 type ArticleTag func(*sql.Selector)
 
+// Asset is the predicate function for asset builders.
+type Asset func(*sql.Selector)
+
 // Comment is the predicate function for comment builders.
 type Comment func(*sql.Selector)
 

@@ -7,6 +7,7 @@ import (
 	"inkwell/ent/article"
 	"inkwell/ent/articlerevision"
 	"inkwell/ent/articletag"
+	"inkwell/ent/asset"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/follow"
@@ -201,6 +202,57 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	assetMixin := schema.Asset{}.Mixin()
+	assetMixinFields0 := assetMixin[0].Fields()
+	_ = assetMixinFields0
+	assetFields := schema.Asset{}.Fields()
+	_ = assetFields
+	// assetDescCreatedAt is the schema descriptor for created_at field.
+	assetDescCreatedAt := assetMixinFields0[0].Descriptor()
+	// asset.DefaultCreatedAt holds the default value on creation for the created_at field.
+	asset.DefaultCreatedAt = assetDescCreatedAt.Default.(func() time.Time)
+	// assetDescUpdatedAt is the schema descriptor for updated_at field.
+	assetDescUpdatedAt := assetMixinFields0[1].Descriptor()
+	// asset.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	asset.DefaultUpdatedAt = assetDescUpdatedAt.Default.(func() time.Time)
+	// asset.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	asset.UpdateDefaultUpdatedAt = assetDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// assetDescToken is the schema descriptor for token field.
+	assetDescToken := assetFields[3].Descriptor()
+	// asset.TokenValidator is a validator for the "token" field. It is called by the builders before save.
+	asset.TokenValidator = func() func(string) error {
+		validators := assetDescToken.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(token string) error {
+			for _, fn := range fns {
+				if err := fn(token); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// assetDescURL is the schema descriptor for url field.
+	assetDescURL := assetFields[4].Descriptor()
+	// asset.URLValidator is a validator for the "url" field. It is called by the builders before save.
+	asset.URLValidator = assetDescURL.Validators[0].(func(string) error)
+	// assetDescContentType is the schema descriptor for content_type field.
+	assetDescContentType := assetFields[5].Descriptor()
+	// asset.ContentTypeValidator is a validator for the "content_type" field. It is called by the builders before save.
+	asset.ContentTypeValidator = assetDescContentType.Validators[0].(func(string) error)
+	// assetDescByteSize is the schema descriptor for byte_size field.
+	assetDescByteSize := assetFields[6].Descriptor()
+	// asset.ByteSizeValidator is a validator for the "byte_size" field. It is called by the builders before save.
+	asset.ByteSizeValidator = assetDescByteSize.Validators[0].(func(int64) error)
+	// assetDescAlt is the schema descriptor for alt field.
+	assetDescAlt := assetFields[9].Descriptor()
+	// asset.DefaultAlt holds the default value on creation for the alt field.
+	asset.DefaultAlt = assetDescAlt.Default.(string)
+	// asset.AltValidator is a validator for the "alt" field. It is called by the builders before save.
+	asset.AltValidator = assetDescAlt.Validators[0].(func(string) error)
 	commentMixin := schema.Comment{}.Mixin()
 	comment.Policy = privacy.NewPolicies(schema.Comment{})
 	comment.Hooks[0] = func(next ent.Mutator) ent.Mutator {

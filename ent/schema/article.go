@@ -66,6 +66,7 @@ func (Article) Fields() []ent.Field {
 		// restoring it gives back. It is purged after the retention (internal/service).
 		field.Time("deleted_at").Optional().Nillable(),
 		field.Enum("trashed_from").Values("draft", "scheduled", "published").Optional().Nillable(),
+		field.Int("cover_image_asset_id").Optional().Nillable(),
 	}
 }
 
@@ -76,6 +77,7 @@ func (Article) Edges() []ent.Edge {
 		edge.To("tags", Tag.Type).Through("article_tags", ArticleTag.Type),
 		edge.To("comments", Comment.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("revisions", ArticleRevision.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.From("cover_image", Asset.Type).Ref("cover_of").Field("cover_image_asset_id").Unique(),
 		edge.From("favorited_by", User.Type).Ref("favorite_articles").
 			Through("favorites", Favorite.Type),
 	}

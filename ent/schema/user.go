@@ -55,6 +55,8 @@ func (User) Fields() []ent.Field {
 		field.String("password_hash").Sensitive().Default(""),
 		field.String("bio").MaxRuneLen(2000).Default(""),
 		field.String("image").MaxLen(2048).Default(""),
+		// The uploaded avatar that image shows, if it is one (internal/storage).
+		field.Int("image_asset_id").Optional().Nillable(),
 	}
 }
 
@@ -68,6 +70,8 @@ func (User) Edges() []ent.Edge {
 		edge.To("refresh_tokens", RefreshToken.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("identities", Identity.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("login_codes", LoginCode.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("assets", Asset.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.From("image_asset", Asset.Type).Ref("avatar_of").Field("image_asset_id").Unique(),
 	}
 }
 

@@ -41,6 +41,8 @@ const (
 	FieldBio = "bio"
 	// FieldImage holds the string denoting the image field in the database.
 	FieldImage = "image"
+	// FieldImageAssetID holds the string denoting the image_asset_id field in the database.
+	FieldImageAssetID = "image_asset_id"
 	// EdgeArticles holds the string denoting the articles edge name in mutations.
 	EdgeArticles = "articles"
 	// EdgeComments holds the string denoting the comments edge name in mutations.
@@ -53,6 +55,10 @@ const (
 	EdgeIdentities = "identities"
 	// EdgeLoginCodes holds the string denoting the login_codes edge name in mutations.
 	EdgeLoginCodes = "login_codes"
+	// EdgeAssets holds the string denoting the assets edge name in mutations.
+	EdgeAssets = "assets"
+	// EdgeImageAsset holds the string denoting the image_asset edge name in mutations.
+	EdgeImageAsset = "image_asset"
 	// EdgeFavorites holds the string denoting the favorites edge name in mutations.
 	EdgeFavorites = "favorites"
 	// Table holds the table name of the user in the database.
@@ -97,6 +103,20 @@ const (
 	LoginCodesInverseTable = "login_codes"
 	// LoginCodesColumn is the table column denoting the login_codes relation/edge.
 	LoginCodesColumn = "user_id"
+	// AssetsTable is the table that holds the assets relation/edge.
+	AssetsTable = "assets"
+	// AssetsInverseTable is the table name for the Asset entity.
+	// It exists in this package in order to avoid circular dependency with the "asset" package.
+	AssetsInverseTable = "assets"
+	// AssetsColumn is the table column denoting the assets relation/edge.
+	AssetsColumn = "owner_id"
+	// ImageAssetTable is the table that holds the image_asset relation/edge.
+	ImageAssetTable = "users"
+	// ImageAssetInverseTable is the table name for the Asset entity.
+	// It exists in this package in order to avoid circular dependency with the "asset" package.
+	ImageAssetInverseTable = "assets"
+	// ImageAssetColumn is the table column denoting the image_asset relation/edge.
+	ImageAssetColumn = "image_asset_id"
 	// FavoritesTable is the table that holds the favorites relation/edge.
 	FavoritesTable = "favorites"
 	// FavoritesInverseTable is the table name for the Favorite entity.
@@ -122,6 +142,7 @@ var Columns = []string{
 	FieldPasswordHash,
 	FieldBio,
 	FieldImage,
+	FieldImageAssetID,
 }
 
 var (
@@ -246,6 +267,11 @@ func ByImage(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldImage, opts...).ToFunc()
 }
 
+// ByImageAssetID orders the results by the image_asset_id field.
+func ByImageAssetID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldImageAssetID, opts...).ToFunc()
+}
+
 // ByArticlesCount orders the results by articles count.
 func ByArticlesCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -330,6 +356,27 @@ func ByLoginCodes(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByAssetsCount orders the results by assets count.
+func ByAssetsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newAssetsStep(), opts...)
+	}
+}
+
+// ByAssets orders the results by assets terms.
+func ByAssets(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAssetsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByImageAssetField orders the results by image_asset field.
+func ByImageAssetField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newImageAssetStep(), sql.OrderByField(field, opts...))
+	}
+}
+
 // ByFavoritesCount orders the results by favorites count.
 func ByFavoritesCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -383,6 +430,20 @@ func newLoginCodesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(LoginCodesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, LoginCodesTable, LoginCodesColumn),
+	)
+}
+func newAssetsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(AssetsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, AssetsTable, AssetsColumn),
+	)
+}
+func newImageAssetStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ImageAssetInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, ImageAssetTable, ImageAssetColumn),
 	)
 }
 func newFavoritesStep() *sqlgraph.Step {

@@ -120,6 +120,11 @@ func Image(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldImage, v))
 }
 
+// ImageAssetID applies equality check predicate on the "image_asset_id" field. It's identical to ImageAssetIDEQ.
+func ImageAssetID(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldImageAssetID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldCreatedAt, v))
@@ -860,6 +865,36 @@ func ImageContainsFold(v string) predicate.User {
 	return predicate.User(sql.FieldContainsFold(FieldImage, v))
 }
 
+// ImageAssetIDEQ applies the EQ predicate on the "image_asset_id" field.
+func ImageAssetIDEQ(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldImageAssetID, v))
+}
+
+// ImageAssetIDNEQ applies the NEQ predicate on the "image_asset_id" field.
+func ImageAssetIDNEQ(v int) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldImageAssetID, v))
+}
+
+// ImageAssetIDIn applies the In predicate on the "image_asset_id" field.
+func ImageAssetIDIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldIn(FieldImageAssetID, vs...))
+}
+
+// ImageAssetIDNotIn applies the NotIn predicate on the "image_asset_id" field.
+func ImageAssetIDNotIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldImageAssetID, vs...))
+}
+
+// ImageAssetIDIsNil applies the IsNil predicate on the "image_asset_id" field.
+func ImageAssetIDIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldImageAssetID))
+}
+
+// ImageAssetIDNotNil applies the NotNil predicate on the "image_asset_id" field.
+func ImageAssetIDNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldImageAssetID))
+}
+
 // HasArticles applies the HasEdge predicate on the "articles" edge.
 func HasArticles() predicate.User {
 	return predicate.User(func(s *sql.Selector) {
@@ -990,6 +1025,52 @@ func HasLoginCodes() predicate.User {
 func HasLoginCodesWith(preds ...predicate.LoginCode) predicate.User {
 	return predicate.User(func(s *sql.Selector) {
 		step := newLoginCodesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasAssets applies the HasEdge predicate on the "assets" edge.
+func HasAssets() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, AssetsTable, AssetsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasAssetsWith applies the HasEdge predicate on the "assets" edge with a given conditions (other predicates).
+func HasAssetsWith(preds ...predicate.Asset) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newAssetsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasImageAsset applies the HasEdge predicate on the "image_asset" edge.
+func HasImageAsset() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, ImageAssetTable, ImageAssetColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasImageAssetWith applies the HasEdge predicate on the "image_asset" edge with a given conditions (other predicates).
+func HasImageAssetWith(preds ...predicate.Asset) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newImageAssetStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

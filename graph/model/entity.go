@@ -6,6 +6,7 @@ import (
 	"inkwell/ent"
 	"inkwell/ent/article"
 	"inkwell/internal/auth"
+	"inkwell/internal/globalid"
 	"inkwell/internal/loader"
 	"inkwell/internal/markdown"
 	"inkwell/internal/paging"
@@ -321,4 +322,29 @@ func loadPage[T any](ctx context.Context, pages *loader.Loader[loader.PageKey, p
 // countOf counts parentID's list with counts, when a client asks for totalCount.
 func countOf(counts *loader.Loader[int, int], parentID int) Counter {
 	return func(ctx context.Context) (int, error) { return counts.Load(ctx, parentID)() }
+}
+
+// Asset is an uploaded image read in one request.
+type Asset struct {
+	*ent.Asset
+}
+
+// NewAsset is a; nil for nil.
+func NewAsset(a *ent.Asset) *Asset {
+	if a == nil {
+		return nil
+	}
+	return &Asset{Asset: a}
+}
+
+// GlobalID is the asset's global id.
+func (a *Asset) GlobalID() string { return globalid.Encode(globalid.TypeAsset, a.ID) }
+
+// CoverImage is the article's cover, nil for none.
+func (a *Article) CoverImage() (*Asset, error) {
+	if a.CoverImageAssetID == nil {
+		return nil, nil
+	}
+	c, err := loader.For(a.ctx).AssetByID.Load(a.ctx, *a.CoverImageAssetID)()
+	return NewAsset(c), err
 }

@@ -66,6 +66,10 @@ type CreateArticleInput struct {
 	CanonicalURL *string `json:"canonicalURL,omitempty"`
 	// Search-engine text; left out, the title and excerpt are used.
 	Seo *SEOInput `json:"seo,omitempty"`
+	// A `COVER` upload of the viewer's (`requestUpload`) to show as the cover image. Someone
+	// else's asset, or one whose upload fails verification, is `BAD_USER_INPUT` on
+	// `coverImageAssetId`. `INLINE` uploads are used by putting their `url` in the body.
+	CoverImageAssetID *string `json:"coverImageAssetId,omitempty"`
 	// Publish at once (the default), or keep the article as a draft that only the viewer sees.
 	Publish *bool `json:"publish,omitempty"`
 }
@@ -154,6 +158,14 @@ type FollowUserPayload struct {
 	User *User `json:"user"`
 }
 
+// A header to send with an upload.
+type HTTPHeader struct {
+	// Its name, e.g. `Content-Type`.
+	Name string `json:"name"`
+	// Its value.
+	Value string `json:"value"`
+}
+
 // The root of all writes. Each takes one `input` and returns a payload; a failed mutation changes nothing.
 type Mutation struct {
 }
@@ -181,6 +193,32 @@ type Query struct {
 type RefreshSessionInput struct {
 	// The refresh token from the last `AuthPayload`.
 	RefreshToken string `json:"refreshToken"`
+}
+
+// Input of `requestUpload`.
+type RequestUploadInput struct {
+	// Where the image will be used; an asset is used only there.
+	Purpose UploadPurpose `json:"purpose"`
+	// `image/jpeg`, `image/png`, `image/gif` or `image/webp`; the bytes decide in the end.
+	ContentType string `json:"contentType"`
+	// Exactly how many bytes will be sent, 1 to 10 MiB (10,485,760) by default.
+	ByteSize int `json:"byteSize"`
+	// Text that describes the image for readers who cannot see it, up to 500 characters.
+	Alt *string `json:"alt,omitempty"`
+}
+
+// Result of `requestUpload`: where and how to send the bytes.
+type RequestUploadPayload struct {
+	// Where to send the bytes: presigned object storage, or this server's `/uploads/`.
+	UploadURL string `json:"uploadURL"`
+	// The HTTP method to send them with: `PUT`.
+	Method string `json:"method"`
+	// Headers to send with them, exactly.
+	Headers []*HTTPHeader `json:"headers"`
+	// When `uploadURL` stops accepting them.
+	ExpiresAt time.Time `json:"expiresAt"`
+	// The asset the bytes will be, once sent and used.
+	Asset *Asset `json:"asset"`
 }
 
 // Input of `restoreArticle`.
@@ -337,6 +375,8 @@ type UpdateArticleInput struct {
 	CanonicalURL *string `json:"canonicalURL,omitempty"`
 	// New search-engine text; each field given replaces the old one (empty falls back to the article's own).
 	Seo *SEOInput `json:"seo,omitempty"`
+	// A new cover: a `COVER` upload of the viewer's; an empty string removes the cover.
+	CoverImageAssetID *string `json:"coverImageAssetId,omitempty"`
 	// The `updatedAt` the client last read. When the article has changed since (another tab,
 	// another editor), the update is refused with `CONFLICT` and nothing is written, instead
 	// of silently overwriting that change. Left out, the update applies whatever happened.
@@ -384,6 +424,10 @@ type UpdateViewerInput struct {
 	Bio *string `json:"bio,omitempty"`
 	// New picture URL (http or https, up to 2,048 characters); an empty string clears it.
 	Image *string `json:"image,omitempty"`
+	// An `AVATAR` upload of the viewer's (`requestUpload`) to show as the picture: `image`
+	// becomes its URL. An empty string clears it. Not with `image`. Someone else's asset, or
+	// one whose upload fails verification, is `BAD_USER_INPUT` on `imageAssetId`.
+	ImageAssetID *string `json:"imageAssetId,omitempty"`
 }
 
 // Result of `updateViewer`.
@@ -462,6 +506,67 @@ func (e *ArticleStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e ArticleStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What an upload is for: where it may be used.
+type UploadPurpose string
+
+const (
+	// A user's picture (`updateViewer(input: {imageAssetId})`).
+	UploadPurposeAvatar UploadPurpose = "AVATAR"
+	// An article's cover (`coverImageAssetId`).
+	UploadPurposeCover UploadPurpose = "COVER"
+	// An image in an article's body (its `url` in the Markdown).
+	UploadPurposeInline UploadPurpose = "INLINE"
+)
+
+var AllUploadPurpose = []UploadPurpose{
+	UploadPurposeAvatar,
+	UploadPurposeCover,
+	UploadPurposeInline,
+}
+
+func (e UploadPurpose) IsValid() bool {
+	switch e {
+	case UploadPurposeAvatar, UploadPurposeCover, UploadPurposeInline:
+		return true
+	}
+	return false
+}
+
+func (e UploadPurpose) String() string {
+	return string(e)
+}
+
+func (e *UploadPurpose) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = UploadPurpose(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid UploadPurpose", str)
+	}
+	return nil
+}
+
+func (e UploadPurpose) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *UploadPurpose) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e UploadPurpose) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

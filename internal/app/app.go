@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	neturl "net/url"
 	"os"
@@ -129,12 +130,17 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 		sockets.Apply(s)
 	}
 	own := change.NewOwn()
+	store, storeRoutes, err := newStore(cfg)
+	if err != nil {
+		return nil, err
+	}
 	svc := service.New(client, tokens, service.Config{RefreshTTL: cfg.RefreshTTL, Limits: limits,
 		Changed: change.Sinks(loader.Apply, func(_ context.Context, s change.Set) {
 			onChange(s)
 			own.Applied(s)
 		}),
-		Mail: outbox, VerifyURL: verifyURL, Entities: entities})
+		Mail: outbox, VerifyURL: verifyURL, Entities: entities,
+		Store: store, AssetsURL: cfg.PublicURL + "/assets/", ImageLimits: cfg.ImageLimits})
 	social, err := oauth.New(oauth.Config{
 		PublicURL:  cfg.PublicURL,
 		ReturnURLs: cfg.AuthReturnURLs,
@@ -192,6 +198,11 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	jobs, stopJobs := context.WithCancel(context.Background())
 	go publishDue(jobs, svc, cfg.TrashRetention, log)
 	stopped, stopSockets := context.WithCancel(context.Background())
+	routes := map[string]http.Handler{
+		"/auth/":             social.Handler(),
+		"/auth/verify-email": verifyEmailHandler(svc),
+	}
+	maps.Copy(routes, storeRoutes)
 	draining := new(atomic.Bool)
 	h := server.New(scfg, server.Deps{
 		Schema:         schema,
@@ -202,10 +213,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 		Logger:         log,
 		Metrics:        o.metrics,
 		TracerProvider: o.tracerProvider,
-		Routes: map[string]http.Handler{
-			"/auth/":             social.Handler(),
-			"/auth/verify-email": verifyEmailHandler(svc),
-		},
+		Routes:         routes,
 		Subscriptions: &server.Subscriptions{
 			Authenticate: authenticateSocket(tokens, sessionCheck, sockets),
 			Connection: func(ctx context.Context) context.Context {
@@ -284,6 +292,9 @@ func publishDue(ctx context.Context, svc *service.Service, retention time.Durati
 		}
 		if tick%5 != 0 {
 			continue
+		}
+		if n, err := svc.ExpireAssets(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("deleting unused uploads", "err", err, "deleted", n)
 		}
 		if n, err := svc.PurgeTrash(ctx, retention); err != nil && ctx.Err() == nil {
 			log.Warn("purging the trash", "err", err, "purged", n)

@@ -32,6 +32,10 @@ type batchArticle struct {
 		Image             *string
 		ViewerIsFollowing bool
 	}
+	CoverImage *struct {
+		URL   string
+		Width int
+	}
 	Comments struct {
 		Nodes []struct {
 			Body         string
@@ -61,6 +65,7 @@ type batchConn struct {
 // The status, SEO and viewer's hints are read from the article's row: the statement
 // counts below hold with them.
 const batchFields = `edges { cursor node { slug title status publishedAt seo { title } viewerCanEdit viewerCanComment
+	coverImage { url width }
 	favoritesCount viewerHasFavorited tags { name }
 	author { username bio image viewerIsFollowing }
 	comments(first: 3) { nodes { body author { username }
@@ -74,6 +79,7 @@ const (
 
 // batchWant is what one article should show, built while seeding.
 type batchWant struct {
+	id        int
 	title     string
 	author    string
 	followed  bool // by the viewer
@@ -133,11 +139,13 @@ func batchSeed(t *testing.T) *batchHome {
 		h.feed = slices.Insert(h.feed, 0, a.Slug)
 		h.all = slices.Insert(h.all, 0, a.Slug)
 		articleIDs[a.Slug] = batchDBID(t, a.ID)
+		h.want[a.Slug].id = articleIDs[a.Slug]
 		if i%15 == 7 {
 			s := e.CreateArticle(t, stranger, fmt.Sprintf("Stranger %02d", i), "go", "misc")
 			h.want[s.Slug] = &batchWant{title: s.Title, author: "stranger", tags: []string{"go", "misc"}, favorites: map[string]bool{}}
 			h.all = slices.Insert(h.all, 0, s.Slug)
 			articleIDs[s.Slug] = batchDBID(t, s.ID)
+			h.want[s.Slug].id = articleIDs[s.Slug]
 		}
 	}
 
@@ -185,7 +193,14 @@ func batchSeed(t *testing.T) *batchHome {
 		{`INSERT INTO favorites (created_at, user_id, article_id) VALUES ` + strings.Join(favRows, ", "), favArgs},
 		{`UPDATE articles a SET favorites_count = (SELECT count(*) FROM favorites f WHERE f.article_id = a.id)`, nil},
 		{`INSERT INTO comments (created_at, updated_at, body, article_id, author_id) VALUES ` + strings.Join(shuffled, ", "), cmtArgs},
-		// Every article's first comment has three replies (see batchReply).
+		// Every third article has a cover (see check).
+		{`INSERT INTO assets (created_at, updated_at, owner_id, purpose, state, token, url, content_type, byte_size, width, height)
+			SELECT now(), now(), a.author_id, 'cover', 'ready', 'cover-token-' || lpad(a.id::text, 12, '0'),
+			       'https://img.example.com/cover/' || a.id, 'image/png', 100, 640, 320
+			  FROM articles a WHERE a.id % 3 = 0`, nil},
+		{`UPDATE articles a SET cover_image_asset_id = s.id FROM assets s
+			WHERE s.url = 'https://img.example.com/cover/' || a.id`, nil},
+		// Every article's first comment has three replies (see check).
 		{`INSERT INTO comments (created_at, updated_at, body, article_id, author_id, parent_id, depth)
 			SELECT c.created_at + n * interval '1 second', c.created_at + n * interval '1 second',
 			       c.body || ' reply ' || n, c.article_id, c.author_id, c.id, 1
@@ -225,6 +240,10 @@ func (h *batchHome) check(t *testing.T, c batchConn, order []string, viewer *app
 		w := h.want[a.Slug]
 		if a.Title != w.title || a.FavoritesCount != len(w.favorites) {
 			t.Errorf("%s: title %q favoritesCount %d; want %q, %d", a.Slug, a.Title, a.FavoritesCount, w.title, len(w.favorites))
+		}
+		if hasCover := w.id%3 == 0; (a.CoverImage != nil) != hasCover ||
+			(hasCover && (a.CoverImage.URL != fmt.Sprintf("https://img.example.com/cover/%d", w.id) || a.CoverImage.Width != 640)) {
+			t.Errorf("%s (id %d): cover %+v", a.Slug, w.id, a.CoverImage)
 		}
 		if a.Status != "PUBLISHED" || a.PublishedAt == nil || a.Seo.Title != a.Title {
 			t.Errorf("%s: status %s, publishedAt %v, seo title %q", a.Slug, a.Status, a.PublishedAt, a.Seo.Title)
@@ -307,10 +326,11 @@ func (h *batchHome) statements(t *testing.T, token, query, field string, n int) 
 	return out[field], r.Statements
 }
 
-// batchMaxStatements is the budget of a signed-in list: 8, 3 more for the comments'
-// replies (their pages, their counts, the replies' parents), and one for checking that
-// the token's session is live (these servers run without the entity cache, which holds it).
-const batchMaxStatements = 8 + 3 + 1
+// batchMaxStatements is the budget of a signed-in list: 8, one for the covers, 3 for the
+// comments' replies (their pages, their counts, the replies' parents), and one for
+// checking that the token's session is live (these servers run without the entity
+// cache, which holds it).
+const batchMaxStatements = 8 + 1 + 3 + 1
 
 func TestBatchingHomeFeed(t *testing.T) {
 	t.Parallel()

@@ -63,6 +63,7 @@ func newObserved(t *testing.T) *observed {
 	}
 	cfg.DatabaseURL = dsn
 	cfg.SigningKey = "test-signing-key-0123456789abcdef-0123456789"
+	cfg.StorageDir = t.TempDir()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	spans := tracetest.NewSpanRecorder()

@@ -271,6 +271,7 @@ func TestAllowListManifestIsCheckedAtStart(t *testing.T) {
 	}
 	base.DatabaseURL = dsn
 	base.SigningKey = "test-signing-key-0123456789abcdef-0123456789"
+	base.StorageDir = t.TempDir()
 	base.PersistedQueries = "allowlist"
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 

@@ -81,6 +81,8 @@ func New(t testing.TB, opts ...Option) *Env {
 	// Statement counts and most tests read what they wrote through one instance; the
 	// entity cache has its own tests (internal/app/cache_test.go), which turn it on.
 	cfg.EntityCacheMB = 0
+	// Uploads go to the test's own directory (Peer shares it, as instances share a bucket).
+	cfg.StorageDir = t.TempDir()
 	return start(t, cfg, func() string { return app.DatabaseURL(pgtest.New(t)) }, opts)
 }
 

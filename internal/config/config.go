@@ -11,12 +11,15 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"inkwell/internal/images"
 	"inkwell/internal/oauth"
 	"inkwell/internal/ratelimit"
+	"inkwell/internal/storage"
 )
 
 // Config is everything the server needs to start.
@@ -90,6 +93,18 @@ type Config struct {
 	// DBMaxConns caps the open connections to PostgreSQL (INKWELL_DB_MAX_CONNS,
 	// default 20). A request that finds them all busy waits for one until its deadline.
 	DBMaxConns int
+	// Storage is where uploaded images go: "local" (StorageDir, served by Inkwell; the
+	// default) or "s3" (S3) (INKWELL_STORAGE).
+	Storage string
+	// StorageDir is the local store's directory (INKWELL_STORAGE_DIR, default
+	// DataDir/uploads).
+	StorageDir string
+	// S3 is the bucket of the "s3" store: INKWELL_S3_BUCKET, INKWELL_S3_REGION (default
+	// AWS_REGION, else us-east-1), INKWELL_S3_ENDPOINT for an S3-compatible server, and
+	// INKWELL_S3_PATH_STYLE; credentials come from the AWS SDK's default chain.
+	S3 storage.S3Config
+	// ImageLimits bound what an uploaded image may be (zero: images.DefaultLimits).
+	ImageLimits images.Limits
 	// TrashRetention is how long a deleted article stays in its author's trash, where
 	// restoreArticle can bring it back, before it is purged (INKWELL_TRASH_RETENTION,
 	// default 720h: 30 days).
@@ -243,6 +258,18 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.AuthReturnURLs = []string{c.PublicURL + "/"}
 	}
 	c.Providers = providers(str, list)
+	c.Storage = str("INKWELL_STORAGE", "local")
+	c.StorageDir = str("INKWELL_STORAGE_DIR", filepath.Join(c.DataDir, "uploads"))
+	c.S3 = storage.S3Config{
+		Bucket: str("INKWELL_S3_BUCKET", ""), Region: str("INKWELL_S3_REGION", str("AWS_REGION", "us-east-1")),
+		Endpoint: str("INKWELL_S3_ENDPOINT", ""), PathStyle: boolean("INKWELL_S3_PATH_STYLE", false),
+	}
+	switch {
+	case c.Storage != "local" && c.Storage != "s3":
+		errs = append(errs, fmt.Errorf("INKWELL_STORAGE: %q is neither local nor s3", c.Storage))
+	case c.Storage == "s3" && c.S3.Bucket == "":
+		errs = append(errs, errors.New("INKWELL_S3_BUCKET: required with INKWELL_STORAGE=s3"))
+	}
 	c.PersistedQueries = str("INKWELL_PERSISTED_QUERIES", "apq")
 	c.PersistedQueriesFile = str("INKWELL_PERSISTED_QUERIES_FILE", "")
 	switch {

@@ -16,6 +16,8 @@ const (
 	// TypeArticleRevision names an article's earlier version (not a Node: node(id) does
 	// not find it; restoreRevision takes it).
 	TypeArticleRevision = "ArticleRevision"
+	// TypeAsset names an uploaded image (not a Node either).
+	TypeAsset = "Asset"
 )
 
 // Encode returns the global id of the typ row with id.
@@ -39,7 +41,7 @@ func Decode(gid string) (typ string, id int, ok bool) {
 		return "", 0, false
 	}
 	switch typ {
-	case TypeUser, TypeArticle, TypeComment, TypeArticleRevision:
+	case TypeUser, TypeArticle, TypeComment, TypeArticleRevision, TypeAsset:
 	default:
 		return "", 0, false
 	}

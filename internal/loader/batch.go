@@ -10,6 +10,7 @@ import (
 
 	"inkwell/ent"
 	"inkwell/ent/article"
+	"inkwell/ent/asset"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/follow"
@@ -165,6 +166,15 @@ func tagsWeight(ts []*ent.Tag) int {
 }
 
 func countWeight(int) int { return 64 }
+
+func (b batches) assetsByID(ctx context.Context, ids []int) []*dataloader.Result[*ent.Asset] {
+	rows, err := b.db.Asset.Query().Where(anyOf[predicate.Asset](asset.FieldID, ids)).All(ctx)
+	m := make(map[int]*ent.Asset, len(rows))
+	for _, a := range rows {
+		m[a.ID] = a
+	}
+	return byKey(ids, m, err, func(int) error { return apperr.NotFound("asset") })
+}
 
 func (b batches) commentsByID(ctx context.Context, ids []int) []*dataloader.Result[*ent.Comment] {
 	rows, err := b.db.Comment.Query().Where(anyOf[predicate.Comment](comment.FieldID, ids)).All(ctx)

@@ -76,6 +76,7 @@ type Loaders struct {
 	ArticleByID        *Loader[int, *ent.Article]
 	ArticleBySlug      *Loader[string, *ent.Article] // nil for a slug that names none
 	CommentByID        *Loader[int, *ent.Comment]
+	AssetByID          *Loader[int, *ent.Asset]
 	TagsByArticle      *Loader[int, []*ent.Tag]
 	ViewerHasFavorited *Loader[int, bool]
 	ViewerIsFollowing  *Loader[int, bool]
@@ -105,6 +106,7 @@ func New(db *ent.Client, v auth.Viewer, c *cache.Cache) *Loaders {
 		ArticleByID:           newLoader(observed("ArticleByID", b.articlesByID)),
 		ArticleBySlug:         newLoader(observed("ArticleBySlug", b.articlesBySlug)),
 		CommentByID:           newLoader(observed("CommentByID", b.commentsByID)),
+		AssetByID:             newLoader(observed("AssetByID", b.assetsByID)),
 		TagsByArticle:         newLoader(observed("TagsByArticle", b.tagsByArticle)),
 		ViewerHasFavorited:    newLoader(observed("ViewerHasFavorited", b.viewerHasFavorited)),
 		ViewerIsFollowing:     newLoader(observed("ViewerIsFollowing", b.viewerIsFollowing)),

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"inkwell/ent"
+	"inkwell/ent/asset"
 	"inkwell/ent/predicate"
 	"inkwell/ent/refreshtoken"
 	"inkwell/ent/user"
@@ -187,6 +188,9 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (*Session,
 // UpdateViewerInput changes the viewer's account; nil fields stay as they are.
 type UpdateViewerInput struct {
 	Email, Username, Password, Bio, Image *string
+	// ImageAssetID is an AVATAR upload to show as the image ("" for none), instead of
+	// an Image URL.
+	ImageAssetID *string
 	// CurrentPassword proves that the caller is the owner, not someone holding a stolen
 	// access token: Email and Password need it (see reauthenticate).
 	CurrentPassword *string
@@ -226,6 +230,9 @@ func (s *Acting) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.U
 	}
 	if in.Image != nil {
 		checkImage(bad, strings.TrimSpace(*in.Image))
+		if in.ImageAssetID != nil {
+			bad.Add("imageAssetId", "cannot be given with image")
+		}
 	}
 	sensitive := email != "" || in.Password != nil
 	if sensitive && cur.PasswordHash != "" && (in.CurrentPassword == nil || *in.CurrentPassword == "") {
@@ -247,6 +254,10 @@ func (s *Acting) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.U
 		}
 	}
 	if err := s.checkTaken(ctx, v.UserID, username, email); err != nil {
+		return nil, err
+	}
+	avatar, err := s.chooseAsset(ctx, "imageAssetId", in.ImageAssetID, asset.PurposeAvatar)
+	if err != nil {
 		return nil, err
 	}
 	var hash string
@@ -276,7 +287,20 @@ func (s *Acting) UpdateViewer(ctx context.Context, in UpdateViewerInput) (*ent.U
 			upd.SetBio(*in.Bio)
 		}
 		if in.Image != nil {
-			upd.SetImage(strings.TrimSpace(*in.Image))
+			upd.SetImage(strings.TrimSpace(*in.Image)).ClearImageAssetID()
+			if err := s.swapAsset(ctx, tx, nil, cur.ImageAssetID); err != nil {
+				return err
+			}
+		}
+		if avatar.given {
+			if avatar.asset != nil {
+				upd.SetImage(avatar.asset.URL).SetImageAssetID(avatar.asset.ID)
+			} else {
+				upd.SetImage("").ClearImageAssetID()
+			}
+			if err := s.swapAsset(ctx, tx, avatar.id(), cur.ImageAssetID); err != nil {
+				return err
+			}
 		}
 		if hash != "" {
 			upd.SetPasswordHash(hash)

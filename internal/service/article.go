@@ -55,6 +55,10 @@ func (s *Acting) CreateArticle(ctx context.Context, in CreateArticleInput) (*ent
 	if err := bad.Err(); err != nil {
 		return nil, err
 	}
+	cover, inline, err := s.chooseImages(ctx, in.CoverImageAssetID, &in.Body)
+	if err != nil {
+		return nil, err
+	}
 	base := slugBase(in.Title)
 	// Two articles with one title race for the plain slug; the loser retries with a
 	// random suffix. A unique violation aborts the transaction, so each try is a new one.
@@ -101,10 +105,17 @@ func (s *Acting) CreateArticle(ctx context.Context, in CreateArticleInput) (*ent
 				SetToc(doc.TOC).
 				SetRenderVersion(markdown.Version).
 				SetAuthorID(v.UserID).
+				SetNillableCoverImageAssetID(cover.id()).
 				AddTagIDs(tagIDs...).
 				Save(ctx)
 			if err != nil {
 				return fmt.Errorf("insert article: %w", err)
+			}
+			if err := s.swapAsset(ctx, tx, cover.id(), nil); err != nil {
+				return err
+			}
+			if err := useInline(ctx, tx, inline); err != nil {
+				return err
 			}
 			// A draft is in no list, but its slug now names an article (for its author).
 			c.Set = change.Set{Articles: []int{a.ID}, ArticleLists: true, TagCounts: !in.Draft}
@@ -254,8 +265,12 @@ func (s *Acting) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent
 	if err := bad.Err(); err != nil {
 		return nil, err
 	}
+	cover, inline, err := s.chooseImages(ctx, in.CoverImageAssetID, in.Body)
+	if err != nil {
+		return nil, err
+	}
 	var out *ent.Article
-	err := s.write(ctx, func(tx *ent.Tx, c *written) error {
+	err = s.write(ctx, func(tx *ent.Tx, c *written) error {
 		a, err := lockOwn(ctx, tx, v, in.Slug)
 		if err != nil {
 			return err
@@ -284,6 +299,15 @@ func (s *Acting) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent
 		if in.Body != nil {
 			upd.SetBody(*in.Body).SetBodyHTML(doc.HTML).SetExcerpt(doc.Excerpt).SetWordCount(doc.WordCount).
 				SetReadingTimeMinutes(doc.ReadingTimeMinutes).SetToc(doc.TOC).SetRenderVersion(markdown.Version)
+		}
+		if cover.given {
+			upd.ClearCoverImageAssetID().SetNillableCoverImageAssetID(cover.id())
+			if err := s.swapAsset(ctx, tx, cover.id(), a.CoverImageAssetID); err != nil {
+				return err
+			}
+		}
+		if err := useInline(ctx, tx, inline); err != nil {
+			return err
 		}
 		if in.SetTags {
 			old, err := a.QueryTags().IDs(ctx)

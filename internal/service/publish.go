@@ -210,9 +210,13 @@ func (s *Service) PurgeTrash(ctx context.Context, retention time.Duration) (int,
 	for {
 		var ids []int
 		err := s.record(ctx, func(tx *ent.Tx, c *written) error {
-			rows, err := tx.QueryContext(ctx, `DELETE FROM articles WHERE id IN (
+			// Their covers are used no more: they expire (ExpireAssets).
+			rows, err := tx.QueryContext(ctx, `WITH gone AS (DELETE FROM articles WHERE id IN (
 				SELECT id FROM articles WHERE status = 'trashed' AND deleted_at < $1
-				 ORDER BY deleted_at LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id`, s.now().Add(-retention))
+				 ORDER BY deleted_at LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id, cover_image_asset_id),
+			  released AS (UPDATE assets SET expires_at = $2
+				WHERE id IN (SELECT cover_image_asset_id FROM gone) RETURNING id)
+			SELECT id FROM gone`, s.now().Add(-retention), s.now().Add(unusedFor))
 			if err != nil {
 				return fmt.Errorf("purge trash: %w", err)
 			}

@@ -20,7 +20,9 @@ import (
 	"inkwell/internal/cache"
 	"inkwell/internal/change"
 	"inkwell/internal/events"
+	"inkwell/internal/images"
 	"inkwell/internal/ratelimit"
+	"inkwell/internal/storage"
 )
 
 // Config tunes a Service.
@@ -39,19 +41,27 @@ type Config struct {
 	VerifyURL string
 	// Entities caches sessions' states (CheckSession); nil reads them every time.
 	Entities *cache.Cache
+	// Store keeps uploaded images; AssetsURL is where clients read them, with an asset's
+	// token added; ImageLimits bound what an upload may be (zero: images.DefaultLimits).
+	Store       storage.Store
+	AssetsURL   string
+	ImageLimits images.Limits
 }
 
 // Service runs the business operations over one ent client.
 type Service struct {
-	db         *ent.Client
-	tokens     *auth.Tokens
-	refreshTTL time.Duration
-	limits     *ratelimit.Limiter
-	changed    change.Sink
-	mail       Mailer
-	verifyURL  string
-	entities   *cache.Cache
-	now        func() time.Time
+	db          *ent.Client
+	tokens      *auth.Tokens
+	refreshTTL  time.Duration
+	limits      *ratelimit.Limiter
+	changed     change.Sink
+	mail        Mailer
+	verifyURL   string
+	entities    *cache.Cache
+	store       storage.Store
+	assetsURL   string
+	imageLimits images.Limits
+	now         func() time.Time
 }
 
 // New returns a Service.
@@ -59,8 +69,12 @@ func New(db *ent.Client, tokens *auth.Tokens, cfg Config) *Service {
 	if cfg.RefreshTTL <= 0 {
 		cfg.RefreshTTL = 30 * 24 * time.Hour
 	}
+	if cfg.ImageLimits == (images.Limits{}) {
+		cfg.ImageLimits = images.DefaultLimits
+	}
 	return &Service{db: db, tokens: tokens, refreshTTL: cfg.RefreshTTL, limits: cfg.Limits, changed: cfg.Changed,
-		mail: cfg.Mail, verifyURL: cfg.VerifyURL, entities: cfg.Entities, now: now}
+		mail: cfg.Mail, verifyURL: cfg.VerifyURL, entities: cfg.Entities, store: cfg.Store, assetsURL: cfg.AssetsURL,
+		imageLimits: cfg.ImageLimits, now: now}
 }
 
 // Acting is the service acting for a signed-in viewer. Every operation on behalf of a

@@ -148,6 +148,8 @@ func checkURL(bad apperr.Fields, field, v string, maxLen int) {
 // they are in an update (empty clears).
 type ArticleMeta struct {
 	Subtitle, CanonicalURL, SeoTitle, SeoDescription *string
+	// CoverImageAssetID is a COVER upload ("" for none).
+	CoverImageAssetID *string
 }
 
 // check trims and validates m's fields, naming them as the schema does.
