@@ -66,11 +66,20 @@ func (s *Acting) RequestUpload(ctx context.Context, in UploadRequest) (UploadTic
 		return UploadTicket{}, err
 	}
 	now := s.now()
-	a, err := s.db.Asset.Create().SetOwnerID(s.viewer.UserID).SetPurpose(in.Purpose).SetToken(token).SetURL(s.assetsURL + token).
-		SetContentType(in.ContentType).SetByteSize(in.ByteSize).SetAlt(in.Alt).
-		SetCreatedAt(now).SetUpdatedAt(now).SetExpiresAt(now.Add(unusedFor)).Save(ctx)
+	var a *ent.Asset
+	// Through the viewer's write budget: each request makes a row and an upload URL.
+	err = s.write(ctx, func(tx *ent.Tx, _ *written) error {
+		var err error
+		a, err = tx.Asset.Create().SetOwnerID(s.viewer.UserID).SetPurpose(in.Purpose).SetToken(token).
+			SetURL(s.assetsURL + token).SetContentType(in.ContentType).SetByteSize(in.ByteSize).SetAlt(in.Alt).
+			SetCreatedAt(now).SetUpdatedAt(now).SetExpiresAt(now.Add(unusedFor)).Save(ctx)
+		if err != nil {
+			return fmt.Errorf("insert asset: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return UploadTicket{}, fmt.Errorf("insert asset: %w", err)
+		return UploadTicket{}, err
 	}
 	expires := now.Add(uploadFor)
 	up, err := s.store.PresignPut(ctx, storage.Incoming+token, in.ContentType, in.ByteSize, expires)
