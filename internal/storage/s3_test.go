@@ -57,3 +57,26 @@ func TestValidToken(t *testing.T) {
 		}
 	}
 }
+
+func TestS3BucketURL(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  S3Config
+		want string
+	}{
+		{S3Config{Bucket: "b", Region: "eu-west-1"}, "https://b.s3.eu-west-1.amazonaws.com/assets/x"},
+		{S3Config{Bucket: "b", Region: "us-east-1", Endpoint: "http://127.0.0.1:9000/", PathStyle: true}, "http://127.0.0.1:9000/b/assets/x"},
+		{S3Config{Bucket: "b", Region: "us-east-1", Endpoint: "https://objects.example.com"}, "https://b.objects.example.com/assets/x"},
+	} {
+		tc.cfg.AccessKey, tc.cfg.SecretKey = "k", "s"
+		s, err := NewS3(context.Background(), tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.objectURL("assets/x"); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.cfg, got, tc.want)
+		}
+	}
+	if _, err := NewS3(context.Background(), S3Config{Region: "r", AccessKey: "k"}); err == nil {
+		t.Error("no bucket: no error")
+	}
+}

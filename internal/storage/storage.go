@@ -7,10 +7,8 @@
 package storage
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"regexp"
 	"time"
@@ -60,5 +58,3 @@ func ValidToken(s string) bool { return tokenPattern.MatchString(s) }
 
 // assetCacheControl: an asset's key is random and its bytes never change.
 const assetCacheControl = "public, max-age=31536000, immutable"
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
