@@ -68,6 +68,8 @@ type Article struct {
 	TrashedFrom *article.TrashedFrom `json:"trashed_from,omitempty"`
 	// CoverImageAssetID holds the value of the "cover_image_asset_id" field.
 	CoverImageAssetID *int `json:"cover_image_asset_id,omitempty"`
+	// SearchTags holds the value of the "search_tags" field.
+	SearchTags string `json:"search_tags,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ArticleQuery when eager-loading is set.
 	Edges        ArticleEdges `json:"edges"`
@@ -182,7 +184,7 @@ func (*Article) scanValues(columns []string) ([]any, error) {
 			values[i] = new(markdown.TOC)
 		case article.FieldID, article.FieldAuthorID, article.FieldFavoritesCount, article.FieldWordCount, article.FieldReadingTimeMinutes, article.FieldRenderVersion, article.FieldCoverImageAssetID:
 			values[i] = new(sql.NullInt64)
-		case article.FieldSlug, article.FieldTitle, article.FieldSubtitle, article.FieldDescription, article.FieldCanonicalURL, article.FieldSeoTitle, article.FieldSeoDescription, article.FieldBody, article.FieldBodyHTML, article.FieldExcerpt, article.FieldStatus, article.FieldTrashedFrom:
+		case article.FieldSlug, article.FieldTitle, article.FieldSubtitle, article.FieldDescription, article.FieldCanonicalURL, article.FieldSeoTitle, article.FieldSeoDescription, article.FieldBody, article.FieldBodyHTML, article.FieldExcerpt, article.FieldStatus, article.FieldTrashedFrom, article.FieldSearchTags:
 			values[i] = new(sql.NullString)
 		case article.FieldCreatedAt, article.FieldUpdatedAt, article.FieldPublishedAt, article.FieldPublishAt, article.FieldDeletedAt:
 			values[i] = new(sql.NullTime)
@@ -356,6 +358,12 @@ func (_m *Article) assignValues(columns []string, values []any) error {
 				_m.CoverImageAssetID = new(int)
 				*_m.CoverImageAssetID = int(value.Int64)
 			}
+		case article.FieldSearchTags:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field search_tags", values[i])
+			} else if value.Valid {
+				_m.SearchTags = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -513,6 +521,9 @@ func (_m *Article) String() string {
 		builder.WriteString("cover_image_asset_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("search_tags=")
+	builder.WriteString(_m.SearchTags)
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -324,6 +324,20 @@ func (_c *ArticleCreate) SetNillableCoverImageAssetID(v *int) *ArticleCreate {
 	return _c
 }
 
+// SetSearchTags sets the "search_tags" field.
+func (_c *ArticleCreate) SetSearchTags(v string) *ArticleCreate {
+	_c.mutation.SetSearchTags(v)
+	return _c
+}
+
+// SetNillableSearchTags sets the "search_tags" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableSearchTags(v *string) *ArticleCreate {
+	if v != nil {
+		_c.SetSearchTags(*v)
+	}
+	return _c
+}
+
 // SetAuthor sets the "author" edge to the User entity.
 func (_c *ArticleCreate) SetAuthor(v *User) *ArticleCreate {
 	return _c.SetAuthorID(v.ID)
@@ -511,6 +525,10 @@ func (_c *ArticleCreate) defaults() error {
 		v := article.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.SearchTags(); !ok {
+		v := article.DefaultSearchTags
+		_c.mutation.SetSearchTags(v)
+	}
 	return nil
 }
 
@@ -635,6 +653,9 @@ func (_c *ArticleCreate) check() error {
 			return &ValidationError{Name: "trashed_from", err: fmt.Errorf(`ent: validator failed for field "Article.trashed_from": %w`, err)}
 		}
 	}
+	if _, ok := _c.mutation.SearchTags(); !ok {
+		return &ValidationError{Name: "search_tags", err: errors.New(`ent: missing required field "Article.search_tags"`)}
+	}
 	if len(_c.mutation.AuthorIDs()) == 0 {
 		return &ValidationError{Name: "author", err: errors.New(`ent: missing required edge "Article.author"`)}
 	}
@@ -752,6 +773,10 @@ func (_c *ArticleCreate) createSpec() (*Article, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.TrashedFrom(); ok {
 		_spec.SetField(article.FieldTrashedFrom, field.TypeEnum, value)
 		_node.TrashedFrom = &value
+	}
+	if value, ok := _c.mutation.SearchTags(); ok {
+		_spec.SetField(article.FieldSearchTags, field.TypeString, value)
+		_node.SearchTags = value
 	}
 	if nodes := _c.mutation.AuthorIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -1225,6 +1250,18 @@ func (u *ArticleUpsert) ClearCoverImageAssetID() *ArticleUpsert {
 	return u
 }
 
+// SetSearchTags sets the "search_tags" field.
+func (u *ArticleUpsert) SetSearchTags(v string) *ArticleUpsert {
+	u.Set(article.FieldSearchTags, v)
+	return u
+}
+
+// UpdateSearchTags sets the "search_tags" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateSearchTags() *ArticleUpsert {
+	u.SetExcluded(article.FieldSearchTags)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -1641,6 +1678,20 @@ func (u *ArticleUpsertOne) UpdateCoverImageAssetID() *ArticleUpsertOne {
 func (u *ArticleUpsertOne) ClearCoverImageAssetID() *ArticleUpsertOne {
 	return u.Update(func(s *ArticleUpsert) {
 		s.ClearCoverImageAssetID()
+	})
+}
+
+// SetSearchTags sets the "search_tags" field.
+func (u *ArticleUpsertOne) SetSearchTags(v string) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetSearchTags(v)
+	})
+}
+
+// UpdateSearchTags sets the "search_tags" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateSearchTags() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateSearchTags()
 	})
 }
 
@@ -2226,6 +2277,20 @@ func (u *ArticleUpsertBulk) UpdateCoverImageAssetID() *ArticleUpsertBulk {
 func (u *ArticleUpsertBulk) ClearCoverImageAssetID() *ArticleUpsertBulk {
 	return u.Update(func(s *ArticleUpsert) {
 		s.ClearCoverImageAssetID()
+	})
+}
+
+// SetSearchTags sets the "search_tags" field.
+func (u *ArticleUpsertBulk) SetSearchTags(v string) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetSearchTags(v)
+	})
+}
+
+// UpdateSearchTags sets the "search_tags" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateSearchTags() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateSearchTags()
 	})
 }
 

@@ -385,6 +385,20 @@ func (_u *ArticleUpdate) ClearCoverImageAssetID() *ArticleUpdate {
 	return _u
 }
 
+// SetSearchTags sets the "search_tags" field.
+func (_u *ArticleUpdate) SetSearchTags(v string) *ArticleUpdate {
+	_u.mutation.SetSearchTags(v)
+	return _u
+}
+
+// SetNillableSearchTags sets the "search_tags" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableSearchTags(v *string) *ArticleUpdate {
+	if v != nil {
+		_u.SetSearchTags(*v)
+	}
+	return _u
+}
+
 // SetAuthor sets the "author" edge to the User entity.
 func (_u *ArticleUpdate) SetAuthor(v *User) *ArticleUpdate {
 	return _u.SetAuthorID(v.ID)
@@ -781,6 +795,9 @@ func (_u *ArticleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.TrashedFromCleared() {
 		_spec.ClearField(article.FieldTrashedFrom, field.TypeEnum)
+	}
+	if value, ok := _u.mutation.SearchTags(); ok {
+		_spec.SetField(article.FieldSearchTags, field.TypeString, value)
 	}
 	if _u.mutation.AuthorCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1404,6 +1421,20 @@ func (_u *ArticleUpdateOne) ClearCoverImageAssetID() *ArticleUpdateOne {
 	return _u
 }
 
+// SetSearchTags sets the "search_tags" field.
+func (_u *ArticleUpdateOne) SetSearchTags(v string) *ArticleUpdateOne {
+	_u.mutation.SetSearchTags(v)
+	return _u
+}
+
+// SetNillableSearchTags sets the "search_tags" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableSearchTags(v *string) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetSearchTags(*v)
+	}
+	return _u
+}
+
 // SetAuthor sets the "author" edge to the User entity.
 func (_u *ArticleUpdateOne) SetAuthor(v *User) *ArticleUpdateOne {
 	return _u.SetAuthorID(v.ID)
@@ -1830,6 +1861,9 @@ func (_u *ArticleUpdateOne) sqlSave(ctx context.Context) (_node *Article, err er
 	}
 	if _u.mutation.TrashedFromCleared() {
 		_spec.ClearField(article.FieldTrashedFrom, field.TypeEnum)
+	}
+	if value, ok := _u.mutation.SearchTags(); ok {
+		_spec.SetField(article.FieldSearchTags, field.TypeString, value)
 	}
 	if _u.mutation.AuthorCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -82,6 +82,7 @@ type ArticleMutation struct {
 	publish_at              *time.Time
 	deleted_at              *time.Time
 	trashed_from            *article.TrashedFrom
+	search_tags             *string
 	clearedFields           map[string]struct{}
 	author                  *int
 	clearedauthor           bool
@@ -1211,6 +1212,42 @@ func (m *ArticleMutation) ResetCoverImageAssetID() {
 	delete(m.clearedFields, article.FieldCoverImageAssetID)
 }
 
+// SetSearchTags sets the "search_tags" field.
+func (m *ArticleMutation) SetSearchTags(s string) {
+	m.search_tags = &s
+}
+
+// SearchTags returns the value of the "search_tags" field in the mutation.
+func (m *ArticleMutation) SearchTags() (r string, exists bool) {
+	v := m.search_tags
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSearchTags returns the old "search_tags" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldSearchTags(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSearchTags is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSearchTags requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSearchTags: %w", err)
+	}
+	return oldValue.SearchTags, nil
+}
+
+// ResetSearchTags resets all changes to the "search_tags" field.
+func (m *ArticleMutation) ResetSearchTags() {
+	m.search_tags = nil
+}
+
 // ClearAuthor clears the "author" edge to the User entity.
 func (m *ArticleMutation) ClearAuthor() {
 	m.clearedauthor = true
@@ -1528,7 +1565,7 @@ func (m *ArticleMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ArticleMutation) Fields() []string {
-	fields := make([]string, 0, 24)
+	fields := make([]string, 0, 25)
 	if m.created_at != nil {
 		fields = append(fields, article.FieldCreatedAt)
 	}
@@ -1601,6 +1638,9 @@ func (m *ArticleMutation) Fields() []string {
 	if m.cover_image != nil {
 		fields = append(fields, article.FieldCoverImageAssetID)
 	}
+	if m.search_tags != nil {
+		fields = append(fields, article.FieldSearchTags)
+	}
 	return fields
 }
 
@@ -1657,6 +1697,8 @@ func (m *ArticleMutation) Field(name string) (ent.Value, bool) {
 		return m.TrashedFrom()
 	case article.FieldCoverImageAssetID:
 		return m.CoverImageAssetID()
+	case article.FieldSearchTags:
+		return m.SearchTags()
 	}
 	return nil, false
 }
@@ -1714,6 +1756,8 @@ func (m *ArticleMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldTrashedFrom(ctx)
 	case article.FieldCoverImageAssetID:
 		return m.OldCoverImageAssetID(ctx)
+	case article.FieldSearchTags:
+		return m.OldSearchTags(ctx)
 	}
 	return nil, fmt.Errorf("unknown Article field %s", name)
 }
@@ -1890,6 +1934,13 @@ func (m *ArticleMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetCoverImageAssetID(v)
+		return nil
+	case article.FieldSearchTags:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSearchTags(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Article field %s", name)
@@ -2095,6 +2146,9 @@ func (m *ArticleMutation) ResetField(name string) error {
 		return nil
 	case article.FieldCoverImageAssetID:
 		m.ResetCoverImageAssetID()
+		return nil
+	case article.FieldSearchTags:
+		m.ResetSearchTags()
 		return nil
 	}
 	return fmt.Errorf("unknown Article field %s", name)

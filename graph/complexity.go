@@ -28,6 +28,11 @@ func Complexity() ComplexityRoot {
 		return listCost(child, first, last)
 	}
 	c.Query.Tags = func(child int, first *int) int { return listCost(child, first, nil) }
+	// A search ranks every match before it pages: it costs a large text field more than
+	// its page does.
+	c.Query.Search = func(child int, _ string, _ *model.SearchType, first *int, _ *string) int {
+		return sizeLarge + listCost(child, first, nil)
+	}
 	c.Query.Nodes = func(child int, ids []string) int { return 1 + child*min(len(ids), paging.MaxSize) }
 	c.Article.Comments = func(child int, first *int, _ *string, last *int, _ *string) int {
 		return listCost(child, first, last)

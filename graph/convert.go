@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"inkwell/ent"
+	"inkwell/ent/article"
 	"inkwell/ent/asset"
 	"inkwell/graph/model"
 	"inkwell/internal/apperr"
@@ -169,4 +170,56 @@ func uploadPayload(t service.UploadTicket) *model.RequestUploadPayload {
 		out.Headers = append(out.Headers, &model.HTTPHeader{Name: name, Value: t.Headers[name]})
 	}
 	return out
+}
+
+// searchConnection is a page of search hits of type typ, with what the results'
+// selection asks of them loaded ahead. A hit gone since (deleted, unpublished) is left out.
+func searchConnection(ctx context.Context, svc *service.Service, typ service.SearchType, res service.SearchResults) (*model.SearchConnection, error) {
+	ids := make([]int, len(res.Hits))
+	for i, h := range res.Hits {
+		ids[i] = h.ID
+	}
+	nodes := make([]model.SearchResult, len(ids))
+	l := loader.For(ctx)
+	switch typ {
+	case service.SearchArticles:
+		as, _ := l.ArticleByID.LoadAll(ctx, ids)
+		items, _ := ownConnection(ctx, "SearchConnection", "SearchEdge", "Article")
+		prefetchArticles(ctx, present(as), items)
+		for i, a := range as {
+			if m := model.NewArticle(ctx, a); m != nil && a.Status == article.StatusPublished {
+				nodes[i] = m
+			}
+		}
+	case service.SearchUsers:
+		us, _ := l.UserByID.LoadAll(ctx, ids)
+		items, _ := ownConnection(ctx, "SearchConnection", "SearchEdge", "User")
+		prefetchUsers(ctx, present(us), items)
+		for i, u := range us {
+			if u != nil {
+				nodes[i] = model.NewUser(ctx, u)
+			}
+		}
+	case service.SearchTags:
+		tags, err := svc.TagsByID(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		byID := make(map[int]*ent.Tag, len(tags))
+		for _, t := range tags {
+			byID[t.ID] = t
+		}
+		for i, id := range ids {
+			if t, ok := byID[id]; ok {
+				nodes[i] = t
+			}
+		}
+	}
+	edges := make([]*model.SearchEdge, 0, len(ids))
+	for i, h := range res.Hits {
+		if nodes[i] != nil {
+			edges = append(edges, &model.SearchEdge{Cursor: h.Cursor, Node: nodes[i], Highlight: h.Highlight, Rank: float64(h.Rank)})
+		}
+	}
+	return model.NewSearchConnection(ctx, edges, res.HasNextPage, res.Count), nil
 }

@@ -17,6 +17,7 @@ import (
 	"inkwell/internal/paging"
 	"inkwell/internal/policy"
 	"inkwell/internal/service"
+	"strings"
 )
 
 // Revisions is the resolver for the revisions field.
@@ -443,6 +444,19 @@ func (r *queryResolver) Tags(ctx context.Context, first *int) ([]*ent.Tag, error
 		return nil, err
 	}
 	return r.Service.Tags(ctx, w.Limit)
+}
+
+// Search is the resolver for the search field.
+func (r *queryResolver) Search(ctx context.Context, query string, typeArg *model.SearchType, first *int, after *string) (*model.SearchConnection, error) {
+	typ := service.SearchArticles
+	if typeArg != nil {
+		typ = service.SearchType(strings.ToLower(string(*typeArg)))
+	}
+	res, err := r.Service.Search(ctx, query, typ, first, after)
+	if err != nil {
+		return nil, err
+	}
+	return searchConnection(ctx, r.Service, typ, res)
 }
 
 // CommentAdded is the resolver for the commentAdded field.

@@ -65,6 +65,8 @@ const (
 	FieldTrashedFrom = "trashed_from"
 	// FieldCoverImageAssetID holds the string denoting the cover_image_asset_id field in the database.
 	FieldCoverImageAssetID = "cover_image_asset_id"
+	// FieldSearchTags holds the string denoting the search_tags field in the database.
+	FieldSearchTags = "search_tags"
 	// EdgeAuthor holds the string denoting the author edge name in mutations.
 	EdgeAuthor = "author"
 	// EdgeTags holds the string denoting the tags edge name in mutations.
@@ -164,6 +166,7 @@ var Columns = []string{
 	FieldDeletedAt,
 	FieldTrashedFrom,
 	FieldCoverImageAssetID,
+	FieldSearchTags,
 }
 
 var (
@@ -245,6 +248,8 @@ var (
 	DefaultRenderVersion int
 	// RenderVersionValidator is a validator for the "render_version" field. It is called by the builders before save.
 	RenderVersionValidator func(int) error
+	// DefaultSearchTags holds the default value on creation for the "search_tags" field.
+	DefaultSearchTags string
 )
 
 // Status defines the type for the "status" enum field.
@@ -425,6 +430,11 @@ func ByTrashedFrom(opts ...sql.OrderTermOption) OrderOption {
 // ByCoverImageAssetID orders the results by the cover_image_asset_id field.
 func ByCoverImageAssetID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCoverImageAssetID, opts...).ToFunc()
+}
+
+// BySearchTags orders the results by the search_tags field.
+func BySearchTags(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSearchTags, opts...).ToFunc()
 }
 
 // ByAuthorField orders the results by author field.

@@ -166,6 +166,11 @@ func CoverImageAssetID(v int) predicate.Article {
 	return predicate.Article(sql.FieldEQ(FieldCoverImageAssetID, v))
 }
 
+// SearchTags applies equality check predicate on the "search_tags" field. It's identical to SearchTagsEQ.
+func SearchTags(v string) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldSearchTags, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Article {
 	return predicate.Article(sql.FieldEQ(FieldCreatedAt, v))
@@ -1344,6 +1349,71 @@ func CoverImageAssetIDIsNil() predicate.Article {
 // CoverImageAssetIDNotNil applies the NotNil predicate on the "cover_image_asset_id" field.
 func CoverImageAssetIDNotNil() predicate.Article {
 	return predicate.Article(sql.FieldNotNull(FieldCoverImageAssetID))
+}
+
+// SearchTagsEQ applies the EQ predicate on the "search_tags" field.
+func SearchTagsEQ(v string) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldSearchTags, v))
+}
+
+// SearchTagsNEQ applies the NEQ predicate on the "search_tags" field.
+func SearchTagsNEQ(v string) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldSearchTags, v))
+}
+
+// SearchTagsIn applies the In predicate on the "search_tags" field.
+func SearchTagsIn(vs ...string) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldSearchTags, vs...))
+}
+
+// SearchTagsNotIn applies the NotIn predicate on the "search_tags" field.
+func SearchTagsNotIn(vs ...string) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldSearchTags, vs...))
+}
+
+// SearchTagsGT applies the GT predicate on the "search_tags" field.
+func SearchTagsGT(v string) predicate.Article {
+	return predicate.Article(sql.FieldGT(FieldSearchTags, v))
+}
+
+// SearchTagsGTE applies the GTE predicate on the "search_tags" field.
+func SearchTagsGTE(v string) predicate.Article {
+	return predicate.Article(sql.FieldGTE(FieldSearchTags, v))
+}
+
+// SearchTagsLT applies the LT predicate on the "search_tags" field.
+func SearchTagsLT(v string) predicate.Article {
+	return predicate.Article(sql.FieldLT(FieldSearchTags, v))
+}
+
+// SearchTagsLTE applies the LTE predicate on the "search_tags" field.
+func SearchTagsLTE(v string) predicate.Article {
+	return predicate.Article(sql.FieldLTE(FieldSearchTags, v))
+}
+
+// SearchTagsContains applies the Contains predicate on the "search_tags" field.
+func SearchTagsContains(v string) predicate.Article {
+	return predicate.Article(sql.FieldContains(FieldSearchTags, v))
+}
+
+// SearchTagsHasPrefix applies the HasPrefix predicate on the "search_tags" field.
+func SearchTagsHasPrefix(v string) predicate.Article {
+	return predicate.Article(sql.FieldHasPrefix(FieldSearchTags, v))
+}
+
+// SearchTagsHasSuffix applies the HasSuffix predicate on the "search_tags" field.
+func SearchTagsHasSuffix(v string) predicate.Article {
+	return predicate.Article(sql.FieldHasSuffix(FieldSearchTags, v))
+}
+
+// SearchTagsEqualFold applies the EqualFold predicate on the "search_tags" field.
+func SearchTagsEqualFold(v string) predicate.Article {
+	return predicate.Article(sql.FieldEqualFold(FieldSearchTags, v))
+}
+
+// SearchTagsContainsFold applies the ContainsFold predicate on the "search_tags" field.
+func SearchTagsContainsFold(v string) predicate.Article {
+	return predicate.Article(sql.FieldContainsFold(FieldSearchTags, v))
 }
 
 // HasAuthor applies the HasEdge predicate on the "author" edge.

@@ -34,6 +34,7 @@ var (
 		{Name: "publish_at", Type: field.TypeTime, Nullable: true},
 		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
 		{Name: "trashed_from", Type: field.TypeEnum, Nullable: true, Enums: []string{"draft", "scheduled", "published"}},
+		{Name: "search_tags", Type: field.TypeString, Size: 2147483647, Default: ""},
 		{Name: "cover_image_asset_id", Type: field.TypeInt, Nullable: true},
 		{Name: "author_id", Type: field.TypeInt},
 	}
@@ -45,13 +46,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "articles_assets_cover_of",
-				Columns:    []*schema.Column{ArticlesColumns[23]},
+				Columns:    []*schema.Column{ArticlesColumns[24]},
 				RefColumns: []*schema.Column{AssetsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "articles_users_articles",
-				Columns:    []*schema.Column{ArticlesColumns[24]},
+				Columns:    []*schema.Column{ArticlesColumns[25]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -68,7 +69,7 @@ var (
 			{
 				Name:    "article_author_id_published_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[24], ArticlesColumns[19], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[25], ArticlesColumns[19], ArticlesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text = 'published'::text)",
 				},
@@ -76,7 +77,7 @@ var (
 			{
 				Name:    "article_author_id_updated_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[24], ArticlesColumns[2], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[25], ArticlesColumns[2], ArticlesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text <> 'published'::text)",
 				},

@@ -154,6 +154,10 @@ func init() {
 	article.DefaultRenderVersion = articleDescRenderVersion.Default.(int)
 	// article.RenderVersionValidator is a validator for the "render_version" field. It is called by the builders before save.
 	article.RenderVersionValidator = articleDescRenderVersion.Validators[0].(func(int) error)
+	// articleDescSearchTags is the schema descriptor for search_tags field.
+	articleDescSearchTags := articleFields[22].Descriptor()
+	// article.DefaultSearchTags holds the default value on creation for the search_tags field.
+	article.DefaultSearchTags = articleDescSearchTags.Default.(string)
 	articlerevision.Policy = privacy.NewPolicies(schema.ArticleRevision{})
 	articlerevision.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

@@ -67,6 +67,9 @@ func (Article) Fields() []ent.Field {
 		field.Time("deleted_at").Optional().Nillable(),
 		field.Enum("trashed_from").Values("draft", "scheduled", "published").Optional().Nillable(),
 		field.Int("cover_image_asset_id").Optional().Nillable(),
+		// The article's tag names, space-separated, kept with its tags for the full-text
+		// search column (search_vector, made by a migration: ent has no generated columns).
+		field.Text("search_tags").Default(""),
 	}
 }
 

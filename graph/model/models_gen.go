@@ -511,6 +511,67 @@ func (e ArticleStatus) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// What `search` looks for.
+type SearchType string
+
+const (
+	// Published articles.
+	SearchTypeArticles SearchType = "ARTICLES"
+	// Users.
+	SearchTypeUsers SearchType = "USERS"
+	// Tags.
+	SearchTypeTags SearchType = "TAGS"
+)
+
+var AllSearchType = []SearchType{
+	SearchTypeArticles,
+	SearchTypeUsers,
+	SearchTypeTags,
+}
+
+func (e SearchType) IsValid() bool {
+	switch e {
+	case SearchTypeArticles, SearchTypeUsers, SearchTypeTags:
+		return true
+	}
+	return false
+}
+
+func (e SearchType) String() string {
+	return string(e)
+}
+
+func (e *SearchType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SearchType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SearchType", str)
+	}
+	return nil
+}
+
+func (e SearchType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SearchType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SearchType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // What an upload is for: where it may be used.
 type UploadPurpose string
 

@@ -41,7 +41,7 @@ func TestMigrationsMatchSchema(t *testing.T) {
 	var stmts []string
 	for _, line := range strings.Split(buf.String(), "\n") {
 		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "--") &&
-			line != "BEGIN;" && line != "COMMIT;" {
+			line != "BEGIN;" && line != "COMMIT;" && !handWritten(line) {
 			stmts = append(stmts, line)
 		}
 	}
@@ -89,4 +89,10 @@ func TestFingerprintIsStable(t *testing.T) {
 	if a != b || len(a) != 12 {
 		t.Fatalf("Fingerprint() = %q then %q; want one stable 12-character value", a, b)
 	}
+}
+
+// handWritten reports whether stmt would drop what a migration made by hand and ent
+// cannot describe: the generated full-text search columns (the *_search migration).
+func handWritten(stmt string) bool {
+	return strings.HasSuffix(stmt, `DROP COLUMN "search_vector";`)
 }

@@ -65,7 +65,7 @@ var contentTypes = map[string]string{
 
 // Example is an operation the playground opens as a tab.
 type Example struct {
-	// Name is the file name without its extension, e.g. "1-global-feed"; files sort in
+	// Name is the file name without its extension, e.g. "01-global-feed"; files sort in
 	// tab order.
 	Name string
 	// Query is the GraphQL document.

@@ -106,6 +106,7 @@ func (s *Acting) CreateArticle(ctx context.Context, in CreateArticleInput) (*ent
 				SetRenderVersion(markdown.Version).
 				SetAuthorID(v.UserID).
 				SetNillableCoverImageAssetID(cover.id()).
+				SetSearchTags(strings.Join(tags, " ")).
 				AddTagIDs(tagIDs...).
 				Save(ctx)
 			if err != nil {
@@ -321,7 +322,7 @@ func (s *Acting) UpdateArticle(ctx context.Context, in UpdateArticleInput) (*ent
 			if err != nil {
 				return err
 			}
-			upd.ClearTags().AddTagIDs(ids...)
+			upd.ClearTags().AddTagIDs(ids...).SetSearchTags(strings.Join(tags, " "))
 		}
 		out, err = upd.Save(ctx)
 		if err != nil {
