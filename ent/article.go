@@ -86,6 +86,8 @@ type ArticleEdges struct {
 	Comments []*Comment `json:"comments,omitempty"`
 	// Revisions holds the value of the revisions edge.
 	Revisions []*ArticleRevision `json:"revisions,omitempty"`
+	// Bookmarks holds the value of the bookmarks edge.
+	Bookmarks []*Bookmark `json:"bookmarks,omitempty"`
 	// CoverImage holds the value of the cover_image edge.
 	CoverImage *Asset `json:"cover_image,omitempty"`
 	// FavoritedBy holds the value of the favorited_by edge.
@@ -96,7 +98,7 @@ type ArticleEdges struct {
 	Favorites []*Favorite `json:"favorites,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [8]bool
+	loadedTypes [9]bool
 }
 
 // AuthorOrErr returns the Author value or an error if the edge
@@ -137,12 +139,21 @@ func (e ArticleEdges) RevisionsOrErr() ([]*ArticleRevision, error) {
 	return nil, &NotLoadedError{edge: "revisions"}
 }
 
+// BookmarksOrErr returns the Bookmarks value or an error if the edge
+// was not loaded in eager-loading.
+func (e ArticleEdges) BookmarksOrErr() ([]*Bookmark, error) {
+	if e.loadedTypes[4] {
+		return e.Bookmarks, nil
+	}
+	return nil, &NotLoadedError{edge: "bookmarks"}
+}
+
 // CoverImageOrErr returns the CoverImage value or an error if the edge
 // was not loaded in eager-loading, or loaded but was not found.
 func (e ArticleEdges) CoverImageOrErr() (*Asset, error) {
 	if e.CoverImage != nil {
 		return e.CoverImage, nil
-	} else if e.loadedTypes[4] {
+	} else if e.loadedTypes[5] {
 		return nil, &NotFoundError{label: asset.Label}
 	}
 	return nil, &NotLoadedError{edge: "cover_image"}
@@ -151,7 +162,7 @@ func (e ArticleEdges) CoverImageOrErr() (*Asset, error) {
 // FavoritedByOrErr returns the FavoritedBy value or an error if the edge
 // was not loaded in eager-loading.
 func (e ArticleEdges) FavoritedByOrErr() ([]*User, error) {
-	if e.loadedTypes[5] {
+	if e.loadedTypes[6] {
 		return e.FavoritedBy, nil
 	}
 	return nil, &NotLoadedError{edge: "favorited_by"}
@@ -160,7 +171,7 @@ func (e ArticleEdges) FavoritedByOrErr() ([]*User, error) {
 // ArticleTagsOrErr returns the ArticleTags value or an error if the edge
 // was not loaded in eager-loading.
 func (e ArticleEdges) ArticleTagsOrErr() ([]*ArticleTag, error) {
-	if e.loadedTypes[6] {
+	if e.loadedTypes[7] {
 		return e.ArticleTags, nil
 	}
 	return nil, &NotLoadedError{edge: "article_tags"}
@@ -169,7 +180,7 @@ func (e ArticleEdges) ArticleTagsOrErr() ([]*ArticleTag, error) {
 // FavoritesOrErr returns the Favorites value or an error if the edge
 // was not loaded in eager-loading.
 func (e ArticleEdges) FavoritesOrErr() ([]*Favorite, error) {
-	if e.loadedTypes[7] {
+	if e.loadedTypes[8] {
 		return e.Favorites, nil
 	}
 	return nil, &NotLoadedError{edge: "favorites"}
@@ -395,6 +406,11 @@ func (_m *Article) QueryComments() *CommentQuery {
 // QueryRevisions queries the "revisions" edge of the Article entity.
 func (_m *Article) QueryRevisions() *ArticleRevisionQuery {
 	return NewArticleClient(_m.config).QueryRevisions(_m)
+}
+
+// QueryBookmarks queries the "bookmarks" edge of the Article entity.
+func (_m *Article) QueryBookmarks() *BookmarkQuery {
+	return NewArticleClient(_m.config).QueryBookmarks(_m)
 }
 
 // QueryCoverImage queries the "cover_image" edge of the Article entity.

@@ -11,6 +11,7 @@ import (
 	"inkwell/ent/articlerevision"
 	"inkwell/ent/articletag"
 	"inkwell/ent/asset"
+	"inkwell/ent/bookmark"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/predicate"
@@ -36,6 +37,7 @@ type ArticleQuery struct {
 	withTags        *TagQuery
 	withComments    *CommentQuery
 	withRevisions   *ArticleRevisionQuery
+	withBookmarks   *BookmarkQuery
 	withCoverImage  *AssetQuery
 	withFavoritedBy *UserQuery
 	withArticleTags *ArticleTagQuery
@@ -158,6 +160,28 @@ func (_q *ArticleQuery) QueryRevisions() *ArticleRevisionQuery {
 			sqlgraph.From(article.Table, article.FieldID, selector),
 			sqlgraph.To(articlerevision.Table, articlerevision.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, article.RevisionsTable, article.RevisionsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryBookmarks chains the current query on the "bookmarks" edge.
+func (_q *ArticleQuery) QueryBookmarks() *BookmarkQuery {
+	query := (&BookmarkClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(article.Table, article.FieldID, selector),
+			sqlgraph.To(bookmark.Table, bookmark.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, article.BookmarksTable, article.BookmarksColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -449,6 +473,7 @@ func (_q *ArticleQuery) Clone() *ArticleQuery {
 		withTags:        _q.withTags.Clone(),
 		withComments:    _q.withComments.Clone(),
 		withRevisions:   _q.withRevisions.Clone(),
+		withBookmarks:   _q.withBookmarks.Clone(),
 		withCoverImage:  _q.withCoverImage.Clone(),
 		withFavoritedBy: _q.withFavoritedBy.Clone(),
 		withArticleTags: _q.withArticleTags.Clone(),
@@ -501,6 +526,17 @@ func (_q *ArticleQuery) WithRevisions(opts ...func(*ArticleRevisionQuery)) *Arti
 		opt(query)
 	}
 	_q.withRevisions = query
+	return _q
+}
+
+// WithBookmarks tells the query-builder to eager-load the nodes that are connected to
+// the "bookmarks" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ArticleQuery) WithBookmarks(opts ...func(*BookmarkQuery)) *ArticleQuery {
+	query := (&BookmarkClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withBookmarks = query
 	return _q
 }
 
@@ -632,11 +668,12 @@ func (_q *ArticleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Arti
 	var (
 		nodes       = []*Article{}
 		_spec       = _q.querySpec()
-		loadedTypes = [8]bool{
+		loadedTypes = [9]bool{
 			_q.withAuthor != nil,
 			_q.withTags != nil,
 			_q.withComments != nil,
 			_q.withRevisions != nil,
+			_q.withBookmarks != nil,
 			_q.withCoverImage != nil,
 			_q.withFavoritedBy != nil,
 			_q.withArticleTags != nil,
@@ -688,6 +725,13 @@ func (_q *ArticleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Arti
 		if err := _q.loadRevisions(ctx, query, nodes,
 			func(n *Article) { n.Edges.Revisions = []*ArticleRevision{} },
 			func(n *Article, e *ArticleRevision) { n.Edges.Revisions = append(n.Edges.Revisions, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withBookmarks; query != nil {
+		if err := _q.loadBookmarks(ctx, query, nodes,
+			func(n *Article) { n.Edges.Bookmarks = []*Bookmark{} },
+			func(n *Article, e *Bookmark) { n.Edges.Bookmarks = append(n.Edges.Bookmarks, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -856,6 +900,36 @@ func (_q *ArticleQuery) loadRevisions(ctx context.Context, query *ArticleRevisio
 	}
 	query.Where(predicate.ArticleRevision(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(article.RevisionsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ArticleID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "article_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *ArticleQuery) loadBookmarks(ctx context.Context, query *BookmarkQuery, nodes []*Article, init func(*Article), assign func(*Article, *Bookmark)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Article)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(bookmark.FieldArticleID)
+	}
+	query.Where(predicate.Bookmark(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(article.BookmarksColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

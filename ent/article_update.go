@@ -9,6 +9,7 @@ import (
 	"inkwell/ent/article"
 	"inkwell/ent/articlerevision"
 	"inkwell/ent/asset"
+	"inkwell/ent/bookmark"
 	"inkwell/ent/comment"
 	"inkwell/ent/predicate"
 	"inkwell/ent/tag"
@@ -449,6 +450,21 @@ func (_u *ArticleUpdate) AddRevisions(v ...*ArticleRevision) *ArticleUpdate {
 	return _u.AddRevisionIDs(ids...)
 }
 
+// AddBookmarkIDs adds the "bookmarks" edge to the Bookmark entity by IDs.
+func (_u *ArticleUpdate) AddBookmarkIDs(ids ...int) *ArticleUpdate {
+	_u.mutation.AddBookmarkIDs(ids...)
+	return _u
+}
+
+// AddBookmarks adds the "bookmarks" edges to the Bookmark entity.
+func (_u *ArticleUpdate) AddBookmarks(v ...*Bookmark) *ArticleUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddBookmarkIDs(ids...)
+}
+
 // SetCoverImageID sets the "cover_image" edge to the Asset entity by ID.
 func (_u *ArticleUpdate) SetCoverImageID(id int) *ArticleUpdate {
 	_u.mutation.SetCoverImageID(id)
@@ -555,6 +571,27 @@ func (_u *ArticleUpdate) RemoveRevisions(v ...*ArticleRevision) *ArticleUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveRevisionIDs(ids...)
+}
+
+// ClearBookmarks clears all "bookmarks" edges to the Bookmark entity.
+func (_u *ArticleUpdate) ClearBookmarks() *ArticleUpdate {
+	_u.mutation.ClearBookmarks()
+	return _u
+}
+
+// RemoveBookmarkIDs removes the "bookmarks" edge to Bookmark entities by IDs.
+func (_u *ArticleUpdate) RemoveBookmarkIDs(ids ...int) *ArticleUpdate {
+	_u.mutation.RemoveBookmarkIDs(ids...)
+	return _u
+}
+
+// RemoveBookmarks removes "bookmarks" edges to Bookmark entities.
+func (_u *ArticleUpdate) RemoveBookmarks(v ...*Bookmark) *ArticleUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveBookmarkIDs(ids...)
 }
 
 // ClearCoverImage clears the "cover_image" edge to the Asset entity.
@@ -956,6 +993,51 @@ func (_u *ArticleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(articlerevision.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.BookmarksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   article.BookmarksTable,
+			Columns: []string{article.BookmarksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bookmark.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedBookmarksIDs(); len(nodes) > 0 && !_u.mutation.BookmarksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   article.BookmarksTable,
+			Columns: []string{article.BookmarksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bookmark.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.BookmarksIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   article.BookmarksTable,
+			Columns: []string{article.BookmarksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bookmark.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -1485,6 +1567,21 @@ func (_u *ArticleUpdateOne) AddRevisions(v ...*ArticleRevision) *ArticleUpdateOn
 	return _u.AddRevisionIDs(ids...)
 }
 
+// AddBookmarkIDs adds the "bookmarks" edge to the Bookmark entity by IDs.
+func (_u *ArticleUpdateOne) AddBookmarkIDs(ids ...int) *ArticleUpdateOne {
+	_u.mutation.AddBookmarkIDs(ids...)
+	return _u
+}
+
+// AddBookmarks adds the "bookmarks" edges to the Bookmark entity.
+func (_u *ArticleUpdateOne) AddBookmarks(v ...*Bookmark) *ArticleUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddBookmarkIDs(ids...)
+}
+
 // SetCoverImageID sets the "cover_image" edge to the Asset entity by ID.
 func (_u *ArticleUpdateOne) SetCoverImageID(id int) *ArticleUpdateOne {
 	_u.mutation.SetCoverImageID(id)
@@ -1591,6 +1688,27 @@ func (_u *ArticleUpdateOne) RemoveRevisions(v ...*ArticleRevision) *ArticleUpdat
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveRevisionIDs(ids...)
+}
+
+// ClearBookmarks clears all "bookmarks" edges to the Bookmark entity.
+func (_u *ArticleUpdateOne) ClearBookmarks() *ArticleUpdateOne {
+	_u.mutation.ClearBookmarks()
+	return _u
+}
+
+// RemoveBookmarkIDs removes the "bookmarks" edge to Bookmark entities by IDs.
+func (_u *ArticleUpdateOne) RemoveBookmarkIDs(ids ...int) *ArticleUpdateOne {
+	_u.mutation.RemoveBookmarkIDs(ids...)
+	return _u
+}
+
+// RemoveBookmarks removes "bookmarks" edges to Bookmark entities.
+func (_u *ArticleUpdateOne) RemoveBookmarks(v ...*Bookmark) *ArticleUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveBookmarkIDs(ids...)
 }
 
 // ClearCoverImage clears the "cover_image" edge to the Asset entity.
@@ -2022,6 +2140,51 @@ func (_u *ArticleUpdateOne) sqlSave(ctx context.Context) (_node *Article, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(articlerevision.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.BookmarksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   article.BookmarksTable,
+			Columns: []string{article.BookmarksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bookmark.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedBookmarksIDs(); len(nodes) > 0 && !_u.mutation.BookmarksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   article.BookmarksTable,
+			Columns: []string{article.BookmarksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bookmark.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.BookmarksIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   article.BookmarksTable,
+			Columns: []string{article.BookmarksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bookmark.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -10,6 +10,7 @@ import (
 	"inkwell/ent/articlerevision"
 	"inkwell/ent/articletag"
 	"inkwell/ent/asset"
+	"inkwell/ent/bookmark"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/follow"
@@ -88,6 +89,7 @@ func checkColumn(t, c string) error {
 			articlerevision.Table: articlerevision.ValidColumn,
 			articletag.Table:      articletag.ValidColumn,
 			asset.Table:           asset.ValidColumn,
+			bookmark.Table:        bookmark.ValidColumn,
 			comment.Table:         comment.ValidColumn,
 			favorite.Table:        favorite.ValidColumn,
 			follow.Table:          follow.ValidColumn,

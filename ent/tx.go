@@ -22,6 +22,8 @@ type Tx struct {
 	ArticleTag *ArticleTagClient
 	// Asset is the client for interacting with the Asset builders.
 	Asset *AssetClient
+	// Bookmark is the client for interacting with the Bookmark builders.
+	Bookmark *BookmarkClient
 	// Comment is the client for interacting with the Comment builders.
 	Comment *CommentClient
 	// Favorite is the client for interacting with the Favorite builders.
@@ -173,6 +175,7 @@ func (tx *Tx) init() {
 	tx.ArticleRevision = NewArticleRevisionClient(tx.config)
 	tx.ArticleTag = NewArticleTagClient(tx.config)
 	tx.Asset = NewAssetClient(tx.config)
+	tx.Bookmark = NewBookmarkClient(tx.config)
 	tx.Comment = NewCommentClient(tx.config)
 	tx.Favorite = NewFavoriteClient(tx.config)
 	tx.Follow = NewFollowClient(tx.config)

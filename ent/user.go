@@ -68,13 +68,15 @@ type UserEdges struct {
 	LoginCodes []*LoginCode `json:"login_codes,omitempty"`
 	// Assets holds the value of the assets edge.
 	Assets []*Asset `json:"assets,omitempty"`
+	// Bookmarks holds the value of the bookmarks edge.
+	Bookmarks []*Bookmark `json:"bookmarks,omitempty"`
 	// ImageAsset holds the value of the image_asset edge.
 	ImageAsset *Asset `json:"image_asset,omitempty"`
 	// Favorites holds the value of the favorites edge.
 	Favorites []*Favorite `json:"favorites,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [9]bool
+	loadedTypes [10]bool
 }
 
 // ArticlesOrErr returns the Articles value or an error if the edge
@@ -140,12 +142,21 @@ func (e UserEdges) AssetsOrErr() ([]*Asset, error) {
 	return nil, &NotLoadedError{edge: "assets"}
 }
 
+// BookmarksOrErr returns the Bookmarks value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) BookmarksOrErr() ([]*Bookmark, error) {
+	if e.loadedTypes[7] {
+		return e.Bookmarks, nil
+	}
+	return nil, &NotLoadedError{edge: "bookmarks"}
+}
+
 // ImageAssetOrErr returns the ImageAsset value or an error if the edge
 // was not loaded in eager-loading, or loaded but was not found.
 func (e UserEdges) ImageAssetOrErr() (*Asset, error) {
 	if e.ImageAsset != nil {
 		return e.ImageAsset, nil
-	} else if e.loadedTypes[7] {
+	} else if e.loadedTypes[8] {
 		return nil, &NotFoundError{label: asset.Label}
 	}
 	return nil, &NotLoadedError{edge: "image_asset"}
@@ -154,7 +165,7 @@ func (e UserEdges) ImageAssetOrErr() (*Asset, error) {
 // FavoritesOrErr returns the Favorites value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) FavoritesOrErr() ([]*Favorite, error) {
-	if e.loadedTypes[8] {
+	if e.loadedTypes[9] {
 		return e.Favorites, nil
 	}
 	return nil, &NotLoadedError{edge: "favorites"}
@@ -330,6 +341,11 @@ func (_m *User) QueryLoginCodes() *LoginCodeQuery {
 // QueryAssets queries the "assets" edge of the User entity.
 func (_m *User) QueryAssets() *AssetQuery {
 	return NewUserClient(_m.config).QueryAssets(_m)
+}
+
+// QueryBookmarks queries the "bookmarks" edge of the User entity.
+func (_m *User) QueryBookmarks() *BookmarkQuery {
+	return NewUserClient(_m.config).QueryBookmarks(_m)
 }
 
 // QueryImageAsset queries the "image_asset" edge of the User entity.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"inkwell/ent/article"
 	"inkwell/ent/asset"
+	"inkwell/ent/bookmark"
 	"inkwell/ent/comment"
 	"inkwell/ent/identity"
 	"inkwell/ent/logincode"
@@ -303,6 +304,21 @@ func (_c *UserCreate) AddAssets(v ...*Asset) *UserCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddAssetIDs(ids...)
+}
+
+// AddBookmarkIDs adds the "bookmarks" edge to the Bookmark entity by IDs.
+func (_c *UserCreate) AddBookmarkIDs(ids ...int) *UserCreate {
+	_c.mutation.AddBookmarkIDs(ids...)
+	return _c
+}
+
+// AddBookmarks adds the "bookmarks" edges to the Bookmark entity.
+func (_c *UserCreate) AddBookmarks(v ...*Bookmark) *UserCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddBookmarkIDs(ids...)
 }
 
 // SetImageAsset sets the "image_asset" edge to the Asset entity.
@@ -629,6 +645,22 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.BookmarksIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.BookmarksTable,
+			Columns: []string{user.BookmarksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bookmark.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

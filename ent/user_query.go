@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"inkwell/ent/article"
 	"inkwell/ent/asset"
+	"inkwell/ent/bookmark"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/identity"
@@ -39,6 +40,7 @@ type UserQuery struct {
 	withIdentities       *IdentityQuery
 	withLoginCodes       *LoginCodeQuery
 	withAssets           *AssetQuery
+	withBookmarks        *BookmarkQuery
 	withImageAsset       *AssetQuery
 	withFavorites        *FavoriteQuery
 	modifiers            []func(*sql.Selector)
@@ -225,6 +227,28 @@ func (_q *UserQuery) QueryAssets() *AssetQuery {
 			sqlgraph.From(user.Table, user.FieldID, selector),
 			sqlgraph.To(asset.Table, asset.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, user.AssetsTable, user.AssetsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryBookmarks chains the current query on the "bookmarks" edge.
+func (_q *UserQuery) QueryBookmarks() *BookmarkQuery {
+	query := (&BookmarkClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(bookmark.Table, bookmark.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.BookmarksTable, user.BookmarksColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -475,6 +499,7 @@ func (_q *UserQuery) Clone() *UserQuery {
 		withIdentities:       _q.withIdentities.Clone(),
 		withLoginCodes:       _q.withLoginCodes.Clone(),
 		withAssets:           _q.withAssets.Clone(),
+		withBookmarks:        _q.withBookmarks.Clone(),
 		withImageAsset:       _q.withImageAsset.Clone(),
 		withFavorites:        _q.withFavorites.Clone(),
 		// clone intermediate query.
@@ -558,6 +583,17 @@ func (_q *UserQuery) WithAssets(opts ...func(*AssetQuery)) *UserQuery {
 		opt(query)
 	}
 	_q.withAssets = query
+	return _q
+}
+
+// WithBookmarks tells the query-builder to eager-load the nodes that are connected to
+// the "bookmarks" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithBookmarks(opts ...func(*BookmarkQuery)) *UserQuery {
+	query := (&BookmarkClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withBookmarks = query
 	return _q
 }
 
@@ -667,7 +703,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [9]bool{
+		loadedTypes = [10]bool{
 			_q.withArticles != nil,
 			_q.withComments != nil,
 			_q.withFavoriteArticles != nil,
@@ -675,6 +711,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			_q.withIdentities != nil,
 			_q.withLoginCodes != nil,
 			_q.withAssets != nil,
+			_q.withBookmarks != nil,
 			_q.withImageAsset != nil,
 			_q.withFavorites != nil,
 		}
@@ -746,6 +783,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadAssets(ctx, query, nodes,
 			func(n *User) { n.Edges.Assets = []*Asset{} },
 			func(n *User, e *Asset) { n.Edges.Assets = append(n.Edges.Assets, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withBookmarks; query != nil {
+		if err := _q.loadBookmarks(ctx, query, nodes,
+			func(n *User) { n.Edges.Bookmarks = []*Bookmark{} },
+			func(n *User, e *Bookmark) { n.Edges.Bookmarks = append(n.Edges.Bookmarks, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1001,6 +1045,36 @@ func (_q *UserQuery) loadAssets(ctx context.Context, query *AssetQuery, nodes []
 		node, ok := nodeids[fk]
 		if !ok {
 			return fmt.Errorf(`unexpected referenced foreign-key "owner_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadBookmarks(ctx context.Context, query *BookmarkQuery, nodes []*User, init func(*User), assign func(*User, *Bookmark)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(bookmark.FieldUserID)
+	}
+	query.Where(predicate.Bookmark(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.BookmarksColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
 		}
 		assign(node, n)
 	}

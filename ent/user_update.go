@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"inkwell/ent/article"
 	"inkwell/ent/asset"
+	"inkwell/ent/bookmark"
 	"inkwell/ent/comment"
 	"inkwell/ent/identity"
 	"inkwell/ent/logincode"
@@ -342,6 +343,21 @@ func (_u *UserUpdate) AddAssets(v ...*Asset) *UserUpdate {
 	return _u.AddAssetIDs(ids...)
 }
 
+// AddBookmarkIDs adds the "bookmarks" edge to the Bookmark entity by IDs.
+func (_u *UserUpdate) AddBookmarkIDs(ids ...int) *UserUpdate {
+	_u.mutation.AddBookmarkIDs(ids...)
+	return _u
+}
+
+// AddBookmarks adds the "bookmarks" edges to the Bookmark entity.
+func (_u *UserUpdate) AddBookmarks(v ...*Bookmark) *UserUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddBookmarkIDs(ids...)
+}
+
 // SetImageAsset sets the "image_asset" edge to the Asset entity.
 func (_u *UserUpdate) SetImageAsset(v *Asset) *UserUpdate {
 	return _u.SetImageAssetID(v.ID)
@@ -497,6 +513,27 @@ func (_u *UserUpdate) RemoveAssets(v ...*Asset) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveAssetIDs(ids...)
+}
+
+// ClearBookmarks clears all "bookmarks" edges to the Bookmark entity.
+func (_u *UserUpdate) ClearBookmarks() *UserUpdate {
+	_u.mutation.ClearBookmarks()
+	return _u
+}
+
+// RemoveBookmarkIDs removes the "bookmarks" edge to Bookmark entities by IDs.
+func (_u *UserUpdate) RemoveBookmarkIDs(ids ...int) *UserUpdate {
+	_u.mutation.RemoveBookmarkIDs(ids...)
+	return _u
+}
+
+// RemoveBookmarks removes "bookmarks" edges to Bookmark entities.
+func (_u *UserUpdate) RemoveBookmarks(v ...*Bookmark) *UserUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveBookmarkIDs(ids...)
 }
 
 // ClearImageAsset clears the "image_asset" edge to the Asset entity.
@@ -983,6 +1020,51 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.BookmarksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.BookmarksTable,
+			Columns: []string{user.BookmarksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bookmark.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedBookmarksIDs(); len(nodes) > 0 && !_u.mutation.BookmarksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.BookmarksTable,
+			Columns: []string{user.BookmarksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bookmark.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.BookmarksIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.BookmarksTable,
+			Columns: []string{user.BookmarksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bookmark.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.ImageAssetCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -1341,6 +1423,21 @@ func (_u *UserUpdateOne) AddAssets(v ...*Asset) *UserUpdateOne {
 	return _u.AddAssetIDs(ids...)
 }
 
+// AddBookmarkIDs adds the "bookmarks" edge to the Bookmark entity by IDs.
+func (_u *UserUpdateOne) AddBookmarkIDs(ids ...int) *UserUpdateOne {
+	_u.mutation.AddBookmarkIDs(ids...)
+	return _u
+}
+
+// AddBookmarks adds the "bookmarks" edges to the Bookmark entity.
+func (_u *UserUpdateOne) AddBookmarks(v ...*Bookmark) *UserUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddBookmarkIDs(ids...)
+}
+
 // SetImageAsset sets the "image_asset" edge to the Asset entity.
 func (_u *UserUpdateOne) SetImageAsset(v *Asset) *UserUpdateOne {
 	return _u.SetImageAssetID(v.ID)
@@ -1496,6 +1593,27 @@ func (_u *UserUpdateOne) RemoveAssets(v ...*Asset) *UserUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveAssetIDs(ids...)
+}
+
+// ClearBookmarks clears all "bookmarks" edges to the Bookmark entity.
+func (_u *UserUpdateOne) ClearBookmarks() *UserUpdateOne {
+	_u.mutation.ClearBookmarks()
+	return _u
+}
+
+// RemoveBookmarkIDs removes the "bookmarks" edge to Bookmark entities by IDs.
+func (_u *UserUpdateOne) RemoveBookmarkIDs(ids ...int) *UserUpdateOne {
+	_u.mutation.RemoveBookmarkIDs(ids...)
+	return _u
+}
+
+// RemoveBookmarks removes "bookmarks" edges to Bookmark entities.
+func (_u *UserUpdateOne) RemoveBookmarks(v ...*Bookmark) *UserUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveBookmarkIDs(ids...)
 }
 
 // ClearImageAsset clears the "image_asset" edge to the Asset entity.
@@ -2005,6 +2123,51 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(asset.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.BookmarksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.BookmarksTable,
+			Columns: []string{user.BookmarksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bookmark.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedBookmarksIDs(); len(nodes) > 0 && !_u.mutation.BookmarksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.BookmarksTable,
+			Columns: []string{user.BookmarksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bookmark.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.BookmarksIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.BookmarksTable,
+			Columns: []string{user.BookmarksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(bookmark.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -44,6 +44,7 @@ func Complexity() ComplexityRoot {
 	c.User.Following = forward
 	c.User.Drafts = forward
 	c.User.Trash = forward
+	c.User.Bookmarks = forward
 	c.Article.Revisions = forward
 	c.Comment.Replies = forward
 	return c

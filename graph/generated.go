@@ -48,35 +48,36 @@ type ComplexityRoot struct {
 	}
 
 	Article struct {
-		ArticleStatus      func(childComplexity int) int
-		Author             func(childComplexity int) int
-		Body               func(childComplexity int) int
-		BodyHTML           func(childComplexity int) int
-		Canonical          func(childComplexity int) int
-		Comments           func(childComplexity int, first *int, after *string, last *int, before *string) int
-		CoverImage         func(childComplexity int) int
-		CreatedAt          func(childComplexity int) int
-		DeletedAt          func(childComplexity int) int
-		Description        func(childComplexity int) int
-		Excerpt            func(childComplexity int) int
-		FavoritesCount     func(childComplexity int) int
-		GlobalID           func(childComplexity int) int
-		PublishAt          func(childComplexity int) int
-		PublishedAt        func(childComplexity int) int
-		ReadingTimeMinutes func(childComplexity int) int
-		Revisions          func(childComplexity int, first *int, after *string) int
-		Seo                func(childComplexity int) int
-		Slug               func(childComplexity int) int
-		Subtitle           func(childComplexity int) int
-		TableOfContents    func(childComplexity int) int
-		Tags               func(childComplexity int) int
-		Title              func(childComplexity int) int
-		UpdatedAt          func(childComplexity int) int
-		ViewerCanComment   func(childComplexity int) int
-		ViewerCanDelete    func(childComplexity int) int
-		ViewerCanEdit      func(childComplexity int) int
-		ViewerHasFavorited func(childComplexity int) int
-		WordCount          func(childComplexity int) int
+		ArticleStatus       func(childComplexity int) int
+		Author              func(childComplexity int) int
+		Body                func(childComplexity int) int
+		BodyHTML            func(childComplexity int) int
+		Canonical           func(childComplexity int) int
+		Comments            func(childComplexity int, first *int, after *string, last *int, before *string) int
+		CoverImage          func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		DeletedAt           func(childComplexity int) int
+		Description         func(childComplexity int) int
+		Excerpt             func(childComplexity int) int
+		FavoritesCount      func(childComplexity int) int
+		GlobalID            func(childComplexity int) int
+		PublishAt           func(childComplexity int) int
+		PublishedAt         func(childComplexity int) int
+		ReadingTimeMinutes  func(childComplexity int) int
+		Revisions           func(childComplexity int, first *int, after *string) int
+		Seo                 func(childComplexity int) int
+		Slug                func(childComplexity int) int
+		Subtitle            func(childComplexity int) int
+		TableOfContents     func(childComplexity int) int
+		Tags                func(childComplexity int) int
+		Title               func(childComplexity int) int
+		UpdatedAt           func(childComplexity int) int
+		ViewerCanComment    func(childComplexity int) int
+		ViewerCanDelete     func(childComplexity int) int
+		ViewerCanEdit       func(childComplexity int) int
+		ViewerHasBookmarked func(childComplexity int) int
+		ViewerHasFavorited  func(childComplexity int) int
+		WordCount           func(childComplexity int) int
 	}
 
 	ArticleConnection struct {
@@ -132,6 +133,10 @@ type ComplexityRoot struct {
 		DisplayName func(childComplexity int) int
 		Name        func(childComplexity int) int
 		StartURL    func(childComplexity int) int
+	}
+
+	BookmarkArticlePayload struct {
+		Article func(childComplexity int) int
 	}
 
 	Comment struct {
@@ -202,6 +207,7 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AddComment            func(childComplexity int, input model.AddCommentInput) int
+		BookmarkArticle       func(childComplexity int, input model.BookmarkArticleInput) int
 		CreateArticle         func(childComplexity int, input model.CreateArticleInput) int
 		CreateLinkTicket      func(childComplexity int, input model.CreateLinkTicketInput) int
 		DeleteArticle         func(childComplexity int, input model.DeleteArticleInput) int
@@ -218,6 +224,7 @@ type ComplexityRoot struct {
 		SignIn                func(childComplexity int, input model.SignInInput) int
 		SignOut               func(childComplexity int, input model.SignOutInput) int
 		SignUp                func(childComplexity int, input model.SignUpInput) int
+		UnbookmarkArticle     func(childComplexity int, input model.UnbookmarkArticleInput) int
 		UnfavoriteArticle     func(childComplexity int, input model.UnfavoriteArticleInput) int
 		UnfollowUser          func(childComplexity int, input model.UnfollowUserInput) int
 		UnlinkIdentity        func(childComplexity int, input model.UnlinkIdentityInput) int
@@ -312,6 +319,10 @@ type ComplexityRoot struct {
 		Title  func(childComplexity int) int
 	}
 
+	UnbookmarkArticlePayload struct {
+		Article func(childComplexity int) int
+	}
+
 	UnfavoriteArticlePayload struct {
 		Article func(childComplexity int) int
 	}
@@ -343,6 +354,7 @@ type ComplexityRoot struct {
 	User struct {
 		Articles          func(childComplexity int, first *int, after *string) int
 		Bio               func(childComplexity int) int
+		Bookmarks         func(childComplexity int, first *int, after *string) int
 		CreatedAt         func(childComplexity int) int
 		Drafts            func(childComplexity int, first *int, after *string) int
 		Email             func(childComplexity int) int
@@ -408,6 +420,8 @@ type MutationResolver interface {
 	RequestUpload(ctx context.Context, input model.RequestUploadInput) (*model.RequestUploadPayload, error)
 	FavoriteArticle(ctx context.Context, input model.FavoriteArticleInput) (*model.FavoriteArticlePayload, error)
 	UnfavoriteArticle(ctx context.Context, input model.UnfavoriteArticleInput) (*model.UnfavoriteArticlePayload, error)
+	BookmarkArticle(ctx context.Context, input model.BookmarkArticleInput) (*model.BookmarkArticlePayload, error)
+	UnbookmarkArticle(ctx context.Context, input model.UnbookmarkArticleInput) (*model.UnbookmarkArticlePayload, error)
 	AddComment(ctx context.Context, input model.AddCommentInput) (*model.AddCommentPayload, error)
 	UpdateComment(ctx context.Context, input model.UpdateCommentInput) (*model.UpdateCommentPayload, error)
 	DeleteComment(ctx context.Context, input model.DeleteCommentInput) (*model.DeleteCommentPayload, error)
@@ -435,6 +449,7 @@ type UserResolver interface {
 	PendingEmail(ctx context.Context, obj *model.User) (*string, error)
 
 	Drafts(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error)
+	Bookmarks(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error)
 	Trash(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error)
 	Identities(ctx context.Context, obj *model.User) ([]*ent.Identity, error)
 }
@@ -636,6 +651,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Article.ViewerCanEdit(childComplexity), true
+	case "Article.viewerHasBookmarked":
+		if e.ComplexityRoot.Article.ViewerHasBookmarked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.ViewerHasBookmarked(childComplexity), true
 	case "Article.viewerHasFavorited":
 		if e.ComplexityRoot.Article.ViewerHasFavorited == nil {
 			break
@@ -842,6 +863,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuthProvider.StartURL(childComplexity), true
+
+	case "BookmarkArticlePayload.article":
+		if e.ComplexityRoot.BookmarkArticlePayload.Article == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BookmarkArticlePayload.Article(childComplexity), true
 
 	case "Comment.article":
 		if e.ComplexityRoot.Comment.Article == nil {
@@ -1068,6 +1096,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddComment(childComplexity, args["input"].(model.AddCommentInput)), true
+	case "Mutation.bookmarkArticle":
+		if e.ComplexityRoot.Mutation.BookmarkArticle == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_bookmarkArticle_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BookmarkArticle(childComplexity, args["input"].(model.BookmarkArticleInput)), true
 	case "Mutation.createArticle":
 		if e.ComplexityRoot.Mutation.CreateArticle == nil {
 			break
@@ -1239,6 +1278,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SignUp(childComplexity, args["input"].(model.SignUpInput)), true
+	case "Mutation.unbookmarkArticle":
+		if e.ComplexityRoot.Mutation.UnbookmarkArticle == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unbookmarkArticle_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnbookmarkArticle(childComplexity, args["input"].(model.UnbookmarkArticleInput)), true
 	case "Mutation.unfavoriteArticle":
 		if e.ComplexityRoot.Mutation.UnfavoriteArticle == nil {
 			break
@@ -1645,6 +1695,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TocEntry.Title(childComplexity), true
 
+	case "UnbookmarkArticlePayload.article":
+		if e.ComplexityRoot.UnbookmarkArticlePayload.Article == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UnbookmarkArticlePayload.Article(childComplexity), true
+
 	case "UnfavoriteArticlePayload.article":
 		if e.ComplexityRoot.UnfavoriteArticlePayload.Article == nil {
 			break
@@ -1711,6 +1768,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Bio(childComplexity), true
+	case "User.bookmarks":
+		if e.ComplexityRoot.User.Bookmarks == nil {
+			break
+		}
+
+		args, err := ec.field_User_bookmarks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.Bookmarks(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
 			break
@@ -1889,6 +1957,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("AddCommentInput", ec.unmarshalInputAddCommentInput),
 			graphql.NewInputUnmarshaler("ArticleFilter", ec.unmarshalInputArticleFilter),
+			graphql.NewInputUnmarshaler("BookmarkArticleInput", ec.unmarshalInputBookmarkArticleInput),
 			graphql.NewInputUnmarshaler("CreateArticleInput", ec.unmarshalInputCreateArticleInput),
 			graphql.NewInputUnmarshaler("CreateLinkTicketInput", ec.unmarshalInputCreateLinkTicketInput),
 			graphql.NewInputUnmarshaler("DeleteArticleInput", ec.unmarshalInputDeleteArticleInput),
@@ -1905,6 +1974,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("SignInInput", ec.unmarshalInputSignInInput),
 			graphql.NewInputUnmarshaler("SignOutInput", ec.unmarshalInputSignOutInput),
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
+			graphql.NewInputUnmarshaler("UnbookmarkArticleInput", ec.unmarshalInputUnbookmarkArticleInput),
 			graphql.NewInputUnmarshaler("UnfavoriteArticleInput", ec.unmarshalInputUnfavoriteArticleInput),
 			graphql.NewInputUnmarshaler("UnfollowUserInput", ec.unmarshalInputUnfollowUserInput),
 			graphql.NewInputUnmarshaler("UnlinkIdentityInput", ec.unmarshalInputUnlinkIdentityInput),
@@ -2233,6 +2303,16 @@ type User implements Node {
     after: String
   ): ArticleConnection!
   """
+  This user's bookmarks, most recently bookmarked first (published articles only). Only
+  the user themself sees them: for everyone else the list is empty.
+  """
+  bookmarks(
+    "Number of articles (default 20, at most 100)."
+    first: Int
+    "Cursor to start after."
+    after: String
+  ): ArticleConnection!
+  """
   This user's deleted articles, most recently deleted first: ` + "`" + `restoreArticle` + "`" + ` brings one
   back until it is purged, 30 days after its deletion by default. Only the user themself
   sees them: for everyone else the list is empty.
@@ -2348,6 +2428,8 @@ type Article implements Node {
   updatedAt: DateTime!
   "Whether the viewer has favorited it; false for anonymous viewers."
   viewerHasFavorited: Boolean!
+  "Whether the viewer has bookmarked it (private to the viewer); false for anonymous viewers."
+  viewerHasBookmarked: Boolean!
   """
   Whether ` + "`" + `updateArticle` + "`" + `, ` + "`" + `publishArticle` + "`" + ` and ` + "`" + `unpublishArticle` + "`" + ` would let the viewer
   change it: the rule those mutations apply (its author only).
@@ -2716,6 +2798,13 @@ type Mutation {
   favoriteArticle(input: FavoriteArticleInput!): FavoriteArticlePayload!
   "Remove an article from the viewer's favorites. Not an error when it was not favorited."
   unfavoriteArticle(input: UnfavoriteArticleInput!): UnfavoriteArticlePayload!
+  """
+  Save a published article to the viewer's bookmarks (` + "`" + `User.bookmarks` + "`" + `), to read later.
+  Unlike a favorite it is private and counts nowhere. Bookmarking it again is not an error.
+  """
+  bookmarkArticle(input: BookmarkArticleInput!): BookmarkArticlePayload!
+  "Remove an article from the viewer's bookmarks. Not an error when it was not bookmarked."
+  unbookmarkArticle(input: UnbookmarkArticleInput!): UnbookmarkArticlePayload!
   "Comment on an article, or reply to a comment on it (` + "`" + `parentId` + "`" + `)."
   addComment(input: AddCommentInput!): AddCommentPayload!
   """
@@ -3094,6 +3183,30 @@ type UnfavoriteArticlePayload {
   article: Article!
 }
 
+"Input of ` + "`" + `bookmarkArticle` + "`" + `."
+input BookmarkArticleInput {
+  "Which article."
+  slug: String!
+}
+
+"Result of ` + "`" + `bookmarkArticle` + "`" + `."
+type BookmarkArticlePayload {
+  "The article, with ` + "`" + `viewerHasBookmarked` + "`" + ` true."
+  article: Article!
+}
+
+"Input of ` + "`" + `unbookmarkArticle` + "`" + `."
+input UnbookmarkArticleInput {
+  "Which article."
+  slug: String!
+}
+
+"Result of ` + "`" + `unbookmarkArticle` + "`" + `."
+type UnbookmarkArticlePayload {
+  "The article, with ` + "`" + `viewerHasBookmarked` + "`" + ` false."
+  article: Article!
+}
+
 "Input of ` + "`" + `addComment` + "`" + `."
 input AddCommentInput {
   "Slug of the article to comment on."
@@ -3275,6 +3388,8 @@ func (ec *executionContext) childFields_Article(ctx context.Context, field graph
 		return ec.fieldContext_Article_updatedAt(ctx, field)
 	case "viewerHasFavorited":
 		return ec.fieldContext_Article_viewerHasFavorited(ctx, field)
+	case "viewerHasBookmarked":
+		return ec.fieldContext_Article_viewerHasBookmarked(ctx, field)
 	case "viewerCanEdit":
 		return ec.fieldContext_Article_viewerCanEdit(ctx, field)
 	case "viewerCanDelete":
@@ -3399,6 +3514,14 @@ func (ec *executionContext) childFields_AuthProvider(ctx context.Context, field 
 		return ec.fieldContext_AuthProvider_startURL(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuthProvider", field.Name)
+}
+
+func (ec *executionContext) childFields_BookmarkArticlePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "article":
+		return ec.fieldContext_BookmarkArticlePayload_article(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BookmarkArticlePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Comment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3663,6 +3786,14 @@ func (ec *executionContext) childFields_TocEntry(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type TocEntry", field.Name)
 }
 
+func (ec *executionContext) childFields_UnbookmarkArticlePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "article":
+		return ec.fieldContext_UnbookmarkArticlePayload_article(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UnbookmarkArticlePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_UnfavoriteArticlePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "article":
@@ -3751,6 +3882,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_articles(ctx, field)
 	case "drafts":
 		return ec.fieldContext_User_drafts(ctx, field)
+	case "bookmarks":
+		return ec.fieldContext_User_bookmarks(ctx, field)
 	case "trash":
 		return ec.fieldContext_User_trash(ctx, field)
 	case "identities":
@@ -4005,6 +4138,20 @@ func (ec *executionContext) field_Mutation_addComment_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_bookmarkArticle_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.BookmarkArticleInput, error) {
+			return ec.unmarshalNBookmarkArticleInput2inkwellᚋgraphᚋmodelᚐBookmarkArticleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createArticle_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4207,6 +4354,20 @@ func (ec *executionContext) field_Mutation_signUp_args(ctx context.Context, rawA
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.SignUpInput, error) {
 			return ec.unmarshalNSignUpInput2inkwellᚋgraphᚋmodelᚐSignUpInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_unbookmarkArticle_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UnbookmarkArticleInput, error) {
+			return ec.unmarshalNUnbookmarkArticleInput2inkwellᚋgraphᚋmodelᚐUnbookmarkArticleInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4562,6 +4723,28 @@ func (ec *executionContext) field_Subscription_commentAdded_args(ctx context.Con
 }
 
 func (ec *executionContext) field_User_articles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_User_bookmarks_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
@@ -5370,6 +5553,29 @@ func (ec *executionContext) _Article_viewerHasFavorited(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_Article_viewerHasFavorited(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Article", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _Article_viewerHasBookmarked(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Article_viewerHasBookmarked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ViewerHasBookmarked()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Article_viewerHasBookmarked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Article", field, true, false, "Boolean")
 }
 
@@ -6345,6 +6551,38 @@ func (ec *executionContext) _AuthProvider_startURL(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_AuthProvider_startURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuthProvider", field, false, false, "String")
+}
+
+func (ec *executionContext) _BookmarkArticlePayload_article(ctx context.Context, field graphql.CollectedField, obj *model.BookmarkArticlePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BookmarkArticlePayload_article(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Article, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BookmarkArticlePayload_article(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BookmarkArticlePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Article(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Comment_id(ctx context.Context, field graphql.CollectedField, obj *model.Comment) (ret graphql.Marshaler) {
@@ -8182,6 +8420,94 @@ func (ec *executionContext) fieldContext_Mutation_unfavoriteArticle(ctx context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_bookmarkArticle(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_bookmarkArticle(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().BookmarkArticle(ctx, fc.Args["input"].(model.BookmarkArticleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.BookmarkArticlePayload) graphql.Marshaler {
+			return ec.marshalNBookmarkArticlePayload2ᚖinkwellᚋgraphᚋmodelᚐBookmarkArticlePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_bookmarkArticle(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BookmarkArticlePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_bookmarkArticle_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_unbookmarkArticle(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unbookmarkArticle(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnbookmarkArticle(ctx, fc.Args["input"].(model.UnbookmarkArticleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UnbookmarkArticlePayload) graphql.Marshaler {
+			return ec.marshalNUnbookmarkArticlePayload2ᚖinkwellᚋgraphᚋmodelᚐUnbookmarkArticlePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unbookmarkArticle(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UnbookmarkArticlePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unbookmarkArticle_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_addComment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9656,6 +9982,38 @@ func (ec *executionContext) fieldContext_TocEntry_anchor(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("TocEntry", field, false, false, "String")
 }
 
+func (ec *executionContext) _UnbookmarkArticlePayload_article(ctx context.Context, field graphql.CollectedField, obj *model.UnbookmarkArticlePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UnbookmarkArticlePayload_article(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Article, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Article) graphql.Marshaler {
+			return ec.marshalNArticle2ᚖinkwellᚋgraphᚋmodelᚐArticle(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UnbookmarkArticlePayload_article(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UnbookmarkArticlePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Article(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _UnfavoriteArticlePayload_article(ctx context.Context, field graphql.CollectedField, obj *model.UnfavoriteArticlePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10303,6 +10661,50 @@ func (ec *executionContext) fieldContext_User_drafts(ctx context.Context, field 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_User_drafts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_bookmarks(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_bookmarks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().Bookmarks(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleConnection) graphql.Marshaler {
+			return ec.marshalNArticleConnection2ᚖinkwellᚋgraphᚋmodelᚐArticleConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_bookmarks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ArticleConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_bookmarks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11820,6 +12222,48 @@ func UnmarshalArticleFilter(ctx context.Context, raw any) (model.ArticleFilter, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputBookmarkArticleInput(ctx context.Context, obj any) (model.BookmarkArticleInput, error) {
+	var it model.BookmarkArticleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"slug"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalBookmarkArticleInput unmarshals raw into the BookmarkArticleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalBookmarkArticleInput(ctx context.Context, raw any) (model.BookmarkArticleInput, error) {
+	var out model.BookmarkArticleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "BookmarkArticleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateArticleInput(ctx context.Context, obj any) (model.CreateArticleInput, error) {
 	var it model.CreateArticleInput
 	if obj == nil {
@@ -12615,6 +13059,48 @@ func UnmarshalSignUpInput(ctx context.Context, raw any) (model.SignUpInput, erro
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUnbookmarkArticleInput(ctx context.Context, obj any) (model.UnbookmarkArticleInput, error) {
+	var it model.UnbookmarkArticleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"slug"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUnbookmarkArticleInput unmarshals raw into the UnbookmarkArticleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUnbookmarkArticleInput(ctx context.Context, raw any) (model.UnbookmarkArticleInput, error) {
+	var out model.UnbookmarkArticleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UnbookmarkArticleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUnfavoriteArticleInput(ctx context.Context, obj any) (model.UnfavoriteArticleInput, error) {
 	var it model.UnfavoriteArticleInput
 	if obj == nil {
@@ -13298,6 +13784,11 @@ func (ec *executionContext) _Article(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "viewerHasBookmarked":
+			out.Values[i] = ec._Article_viewerHasBookmarked(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "viewerCanEdit":
 			out.Values[i] = ec._Article_viewerCanEdit(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -13705,6 +14196,39 @@ func (ec *executionContext) _AuthProvider(ctx context.Context, sel ast.Selection
 			}
 		case "startURL":
 			out.Values[i] = ec._AuthProvider_startURL(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var bookmarkArticlePayloadImplementors = []string{"BookmarkArticlePayload"}
+
+func (ec *executionContext) _BookmarkArticlePayload(ctx context.Context, sel ast.SelectionSet, obj *model.BookmarkArticlePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, bookmarkArticlePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BookmarkArticlePayload")
+		case "article":
+			out.Values[i] = ec._BookmarkArticlePayload_article(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -14371,6 +14895,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "bookmarkArticle":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_bookmarkArticle(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unbookmarkArticle":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unbookmarkArticle(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "addComment":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_addComment(ctx, field)
@@ -15024,6 +15562,39 @@ func (ec *executionContext) _TocEntry(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var unbookmarkArticlePayloadImplementors = []string{"UnbookmarkArticlePayload"}
+
+func (ec *executionContext) _UnbookmarkArticlePayload(ctx context.Context, sel ast.SelectionSet, obj *model.UnbookmarkArticlePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, unbookmarkArticlePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UnbookmarkArticlePayload")
+		case "article":
+			out.Values[i] = ec._UnbookmarkArticlePayload_article(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var unfavoriteArticlePayloadImplementors = []string{"UnfavoriteArticlePayload"}
 
 func (ec *executionContext) _UnfavoriteArticlePayload(ctx context.Context, sel ast.SelectionSet, obj *model.UnfavoriteArticlePayload) graphql.Marshaler {
@@ -15344,6 +15915,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_drafts(ctx, field, obj)
+				})
+		case "bookmarks":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_bookmarks(ctx, field, obj)
 				})
 		case "trash":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -16035,6 +16612,19 @@ func (ec *executionContext) marshalNAuthProvider2ᚖinkwellᚋinternalᚋoauth�
 	return ec._AuthProvider(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNBookmarkArticleInput2inkwellᚋgraphᚋmodelᚐBookmarkArticleInput(ctx context.Context, v any) (model.BookmarkArticleInput, error) {
+	res, err := ec.unmarshalInputBookmarkArticleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBookmarkArticlePayload2ᚖinkwellᚋgraphᚋmodelᚐBookmarkArticlePayload(ctx context.Context, sel ast.SelectionSet, v *model.BookmarkArticlePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BookmarkArticlePayload!")
+		return graphql.Null
+	}
+	return ec._BookmarkArticlePayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -16545,6 +17135,19 @@ func (ec *executionContext) marshalNTocEntry2ᚕinkwellᚋinternalᚋmarkdownᚐ
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNUnbookmarkArticleInput2inkwellᚋgraphᚋmodelᚐUnbookmarkArticleInput(ctx context.Context, v any) (model.UnbookmarkArticleInput, error) {
+	res, err := ec.unmarshalInputUnbookmarkArticleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUnbookmarkArticlePayload2ᚖinkwellᚋgraphᚋmodelᚐUnbookmarkArticlePayload(ctx context.Context, sel ast.SelectionSet, v *model.UnbookmarkArticlePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UnbookmarkArticlePayload!")
+		return graphql.Null
+	}
+	return ec._UnbookmarkArticlePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNUnfavoriteArticleInput2inkwellᚋgraphᚋmodelᚐUnfavoriteArticleInput(ctx context.Context, v any) (model.UnfavoriteArticleInput, error) {

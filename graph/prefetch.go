@@ -102,6 +102,8 @@ func (p *plan) articles(as []*ent.Article, fields []graphql.CollectedField) {
 			want(p, p.l.TagsByArticle, ids, nil)
 		case "viewerHasFavorited":
 			want(p, p.l.ViewerHasFavorited, ids, nil)
+		case "viewerHasBookmarked":
+			want(p, p.l.ViewerHasBookmarked, ids, nil)
 		case "coverImage":
 			var covers []int
 			for _, a := range as {

@@ -287,6 +287,32 @@ func (r *mutationResolver) UnfavoriteArticle(ctx context.Context, input model.Un
 	return &model.UnfavoriteArticlePayload{Article: model.NewArticle(ctx, a)}, nil
 }
 
+// BookmarkArticle is the resolver for the bookmarkArticle field.
+func (r *mutationResolver) BookmarkArticle(ctx context.Context, input model.BookmarkArticleInput) (*model.BookmarkArticlePayload, error) {
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := w.Bookmark(ctx, input.Slug, true)
+	if err != nil {
+		return nil, err
+	}
+	return &model.BookmarkArticlePayload{Article: model.NewArticle(ctx, a)}, nil
+}
+
+// UnbookmarkArticle is the resolver for the unbookmarkArticle field.
+func (r *mutationResolver) UnbookmarkArticle(ctx context.Context, input model.UnbookmarkArticleInput) (*model.UnbookmarkArticlePayload, error) {
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := w.Bookmark(ctx, input.Slug, false)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UnbookmarkArticlePayload{Article: model.NewArticle(ctx, a)}, nil
+}
+
 // AddComment is the resolver for the addComment field.
 func (r *mutationResolver) AddComment(ctx context.Context, input model.AddCommentInput) (*model.AddCommentPayload, error) {
 	w, err := r.Service.As(ctx)
@@ -511,6 +537,11 @@ func (r *userResolver) PendingEmail(ctx context.Context, obj *model.User) (*stri
 // Drafts is the resolver for the drafts field.
 func (r *userResolver) Drafts(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error) {
 	return r.ownList(ctx, obj, first, after, (*service.Acting).Drafts)
+}
+
+// Bookmarks is the resolver for the bookmarks field.
+func (r *userResolver) Bookmarks(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error) {
+	return r.ownList(ctx, obj, first, after, (*service.Acting).Bookmarks)
 }
 
 // Trash is the resolver for the trash field.

@@ -76,9 +76,13 @@ const refreshMarginMs = 1_000;
 /** The cache with one field policy per Relay connection of schema.graphql. */
 export function createCache(): InMemoryCache {
   return new InMemoryCache({
+    // The members of unions and interfaces, so that fragments on them match in the cache.
+    possibleTypes: { SearchResult: ['Article', 'User', 'Tag'] },
     typePolicies: {
       Query: {
         fields: {
+          // One list per query and type; first/after only page through it.
+          search: relayStylePagination(['query', 'type']),
           // Each filter is a list of its own; first/after/last/before only page through it.
           articles: relayStylePagination(['filter']),
           feed: relayStylePagination(),
@@ -88,6 +92,7 @@ export function createCache(): InMemoryCache {
         fields: {
           articles: relayStylePagination(),
           favoriteArticles: relayStylePagination(),
+          bookmarks: relayStylePagination(),
           followers: relayStylePagination(),
           following: relayStylePagination(),
         },

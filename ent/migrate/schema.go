@@ -208,6 +208,45 @@ var (
 			},
 		},
 	}
+	// BookmarksColumns holds the columns for the "bookmarks" table.
+	BookmarksColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "article_id", Type: field.TypeInt},
+		{Name: "user_id", Type: field.TypeInt},
+	}
+	// BookmarksTable holds the schema information for the "bookmarks" table.
+	BookmarksTable = &schema.Table{
+		Name:       "bookmarks",
+		Columns:    BookmarksColumns,
+		PrimaryKey: []*schema.Column{BookmarksColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "bookmarks_articles_bookmarks",
+				Columns:    []*schema.Column{BookmarksColumns[2]},
+				RefColumns: []*schema.Column{ArticlesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "bookmarks_users_bookmarks",
+				Columns:    []*schema.Column{BookmarksColumns[3]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "bookmark_user_id_article_id",
+				Unique:  true,
+				Columns: []*schema.Column{BookmarksColumns[3], BookmarksColumns[2]},
+			},
+			{
+				Name:    "bookmark_user_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{BookmarksColumns[3], BookmarksColumns[1], BookmarksColumns[0]},
+			},
+		},
+	}
 	// CommentsColumns holds the columns for the "comments" table.
 	CommentsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -520,6 +559,7 @@ var (
 		ArticleRevisionsTable,
 		ArticleTagsTable,
 		AssetsTable,
+		BookmarksTable,
 		CommentsTable,
 		FavoritesTable,
 		FollowsTable,
@@ -538,6 +578,8 @@ func init() {
 	ArticleTagsTable.ForeignKeys[0].RefTable = ArticlesTable
 	ArticleTagsTable.ForeignKeys[1].RefTable = TagsTable
 	AssetsTable.ForeignKeys[0].RefTable = UsersTable
+	BookmarksTable.ForeignKeys[0].RefTable = ArticlesTable
+	BookmarksTable.ForeignKeys[1].RefTable = UsersTable
 	CommentsTable.ForeignKeys[0].RefTable = ArticlesTable
 	CommentsTable.ForeignKeys[1].RefTable = CommentsTable
 	CommentsTable.ForeignKeys[2].RefTable = UsersTable

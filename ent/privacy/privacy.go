@@ -206,6 +206,30 @@ func (f AssetMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation)
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AssetMutation", m)
 }
 
+// The BookmarkQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type BookmarkQueryRuleFunc func(context.Context, *ent.BookmarkQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f BookmarkQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.BookmarkQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.BookmarkQuery", q)
+}
+
+// The BookmarkMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type BookmarkMutationRuleFunc func(context.Context, *ent.BookmarkMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f BookmarkMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.BookmarkMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.BookmarkMutation", m)
+}
+
 // The CommentQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type CommentQueryRuleFunc func(context.Context, *ent.CommentQuery) error

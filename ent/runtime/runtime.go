@@ -8,6 +8,7 @@ import (
 	"inkwell/ent/articlerevision"
 	"inkwell/ent/articletag"
 	"inkwell/ent/asset"
+	"inkwell/ent/bookmark"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/follow"
@@ -257,6 +258,12 @@ func init() {
 	asset.DefaultAlt = assetDescAlt.Default.(string)
 	// asset.AltValidator is a validator for the "alt" field. It is called by the builders before save.
 	asset.AltValidator = assetDescAlt.Validators[0].(func(string) error)
+	bookmarkFields := schema.Bookmark{}.Fields()
+	_ = bookmarkFields
+	// bookmarkDescCreatedAt is the schema descriptor for created_at field.
+	bookmarkDescCreatedAt := bookmarkFields[2].Descriptor()
+	// bookmark.DefaultCreatedAt holds the default value on creation for the created_at field.
+	bookmark.DefaultCreatedAt = bookmarkDescCreatedAt.Default.(func() time.Time)
 	commentMixin := schema.Comment{}.Mixin()
 	comment.Policy = privacy.NewPolicies(schema.Comment{})
 	comment.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -80,6 +80,7 @@ func (Article) Edges() []ent.Edge {
 		edge.To("tags", Tag.Type).Through("article_tags", ArticleTag.Type),
 		edge.To("comments", Comment.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("revisions", ArticleRevision.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("bookmarks", Bookmark.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.From("cover_image", Asset.Type).Ref("cover_of").Field("cover_image_asset_id").Unique(),
 		edge.From("favorited_by", User.Type).Ref("favorite_articles").
 			Through("favorites", Favorite.Type),

@@ -71,6 +71,7 @@ func (User) Edges() []ent.Edge {
 		edge.To("identities", Identity.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("login_codes", LoginCode.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("assets", Asset.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("bookmarks", Bookmark.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.From("image_asset", Asset.Type).Ref("avatar_of").Field("image_asset_id").Unique(),
 	}
 }

@@ -209,6 +209,11 @@ func (a *Article) Tags() ([]*ent.Tag, error) {
 	return loader.For(a.ctx).TagsByArticle.Load(a.ctx, a.ID)()
 }
 
+// ViewerHasBookmarked says whether the request's viewer bookmarked the article.
+func (a *Article) ViewerHasBookmarked() (bool, error) {
+	return loader.For(a.ctx).ViewerHasBookmarked.Load(a.ctx, a.ID)()
+}
+
 // ViewerHasFavorited says whether the request's viewer favorited the article.
 func (a *Article) ViewerHasFavorited() (bool, error) {
 	return loader.For(a.ctx).ViewerHasFavorited.Load(a.ctx, a.ID)()

@@ -50,6 +50,18 @@ type AuthPayload struct {
 	User *User `json:"user"`
 }
 
+// Input of `bookmarkArticle`.
+type BookmarkArticleInput struct {
+	// Which article.
+	Slug string `json:"slug"`
+}
+
+// Result of `bookmarkArticle`.
+type BookmarkArticlePayload struct {
+	// The article, with `viewerHasBookmarked` true.
+	Article *Article `json:"article"`
+}
+
 // Input of `createArticle`.
 type CreateArticleInput struct {
 	// 1 to 255 characters.
@@ -307,6 +319,18 @@ type SignUpInput struct {
 // with `TOO_MANY_SUBSCRIPTIONS`); a client that reads events too slowly has the subscription
 // ended with `SLOW_CONSUMER` rather than the server queueing without bound.
 type Subscription struct {
+}
+
+// Input of `unbookmarkArticle`.
+type UnbookmarkArticleInput struct {
+	// Which article.
+	Slug string `json:"slug"`
+}
+
+// Result of `unbookmarkArticle`.
+type UnbookmarkArticlePayload struct {
+	// The article, with `viewerHasBookmarked` false.
+	Article *Article `json:"article"`
 }
 
 // Input of `unfavoriteArticle`.

@@ -250,6 +250,9 @@ func (c *Cache) Apply(s change.Set) {
 	for _, f := range s.Favorites {
 		c.stamp(key{kind: FavoritesOf, id: f.User})
 	}
+	for _, b := range s.Bookmarks {
+		c.stamp(key{kind: BookmarksOf, id: b.User})
+	}
 }
 
 // evictAll forgets every value of the kinds, and refuses every load already running.

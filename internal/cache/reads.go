@@ -28,6 +28,7 @@ const (
 	TagCounts                           // the tags in use and their counts (id 0)
 	FollowsOf                           // whom a user follows, by the follower's id
 	FavoritesOf                         // what a user favorited, by the user's id
+	BookmarksOf                         // what a user bookmarked, by the user's id
 	numStampKinds
 )
 

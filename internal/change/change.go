@@ -25,6 +25,8 @@ type Set struct {
 	Follows []Follow `json:"f,omitempty"`
 	// Favorites made or undone.
 	Favorites []Favorite `json:"v,omitempty"`
+	// Bookmarks made or undone (private: only the user's own reads change).
+	Bookmarks []Favorite `json:"b,omitempty"`
 	// CommentsOf: articles whose comments changed; AllComments when the article is not
 	// known.
 	CommentsOf  []int `json:"c,omitempty"`
@@ -45,7 +47,7 @@ type Set struct {
 // Empty reports whether s changes nothing.
 func (s Set) Empty() bool {
 	return len(s.Users) == 0 && len(s.Articles) == 0 && !s.ArticleLists && !s.TagCounts && len(s.Follows) == 0 &&
-		len(s.Favorites) == 0 && len(s.CommentsOf) == 0 && !s.AllComments && len(s.RepliesOf) == 0 &&
+		len(s.Favorites) == 0 && len(s.Bookmarks) == 0 && len(s.CommentsOf) == 0 && !s.AllComments && len(s.RepliesOf) == 0 &&
 		len(s.Sessions) == 0 && !s.AllSessions
 }
 

@@ -11,6 +11,7 @@ import (
 	"inkwell/ent"
 	"inkwell/ent/article"
 	"inkwell/ent/asset"
+	"inkwell/ent/bookmark"
 	"inkwell/ent/comment"
 	"inkwell/ent/favorite"
 	"inkwell/ent/follow"
@@ -235,6 +236,22 @@ func (b batches) viewerHasFavorited(ctx context.Context, ids []int) []*dataloade
 		got, err = b.db.Favorite.Query().
 			Where(favorite.UserID(b.viewer.UserID), anyOf[predicate.Favorite](favorite.FieldArticleID, ids)).
 			Select(favorite.FieldArticleID).Ints(cache.Covered(ctx))
+		for _, id := range got {
+			m[id] = true
+		}
+	}
+	return byKey(ids, m, err, nil)
+}
+
+func (b batches) viewerHasBookmarked(ctx context.Context, ids []int) []*dataloader.Result[bool] {
+	m := map[int]bool{}
+	var err error
+	if !b.viewer.Anonymous() {
+		cache.Note(ctx, cache.BookmarksOf, b.viewer.UserID)
+		var got []int
+		got, err = b.db.Bookmark.Query().
+			Where(bookmark.UserID(b.viewer.UserID), anyOf[predicate.Bookmark](bookmark.FieldArticleID, ids)).
+			Select(bookmark.FieldArticleID).Ints(cache.Covered(ctx))
 		for _, id := range got {
 			m[id] = true
 		}

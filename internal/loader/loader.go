@@ -72,18 +72,19 @@ func (l *Loader[K, V]) Preload(ctx context.Context, keys []K) {
 // Loaders is one request's set of dataloaders. The loaders of what depends on the viewer
 // are named Viewer…, and only they: Sharing relies on it.
 type Loaders struct {
-	UserByID           *Loader[int, *ent.User]
-	ArticleByID        *Loader[int, *ent.Article]
-	ArticleBySlug      *Loader[string, *ent.Article] // nil for a slug that names none
-	CommentByID        *Loader[int, *ent.Comment]
-	AssetByID          *Loader[int, *ent.Asset]
-	TagsByArticle      *Loader[int, []*ent.Tag]
-	ViewerHasFavorited *Loader[int, bool]
-	ViewerIsFollowing  *Loader[int, bool]
-	FollowersCount     *Loader[int, int]
-	FollowingCount     *Loader[int, int]
-	CommentsCount      *Loader[int, int]
-	RepliesCount       *Loader[int, int]
+	UserByID            *Loader[int, *ent.User]
+	ArticleByID         *Loader[int, *ent.Article]
+	ArticleBySlug       *Loader[string, *ent.Article] // nil for a slug that names none
+	CommentByID         *Loader[int, *ent.Comment]
+	AssetByID           *Loader[int, *ent.Asset]
+	TagsByArticle       *Loader[int, []*ent.Tag]
+	ViewerHasFavorited  *Loader[int, bool]
+	ViewerHasBookmarked *Loader[int, bool]
+	ViewerIsFollowing   *Loader[int, bool]
+	FollowersCount      *Loader[int, int]
+	FollowingCount      *Loader[int, int]
+	CommentsCount       *Loader[int, int]
+	RepliesCount        *Loader[int, int]
 
 	// Pages of lists under many parents (see PageKey) and the lists' sizes, by parent:
 	// an article's comments, a user's articles, favorite articles, followers and follows.
@@ -109,6 +110,7 @@ func New(db *ent.Client, v auth.Viewer, c *cache.Cache) *Loaders {
 		AssetByID:             newLoader(observed("AssetByID", b.assetsByID)),
 		TagsByArticle:         newLoader(observed("TagsByArticle", b.tagsByArticle)),
 		ViewerHasFavorited:    newLoader(observed("ViewerHasFavorited", b.viewerHasFavorited)),
+		ViewerHasBookmarked:   newLoader(observed("ViewerHasBookmarked", b.viewerHasBookmarked)),
 		ViewerIsFollowing:     newLoader(observed("ViewerIsFollowing", b.viewerIsFollowing)),
 		FollowersCount:        newLoader(observed("FollowersCount", b.followersCount)),
 		FollowingCount:        newLoader(observed("FollowingCount", b.followingCount)),
@@ -204,6 +206,9 @@ func Apply(ctx context.Context, s change.Set) {
 	}
 	if len(s.Favorites) > 0 {
 		l.FavoriteArticles.ClearAll()
+	}
+	for _, b := range s.Bookmarks {
+		l.ViewerHasBookmarked.Clear(ctx, b.Article)
 	}
 	if s.AllComments || len(s.CommentsOf) > 0 {
 		l.Comments.ClearAll()
