@@ -289,9 +289,6 @@ var (
 				Name:    "comment_article_id_created_at_id",
 				Unique:  false,
 				Columns: []*schema.Column{CommentsColumns[6], CommentsColumns[1], CommentsColumns[0]},
-				Annotation: &entsql.IndexAnnotation{
-					Where: "(parent_id IS NULL)",
-				},
 			},
 			{
 				Name:    "comment_parent_id_created_at_id",

@@ -46,11 +46,13 @@ func (Comment) Edges() []ent.Edge {
 	}
 }
 
-// Indexes of the Comment: an article's comments (not replies) oldest first, a comment's
-// replies oldest first, and by author.
+// Indexes of the Comment: an article's comments oldest first, a comment's replies oldest
+// first, and by author.
 func (Comment) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("article_id", "created_at", "id").Annotations(entsql.IndexWhere("(parent_id IS NULL)")),
+		// Whole, not just the threads' first comments: every reader of an article's
+		// comments oldest first has it (the list filters replies out, which are few).
+		index.Fields("article_id", "created_at", "id"),
 		index.Fields("parent_id", "created_at", "id").Annotations(entsql.IndexWhere("(parent_id IS NOT NULL)")),
 		index.Fields("author_id"),
 	}
