@@ -21,30 +21,33 @@ func Complexity() ComplexityRoot {
 	c.User.Bio = medium
 	c.Article.Body = func(int) int { return sizeLarge }
 	c.Article.BodyHTML = func(int) int { return 2 * sizeLarge }
-	c.Query.Articles = func(child int, first *int, _ *string, last *int, _ *string, _ *model.ArticleFilter) int {
-		return listCost(child, first, last)
+	c.Query.Articles = func(child int, first *int, _ *string, last *int, _ *string, _ *model.ArticleFilter, offset *int) int {
+		return listCost(child, first, last) + offsetCost(offset)
 	}
-	c.Query.Feed = func(child int, first *int, _ *string, last *int, _ *string) int {
-		return listCost(child, first, last)
+	c.Query.Feed = func(child int, first *int, _ *string, last *int, _ *string, offset *int) int {
+		return listCost(child, first, last) + offsetCost(offset)
 	}
 	c.Query.Tags = func(child int, first *int) int { return listCost(child, first, nil) }
 	// A search ranks every match before it pages: it costs a large text field more than
 	// its page does.
-	c.Query.Search = func(child int, _ string, _ *model.SearchType, first *int, _ *string) int {
-		return sizeLarge + listCost(child, first, nil)
+	c.Query.Search = func(child int, _ string, _ *model.SearchType, first *int, _ *string, offset *int) int {
+		return sizeLarge + listCost(child, first, nil) + offsetCost(offset)
 	}
 	c.Query.Nodes = func(child int, ids []string) int { return 1 + child*min(len(ids), paging.MaxSize) }
 	c.Article.Comments = func(child int, first *int, _ *string, last *int, _ *string) int {
 		return listCost(child, first, last)
 	}
 	forward := func(child int, first *int, _ *string) int { return listCost(child, first, nil) }
-	c.User.Articles = forward
-	c.User.FavoriteArticles = forward
-	c.User.Followers = forward
-	c.User.Following = forward
+	numbered := func(child int, first *int, _ *string, offset *int) int {
+		return listCost(child, first, nil) + offsetCost(offset)
+	}
+	c.User.Articles = numbered
+	c.User.FavoriteArticles = numbered
+	c.User.Followers = numbered
+	c.User.Following = numbered
 	c.User.Drafts = forward
 	c.User.Trash = forward
-	c.User.Bookmarks = forward
+	c.User.Bookmarks = numbered
 	c.Article.Revisions = forward
 	c.Comment.Replies = forward
 	return c
@@ -71,4 +74,12 @@ func listCost(child int, first, last *int) int {
 	}
 	n = max(0, min(n, paging.MaxSize))
 	return 1 + child*n
+}
+
+// offsetCost is what skipping offset rows costs: the database reads every one of them.
+func offsetCost(offset *int) int {
+	if offset == nil || *offset <= 0 {
+		return 0
+	}
+	return *offset / 20
 }

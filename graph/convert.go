@@ -137,10 +137,10 @@ func nodeOf(ctx context.Context, typ string, id int) (model.Node, error) {
 
 // ownList is one of the user's private lists (drafts, trash) read by list: for anyone
 // but the user themself it is empty, as if there were none.
-func (r *userResolver) ownList(ctx context.Context, u *model.User, first *int, after *string,
+func (r *userResolver) ownList(ctx context.Context, u *model.User, first *int, after *string, offset *int,
 	list func(*service.Acting, context.Context, paging.Window) (service.ArticleList, error),
 ) (*model.ArticleConnection, error) {
-	w, err := window(first, after, nil, nil)
+	w, err := window(first, after, nil, nil, offset)
 	if err != nil {
 		return nil, err
 	}
@@ -221,5 +221,5 @@ func searchConnection(ctx context.Context, svc *service.Service, typ service.Sea
 			edges = append(edges, &model.SearchEdge{Cursor: h.Cursor, Node: nodes[i], Highlight: h.Highlight, Rank: float64(h.Rank)})
 		}
 	}
-	return model.NewSearchConnection(ctx, edges, res.HasNextPage, res.Count), nil
+	return model.NewSearchConnection(ctx, edges, res.HasNextPage, res.HasPreviousPage, res.Count), nil
 }

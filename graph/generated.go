@@ -248,12 +248,12 @@ type ComplexityRoot struct {
 
 	Query struct {
 		Article       func(childComplexity int, slug string) int
-		Articles      func(childComplexity int, first *int, after *string, last *int, before *string, filter *model.ArticleFilter) int
+		Articles      func(childComplexity int, first *int, after *string, last *int, before *string, filter *model.ArticleFilter, offset *int) int
 		AuthProviders func(childComplexity int) int
-		Feed          func(childComplexity int, first *int, after *string, last *int, before *string) int
+		Feed          func(childComplexity int, first *int, after *string, last *int, before *string, offset *int) int
 		Node          func(childComplexity int, id string) int
 		Nodes         func(childComplexity int, ids []string) int
-		Search        func(childComplexity int, query string, typeArg *model.SearchType, first *int, after *string) int
+		Search        func(childComplexity int, query string, typeArg *model.SearchType, first *int, after *string, offset *int) int
 		Tags          func(childComplexity int, first *int) int
 		User          func(childComplexity int, username string) int
 		Viewer        func(childComplexity int) int
@@ -352,17 +352,17 @@ type ComplexityRoot struct {
 	}
 
 	User struct {
-		Articles          func(childComplexity int, first *int, after *string) int
+		Articles          func(childComplexity int, first *int, after *string, offset *int) int
 		Bio               func(childComplexity int) int
-		Bookmarks         func(childComplexity int, first *int, after *string) int
+		Bookmarks         func(childComplexity int, first *int, after *string, offset *int) int
 		CreatedAt         func(childComplexity int) int
 		Drafts            func(childComplexity int, first *int, after *string) int
 		Email             func(childComplexity int) int
 		EmailVerified     func(childComplexity int) int
-		FavoriteArticles  func(childComplexity int, first *int, after *string) int
-		Followers         func(childComplexity int, first *int, after *string) int
+		FavoriteArticles  func(childComplexity int, first *int, after *string, offset *int) int
+		Followers         func(childComplexity int, first *int, after *string, offset *int) int
 		FollowersCount    func(childComplexity int) int
-		Following         func(childComplexity int, first *int, after *string) int
+		Following         func(childComplexity int, first *int, after *string, offset *int) int
 		FollowingCount    func(childComplexity int) int
 		GlobalID          func(childComplexity int) int
 		Identities        func(childComplexity int) int
@@ -432,11 +432,11 @@ type QueryResolver interface {
 	Viewer(ctx context.Context) (*model.User, error)
 	User(ctx context.Context, username string) (*model.User, error)
 	Article(ctx context.Context, slug string) (*model.Article, error)
-	Articles(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.ArticleFilter) (*model.ArticleConnection, error)
-	Feed(ctx context.Context, first *int, after *string, last *int, before *string) (*model.ArticleConnection, error)
+	Articles(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.ArticleFilter, offset *int) (*model.ArticleConnection, error)
+	Feed(ctx context.Context, first *int, after *string, last *int, before *string, offset *int) (*model.ArticleConnection, error)
 	AuthProviders(ctx context.Context) ([]*oauth.ProviderInfo, error)
 	Tags(ctx context.Context, first *int) ([]*ent.Tag, error)
-	Search(ctx context.Context, query string, typeArg *model.SearchType, first *int, after *string) (*model.SearchConnection, error)
+	Search(ctx context.Context, query string, typeArg *model.SearchType, first *int, after *string, offset *int) (*model.SearchConnection, error)
 }
 type SubscriptionResolver interface {
 	CommentAdded(ctx context.Context, articleSlug string) (<-chan *model.Comment, error)
@@ -449,7 +449,7 @@ type UserResolver interface {
 	PendingEmail(ctx context.Context, obj *model.User) (*string, error)
 
 	Drafts(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error)
-	Bookmarks(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error)
+	Bookmarks(ctx context.Context, obj *model.User, first *int, after *string, offset *int) (*model.ArticleConnection, error)
 	Trash(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error)
 	Identities(ctx context.Context, obj *model.User) ([]*ent.Identity, error)
 }
@@ -1431,7 +1431,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Articles(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*model.ArticleFilter)), true
+		return e.ComplexityRoot.Query.Articles(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*model.ArticleFilter), args["offset"].(*int)), true
 	case "Query.authProviders":
 		if e.ComplexityRoot.Query.AuthProviders == nil {
 			break
@@ -1448,7 +1448,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Feed(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
+		return e.ComplexityRoot.Query.Feed(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["offset"].(*int)), true
 
 	case "Query.node":
 		if e.ComplexityRoot.Query.Node == nil {
@@ -1482,7 +1482,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Search(childComplexity, args["query"].(string), args["type"].(*model.SearchType), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Search(childComplexity, args["query"].(string), args["type"].(*model.SearchType), args["first"].(*int), args["after"].(*string), args["offset"].(*int)), true
 	case "Query.tags":
 		if e.ComplexityRoot.Query.Tags == nil {
 			break
@@ -1761,7 +1761,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.User.Articles(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.User.Articles(childComplexity, args["first"].(*int), args["after"].(*string), args["offset"].(*int)), true
 	case "User.bio":
 		if e.ComplexityRoot.User.Bio == nil {
 			break
@@ -1778,7 +1778,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.User.Bookmarks(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.User.Bookmarks(childComplexity, args["first"].(*int), args["after"].(*string), args["offset"].(*int)), true
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
 			break
@@ -1818,7 +1818,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.User.FavoriteArticles(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.User.FavoriteArticles(childComplexity, args["first"].(*int), args["after"].(*string), args["offset"].(*int)), true
 	case "User.followers":
 		if e.ComplexityRoot.User.Followers == nil {
 			break
@@ -1829,7 +1829,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.User.Followers(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.User.Followers(childComplexity, args["first"].(*int), args["after"].(*string), args["offset"].(*int)), true
 	case "User.followersCount":
 		if e.ComplexityRoot.User.FollowersCount == nil {
 			break
@@ -1846,7 +1846,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.User.Following(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.User.Following(childComplexity, args["first"].(*int), args["after"].(*string), args["offset"].(*int)), true
 	case "User.followingCount":
 		if e.ComplexityRoot.User.FollowingCount == nil {
 			break
@@ -2136,6 +2136,11 @@ type Query {
     before: String
     "Narrow the list by tag, author or who favorited it."
     filter: ArticleFilter
+    """
+    Rows to skip from the start, for page numbers (page n of size k: offset (n-1)·k),
+    0 to 10,000; not with ` + "`" + `after` + "`" + ` or ` + "`" + `before` + "`" + `. Cursors of the page continue from it.
+    """
+    offset: Int
   ): ArticleConnection!
   """
   The signed-in viewer's home feed: articles by the authors they follow, newest first.
@@ -2150,6 +2155,11 @@ type Query {
     last: Int
     "Cursor of the article to end before."
     before: String
+    """
+    Rows to skip from the start, for page numbers (page n of size k: offset (n-1)·k),
+    0 to 10,000; not with ` + "`" + `after` + "`" + ` or ` + "`" + `before` + "`" + `. Cursors of the page continue from it.
+    """
+    offset: Int
   ): ArticleConnection!
   """
   The external sign-in providers this server offers (GitHub, Google, an OpenID Connect
@@ -2181,6 +2191,11 @@ type Query {
     first: Int
     "Cursor to start after, from this same search."
     after: String
+    """
+    Rows to skip from the start, for page numbers (page n of size k: offset (n-1)·k),
+    0 to 10,000; not with ` + "`" + `after` + "`" + ` or ` + "`" + `before` + "`" + `. Cursors of the page continue from it.
+    """
+    offset: Int
   ): SearchConnection!
 }
 
@@ -2277,6 +2292,11 @@ type User implements Node {
     first: Int
     "Cursor to start after."
     after: String
+    """
+    Rows to skip from the start, for page numbers (page n of size k: offset (n-1)·k),
+    0 to 10,000; not with ` + "`" + `after` + "`" + ` or ` + "`" + `before` + "`" + `. Cursors of the page continue from it.
+    """
+    offset: Int
   ): UserConnection!
   "Users this user follows, most recent follow first."
   following(
@@ -2284,6 +2304,11 @@ type User implements Node {
     first: Int
     "Cursor to start after."
     after: String
+    """
+    Rows to skip from the start, for page numbers (page n of size k: offset (n-1)·k),
+    0 to 10,000; not with ` + "`" + `after` + "`" + ` or ` + "`" + `before` + "`" + `. Cursors of the page continue from it.
+    """
+    offset: Int
   ): UserConnection!
   "Articles this user published, most recently published first."
   articles(
@@ -2291,6 +2316,11 @@ type User implements Node {
     first: Int
     "Cursor to start after."
     after: String
+    """
+    Rows to skip from the start, for page numbers (page n of size k: offset (n-1)·k),
+    0 to 10,000; not with ` + "`" + `after` + "`" + ` or ` + "`" + `before` + "`" + `. Cursors of the page continue from it.
+    """
+    offset: Int
   ): ArticleConnection!
   """
   This user's drafts and scheduled articles, most recently changed first. Only the user
@@ -2311,6 +2341,11 @@ type User implements Node {
     first: Int
     "Cursor to start after."
     after: String
+    """
+    Rows to skip from the start, for page numbers (page n of size k: offset (n-1)·k),
+    0 to 10,000; not with ` + "`" + `after` + "`" + ` or ` + "`" + `before` + "`" + `. Cursors of the page continue from it.
+    """
+    offset: Int
   ): ArticleConnection!
   """
   This user's deleted articles, most recently deleted first: ` + "`" + `restoreArticle` + "`" + ` brings one
@@ -2334,6 +2369,11 @@ type User implements Node {
     first: Int
     "Cursor to start after."
     after: String
+    """
+    Rows to skip from the start, for page numbers (page n of size k: offset (n-1)·k),
+    0 to 10,000; not with ` + "`" + `after` + "`" + ` or ` + "`" + `before` + "`" + `. Cursors of the page continue from it.
+    """
+    offset: Int
   ): ArticleConnection!
 }
 
@@ -4559,6 +4599,14 @@ func (ec *executionContext) field_Query_articles_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg5
 	return args, nil
 }
 
@@ -4597,6 +4645,14 @@ func (ec *executionContext) field_Query_feed_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg4
 	return args, nil
 }
 
@@ -4663,6 +4719,14 @@ func (ec *executionContext) field_Query_search_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["after"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg4
 	return args, nil
 }
 
@@ -4741,6 +4805,14 @@ func (ec *executionContext) field_User_articles_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
 	return args, nil
 }
 
@@ -4763,6 +4835,14 @@ func (ec *executionContext) field_User_bookmarks_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
 	return args, nil
 }
 
@@ -4807,6 +4887,14 @@ func (ec *executionContext) field_User_favoriteArticles_args(ctx context.Context
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
 	return args, nil
 }
 
@@ -4829,6 +4917,14 @@ func (ec *executionContext) field_User_followers_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
 	return args, nil
 }
 
@@ -4851,6 +4947,14 @@ func (ec *executionContext) field_User_following_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
 	return args, nil
 }
 
@@ -8982,7 +9086,7 @@ func (ec *executionContext) _Query_articles(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Articles(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["filter"].(*model.ArticleFilter))
+			return ec.Resolvers.Query().Articles(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["filter"].(*model.ArticleFilter), fc.Args["offset"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleConnection) graphql.Marshaler {
@@ -9026,7 +9130,7 @@ func (ec *executionContext) _Query_feed(ctx context.Context, field graphql.Colle
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Feed(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
+			return ec.Resolvers.Query().Feed(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["offset"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleConnection) graphql.Marshaler {
@@ -9146,7 +9250,7 @@ func (ec *executionContext) _Query_search(ctx context.Context, field graphql.Col
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Search(ctx, fc.Args["query"].(string), fc.Args["type"].(*model.SearchType), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Search(ctx, fc.Args["query"].(string), fc.Args["type"].(*model.SearchType), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["offset"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.SearchConnection) graphql.Marshaler {
@@ -10501,7 +10605,7 @@ func (ec *executionContext) _User_followers(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.Followers(fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return obj.Followers(fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["offset"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.UserConnection) graphql.Marshaler {
@@ -10545,7 +10649,7 @@ func (ec *executionContext) _User_following(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.Following(fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return obj.Following(fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["offset"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.UserConnection) graphql.Marshaler {
@@ -10589,7 +10693,7 @@ func (ec *executionContext) _User_articles(ctx context.Context, field graphql.Co
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.Articles(fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return obj.Articles(fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["offset"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleConnection) graphql.Marshaler {
@@ -10677,7 +10781,7 @@ func (ec *executionContext) _User_bookmarks(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.User().Bookmarks(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.User().Bookmarks(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["offset"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleConnection) graphql.Marshaler {
@@ -10797,7 +10901,7 @@ func (ec *executionContext) _User_favoriteArticles(ctx context.Context, field gr
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.FavoriteArticles(fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return obj.FavoriteArticles(fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["offset"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleConnection) graphql.Marshaler {

@@ -261,7 +261,7 @@ func userPages() connectionKind[*ent.User] {
 // its arguments are invalid, which the field's resolver reports.
 func firstAfter(ctx context.Context, f graphql.CollectedField) (paging.Window, bool) {
 	a := args(ctx, f)
-	w, err := paging.First(a.int("first"), a.str("after"))
+	w, err := paging.FirstOffset(a.int("first"), a.str("after"), a.int("offset"))
 	return w, err == nil
 }
 

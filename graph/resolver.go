@@ -28,8 +28,12 @@ type Resolver struct {
 	Loaders func(context.Context) context.Context
 }
 
-func window(first *int, after *string, last *int, before *string) (paging.Window, error) {
-	return paging.Parse(paging.Args{First: first, After: after, Last: last, Before: before})
+func window(first *int, after *string, last *int, before *string, offset ...*int) (paging.Window, error) {
+	a := paging.Args{First: first, After: after, Last: last, Before: before}
+	if len(offset) > 0 {
+		a.Offset = offset[0]
+	}
+	return paging.Parse(a)
 }
 
 // linkTicket starts linking provider to the viewer's account: the start URL of a

@@ -423,8 +423,8 @@ func (r *queryResolver) Article(ctx context.Context, slug string) (*model.Articl
 }
 
 // Articles is the resolver for the articles field.
-func (r *queryResolver) Articles(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.ArticleFilter) (*model.ArticleConnection, error) {
-	w, err := window(first, after, last, before)
+func (r *queryResolver) Articles(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.ArticleFilter, offset *int) (*model.ArticleConnection, error) {
+	w, err := window(first, after, last, before, offset)
 	if err != nil {
 		return nil, err
 	}
@@ -437,12 +437,12 @@ func (r *queryResolver) Articles(ctx context.Context, first *int, after *string,
 }
 
 // Feed is the resolver for the feed field.
-func (r *queryResolver) Feed(ctx context.Context, first *int, after *string, last *int, before *string) (*model.ArticleConnection, error) {
+func (r *queryResolver) Feed(ctx context.Context, first *int, after *string, last *int, before *string, offset *int) (*model.ArticleConnection, error) {
 	acting, err := r.Service.As(ctx)
 	if err != nil {
 		return nil, err
 	}
-	w, err := window(first, after, last, before)
+	w, err := window(first, after, last, before, offset)
 	if err != nil {
 		return nil, err
 	}
@@ -473,12 +473,12 @@ func (r *queryResolver) Tags(ctx context.Context, first *int) ([]*ent.Tag, error
 }
 
 // Search is the resolver for the search field.
-func (r *queryResolver) Search(ctx context.Context, query string, typeArg *model.SearchType, first *int, after *string) (*model.SearchConnection, error) {
+func (r *queryResolver) Search(ctx context.Context, query string, typeArg *model.SearchType, first *int, after *string, offset *int) (*model.SearchConnection, error) {
 	typ := service.SearchArticles
 	if typeArg != nil {
 		typ = service.SearchType(strings.ToLower(string(*typeArg)))
 	}
-	res, err := r.Service.Search(ctx, query, typ, first, after)
+	res, err := r.Service.Search(ctx, query, typ, first, after, offset)
 	if err != nil {
 		return nil, err
 	}
@@ -536,17 +536,17 @@ func (r *userResolver) PendingEmail(ctx context.Context, obj *model.User) (*stri
 
 // Drafts is the resolver for the drafts field.
 func (r *userResolver) Drafts(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error) {
-	return r.ownList(ctx, obj, first, after, (*service.Acting).Drafts)
+	return r.ownList(ctx, obj, first, after, nil, (*service.Acting).Drafts)
 }
 
 // Bookmarks is the resolver for the bookmarks field.
-func (r *userResolver) Bookmarks(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error) {
-	return r.ownList(ctx, obj, first, after, (*service.Acting).Bookmarks)
+func (r *userResolver) Bookmarks(ctx context.Context, obj *model.User, first *int, after *string, offset *int) (*model.ArticleConnection, error) {
+	return r.ownList(ctx, obj, first, after, offset, (*service.Acting).Bookmarks)
 }
 
 // Trash is the resolver for the trash field.
 func (r *userResolver) Trash(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error) {
-	return r.ownList(ctx, obj, first, after, (*service.Acting).Trash)
+	return r.ownList(ctx, obj, first, after, nil, (*service.Acting).Trash)
 }
 
 // Identities is the resolver for the identities field.

@@ -249,30 +249,30 @@ func (u *User) FollowingCount() (int, error) {
 }
 
 // Followers is a page of the users following the user, most recent follow first.
-func (u *User) Followers(first *int, after *string) (*UserConnection, error) {
+func (u *User) Followers(first *int, after *string, offset *int) (*UserConnection, error) {
 	l := loader.For(u.ctx)
-	page, count, err := loadPage(u.ctx, l.Followers, l.FollowersCount, u.ID, first, after)
+	page, count, err := loadPage(u.ctx, l.Followers, l.FollowersCount, u.ID, first, after, offset)
 	return &UserConnection{Page: page, Count: count, ctx: u.ctx}, err
 }
 
 // Following is a page of the users the user follows, most recent follow first.
-func (u *User) Following(first *int, after *string) (*UserConnection, error) {
+func (u *User) Following(first *int, after *string, offset *int) (*UserConnection, error) {
 	l := loader.For(u.ctx)
-	page, count, err := loadPage(u.ctx, l.Following, l.FollowingCount, u.ID, first, after)
+	page, count, err := loadPage(u.ctx, l.Following, l.FollowingCount, u.ID, first, after, offset)
 	return &UserConnection{Page: page, Count: count, ctx: u.ctx}, err
 }
 
 // Articles is a page of the user's articles, newest first.
-func (u *User) Articles(first *int, after *string) (*ArticleConnection, error) {
+func (u *User) Articles(first *int, after *string, offset *int) (*ArticleConnection, error) {
 	l := loader.For(u.ctx)
-	page, count, err := loadPage(u.ctx, l.Articles, l.ArticlesCount, u.ID, first, after)
+	page, count, err := loadPage(u.ctx, l.Articles, l.ArticlesCount, u.ID, first, after, offset)
 	return &ArticleConnection{Page: page, Count: count, ctx: u.ctx}, err
 }
 
 // FavoriteArticles is a page of the articles the user favorited, newest article first.
-func (u *User) FavoriteArticles(first *int, after *string) (*ArticleConnection, error) {
+func (u *User) FavoriteArticles(first *int, after *string, offset *int) (*ArticleConnection, error) {
 	l := loader.For(u.ctx)
-	page, count, err := loadPage(u.ctx, l.FavoriteArticles, l.FavoriteArticlesCount, u.ID, first, after)
+	page, count, err := loadPage(u.ctx, l.FavoriteArticles, l.FavoriteArticlesCount, u.ID, first, after, offset)
 	return &ArticleConnection{Page: page, Count: count, ctx: u.ctx}, err
 }
 
@@ -297,7 +297,7 @@ func (c *Comment) Parent() (*Comment, error) {
 // Replies is a page of the comment's replies, oldest first.
 func (c *Comment) Replies(first *int, after *string) (*CommentConnection, error) {
 	l := loader.For(c.ctx)
-	page, count, err := loadPage(c.ctx, l.Replies, l.RepliesCount, c.ID, first, after)
+	page, count, err := loadPage(c.ctx, l.Replies, l.RepliesCount, c.ID, first, after, nil)
 	return &CommentConnection{Page: page, Count: count, ctx: c.ctx}, err
 }
 
@@ -314,9 +314,9 @@ func (c *Comment) Article() (*Article, error) {
 
 // loadPage is the first/after page of parentID's list from pages, and its counter.
 func loadPage[T any](ctx context.Context, pages *loader.Loader[loader.PageKey, paging.Page[T]], counts *loader.Loader[int, int],
-	parentID int, first *int, after *string,
+	parentID int, first *int, after *string, offset *int,
 ) (paging.Page[T], Counter, error) {
-	w, err := paging.First(first, after)
+	w, err := paging.FirstOffset(first, after, offset)
 	if err != nil {
 		return paging.Page[T]{}, nil, err
 	}

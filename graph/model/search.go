@@ -22,8 +22,8 @@ type SearchConnection struct {
 }
 
 // NewSearchConnection is a page of edges whose whole list count counts.
-func NewSearchConnection(ctx context.Context, edges []*SearchEdge, hasNext bool, count Counter) *SearchConnection {
-	pi := &PageInfo{HasNextPage: hasNext}
+func NewSearchConnection(ctx context.Context, edges []*SearchEdge, hasNext, hasPrevious bool, count Counter) *SearchConnection {
+	pi := &PageInfo{HasNextPage: hasNext, HasPreviousPage: hasPrevious}
 	if n := len(edges); n > 0 {
 		pi.StartCursor, pi.EndCursor = &edges[0].Cursor, &edges[n-1].Cursor
 	}

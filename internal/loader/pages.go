@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 type PageKey struct {
 	ParentID  int
 	Limit     int
+	Offset    int
 	Backward  bool
 	After     paging.Key
 	Before    paging.Key
@@ -34,7 +36,7 @@ type PageKey struct {
 
 // NewPageKey is the key for w's page of parentID's list.
 func NewPageKey(parentID int, w paging.Window) PageKey {
-	k := PageKey{ParentID: parentID, Limit: w.Limit, Backward: w.Backward}
+	k := PageKey{ParentID: parentID, Limit: w.Limit, Backward: w.Backward, Offset: w.Offset}
 	if w.After != nil {
 		k.After, k.HasAfter = *w.After, true
 	}
@@ -48,7 +50,7 @@ func NewPageKey(parentID int, w paging.Window) PageKey {
 func NewCommentsKey(articleID int, w paging.Window) PageKey { return NewPageKey(articleID, w) }
 
 func (k PageKey) window() paging.Window {
-	w := paging.Window{Limit: k.Limit, Backward: k.Backward}
+	w := paging.Window{Limit: k.Limit, Backward: k.Backward, Offset: k.Offset}
 	if k.HasAfter {
 		after := k.After
 		w.After = &after
@@ -109,7 +111,7 @@ func (l pagedList) query(k PageKey, ids []int) (string, []any) {
 	      FROM ` + l.from + `
 	     WHERE ` + l.parent + ` = p.id` + cond.String() + `
 	     ORDER BY ` + l.time + ` ` + dir + `, ` + l.id + ` ` + dir + `
-	     LIMIT $2) x
+	     LIMIT $2` + offsetClause(k.Offset) + `) x
 	  ORDER BY page_parent, page_time ` + dir + `, page_id ` + dir
 	return q, args
 }
@@ -366,4 +368,12 @@ func queryScan(ctx context.Context, db *ent.Client, q string, args []any, dst an
 		return err
 	}
 	return rows.Err()
+}
+
+// offsetClause skips n rows (a validated window's offset, never client text).
+func offsetClause(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return " OFFSET " + strconv.Itoa(n)
 }

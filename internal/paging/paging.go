@@ -17,6 +17,9 @@ import (
 const (
 	DefaultSize = 20
 	MaxSize     = 100
+	// MaxOffset is the deepest a page may start by offset: deeper pages cost a scan of
+	// every row before them, and cursors reach them for free.
+	MaxOffset = 10_000
 )
 
 // Args are a connection field's arguments, as a client sent them.
@@ -25,6 +28,8 @@ type Args struct {
 	After  *string
 	Last   *int
 	Before *string
+	// Offset skips that many rows from the start, for "page 3 of 9" UIs.
+	Offset *int
 }
 
 // Key is the position of a row in a list ordered by (Time, ID).
@@ -40,6 +45,8 @@ type Window struct {
 	Backward bool
 	After    *Key
 	Before   *Key
+	// Offset rows of the list are skipped first (forward windows without cursors only).
+	Offset int
 }
 
 // Parse validates args and returns the window they describe. Errors are BAD_USER_INPUT
@@ -75,7 +82,24 @@ func Parse(args Args) (Window, error) {
 	}
 	w.After = decode("after", args.After)
 	w.Before = decode("before", args.Before)
+	if o := args.Offset; o != nil {
+		switch {
+		case *o < 0 || *o > MaxOffset:
+			bad.Add("offset", fmt.Sprintf("must be between 0 and %d", MaxOffset))
+		case args.After != nil || args.Before != nil:
+			bad.Add("offset", "cannot be combined with after or before")
+		case args.Last != nil:
+			bad.Add("offset", "counts from the start of the list: use it with first, not last")
+		default:
+			w.Offset = *o
+		}
+	}
 	return w, bad.Err()
+}
+
+// FirstOffset is a forward window of n rows, after a cursor or an offset.
+func FirstOffset(first *int, after *string, offset *int) (Window, error) {
+	return Parse(Args{First: first, After: after, Offset: offset})
 }
 
 // First is a forward window of n rows from the start, for lists that take only first.
@@ -155,6 +179,7 @@ func Cut[T any](w Window, rows []T, key func(T) Key) Page[T] {
 		p.HasPreviousPage = more
 	} else {
 		p.HasNextPage = more
+		p.HasPreviousPage = w.Offset > 0
 	}
 	return p
 }

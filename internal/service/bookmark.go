@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"inkwell/ent"
 	"inkwell/ent/article"
@@ -61,7 +62,7 @@ func (s *Acting) Bookmarks(ctx context.Context, w paging.Window) (ArticleList, e
 		bound = ` AND (b.created_at, b.id) < ($3, $4)`
 	}
 	rows, err := s.db.QueryContext(cache.Covered(ctx), `SELECT b.article_id, b.created_at, b.id`+from+bound+`
-		ORDER BY b.created_at DESC, b.id DESC LIMIT $2`, args...)
+		ORDER BY b.created_at DESC, b.id DESC LIMIT $2 OFFSET `+strconv.Itoa(w.Offset), args...)
 	if err != nil {
 		return ArticleList{}, fmt.Errorf("bookmarks: %w", err)
 	}
@@ -78,6 +79,7 @@ func (s *Acting) Bookmarks(ctx context.Context, w paging.Window) (ArticleList, e
 	if err := rows.Err(); err != nil {
 		return ArticleList{}, fmt.Errorf("bookmarks: %w", err)
 	}
+	l.Page.HasPreviousPage = w.Offset > 0
 	if len(l.Page.Items) > w.Limit {
 		l.Page.Items, l.Page.Keys, l.Page.HasNextPage = l.Page.Items[:w.Limit], l.Page.Keys[:w.Limit], true
 	}

@@ -81,7 +81,8 @@ func (s *Acting) Feed(ctx context.Context, w paging.Window) (ArticleList, error)
 		if w.Backward {
 			dir = sql.Asc
 		}
-		ids.OrderBy(dir(a.C(article.FieldPublishedAt)), dir(a.C(article.FieldID))).Limit(w.Limit + 1)
+		// The rows an offset skips too: the outer query (articleListPaged) skips them.
+		ids.OrderBy(dir(a.C(article.FieldPublishedAt)), dir(a.C(article.FieldID))).Limit(w.Offset + w.Limit + 1)
 		sel.Where(sql.In(sel.C(article.FieldID), ids))
 	}
 	// The feed changes when the viewer follows or unfollows, or an article is published,
@@ -114,11 +115,13 @@ func (s *Service) articleListPaged(ctx context.Context, w paging.Window, cover f
 ) (ArticleList, error) {
 	q := s.db.Article.Query().Where(preds...)
 	count := func(ctx context.Context) (int, error) { return q.Clone().Count(cover(ctx)) }
-	rows, err := q.Clone().Where(pagePreds...).Where(keyset(w, true, by.col, article.FieldID)).
+	page := q.Clone().Where(pagePreds...).Where(keyset(w, true, by.col, article.FieldID)).
 		Order(order[article.OrderOption](w, true, by.col, article.FieldID)...).
-		Limit(w.Limit+1).
-		Select(article.FieldID, by.col).
-		All(cover(ctx))
+		Limit(w.Limit + 1)
+	if w.Offset > 0 {
+		page.Offset(w.Offset)
+	}
+	rows, err := page.Select(article.FieldID, by.col).All(cover(ctx))
 	if err != nil {
 		return ArticleList{}, err
 	}

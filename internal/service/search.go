@@ -41,9 +41,10 @@ type SearchHit struct {
 
 // SearchResults is a page of hits, best first, and their count.
 type SearchResults struct {
-	Hits        []SearchHit
-	HasNextPage bool
-	Count       func(context.Context) (int, error)
+	Hits            []SearchHit
+	HasNextPage     bool
+	HasPreviousPage bool
+	Count           func(context.Context) (int, error)
 }
 
 // search is one type's statements. Every row matches when its search_vector matches the
@@ -70,7 +71,7 @@ const headlineOptions = `StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords
 
 // Search finds published articles, users or tags matching query, a web-search-style
 // query (quotes for phrases, or, -word), first/after paged.
-func (s *Service) Search(ctx context.Context, query string, typ SearchType, first *int, after *string) (SearchResults, error) {
+func (s *Service) Search(ctx context.Context, query string, typ SearchType, first *int, after *string, offset *int) (SearchResults, error) {
 	query = strings.TrimSpace(query)
 	switch n := utf8.RuneCountInString(query); {
 	case n == 0:
@@ -78,7 +79,10 @@ func (s *Service) Search(ctx context.Context, query string, typ SearchType, firs
 	case n > MaxSearchQuery:
 		return SearchResults{}, apperr.BadInput("query", fmt.Sprintf("is too long (at most %d characters)", MaxSearchQuery))
 	}
-	w, err := paging.First(first, nil)
+	if offset != nil && after != nil {
+		return SearchResults{}, apperr.BadInput("offset", "cannot be combined with after or before")
+	}
+	w, err := paging.FirstOffset(first, nil, offset)
 	if err != nil {
 		return SearchResults{}, err
 	}
@@ -108,7 +112,7 @@ func (s *Service) Search(ctx context.Context, query string, typ SearchType, firs
 	            FROM ` + q.from + `, inkwell_tsquery($1) AS q
 	           WHERE ` + q.where + ` AND r.search_vector @@ q) m
 	         WHERE true` + bound + `
-	         ORDER BY m.rank DESC, m.t DESC, m.id DESC LIMIT $2) p
+	         ORDER BY m.rank DESC, m.t DESC, m.id DESC LIMIT $2 OFFSET ` + strconv.Itoa(w.Offset) + `) p
 	  JOIN ` + q.from + ` ON r.id = p.id
 	 ORDER BY p.rank DESC, p.t DESC, p.id DESC`
 	rows, err := s.db.QueryContext(ctx, stmt, args...)
@@ -116,7 +120,7 @@ func (s *Service) Search(ctx context.Context, query string, typ SearchType, firs
 		return SearchResults{}, fmt.Errorf("search: %w", err)
 	}
 	defer func() { _ = rows.Close() }()
-	var out SearchResults
+	out := SearchResults{HasPreviousPage: w.Offset > 0}
 	for rows.Next() {
 		var h SearchHit
 		var t time.Time
