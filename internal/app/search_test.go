@@ -102,6 +102,21 @@ func TestSearch(t *testing.T) {
 		})
 	}
 
+	// An edit is searchable at once; a favorite (which updates the row) changes nothing.
+	var slug struct{ Search srConn }
+	e.MustQuery(t, "", srSearch, map[string]any{"q": "scissors"}, &slug)
+	s := slug.Search.Edges[0].Node.Slug
+	e.Favorite(t, bob, s)
+	var out map[string]any
+	e.MustQuery(t, ada.Token, `mutation($s: String!) { updateArticle(input: {slug: $s, title: "Walking with scissors"}) { article { slug } } }`,
+		map[string]any{"s": s}, &out)
+	if _, got := search(t, e, "", map[string]any{"q": "walk scissors"}); !slices.Equal(titles(got), []string{"Walking with scissors"}) {
+		t.Errorf("after the edit: %q", titles(got))
+	}
+	if _, got := search(t, e, "", map[string]any{"q": "running scissors"}); len(got.Edges) != 0 {
+		t.Errorf("the old title still matches: %q", titles(got))
+	}
+
 	_, got := search(t, e, "", map[string]any{"q": "melange cake"})
 	if len(got.Edges) != 1 {
 		t.Fatalf("melange: %+v", got)
