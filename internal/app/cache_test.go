@@ -20,6 +20,22 @@ func cached(t *testing.T) *apptest.Env {
 	return e
 }
 
+// eachCache runs test twice in parallel: on a server with both caches off, and on one
+// with them on, where a write must still show in every read after it.
+func eachCache(t *testing.T, test func(t *testing.T, e *apptest.Env)) {
+	t.Helper()
+	for _, on := range []bool{false, true} {
+		t.Run(map[bool]string{false: "caches off", true: "caches on"}[on], func(t *testing.T) {
+			t.Parallel()
+			if on {
+				test(t, cached(t))
+			} else {
+				test(t, apptest.New(t))
+			}
+		})
+	}
+}
+
 func waitListening(t testing.TB, e *apptest.Env) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); !e.App.Entities.On(); time.Sleep(5 * time.Millisecond) {

@@ -82,105 +82,98 @@ func shape(cs tComments) []string {
 
 func TestCommentThreads(t *testing.T) {
 	t.Parallel()
-	for _, caches := range []bool{false, true} {
-		t.Run(fmt.Sprintf("caches %v", caches), func(t *testing.T) {
-			t.Parallel()
-			e := apptest.New(t)
-			if caches {
-				e = cached(t)
-			}
-			ada, bob, cy := e.SignUp(t, "ada"), e.SignUp(t, "bob"), e.SignUp(t, "cy")
-			art := e.CreateArticle(t, ada, "Threads")
-			other := e.CreateArticle(t, ada, "Elsewhere")
-			_ = thread(t, e, "", art.Slug) // read before the writes, so caches hold the empty thread
+	eachCache(t, func(t *testing.T, e *apptest.Env) {
+		ada, bob, cy := e.SignUp(t, "ada"), e.SignUp(t, "bob"), e.SignUp(t, "cy")
+		art := e.CreateArticle(t, ada, "Threads")
+		other := e.CreateArticle(t, ada, "Elsewhere")
+		_ = thread(t, e, "", art.Slug) // read before the writes, so caches hold the empty thread
 
-			top := mustReply(t, e, bob, art.Slug, "", "top")
-			r1 := mustReply(t, e, cy, art.Slug, top, "reply")
-			r2 := mustReply(t, e, ada, art.Slug, r1, "reply to reply")
-			second := mustReply(t, e, cy, art.Slug, "", "second")
+		top := mustReply(t, e, bob, art.Slug, "", "top")
+		r1 := mustReply(t, e, cy, art.Slug, top, "reply")
+		r2 := mustReply(t, e, ada, art.Slug, r1, "reply to reply")
+		second := mustReply(t, e, cy, art.Slug, "", "second")
 
-			want := []string{"top (1)", "  reply (1)", "    reply to reply (0)", "second (0)"}
-			got := thread(t, e, bob.Token, art.Slug)
-			if !slices.Equal(shape(got), want) || got.TotalCount != 2 {
-				t.Fatalf("thread %q (totalCount %d), want %q (2)", shape(got), got.TotalCount, want)
-			}
-			if c := got.Nodes[0]; c.Parent != nil || c.Replies.Nodes[0].Parent == nil || c.Replies.Nodes[0].Parent.ID != top ||
-				c.Replies.Nodes[0].Replies.Nodes[0].Parent.ID != r1 || !c.ViewerCanEdit || !c.ViewerCanDelete {
-				t.Fatalf("parents or hints wrong: %+v", c)
-			}
+		want := []string{"top (1)", "  reply (1)", "    reply to reply (0)", "second (0)"}
+		got := thread(t, e, bob.Token, art.Slug)
+		if !slices.Equal(shape(got), want) || got.TotalCount != 2 {
+			t.Fatalf("thread %q (totalCount %d), want %q (2)", shape(got), got.TotalCount, want)
+		}
+		if c := got.Nodes[0]; c.Parent != nil || c.Replies.Nodes[0].Parent == nil || c.Replies.Nodes[0].Parent.ID != top ||
+			c.Replies.Nodes[0].Replies.Nodes[0].Parent.ID != r1 || !c.ViewerCanEdit || !c.ViewerCanDelete {
+			t.Fatalf("parents or hints wrong: %+v", c)
+		}
 
-			// Refused, and nothing written.
-			before := e.Snapshot(t)
-			otherTop := mustReply(t, e, bob, other.Slug, "", "on the other article")
-			before["comments"]++
-			for _, tc := range []struct {
-				name, parent string
-			}{
-				{"a reply to a reply's reply", r2},
-				{"a reply to a comment on another article", otherTop},
-				{"a reply to an article's id", art.ID},
-				{"a reply to a comment that does not exist", "not-an-id"},
-			} {
-				r := reply(t, e, bob, art.Slug, tc.parent, "refused")
-				if r.Code() != "BAD_USER_INPUT" || len(r.Errors[0].Extensions.Fields["parentId"]) == 0 {
-					t.Errorf("%s: %s", tc.name, r.Body)
+		// Refused, and nothing written.
+		before := e.Snapshot(t)
+		otherTop := mustReply(t, e, bob, other.Slug, "", "on the other article")
+		before["comments"]++
+		for _, tc := range []struct {
+			name, parent string
+		}{
+			{"a reply to a reply's reply", r2},
+			{"a reply to a comment on another article", otherTop},
+			{"a reply to an article's id", art.ID},
+			{"a reply to a comment that does not exist", "not-an-id"},
+		} {
+			r := reply(t, e, bob, art.Slug, tc.parent, "refused")
+			if r.Code() != "BAD_USER_INPUT" || len(r.Errors[0].Extensions.Fields["parentId"]) == 0 {
+				t.Errorf("%s: %s", tc.name, r.Body)
+			}
+		}
+		if after := e.Snapshot(t); !maps.Equal(before, after) {
+			t.Errorf("refused replies wrote: %v -> %v", before, after)
+		}
+
+		// Deleting a comment with replies leaves a placeholder; its last reply takes it along.
+		var del struct {
+			DeleteComment struct {
+				DeletedCommentID  string
+				RemovedCommentIds []string
+				Placeholder       *struct {
+					ID, Body string
+					Deleted  bool
+					Author   struct{ Username string }
 				}
 			}
-			if after := e.Snapshot(t); !maps.Equal(before, after) {
-				t.Errorf("refused replies wrote: %v -> %v", before, after)
+		}
+		e.MustQuery(t, cy.Token, tDelete, map[string]any{"id": r1}, &del)
+		if d := del.DeleteComment; d.DeletedCommentID != r1 || len(d.RemovedCommentIds) != 0 || d.Placeholder == nil ||
+			d.Placeholder.ID != r1 || d.Placeholder.Body != "[deleted]" || !d.Placeholder.Deleted {
+			t.Fatalf("delete with replies: %+v", d)
+		}
+		got = thread(t, e, cy.Token, art.Slug)
+		want = []string{"top (1)", "  [deleted] (1)", "    reply to reply (0)", "second (0)"}
+		if !slices.Equal(shape(got), want) {
+			t.Fatalf("after deleting the reply: %q, want %q", shape(got), want)
+		}
+		if p := got.Nodes[0].Replies.Nodes[0]; !p.Deleted || p.Edited || p.ViewerCanEdit || p.ViewerCanDelete {
+			t.Errorf("placeholder: %+v", p)
+		}
+		for name, r := range map[string]*apptest.Response{
+			"edit":   e.Query(t, cy.Token, `mutation($id: ID!) { updateComment(input: {id: $id, body: "back"}) { comment { id } } }`, map[string]any{"id": r1}),
+			"delete": e.Query(t, cy.Token, tDelete, map[string]any{"id": r1}),
+		} {
+			if r.Code() != "NOT_FOUND" {
+				t.Errorf("%s a placeholder: %s", name, r.Body)
 			}
+		}
+		if r := reply(t, e, bob, art.Slug, r1, "to a placeholder"); r.Code() != "BAD_USER_INPUT" {
+			t.Errorf("reply to a placeholder: %s", r.Body)
+		}
 
-			// Deleting a comment with replies leaves a placeholder; its last reply takes it along.
-			var del struct {
-				DeleteComment struct {
-					DeletedCommentID  string
-					RemovedCommentIds []string
-					Placeholder       *struct {
-						ID, Body string
-						Deleted  bool
-						Author   struct{ Username string }
-					}
-				}
-			}
-			e.MustQuery(t, cy.Token, tDelete, map[string]any{"id": r1}, &del)
-			if d := del.DeleteComment; d.DeletedCommentID != r1 || len(d.RemovedCommentIds) != 0 || d.Placeholder == nil ||
-				d.Placeholder.ID != r1 || d.Placeholder.Body != "[deleted]" || !d.Placeholder.Deleted {
-				t.Fatalf("delete with replies: %+v", d)
-			}
-			got = thread(t, e, cy.Token, art.Slug)
-			want = []string{"top (1)", "  [deleted] (1)", "    reply to reply (0)", "second (0)"}
-			if !slices.Equal(shape(got), want) {
-				t.Fatalf("after deleting the reply: %q, want %q", shape(got), want)
-			}
-			if p := got.Nodes[0].Replies.Nodes[0]; !p.Deleted || p.Edited || p.ViewerCanEdit || p.ViewerCanDelete {
-				t.Errorf("placeholder: %+v", p)
-			}
-			for name, r := range map[string]*apptest.Response{
-				"edit":   e.Query(t, cy.Token, `mutation($id: ID!) { updateComment(input: {id: $id, body: "back"}) { comment { id } } }`, map[string]any{"id": r1}),
-				"delete": e.Query(t, cy.Token, tDelete, map[string]any{"id": r1}),
-			} {
-				if r.Code() != "NOT_FOUND" {
-					t.Errorf("%s a placeholder: %s", name, r.Body)
-				}
-			}
-			if r := reply(t, e, bob, art.Slug, r1, "to a placeholder"); r.Code() != "BAD_USER_INPUT" {
-				t.Errorf("reply to a placeholder: %s", r.Body)
-			}
-
-			e.MustQuery(t, ada.Token, tDelete, map[string]any{"id": r2}, &del)
-			if d := del.DeleteComment; d.Placeholder != nil || !slices.Equal(d.RemovedCommentIds, []string{r2, r1}) {
-				t.Fatalf("deleting the last reply: %+v, want %s and the placeholder %s removed", d, r2, r1)
-			}
-			got = thread(t, e, "", art.Slug)
-			if want := []string{"top (0)", "second (0)"}; !slices.Equal(shape(got), want) {
-				t.Fatalf("after deleting the last reply: %q, want %q", shape(got), want)
-			}
-			e.MustQuery(t, cy.Token, tDelete, map[string]any{"id": second}, &del)
-			if d := del.DeleteComment; d.Placeholder != nil || !slices.Equal(d.RemovedCommentIds, []string{second}) {
-				t.Fatalf("deleting a comment without replies: %+v", d)
-			}
-		})
-	}
+		e.MustQuery(t, ada.Token, tDelete, map[string]any{"id": r2}, &del)
+		if d := del.DeleteComment; d.Placeholder != nil || !slices.Equal(d.RemovedCommentIds, []string{r2, r1}) {
+			t.Fatalf("deleting the last reply: %+v, want %s and the placeholder %s removed", d, r2, r1)
+		}
+		got = thread(t, e, "", art.Slug)
+		if want := []string{"top (0)", "second (0)"}; !slices.Equal(shape(got), want) {
+			t.Fatalf("after deleting the last reply: %q, want %q", shape(got), want)
+		}
+		e.MustQuery(t, cy.Token, tDelete, map[string]any{"id": second}, &del)
+		if d := del.DeleteComment; d.Placeholder != nil || !slices.Equal(d.RemovedCommentIds, []string{second}) {
+			t.Fatalf("deleting a comment without replies: %+v", d)
+		}
+	})
 }
 
 // Two last replies of a placeholder deleted at once: whichever commits second sees the

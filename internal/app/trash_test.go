@@ -56,109 +56,102 @@ func publicSlugs(t *testing.T, e *apptest.Env, token string) []string {
 
 func TestTrashAndRestore(t *testing.T) {
 	t.Parallel()
-	for _, caches := range []bool{false, true} {
-		t.Run(map[bool]string{false: "caches off", true: "caches on"}[caches], func(t *testing.T) {
-			t.Parallel()
-			e := apptest.New(t)
-			if caches {
-				e = cached(t)
-			}
-			ada, bob := e.SignUp(t, "ada"), e.SignUp(t, "bob")
-			a := e.CreateArticle(t, ada, "Regretted", "go")
-			e.AddComment(t, bob, a.Slug, "nice")
-			e.Favorite(t, bob, a.Slug)
-			var created struct {
-				CreateArticle struct{ Article struct{ Slug string } }
-			}
-			e.MustQuery(t, ada.Token, dCreate, map[string]any{"in": map[string]any{
-				"title": "A draft", "description": "", "body": "b", "publish": false}}, &created)
-			draft := created.CreateArticle.Article.Slug
-			_ = publicSlugs(t, e, bob.Token) // read before, so caches hold the list
+	eachCache(t, func(t *testing.T, e *apptest.Env) {
+		ada, bob := e.SignUp(t, "ada"), e.SignUp(t, "bob")
+		a := e.CreateArticle(t, ada, "Regretted", "go")
+		e.AddComment(t, bob, a.Slug, "nice")
+		e.Favorite(t, bob, a.Slug)
+		var created struct {
+			CreateArticle struct{ Article struct{ Slug string } }
+		}
+		e.MustQuery(t, ada.Token, dCreate, map[string]any{"in": map[string]any{
+			"title": "A draft", "description": "", "body": "b", "publish": false}}, &created)
+		draft := created.CreateArticle.Article.Slug
+		_ = publicSlugs(t, e, bob.Token) // read before, so caches hold the list
 
-			var del struct {
-				DeleteArticle struct{ DeletedArticleID string }
-			}
-			e.MustQuery(t, ada.Token, trDelete, map[string]any{"s": a.Slug}, &del)
-			e.MustQuery(t, ada.Token, trDelete, map[string]any{"s": draft}, &del)
+		var del struct {
+			DeleteArticle struct{ DeletedArticleID string }
+		}
+		e.MustQuery(t, ada.Token, trDelete, map[string]any{"s": a.Slug}, &del)
+		e.MustQuery(t, ada.Token, trDelete, map[string]any{"s": draft}, &del)
 
-			// Gone for everyone, its author included, but for the trash.
-			for _, who := range []*apptest.User{ada, bob} {
-				if slices.Contains(publicSlugs(t, e, who.Token), a.Slug) {
-					t.Errorf("%s still lists the deleted article", who.Username)
-				}
-				var got struct{ Article *struct{ Slug string } }
-				e.MustQuery(t, who.Token, `query($s: String!) { article(slug: $s) { slug } }`, map[string]any{"s": a.Slug}, &got)
-				if got.Article != nil {
-					t.Errorf("%s finds the deleted article by slug", who.Username)
-				}
+		// Gone for everyone, its author included, but for the trash.
+		for _, who := range []*apptest.User{ada, bob} {
+			if slices.Contains(publicSlugs(t, e, who.Token), a.Slug) {
+				t.Errorf("%s still lists the deleted article", who.Username)
 			}
-			if got, want := acsTags(t, e, 0), []acsTag(nil); !slices.Equal(got, want) {
-				t.Errorf("tags after delete = %v, want none counted", got)
+			var got struct{ Article *struct{ Slug string } }
+			e.MustQuery(t, who.Token, `query($s: String!) { article(slug: $s) { slug } }`, map[string]any{"s": a.Slug}, &got)
+			if got.Article != nil {
+				t.Errorf("%s finds the deleted article by slug", who.Username)
 			}
-			n, trash := trashOf(t, e, ada)
-			if n != 2 || len(trash) != 2 || trash[0].Slug != draft || trash[1].Slug != a.Slug ||
-				trash[1].Status != "PUBLISHED" || trash[0].Status != "DRAFT" || trash[1].DeletedAt == nil || trash[1].Comments.TotalCount != 1 {
-				t.Fatalf("ada's trash = %d %+v, want the draft then the article, most recent first", n, trash)
-			}
-			if n, trash := trashOf(t, e, bob); n != 0 || len(trash) != 0 {
-				t.Errorf("bob's trash = %d %+v, want empty", n, trash)
-			}
-			var bobSeesAdas struct {
-				User struct{ Trash struct{ TotalCount int } }
-			}
-			e.MustQuery(t, bob.Token, `{ user(username: "ada") { trash { totalCount } } }`, nil, &bobSeesAdas)
-			if bobSeesAdas.User.Trash.TotalCount != 0 {
-				t.Errorf("bob sees %d articles in ada's trash", bobSeesAdas.User.Trash.TotalCount)
-			}
+		}
+		if got, want := acsTags(t, e, 0), []acsTag(nil); !slices.Equal(got, want) {
+			t.Errorf("tags after delete = %v, want none counted", got)
+		}
+		n, trash := trashOf(t, e, ada)
+		if n != 2 || len(trash) != 2 || trash[0].Slug != draft || trash[1].Slug != a.Slug ||
+			trash[1].Status != "PUBLISHED" || trash[0].Status != "DRAFT" || trash[1].DeletedAt == nil || trash[1].Comments.TotalCount != 1 {
+			t.Fatalf("ada's trash = %d %+v, want the draft then the article, most recent first", n, trash)
+		}
+		if n, trash := trashOf(t, e, bob); n != 0 || len(trash) != 0 {
+			t.Errorf("bob's trash = %d %+v, want empty", n, trash)
+		}
+		var bobSeesAdas struct {
+			User struct{ Trash struct{ TotalCount int } }
+		}
+		e.MustQuery(t, bob.Token, `{ user(username: "ada") { trash { totalCount } } }`, nil, &bobSeesAdas)
+		if bobSeesAdas.User.Trash.TotalCount != 0 {
+			t.Errorf("bob sees %d articles in ada's trash", bobSeesAdas.User.Trash.TotalCount)
+		}
 
-			// Refused, changing nothing.
-			before := e.Snapshot(t)
-			for _, tc := range []struct {
-				name, token, query, want string
-			}{
-				{"edit in the trash", ada.Token, `mutation($s: String!) { updateArticle(input: {slug: $s, body: "x"}) { article { slug } } }`, "CONFLICT"},
-				{"publish from the trash", ada.Token, `mutation($s: String!) { publishArticle(input: {slug: $s}) { article { slug } } }`, "CONFLICT"},
-				{"delete again", ada.Token, trDelete, "NOT_FOUND"},
-				{"comment", bob.Token, `mutation($s: String!) { addComment(input: {articleSlug: $s, body: "x"}) { comment { id } } }`, "NOT_FOUND"},
-				{"restore someone else's", bob.Token, trRestore, "NOT_FOUND"},
-				{"restore anonymously", "", trRestore, "UNAUTHENTICATED"},
-			} {
-				if r := e.Query(t, tc.token, tc.query, map[string]any{"s": a.Slug}); r.Code() != tc.want {
-					t.Errorf("%s: %s, want %s", tc.name, r.Body, tc.want)
-				}
+		// Refused, changing nothing.
+		before := e.Snapshot(t)
+		for _, tc := range []struct {
+			name, token, query, want string
+		}{
+			{"edit in the trash", ada.Token, `mutation($s: String!) { updateArticle(input: {slug: $s, body: "x"}) { article { slug } } }`, "CONFLICT"},
+			{"publish from the trash", ada.Token, `mutation($s: String!) { publishArticle(input: {slug: $s}) { article { slug } } }`, "CONFLICT"},
+			{"delete again", ada.Token, trDelete, "NOT_FOUND"},
+			{"comment", bob.Token, `mutation($s: String!) { addComment(input: {articleSlug: $s, body: "x"}) { comment { id } } }`, "NOT_FOUND"},
+			{"restore someone else's", bob.Token, trRestore, "NOT_FOUND"},
+			{"restore anonymously", "", trRestore, "UNAUTHENTICATED"},
+		} {
+			if r := e.Query(t, tc.token, tc.query, map[string]any{"s": a.Slug}); r.Code() != tc.want {
+				t.Errorf("%s: %s, want %s", tc.name, r.Body, tc.want)
 			}
-			if after := e.Snapshot(t); !maps.Equal(before, after) {
-				t.Errorf("refusals wrote: %v -> %v", before, after)
-			}
+		}
+		if after := e.Snapshot(t); !maps.Equal(before, after) {
+			t.Errorf("refusals wrote: %v -> %v", before, after)
+		}
 
-			var restored struct {
-				RestoreArticle struct {
-					Article struct {
-						trArticle
-						FavoritesCount int
-					}
+		var restored struct {
+			RestoreArticle struct {
+				Article struct {
+					trArticle
+					FavoritesCount int
 				}
 			}
-			e.MustQuery(t, ada.Token, trRestore, map[string]any{"s": a.Slug}, &restored)
-			got := restored.RestoreArticle.Article
-			if got.Status != "PUBLISHED" || got.PublishedAt == nil || got.DeletedAt != nil || got.FavoritesCount != 1 ||
-				got.Comments.TotalCount != 1 || !slices.Equal(got.Tags, []acsTag{{"go", 1}}) {
-				t.Fatalf("restored = %+v, want published with its comment, favorite and tag count back", got)
-			}
-			if !slices.Contains(publicSlugs(t, e, bob.Token), a.Slug) {
-				t.Error("the restored article is not listed")
-			}
-			// Again is not an error; the draft comes back a draft.
-			e.MustQuery(t, ada.Token, trRestore, map[string]any{"s": a.Slug}, &restored)
-			e.MustQuery(t, ada.Token, trRestore, map[string]any{"s": draft}, &restored)
-			if s := restored.RestoreArticle.Article.Status; s != "DRAFT" {
-				t.Errorf("restored draft has status %s", s)
-			}
-			if n, _ := trashOf(t, e, ada); n != 0 {
-				t.Errorf("trash holds %d after the restores", n)
-			}
-		})
-	}
+		}
+		e.MustQuery(t, ada.Token, trRestore, map[string]any{"s": a.Slug}, &restored)
+		got := restored.RestoreArticle.Article
+		if got.Status != "PUBLISHED" || got.PublishedAt == nil || got.DeletedAt != nil || got.FavoritesCount != 1 ||
+			got.Comments.TotalCount != 1 || !slices.Equal(got.Tags, []acsTag{{"go", 1}}) {
+			t.Fatalf("restored = %+v, want published with its comment, favorite and tag count back", got)
+		}
+		if !slices.Contains(publicSlugs(t, e, bob.Token), a.Slug) {
+			t.Error("the restored article is not listed")
+		}
+		// Again is not an error; the draft comes back a draft.
+		e.MustQuery(t, ada.Token, trRestore, map[string]any{"s": a.Slug}, &restored)
+		e.MustQuery(t, ada.Token, trRestore, map[string]any{"s": draft}, &restored)
+		if s := restored.RestoreArticle.Article.Status; s != "DRAFT" {
+			t.Errorf("restored draft has status %s", s)
+		}
+		if n, _ := trashOf(t, e, ada); n != 0 {
+			t.Errorf("trash holds %d after the restores", n)
+		}
+	})
 }
 
 // The purge job deletes what has been in the trash longer than the retention, with its

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"inkwell/internal/reporoot"
 )
 
 // Version is the Mailpit release the tests run.
@@ -140,7 +142,7 @@ func freeAddr(t testing.TB) string {
 // binary returns the path of Mailpit's binary, building it on first use into the
 // repository's .ci/bin (the Makefile's tool folder), which later runs reuse.
 func binary() (string, error) {
-	root, err := repoRoot()
+	root, err := reporoot.Find()
 	if err != nil {
 		return "", err
 	}
@@ -169,22 +171,4 @@ func binary() (string, error) {
 		return "", err
 	}
 	return bin, nil
-}
-
-// repoRoot is the folder of the go.mod above the working directory.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

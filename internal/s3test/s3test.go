@@ -44,6 +44,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"inkwell/internal/reporoot"
 )
 
 // EnvWeed names the environment variable that, when set, is the weed binary to run.
@@ -480,7 +482,7 @@ func weedBinary(t testing.TB) (string, error) {
 		}
 		return bin, nil
 	}
-	root, err := repoRoot()
+	root, err := reporoot.Find()
 	if err != nil {
 		return "", fmt.Errorf("finding the weed binary: %w; %s", err, hint)
 	}
@@ -504,24 +506,6 @@ func weedBinary(t testing.TB) (string, error) {
 		return "", fmt.Errorf("%s: %w; %s", script, err, hint)
 	}
 	return bin, nil
-}
-
-// repoRoot is the folder of the go.mod at or above the working directory.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod at or above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // lineLogger passes what is written to it to t.Log, a line at a time.
