@@ -98,6 +98,14 @@ var (
 					Where: "((status)::text = 'trashed'::text)",
 				},
 			},
+			{
+				Name:    "article_cover_image_asset_id",
+				Unique:  false,
+				Columns: []*schema.Column{ArticlesColumns[24]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "(cover_image_asset_id IS NOT NULL)",
+				},
+			},
 		},
 	}
 	// ArticleRevisionsColumns holds the columns for the "article_revisions" table.
@@ -244,6 +252,11 @@ var (
 				Name:    "bookmark_user_id_created_at_id",
 				Unique:  false,
 				Columns: []*schema.Column{BookmarksColumns[3], BookmarksColumns[1], BookmarksColumns[0]},
+			},
+			{
+				Name:    "bookmark_article_id",
+				Unique:  false,
+				Columns: []*schema.Column{BookmarksColumns[2]},
 			},
 		},
 	}
@@ -547,6 +560,14 @@ var (
 				Name:    "user_email_token_hash",
 				Unique:  true,
 				Columns: []*schema.Column{UsersColumns[8]},
+			},
+			{
+				Name:    "user_image_asset_id",
+				Unique:  false,
+				Columns: []*schema.Column{UsersColumns[14]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "(image_asset_id IS NOT NULL)",
+				},
 			},
 		},
 	}

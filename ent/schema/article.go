@@ -99,6 +99,8 @@ func (Article) Indexes() []ent.Index {
 		index.Fields("author_id", "updated_at", "id").Annotations(entsql.IndexWhere("((status)::text <> 'published'::text)")),
 		index.Fields("publish_at").Annotations(entsql.IndexWhere("((status)::text = 'scheduled'::text)")),
 		index.Fields("deleted_at").Annotations(entsql.IndexWhere("((status)::text = 'trashed'::text)")),
+		// For deleting an expired asset (SET NULL, and the check that nothing uses it).
+		index.Fields("cover_image_asset_id").Annotations(entsql.IndexWhere("(cover_image_asset_id IS NOT NULL)")),
 	}
 }
 

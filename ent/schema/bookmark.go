@@ -35,5 +35,7 @@ func (Bookmark) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("user_id", "article_id").Unique(),
 		index.Fields("user_id", "created_at", "id"),
+		// For the cascade when an article is purged.
+		index.Fields("article_id"),
 	}
 }

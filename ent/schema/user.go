@@ -82,6 +82,8 @@ func (User) Indexes() []ent.Index {
 		index.Fields("created_at"),
 		// A verification link finds its account by the token's hash.
 		index.Fields("email_token_hash").Unique(),
+		// For deleting an expired asset (SET NULL, and the check that nothing uses it).
+		index.Fields("image_asset_id").Annotations(entsql.IndexWhere("(image_asset_id IS NOT NULL)")),
 	}
 }
 
