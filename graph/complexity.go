@@ -42,6 +42,7 @@ func Complexity() ComplexityRoot {
 		return listCost(child, first, nil) + offsetCost(offset)
 	}
 	c.User.Articles = numbered
+	c.Tag.Articles = numbered
 	c.User.FavoriteArticles = numbered
 	c.User.Followers = numbered
 	c.User.Following = numbered

@@ -36,6 +36,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
+	Tag() TagResolver
 	User() UserResolver
 }
 
@@ -254,6 +255,7 @@ type ComplexityRoot struct {
 		Node          func(childComplexity int, id string) int
 		Nodes         func(childComplexity int, ids []string) int
 		Search        func(childComplexity int, query string, typeArg *model.SearchType, first *int, after *string, offset *int) int
+		Tag           func(childComplexity int, name string) int
 		Tags          func(childComplexity int, first *int) int
 		User          func(childComplexity int, username string) int
 		Viewer        func(childComplexity int) int
@@ -309,6 +311,7 @@ type ComplexityRoot struct {
 	}
 
 	Tag struct {
+		Articles      func(childComplexity int, first *int, after *string, offset *int) int
 		ArticlesCount func(childComplexity int) int
 		Name          func(childComplexity int) int
 	}
@@ -436,12 +439,16 @@ type QueryResolver interface {
 	Feed(ctx context.Context, first *int, after *string, last *int, before *string, offset *int) (*model.ArticleConnection, error)
 	AuthProviders(ctx context.Context) ([]*oauth.ProviderInfo, error)
 	Tags(ctx context.Context, first *int) ([]*ent.Tag, error)
+	Tag(ctx context.Context, name string) (*ent.Tag, error)
 	Search(ctx context.Context, query string, typeArg *model.SearchType, first *int, after *string, offset *int) (*model.SearchConnection, error)
 }
 type SubscriptionResolver interface {
 	CommentAdded(ctx context.Context, articleSlug string) (<-chan *model.Comment, error)
 	ArticleFavoriteChanged(ctx context.Context, slug string) (<-chan *model.Article, error)
 	FeedArticleAdded(ctx context.Context) (<-chan *model.Article, error)
+}
+type TagResolver interface {
+	Articles(ctx context.Context, obj *ent.Tag, first *int, after *string, offset *int) (*model.ArticleConnection, error)
 }
 type UserResolver interface {
 	Email(ctx context.Context, obj *model.User) (*string, error)
@@ -1483,6 +1490,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Search(childComplexity, args["query"].(string), args["type"].(*model.SearchType), args["first"].(*int), args["after"].(*string), args["offset"].(*int)), true
+	case "Query.tag":
+		if e.ComplexityRoot.Query.Tag == nil {
+			break
+		}
+
+		args, err := ec.field_Query_tag_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Tag(childComplexity, args["name"].(string)), true
 	case "Query.tags":
 		if e.ComplexityRoot.Query.Tags == nil {
 			break
@@ -1663,6 +1681,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.FeedArticleAdded(childComplexity), true
 
+	case "Tag.articles":
+		if e.ComplexityRoot.Tag.Articles == nil {
+			break
+		}
+
+		args, err := ec.field_Tag_articles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Tag.Articles(childComplexity, args["first"].(*int), args["after"].(*string), args["offset"].(*int)), true
 	case "Tag.articlesCount":
 		if e.ComplexityRoot.Tag.ArticlesCount == nil {
 			break
@@ -2173,6 +2202,11 @@ type Query {
     first: Int
   ): [Tag!]!
   """
+  The tag with this name (case-insensitive; spaces read as ` + "`" + `-` + "`" + `), or null when no published
+  article carries it.
+  """
+  tag(name: String!): Tag
+  """
   Full-text search over published articles (title weighted over description and tags,
   over body), users (username, bio) or tags, best match first, ties newest first.
   ` + "`" + `query` + "`" + ` is web-search syntax: words (all must match), ` + "`" + `"a phrase"` + "`" + `, ` + "`" + `or` + "`" + `, and ` + "`" + `-word` + "`" + ` to
@@ -2608,6 +2642,17 @@ type Tag {
   name: String!
   "How many articles carry this tag."
   articlesCount: Int!
+  "The published articles with this tag, newest first: the tag's page."
+  articles(
+    "Number of articles (default 20, at most 100)."
+    first: Int
+    "Cursor to start after."
+    after: String
+    """
+    Rows to skip from the start, for page numbers, 0 to 10,000; not with ` + "`" + `after` + "`" + `.
+    """
+    offset: Int
+  ): ArticleConnection!
 }
 
 """
@@ -3810,6 +3855,8 @@ func (ec *executionContext) childFields_Tag(ctx context.Context, field graphql.C
 		return ec.fieldContext_Tag_name(ctx, field)
 	case "articlesCount":
 		return ec.fieldContext_Tag_articlesCount(ctx, field)
+	case "articles":
+		return ec.fieldContext_Tag_articles(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Tag", field.Name)
 }
@@ -4730,6 +4777,20 @@ func (ec *executionContext) field_Query_search_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_tag_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_tags_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4783,6 +4844,36 @@ func (ec *executionContext) field_Subscription_commentAdded_args(ctx context.Con
 		return nil, err
 	}
 	args["articleSlug"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Tag_articles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
 	return args, nil
 }
 
@@ -9240,6 +9331,50 @@ func (ec *executionContext) fieldContext_Query_tags(ctx context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_tag(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_tag(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Tag(ctx, fc.Args["name"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Tag) graphql.Marshaler {
+			return ec.marshalOTag2ᚖinkwellᚋentᚐTag(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_tag(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Tag(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_tag_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_search(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10015,6 +10150,50 @@ func (ec *executionContext) _Tag_articlesCount(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Tag_articlesCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Tag", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Tag_articles(ctx context.Context, field graphql.CollectedField, obj *ent.Tag) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Tag_articles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Tag().Articles(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["offset"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleConnection) graphql.Marshaler {
+			return ec.marshalNArticleConnection2ᚖinkwellᚋgraphᚋmodelᚐArticleConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Tag_articles(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Tag",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ArticleConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Tag_articles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _TocEntry_level(ctx context.Context, field graphql.CollectedField, obj *markdown.TocEntry) (ret graphql.Marshaler) {
@@ -15205,6 +15384,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_tags(ctx, field)
 				})
+		case "tag":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_tag(ctx, field)
+				})
 		case "search":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -15599,13 +15784,19 @@ func (ec *executionContext) _Tag(ctx context.Context, sel ast.SelectionSet, obj 
 		case "name":
 			out.Values[i] = ec._Tag_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "articlesCount":
 			out.Values[i] = ec._Tag_articlesCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "articles":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Tag_articles(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17780,6 +17971,13 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOTag2ᚖinkwellᚋentᚐTag(ctx context.Context, sel ast.SelectionSet, v *ent.Tag) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Tag(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx context.Context, sel ast.SelectionSet, v *model.User) graphql.Marshaler {

@@ -472,6 +472,11 @@ func (r *queryResolver) Tags(ctx context.Context, first *int) ([]*ent.Tag, error
 	return r.Service.Tags(ctx, w.Limit)
 }
 
+// Tag is the resolver for the tag field.
+func (r *queryResolver) Tag(ctx context.Context, name string) (*ent.Tag, error) {
+	return r.Service.TagByName(ctx, name)
+}
+
 // Search is the resolver for the search field.
 func (r *queryResolver) Search(ctx context.Context, query string, typeArg *model.SearchType, first *int, after *string, offset *int) (*model.SearchConnection, error) {
 	typ := service.SearchArticles
@@ -510,6 +515,16 @@ func (r *subscriptionResolver) FeedArticleAdded(ctx context.Context) (<-chan *mo
 		return nil, err
 	}
 	return stream(ctx, r.Resolver, sub, feedArticleOf), nil
+}
+
+// Articles is the resolver for the articles field.
+func (r *tagResolver) Articles(ctx context.Context, obj *ent.Tag, first *int, after *string, offset *int) (*model.ArticleConnection, error) {
+	w, err := window(first, after, nil, nil, offset)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.Service.Articles(ctx, w, service.ArticleFilter{Tag: obj.Name})
+	return articleConnection(ctx, l, err)
 }
 
 // Email is the resolver for the email field.
@@ -569,6 +584,9 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // Subscription returns SubscriptionResolver implementation.
 func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
 
+// Tag returns TagResolver implementation.
+func (r *Resolver) Tag() TagResolver { return &tagResolver{r} }
+
 // User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
@@ -577,5 +595,6 @@ type (
 	mutationResolver     struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
 	subscriptionResolver struct{ *Resolver }
+	tagResolver          struct{ *Resolver }
 	userResolver         struct{ *Resolver }
 )

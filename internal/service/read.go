@@ -188,3 +188,14 @@ func order[O ~func(*sql.Selector)](w paging.Window, desc bool, timeCol, idCol st
 	}
 	return []O{sql.OrderByField(timeCol, opt).ToFunc(), sql.OrderByField(idCol, opt).ToFunc()}
 }
+
+// TagByName is the tag named name (normalised as tags are), nil when no published article
+// carries it.
+func (s *Service) TagByName(ctx context.Context, name string) (*ent.Tag, error) {
+	n := strings.Join(strings.Fields(strings.ToLower(name)), "-")
+	t, err := s.db.Tag.Query().Where(tag.Name(n), tag.ArticlesCountGT(0)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return t, err
+}
