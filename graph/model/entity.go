@@ -288,10 +288,7 @@ func (c *Comment) Parent() (*Comment, error) {
 		return nil, nil
 	}
 	p, err := loader.For(c.ctx).CommentByID.Load(c.ctx, *c.ParentID)()
-	if err != nil || p == nil {
-		return nil, err
-	}
-	return &Comment{Comment: p, ctx: c.ctx}, nil
+	return NewComment(c.ctx, p), err
 }
 
 // Replies is a page of the comment's replies, oldest first.

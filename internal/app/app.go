@@ -196,7 +196,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	}
 	// Scheduled articles are published by whichever instance finds them due first.
 	jobs, stopJobs := context.WithCancel(context.Background())
-	go publishDue(jobs, svc, cfg.TrashRetention, log)
+	go runJobs(jobs, svc, cfg.TrashRetention, log)
 	stopped, stopSockets := context.WithCancel(context.Background())
 	routes := map[string]http.Handler{
 		"/auth/":             social.Handler(),
@@ -275,10 +275,10 @@ func (a *App) Close() {
 	}
 }
 
-// publishDue publishes the scheduled articles that are due, every second until ctx ends:
-// within about a second of their time. Every fifth second it also purges the articles
-// in the trash for longer than retention.
-func publishDue(ctx context.Context, svc *service.Service, retention time.Duration, log *slog.Logger) {
+// runJobs publishes the scheduled articles that are due, every second until ctx ends:
+// within about a second of their time. Every fifth second it also purges the articles in
+// the trash for longer than retention and deletes the uploads nothing uses.
+func runJobs(ctx context.Context, svc *service.Service, retention time.Duration, log *slog.Logger) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for tick := 0; ; tick++ {

@@ -157,7 +157,7 @@ func (s *Service) linkTags(ctx context.Context, tx *ent.Tx, names []string, coun
 	if counted {
 		n = 1
 	}
-	rows, err := tx.QueryContext(ctx,
+	ids, err := column[int](ctx, tx,
 		`INSERT INTO tags (name, articles_count, created_at)
 		 SELECT n, $3::int, $2 FROM unnest($1::text[]) AS n
 		 ON CONFLICT (name) DO UPDATE SET articles_count = tags.articles_count + $3::int
@@ -165,16 +165,7 @@ func (s *Service) linkTags(ctx context.Context, tx *ent.Tx, names []string, coun
 	if err != nil {
 		return nil, fmt.Errorf("upsert tags: %w", err)
 	}
-	defer rows.Close()
-	ids := make([]int, 0, len(names))
-	for rows.Next() {
-		var id int
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return ids, nil
 }
 
 // changes reports whether an update to v (nil: none) changes old.

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -213,19 +212,18 @@ func (s *Service) swapAsset(ctx context.Context, tx *ent.Tx, newID, oldID *int) 
 
 // inlineTokens are the tokens of this server's asset URLs in an article's body.
 func (s *Service) inlineTokens(body string) []string {
-	if s.assetsURL == "" {
+	if s.inlineURL == nil {
 		return nil
 	}
-	re := regexp.MustCompile(regexp.QuoteMeta(s.assetsURL) + `([A-Za-z0-9_-]{16,64})`)
 	var out []string
-	for _, m := range re.FindAllStringSubmatch(body, 100) {
+	for _, m := range s.inlineURL.FindAllStringSubmatch(body, 100) {
 		out = append(out, m[1])
 	}
 	return out
 }
 
-// useInline verifies the viewer's INLINE assets that body shows and marks them used, in
-// tx. Those it shows that are not verifiable are refused on field.
+// verifyInline verifies the viewer's INLINE assets that body shows and returns their ids
+// (for useInline). Those it shows that are not verifiable are refused on field.
 func (s *Acting) verifyInline(ctx context.Context, body, field string) ([]int, error) {
 	tokens := s.inlineTokens(body)
 	if len(tokens) == 0 {
@@ -263,8 +261,8 @@ func (s *Service) ExpireAssets(ctx context.Context) (int, error) {
 	}
 	var tokens []string
 	err := s.record(ctx, func(tx *ent.Tx, _ *written) error {
-		tokens = tokens[:0]
-		rows, err := tx.QueryContext(ctx, `DELETE FROM assets WHERE id IN (
+		var err error
+		tokens, err = column[string](ctx, tx, `DELETE FROM assets WHERE id IN (
 			SELECT id FROM assets a WHERE expires_at < $1
 			   AND NOT EXISTS (SELECT 1 FROM users u WHERE u.image_asset_id = a.id)
 			   AND NOT EXISTS (SELECT 1 FROM articles r WHERE r.cover_image_asset_id = a.id)
@@ -272,15 +270,7 @@ func (s *Service) ExpireAssets(ctx context.Context) (int, error) {
 		if err != nil {
 			return fmt.Errorf("expire assets: %w", err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var t string
-			if err := rows.Scan(&t); err != nil {
-				return err
-			}
-			tokens = append(tokens, t)
-		}
-		return rows.Err()
+		return nil
 	})
 	if err != nil {
 		return 0, err

@@ -85,18 +85,7 @@ func (s *Acting) Bookmarks(ctx context.Context, w paging.Window) (ArticleList, e
 	}
 	uid := s.viewer.UserID
 	l.Count = func(ctx context.Context) (int, error) {
-		var n int
-		rows, err := s.db.QueryContext(cache.Covered(ctx), `SELECT count(*)`+from, uid)
-		if err != nil {
-			return 0, err
-		}
-		defer func() { _ = rows.Close() }()
-		for rows.Next() {
-			if err := rows.Scan(&n); err != nil {
-				return 0, err
-			}
-		}
-		return n, rows.Err()
+		return count(cache.Covered(ctx), s.db, `SELECT count(*)`+from, uid)
 	}
 	return l, nil
 }

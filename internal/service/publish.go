@@ -211,7 +211,8 @@ func (s *Service) PurgeTrash(ctx context.Context, retention time.Duration) (int,
 		var ids []int
 		err := s.record(ctx, func(tx *ent.Tx, c *written) error {
 			// Their covers are used no more: they expire (ExpireAssets).
-			rows, err := tx.QueryContext(ctx, `WITH gone AS (DELETE FROM articles WHERE id IN (
+			var err error
+			ids, err = column[int](ctx, tx, `WITH gone AS (DELETE FROM articles WHERE id IN (
 				SELECT id FROM articles WHERE status = 'trashed' AND deleted_at < $1
 				 ORDER BY deleted_at LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id, cover_image_asset_id),
 			  released AS (UPDATE assets SET expires_at = $2
@@ -219,17 +220,6 @@ func (s *Service) PurgeTrash(ctx context.Context, retention time.Duration) (int,
 			SELECT id FROM gone`, s.now().Add(-retention), s.now().Add(unusedFor))
 			if err != nil {
 				return fmt.Errorf("purge trash: %w", err)
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var id int
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				ids = append(ids, id)
-			}
-			if err := rows.Err(); err != nil {
-				return err
 			}
 			// Trashed articles are in no list or count: only their own entries go.
 			c.Set = change.Set{Articles: ids, CommentsOf: ids}

@@ -139,19 +139,12 @@ func (s *Service) Search(ctx context.Context, query string, typ SearchType, firs
 		out.Hits, out.HasNextPage = out.Hits[:w.Limit], true
 	}
 	out.Count = func(ctx context.Context) (int, error) {
-		rows, err := s.db.QueryContext(ctx, `SELECT count(*) FROM `+q.from+`, inkwell_tsquery($1) AS q
+		n, err := count(ctx, s.db, `SELECT count(*) FROM `+q.from+`, inkwell_tsquery($1) AS q
 			WHERE `+q.where+` AND r.search_vector @@ q`, query)
 		if err != nil {
 			return 0, fmt.Errorf("count search: %w", err)
 		}
-		defer func() { _ = rows.Close() }()
-		n := 0
-		for rows.Next() {
-			if err := rows.Scan(&n); err != nil {
-				return 0, err
-			}
-		}
-		return n, rows.Err()
+		return n, nil
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,7 @@ type Service struct {
 	entities    *cache.Cache
 	store       storage.Store
 	assetsURL   string
+	inlineURL   *regexp.Regexp // assetsURL and a token, as article bodies show assets
 	imageLimits images.Limits
 	now         func() time.Time
 }
@@ -72,8 +74,12 @@ func New(db *ent.Client, tokens *auth.Tokens, cfg Config) *Service {
 	if cfg.ImageLimits == (images.Limits{}) {
 		cfg.ImageLimits = images.DefaultLimits
 	}
+	var inline *regexp.Regexp
+	if cfg.AssetsURL != "" {
+		inline = regexp.MustCompile(regexp.QuoteMeta(cfg.AssetsURL) + `([A-Za-z0-9_-]{16,64})`)
+	}
 	return &Service{db: db, tokens: tokens, refreshTTL: cfg.RefreshTTL, limits: cfg.Limits, changed: cfg.Changed,
-		mail: cfg.Mail, verifyURL: cfg.VerifyURL, entities: cfg.Entities, store: cfg.Store, assetsURL: cfg.AssetsURL,
+		mail: cfg.Mail, verifyURL: cfg.VerifyURL, entities: cfg.Entities, store: cfg.Store, assetsURL: cfg.AssetsURL, inlineURL: inline,
 		imageLimits: cfg.ImageLimits, now: now}
 }
 
@@ -223,4 +229,32 @@ func notFound(err error, what string) error {
 		return apperr.NotFound(what)
 	}
 	return err
+}
+
+// column runs a statement whose rows hold one column and returns its values (querier:
+// link.go).
+func column[T any](ctx context.Context, q querier, query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// count runs a SELECT count(*) statement.
+func count(ctx context.Context, q querier, query string, args ...any) (int, error) {
+	n, err := column[int](ctx, q, query, args...)
+	if err != nil || len(n) != 1 {
+		return 0, err
+	}
+	return n[0], nil
 }
