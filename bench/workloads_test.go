@@ -111,11 +111,11 @@ func TestWorkloadsReturnData(t *testing.T) {
 		if page.Article.Slug != c.vars["slug"] {
 			t.Errorf("article page of %q shows %q", c.vars["slug"], page.Article.Slug)
 		}
-		var tags struct{ Tags []struct{ Name string } }
+		var tags struct{ Tags struct{ Nodes []struct{ Name string } } }
 		res, _ = send(t, e, ds, topTags(ds))
 		res.Decode(t, &tags)
-		if len(tags.Tags) != 20 {
-			t.Errorf("got %d tags, want 20", len(tags.Tags))
+		if len(tags.Tags.Nodes) != 20 {
+			t.Errorf("got %d tags, want 20", len(tags.Tags.Nodes))
 		}
 		for _, c := range []call{addComment(ds), favorite(ds), follow(ds)} {
 			send(t, e, ds, c)

@@ -21,8 +21,10 @@ import (
 	"inkwell/ent/follow"
 	"inkwell/ent/identity"
 	"inkwell/ent/logincode"
+	"inkwell/ent/notification"
 	"inkwell/ent/refreshtoken"
 	"inkwell/ent/tag"
+	"inkwell/ent/tagfollow"
 	"inkwell/ent/user"
 
 	"entgo.io/ent"
@@ -58,10 +60,14 @@ type Client struct {
 	Identity *IdentityClient
 	// LoginCode is the client for interacting with the LoginCode builders.
 	LoginCode *LoginCodeClient
+	// Notification is the client for interacting with the Notification builders.
+	Notification *NotificationClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
 	// Tag is the client for interacting with the Tag builders.
 	Tag *TagClient
+	// TagFollow is the client for interacting with the TagFollow builders.
+	TagFollow *TagFollowClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 }
@@ -85,8 +91,10 @@ func (c *Client) init() {
 	c.Follow = NewFollowClient(c.config)
 	c.Identity = NewIdentityClient(c.config)
 	c.LoginCode = NewLoginCodeClient(c.config)
+	c.Notification = NewNotificationClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
 	c.Tag = NewTagClient(c.config)
+	c.TagFollow = NewTagFollowClient(c.config)
 	c.User = NewUserClient(c.config)
 }
 
@@ -190,8 +198,10 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Follow:          NewFollowClient(cfg),
 		Identity:        NewIdentityClient(cfg),
 		LoginCode:       NewLoginCodeClient(cfg),
+		Notification:    NewNotificationClient(cfg),
 		RefreshToken:    NewRefreshTokenClient(cfg),
 		Tag:             NewTagClient(cfg),
+		TagFollow:       NewTagFollowClient(cfg),
 		User:            NewUserClient(cfg),
 	}, nil
 }
@@ -222,8 +232,10 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Follow:          NewFollowClient(cfg),
 		Identity:        NewIdentityClient(cfg),
 		LoginCode:       NewLoginCodeClient(cfg),
+		Notification:    NewNotificationClient(cfg),
 		RefreshToken:    NewRefreshTokenClient(cfg),
 		Tag:             NewTagClient(cfg),
+		TagFollow:       NewTagFollowClient(cfg),
 		User:            NewUserClient(cfg),
 	}, nil
 }
@@ -255,7 +267,8 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Article, c.ArticleRevision, c.ArticleTag, c.Asset, c.Bookmark, c.Comment,
-		c.Favorite, c.Follow, c.Identity, c.LoginCode, c.RefreshToken, c.Tag, c.User,
+		c.Favorite, c.Follow, c.Identity, c.LoginCode, c.Notification, c.RefreshToken,
+		c.Tag, c.TagFollow, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -266,7 +279,8 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Article, c.ArticleRevision, c.ArticleTag, c.Asset, c.Bookmark, c.Comment,
-		c.Favorite, c.Follow, c.Identity, c.LoginCode, c.RefreshToken, c.Tag, c.User,
+		c.Favorite, c.Follow, c.Identity, c.LoginCode, c.Notification, c.RefreshToken,
+		c.Tag, c.TagFollow, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -295,10 +309,14 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Identity.mutate(ctx, m)
 	case *LoginCodeMutation:
 		return c.LoginCode.mutate(ctx, m)
+	case *NotificationMutation:
+		return c.Notification.mutate(ctx, m)
 	case *RefreshTokenMutation:
 		return c.RefreshToken.mutate(ctx, m)
 	case *TagMutation:
 		return c.Tag.mutate(ctx, m)
+	case *TagFollowMutation:
+		return c.TagFollow.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	default:
@@ -1978,6 +1996,203 @@ func (c *LoginCodeClient) mutate(ctx context.Context, m *LoginCodeMutation) (Val
 	}
 }
 
+// NotificationClient is a client for the Notification schema.
+type NotificationClient struct {
+	config
+}
+
+// NewNotificationClient returns a client for the Notification from the given config.
+func NewNotificationClient(c config) *NotificationClient {
+	return &NotificationClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `notification.Hooks(f(g(h())))`.
+func (c *NotificationClient) Use(hooks ...Hook) {
+	c.hooks.Notification = append(c.hooks.Notification, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `notification.Intercept(f(g(h())))`.
+func (c *NotificationClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Notification = append(c.inters.Notification, interceptors...)
+}
+
+// Create returns a builder for creating a Notification entity.
+func (c *NotificationClient) Create() *NotificationCreate {
+	mutation := newNotificationMutation(c.config, OpCreate)
+	return &NotificationCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Notification entities.
+func (c *NotificationClient) CreateBulk(builders ...*NotificationCreate) *NotificationCreateBulk {
+	return &NotificationCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *NotificationClient) MapCreateBulk(slice any, setFunc func(*NotificationCreate, int)) *NotificationCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &NotificationCreateBulk{err: fmt.Errorf("calling to NotificationClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*NotificationCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &NotificationCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Notification.
+func (c *NotificationClient) Update() *NotificationUpdate {
+	mutation := newNotificationMutation(c.config, OpUpdate)
+	return &NotificationUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *NotificationClient) UpdateOne(_m *Notification) *NotificationUpdateOne {
+	mutation := newNotificationMutation(c.config, OpUpdateOne, withNotification(_m))
+	return &NotificationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *NotificationClient) UpdateOneID(id int) *NotificationUpdateOne {
+	mutation := newNotificationMutation(c.config, OpUpdateOne, withNotificationID(id))
+	return &NotificationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Notification.
+func (c *NotificationClient) Delete() *NotificationDelete {
+	mutation := newNotificationMutation(c.config, OpDelete)
+	return &NotificationDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *NotificationClient) DeleteOne(_m *Notification) *NotificationDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *NotificationClient) DeleteOneID(id int) *NotificationDeleteOne {
+	builder := c.Delete().Where(notification.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &NotificationDeleteOne{builder}
+}
+
+// Query returns a query builder for Notification.
+func (c *NotificationClient) Query() *NotificationQuery {
+	return &NotificationQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeNotification},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Notification entity by its id.
+func (c *NotificationClient) Get(ctx context.Context, id int) (*Notification, error) {
+	return c.Query().Where(notification.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *NotificationClient) GetX(ctx context.Context, id int) *Notification {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a Notification.
+func (c *NotificationClient) QueryUser(_m *Notification) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(notification.Table, notification.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, notification.UserTable, notification.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryActor queries the actor edge of a Notification.
+func (c *NotificationClient) QueryActor(_m *Notification) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(notification.Table, notification.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, notification.ActorTable, notification.ActorColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryArticle queries the article edge of a Notification.
+func (c *NotificationClient) QueryArticle(_m *Notification) *ArticleQuery {
+	query := (&ArticleClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(notification.Table, notification.FieldID, id),
+			sqlgraph.To(article.Table, article.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, notification.ArticleTable, notification.ArticleColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryComment queries the comment edge of a Notification.
+func (c *NotificationClient) QueryComment(_m *Notification) *CommentQuery {
+	query := (&CommentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(notification.Table, notification.FieldID, id),
+			sqlgraph.To(comment.Table, comment.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, notification.CommentTable, notification.CommentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *NotificationClient) Hooks() []Hook {
+	return c.hooks.Notification
+}
+
+// Interceptors returns the client interceptors.
+func (c *NotificationClient) Interceptors() []Interceptor {
+	return c.inters.Notification
+}
+
+func (c *NotificationClient) mutate(ctx context.Context, m *NotificationMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&NotificationCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&NotificationUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&NotificationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&NotificationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Notification mutation op: %q", m.Op())
+	}
+}
+
 // RefreshTokenClient is a client for the RefreshToken schema.
 type RefreshTokenClient struct {
 	config
@@ -2275,6 +2490,171 @@ func (c *TagClient) mutate(ctx context.Context, m *TagMutation) (Value, error) {
 		return (&TagDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Tag mutation op: %q", m.Op())
+	}
+}
+
+// TagFollowClient is a client for the TagFollow schema.
+type TagFollowClient struct {
+	config
+}
+
+// NewTagFollowClient returns a client for the TagFollow from the given config.
+func NewTagFollowClient(c config) *TagFollowClient {
+	return &TagFollowClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `tagfollow.Hooks(f(g(h())))`.
+func (c *TagFollowClient) Use(hooks ...Hook) {
+	c.hooks.TagFollow = append(c.hooks.TagFollow, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `tagfollow.Intercept(f(g(h())))`.
+func (c *TagFollowClient) Intercept(interceptors ...Interceptor) {
+	c.inters.TagFollow = append(c.inters.TagFollow, interceptors...)
+}
+
+// Create returns a builder for creating a TagFollow entity.
+func (c *TagFollowClient) Create() *TagFollowCreate {
+	mutation := newTagFollowMutation(c.config, OpCreate)
+	return &TagFollowCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of TagFollow entities.
+func (c *TagFollowClient) CreateBulk(builders ...*TagFollowCreate) *TagFollowCreateBulk {
+	return &TagFollowCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *TagFollowClient) MapCreateBulk(slice any, setFunc func(*TagFollowCreate, int)) *TagFollowCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &TagFollowCreateBulk{err: fmt.Errorf("calling to TagFollowClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*TagFollowCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &TagFollowCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for TagFollow.
+func (c *TagFollowClient) Update() *TagFollowUpdate {
+	mutation := newTagFollowMutation(c.config, OpUpdate)
+	return &TagFollowUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *TagFollowClient) UpdateOne(_m *TagFollow) *TagFollowUpdateOne {
+	mutation := newTagFollowMutation(c.config, OpUpdateOne, withTagFollow(_m))
+	return &TagFollowUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *TagFollowClient) UpdateOneID(id int) *TagFollowUpdateOne {
+	mutation := newTagFollowMutation(c.config, OpUpdateOne, withTagFollowID(id))
+	return &TagFollowUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for TagFollow.
+func (c *TagFollowClient) Delete() *TagFollowDelete {
+	mutation := newTagFollowMutation(c.config, OpDelete)
+	return &TagFollowDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *TagFollowClient) DeleteOne(_m *TagFollow) *TagFollowDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *TagFollowClient) DeleteOneID(id int) *TagFollowDeleteOne {
+	builder := c.Delete().Where(tagfollow.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &TagFollowDeleteOne{builder}
+}
+
+// Query returns a query builder for TagFollow.
+func (c *TagFollowClient) Query() *TagFollowQuery {
+	return &TagFollowQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeTagFollow},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a TagFollow entity by its id.
+func (c *TagFollowClient) Get(ctx context.Context, id int) (*TagFollow, error) {
+	return c.Query().Where(tagfollow.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *TagFollowClient) GetX(ctx context.Context, id int) *TagFollow {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a TagFollow.
+func (c *TagFollowClient) QueryUser(_m *TagFollow) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(tagfollow.Table, tagfollow.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, tagfollow.UserTable, tagfollow.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryTag queries the tag edge of a TagFollow.
+func (c *TagFollowClient) QueryTag(_m *TagFollow) *TagQuery {
+	query := (&TagClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(tagfollow.Table, tagfollow.FieldID, id),
+			sqlgraph.To(tag.Table, tag.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, tagfollow.TagTable, tagfollow.TagColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *TagFollowClient) Hooks() []Hook {
+	return c.hooks.TagFollow
+}
+
+// Interceptors returns the client interceptors.
+func (c *TagFollowClient) Interceptors() []Interceptor {
+	return c.inters.TagFollow
+}
+
+func (c *TagFollowClient) mutate(ctx context.Context, m *TagFollowMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&TagFollowCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&TagFollowUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&TagFollowUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&TagFollowDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown TagFollow mutation op: %q", m.Op())
 	}
 }
 
@@ -2576,11 +2956,13 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 type (
 	hooks struct {
 		Article, ArticleRevision, ArticleTag, Asset, Bookmark, Comment, Favorite,
-		Follow, Identity, LoginCode, RefreshToken, Tag, User []ent.Hook
+		Follow, Identity, LoginCode, Notification, RefreshToken, Tag, TagFollow,
+		User []ent.Hook
 	}
 	inters struct {
 		Article, ArticleRevision, ArticleTag, Asset, Bookmark, Comment, Favorite,
-		Follow, Identity, LoginCode, RefreshToken, Tag, User []ent.Interceptor
+		Follow, Identity, LoginCode, Notification, RefreshToken, Tag, TagFollow,
+		User []ent.Interceptor
 	}
 )
 

@@ -16,8 +16,10 @@ import (
 	"inkwell/ent/follow"
 	"inkwell/ent/identity"
 	"inkwell/ent/logincode"
+	"inkwell/ent/notification"
 	"inkwell/ent/refreshtoken"
 	"inkwell/ent/tag"
+	"inkwell/ent/tagfollow"
 	"inkwell/ent/user"
 	"reflect"
 	"sync"
@@ -95,8 +97,10 @@ func checkColumn(t, c string) error {
 			follow.Table:          follow.ValidColumn,
 			identity.Table:        identity.ValidColumn,
 			logincode.Table:       logincode.ValidColumn,
+			notification.Table:    notification.ValidColumn,
 			refreshtoken.Table:    refreshtoken.ValidColumn,
 			tag.Table:             tag.ValidColumn,
+			tagfollow.Table:       tagfollow.ValidColumn,
 			user.Table:            user.ValidColumn,
 		})
 	})

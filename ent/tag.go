@@ -21,6 +21,8 @@ type Tag struct {
 	Name string `json:"name,omitempty"`
 	// ArticlesCount holds the value of the "articles_count" field.
 	ArticlesCount int `json:"articles_count,omitempty"`
+	// FollowersCount holds the value of the "followers_count" field.
+	FollowersCount int `json:"followers_count,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -52,7 +54,7 @@ func (*Tag) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case tag.FieldID, tag.FieldArticlesCount:
+		case tag.FieldID, tag.FieldArticlesCount, tag.FieldFollowersCount:
 			values[i] = new(sql.NullInt64)
 		case tag.FieldName:
 			values[i] = new(sql.NullString)
@@ -90,6 +92,12 @@ func (_m *Tag) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field articles_count", values[i])
 			} else if value.Valid {
 				_m.ArticlesCount = int(value.Int64)
+			}
+		case tag.FieldFollowersCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field followers_count", values[i])
+			} else if value.Valid {
+				_m.FollowersCount = int(value.Int64)
 			}
 		case tag.FieldCreatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -143,6 +151,9 @@ func (_m *Tag) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("articles_count=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ArticlesCount))
+	builder.WriteString(", ")
+	builder.WriteString("followers_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.FollowersCount))
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))

@@ -43,6 +43,20 @@ func (_c *TagCreate) SetNillableArticlesCount(v *int) *TagCreate {
 	return _c
 }
 
+// SetFollowersCount sets the "followers_count" field.
+func (_c *TagCreate) SetFollowersCount(v int) *TagCreate {
+	_c.mutation.SetFollowersCount(v)
+	return _c
+}
+
+// SetNillableFollowersCount sets the "followers_count" field if the given value is not nil.
+func (_c *TagCreate) SetNillableFollowersCount(v *int) *TagCreate {
+	if v != nil {
+		_c.SetFollowersCount(*v)
+	}
+	return _c
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (_c *TagCreate) SetCreatedAt(v time.Time) *TagCreate {
 	_c.mutation.SetCreatedAt(v)
@@ -113,6 +127,10 @@ func (_c *TagCreate) defaults() error {
 		v := tag.DefaultArticlesCount
 		_c.mutation.SetArticlesCount(v)
 	}
+	if _, ok := _c.mutation.FollowersCount(); !ok {
+		v := tag.DefaultFollowersCount
+		_c.mutation.SetFollowersCount(v)
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		if tag.DefaultCreatedAt == nil {
 			return fmt.Errorf("ent: uninitialized tag.DefaultCreatedAt (forgotten import ent/runtime?)")
@@ -139,6 +157,14 @@ func (_c *TagCreate) check() error {
 	if v, ok := _c.mutation.ArticlesCount(); ok {
 		if err := tag.ArticlesCountValidator(v); err != nil {
 			return &ValidationError{Name: "articles_count", err: fmt.Errorf(`ent: validator failed for field "Tag.articles_count": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.FollowersCount(); !ok {
+		return &ValidationError{Name: "followers_count", err: errors.New(`ent: missing required field "Tag.followers_count"`)}
+	}
+	if v, ok := _c.mutation.FollowersCount(); ok {
+		if err := tag.FollowersCountValidator(v); err != nil {
+			return &ValidationError{Name: "followers_count", err: fmt.Errorf(`ent: validator failed for field "Tag.followers_count": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
@@ -178,6 +204,10 @@ func (_c *TagCreate) createSpec() (*Tag, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ArticlesCount(); ok {
 		_spec.SetField(tag.FieldArticlesCount, field.TypeInt, value)
 		_node.ArticlesCount = value
+	}
+	if value, ok := _c.mutation.FollowersCount(); ok {
+		_spec.SetField(tag.FieldFollowersCount, field.TypeInt, value)
+		_node.FollowersCount = value
 	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(tag.FieldCreatedAt, field.TypeTime, value)
@@ -269,6 +299,24 @@ func (u *TagUpsert) AddArticlesCount(v int) *TagUpsert {
 	return u
 }
 
+// SetFollowersCount sets the "followers_count" field.
+func (u *TagUpsert) SetFollowersCount(v int) *TagUpsert {
+	u.Set(tag.FieldFollowersCount, v)
+	return u
+}
+
+// UpdateFollowersCount sets the "followers_count" field to the value that was provided on create.
+func (u *TagUpsert) UpdateFollowersCount() *TagUpsert {
+	u.SetExcluded(tag.FieldFollowersCount)
+	return u
+}
+
+// AddFollowersCount adds v to the "followers_count" field.
+func (u *TagUpsert) AddFollowersCount(v int) *TagUpsert {
+	u.Add(tag.FieldFollowersCount, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -335,6 +383,27 @@ func (u *TagUpsertOne) AddArticlesCount(v int) *TagUpsertOne {
 func (u *TagUpsertOne) UpdateArticlesCount() *TagUpsertOne {
 	return u.Update(func(s *TagUpsert) {
 		s.UpdateArticlesCount()
+	})
+}
+
+// SetFollowersCount sets the "followers_count" field.
+func (u *TagUpsertOne) SetFollowersCount(v int) *TagUpsertOne {
+	return u.Update(func(s *TagUpsert) {
+		s.SetFollowersCount(v)
+	})
+}
+
+// AddFollowersCount adds v to the "followers_count" field.
+func (u *TagUpsertOne) AddFollowersCount(v int) *TagUpsertOne {
+	return u.Update(func(s *TagUpsert) {
+		s.AddFollowersCount(v)
+	})
+}
+
+// UpdateFollowersCount sets the "followers_count" field to the value that was provided on create.
+func (u *TagUpsertOne) UpdateFollowersCount() *TagUpsertOne {
+	return u.Update(func(s *TagUpsert) {
+		s.UpdateFollowersCount()
 	})
 }
 
@@ -570,6 +639,27 @@ func (u *TagUpsertBulk) AddArticlesCount(v int) *TagUpsertBulk {
 func (u *TagUpsertBulk) UpdateArticlesCount() *TagUpsertBulk {
 	return u.Update(func(s *TagUpsert) {
 		s.UpdateArticlesCount()
+	})
+}
+
+// SetFollowersCount sets the "followers_count" field.
+func (u *TagUpsertBulk) SetFollowersCount(v int) *TagUpsertBulk {
+	return u.Update(func(s *TagUpsert) {
+		s.SetFollowersCount(v)
+	})
+}
+
+// AddFollowersCount adds v to the "followers_count" field.
+func (u *TagUpsertBulk) AddFollowersCount(v int) *TagUpsertBulk {
+	return u.Update(func(s *TagUpsert) {
+		s.AddFollowersCount(v)
+	})
+}
+
+// UpdateFollowersCount sets the "followers_count" field to the value that was provided on create.
+func (u *TagUpsertBulk) UpdateFollowersCount() *TagUpsertBulk {
+	return u.Update(func(s *TagUpsert) {
+		s.UpdateFollowersCount()
 	})
 }
 

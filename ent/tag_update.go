@@ -50,6 +50,27 @@ func (_u *TagUpdate) AddArticlesCount(v int) *TagUpdate {
 	return _u
 }
 
+// SetFollowersCount sets the "followers_count" field.
+func (_u *TagUpdate) SetFollowersCount(v int) *TagUpdate {
+	_u.mutation.ResetFollowersCount()
+	_u.mutation.SetFollowersCount(v)
+	return _u
+}
+
+// SetNillableFollowersCount sets the "followers_count" field if the given value is not nil.
+func (_u *TagUpdate) SetNillableFollowersCount(v *int) *TagUpdate {
+	if v != nil {
+		_u.SetFollowersCount(*v)
+	}
+	return _u
+}
+
+// AddFollowersCount adds value to the "followers_count" field.
+func (_u *TagUpdate) AddFollowersCount(v int) *TagUpdate {
+	_u.mutation.AddFollowersCount(v)
+	return _u
+}
+
 // AddArticleIDs adds the "articles" edge to the Article entity by IDs.
 func (_u *TagUpdate) AddArticleIDs(ids ...int) *TagUpdate {
 	_u.mutation.AddArticleIDs(ids...)
@@ -125,6 +146,11 @@ func (_u *TagUpdate) check() error {
 			return &ValidationError{Name: "articles_count", err: fmt.Errorf(`ent: validator failed for field "Tag.articles_count": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.FollowersCount(); ok {
+		if err := tag.FollowersCountValidator(v); err != nil {
+			return &ValidationError{Name: "followers_count", err: fmt.Errorf(`ent: validator failed for field "Tag.followers_count": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -151,6 +177,12 @@ func (_u *TagUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedArticlesCount(); ok {
 		_spec.AddField(tag.FieldArticlesCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.FollowersCount(); ok {
+		_spec.SetField(tag.FieldFollowersCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedFollowersCount(); ok {
+		_spec.AddField(tag.FieldFollowersCount, field.TypeInt, value)
 	}
 	if _u.mutation.ArticlesCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -237,6 +269,27 @@ func (_u *TagUpdateOne) SetNillableArticlesCount(v *int) *TagUpdateOne {
 // AddArticlesCount adds value to the "articles_count" field.
 func (_u *TagUpdateOne) AddArticlesCount(v int) *TagUpdateOne {
 	_u.mutation.AddArticlesCount(v)
+	return _u
+}
+
+// SetFollowersCount sets the "followers_count" field.
+func (_u *TagUpdateOne) SetFollowersCount(v int) *TagUpdateOne {
+	_u.mutation.ResetFollowersCount()
+	_u.mutation.SetFollowersCount(v)
+	return _u
+}
+
+// SetNillableFollowersCount sets the "followers_count" field if the given value is not nil.
+func (_u *TagUpdateOne) SetNillableFollowersCount(v *int) *TagUpdateOne {
+	if v != nil {
+		_u.SetFollowersCount(*v)
+	}
+	return _u
+}
+
+// AddFollowersCount adds value to the "followers_count" field.
+func (_u *TagUpdateOne) AddFollowersCount(v int) *TagUpdateOne {
+	_u.mutation.AddFollowersCount(v)
 	return _u
 }
 
@@ -328,6 +381,11 @@ func (_u *TagUpdateOne) check() error {
 			return &ValidationError{Name: "articles_count", err: fmt.Errorf(`ent: validator failed for field "Tag.articles_count": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.FollowersCount(); ok {
+		if err := tag.FollowersCountValidator(v); err != nil {
+			return &ValidationError{Name: "followers_count", err: fmt.Errorf(`ent: validator failed for field "Tag.followers_count": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -371,6 +429,12 @@ func (_u *TagUpdateOne) sqlSave(ctx context.Context) (_node *Tag, err error) {
 	}
 	if value, ok := _u.mutation.AddedArticlesCount(); ok {
 		_spec.AddField(tag.FieldArticlesCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.FollowersCount(); ok {
+		_spec.SetField(tag.FieldFollowersCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedFollowersCount(); ok {
+		_spec.AddField(tag.FieldFollowersCount, field.TypeInt, value)
 	}
 	if _u.mutation.ArticlesCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -34,10 +34,14 @@ type Tx struct {
 	Identity *IdentityClient
 	// LoginCode is the client for interacting with the LoginCode builders.
 	LoginCode *LoginCodeClient
+	// Notification is the client for interacting with the Notification builders.
+	Notification *NotificationClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
 	// Tag is the client for interacting with the Tag builders.
 	Tag *TagClient
+	// TagFollow is the client for interacting with the TagFollow builders.
+	TagFollow *TagFollowClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 
@@ -181,8 +185,10 @@ func (tx *Tx) init() {
 	tx.Follow = NewFollowClient(tx.config)
 	tx.Identity = NewIdentityClient(tx.config)
 	tx.LoginCode = NewLoginCodeClient(tx.config)
+	tx.Notification = NewNotificationClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Tag = NewTagClient(tx.config)
+	tx.TagFollow = NewTagFollowClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }
 

@@ -27,7 +27,7 @@ func Complexity() ComplexityRoot {
 	c.Query.Feed = func(child int, first *int, _ *string, last *int, _ *string, offset *int) int {
 		return listCost(child, first, last) + offsetCost(offset)
 	}
-	c.Query.Tags = func(child int, first *int) int { return listCost(child, first, nil) }
+	c.Query.Tags = func(child int, first *int, _ *string) int { return listCost(child, first, nil) }
 	// A search ranks every match before it pages: it costs a large text field more than
 	// its page does.
 	c.Query.Search = func(child int, _ string, _ *model.SearchType, first *int, _ *string, offset *int) int {

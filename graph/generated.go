@@ -191,6 +191,10 @@ type ComplexityRoot struct {
 		Article func(childComplexity int) int
 	}
 
+	FollowTagPayload struct {
+		Tag func(childComplexity int) int
+	}
+
 	FollowUserPayload struct {
 		User func(childComplexity int) int
 	}
@@ -215,6 +219,7 @@ type ComplexityRoot struct {
 		DeleteComment         func(childComplexity int, input model.DeleteCommentInput) int
 		ExchangeLoginCode     func(childComplexity int, input model.ExchangeLoginCodeInput) int
 		FavoriteArticle       func(childComplexity int, input model.FavoriteArticleInput) int
+		FollowTag             func(childComplexity int, input model.FollowTagInput) int
 		FollowUser            func(childComplexity int, input model.FollowUserInput) int
 		PublishArticle        func(childComplexity int, input model.PublishArticleInput) int
 		RefreshSession        func(childComplexity int, input model.RefreshSessionInput) int
@@ -227,6 +232,7 @@ type ComplexityRoot struct {
 		SignUp                func(childComplexity int, input model.SignUpInput) int
 		UnbookmarkArticle     func(childComplexity int, input model.UnbookmarkArticleInput) int
 		UnfavoriteArticle     func(childComplexity int, input model.UnfavoriteArticleInput) int
+		UnfollowTag           func(childComplexity int, input model.UnfollowTagInput) int
 		UnfollowUser          func(childComplexity int, input model.UnfollowUserInput) int
 		UnlinkIdentity        func(childComplexity int, input model.UnlinkIdentityInput) int
 		UnpublishArticle      func(childComplexity int, input model.UnpublishArticleInput) int
@@ -256,7 +262,7 @@ type ComplexityRoot struct {
 		Nodes         func(childComplexity int, ids []string) int
 		Search        func(childComplexity int, query string, typeArg *model.SearchType, first *int, after *string, offset *int) int
 		Tag           func(childComplexity int, name string) int
-		Tags          func(childComplexity int, first *int) int
+		Tags          func(childComplexity int, first *int, after *string) int
 		User          func(childComplexity int, username string) int
 		Viewer        func(childComplexity int) int
 	}
@@ -311,9 +317,23 @@ type ComplexityRoot struct {
 	}
 
 	Tag struct {
-		Articles      func(childComplexity int, first *int, after *string, offset *int) int
-		ArticlesCount func(childComplexity int) int
-		Name          func(childComplexity int) int
+		Articles          func(childComplexity int, first *int, after *string, offset *int) int
+		ArticlesCount     func(childComplexity int) int
+		FollowersCount    func(childComplexity int) int
+		Name              func(childComplexity int) int
+		ViewerIsFollowing func(childComplexity int) int
+	}
+
+	TagConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	TagEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	TocEntry struct {
@@ -328,6 +348,10 @@ type ComplexityRoot struct {
 
 	UnfavoriteArticlePayload struct {
 		Article func(childComplexity int) int
+	}
+
+	UnfollowTagPayload struct {
+		Tag func(childComplexity int) int
 	}
 
 	UnfollowUserPayload struct {
@@ -425,6 +449,8 @@ type MutationResolver interface {
 	UnfavoriteArticle(ctx context.Context, input model.UnfavoriteArticleInput) (*model.UnfavoriteArticlePayload, error)
 	BookmarkArticle(ctx context.Context, input model.BookmarkArticleInput) (*model.BookmarkArticlePayload, error)
 	UnbookmarkArticle(ctx context.Context, input model.UnbookmarkArticleInput) (*model.UnbookmarkArticlePayload, error)
+	FollowTag(ctx context.Context, input model.FollowTagInput) (*model.FollowTagPayload, error)
+	UnfollowTag(ctx context.Context, input model.UnfollowTagInput) (*model.UnfollowTagPayload, error)
 	AddComment(ctx context.Context, input model.AddCommentInput) (*model.AddCommentPayload, error)
 	UpdateComment(ctx context.Context, input model.UpdateCommentInput) (*model.UpdateCommentPayload, error)
 	DeleteComment(ctx context.Context, input model.DeleteCommentInput) (*model.DeleteCommentPayload, error)
@@ -438,7 +464,7 @@ type QueryResolver interface {
 	Articles(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.ArticleFilter, offset *int) (*model.ArticleConnection, error)
 	Feed(ctx context.Context, first *int, after *string, last *int, before *string, offset *int) (*model.ArticleConnection, error)
 	AuthProviders(ctx context.Context) ([]*oauth.ProviderInfo, error)
-	Tags(ctx context.Context, first *int) ([]*ent.Tag, error)
+	Tags(ctx context.Context, first *int, after *string) (*model.TagConnection, error)
 	Tag(ctx context.Context, name string) (*ent.Tag, error)
 	Search(ctx context.Context, query string, typeArg *model.SearchType, first *int, after *string, offset *int) (*model.SearchConnection, error)
 }
@@ -448,6 +474,7 @@ type SubscriptionResolver interface {
 	FeedArticleAdded(ctx context.Context) (<-chan *model.Article, error)
 }
 type TagResolver interface {
+	ViewerIsFollowing(ctx context.Context, obj *ent.Tag) (bool, error)
 	Articles(ctx context.Context, obj *ent.Tag, first *int, after *string, offset *int) (*model.ArticleConnection, error)
 }
 type UserResolver interface {
@@ -1053,6 +1080,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.FavoriteArticlePayload.Article(childComplexity), true
 
+	case "FollowTagPayload.tag":
+		if e.ComplexityRoot.FollowTagPayload.Tag == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FollowTagPayload.Tag(childComplexity), true
+
 	case "FollowUserPayload.user":
 		if e.ComplexityRoot.FollowUserPayload.User == nil {
 			break
@@ -1180,6 +1214,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.FavoriteArticle(childComplexity, args["input"].(model.FavoriteArticleInput)), true
+	case "Mutation.followTag":
+		if e.ComplexityRoot.Mutation.FollowTag == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_followTag_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.FollowTag(childComplexity, args["input"].(model.FollowTagInput)), true
 	case "Mutation.followUser":
 		if e.ComplexityRoot.Mutation.FollowUser == nil {
 			break
@@ -1307,6 +1352,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UnfavoriteArticle(childComplexity, args["input"].(model.UnfavoriteArticleInput)), true
+	case "Mutation.unfollowTag":
+		if e.ComplexityRoot.Mutation.UnfollowTag == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unfollowTag_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnfollowTag(childComplexity, args["input"].(model.UnfollowTagInput)), true
 	case "Mutation.unfollowUser":
 		if e.ComplexityRoot.Mutation.UnfollowUser == nil {
 			break
@@ -1511,7 +1567,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Tags(childComplexity, args["first"].(*int)), true
+		return e.ComplexityRoot.Query.Tags(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Query.user":
 		if e.ComplexityRoot.Query.User == nil {
 			break
@@ -1698,12 +1754,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Tag.ArticlesCount(childComplexity), true
+	case "Tag.followersCount":
+		if e.ComplexityRoot.Tag.FollowersCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tag.FollowersCount(childComplexity), true
 	case "Tag.name":
 		if e.ComplexityRoot.Tag.Name == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Tag.Name(childComplexity), true
+	case "Tag.viewerIsFollowing":
+		if e.ComplexityRoot.Tag.ViewerIsFollowing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tag.ViewerIsFollowing(childComplexity), true
+
+	case "TagConnection.edges":
+		if e.ComplexityRoot.TagConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TagConnection.Edges(childComplexity), true
+	case "TagConnection.nodes":
+		if e.ComplexityRoot.TagConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TagConnection.Nodes(childComplexity), true
+	case "TagConnection.pageInfo":
+		if e.ComplexityRoot.TagConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TagConnection.PageInfo(childComplexity), true
+	case "TagConnection.totalCount":
+		if e.ComplexityRoot.TagConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TagConnection.TotalCount(childComplexity), true
+
+	case "TagEdge.cursor":
+		if e.ComplexityRoot.TagEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TagEdge.Cursor(childComplexity), true
+	case "TagEdge.node":
+		if e.ComplexityRoot.TagEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TagEdge.Node(childComplexity), true
 
 	case "TocEntry.anchor":
 		if e.ComplexityRoot.TocEntry.Anchor == nil {
@@ -1737,6 +1843,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UnfavoriteArticlePayload.Article(childComplexity), true
+
+	case "UnfollowTagPayload.tag":
+		if e.ComplexityRoot.UnfollowTagPayload.Tag == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UnfollowTagPayload.Tag(childComplexity), true
 
 	case "UnfollowUserPayload.user":
 		if e.ComplexityRoot.UnfollowUserPayload.User == nil {
@@ -1993,6 +2106,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DeleteCommentInput", ec.unmarshalInputDeleteCommentInput),
 			graphql.NewInputUnmarshaler("ExchangeLoginCodeInput", ec.unmarshalInputExchangeLoginCodeInput),
 			graphql.NewInputUnmarshaler("FavoriteArticleInput", ec.unmarshalInputFavoriteArticleInput),
+			graphql.NewInputUnmarshaler("FollowTagInput", ec.unmarshalInputFollowTagInput),
 			graphql.NewInputUnmarshaler("FollowUserInput", ec.unmarshalInputFollowUserInput),
 			graphql.NewInputUnmarshaler("PublishArticleInput", ec.unmarshalInputPublishArticleInput),
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
@@ -2005,6 +2119,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
 			graphql.NewInputUnmarshaler("UnbookmarkArticleInput", ec.unmarshalInputUnbookmarkArticleInput),
 			graphql.NewInputUnmarshaler("UnfavoriteArticleInput", ec.unmarshalInputUnfavoriteArticleInput),
+			graphql.NewInputUnmarshaler("UnfollowTagInput", ec.unmarshalInputUnfollowTagInput),
 			graphql.NewInputUnmarshaler("UnfollowUserInput", ec.unmarshalInputUnfollowUserInput),
 			graphql.NewInputUnmarshaler("UnlinkIdentityInput", ec.unmarshalInputUnlinkIdentityInput),
 			graphql.NewInputUnmarshaler("UnpublishArticleInput", ec.unmarshalInputUnpublishArticleInput),
@@ -2172,8 +2287,9 @@ type Query {
     offset: Int
   ): ArticleConnection!
   """
-  The signed-in viewer's home feed: articles by the authors they follow, newest first.
-  Anonymous viewers get an ` + "`" + `UNAUTHENTICATED` + "`" + ` error.
+  The signed-in viewer's home feed, newest first: articles by the authors they follow
+  and articles carrying a tag they follow (` + "`" + `followTag` + "`" + `). An article that is both is
+  listed once. Anonymous viewers get an ` + "`" + `UNAUTHENTICATED` + "`" + ` error.
   """
   feed(
     "Number of articles after ` + "`" + `after` + "`" + ` (default 20, at most 100)."
@@ -2196,11 +2312,16 @@ type Query {
   that sends the browser to ` + "`" + `startURL?return_to=<an allowed URL of your app>` + "`" + `.
   """
   authProviders: [AuthProvider!]!
-  "Tags in use, most used first (ties by name). Tags no article uses are left out."
+  """
+  Tags in use, most used first (ties by name), all of them page by page. Tags no
+  published article carries are left out.
+  """
   tags(
     "How many tags (default 20, at most 100)."
     first: Int
-  ): [Tag!]!
+    "Cursor of the tag to start after."
+    after: String
+  ): TagConnection!
   """
   The tag with this name (case-insensitive; spaces read as ` + "`" + `-` + "`" + `), or null when no published
   article carries it.
@@ -2640,8 +2761,12 @@ type Identity {
 type Tag {
   "Normalised name: lower case, 1 to 32 letters, digits and single ` + "`" + `-` + "`" + ` between them."
   name: String!
-  "How many articles carry this tag."
+  "How many published articles carry this tag."
   articlesCount: Int!
+  "How many users follow this tag."
+  followersCount: Int!
+  "Whether the signed-in viewer follows this tag (false for an anonymous viewer)."
+  viewerIsFollowing: Boolean!
   "The published articles with this tag, newest first: the tag's page."
   articles(
     "Number of articles (default 20, at most 100)."
@@ -2653,6 +2778,26 @@ type Tag {
     """
     offset: Int
   ): ArticleConnection!
+}
+
+"A page of tags."
+type TagConnection {
+  "The tags with their cursors."
+  edges: [TagEdge!]!
+  "The tags of this page, without cursors."
+  nodes: [Tag!]!
+  "Where this page sits."
+  pageInfo: PageInfo!
+  "How many tags the whole list has."
+  totalCount: Int!
+}
+
+"A tag and its cursor."
+type TagEdge {
+  "Pass to ` + "`" + `after` + "`" + ` to page from here."
+  cursor: String!
+  "The tag."
+  node: Tag!
 }
 
 """
@@ -2890,6 +3035,13 @@ type Mutation {
   bookmarkArticle(input: BookmarkArticleInput!): BookmarkArticlePayload!
   "Remove an article from the viewer's bookmarks. Not an error when it was not bookmarked."
   unbookmarkArticle(input: UnbookmarkArticleInput!): UnbookmarkArticlePayload!
+  """
+  Follow a tag: its published articles join the viewer's ` + "`" + `feed` + "`" + `. Following it again is
+  not an error. A tag no published article carries is ` + "`" + `NOT_FOUND` + "`" + `.
+  """
+  followTag(input: FollowTagInput!): FollowTagPayload!
+  "Stop following a tag. Not an error when the viewer did not follow it."
+  unfollowTag(input: UnfollowTagInput!): UnfollowTagPayload!
   "Comment on an article, or reply to a comment on it (` + "`" + `parentId` + "`" + `)."
   addComment(input: AddCommentInput!): AddCommentPayload!
   """
@@ -3278,6 +3430,30 @@ input BookmarkArticleInput {
 type BookmarkArticlePayload {
   "The article, with ` + "`" + `viewerHasBookmarked` + "`" + ` true."
   article: Article!
+}
+
+"Input of ` + "`" + `followTag` + "`" + `."
+input FollowTagInput {
+  "The tag's name (case-insensitive; spaces read as ` + "`" + `-` + "`" + `)."
+  name: String!
+}
+
+"Result of ` + "`" + `followTag` + "`" + `."
+type FollowTagPayload {
+  "The tag, with ` + "`" + `viewerIsFollowing` + "`" + ` true."
+  tag: Tag!
+}
+
+"Input of ` + "`" + `unfollowTag` + "`" + `."
+input UnfollowTagInput {
+  "The tag's name (case-insensitive; spaces read as ` + "`" + `-` + "`" + `)."
+  name: String!
+}
+
+"Result of ` + "`" + `unfollowTag` + "`" + `."
+type UnfollowTagPayload {
+  "The tag, with ` + "`" + `viewerIsFollowing` + "`" + ` false."
+  tag: Tag!
 }
 
 "Input of ` + "`" + `unbookmarkArticle` + "`" + `."
@@ -3711,6 +3887,14 @@ func (ec *executionContext) childFields_FavoriteArticlePayload(ctx context.Conte
 	return nil, fmt.Errorf("no field named %q was found under type FavoriteArticlePayload", field.Name)
 }
 
+func (ec *executionContext) childFields_FollowTagPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "tag":
+		return ec.fieldContext_FollowTagPayload_tag(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FollowTagPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_FollowUserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "user":
@@ -3855,10 +4039,38 @@ func (ec *executionContext) childFields_Tag(ctx context.Context, field graphql.C
 		return ec.fieldContext_Tag_name(ctx, field)
 	case "articlesCount":
 		return ec.fieldContext_Tag_articlesCount(ctx, field)
+	case "followersCount":
+		return ec.fieldContext_Tag_followersCount(ctx, field)
+	case "viewerIsFollowing":
+		return ec.fieldContext_Tag_viewerIsFollowing(ctx, field)
 	case "articles":
 		return ec.fieldContext_Tag_articles(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Tag", field.Name)
+}
+
+func (ec *executionContext) childFields_TagConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_TagConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_TagConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_TagConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_TagConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TagConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_TagEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_TagEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_TagEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TagEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_TocEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3887,6 +4099,14 @@ func (ec *executionContext) childFields_UnfavoriteArticlePayload(ctx context.Con
 		return ec.fieldContext_UnfavoriteArticlePayload_article(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UnfavoriteArticlePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UnfollowTagPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "tag":
+		return ec.fieldContext_UnfollowTagPayload_tag(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UnfollowTagPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_UnfollowUserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4323,6 +4543,20 @@ func (ec *executionContext) field_Mutation_favoriteArticle_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_followTag_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.FollowTagInput, error) {
+			return ec.unmarshalNFollowTagInput2inkwellᚋgraphᚋmodelᚐFollowTagInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_followUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4469,6 +4703,20 @@ func (ec *executionContext) field_Mutation_unfavoriteArticle_args(ctx context.Co
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UnfavoriteArticleInput, error) {
 			return ec.unmarshalNUnfavoriteArticleInput2inkwellᚋgraphᚋmodelᚐUnfavoriteArticleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_unfollowTag_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UnfollowTagInput, error) {
+			return ec.unmarshalNUnfollowTagInput2inkwellᚋgraphᚋmodelᚐUnfollowTagInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4802,6 +5050,14 @@ func (ec *executionContext) field_Query_tags_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -7512,6 +7768,38 @@ func (ec *executionContext) fieldContext_FavoriteArticlePayload_article(_ contex
 	return fc, nil
 }
 
+func (ec *executionContext) _FollowTagPayload_tag(ctx context.Context, field graphql.CollectedField, obj *model.FollowTagPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FollowTagPayload_tag(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tag, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Tag) graphql.Marshaler {
+			return ec.marshalNTag2ᚖinkwellᚋentᚐTag(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FollowTagPayload_tag(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FollowTagPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Tag(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _FollowUserPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.FollowUserPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8703,6 +8991,94 @@ func (ec *executionContext) fieldContext_Mutation_unbookmarkArticle(ctx context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_followTag(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_followTag(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().FollowTag(ctx, fc.Args["input"].(model.FollowTagInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FollowTagPayload) graphql.Marshaler {
+			return ec.marshalNFollowTagPayload2ᚖinkwellᚋgraphᚋmodelᚐFollowTagPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_followTag(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FollowTagPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_followTag_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_unfollowTag(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unfollowTag(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnfollowTag(ctx, fc.Args["input"].(model.UnfollowTagInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UnfollowTagPayload) graphql.Marshaler {
+			return ec.marshalNUnfollowTagPayload2ᚖinkwellᚋgraphᚋmodelᚐUnfollowTagPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unfollowTag(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UnfollowTagPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unfollowTag_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_addComment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9297,11 +9673,11 @@ func (ec *executionContext) _Query_tags(ctx context.Context, field graphql.Colle
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Tags(ctx, fc.Args["first"].(*int))
+			return ec.Resolvers.Query().Tags(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Tag) graphql.Marshaler {
-			return ec.marshalNTag2ᚕᚖinkwellᚋentᚐTagᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TagConnection) graphql.Marshaler {
+			return ec.marshalNTagConnection2ᚖinkwellᚋgraphᚋmodelᚐTagConnection(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9314,7 +9690,7 @@ func (ec *executionContext) fieldContext_Query_tags(ctx context.Context, field g
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Tag(ctx, field)
+			return ec.childFields_TagConnection(ctx, field)
 		},
 	}
 	defer func() {
@@ -10152,6 +10528,52 @@ func (ec *executionContext) fieldContext_Tag_articlesCount(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Tag", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Tag_followersCount(ctx context.Context, field graphql.CollectedField, obj *ent.Tag) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Tag_followersCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FollowersCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Tag_followersCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Tag", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Tag_viewerIsFollowing(ctx context.Context, field graphql.CollectedField, obj *ent.Tag) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Tag_viewerIsFollowing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Tag().ViewerIsFollowing(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Tag_viewerIsFollowing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Tag", field, true, true, "Boolean")
+}
+
 func (ec *executionContext) _Tag_articles(ctx context.Context, field graphql.CollectedField, obj *ent.Tag) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10192,6 +10614,180 @@ func (ec *executionContext) fieldContext_Tag_articles(ctx context.Context, field
 	if fc.Args, err = ec.field_Tag_articles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TagConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.TagConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TagConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.TagEdge) graphql.Marshaler {
+			return ec.marshalNTagEdge2ᚕᚖinkwellᚋgraphᚋmodelᚐTagEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TagConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TagConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TagEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TagConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.TagConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TagConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Tag) graphql.Marshaler {
+			return ec.marshalNTag2ᚕᚖinkwellᚋentᚐTagᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TagConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TagConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Tag(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TagConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.TagConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TagConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖinkwellᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TagConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TagConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TagConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.TagConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TagConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TagConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TagConnection", field, true, false, "Int")
+}
+
+func (ec *executionContext) _TagEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.TagEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TagEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TagEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TagEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _TagEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.TagEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TagEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Tag) graphql.Marshaler {
+			return ec.marshalNTag2ᚖinkwellᚋentᚐTag(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TagEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TagEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Tag(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -10324,6 +10920,38 @@ func (ec *executionContext) fieldContext_UnfavoriteArticlePayload_article(_ cont
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Article(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UnfollowTagPayload_tag(ctx context.Context, field graphql.CollectedField, obj *model.UnfollowTagPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UnfollowTagPayload_tag(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tag, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Tag) graphql.Marshaler {
+			return ec.marshalNTag2ᚖinkwellᚋentᚐTag(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UnfollowTagPayload_tag(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UnfollowTagPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Tag(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12866,6 +13494,48 @@ func UnmarshalFavoriteArticleInput(ctx context.Context, raw any) (model.Favorite
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputFollowTagInput(ctx context.Context, obj any) (model.FollowTagInput, error) {
+	var it model.FollowTagInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalFollowTagInput unmarshals raw into the FollowTagInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalFollowTagInput(ctx context.Context, raw any) (model.FollowTagInput, error) {
+	var out model.FollowTagInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "FollowTagInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputFollowUserInput(ctx context.Context, obj any) (model.FollowUserInput, error) {
 	var it model.FollowUserInput
 	if obj == nil {
@@ -13423,6 +14093,48 @@ func (ec *executionContext) unmarshalInputUnfavoriteArticleInput(ctx context.Con
 func UnmarshalUnfavoriteArticleInput(ctx context.Context, raw any) (model.UnfavoriteArticleInput, error) {
 	var out model.UnfavoriteArticleInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UnfavoriteArticleInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUnfollowTagInput(ctx context.Context, obj any) (model.UnfollowTagInput, error) {
+	var it model.UnfollowTagInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUnfollowTagInput unmarshals raw into the UnfollowTagInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUnfollowTagInput(ctx context.Context, raw any) (model.UnfollowTagInput, error) {
+	var out model.UnfollowTagInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UnfollowTagInput", raw, &out)
 	return out, err
 }
 
@@ -14891,6 +15603,39 @@ func (ec *executionContext) _FavoriteArticlePayload(ctx context.Context, sel ast
 	return out
 }
 
+var followTagPayloadImplementors = []string{"FollowTagPayload"}
+
+func (ec *executionContext) _FollowTagPayload(ctx context.Context, sel ast.SelectionSet, obj *model.FollowTagPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, followTagPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FollowTagPayload")
+		case "tag":
+			out.Values[i] = ec._FollowTagPayload_tag(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var followUserPayloadImplementors = []string{"FollowUserPayload"}
 
 func (ec *executionContext) _FollowUserPayload(ctx context.Context, sel ast.SelectionSet, obj *model.FollowUserPayload) graphql.Marshaler {
@@ -15188,6 +15933,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "unbookmarkArticle":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_unbookmarkArticle(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "followTag":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_followTag(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unfollowTag":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unfollowTag(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -15791,12 +16550,109 @@ func (ec *executionContext) _Tag(ctx context.Context, sel ast.SelectionSet, obj 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "followersCount":
+			out.Values[i] = ec._Tag_followersCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "viewerIsFollowing":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Tag_viewerIsFollowing(ctx, field, obj)
+				})
 		case "articles":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Tag_articles(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var tagConnectionImplementors = []string{"TagConnection"}
+
+func (ec *executionContext) _TagConnection(ctx context.Context, sel ast.SelectionSet, obj *model.TagConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, tagConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TagConnection")
+		case "edges":
+			out.Values[i] = ec._TagConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._TagConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._TagConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._TagConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var tagEdgeImplementors = []string{"TagEdge"}
+
+func (ec *executionContext) _TagEdge(ctx context.Context, sel ast.SelectionSet, obj *model.TagEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, tagEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TagEdge")
+		case "cursor":
+			out.Values[i] = ec._TagEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._TagEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15903,6 +16759,39 @@ func (ec *executionContext) _UnfavoriteArticlePayload(ctx context.Context, sel a
 			out.Values[i] = graphql.MarshalString("UnfavoriteArticlePayload")
 		case "article":
 			out.Values[i] = ec._UnfavoriteArticlePayload_article(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var unfollowTagPayloadImplementors = []string{"UnfollowTagPayload"}
+
+func (ec *executionContext) _UnfollowTagPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UnfollowTagPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, unfollowTagPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UnfollowTagPayload")
+		case "tag":
+			out.Values[i] = ec._UnfollowTagPayload_tag(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -17088,6 +17977,19 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
+func (ec *executionContext) unmarshalNFollowTagInput2inkwellᚋgraphᚋmodelᚐFollowTagInput(ctx context.Context, v any) (model.FollowTagInput, error) {
+	res, err := ec.unmarshalInputFollowTagInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFollowTagPayload2ᚖinkwellᚋgraphᚋmodelᚐFollowTagPayload(ctx context.Context, sel ast.SelectionSet, v *model.FollowTagPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FollowTagPayload!")
+		return graphql.Null
+	}
+	return ec._FollowTagPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNFollowUserInput2inkwellᚋgraphᚋmodelᚐFollowUserInput(ctx context.Context, v any) (model.FollowUserInput, error) {
 	res, err := ec.unmarshalInputFollowUserInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -17412,6 +18314,38 @@ func (ec *executionContext) marshalNTag2ᚖinkwellᚋentᚐTag(ctx context.Conte
 	return ec._Tag(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNTagConnection2ᚖinkwellᚋgraphᚋmodelᚐTagConnection(ctx context.Context, sel ast.SelectionSet, v *model.TagConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TagConnection!")
+		return graphql.Null
+	}
+	return ec._TagConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTagEdge2ᚕᚖinkwellᚋgraphᚋmodelᚐTagEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.TagEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTagEdge2ᚖinkwellᚋgraphᚋmodelᚐTagEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTagEdge2ᚖinkwellᚋgraphᚋmodelᚐTagEdge(ctx context.Context, sel ast.SelectionSet, v *model.TagEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TagEdge!")
+		return graphql.Null
+	}
+	return ec._TagEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNTocEntry2inkwellᚋinternalᚋmarkdownᚐTocEntry(ctx context.Context, sel ast.SelectionSet, v markdown.TocEntry) graphql.Marshaler {
 	return ec._TocEntry(ctx, sel, &v)
 }
@@ -17456,6 +18390,19 @@ func (ec *executionContext) marshalNUnfavoriteArticlePayload2ᚖinkwellᚋgraph�
 		return graphql.Null
 	}
 	return ec._UnfavoriteArticlePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUnfollowTagInput2inkwellᚋgraphᚋmodelᚐUnfollowTagInput(ctx context.Context, v any) (model.UnfollowTagInput, error) {
+	res, err := ec.unmarshalInputUnfollowTagInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUnfollowTagPayload2ᚖinkwellᚋgraphᚋmodelᚐUnfollowTagPayload(ctx context.Context, sel ast.SelectionSet, v *model.UnfollowTagPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UnfollowTagPayload!")
+		return graphql.Null
+	}
+	return ec._UnfollowTagPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNUnfollowUserInput2inkwellᚋgraphᚋmodelᚐUnfollowUserInput(ctx context.Context, v any) (model.UnfollowUserInput, error) {

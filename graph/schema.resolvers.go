@@ -313,6 +313,32 @@ func (r *mutationResolver) UnbookmarkArticle(ctx context.Context, input model.Un
 	return &model.UnbookmarkArticlePayload{Article: model.NewArticle(ctx, a)}, nil
 }
 
+// FollowTag is the resolver for the followTag field.
+func (r *mutationResolver) FollowTag(ctx context.Context, input model.FollowTagInput) (*model.FollowTagPayload, error) {
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := w.FollowTag(ctx, input.Name, true)
+	if err != nil {
+		return nil, err
+	}
+	return &model.FollowTagPayload{Tag: t}, nil
+}
+
+// UnfollowTag is the resolver for the unfollowTag field.
+func (r *mutationResolver) UnfollowTag(ctx context.Context, input model.UnfollowTagInput) (*model.UnfollowTagPayload, error) {
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := w.FollowTag(ctx, input.Name, false)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UnfollowTagPayload{Tag: t}, nil
+}
+
 // AddComment is the resolver for the addComment field.
 func (r *mutationResolver) AddComment(ctx context.Context, input model.AddCommentInput) (*model.AddCommentPayload, error) {
 	w, err := r.Service.As(ctx)
@@ -464,12 +490,12 @@ func (r *queryResolver) AuthProviders(ctx context.Context) ([]*oauth.ProviderInf
 }
 
 // Tags is the resolver for the tags field.
-func (r *queryResolver) Tags(ctx context.Context, first *int) ([]*ent.Tag, error) {
-	w, err := paging.First(first, nil)
+func (r *queryResolver) Tags(ctx context.Context, first *int, after *string) (*model.TagConnection, error) {
+	l, err := r.Service.Tags(ctx, first, after)
 	if err != nil {
 		return nil, err
 	}
-	return r.Service.Tags(ctx, w.Limit)
+	return model.NewTagConnection(ctx, l.Tags, l.Cursors, l.HasNextPage, l.Count), nil
 }
 
 // Tag is the resolver for the tag field.
@@ -515,6 +541,11 @@ func (r *subscriptionResolver) FeedArticleAdded(ctx context.Context) (<-chan *mo
 		return nil, err
 	}
 	return stream(ctx, r.Resolver, sub, feedArticleOf), nil
+}
+
+// ViewerIsFollowing is the resolver for the viewerIsFollowing field.
+func (r *tagResolver) ViewerIsFollowing(ctx context.Context, obj *ent.Tag) (bool, error) {
+	return loader.For(ctx).ViewerFollowsTag.Load(ctx, obj.ID)()
 }
 
 // Articles is the resolver for the articles field.

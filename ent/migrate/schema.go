@@ -462,6 +462,103 @@ var (
 			},
 		},
 	}
+	// NotificationsColumns holds the columns for the "notifications" table.
+	NotificationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"followed", "favorited", "commented", "replied", "published"}},
+		{Name: "group_id", Type: field.TypeInt, Nullable: true},
+		{Name: "superseded", Type: field.TypeBool, Default: false},
+		{Name: "read_at", Type: field.TypeTime, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "user_id", Type: field.TypeInt},
+		{Name: "actor_id", Type: field.TypeInt},
+		{Name: "article_id", Type: field.TypeInt, Nullable: true},
+		{Name: "comment_id", Type: field.TypeInt, Nullable: true},
+	}
+	// NotificationsTable holds the schema information for the "notifications" table.
+	NotificationsTable = &schema.Table{
+		Name:       "notifications",
+		Columns:    NotificationsColumns,
+		PrimaryKey: []*schema.Column{NotificationsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "notifications_users_user",
+				Columns:    []*schema.Column{NotificationsColumns[6]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "notifications_users_actor",
+				Columns:    []*schema.Column{NotificationsColumns[7]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "notifications_articles_article",
+				Columns:    []*schema.Column{NotificationsColumns[8]},
+				RefColumns: []*schema.Column{ArticlesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "notifications_comments_comment",
+				Columns:    []*schema.Column{NotificationsColumns[9]},
+				RefColumns: []*schema.Column{CommentsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "notification_user_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationsColumns[6], NotificationsColumns[0]},
+			},
+			{
+				Name:    "notification_heads",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationsColumns[6], NotificationsColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "(NOT superseded)",
+				},
+			},
+			{
+				Name:    "notification_unread",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationsColumns[6]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "((NOT superseded) AND (read_at IS NULL))",
+				},
+			},
+			{
+				Name:    "notification_group_id",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationsColumns[2]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "(group_id IS NOT NULL)",
+				},
+			},
+			{
+				Name:    "notification_actor_id",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationsColumns[7]},
+			},
+			{
+				Name:    "notification_article_id",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationsColumns[8]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "(article_id IS NOT NULL)",
+				},
+			},
+			{
+				Name:    "notification_comment_id",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationsColumns[9]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "(comment_id IS NOT NULL)",
+				},
+			},
+		},
+	}
 	// RefreshTokensColumns holds the columns for the "refresh_tokens" table.
 	RefreshTokensColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -504,6 +601,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "name", Type: field.TypeString, Unique: true, Size: 32},
 		{Name: "articles_count", Type: field.TypeInt, Default: 0},
+		{Name: "followers_count", Type: field.TypeInt, Default: 0},
 		{Name: "created_at", Type: field.TypeTime},
 	}
 	// TagsTable holds the schema information for the "tags" table.
@@ -516,6 +614,45 @@ var (
 				Name:    "tag_articles_count_name",
 				Unique:  false,
 				Columns: []*schema.Column{TagsColumns[2], TagsColumns[1]},
+			},
+		},
+	}
+	// TagFollowsColumns holds the columns for the "tag_follows" table.
+	TagFollowsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "user_id", Type: field.TypeInt},
+		{Name: "tag_id", Type: field.TypeInt},
+	}
+	// TagFollowsTable holds the schema information for the "tag_follows" table.
+	TagFollowsTable = &schema.Table{
+		Name:       "tag_follows",
+		Columns:    TagFollowsColumns,
+		PrimaryKey: []*schema.Column{TagFollowsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "tag_follows_users_user",
+				Columns:    []*schema.Column{TagFollowsColumns[2]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "tag_follows_tags_tag",
+				Columns:    []*schema.Column{TagFollowsColumns[3]},
+				RefColumns: []*schema.Column{TagsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "tagfollow_user_id_tag_id",
+				Unique:  true,
+				Columns: []*schema.Column{TagFollowsColumns[2], TagFollowsColumns[3]},
+			},
+			{
+				Name:    "tagfollow_tag_id",
+				Unique:  false,
+				Columns: []*schema.Column{TagFollowsColumns[3]},
 			},
 		},
 	}
@@ -583,8 +720,10 @@ var (
 		FollowsTable,
 		IdentitiesTable,
 		LoginCodesTable,
+		NotificationsTable,
 		RefreshTokensTable,
 		TagsTable,
+		TagFollowsTable,
 		UsersTable,
 	}
 )
@@ -611,6 +750,12 @@ func init() {
 	}
 	IdentitiesTable.ForeignKeys[0].RefTable = UsersTable
 	LoginCodesTable.ForeignKeys[0].RefTable = UsersTable
+	NotificationsTable.ForeignKeys[0].RefTable = UsersTable
+	NotificationsTable.ForeignKeys[1].RefTable = UsersTable
+	NotificationsTable.ForeignKeys[2].RefTable = ArticlesTable
+	NotificationsTable.ForeignKeys[3].RefTable = CommentsTable
 	RefreshTokensTable.ForeignKeys[0].RefTable = UsersTable
+	TagFollowsTable.ForeignKeys[0].RefTable = UsersTable
+	TagFollowsTable.ForeignKeys[1].RefTable = TagsTable
 	UsersTable.ForeignKeys[0].RefTable = AssetsTable
 }

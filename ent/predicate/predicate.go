@@ -36,11 +36,17 @@ type Identity func(*sql.Selector)
 // LoginCode is the predicate function for logincode builders.
 type LoginCode func(*sql.Selector)
 
+// Notification is the predicate function for notification builders.
+type Notification func(*sql.Selector)
+
 // RefreshToken is the predicate function for refreshtoken builders.
 type RefreshToken func(*sql.Selector)
 
 // Tag is the predicate function for tag builders.
 type Tag func(*sql.Selector)
+
+// TagFollow is the predicate function for tagfollow builders.
+type TagFollow func(*sql.Selector)
 
 // User is the predicate function for user builders.
 type User func(*sql.Selector)

@@ -14,9 +14,11 @@ import (
 	"inkwell/ent/follow"
 	"inkwell/ent/identity"
 	"inkwell/ent/logincode"
+	"inkwell/ent/notification"
 	"inkwell/ent/refreshtoken"
 	"inkwell/ent/schema"
 	"inkwell/ent/tag"
+	"inkwell/ent/tagfollow"
 	"inkwell/ent/user"
 	"inkwell/internal/markdown"
 	"time"
@@ -386,6 +388,16 @@ func init() {
 	logincodeDescCodeChallenge := logincodeFields[6].Descriptor()
 	// logincode.CodeChallengeValidator is a validator for the "code_challenge" field. It is called by the builders before save.
 	logincode.CodeChallengeValidator = logincodeDescCodeChallenge.Validators[0].(func(string) error)
+	notificationFields := schema.Notification{}.Fields()
+	_ = notificationFields
+	// notificationDescSuperseded is the schema descriptor for superseded field.
+	notificationDescSuperseded := notificationFields[6].Descriptor()
+	// notification.DefaultSuperseded holds the default value on creation for the superseded field.
+	notification.DefaultSuperseded = notificationDescSuperseded.Default.(bool)
+	// notificationDescCreatedAt is the schema descriptor for created_at field.
+	notificationDescCreatedAt := notificationFields[8].Descriptor()
+	// notification.DefaultCreatedAt holds the default value on creation for the created_at field.
+	notification.DefaultCreatedAt = notificationDescCreatedAt.Default.(func() time.Time)
 	refreshtoken.Policy = privacy.NewPolicies(schema.RefreshToken{})
 	refreshtoken.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -440,10 +452,22 @@ func init() {
 	tag.DefaultArticlesCount = tagDescArticlesCount.Default.(int)
 	// tag.ArticlesCountValidator is a validator for the "articles_count" field. It is called by the builders before save.
 	tag.ArticlesCountValidator = tagDescArticlesCount.Validators[0].(func(int) error)
+	// tagDescFollowersCount is the schema descriptor for followers_count field.
+	tagDescFollowersCount := tagFields[2].Descriptor()
+	// tag.DefaultFollowersCount holds the default value on creation for the followers_count field.
+	tag.DefaultFollowersCount = tagDescFollowersCount.Default.(int)
+	// tag.FollowersCountValidator is a validator for the "followers_count" field. It is called by the builders before save.
+	tag.FollowersCountValidator = tagDescFollowersCount.Validators[0].(func(int) error)
 	// tagDescCreatedAt is the schema descriptor for created_at field.
-	tagDescCreatedAt := tagFields[2].Descriptor()
+	tagDescCreatedAt := tagFields[3].Descriptor()
 	// tag.DefaultCreatedAt holds the default value on creation for the created_at field.
 	tag.DefaultCreatedAt = tagDescCreatedAt.Default.(func() time.Time)
+	tagfollowFields := schema.TagFollow{}.Fields()
+	_ = tagfollowFields
+	// tagfollowDescCreatedAt is the schema descriptor for created_at field.
+	tagfollowDescCreatedAt := tagfollowFields[2].Descriptor()
+	// tagfollow.DefaultCreatedAt holds the default value on creation for the created_at field.
+	tagfollow.DefaultCreatedAt = tagfollowDescCreatedAt.Default.(func() time.Time)
 	userMixin := schema.User{}.Mixin()
 	user.Policy = privacy.NewPolicies(schema.User{})
 	user.Hooks[0] = func(next ent.Mutator) ent.Mutator {

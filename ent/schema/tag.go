@@ -21,6 +21,8 @@ func (Tag) Fields() []ent.Field {
 		// articles_count is maintained by the writes that link and unlink articles,
 		// so "most used tags" is one index scan.
 		field.Int("articles_count").Default(0).NonNegative(),
+		// followers_count is maintained by followTag and unfollowTag, like articles_count.
+		field.Int("followers_count").Default(0).NonNegative(),
 		field.Time("created_at").Default(now).Immutable(),
 	}
 }

@@ -19,6 +19,8 @@ const (
 	FieldName = "name"
 	// FieldArticlesCount holds the string denoting the articles_count field in the database.
 	FieldArticlesCount = "articles_count"
+	// FieldFollowersCount holds the string denoting the followers_count field in the database.
+	FieldFollowersCount = "followers_count"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
 	// EdgeArticles holds the string denoting the articles edge name in mutations.
@@ -37,6 +39,7 @@ var Columns = []string{
 	FieldID,
 	FieldName,
 	FieldArticlesCount,
+	FieldFollowersCount,
 	FieldCreatedAt,
 }
 
@@ -70,6 +73,10 @@ var (
 	DefaultArticlesCount int
 	// ArticlesCountValidator is a validator for the "articles_count" field. It is called by the builders before save.
 	ArticlesCountValidator func(int) error
+	// DefaultFollowersCount holds the default value on creation for the "followers_count" field.
+	DefaultFollowersCount int
+	// FollowersCountValidator is a validator for the "followers_count" field. It is called by the builders before save.
+	FollowersCountValidator func(int) error
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
 )
@@ -90,6 +97,11 @@ func ByName(opts ...sql.OrderTermOption) OrderOption {
 // ByArticlesCountField orders the results by the articles_count field.
 func ByArticlesCountField(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldArticlesCount, opts...).ToFunc()
+}
+
+// ByFollowersCount orders the results by the followers_count field.
+func ByFollowersCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFollowersCount, opts...).ToFunc()
 }
 
 // ByCreatedAt orders the results by the created_at field.

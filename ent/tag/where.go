@@ -65,6 +65,11 @@ func ArticlesCount(v int) predicate.Tag {
 	return predicate.Tag(sql.FieldEQ(FieldArticlesCount, v))
 }
 
+// FollowersCount applies equality check predicate on the "followers_count" field. It's identical to FollowersCountEQ.
+func FollowersCount(v int) predicate.Tag {
+	return predicate.Tag(sql.FieldEQ(FieldFollowersCount, v))
+}
+
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.Tag {
 	return predicate.Tag(sql.FieldEQ(FieldCreatedAt, v))
@@ -173,6 +178,46 @@ func ArticlesCountLT(v int) predicate.Tag {
 // ArticlesCountLTE applies the LTE predicate on the "articles_count" field.
 func ArticlesCountLTE(v int) predicate.Tag {
 	return predicate.Tag(sql.FieldLTE(FieldArticlesCount, v))
+}
+
+// FollowersCountEQ applies the EQ predicate on the "followers_count" field.
+func FollowersCountEQ(v int) predicate.Tag {
+	return predicate.Tag(sql.FieldEQ(FieldFollowersCount, v))
+}
+
+// FollowersCountNEQ applies the NEQ predicate on the "followers_count" field.
+func FollowersCountNEQ(v int) predicate.Tag {
+	return predicate.Tag(sql.FieldNEQ(FieldFollowersCount, v))
+}
+
+// FollowersCountIn applies the In predicate on the "followers_count" field.
+func FollowersCountIn(vs ...int) predicate.Tag {
+	return predicate.Tag(sql.FieldIn(FieldFollowersCount, vs...))
+}
+
+// FollowersCountNotIn applies the NotIn predicate on the "followers_count" field.
+func FollowersCountNotIn(vs ...int) predicate.Tag {
+	return predicate.Tag(sql.FieldNotIn(FieldFollowersCount, vs...))
+}
+
+// FollowersCountGT applies the GT predicate on the "followers_count" field.
+func FollowersCountGT(v int) predicate.Tag {
+	return predicate.Tag(sql.FieldGT(FieldFollowersCount, v))
+}
+
+// FollowersCountGTE applies the GTE predicate on the "followers_count" field.
+func FollowersCountGTE(v int) predicate.Tag {
+	return predicate.Tag(sql.FieldGTE(FieldFollowersCount, v))
+}
+
+// FollowersCountLT applies the LT predicate on the "followers_count" field.
+func FollowersCountLT(v int) predicate.Tag {
+	return predicate.Tag(sql.FieldLT(FieldFollowersCount, v))
+}
+
+// FollowersCountLTE applies the LTE predicate on the "followers_count" field.
+func FollowersCountLTE(v int) predicate.Tag {
+	return predicate.Tag(sql.FieldLTE(FieldFollowersCount, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.

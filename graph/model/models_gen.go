@@ -5,6 +5,7 @@ package model
 import (
 	"bytes"
 	"fmt"
+	"inkwell/ent"
 	"io"
 	"strconv"
 	"time"
@@ -156,6 +157,18 @@ type FavoriteArticleInput struct {
 type FavoriteArticlePayload struct {
 	// The article, with updated `favoritesCount` and `viewerHasFavorited`.
 	Article *Article `json:"article"`
+}
+
+// Input of `followTag`.
+type FollowTagInput struct {
+	// The tag's name (case-insensitive; spaces read as `-`).
+	Name string `json:"name"`
+}
+
+// Result of `followTag`.
+type FollowTagPayload struct {
+	// The tag, with `viewerIsFollowing` true.
+	Tag *ent.Tag `json:"tag"`
 }
 
 // Input of `followUser`.
@@ -343,6 +356,18 @@ type UnfavoriteArticleInput struct {
 type UnfavoriteArticlePayload struct {
 	// The article, with updated `favoritesCount` and `viewerHasFavorited`.
 	Article *Article `json:"article"`
+}
+
+// Input of `unfollowTag`.
+type UnfollowTagInput struct {
+	// The tag's name (case-insensitive; spaces read as `-`).
+	Name string `json:"name"`
+}
+
+// Result of `unfollowTag`.
+type UnfollowTagPayload struct {
+	// The tag, with `viewerIsFollowing` false.
+	Tag *ent.Tag `json:"tag"`
 }
 
 // Input of `unfollowUser`.

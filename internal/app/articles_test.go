@@ -47,7 +47,7 @@ const (
 	acsUpdateArticle = `mutation($in: UpdateArticleInput!) { updateArticle(input: $in) { article { ` + acsArticleFields + ` } } }`
 	acsDeleteArticle = `mutation($s: String!) { deleteArticle(input: {slug: $s}) { deletedArticleId } }`
 	acsReadArticle   = `query($s: String!) { article(slug: $s) { ` + acsArticleFields + ` } }`
-	acsReadTags      = `query($n: Int) { tags(first: $n) { name articlesCount } }`
+	acsReadTags      = `query($n: Int) { tags(first: $n) { nodes { name articlesCount } } }`
 )
 
 // acsArticleInput is a valid createArticle input; tests change one thing at a time.
@@ -81,9 +81,9 @@ func acsTags(t testing.TB, e *apptest.Env, n int) []acsTag {
 	if n > 0 {
 		vars["n"] = n
 	}
-	var out struct{ Tags []acsTag }
+	var out struct{ Tags struct{ Nodes []acsTag } }
 	e.MustQuery(t, "", acsReadTags, vars, &out)
-	return out.Tags
+	return out.Tags.Nodes
 }
 
 // acsWantError fails unless res failed with exactly one error coded code and, when fields

@@ -60,7 +60,7 @@ func lookAround(t *testing.T, e *apptest.Env, token string, a dArticle, tag stri
 		Article  *struct{ Slug string }
 		Node     *struct{ ID string }
 		Articles struct{ Nodes []struct{ Slug string } }
-		Tags     []struct{ Name string }
+		Tags     struct{ Nodes []struct{ Name string } }
 		User     struct {
 			Articles struct {
 				TotalCount int
@@ -73,7 +73,7 @@ func lookAround(t *testing.T, e *apptest.Env, token string, a dArticle, tag stri
 		article(slug: $s) { slug }
 		node(id: $id) { id }
 		articles(first: 50) { nodes { slug } }
-		tags(first: 50) { name }
+		tags(first: 50) { nodes { name } }
 		user(username: "ada") { articles(first: 50) { totalCount nodes { slug } } drafts(first: 50) { totalCount } }
 	}`, map[string]any{"s": a.Slug, "id": a.ID}, &out)
 	s.bySlug, s.byID = out.Article != nil, out.Node != nil
@@ -81,7 +81,7 @@ func lookAround(t *testing.T, e *apptest.Env, token string, a dArticle, tag stri
 		return slices.ContainsFunc(nodes, func(n struct{ Slug string }) bool { return n.Slug == a.Slug })
 	}
 	s.inArticles, s.inUserList = has(out.Articles.Nodes), has(out.User.Articles.Nodes)
-	s.tagListed = slices.ContainsFunc(out.Tags, func(x struct{ Name string }) bool { return x.Name == tag })
+	s.tagListed = slices.ContainsFunc(out.Tags.Nodes, func(x struct{ Name string }) bool { return x.Name == tag })
 	s.userArticlesCount, s.draftsListed = out.User.Articles.TotalCount, out.User.Drafts.TotalCount
 	if token != "" {
 		var feed struct {

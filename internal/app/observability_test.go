@@ -205,7 +205,7 @@ func TestAccessLogLine(t *testing.T) {
 	t.Parallel()
 	o := newObserved(t)
 	req, _ := http.NewRequest(http.MethodPost, o.url+"/graphql?token=should-not-appear",
-		strings.NewReader(`{"query":"query Tags { tags { name } }"}`))
+		strings.NewReader(`{"query":"query Tags { tags { nodes { name } } }"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Request-Id", "req-abc.123")
 	resp, err := http.DefaultClient.Do(req)
@@ -249,7 +249,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 			map[string]any{"in": map[string]any{"title": title, "description": "d", "body": "b", "tags": []string{"x"}}})
 	}
 	o.post(t, "", `query Articles { articles(first: 10) { edges { node { title author { username } tags { name } } } } }`, nil)
-	o.post(t, "", `{ tags { name } }`, nil)
+	o.post(t, "", `{ tags { nodes { name } } }`, nil)
 	o.post(t, "", `query Broken { nope }`, nil)
 	o.post(t, "", `mutation Publish($in: CreateArticleInput!) { createArticle(input: $in) { article { slug } } }`,
 		map[string]any{"in": map[string]any{"title": "x", "description": "d", "body": "b", "tags": []string{}}})

@@ -179,7 +179,7 @@ func TestAutomaticPersistedQueriesEndToEnd(t *testing.T) {
 	}
 
 	// 6. A text that is not its hash is refused, and nothing is stored under the hash.
-	const other = `query PQOther { tags(first: 1) { name } }`
+	const other = `query PQOther { tags(first: 1) { nodes { name } } }`
 	sendPQ(t, e, pqRequest{query: pqArticle, hash: sha256Hex(other), variables: vars}).wantCode(t, "PERSISTED_QUERY_HASH_MISMATCH")
 	sendPQ(t, e, pqRequest{hash: sha256Hex(other)}).wantCode(t, "PERSISTED_QUERY_NOT_FOUND")
 }

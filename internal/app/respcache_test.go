@@ -35,7 +35,7 @@ const (
 		author { username } tags { name } comments(first: 3) { nodes { body author { username } } } } } }`
 	rcArticle = `query($s: String!) { article(slug: $s) { slug title viewerHasFavorited favoritesCount
 		author { username viewerIsFollowing followersCount } } }`
-	rcTags     = `{ tags(first: 20) { name articlesCount } }`
+	rcTags     = `{ tags(first: 20) { nodes { name articlesCount } } }`
 	rcArticles = `{ articles(first: 5) { totalCount nodes { slug } } }`
 	rcViewer   = `{ viewer { username email } }`
 )

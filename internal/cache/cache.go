@@ -247,6 +247,10 @@ func (c *Cache) Apply(s change.Set) {
 	for _, f := range s.Follows {
 		c.stamp(key{kind: FollowsOf, id: f.Follower})
 	}
+	// A user's follows of tags decide their feed as their follows of authors do.
+	for _, f := range s.TagFollows {
+		c.stamp(key{kind: FollowsOf, id: f.User})
+	}
 	for _, f := range s.Favorites {
 		c.stamp(key{kind: FavoritesOf, id: f.User})
 	}

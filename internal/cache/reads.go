@@ -26,7 +26,7 @@ import (
 const (
 	ArticleLists Kind = numKinds + iota // which articles exist, in every list and count (id 0)
 	TagCounts                           // the tags in use and their counts (id 0)
-	FollowsOf                           // whom a user follows, by the follower's id
+	FollowsOf                           // whom and which tags a user follows, by the follower's id
 	FavoritesOf                         // what a user favorited, by the user's id
 	BookmarksOf                         // what a user bookmarked, by the user's id
 	numStampKinds

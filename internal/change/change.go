@@ -27,6 +27,8 @@ type Set struct {
 	Favorites []Favorite `json:"v,omitempty"`
 	// Bookmarks made or undone (private: only the user's own reads change).
 	Bookmarks []Favorite `json:"b,omitempty"`
+	// TagFollows made or undone: the user's feed and the tag's followers count change.
+	TagFollows []TagFollow `json:"g,omitempty"`
 	// CommentsOf: articles whose comments changed; AllComments when the article is not
 	// known.
 	CommentsOf  []int `json:"c,omitempty"`
@@ -47,7 +49,7 @@ type Set struct {
 // Empty reports whether s changes nothing.
 func (s Set) Empty() bool {
 	return len(s.Users) == 0 && len(s.Articles) == 0 && !s.ArticleLists && !s.TagCounts && len(s.Follows) == 0 &&
-		len(s.Favorites) == 0 && len(s.Bookmarks) == 0 && len(s.CommentsOf) == 0 && !s.AllComments && len(s.RepliesOf) == 0 &&
+		len(s.Favorites) == 0 && len(s.Bookmarks) == 0 && len(s.TagFollows) == 0 && len(s.CommentsOf) == 0 && !s.AllComments && len(s.RepliesOf) == 0 &&
 		len(s.Sessions) == 0 && !s.AllSessions
 }
 
@@ -55,6 +57,12 @@ func (s Set) Empty() bool {
 type Follow struct {
 	Follower int `json:"r"`
 	Followee int `json:"e"`
+}
+
+// TagFollow is one user following one tag.
+type TagFollow struct {
+	User int `json:"u"`
+	Tag  int `json:"t"`
 }
 
 // Favorite is one favorite edge.

@@ -16,6 +16,7 @@ import (
 	"inkwell/ent/favorite"
 	"inkwell/ent/follow"
 	"inkwell/ent/predicate"
+	"inkwell/ent/tagfollow"
 	"inkwell/ent/user"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
@@ -252,6 +253,22 @@ func (b batches) viewerHasBookmarked(ctx context.Context, ids []int) []*dataload
 		got, err = b.db.Bookmark.Query().
 			Where(bookmark.UserID(b.viewer.UserID), anyOf[predicate.Bookmark](bookmark.FieldArticleID, ids)).
 			Select(bookmark.FieldArticleID).Ints(cache.Covered(ctx))
+		for _, id := range got {
+			m[id] = true
+		}
+	}
+	return byKey(ids, m, err, nil)
+}
+
+func (b batches) viewerFollowsTag(ctx context.Context, ids []int) []*dataloader.Result[bool] {
+	m := map[int]bool{}
+	var err error
+	if !b.viewer.Anonymous() {
+		cache.Note(ctx, cache.FollowsOf, b.viewer.UserID)
+		var got []int
+		got, err = b.db.TagFollow.Query().
+			Where(tagfollow.UserID(b.viewer.UserID), anyOf[predicate.TagFollow](tagfollow.FieldTagID, ids)).
+			Select(tagfollow.FieldTagID).Ints(cache.Covered(ctx))
 		for _, id := range got {
 			m[id] = true
 		}

@@ -81,6 +81,7 @@ type Loaders struct {
 	ViewerHasFavorited  *Loader[int, bool]
 	ViewerHasBookmarked *Loader[int, bool]
 	ViewerIsFollowing   *Loader[int, bool]
+	ViewerFollowsTag    *Loader[int, bool]
 	FollowersCount      *Loader[int, int]
 	FollowingCount      *Loader[int, int]
 	CommentsCount       *Loader[int, int]
@@ -112,6 +113,7 @@ func New(db *ent.Client, v auth.Viewer, c *cache.Cache) *Loaders {
 		ViewerHasFavorited:    newLoader(observed("ViewerHasFavorited", b.viewerHasFavorited)),
 		ViewerHasBookmarked:   newLoader(observed("ViewerHasBookmarked", b.viewerHasBookmarked)),
 		ViewerIsFollowing:     newLoader(observed("ViewerIsFollowing", b.viewerIsFollowing)),
+		ViewerFollowsTag:      newLoader(observed("ViewerFollowsTag", b.viewerFollowsTag)),
 		FollowersCount:        newLoader(observed("FollowersCount", b.followersCount)),
 		FollowingCount:        newLoader(observed("FollowingCount", b.followingCount)),
 		CommentsCount:         newLoader(observed("CommentsCount", b.commentsCount)),
@@ -209,6 +211,13 @@ func Apply(ctx context.Context, s change.Set) {
 	}
 	for _, b := range s.Bookmarks {
 		l.ViewerHasBookmarked.Clear(ctx, b.Article)
+	}
+	for _, f := range s.TagFollows {
+		l.ViewerFollowsTag.Clear(ctx, f.Tag)
+	}
+	if len(s.TagFollows) > 0 {
+		// The tags' rows (followers counts) are read with articles' tags.
+		l.TagsByArticle.ClearAll()
 	}
 	if s.AllComments || len(s.CommentsOf) > 0 {
 		l.Comments.ClearAll()

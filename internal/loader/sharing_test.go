@@ -24,7 +24,7 @@ func TestSharingTakesOnlyViewerLoadersFromOwn(t *testing.T) {
 			t.Errorf("%s is not the one it should be", name)
 		}
 	}
-	if viewer != 3 {
-		t.Errorf("%d Viewer… loaders, want ViewerHasFavorited, ViewerHasBookmarked and ViewerIsFollowing", viewer)
+	if viewer != 4 {
+		t.Errorf("%d Viewer… loaders, want ViewerHasFavorited, ViewerHasBookmarked, ViewerIsFollowing and ViewerFollowsTag", viewer)
 	}
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"entgo.io/ent/dialect/sql"
@@ -9,7 +10,6 @@ import (
 	"inkwell/ent"
 	"inkwell/ent/article"
 	"inkwell/ent/favorite"
-	"inkwell/ent/follow"
 	"inkwell/ent/predicate"
 	"inkwell/ent/tag"
 	"inkwell/ent/user"
@@ -34,7 +34,7 @@ type ArticleList struct {
 func (s *Service) Articles(ctx context.Context, w paging.Window, f ArticleFilter) (ArticleList, error) {
 	var preds []predicate.Article
 	if t := strings.TrimSpace(f.Tag); t != "" {
-		preds = append(preds, article.HasTagsWith(tag.Name(strings.Join(strings.Fields(strings.ToLower(t)), "-"))))
+		preds = append(preds, article.HasTagsWith(tag.Name(tagName(t))))
 	}
 	if a := strings.TrimSpace(f.Author); a != "" {
 		preds = append(preds, article.HasAuthorWith(user.UsernameKey(strings.ToLower(a))))
@@ -60,36 +60,52 @@ func publishedOnly(preds ...predicate.Article) []predicate.Article {
 // uncovered runs a list's statements as they are: see cache.Covered.
 func uncovered(ctx context.Context) context.Context { return ctx }
 
-// Feed lists articles by the authors the viewer follows, newest first.
+// Feed lists articles by the authors the viewer follows and articles with a tag the
+// viewer follows, newest first, each once.
 func (s *Acting) Feed(ctx context.Context, w paging.Window) (ArticleList, error) {
-	v := s.viewer
-	followedBy := func(sel *sql.Selector) {
-		f := sql.Table(follow.Table)
-		sel.Where(sql.In(sel.C(article.FieldAuthorID),
-			sql.Select(f.C(follow.FieldFolloweeID)).From(f).Where(sql.EQ(f.C(follow.FieldFollowerID), v.UserID))))
-	}
-	// The page's ids are chosen from the (author_id, created_at, id) index alone, so only
-	// the rows of the page are read from the table, not every article of every followed
-	// author (which grows with the data and falls out of cache on large databases).
-	page := func(sel *sql.Selector) {
-		a := sql.Table(article.Table).As("feed_page")
-		ids := sql.Select(a.C(article.FieldID)).From(a)
-		followedBy(ids)
-		ids.Where(sql.EQ(a.C(article.FieldStatus), article.StatusPublished.String()))
-		keyset(w, true, article.FieldPublishedAt, article.FieldID)(ids)
-		dir := sql.Desc
-		if w.Backward {
-			dir = sql.Asc
+	uid := s.viewer.UserID
+	// The whole feed, for its count: by a followed author, or with a followed tag.
+	followed := sql.P(func(b *sql.Builder) {
+		b.WriteString(`(articles.author_id IN (SELECT followee_id FROM follows WHERE follower_id = `).Arg(uid).
+			WriteString(`) OR articles.id IN (SELECT t.article_id FROM article_tags t WHERE t.tag_id IN (SELECT tag_id FROM tag_follows WHERE user_id = `).Arg(uid).
+			WriteString(`)))`)
+	})
+	// The page's ids are the first of each source, each read in list order by an index
+	// ((author_id, published_at, id) for authors), so only the page's rows are read, not
+	// every article of every followed author. UNION removes an article both sources give;
+	// the outer query (articleListPaged) orders, skips and cuts the page.
+	page := sql.P(func(b *sql.Builder) {
+		part := func(source string) {
+			b.WriteString(`(SELECT a.id FROM articles a WHERE ` + source + ` AND a.status = 'published'`)
+			cols := []string{"a.published_at", "a.id"}
+			desc, asc := "<", ">"
+			if w.After != nil {
+				b.WriteString(` AND (` + strings.Join(cols, ", ") + `) ` + desc + ` (`).Arg(w.After.Time).Comma().Arg(w.After.ID).WriteString(`)`)
+			}
+			if w.Before != nil {
+				b.WriteString(` AND (` + strings.Join(cols, ", ") + `) ` + asc + ` (`).Arg(w.Before.Time).Comma().Arg(w.Before.ID).WriteString(`)`)
+			}
+			dir := " DESC"
+			if w.Backward {
+				dir = " ASC"
+			}
+			b.WriteString(` ORDER BY a.published_at` + dir + `, a.id` + dir + ` LIMIT `).Arg(w.Offset + w.Limit + 1).WriteString(`)`)
 		}
-		// The rows an offset skips too: the outer query (articleListPaged) skips them.
-		ids.OrderBy(dir(a.C(article.FieldPublishedAt)), dir(a.C(article.FieldID))).Limit(w.Offset + w.Limit + 1)
-		sel.Where(sql.In(sel.C(article.FieldID), ids))
-	}
-	// The feed changes when the viewer follows or unfollows, or an article is published,
-	// unpublished or deleted; an article's edits keep its place (the list is by publication).
+		b.WriteString(`articles.id IN (`)
+		part(`a.author_id IN (SELECT followee_id FROM follows WHERE follower_id = ` + strconv.Itoa(uid) + `)`)
+		b.WriteString(` UNION `)
+		part(`a.id IN (SELECT t.article_id FROM article_tags t WHERE t.tag_id IN (SELECT tag_id FROM tag_follows WHERE user_id = ` + strconv.Itoa(uid) + `))`)
+		b.WriteString(`)`)
+	})
+	// The feed changes when the viewer follows or unfollows an author or a tag, when an
+	// article is published, unpublished or deleted, or when its tags change; an article's
+	// edits keep its place (the list is by publication).
 	cache.Note(ctx, cache.ArticleLists, 0)
-	cache.Note(ctx, cache.FollowsOf, v.UserID)
-	return s.articleListPaged(ctx, w, cache.Covered, byPublication, publishedOnly(followedBy), page)
+	cache.Note(ctx, cache.TagCounts, 0)
+	cache.Note(ctx, cache.FollowsOf, uid)
+	return s.articleListPaged(ctx, w, cache.Covered, byPublication,
+		publishedOnly(func(sel *sql.Selector) { sel.Where(followed) }),
+		func(sel *sql.Selector) { sel.Where(page) })
 }
 
 // listOrder is a list's order, newest first by a time column, and its cursors' key.
@@ -143,16 +159,6 @@ func ArticleKey(a *ent.Article) paging.Key {
 	return k
 }
 
-// Tags lists the first n tags in use, most used first.
-func (s *Service) Tags(ctx context.Context, n int) ([]*ent.Tag, error) {
-	cache.Note(ctx, cache.TagCounts, 0)
-	return s.db.Tag.Query().
-		Where(tag.ArticlesCountGT(0)).
-		Order(tag.ByArticlesCountField(sql.OrderDesc()), tag.ByName()).
-		Limit(n).
-		All(cache.Covered(ctx))
-}
-
 // keyset narrows a query to w's after/before cursors, for a list ordered by
 // (timeCol, idCol), descending when desc.
 func keyset(w paging.Window, desc bool, timeCol, idCol string) func(*sql.Selector) {
@@ -187,15 +193,4 @@ func order[O ~func(*sql.Selector)](w paging.Window, desc bool, timeCol, idCol st
 		opt = sql.OrderDesc()
 	}
 	return []O{sql.OrderByField(timeCol, opt).ToFunc(), sql.OrderByField(idCol, opt).ToFunc()}
-}
-
-// TagByName is the tag named name (normalised as tags are), nil when no published article
-// carries it.
-func (s *Service) TagByName(ctx context.Context, name string) (*ent.Tag, error) {
-	n := strings.Join(strings.Fields(strings.ToLower(name)), "-")
-	t, err := s.db.Tag.Query().Where(tag.Name(n), tag.ArticlesCountGT(0)).Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, nil
-	}
-	return t, err
 }

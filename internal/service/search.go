@@ -10,8 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"inkwell/ent"
-	"inkwell/ent/tag"
 	"inkwell/internal/apperr"
 	"inkwell/internal/paging"
 )
@@ -183,9 +181,4 @@ func decodeSearchCursor(c string) (searchKey, error) {
 		return searchKey{}, fmt.Errorf("malformed search cursor")
 	}
 	return searchKey{rank: float32(rank), time: time.UnixMicro(micros).UTC(), id: id}, nil
-}
-
-// TagsByID reads tags by id, in no order.
-func (s *Service) TagsByID(ctx context.Context, ids []int) ([]*ent.Tag, error) {
-	return s.db.Tag.Query().Where(tag.IDIn(ids...)).All(ctx)
 }

@@ -186,7 +186,7 @@ func normTags(bad apperr.Fields, tags []string) []string {
 	seen := make(map[string]bool, len(tags))
 	out := make([]string, 0, len(tags))
 	for _, t := range tags {
-		n := strings.Join(strings.Fields(strings.ToLower(t)), "-")
+		n := tagName(t)
 		switch {
 		case n == "":
 			bad.Add("tags", "can't contain a blank tag")
