@@ -111,7 +111,9 @@ func TestWorkloadsReturnData(t *testing.T) {
 		if page.Article.Slug != c.vars["slug"] {
 			t.Errorf("article page of %q shows %q", c.vars["slug"], page.Article.Slug)
 		}
-		var tags struct{ Tags struct{ Nodes []struct{ Name string } } }
+		var tags struct {
+			Tags struct{ Nodes []struct{ Name string } }
+		}
 		res, _ = send(t, e, ds, topTags(ds))
 		res.Decode(t, &tags)
 		if len(tags.Tags.Nodes) != 20 {
