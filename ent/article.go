@@ -60,6 +60,8 @@ type Article struct {
 	Status article.Status `json:"status,omitempty"`
 	// PublishedAt holds the value of the "published_at" field.
 	PublishedAt *time.Time `json:"published_at,omitempty"`
+	// FeedSeq holds the value of the "feed_seq" field.
+	FeedSeq *int64 `json:"feed_seq,omitempty"`
 	// PublishAt holds the value of the "publish_at" field.
 	PublishAt *time.Time `json:"publish_at,omitempty"`
 	// DeletedAt holds the value of the "deleted_at" field.
@@ -193,7 +195,7 @@ func (*Article) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case article.FieldToc:
 			values[i] = new(markdown.TOC)
-		case article.FieldID, article.FieldAuthorID, article.FieldFavoritesCount, article.FieldWordCount, article.FieldReadingTimeMinutes, article.FieldRenderVersion, article.FieldCoverImageAssetID:
+		case article.FieldID, article.FieldAuthorID, article.FieldFavoritesCount, article.FieldWordCount, article.FieldReadingTimeMinutes, article.FieldRenderVersion, article.FieldFeedSeq, article.FieldCoverImageAssetID:
 			values[i] = new(sql.NullInt64)
 		case article.FieldSlug, article.FieldTitle, article.FieldSubtitle, article.FieldDescription, article.FieldCanonicalURL, article.FieldSeoTitle, article.FieldSeoDescription, article.FieldBody, article.FieldBodyHTML, article.FieldExcerpt, article.FieldStatus, article.FieldTrashedFrom, article.FieldSearchTags:
 			values[i] = new(sql.NullString)
@@ -340,6 +342,13 @@ func (_m *Article) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.PublishedAt = new(time.Time)
 				*_m.PublishedAt = value.Time
+			}
+		case article.FieldFeedSeq:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field feed_seq", values[i])
+			} else if value.Valid {
+				_m.FeedSeq = new(int64)
+				*_m.FeedSeq = value.Int64
 			}
 		case article.FieldPublishAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -516,6 +525,11 @@ func (_m *Article) String() string {
 	if v := _m.PublishedAt; v != nil {
 		builder.WriteString("published_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.FeedSeq; v != nil {
+		builder.WriteString("feed_seq=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteString(", ")
 	if v := _m.PublishAt; v != nil {

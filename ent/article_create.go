@@ -269,6 +269,20 @@ func (_c *ArticleCreate) SetNillablePublishedAt(v *time.Time) *ArticleCreate {
 	return _c
 }
 
+// SetFeedSeq sets the "feed_seq" field.
+func (_c *ArticleCreate) SetFeedSeq(v int64) *ArticleCreate {
+	_c.mutation.SetFeedSeq(v)
+	return _c
+}
+
+// SetNillableFeedSeq sets the "feed_seq" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableFeedSeq(v *int64) *ArticleCreate {
+	if v != nil {
+		_c.SetFeedSeq(*v)
+	}
+	return _c
+}
+
 // SetPublishAt sets the "publish_at" field.
 func (_c *ArticleCreate) SetPublishAt(v time.Time) *ArticleCreate {
 	_c.mutation.SetPublishAt(v)
@@ -778,6 +792,10 @@ func (_c *ArticleCreate) createSpec() (*Article, *sqlgraph.CreateSpec) {
 		_spec.SetField(article.FieldPublishedAt, field.TypeTime, value)
 		_node.PublishedAt = &value
 	}
+	if value, ok := _c.mutation.FeedSeq(); ok {
+		_spec.SetField(article.FieldFeedSeq, field.TypeInt64, value)
+		_node.FeedSeq = &value
+	}
 	if value, ok := _c.mutation.PublishAt(); ok {
 		_spec.SetField(article.FieldPublishAt, field.TypeTime, value)
 		_node.PublishAt = &value
@@ -1210,6 +1228,30 @@ func (u *ArticleUpsert) ClearPublishedAt() *ArticleUpsert {
 	return u
 }
 
+// SetFeedSeq sets the "feed_seq" field.
+func (u *ArticleUpsert) SetFeedSeq(v int64) *ArticleUpsert {
+	u.Set(article.FieldFeedSeq, v)
+	return u
+}
+
+// UpdateFeedSeq sets the "feed_seq" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateFeedSeq() *ArticleUpsert {
+	u.SetExcluded(article.FieldFeedSeq)
+	return u
+}
+
+// AddFeedSeq adds v to the "feed_seq" field.
+func (u *ArticleUpsert) AddFeedSeq(v int64) *ArticleUpsert {
+	u.Add(article.FieldFeedSeq, v)
+	return u
+}
+
+// ClearFeedSeq clears the value of the "feed_seq" field.
+func (u *ArticleUpsert) ClearFeedSeq() *ArticleUpsert {
+	u.SetNull(article.FieldFeedSeq)
+	return u
+}
+
 // SetPublishAt sets the "publish_at" field.
 func (u *ArticleUpsert) SetPublishAt(v time.Time) *ArticleUpsert {
 	u.Set(article.FieldPublishAt, v)
@@ -1626,6 +1668,34 @@ func (u *ArticleUpsertOne) UpdatePublishedAt() *ArticleUpsertOne {
 func (u *ArticleUpsertOne) ClearPublishedAt() *ArticleUpsertOne {
 	return u.Update(func(s *ArticleUpsert) {
 		s.ClearPublishedAt()
+	})
+}
+
+// SetFeedSeq sets the "feed_seq" field.
+func (u *ArticleUpsertOne) SetFeedSeq(v int64) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetFeedSeq(v)
+	})
+}
+
+// AddFeedSeq adds v to the "feed_seq" field.
+func (u *ArticleUpsertOne) AddFeedSeq(v int64) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.AddFeedSeq(v)
+	})
+}
+
+// UpdateFeedSeq sets the "feed_seq" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateFeedSeq() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateFeedSeq()
+	})
+}
+
+// ClearFeedSeq clears the value of the "feed_seq" field.
+func (u *ArticleUpsertOne) ClearFeedSeq() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.ClearFeedSeq()
 	})
 }
 
@@ -2225,6 +2295,34 @@ func (u *ArticleUpsertBulk) UpdatePublishedAt() *ArticleUpsertBulk {
 func (u *ArticleUpsertBulk) ClearPublishedAt() *ArticleUpsertBulk {
 	return u.Update(func(s *ArticleUpsert) {
 		s.ClearPublishedAt()
+	})
+}
+
+// SetFeedSeq sets the "feed_seq" field.
+func (u *ArticleUpsertBulk) SetFeedSeq(v int64) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetFeedSeq(v)
+	})
+}
+
+// AddFeedSeq adds v to the "feed_seq" field.
+func (u *ArticleUpsertBulk) AddFeedSeq(v int64) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.AddFeedSeq(v)
+	})
+}
+
+// UpdateFeedSeq sets the "feed_seq" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateFeedSeq() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateFeedSeq()
+	})
+}
+
+// ClearFeedSeq clears the value of the "feed_seq" field.
+func (u *ArticleUpsertBulk) ClearFeedSeq() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.ClearFeedSeq()
 	})
 }
 

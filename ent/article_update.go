@@ -306,6 +306,33 @@ func (_u *ArticleUpdate) ClearPublishedAt() *ArticleUpdate {
 	return _u
 }
 
+// SetFeedSeq sets the "feed_seq" field.
+func (_u *ArticleUpdate) SetFeedSeq(v int64) *ArticleUpdate {
+	_u.mutation.ResetFeedSeq()
+	_u.mutation.SetFeedSeq(v)
+	return _u
+}
+
+// SetNillableFeedSeq sets the "feed_seq" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableFeedSeq(v *int64) *ArticleUpdate {
+	if v != nil {
+		_u.SetFeedSeq(*v)
+	}
+	return _u
+}
+
+// AddFeedSeq adds value to the "feed_seq" field.
+func (_u *ArticleUpdate) AddFeedSeq(v int64) *ArticleUpdate {
+	_u.mutation.AddFeedSeq(v)
+	return _u
+}
+
+// ClearFeedSeq clears the value of the "feed_seq" field.
+func (_u *ArticleUpdate) ClearFeedSeq() *ArticleUpdate {
+	_u.mutation.ClearFeedSeq()
+	return _u
+}
+
 // SetPublishAt sets the "publish_at" field.
 func (_u *ArticleUpdate) SetPublishAt(v time.Time) *ArticleUpdate {
 	_u.mutation.SetPublishAt(v)
@@ -814,6 +841,15 @@ func (_u *ArticleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.PublishedAtCleared() {
 		_spec.ClearField(article.FieldPublishedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.FeedSeq(); ok {
+		_spec.SetField(article.FieldFeedSeq, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedFeedSeq(); ok {
+		_spec.AddField(article.FieldFeedSeq, field.TypeInt64, value)
+	}
+	if _u.mutation.FeedSeqCleared() {
+		_spec.ClearField(article.FieldFeedSeq, field.TypeInt64)
 	}
 	if value, ok := _u.mutation.PublishAt(); ok {
 		_spec.SetField(article.FieldPublishAt, field.TypeTime, value)
@@ -1423,6 +1459,33 @@ func (_u *ArticleUpdateOne) ClearPublishedAt() *ArticleUpdateOne {
 	return _u
 }
 
+// SetFeedSeq sets the "feed_seq" field.
+func (_u *ArticleUpdateOne) SetFeedSeq(v int64) *ArticleUpdateOne {
+	_u.mutation.ResetFeedSeq()
+	_u.mutation.SetFeedSeq(v)
+	return _u
+}
+
+// SetNillableFeedSeq sets the "feed_seq" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableFeedSeq(v *int64) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetFeedSeq(*v)
+	}
+	return _u
+}
+
+// AddFeedSeq adds value to the "feed_seq" field.
+func (_u *ArticleUpdateOne) AddFeedSeq(v int64) *ArticleUpdateOne {
+	_u.mutation.AddFeedSeq(v)
+	return _u
+}
+
+// ClearFeedSeq clears the value of the "feed_seq" field.
+func (_u *ArticleUpdateOne) ClearFeedSeq() *ArticleUpdateOne {
+	_u.mutation.ClearFeedSeq()
+	return _u
+}
+
 // SetPublishAt sets the "publish_at" field.
 func (_u *ArticleUpdateOne) SetPublishAt(v time.Time) *ArticleUpdateOne {
 	_u.mutation.SetPublishAt(v)
@@ -1961,6 +2024,15 @@ func (_u *ArticleUpdateOne) sqlSave(ctx context.Context) (_node *Article, err er
 	}
 	if _u.mutation.PublishedAtCleared() {
 		_spec.ClearField(article.FieldPublishedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.FeedSeq(); ok {
+		_spec.SetField(article.FieldFeedSeq, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedFeedSeq(); ok {
+		_spec.AddField(article.FieldFeedSeq, field.TypeInt64, value)
+	}
+	if _u.mutation.FeedSeqCleared() {
+		_spec.ClearField(article.FieldFeedSeq, field.TypeInt64)
 	}
 	if value, ok := _u.mutation.PublishAt(); ok {
 		_spec.SetField(article.FieldPublishAt, field.TypeTime, value)

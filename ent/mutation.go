@@ -85,6 +85,8 @@ type ArticleMutation struct {
 	addrender_version       *int
 	status                  *article.Status
 	published_at            *time.Time
+	feed_seq                *int64
+	addfeed_seq             *int64
 	publish_at              *time.Time
 	deleted_at              *time.Time
 	trashed_from            *article.TrashedFrom
@@ -1025,6 +1027,76 @@ func (m *ArticleMutation) ResetPublishedAt() {
 	delete(m.clearedFields, article.FieldPublishedAt)
 }
 
+// SetFeedSeq sets the "feed_seq" field.
+func (m *ArticleMutation) SetFeedSeq(i int64) {
+	m.feed_seq = &i
+	m.addfeed_seq = nil
+}
+
+// FeedSeq returns the value of the "feed_seq" field in the mutation.
+func (m *ArticleMutation) FeedSeq() (r int64, exists bool) {
+	v := m.feed_seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFeedSeq returns the old "feed_seq" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldFeedSeq(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFeedSeq is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFeedSeq requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFeedSeq: %w", err)
+	}
+	return oldValue.FeedSeq, nil
+}
+
+// AddFeedSeq adds i to the "feed_seq" field.
+func (m *ArticleMutation) AddFeedSeq(i int64) {
+	if m.addfeed_seq != nil {
+		*m.addfeed_seq += i
+	} else {
+		m.addfeed_seq = &i
+	}
+}
+
+// AddedFeedSeq returns the value that was added to the "feed_seq" field in this mutation.
+func (m *ArticleMutation) AddedFeedSeq() (r int64, exists bool) {
+	v := m.addfeed_seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearFeedSeq clears the value of the "feed_seq" field.
+func (m *ArticleMutation) ClearFeedSeq() {
+	m.feed_seq = nil
+	m.addfeed_seq = nil
+	m.clearedFields[article.FieldFeedSeq] = struct{}{}
+}
+
+// FeedSeqCleared returns if the "feed_seq" field was cleared in this mutation.
+func (m *ArticleMutation) FeedSeqCleared() bool {
+	_, ok := m.clearedFields[article.FieldFeedSeq]
+	return ok
+}
+
+// ResetFeedSeq resets all changes to the "feed_seq" field.
+func (m *ArticleMutation) ResetFeedSeq() {
+	m.feed_seq = nil
+	m.addfeed_seq = nil
+	delete(m.clearedFields, article.FieldFeedSeq)
+}
+
 // SetPublishAt sets the "publish_at" field.
 func (m *ArticleMutation) SetPublishAt(t time.Time) {
 	m.publish_at = &t
@@ -1628,7 +1700,7 @@ func (m *ArticleMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ArticleMutation) Fields() []string {
-	fields := make([]string, 0, 25)
+	fields := make([]string, 0, 26)
 	if m.created_at != nil {
 		fields = append(fields, article.FieldCreatedAt)
 	}
@@ -1688,6 +1760,9 @@ func (m *ArticleMutation) Fields() []string {
 	}
 	if m.published_at != nil {
 		fields = append(fields, article.FieldPublishedAt)
+	}
+	if m.feed_seq != nil {
+		fields = append(fields, article.FieldFeedSeq)
 	}
 	if m.publish_at != nil {
 		fields = append(fields, article.FieldPublishAt)
@@ -1752,6 +1827,8 @@ func (m *ArticleMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case article.FieldPublishedAt:
 		return m.PublishedAt()
+	case article.FieldFeedSeq:
+		return m.FeedSeq()
 	case article.FieldPublishAt:
 		return m.PublishAt()
 	case article.FieldDeletedAt:
@@ -1811,6 +1888,8 @@ func (m *ArticleMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldStatus(ctx)
 	case article.FieldPublishedAt:
 		return m.OldPublishedAt(ctx)
+	case article.FieldFeedSeq:
+		return m.OldFeedSeq(ctx)
 	case article.FieldPublishAt:
 		return m.OldPublishAt(ctx)
 	case article.FieldDeletedAt:
@@ -1970,6 +2049,13 @@ func (m *ArticleMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetPublishedAt(v)
 		return nil
+	case article.FieldFeedSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFeedSeq(v)
+		return nil
 	case article.FieldPublishAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -2025,6 +2111,9 @@ func (m *ArticleMutation) AddedFields() []string {
 	if m.addrender_version != nil {
 		fields = append(fields, article.FieldRenderVersion)
 	}
+	if m.addfeed_seq != nil {
+		fields = append(fields, article.FieldFeedSeq)
+	}
 	return fields
 }
 
@@ -2041,6 +2130,8 @@ func (m *ArticleMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedReadingTimeMinutes()
 	case article.FieldRenderVersion:
 		return m.AddedRenderVersion()
+	case article.FieldFeedSeq:
+		return m.AddedFeedSeq()
 	}
 	return nil, false
 }
@@ -2078,6 +2169,13 @@ func (m *ArticleMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddRenderVersion(v)
 		return nil
+	case article.FieldFeedSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFeedSeq(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Article numeric field %s", name)
 }
@@ -2088,6 +2186,9 @@ func (m *ArticleMutation) ClearedFields() []string {
 	var fields []string
 	if m.FieldCleared(article.FieldPublishedAt) {
 		fields = append(fields, article.FieldPublishedAt)
+	}
+	if m.FieldCleared(article.FieldFeedSeq) {
+		fields = append(fields, article.FieldFeedSeq)
 	}
 	if m.FieldCleared(article.FieldPublishAt) {
 		fields = append(fields, article.FieldPublishAt)
@@ -2117,6 +2218,9 @@ func (m *ArticleMutation) ClearField(name string) error {
 	switch name {
 	case article.FieldPublishedAt:
 		m.ClearPublishedAt()
+		return nil
+	case article.FieldFeedSeq:
+		m.ClearFeedSeq()
 		return nil
 	case article.FieldPublishAt:
 		m.ClearPublishAt()
@@ -2197,6 +2301,9 @@ func (m *ArticleMutation) ResetField(name string) error {
 		return nil
 	case article.FieldPublishedAt:
 		m.ResetPublishedAt()
+		return nil
+	case article.FieldFeedSeq:
+		m.ResetFeedSeq()
 		return nil
 	case article.FieldPublishAt:
 		m.ResetPublishAt()

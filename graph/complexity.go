@@ -49,6 +49,14 @@ func Complexity() ComplexityRoot {
 	c.User.Drafts = forward
 	c.User.Trash = forward
 	c.User.Bookmarks = numbered
+	c.User.Notifications = forward
+	c.Notification.Actors = func(child int, first *int) int {
+		n := 3
+		if first != nil {
+			n = min(max(*first, 0), 20)
+		}
+		return 1 + child*n
+	}
 	c.Article.Revisions = forward
 	c.Comment.Replies = forward
 	return c

@@ -165,6 +165,63 @@ func (p *plan) comments(cs []*ent.Comment, fields []graphql.CollectedField) {
 	}
 }
 
+// prefetchNotifications loads what fields (a Notification's selection) ask of ns.
+func prefetchNotifications(ctx context.Context, ns []*ent.Notification, fields []graphql.CollectedField) {
+	lookAhead(ctx, func(p *plan) { p.notifications(ns, fields) })
+}
+
+func (p *plan) notifications(ns []*ent.Notification, fields []graphql.CollectedField) {
+	if len(ns) == 0 || len(fields) == 0 {
+		return
+	}
+	ids := make([]int, len(ns))
+	for i, n := range ns {
+		ids[i] = n.ID
+	}
+	for _, f := range fields {
+		switch f.Name {
+		case "actor":
+			actors := make([]int, len(ns))
+			for i, n := range ns {
+				actors[i] = n.ActorID
+			}
+			p.usersByID(actors, selection(p.ctx, f, "User"))
+		case "actorsCount":
+			want(p, p.l.NotificationActors, ids, nil)
+		case "actors":
+			sel := selection(p.ctx, f, "User")
+			want(p, p.l.NotificationActors, ids, func(next *plan) {
+				groups, _ := next.l.NotificationActors.LoadAll(next.ctx, ids)
+				var all []int
+				for _, g := range groups {
+					all = append(all, g...)
+				}
+				next.usersByID(all, sel)
+			})
+		case "article":
+			var articles []int
+			for _, n := range ns {
+				if n.ArticleID != nil {
+					articles = append(articles, *n.ArticleID)
+				}
+			}
+			p.articlesByID(articles, selection(p.ctx, f, "Article"))
+		case "comment":
+			var comments []int
+			for _, n := range ns {
+				if n.CommentID != nil {
+					comments = append(comments, *n.CommentID)
+				}
+			}
+			sel := selection(p.ctx, f, "Comment")
+			want(p, p.l.CommentByID, comments, func(next *plan) {
+				got, _ := next.l.CommentByID.LoadAll(next.ctx, comments)
+				next.comments(present(got), sel)
+			})
+		}
+	}
+}
+
 // usersByID wants the users ids, and then what sel asks of them.
 func (p *plan) usersByID(ids []int, sel []graphql.CollectedField) {
 	want(p, p.l.UserByID, ids, func(next *plan) {

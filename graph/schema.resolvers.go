@@ -248,6 +248,23 @@ func (r *mutationResolver) RestoreArticle(ctx context.Context, input model.Resto
 	return &model.RestoreArticlePayload{Article: model.NewArticle(ctx, a)}, nil
 }
 
+// MarkNotificationsRead is the resolver for the markNotificationsRead field.
+func (r *mutationResolver) MarkNotificationsRead(ctx context.Context, input model.MarkNotificationsReadInput) (*model.MarkNotificationsReadPayload, error) {
+	w, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := w.MarkNotificationsRead(ctx, input.UpTo)
+	if err != nil {
+		return nil, err
+	}
+	u, err := loader.For(ctx).UserByID.Load(ctx, auth.ViewerFrom(ctx).UserID)()
+	if err != nil {
+		return nil, err
+	}
+	return &model.MarkNotificationsReadPayload{UnreadNotificationsCount: n, Viewer: model.NewUser(ctx, u)}, nil
+}
+
 // RequestUpload is the resolver for the requestUpload field.
 func (r *mutationResolver) RequestUpload(ctx context.Context, input model.RequestUploadInput) (*model.RequestUploadPayload, error) {
 	w, err := r.Service.As(ctx)
@@ -535,12 +552,13 @@ func (r *subscriptionResolver) ArticleFavoriteChanged(ctx context.Context, slug 
 }
 
 // FeedArticleAdded is the resolver for the feedArticleAdded field.
-func (r *subscriptionResolver) FeedArticleAdded(ctx context.Context) (<-chan *model.Article, error) {
-	sub, err := r.subscribeFeed(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return stream(ctx, r.Resolver, sub, feedArticleOf), nil
+func (r *subscriptionResolver) FeedArticleAdded(ctx context.Context, after *string) (<-chan *model.Article, error) {
+	return r.feedArticles(ctx, after)
+}
+
+// NotificationAdded is the resolver for the notificationAdded field.
+func (r *subscriptionResolver) NotificationAdded(ctx context.Context, after *string) (<-chan *model.Notification, error) {
+	return r.notifications(ctx, after)
 }
 
 // ViewerIsFollowing is the resolver for the viewerIsFollowing field.
@@ -583,6 +601,34 @@ func (r *userResolver) PendingEmail(ctx context.Context, obj *model.User) (*stri
 // Drafts is the resolver for the drafts field.
 func (r *userResolver) Drafts(ctx context.Context, obj *model.User, first *int, after *string) (*model.ArticleConnection, error) {
 	return r.ownList(ctx, obj, first, after, nil, (*service.Acting).Drafts)
+}
+
+// Notifications is the resolver for the notifications field.
+func (r *userResolver) Notifications(ctx context.Context, obj *model.User, first *int, after *string) (*model.NotificationConnection, error) {
+	acting, err := r.Service.As(ctx)
+	if err != nil || auth.ViewerFrom(ctx).UserID != obj.ID {
+		return model.NewNotificationConnection(ctx, paging.Page[*ent.Notification]{}, nil), nil
+	}
+	w, err := window(first, after, nil, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	l, err := acting.Notifications(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	items, _ := ownConnection(ctx, "NotificationConnection", "NotificationEdge", "Notification")
+	prefetchNotifications(ctx, l.Page.Items, items)
+	return model.NewNotificationConnection(ctx, l.Page, l.Count), nil
+}
+
+// UnreadNotificationsCount is the resolver for the unreadNotificationsCount field.
+func (r *userResolver) UnreadNotificationsCount(ctx context.Context, obj *model.User) (int, error) {
+	acting, err := r.Service.As(ctx)
+	if err != nil || auth.ViewerFrom(ctx).UserID != obj.ID {
+		return 0, nil
+	}
+	return acting.UnreadNotifications(ctx)
 }
 
 // Bookmarks is the resolver for the bookmarks field.

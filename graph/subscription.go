@@ -14,6 +14,7 @@ import (
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
 	"inkwell/internal/events"
+	"inkwell/internal/globalid"
 	"inkwell/internal/loader"
 )
 
@@ -47,23 +48,146 @@ func favoritesOf(ctx context.Context, e events.Event) (*model.Article, error) {
 	return model.NewArticle(ctx, &out), nil
 }
 
-// feedArticleOf loads a new article when the viewer follows its author now; nil skips it.
-func feedArticleOf(ctx context.Context, e events.Event) (*model.Article, error) {
-	l := loader.For(ctx)
-	follows, err := l.ViewerIsFollowing.Load(ctx, e.AuthorID)()
-	if err != nil || !follows {
-		return nil, err
-	}
-	a, err := l.ArticleByID.Load(ctx, e.ArticleID)()
-	return model.NewArticle(ctx, a), err
+// pullSize is the most rows one pull of a resumable stream reads.
+const pullSize = 100
+
+// resume streams what pull reads from the tables: first what was written after the
+// client's cursor (pull keeps it), then, each time the hub says a write may concern the
+// subscriber (poked), what was written since. The hub subscription is made before the
+// first pull, so a write committed during the replay is either in it or pokes after it,
+// and since every pull starts at the last row sent, no row is sent twice or missed.
+func resume[T any](ctx context.Context, r *Resolver, sub *events.Subscription, poked func(events.Event) bool,
+	pull func(ctx context.Context) (rows []*T, more bool, err error),
+) <-chan *T {
+	out := make(chan *T)
+	go func() {
+		defer close(out)
+		defer sub.Close()
+		defer func() {
+			if p := recover(); p != nil {
+				endSubscription(ctx, fmt.Errorf("panic in subscription: %v\n%s", p, debug.Stack()))
+			}
+		}()
+		for {
+			// Rows change between pulls: each reads with fresh loaders.
+			for more := true; more; {
+				var rows []*T
+				var err error
+				rows, more, err = pull(r.Loaders(context.WithoutCancel(ctx)))
+				if err != nil {
+					endSubscription(ctx, err)
+					return
+				}
+				for _, v := range rows {
+					select {
+					case out <- v:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+			for waiting := true; waiting; {
+				select {
+				case <-ctx.Done():
+					return
+				case e, ok := <-sub.Events():
+					if !ok {
+						endSubscription(ctx, sub.Err())
+						return
+					}
+					waiting = !poked(e)
+				}
+			}
+		}
+	}()
+	return out
 }
 
-func (r *Resolver) subscribeFeed(ctx context.Context) (*events.Subscription, error) {
-	// The feed is the viewer's: it takes one, as Acting does.
-	if _, err := r.Service.As(ctx); err != nil {
+// feedArticles is feedArticleAdded's stream for the viewer: articles that joined their
+// feed after the article with global id after (from now, without one).
+func (r *Resolver) feedArticles(ctx context.Context, after *string) (<-chan *model.Article, error) {
+	acting, err := r.Service.As(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return r.Events.Subscribe(ctx, events.NewArticles)
+	var from *int
+	if after != nil {
+		typ, id, ok := globalid.Decode(*after)
+		if !ok || typ != globalid.TypeArticle {
+			return nil, apperr.BadInput("after", "is not an article id")
+		}
+		from = &id
+	}
+	sub, err := r.Events.Subscribe(ctx, events.NewArticles)
+	if err != nil {
+		return nil, err
+	}
+	cursor, err := r.Service.FeedCursor(ctx, from)
+	if err != nil {
+		sub.Close()
+		return nil, err
+	}
+	poked := func(e events.Event) bool { return e.Kind == events.KindArticleCreated }
+	return resume(ctx, r, sub, poked, func(ctx context.Context) ([]*model.Article, bool, error) {
+		ids, next, err := acting.FeedAfter(ctx, cursor, pullSize)
+		if err != nil {
+			return nil, false, err
+		}
+		cursor = next
+		as, errs := loader.For(ctx).ArticleByID.LoadAll(ctx, ids)
+		var out []*model.Article
+		for i, a := range as {
+			if errs != nil && errs[i] != nil {
+				continue // gone since
+			}
+			if m := model.NewArticle(ctx, a); m != nil {
+				out = append(out, m)
+			}
+		}
+		return out, len(ids) == pullSize, nil
+	}), nil
+}
+
+// notifications is notificationAdded's stream for the viewer: notifications after the
+// one with global id after (from now, without one).
+func (r *Resolver) notifications(ctx context.Context, after *string) (<-chan *model.Notification, error) {
+	acting, err := r.Service.As(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cursor := -1
+	if after != nil {
+		typ, id, ok := globalid.Decode(*after)
+		if !ok || typ != globalid.TypeNotification {
+			return nil, apperr.BadInput("after", "is not a notification id")
+		}
+		cursor = id
+	}
+	sub, err := r.Events.Subscribe(ctx, events.Notifications)
+	if err != nil {
+		return nil, err
+	}
+	if cursor < 0 {
+		if cursor, err = acting.LatestNotification(ctx); err != nil {
+			sub.Close()
+			return nil, err
+		}
+	}
+	uid := auth.ViewerFrom(ctx).UserID
+	poked := func(e events.Event) bool { return e.Notifies(uid) }
+	return resume(ctx, r, sub, poked, func(ctx context.Context) ([]*model.Notification, bool, error) {
+		rows, next, err := acting.NotificationsAfter(ctx, cursor, pullSize)
+		if err != nil {
+			return nil, false, err
+		}
+		more := next != cursor && len(rows) == pullSize
+		cursor = next
+		out := make([]*model.Notification, len(rows))
+		for i, n := range rows {
+			out[i] = model.NewNotification(ctx, n)
+		}
+		return out, more, nil
+	}), nil
 }
 
 // eventLoaders installs in ctx the loaders one subscriber reads event e with: for rows,

@@ -57,6 +57,8 @@ const (
 	FieldStatus = "status"
 	// FieldPublishedAt holds the string denoting the published_at field in the database.
 	FieldPublishedAt = "published_at"
+	// FieldFeedSeq holds the string denoting the feed_seq field in the database.
+	FieldFeedSeq = "feed_seq"
 	// FieldPublishAt holds the string denoting the publish_at field in the database.
 	FieldPublishAt = "publish_at"
 	// FieldDeletedAt holds the string denoting the deleted_at field in the database.
@@ -171,6 +173,7 @@ var Columns = []string{
 	FieldRenderVersion,
 	FieldStatus,
 	FieldPublishedAt,
+	FieldFeedSeq,
 	FieldPublishAt,
 	FieldDeletedAt,
 	FieldTrashedFrom,
@@ -419,6 +422,11 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 // ByPublishedAt orders the results by the published_at field.
 func ByPublishedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPublishedAt, opts...).ToFunc()
+}
+
+// ByFeedSeq orders the results by the feed_seq field.
+func ByFeedSeq(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFeedSeq, opts...).ToFunc()
 }
 
 // ByPublishAt orders the results by the publish_at field.

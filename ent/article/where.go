@@ -151,6 +151,11 @@ func PublishedAt(v time.Time) predicate.Article {
 	return predicate.Article(sql.FieldEQ(FieldPublishedAt, v))
 }
 
+// FeedSeq applies equality check predicate on the "feed_seq" field. It's identical to FeedSeqEQ.
+func FeedSeq(v int64) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldFeedSeq, v))
+}
+
 // PublishAt applies equality check predicate on the "publish_at" field. It's identical to PublishAtEQ.
 func PublishAt(v time.Time) predicate.Article {
 	return predicate.Article(sql.FieldEQ(FieldPublishAt, v))
@@ -1189,6 +1194,56 @@ func PublishedAtIsNil() predicate.Article {
 // PublishedAtNotNil applies the NotNil predicate on the "published_at" field.
 func PublishedAtNotNil() predicate.Article {
 	return predicate.Article(sql.FieldNotNull(FieldPublishedAt))
+}
+
+// FeedSeqEQ applies the EQ predicate on the "feed_seq" field.
+func FeedSeqEQ(v int64) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldFeedSeq, v))
+}
+
+// FeedSeqNEQ applies the NEQ predicate on the "feed_seq" field.
+func FeedSeqNEQ(v int64) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldFeedSeq, v))
+}
+
+// FeedSeqIn applies the In predicate on the "feed_seq" field.
+func FeedSeqIn(vs ...int64) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldFeedSeq, vs...))
+}
+
+// FeedSeqNotIn applies the NotIn predicate on the "feed_seq" field.
+func FeedSeqNotIn(vs ...int64) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldFeedSeq, vs...))
+}
+
+// FeedSeqGT applies the GT predicate on the "feed_seq" field.
+func FeedSeqGT(v int64) predicate.Article {
+	return predicate.Article(sql.FieldGT(FieldFeedSeq, v))
+}
+
+// FeedSeqGTE applies the GTE predicate on the "feed_seq" field.
+func FeedSeqGTE(v int64) predicate.Article {
+	return predicate.Article(sql.FieldGTE(FieldFeedSeq, v))
+}
+
+// FeedSeqLT applies the LT predicate on the "feed_seq" field.
+func FeedSeqLT(v int64) predicate.Article {
+	return predicate.Article(sql.FieldLT(FieldFeedSeq, v))
+}
+
+// FeedSeqLTE applies the LTE predicate on the "feed_seq" field.
+func FeedSeqLTE(v int64) predicate.Article {
+	return predicate.Article(sql.FieldLTE(FieldFeedSeq, v))
+}
+
+// FeedSeqIsNil applies the IsNil predicate on the "feed_seq" field.
+func FeedSeqIsNil() predicate.Article {
+	return predicate.Article(sql.FieldIsNull(FieldFeedSeq))
+}
+
+// FeedSeqNotNil applies the NotNil predicate on the "feed_seq" field.
+func FeedSeqNotNil() predicate.Article {
+	return predicate.Article(sql.FieldNotNull(FieldFeedSeq))
 }
 
 // PublishAtEQ applies the EQ predicate on the "publish_at" field.

@@ -31,6 +31,7 @@ var (
 		{Name: "render_version", Type: field.TypeInt, Default: 0},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"draft", "scheduled", "published", "trashed"}, Default: "published"},
 		{Name: "published_at", Type: field.TypeTime, Nullable: true},
+		{Name: "feed_seq", Type: field.TypeInt64, Nullable: true},
 		{Name: "publish_at", Type: field.TypeTime, Nullable: true},
 		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
 		{Name: "trashed_from", Type: field.TypeEnum, Nullable: true, Enums: []string{"draft", "scheduled", "published"}},
@@ -46,13 +47,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "articles_assets_cover_of",
-				Columns:    []*schema.Column{ArticlesColumns[24]},
+				Columns:    []*schema.Column{ArticlesColumns[25]},
 				RefColumns: []*schema.Column{AssetsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "articles_users_articles",
-				Columns:    []*schema.Column{ArticlesColumns[25]},
+				Columns:    []*schema.Column{ArticlesColumns[26]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -69,7 +70,7 @@ var (
 			{
 				Name:    "article_author_id_published_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[25], ArticlesColumns[19], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[26], ArticlesColumns[19], ArticlesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text = 'published'::text)",
 				},
@@ -77,15 +78,23 @@ var (
 			{
 				Name:    "article_author_id_updated_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[25], ArticlesColumns[2], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[26], ArticlesColumns[2], ArticlesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text <> 'published'::text)",
 				},
 			},
 			{
-				Name:    "article_publish_at",
+				Name:    "article_feed_seq",
 				Unique:  false,
 				Columns: []*schema.Column{ArticlesColumns[20]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "(feed_seq IS NOT NULL)",
+				},
+			},
+			{
+				Name:    "article_publish_at",
+				Unique:  false,
+				Columns: []*schema.Column{ArticlesColumns[21]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text = 'scheduled'::text)",
 				},
@@ -93,7 +102,7 @@ var (
 			{
 				Name:    "article_deleted_at",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[21]},
+				Columns: []*schema.Column{ArticlesColumns[22]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text = 'trashed'::text)",
 				},
@@ -101,7 +110,7 @@ var (
 			{
 				Name:    "article_cover_image_asset_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[24]},
+				Columns: []*schema.Column{ArticlesColumns[25]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "(cover_image_asset_id IS NOT NULL)",
 				},

@@ -158,7 +158,7 @@ func init() {
 	// article.RenderVersionValidator is a validator for the "render_version" field. It is called by the builders before save.
 	article.RenderVersionValidator = articleDescRenderVersion.Validators[0].(func(int) error)
 	// articleDescSearchTags is the schema descriptor for search_tags field.
-	articleDescSearchTags := articleFields[22].Descriptor()
+	articleDescSearchTags := articleFields[23].Descriptor()
 	// article.DefaultSearchTags holds the default value on creation for the search_tags field.
 	article.DefaultSearchTags = articleDescSearchTags.Default.(string)
 	articlerevision.Policy = privacy.NewPolicies(schema.ArticleRevision{})

@@ -61,6 +61,9 @@ func (Article) Fields() []ent.Field {
 		// when a scheduled article is to be published.
 		field.Enum("status").Values("draft", "scheduled", "published", "trashed").Default("published"),
 		field.Time("published_at").Optional().Nillable(),
+		// feed_seq numbers publications in commit order (each publication takes the next
+		// under one lock held to commit), so a live feed resumes after the last it sent.
+		field.Int64("feed_seq").Optional().Nillable(),
 		field.Time("publish_at").Optional().Nillable(),
 		// A deleted article is trashed: deleted_at says when, trashed_from what status
 		// restoring it gives back. It is purged after the retention (internal/service).
@@ -97,6 +100,7 @@ func (Article) Indexes() []ent.Index {
 		index.Fields("published_at", "id").Annotations(entsql.IndexWhere(isPublished)),
 		index.Fields("author_id", "published_at", "id").Annotations(entsql.IndexWhere(isPublished)),
 		index.Fields("author_id", "updated_at", "id").Annotations(entsql.IndexWhere("((status)::text <> 'published'::text)")),
+		index.Fields("feed_seq").Annotations(entsql.IndexWhere("(feed_seq IS NOT NULL)")),
 		index.Fields("publish_at").Annotations(entsql.IndexWhere("((status)::text = 'scheduled'::text)")),
 		index.Fields("deleted_at").Annotations(entsql.IndexWhere("((status)::text = 'trashed'::text)")),
 		// For deleting an expired asset (SET NULL, and the check that nothing uses it).

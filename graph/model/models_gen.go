@@ -191,6 +191,20 @@ type HTTPHeader struct {
 	Value string `json:"value"`
 }
 
+// Input of `markNotificationsRead`.
+type MarkNotificationsReadInput struct {
+	// The newest notification to mark (its `id`); null marks all.
+	UpTo *string `json:"upTo,omitempty"`
+}
+
+// Result of `markNotificationsRead`.
+type MarkNotificationsReadPayload struct {
+	// How many notifications (groups) are still unread.
+	UnreadNotificationsCount int `json:"unreadNotificationsCount"`
+	// The viewer.
+	Viewer *User `json:"viewer"`
+}
+
 // The root of all writes. Each takes one `input` and returns a payload; a failed mutation changes nothing.
 type Mutation struct {
 }
@@ -327,8 +341,8 @@ type SignUpInput struct {
 // (going away); reconnect, to another instance if need be.
 //
 // Events are sent once each, in the order their writes committed, from whichever server
-// instance took the write. Events are not replayed: after a reconnection, refetch what you
-// show. Limits: at most 20 active subscriptions per connection by default (more are refused
+// instance took the write. `feedArticleAdded` and `notificationAdded` resume from a cursor
+// (`after`) after a reconnection; for the others, refetch what you show. Limits: at most 20 active subscriptions per connection by default (more are refused
 // with `TOO_MANY_SUBSCRIPTIONS`); a client that reads events too slowly has the subscription
 // ended with `SLOW_CONSUMER` rather than the server queueing without bound.
 type Subscription struct {
@@ -555,6 +569,73 @@ func (e *ArticleStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e ArticleStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a notification tells.
+type NotificationKind string
+
+const (
+	// `actor` followed you.
+	NotificationKindFollowed NotificationKind = "FOLLOWED"
+	// `actor` favorited your `article`.
+	NotificationKindFavorited NotificationKind = "FAVORITED"
+	// `actor` commented on your `article` (`comment`).
+	NotificationKindCommented NotificationKind = "COMMENTED"
+	// `actor` replied (`comment`) to your comment on `article`.
+	NotificationKindReplied NotificationKind = "REPLIED"
+	// `actor`, whom you follow, published `article`.
+	NotificationKindPublished NotificationKind = "PUBLISHED"
+)
+
+var AllNotificationKind = []NotificationKind{
+	NotificationKindFollowed,
+	NotificationKindFavorited,
+	NotificationKindCommented,
+	NotificationKindReplied,
+	NotificationKindPublished,
+}
+
+func (e NotificationKind) IsValid() bool {
+	switch e {
+	case NotificationKindFollowed, NotificationKindFavorited, NotificationKindCommented, NotificationKindReplied, NotificationKindPublished:
+		return true
+	}
+	return false
+}
+
+func (e NotificationKind) String() string {
+	return string(e)
+}
+
+func (e *NotificationKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = NotificationKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid NotificationKind", str)
+	}
+	return nil
+}
+
+func (e NotificationKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *NotificationKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e NotificationKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

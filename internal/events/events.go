@@ -17,6 +17,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -54,6 +55,11 @@ type Event struct {
 	AuthorID int `json:"u,omitempty"`
 	// FavoritesCount is the article's count right after a favorite or unfavorite.
 	FavoritesCount int `json:"n,omitempty"`
+	// Notified are the users the write notified (internal/service/notify.go), so that
+	// their notificationAdded subscriptions read the new rows; NotifiedAll when they
+	// were too many to list, and every such subscription looks.
+	Notified    []int `json:"N,omitempty"`
+	NotifiedAll bool  `json:"A,omitempty"`
 	// Changed is what a write changed: the whole of a KindChanged event, and carried by a
 	// write's event for subscribers too, so that one NOTIFY tells both.
 	Changed *change.Set `json:"x,omitempty"`
@@ -115,6 +121,14 @@ func (t Topic) String() string {
 	return t.name + ":" + strconv.Itoa(t.id)
 }
 
+// Notifications is the topic of every write that notified someone (Event.Notified).
+var Notifications = Topic{name: "notifications"}
+
+// Notifies reports whether e notified the user.
+func (e Event) Notifies(user int) bool {
+	return e.NotifiedAll || slices.Contains(e.Notified, user)
+}
+
 // NewArticles is the topic of every new article.
 var NewArticles = Topic{name: "articles"}
 
@@ -126,6 +140,14 @@ func FavoritesOf(articleID int) Topic { return Topic{name: "favorites", id: arti
 
 // topics lists the topics e is delivered on.
 func (e Event) topics() []Topic {
+	var out []Topic
+	if e.NotifiedAll || len(e.Notified) > 0 {
+		out = append(out, Notifications)
+	}
+	return append(out, e.kindTopics()...)
+}
+
+func (e Event) kindTopics() []Topic {
 	switch e.Kind {
 	case KindCommentAdded:
 		return []Topic{CommentsOn(e.ArticleID)}

@@ -221,7 +221,7 @@ func (h *Hub) deliver(payload string) {
 	if e.Changed != nil && h.cfg.OnChange != nil {
 		h.cfg.OnChange(*e.Changed)
 	}
-	if e.Kind == KindChanged {
+	if e.Kind == KindChanged && !e.NotifiedAll && len(e.Notified) == 0 {
 		return
 	}
 	e.Delivery = &Delivery{}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"testing"
 	"time"
 
@@ -162,13 +163,13 @@ func TestDeliveryByTopic(t *testing.T) {
 	if first.Delivery != second.Delivery {
 		t.Error("two subscribers of one event got different Deliveries: they would load it twice")
 	}
-	if got, want := received(first), events.CommentAdded(1, 10); got != want {
+	if got, want := received(first), events.CommentAdded(1, 10); !reflect.DeepEqual(got, want) {
 		t.Errorf("comments got %+v, want %+v", got, want)
 	}
-	if got, want := received(next(t, favorites)), events.FavoriteChanged(1, 3); got != want {
+	if got, want := received(next(t, favorites)), events.FavoriteChanged(1, 3); !reflect.DeepEqual(got, want) {
 		t.Errorf("favorites got %+v, want %+v", got, want)
 	}
-	if got, want := received(next(t, articles)), events.ArticleCreated(5, 7); got != want {
+	if got, want := received(next(t, articles)), events.ArticleCreated(5, 7); !reflect.DeepEqual(got, want) {
 		t.Errorf("articles got %+v, want %+v", got, want)
 	}
 	nothing(t, other)

@@ -18,6 +18,9 @@ const (
 	TypeArticleRevision = "ArticleRevision"
 	// TypeAsset names an uploaded image (not a Node either).
 	TypeAsset = "Asset"
+	// TypeNotification names a notification (not a Node: markNotificationsRead and the
+	// notificationAdded cursor take it).
+	TypeNotification = "Notification"
 )
 
 // Encode returns the global id of the typ row with id.
@@ -41,7 +44,7 @@ func Decode(gid string) (typ string, id int, ok bool) {
 		return "", 0, false
 	}
 	switch typ {
-	case TypeUser, TypeArticle, TypeComment, TypeArticleRevision, TypeAsset:
+	case TypeUser, TypeArticle, TypeComment, TypeArticleRevision, TypeAsset, TypeNotification:
 	default:
 		return "", 0, false
 	}

@@ -260,6 +260,28 @@ func (b batches) viewerHasBookmarked(ctx context.Context, ids []int) []*dataload
 	return byKey(ids, m, err, nil)
 }
 
+func (b batches) notificationActors(ctx context.Context, ids []int) []*dataloader.Result[[]int] {
+	m := map[int][]int{}
+	rows, err := b.db.QueryContext(ctx, `SELECT r.id, m.actor_id FROM notifications r
+		JOIN notifications m ON (m.id = COALESCE(r.group_id, r.id) OR m.group_id = COALESCE(r.group_id, r.id)) AND m.id <= r.id
+		WHERE r.id = ANY($1)
+		GROUP BY r.id, m.actor_id ORDER BY r.id, max(m.id) DESC`, pq.Array(ids))
+	if err == nil {
+		defer func() { _ = rows.Close() }()
+		for rows.Next() {
+			var id, actor int
+			if err = rows.Scan(&id, &actor); err != nil {
+				break
+			}
+			m[id] = append(m[id], actor)
+		}
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	return byKey(ids, m, err, nil)
+}
+
 func (b batches) viewerFollowsTag(ctx context.Context, ids []int) []*dataloader.Result[bool] {
 	m := map[int]bool{}
 	var err error

@@ -86,6 +86,9 @@ type Loaders struct {
 	FollowingCount      *Loader[int, int]
 	CommentsCount       *Loader[int, int]
 	RepliesCount        *Loader[int, int]
+	// NotificationActors: by notification id, the distinct users of its group up to it,
+	// most recent first.
+	NotificationActors *Loader[int, []int]
 
 	// Pages of lists under many parents (see PageKey) and the lists' sizes, by parent:
 	// an article's comments, a user's articles, favorite articles, followers and follows.
@@ -119,6 +122,7 @@ func New(db *ent.Client, v auth.Viewer, c *cache.Cache) *Loaders {
 		CommentsCount:         newLoader(observed("CommentsCount", b.commentsCount)),
 		Comments:              newLoader(observed("Comments", b.comments)),
 		RepliesCount:          newLoader(observed("RepliesCount", b.repliesCount)),
+		NotificationActors:    newLoader(observed("NotificationActors", b.notificationActors)),
 		Replies:               newLoader(observed("Replies", b.replies)),
 		Articles:              newLoader(observed("Articles", b.articles)),
 		ArticlesCount:         newLoader(observed("ArticlesCount", b.articlesCount)),

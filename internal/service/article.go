@@ -12,6 +12,7 @@ import (
 
 	"inkwell/ent"
 	"inkwell/ent/article"
+	"inkwell/ent/notification"
 	"inkwell/ent/tag"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
@@ -123,6 +124,7 @@ func (s *Acting) CreateArticle(ctx context.Context, in CreateArticleInput) (*ent
 			if in.Draft {
 				return nil
 			}
+			c.notify(notice{kind: notification.KindPublished, followersOf: v.UserID, actor: v.UserID, article: &a.ID})
 			return c.announce(events.ArticleCreated(a.ID, v.UserID))
 		})
 		switch {
@@ -419,6 +421,9 @@ func (s *Acting) setFavorite(ctx context.Context, slug string, on bool) (*ent.Ar
 			return nil
 		}
 		c.Set = change.Set{Articles: []int{a.ID}, Favorites: []change.Favorite{{User: v.UserID, Article: a.ID}}}
+		if on {
+			c.notify(notice{kind: notification.KindFavorited, users: []int{a.AuthorID}, actor: v.UserID, article: &a.ID})
+		}
 		// The count travels with the event: read under this transaction's row lock, it
 		// is exactly the count this change made.
 		return c.announce(events.FavoriteChanged(a.ID, out.FavoritesCount))

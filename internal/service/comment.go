@@ -8,6 +8,7 @@ import (
 	"inkwell/ent"
 	"inkwell/ent/article"
 	"inkwell/ent/comment"
+	"inkwell/ent/notification"
 	"inkwell/internal/apperr"
 	"inkwell/internal/change"
 	"inkwell/internal/events"
@@ -49,6 +50,7 @@ func (s *Acting) AddComment(ctx context.Context, slug, body string, parentGID *s
 	ts := s.now()
 	var c *ent.Comment
 	err = s.write(ctx, func(tx *ent.Tx, ch *written) error {
+		parentAuthor := 0
 		create := tx.Comment.Create().SetCreatedAt(ts).SetUpdatedAt(ts).
 			SetArticleID(a.ID).SetAuthorID(v.UserID).SetBody(body)
 		ch.Set = change.Set{CommentsOf: []int{a.ID}}
@@ -71,6 +73,7 @@ func (s *Acting) AddComment(ctx context.Context, slug, body string, parentGID *s
 			}
 			create.SetParentID(p.ID).SetDepth(p.Depth + 1)
 			ch.RepliesOf = []int{p.ID}
+			parentAuthor = p.AuthorID
 		}
 		var err error
 		c, err = create.Save(ctx)
@@ -80,6 +83,14 @@ func (s *Acting) AddComment(ctx context.Context, slug, body string, parentGID *s
 				return apperr.NotFound("article")
 			}
 			return fmt.Errorf("insert comment: %w", err)
+		}
+		// The article's author hears of a comment; a reply's parent's author, of the reply
+		// (only of the reply, when that is the article's author too).
+		if parentAuthor != 0 {
+			ch.notify(notice{kind: notification.KindReplied, users: []int{parentAuthor}, actor: v.UserID, article: &a.ID, comment: &c.ID})
+		}
+		if parentAuthor != a.AuthorID {
+			ch.notify(notice{kind: notification.KindCommented, users: []int{a.AuthorID}, actor: v.UserID, article: &a.ID, comment: &c.ID})
 		}
 		return ch.announce(events.CommentAdded(a.ID, c.ID))
 	})

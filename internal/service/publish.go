@@ -10,6 +10,7 @@ import (
 	"inkwell/ent"
 	"inkwell/ent/article"
 	"inkwell/ent/articlerevision"
+	"inkwell/ent/notification"
 	"inkwell/ent/predicate"
 	"inkwell/internal/apperr"
 	"inkwell/internal/change"
@@ -99,6 +100,7 @@ func (s *Service) publish(ctx context.Context, tx *ent.Tx, c *written, a *ent.Ar
 		return nil, fmt.Errorf("publish article: %w", err)
 	}
 	c.Set = change.Set{Articles: []int{a.ID}, ArticleLists: true, TagCounts: true}
+	c.notify(notice{kind: notification.KindPublished, followersOf: a.AuthorID, actor: a.AuthorID, article: &a.ID})
 	return out, c.announce(events.ArticleCreated(a.ID, a.AuthorID))
 }
 

@@ -120,7 +120,8 @@ func (s *Service) write(ctx context.Context, fn func(tx *ent.Tx, w *written) err
 // the event its subscribers hear (announce), if any. Both travel in one NOTIFY.
 type written struct {
 	change.Set
-	event *events.Event
+	event   *events.Event
+	notices []notice
 }
 
 // announce makes e the event the write's subscribers hear.
@@ -138,8 +139,12 @@ func (s *Service) record(ctx context.Context, fn func(tx *ent.Tx, w *written) er
 		if err := fn(tx, &w); err != nil {
 			return err
 		}
-		if w.Empty() && w.event == nil {
+		if w.Empty() && w.event == nil && len(w.notices) == 0 {
 			return nil
+		}
+		notified, all, err := s.writeNotices(ctx, tx, &w)
+		if err != nil {
+			return err
 		}
 		w.Write = nextWrite()
 		e := events.Changed(w.Set)
@@ -150,6 +155,7 @@ func (s *Service) record(ctx context.Context, fn func(tx *ent.Tx, w *written) er
 				e.Changed = &set
 			}
 		}
+		e.Notified, e.NotifiedAll = notified, all
 		return events.Publish(ctx, tx, e)
 	})
 	if err == nil && s.changed != nil && !w.Empty() {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"inkwell/ent"
+	"inkwell/ent/notification"
 	"inkwell/ent/user"
 	"inkwell/internal/apperr"
 	"inkwell/internal/change"
@@ -43,13 +44,18 @@ func (s *Acting) Follow(ctx context.Context, username string) (*ent.User, error)
 	}
 	// ON CONFLICT DO NOTHING: two concurrent clicks store one row and neither fails.
 	err = s.write(ctx, func(tx *ent.Tx, c *written) error {
-		if _, err := tx.ExecContext(ctx,
+		res, err := tx.ExecContext(ctx,
 			`INSERT INTO follows (follower_id, followee_id, created_at) VALUES ($1, $2, $3)
 			 ON CONFLICT (follower_id, followee_id) DO NOTHING`,
-			v.UserID, target.ID, s.now()); err != nil {
+			v.UserID, target.ID, s.now())
+		if err != nil {
 			return fmt.Errorf("insert follow: %w", err)
 		}
 		c.Set = change.Set{Follows: []change.Follow{{Follower: v.UserID, Followee: target.ID}}}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err // following again tells nobody
+		}
+		c.notify(notice{kind: notification.KindFollowed, users: []int{target.ID}, actor: v.UserID})
 		return nil
 	})
 	if err != nil {
