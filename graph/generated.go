@@ -258,6 +258,7 @@ type ComplexityRoot struct {
 		GlobalID    func(childComplexity int) int
 		Kind        func(childComplexity int) int
 		Read        func(childComplexity int) int
+		Recipient   func(childComplexity int) int
 	}
 
 	NotificationConnection struct {
@@ -1561,6 +1562,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Notification.Read(childComplexity), true
+	case "Notification.recipient":
+		if e.ComplexityRoot.Notification.Recipient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.Recipient(childComplexity), true
 
 	case "NotificationConnection.edges":
 		if e.ComplexityRoot.NotificationConnection.Edges == nil {
@@ -3032,6 +3039,11 @@ type Notification {
   read: Boolean!
   "When its latest event happened."
   createdAt: DateTime!
+  """
+  The user it is for: the viewer. A bell selects ` + "`" + `recipient { id unreadNotificationsCount }` + "`" + `
+  in ` + "`" + `notificationAdded` + "`" + ` so that a client's cache keeps its count current from the stream.
+  """
+  recipient: User!
 }
 
 "A page of notifications."
@@ -4264,6 +4276,8 @@ func (ec *executionContext) childFields_Notification(ctx context.Context, field 
 		return ec.fieldContext_Notification_read(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Notification_createdAt(ctx, field)
+	case "recipient":
+		return ec.fieldContext_Notification_recipient(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Notification", field.Name)
 }
@@ -10012,6 +10026,38 @@ func (ec *executionContext) _Notification_createdAt(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_Notification_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Notification", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Notification_recipient(ctx context.Context, field graphql.CollectedField, obj *model.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_recipient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Recipient()
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖinkwellᚋgraphᚋmodelᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_recipient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Notification",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _NotificationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.NotificationConnection) (ret graphql.Marshaler) {
@@ -17229,6 +17275,11 @@ func (ec *executionContext) _Notification(ctx context.Context, sel ast.Selection
 			}
 		case "createdAt":
 			out.Values[i] = ec._Notification_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recipient":
+			out.Values[i] = ec._Notification_recipient(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -188,6 +188,12 @@ func (p *plan) notifications(ns []*ent.Notification, fields []graphql.CollectedF
 			p.usersByID(actors, selection(p.ctx, f, "User"))
 		case "actorsCount":
 			want(p, p.l.NotificationActors, ids, nil)
+		case "recipient":
+			users := make([]int, len(ns))
+			for i, n := range ns {
+				users[i] = n.UserID
+			}
+			p.usersByID(users, selection(p.ctx, f, "User"))
 		case "actors":
 			sel := selection(p.ctx, f, "User")
 			want(p, p.l.NotificationActors, ids, func(next *plan) {

@@ -86,6 +86,7 @@ export function createCache(): InMemoryCache {
           // Each filter is a list of its own; first/after/last/before only page through it.
           articles: relayStylePagination(['filter']),
           feed: relayStylePagination(),
+          tags: relayStylePagination(),
         },
       },
       User: {
@@ -93,8 +94,16 @@ export function createCache(): InMemoryCache {
           articles: relayStylePagination(),
           favoriteArticles: relayStylePagination(),
           bookmarks: relayStylePagination(),
+          notifications: relayStylePagination(),
           followers: relayStylePagination(),
           following: relayStylePagination(),
+        },
+      },
+      // Tags have no id: their name is their identity.
+      Tag: {
+        keyFields: ['name'],
+        fields: {
+          articles: relayStylePagination(),
         },
       },
       Article: {

@@ -35,6 +35,12 @@ func (n *Notification) Kind() NotificationKind {
 // Read reports whether it was marked read.
 func (n *Notification) Read() bool { return n.ReadAt != nil }
 
+// Recipient is the user it is for.
+func (n *Notification) Recipient() (*User, error) {
+	u, err := loader.For(n.ctx).UserByID.Load(n.ctx, n.UserID)()
+	return NewUser(n.ctx, u), err
+}
+
 // Actor is who did it.
 func (n *Notification) Actor() (*User, error) {
 	u, err := loader.For(n.ctx).UserByID.Load(n.ctx, n.ActorID)()
