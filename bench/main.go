@@ -3,7 +3,8 @@
 // the two anchors of ../shared/bench (a one-SQL-statement "floor" and PostGraphile, the
 // "peer"), then drives each over loopback HTTP with a closed loop of -c workers (vegeta as
 // a library) through the workloads in bench/workloads: W1 home feed, W2 article page,
-// W3 tags, W4 addComment, W5 a read/write mix. Targets take turns round by round. It
+// W3 tags, W4 addComment, W5 a read/write mix, W6 search, W7 a tag page, W8 notifications
+// (the last three Inkwell only). Targets take turns round by round. It
 // prints a table per workload with ratios of Inkwell to each anchor and writes JSON and
 // markdown results to -out. Everything it started is stopped by PID on exit.
 //
@@ -106,7 +107,7 @@ flags:
 	fs.DurationVar(&o.duration, "duration", 15*time.Second, "length of one round (at most 2m)")
 	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "warm-up per target and workload, not measured (at most 1m; 0 skips it)")
 	fs.IntVar(&o.conc, "c", 16, "concurrency: closed-loop workers, each sending its next request when the last is answered")
-	wl := fs.String("workloads", strings.Join(workloadNames(), ","), "comma-separated workloads to run, always in the order W1..W5")
+	wl := fs.String("workloads", strings.Join(workloadNames(), ","), "comma-separated workloads to run, always in the order W1..W8")
 	fs.StringVar(&o.anchors, "anchors", "../shared/bench", `anchor kit folder (relative to the repository root); "" runs Inkwell alone`)
 	fs.IntVar(&o.pool, "pool", 10, "database pool of the floor and PostGraphile (the kit's 10); Inkwell uses its own (cmd/inkwell)")
 	fs.StringVar(&o.out, "out", "bench/results", "folder for results.json and results.md (relative to the repository root)")

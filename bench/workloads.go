@@ -81,12 +81,17 @@ var (
 	docAddComment  = mustDoc("W4_add_comment.graphql")
 	docFavorite    = mustDoc("W5_favorite_article.graphql")
 	docFollow      = mustDoc("W5_follow_user.graphql")
+	docSearch      = mustDoc("W6_search.graphql")
+	docTagPage     = mustDoc("W7_tag_page.graphql")
+	docBell        = mustDoc("W8_notifications.graphql")
 )
 
 // dataset is what the workloads pick from: the seeded users and articles.
 type dataset struct {
 	usernames []string // by user id - 1 (seeded ids are 1..n)
 	slugs     []string // by article id - 1
+	tags      []string // every tag in use
+	terms     []string // search queries: names of tags on 10 to 40 articles
 	tokens    []string // bearer token by user id - 1; empty until minted
 	headers   []http.Header
 }
@@ -101,10 +106,37 @@ func loadDataset(ctx context.Context, db *sql.DB) (*dataset, error) {
 	if d.slugs, err = idsAndNames(ctx, db, `SELECT id, slug FROM articles ORDER BY id`); err != nil {
 		return nil, err
 	}
-	if len(d.usernames) < 2 || len(d.slugs) == 0 {
+	if d.tags, err = column(ctx, db, `SELECT name FROM tags WHERE articles_count > 0 ORDER BY id`); err != nil {
+		return nil, err
+	}
+	if d.terms, err = column(ctx, db, `SELECT name FROM tags WHERE articles_count BETWEEN 10 AND 40 ORDER BY id`); err != nil {
+		return nil, err
+	}
+	if len(d.terms) == 0 {
+		d.terms = d.tags
+	}
+	if len(d.usernames) < 2 || len(d.slugs) == 0 || len(d.tags) == 0 {
 		return nil, fmt.Errorf("the database holds %d users and %d articles: not seeded", len(d.usernames), len(d.slugs))
 	}
 	return d, nil
+}
+
+// column reads one text column.
+func column(ctx context.Context, db *sql.DB, query string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
 
 // idsAndNames reads (id, text) rows whose ids must be 1..n, as seeded, into a slice.
@@ -169,7 +201,7 @@ type call struct {
 
 var commentSeq atomic.Int64
 
-// workload is one of W1..W5.
+// workload is one of W1..W8.
 type workload struct {
 	name  string
 	title string
@@ -220,7 +252,20 @@ var workloads = []*workload{
 			}
 		},
 	},
+	{name: "W6", title: "W6 search", next: search},
+	{name: "W7", title: "W7 tag page", next: tagPage},
+	{name: "W8", title: "W8 notifications", next: bell},
 }
+
+func search(d *dataset) call {
+	return call{doc: docSearch, vars: map[string]any{"query": d.terms[rand.IntN(len(d.terms))]}}
+}
+
+func tagPage(d *dataset) call {
+	return call{doc: docTagPage, vars: map[string]any{"name": d.tags[rand.IntN(len(d.tags))]}}
+}
+
+func bell(d *dataset) call { return call{doc: docBell, viewer: d.randomUser()} }
 
 func homeFeed(d *dataset) call { return call{doc: docHomeFeed, viewer: d.randomUser()} }
 

@@ -30,7 +30,7 @@ func TestWorkloadDocumentsAreValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	used := map[string]bool{}
-	for _, d := range []*doc{docHomeFeed, docArticlePage, docTags, docAddComment, docFavorite, docFollow} {
+	for _, d := range []*doc{docHomeFeed, docArticlePage, docTags, docAddComment, docFavorite, docFollow, docSearch, docTagPage, docBell} {
 		used[d.file] = true
 	}
 	for _, f := range files {
@@ -119,6 +119,30 @@ func TestWorkloadsReturnData(t *testing.T) {
 		if len(tags.Tags.Nodes) != 20 {
 			t.Errorf("got %d tags, want 20", len(tags.Tags.Nodes))
 		}
+		var found struct {
+			Search struct{ Edges []struct{ Highlight string } }
+		}
+		res, _ = send(t, e, ds, search(ds))
+		res.Decode(t, &found)
+		if len(found.Search.Edges) < 10 {
+			t.Errorf("search found %d articles, want 10 or more (a tag on 10 to 40)", len(found.Search.Edges))
+		}
+		var tag struct {
+			Tag *struct{ Articles struct{ Nodes []any } }
+		}
+		res, _ = send(t, e, ds, tagPage(ds))
+		res.Decode(t, &tag)
+		if tag.Tag == nil || len(tag.Tag.Articles.Nodes) == 0 {
+			t.Errorf("tag page shows %+v", tag.Tag)
+		}
+		var notes struct {
+			Viewer struct{ Notifications struct{ Nodes []any } }
+		}
+		res, _ = send(t, e, ds, bell(ds))
+		res.Decode(t, &notes)
+		if len(notes.Viewer.Notifications.Nodes) == 0 {
+			t.Error("the seeded user has no notifications")
+		}
 		for _, c := range []call{addComment(ds), favorite(ds), follow(ds)} {
 			send(t, e, ds, c)
 		}
@@ -182,5 +206,31 @@ func TestStatementCounts(t *testing.T) {
 	t.Logf("W3 tags: %d SQL statements", res.Statements)
 	if res.Statements != 1 {
 		t.Errorf("W3 sent %d SQL statements, want 1", res.Statements)
+	}
+
+	// W6-W8: the same statements for a page of 5 as for 20.
+	for _, w := range []struct {
+		name string
+		c    call
+		most int64
+	}{
+		{"W6 search", search(ds), 4},
+		{"W7 tag page", tagPage(ds), 5},
+		{"W8 notifications", bell(ds), 8},
+	} {
+		counts := map[int]int64{}
+		for _, first := range []int{5, 20} {
+			c := w.c
+			c.vars = map[string]any{"first": first}
+			for k, v := range w.c.vars {
+				c.vars[k] = v
+			}
+			res, _ := send(t, e, ds, c)
+			counts[first] = res.Statements
+		}
+		t.Logf("%s: %d SQL statements for 5, %d for 20", w.name, counts[5], counts[20])
+		if counts[5] != counts[20] || counts[20] > w.most {
+			t.Errorf("%s sent %d SQL statements for 5 and %d for 20, want the same, at most %d", w.name, counts[5], counts[20], w.most)
+		}
 	}
 }

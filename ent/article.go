@@ -44,6 +44,10 @@ type Article struct {
 	AuthorID int `json:"author_id,omitempty"`
 	// FavoritesCount holds the value of the "favorites_count" field.
 	FavoritesCount int `json:"favorites_count,omitempty"`
+	// CommentsCount holds the value of the "comments_count" field.
+	CommentsCount int `json:"comments_count,omitempty"`
+	// TrendingScore holds the value of the "trending_score" field.
+	TrendingScore float64 `json:"trending_score,omitempty"`
 	// BodyHTML holds the value of the "body_html" field.
 	BodyHTML string `json:"body_html,omitempty"`
 	// Excerpt holds the value of the "excerpt" field.
@@ -195,7 +199,9 @@ func (*Article) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case article.FieldToc:
 			values[i] = new(markdown.TOC)
-		case article.FieldID, article.FieldAuthorID, article.FieldFavoritesCount, article.FieldWordCount, article.FieldReadingTimeMinutes, article.FieldRenderVersion, article.FieldFeedSeq, article.FieldCoverImageAssetID:
+		case article.FieldTrendingScore:
+			values[i] = new(sql.NullFloat64)
+		case article.FieldID, article.FieldAuthorID, article.FieldFavoritesCount, article.FieldCommentsCount, article.FieldWordCount, article.FieldReadingTimeMinutes, article.FieldRenderVersion, article.FieldFeedSeq, article.FieldCoverImageAssetID:
 			values[i] = new(sql.NullInt64)
 		case article.FieldSlug, article.FieldTitle, article.FieldSubtitle, article.FieldDescription, article.FieldCanonicalURL, article.FieldSeoTitle, article.FieldSeoDescription, article.FieldBody, article.FieldBodyHTML, article.FieldExcerpt, article.FieldStatus, article.FieldTrashedFrom, article.FieldSearchTags:
 			values[i] = new(sql.NullString)
@@ -293,6 +299,18 @@ func (_m *Article) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field favorites_count", values[i])
 			} else if value.Valid {
 				_m.FavoritesCount = int(value.Int64)
+			}
+		case article.FieldCommentsCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field comments_count", values[i])
+			} else if value.Valid {
+				_m.CommentsCount = int(value.Int64)
+			}
+		case article.FieldTrendingScore:
+			if value, ok := values[i].(*sql.NullFloat64); !ok {
+				return fmt.Errorf("unexpected type %T for field trending_score", values[i])
+			} else if value.Valid {
+				_m.TrendingScore = value.Float64
 			}
 		case article.FieldBodyHTML:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -500,6 +518,12 @@ func (_m *Article) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("favorites_count=")
 	builder.WriteString(fmt.Sprintf("%v", _m.FavoritesCount))
+	builder.WriteString(", ")
+	builder.WriteString("comments_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.CommentsCount))
+	builder.WriteString(", ")
+	builder.WriteString("trending_score=")
+	builder.WriteString(fmt.Sprintf("%v", _m.TrendingScore))
 	builder.WriteString(", ")
 	builder.WriteString("body_html=")
 	builder.WriteString(_m.BodyHTML)

@@ -165,6 +165,34 @@ func (_c *ArticleCreate) SetNillableFavoritesCount(v *int) *ArticleCreate {
 	return _c
 }
 
+// SetCommentsCount sets the "comments_count" field.
+func (_c *ArticleCreate) SetCommentsCount(v int) *ArticleCreate {
+	_c.mutation.SetCommentsCount(v)
+	return _c
+}
+
+// SetNillableCommentsCount sets the "comments_count" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableCommentsCount(v *int) *ArticleCreate {
+	if v != nil {
+		_c.SetCommentsCount(*v)
+	}
+	return _c
+}
+
+// SetTrendingScore sets the "trending_score" field.
+func (_c *ArticleCreate) SetTrendingScore(v float64) *ArticleCreate {
+	_c.mutation.SetTrendingScore(v)
+	return _c
+}
+
+// SetNillableTrendingScore sets the "trending_score" field if the given value is not nil.
+func (_c *ArticleCreate) SetNillableTrendingScore(v *float64) *ArticleCreate {
+	if v != nil {
+		_c.SetTrendingScore(*v)
+	}
+	return _c
+}
+
 // SetBodyHTML sets the "body_html" field.
 func (_c *ArticleCreate) SetBodyHTML(v string) *ArticleCreate {
 	_c.mutation.SetBodyHTML(v)
@@ -527,6 +555,14 @@ func (_c *ArticleCreate) defaults() error {
 		v := article.DefaultFavoritesCount
 		_c.mutation.SetFavoritesCount(v)
 	}
+	if _, ok := _c.mutation.CommentsCount(); !ok {
+		v := article.DefaultCommentsCount
+		_c.mutation.SetCommentsCount(v)
+	}
+	if _, ok := _c.mutation.TrendingScore(); !ok {
+		v := article.DefaultTrendingScore
+		_c.mutation.SetTrendingScore(v)
+	}
 	if _, ok := _c.mutation.BodyHTML(); !ok {
 		v := article.DefaultBodyHTML
 		_c.mutation.SetBodyHTML(v)
@@ -639,6 +675,17 @@ func (_c *ArticleCreate) check() error {
 		if err := article.FavoritesCountValidator(v); err != nil {
 			return &ValidationError{Name: "favorites_count", err: fmt.Errorf(`ent: validator failed for field "Article.favorites_count": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.CommentsCount(); !ok {
+		return &ValidationError{Name: "comments_count", err: errors.New(`ent: missing required field "Article.comments_count"`)}
+	}
+	if v, ok := _c.mutation.CommentsCount(); ok {
+		if err := article.CommentsCountValidator(v); err != nil {
+			return &ValidationError{Name: "comments_count", err: fmt.Errorf(`ent: validator failed for field "Article.comments_count": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.TrendingScore(); !ok {
+		return &ValidationError{Name: "trending_score", err: errors.New(`ent: missing required field "Article.trending_score"`)}
 	}
 	if _, ok := _c.mutation.BodyHTML(); !ok {
 		return &ValidationError{Name: "body_html", err: errors.New(`ent: missing required field "Article.body_html"`)}
@@ -759,6 +806,14 @@ func (_c *ArticleCreate) createSpec() (*Article, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.FavoritesCount(); ok {
 		_spec.SetField(article.FieldFavoritesCount, field.TypeInt, value)
 		_node.FavoritesCount = value
+	}
+	if value, ok := _c.mutation.CommentsCount(); ok {
+		_spec.SetField(article.FieldCommentsCount, field.TypeInt, value)
+		_node.CommentsCount = value
+	}
+	if value, ok := _c.mutation.TrendingScore(); ok {
+		_spec.SetField(article.FieldTrendingScore, field.TypeFloat64, value)
+		_node.TrendingScore = value
 	}
 	if value, ok := _c.mutation.BodyHTML(); ok {
 		_spec.SetField(article.FieldBodyHTML, field.TypeString, value)
@@ -1105,6 +1160,42 @@ func (u *ArticleUpsert) UpdateFavoritesCount() *ArticleUpsert {
 // AddFavoritesCount adds v to the "favorites_count" field.
 func (u *ArticleUpsert) AddFavoritesCount(v int) *ArticleUpsert {
 	u.Add(article.FieldFavoritesCount, v)
+	return u
+}
+
+// SetCommentsCount sets the "comments_count" field.
+func (u *ArticleUpsert) SetCommentsCount(v int) *ArticleUpsert {
+	u.Set(article.FieldCommentsCount, v)
+	return u
+}
+
+// UpdateCommentsCount sets the "comments_count" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateCommentsCount() *ArticleUpsert {
+	u.SetExcluded(article.FieldCommentsCount)
+	return u
+}
+
+// AddCommentsCount adds v to the "comments_count" field.
+func (u *ArticleUpsert) AddCommentsCount(v int) *ArticleUpsert {
+	u.Add(article.FieldCommentsCount, v)
+	return u
+}
+
+// SetTrendingScore sets the "trending_score" field.
+func (u *ArticleUpsert) SetTrendingScore(v float64) *ArticleUpsert {
+	u.Set(article.FieldTrendingScore, v)
+	return u
+}
+
+// UpdateTrendingScore sets the "trending_score" field to the value that was provided on create.
+func (u *ArticleUpsert) UpdateTrendingScore() *ArticleUpsert {
+	u.SetExcluded(article.FieldTrendingScore)
+	return u
+}
+
+// AddTrendingScore adds v to the "trending_score" field.
+func (u *ArticleUpsert) AddTrendingScore(v float64) *ArticleUpsert {
+	u.Add(article.FieldTrendingScore, v)
 	return u
 }
 
@@ -1528,6 +1619,48 @@ func (u *ArticleUpsertOne) AddFavoritesCount(v int) *ArticleUpsertOne {
 func (u *ArticleUpsertOne) UpdateFavoritesCount() *ArticleUpsertOne {
 	return u.Update(func(s *ArticleUpsert) {
 		s.UpdateFavoritesCount()
+	})
+}
+
+// SetCommentsCount sets the "comments_count" field.
+func (u *ArticleUpsertOne) SetCommentsCount(v int) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetCommentsCount(v)
+	})
+}
+
+// AddCommentsCount adds v to the "comments_count" field.
+func (u *ArticleUpsertOne) AddCommentsCount(v int) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.AddCommentsCount(v)
+	})
+}
+
+// UpdateCommentsCount sets the "comments_count" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateCommentsCount() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateCommentsCount()
+	})
+}
+
+// SetTrendingScore sets the "trending_score" field.
+func (u *ArticleUpsertOne) SetTrendingScore(v float64) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetTrendingScore(v)
+	})
+}
+
+// AddTrendingScore adds v to the "trending_score" field.
+func (u *ArticleUpsertOne) AddTrendingScore(v float64) *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.AddTrendingScore(v)
+	})
+}
+
+// UpdateTrendingScore sets the "trending_score" field to the value that was provided on create.
+func (u *ArticleUpsertOne) UpdateTrendingScore() *ArticleUpsertOne {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateTrendingScore()
 	})
 }
 
@@ -2155,6 +2288,48 @@ func (u *ArticleUpsertBulk) AddFavoritesCount(v int) *ArticleUpsertBulk {
 func (u *ArticleUpsertBulk) UpdateFavoritesCount() *ArticleUpsertBulk {
 	return u.Update(func(s *ArticleUpsert) {
 		s.UpdateFavoritesCount()
+	})
+}
+
+// SetCommentsCount sets the "comments_count" field.
+func (u *ArticleUpsertBulk) SetCommentsCount(v int) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetCommentsCount(v)
+	})
+}
+
+// AddCommentsCount adds v to the "comments_count" field.
+func (u *ArticleUpsertBulk) AddCommentsCount(v int) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.AddCommentsCount(v)
+	})
+}
+
+// UpdateCommentsCount sets the "comments_count" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateCommentsCount() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateCommentsCount()
+	})
+}
+
+// SetTrendingScore sets the "trending_score" field.
+func (u *ArticleUpsertBulk) SetTrendingScore(v float64) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.SetTrendingScore(v)
+	})
+}
+
+// AddTrendingScore adds v to the "trending_score" field.
+func (u *ArticleUpsertBulk) AddTrendingScore(v float64) *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.AddTrendingScore(v)
+	})
+}
+
+// UpdateTrendingScore sets the "trending_score" field to the value that was provided on create.
+func (u *ArticleUpsertBulk) UpdateTrendingScore() *ArticleUpsertBulk {
+	return u.Update(func(s *ArticleUpsert) {
+		s.UpdateTrendingScore()
 	})
 }
 

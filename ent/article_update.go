@@ -175,6 +175,48 @@ func (_u *ArticleUpdate) AddFavoritesCount(v int) *ArticleUpdate {
 	return _u
 }
 
+// SetCommentsCount sets the "comments_count" field.
+func (_u *ArticleUpdate) SetCommentsCount(v int) *ArticleUpdate {
+	_u.mutation.ResetCommentsCount()
+	_u.mutation.SetCommentsCount(v)
+	return _u
+}
+
+// SetNillableCommentsCount sets the "comments_count" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableCommentsCount(v *int) *ArticleUpdate {
+	if v != nil {
+		_u.SetCommentsCount(*v)
+	}
+	return _u
+}
+
+// AddCommentsCount adds value to the "comments_count" field.
+func (_u *ArticleUpdate) AddCommentsCount(v int) *ArticleUpdate {
+	_u.mutation.AddCommentsCount(v)
+	return _u
+}
+
+// SetTrendingScore sets the "trending_score" field.
+func (_u *ArticleUpdate) SetTrendingScore(v float64) *ArticleUpdate {
+	_u.mutation.ResetTrendingScore()
+	_u.mutation.SetTrendingScore(v)
+	return _u
+}
+
+// SetNillableTrendingScore sets the "trending_score" field if the given value is not nil.
+func (_u *ArticleUpdate) SetNillableTrendingScore(v *float64) *ArticleUpdate {
+	if v != nil {
+		_u.SetTrendingScore(*v)
+	}
+	return _u
+}
+
+// AddTrendingScore adds value to the "trending_score" field.
+func (_u *ArticleUpdate) AddTrendingScore(v float64) *ArticleUpdate {
+	_u.mutation.AddTrendingScore(v)
+	return _u
+}
+
 // SetBodyHTML sets the "body_html" field.
 func (_u *ArticleUpdate) SetBodyHTML(v string) *ArticleUpdate {
 	_u.mutation.SetBodyHTML(v)
@@ -727,6 +769,11 @@ func (_u *ArticleUpdate) check() error {
 			return &ValidationError{Name: "favorites_count", err: fmt.Errorf(`ent: validator failed for field "Article.favorites_count": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CommentsCount(); ok {
+		if err := article.CommentsCountValidator(v); err != nil {
+			return &ValidationError{Name: "comments_count", err: fmt.Errorf(`ent: validator failed for field "Article.comments_count": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.WordCount(); ok {
 		if err := article.WordCountValidator(v); err != nil {
 			return &ValidationError{Name: "word_count", err: fmt.Errorf(`ent: validator failed for field "Article.word_count": %w`, err)}
@@ -805,6 +852,18 @@ func (_u *ArticleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedFavoritesCount(); ok {
 		_spec.AddField(article.FieldFavoritesCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.CommentsCount(); ok {
+		_spec.SetField(article.FieldCommentsCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCommentsCount(); ok {
+		_spec.AddField(article.FieldCommentsCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.TrendingScore(); ok {
+		_spec.SetField(article.FieldTrendingScore, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedTrendingScore(); ok {
+		_spec.AddField(article.FieldTrendingScore, field.TypeFloat64, value)
 	}
 	if value, ok := _u.mutation.BodyHTML(); ok {
 		_spec.SetField(article.FieldBodyHTML, field.TypeString, value)
@@ -1325,6 +1384,48 @@ func (_u *ArticleUpdateOne) SetNillableFavoritesCount(v *int) *ArticleUpdateOne 
 // AddFavoritesCount adds value to the "favorites_count" field.
 func (_u *ArticleUpdateOne) AddFavoritesCount(v int) *ArticleUpdateOne {
 	_u.mutation.AddFavoritesCount(v)
+	return _u
+}
+
+// SetCommentsCount sets the "comments_count" field.
+func (_u *ArticleUpdateOne) SetCommentsCount(v int) *ArticleUpdateOne {
+	_u.mutation.ResetCommentsCount()
+	_u.mutation.SetCommentsCount(v)
+	return _u
+}
+
+// SetNillableCommentsCount sets the "comments_count" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableCommentsCount(v *int) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetCommentsCount(*v)
+	}
+	return _u
+}
+
+// AddCommentsCount adds value to the "comments_count" field.
+func (_u *ArticleUpdateOne) AddCommentsCount(v int) *ArticleUpdateOne {
+	_u.mutation.AddCommentsCount(v)
+	return _u
+}
+
+// SetTrendingScore sets the "trending_score" field.
+func (_u *ArticleUpdateOne) SetTrendingScore(v float64) *ArticleUpdateOne {
+	_u.mutation.ResetTrendingScore()
+	_u.mutation.SetTrendingScore(v)
+	return _u
+}
+
+// SetNillableTrendingScore sets the "trending_score" field if the given value is not nil.
+func (_u *ArticleUpdateOne) SetNillableTrendingScore(v *float64) *ArticleUpdateOne {
+	if v != nil {
+		_u.SetTrendingScore(*v)
+	}
+	return _u
+}
+
+// AddTrendingScore adds value to the "trending_score" field.
+func (_u *ArticleUpdateOne) AddTrendingScore(v float64) *ArticleUpdateOne {
+	_u.mutation.AddTrendingScore(v)
 	return _u
 }
 
@@ -1893,6 +1994,11 @@ func (_u *ArticleUpdateOne) check() error {
 			return &ValidationError{Name: "favorites_count", err: fmt.Errorf(`ent: validator failed for field "Article.favorites_count": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CommentsCount(); ok {
+		if err := article.CommentsCountValidator(v); err != nil {
+			return &ValidationError{Name: "comments_count", err: fmt.Errorf(`ent: validator failed for field "Article.comments_count": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.WordCount(); ok {
 		if err := article.WordCountValidator(v); err != nil {
 			return &ValidationError{Name: "word_count", err: fmt.Errorf(`ent: validator failed for field "Article.word_count": %w`, err)}
@@ -1988,6 +2094,18 @@ func (_u *ArticleUpdateOne) sqlSave(ctx context.Context) (_node *Article, err er
 	}
 	if value, ok := _u.mutation.AddedFavoritesCount(); ok {
 		_spec.AddField(article.FieldFavoritesCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.CommentsCount(); ok {
+		_spec.SetField(article.FieldCommentsCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCommentsCount(); ok {
+		_spec.AddField(article.FieldCommentsCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.TrendingScore(); ok {
+		_spec.SetField(article.FieldTrendingScore, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedTrendingScore(); ok {
+		_spec.AddField(article.FieldTrendingScore, field.TypeFloat64, value)
 	}
 	if value, ok := _u.mutation.BodyHTML(); ok {
 		_spec.SetField(article.FieldBodyHTML, field.TypeString, value)

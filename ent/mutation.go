@@ -74,6 +74,10 @@ type ArticleMutation struct {
 	body                    *string
 	favorites_count         *int
 	addfavorites_count      *int
+	comments_count          *int
+	addcomments_count       *int
+	trending_score          *float64
+	addtrending_score       *float64
 	body_html               *string
 	excerpt                 *string
 	word_count              *int
@@ -664,6 +668,118 @@ func (m *ArticleMutation) AddedFavoritesCount() (r int, exists bool) {
 func (m *ArticleMutation) ResetFavoritesCount() {
 	m.favorites_count = nil
 	m.addfavorites_count = nil
+}
+
+// SetCommentsCount sets the "comments_count" field.
+func (m *ArticleMutation) SetCommentsCount(i int) {
+	m.comments_count = &i
+	m.addcomments_count = nil
+}
+
+// CommentsCount returns the value of the "comments_count" field in the mutation.
+func (m *ArticleMutation) CommentsCount() (r int, exists bool) {
+	v := m.comments_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCommentsCount returns the old "comments_count" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldCommentsCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCommentsCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCommentsCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCommentsCount: %w", err)
+	}
+	return oldValue.CommentsCount, nil
+}
+
+// AddCommentsCount adds i to the "comments_count" field.
+func (m *ArticleMutation) AddCommentsCount(i int) {
+	if m.addcomments_count != nil {
+		*m.addcomments_count += i
+	} else {
+		m.addcomments_count = &i
+	}
+}
+
+// AddedCommentsCount returns the value that was added to the "comments_count" field in this mutation.
+func (m *ArticleMutation) AddedCommentsCount() (r int, exists bool) {
+	v := m.addcomments_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCommentsCount resets all changes to the "comments_count" field.
+func (m *ArticleMutation) ResetCommentsCount() {
+	m.comments_count = nil
+	m.addcomments_count = nil
+}
+
+// SetTrendingScore sets the "trending_score" field.
+func (m *ArticleMutation) SetTrendingScore(f float64) {
+	m.trending_score = &f
+	m.addtrending_score = nil
+}
+
+// TrendingScore returns the value of the "trending_score" field in the mutation.
+func (m *ArticleMutation) TrendingScore() (r float64, exists bool) {
+	v := m.trending_score
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTrendingScore returns the old "trending_score" field's value of the Article entity.
+// If the Article object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleMutation) OldTrendingScore(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTrendingScore is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTrendingScore requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTrendingScore: %w", err)
+	}
+	return oldValue.TrendingScore, nil
+}
+
+// AddTrendingScore adds f to the "trending_score" field.
+func (m *ArticleMutation) AddTrendingScore(f float64) {
+	if m.addtrending_score != nil {
+		*m.addtrending_score += f
+	} else {
+		m.addtrending_score = &f
+	}
+}
+
+// AddedTrendingScore returns the value that was added to the "trending_score" field in this mutation.
+func (m *ArticleMutation) AddedTrendingScore() (r float64, exists bool) {
+	v := m.addtrending_score
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTrendingScore resets all changes to the "trending_score" field.
+func (m *ArticleMutation) ResetTrendingScore() {
+	m.trending_score = nil
+	m.addtrending_score = nil
 }
 
 // SetBodyHTML sets the "body_html" field.
@@ -1700,7 +1816,7 @@ func (m *ArticleMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ArticleMutation) Fields() []string {
-	fields := make([]string, 0, 26)
+	fields := make([]string, 0, 28)
 	if m.created_at != nil {
 		fields = append(fields, article.FieldCreatedAt)
 	}
@@ -1736,6 +1852,12 @@ func (m *ArticleMutation) Fields() []string {
 	}
 	if m.favorites_count != nil {
 		fields = append(fields, article.FieldFavoritesCount)
+	}
+	if m.comments_count != nil {
+		fields = append(fields, article.FieldCommentsCount)
+	}
+	if m.trending_score != nil {
+		fields = append(fields, article.FieldTrendingScore)
 	}
 	if m.body_html != nil {
 		fields = append(fields, article.FieldBodyHTML)
@@ -1811,6 +1933,10 @@ func (m *ArticleMutation) Field(name string) (ent.Value, bool) {
 		return m.AuthorID()
 	case article.FieldFavoritesCount:
 		return m.FavoritesCount()
+	case article.FieldCommentsCount:
+		return m.CommentsCount()
+	case article.FieldTrendingScore:
+		return m.TrendingScore()
 	case article.FieldBodyHTML:
 		return m.BodyHTML()
 	case article.FieldExcerpt:
@@ -1872,6 +1998,10 @@ func (m *ArticleMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldAuthorID(ctx)
 	case article.FieldFavoritesCount:
 		return m.OldFavoritesCount(ctx)
+	case article.FieldCommentsCount:
+		return m.OldCommentsCount(ctx)
+	case article.FieldTrendingScore:
+		return m.OldTrendingScore(ctx)
 	case article.FieldBodyHTML:
 		return m.OldBodyHTML(ctx)
 	case article.FieldExcerpt:
@@ -1993,6 +2123,20 @@ func (m *ArticleMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetFavoritesCount(v)
 		return nil
+	case article.FieldCommentsCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCommentsCount(v)
+		return nil
+	case article.FieldTrendingScore:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTrendingScore(v)
+		return nil
 	case article.FieldBodyHTML:
 		v, ok := value.(string)
 		if !ok {
@@ -2102,6 +2246,12 @@ func (m *ArticleMutation) AddedFields() []string {
 	if m.addfavorites_count != nil {
 		fields = append(fields, article.FieldFavoritesCount)
 	}
+	if m.addcomments_count != nil {
+		fields = append(fields, article.FieldCommentsCount)
+	}
+	if m.addtrending_score != nil {
+		fields = append(fields, article.FieldTrendingScore)
+	}
 	if m.addword_count != nil {
 		fields = append(fields, article.FieldWordCount)
 	}
@@ -2124,6 +2274,10 @@ func (m *ArticleMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case article.FieldFavoritesCount:
 		return m.AddedFavoritesCount()
+	case article.FieldCommentsCount:
+		return m.AddedCommentsCount()
+	case article.FieldTrendingScore:
+		return m.AddedTrendingScore()
 	case article.FieldWordCount:
 		return m.AddedWordCount()
 	case article.FieldReadingTimeMinutes:
@@ -2147,6 +2301,20 @@ func (m *ArticleMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddFavoritesCount(v)
+		return nil
+	case article.FieldCommentsCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCommentsCount(v)
+		return nil
+	case article.FieldTrendingScore:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTrendingScore(v)
 		return nil
 	case article.FieldWordCount:
 		v, ok := value.(int)
@@ -2277,6 +2445,12 @@ func (m *ArticleMutation) ResetField(name string) error {
 		return nil
 	case article.FieldFavoritesCount:
 		m.ResetFavoritesCount()
+		return nil
+	case article.FieldCommentsCount:
+		m.ResetCommentsCount()
+		return nil
+	case article.FieldTrendingScore:
+		m.ResetTrendingScore()
 		return nil
 	case article.FieldBodyHTML:
 		m.ResetBodyHTML()

@@ -21,7 +21,7 @@ func Complexity() ComplexityRoot {
 	c.User.Bio = medium
 	c.Article.Body = func(int) int { return sizeLarge }
 	c.Article.BodyHTML = func(int) int { return 2 * sizeLarge }
-	c.Query.Articles = func(child int, first *int, _ *string, last *int, _ *string, _ *model.ArticleFilter, offset *int) int {
+	c.Query.Articles = func(child int, first *int, _ *string, last *int, _ *string, _ *model.ArticleFilter, _ *model.ArticleOrder, offset *int) int {
 		return listCost(child, first, last) + offsetCost(offset)
 	}
 	c.Query.Feed = func(child int, first *int, _ *string, last *int, _ *string, offset *int) int {
@@ -42,7 +42,9 @@ func Complexity() ComplexityRoot {
 		return listCost(child, first, nil) + offsetCost(offset)
 	}
 	c.User.Articles = numbered
-	c.Tag.Articles = numbered
+	c.Tag.Articles = func(child int, first *int, _ *string, _ *model.ArticleOrder, offset *int) int {
+		return listCost(child, first, nil) + offsetCost(offset)
+	}
 	c.User.FavoriteArticles = numbered
 	c.User.Followers = numbered
 	c.User.Following = numbered

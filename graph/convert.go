@@ -152,6 +152,14 @@ func (r *userResolver) ownList(ctx context.Context, u *model.User, first *int, a
 	return articleConnection(ctx, l, err)
 }
 
+// articleOrder is the service's form of a list's orderBy.
+func articleOrder(o *model.ArticleOrder) service.ArticleOrder {
+	if o == nil || o.Field == model.ArticleOrderFieldNewest {
+		return service.Newest
+	}
+	return service.ArticleOrder(strings.ToLower(string(o.Field)))
+}
+
 // uploadRequest is the service's form of requestUpload's input.
 func uploadRequest(in model.RequestUploadInput) service.UploadRequest {
 	r := service.UploadRequest{Purpose: asset.Purpose(strings.ToLower(string(in.Purpose))), ContentType: in.ContentType,

@@ -286,7 +286,7 @@ type ComplexityRoot struct {
 
 	Query struct {
 		Article       func(childComplexity int, slug string) int
-		Articles      func(childComplexity int, first *int, after *string, last *int, before *string, filter *model.ArticleFilter, offset *int) int
+		Articles      func(childComplexity int, first *int, after *string, last *int, before *string, filter *model.ArticleFilter, orderBy *model.ArticleOrder, offset *int) int
 		AuthProviders func(childComplexity int) int
 		Feed          func(childComplexity int, first *int, after *string, last *int, before *string, offset *int) int
 		Node          func(childComplexity int, id string) int
@@ -349,7 +349,7 @@ type ComplexityRoot struct {
 	}
 
 	Tag struct {
-		Articles          func(childComplexity int, first *int, after *string, offset *int) int
+		Articles          func(childComplexity int, first *int, after *string, orderBy *model.ArticleOrder, offset *int) int
 		ArticlesCount     func(childComplexity int) int
 		FollowersCount    func(childComplexity int) int
 		Name              func(childComplexity int) int
@@ -496,7 +496,7 @@ type QueryResolver interface {
 	Viewer(ctx context.Context) (*model.User, error)
 	User(ctx context.Context, username string) (*model.User, error)
 	Article(ctx context.Context, slug string) (*model.Article, error)
-	Articles(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.ArticleFilter, offset *int) (*model.ArticleConnection, error)
+	Articles(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.ArticleFilter, orderBy *model.ArticleOrder, offset *int) (*model.ArticleConnection, error)
 	Feed(ctx context.Context, first *int, after *string, last *int, before *string, offset *int) (*model.ArticleConnection, error)
 	AuthProviders(ctx context.Context) ([]*oauth.ProviderInfo, error)
 	Tags(ctx context.Context, first *int, after *string) (*model.TagConnection, error)
@@ -511,7 +511,7 @@ type SubscriptionResolver interface {
 }
 type TagResolver interface {
 	ViewerIsFollowing(ctx context.Context, obj *ent.Tag) (bool, error)
-	Articles(ctx context.Context, obj *ent.Tag, first *int, after *string, offset *int) (*model.ArticleConnection, error)
+	Articles(ctx context.Context, obj *ent.Tag, first *int, after *string, orderBy *model.ArticleOrder, offset *int) (*model.ArticleConnection, error)
 }
 type UserResolver interface {
 	Email(ctx context.Context, obj *model.User) (*string, error)
@@ -1660,7 +1660,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Articles(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*model.ArticleFilter), args["offset"].(*int)), true
+		return e.ComplexityRoot.Query.Articles(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*model.ArticleFilter), args["orderBy"].(*model.ArticleOrder), args["offset"].(*int)), true
 	case "Query.authProviders":
 		if e.ComplexityRoot.Query.AuthProviders == nil {
 			break
@@ -1929,7 +1929,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Tag.Articles(childComplexity, args["first"].(*int), args["after"].(*string), args["offset"].(*int)), true
+		return e.ComplexityRoot.Tag.Articles(childComplexity, args["first"].(*int), args["after"].(*string), args["orderBy"].(*model.ArticleOrder), args["offset"].(*int)), true
 	case "Tag.articlesCount":
 		if e.ComplexityRoot.Tag.ArticlesCount == nil {
 			break
@@ -2298,6 +2298,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("AddCommentInput", ec.unmarshalInputAddCommentInput),
 			graphql.NewInputUnmarshaler("ArticleFilter", ec.unmarshalInputArticleFilter),
+			graphql.NewInputUnmarshaler("ArticleOrder", ec.unmarshalInputArticleOrder),
 			graphql.NewInputUnmarshaler("BookmarkArticleInput", ec.unmarshalInputBookmarkArticleInput),
 			graphql.NewInputUnmarshaler("CreateArticleInput", ec.unmarshalInputCreateArticleInput),
 			graphql.NewInputUnmarshaler("CreateLinkTicketInput", ec.unmarshalInputCreateLinkTicketInput),
@@ -2480,6 +2481,8 @@ type Query {
     before: String
     "Narrow the list by tag, author or who favorited it."
     filter: ArticleFilter
+    "The sort order (newest first by default). Cursors belong to their order."
+    orderBy: ArticleOrder
     """
     Rows to skip from the start, for page numbers (page n of size k: offset (n-1)·k),
     0 to 10,000; not with ` + "`" + `after` + "`" + ` or ` + "`" + `before` + "`" + `. Cursors of the page continue from it.
@@ -2552,6 +2555,32 @@ type Query {
     """
     offset: Int
   ): SearchConnection!
+}
+
+"How a list of articles is sorted."
+input ArticleOrder {
+  "What to sort by."
+  field: ArticleOrderField!
+}
+
+"""
+The sort orders of article lists, each descending with ties newest first. A cursor
+carries its order's key and is refused (` + "`" + `BAD_USER_INPUT` + "`" + `) by another order.
+"""
+enum ArticleOrderField {
+  "Most recently published first."
+  NEWEST
+  "Most favorites first."
+  MOST_FAVORITED
+  "Most comments (replies included) first."
+  MOST_COMMENTED
+  """
+  Hot first: ` + "`" + `log10(max(1, favoritesCount + 2 × comments)) + publishedAt in Unix seconds
+  / 45000` + "`" + `, so an article needs ten times the engagement of one published 12.5 hours
+  later to rank level with it. The score changes only when its engagement does, so
+  paging by cursor holds while reactions come in elsewhere.
+  """
+  TRENDING
 }
 
 "What ` + "`" + `search` + "`" + ` looks for."
@@ -2979,12 +3008,14 @@ type Tag {
   followersCount: Int!
   "Whether the signed-in viewer follows this tag (false for an anonymous viewer)."
   viewerIsFollowing: Boolean!
-  "The published articles with this tag, newest first: the tag's page."
+  "The published articles with this tag, newest first unless ` + "`" + `orderBy` + "`" + ` says otherwise: the tag's page."
   articles(
     "Number of articles (default 20, at most 100)."
     first: Int
     "Cursor to start after."
     after: String
+    "The sort order (newest first by default)."
+    orderBy: ArticleOrder
     """
     Rows to skip from the start, for page numbers, 0 to 10,000; not with ` + "`" + `after` + "`" + `.
     """
@@ -5307,14 +5338,22 @@ func (ec *executionContext) field_Query_articles_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.ArticleOrder, error) {
+			return ec.unmarshalOArticleOrder2ᚖinkwellᚋgraphᚋmodelᚐArticleOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg5
+	args["offset"] = arg6
 	return args, nil
 }
 
@@ -5563,14 +5602,22 @@ func (ec *executionContext) field_Tag_articles_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["after"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.ArticleOrder, error) {
+			return ec.unmarshalOArticleOrder2ᚖinkwellᚋgraphᚋmodelᚐArticleOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
+	args["offset"] = arg3
 	return args, nil
 }
 
@@ -10576,7 +10623,7 @@ func (ec *executionContext) _Query_articles(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Articles(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["filter"].(*model.ArticleFilter), fc.Args["offset"].(*int))
+			return ec.Resolvers.Query().Articles(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["filter"].(*model.ArticleFilter), fc.Args["orderBy"].(*model.ArticleOrder), fc.Args["offset"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleConnection) graphql.Marshaler {
@@ -11663,7 +11710,7 @@ func (ec *executionContext) _Tag_articles(ctx context.Context, field graphql.Col
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Tag().Articles(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["offset"].(*int))
+			return ec.Resolvers.Tag().Articles(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["orderBy"].(*model.ArticleOrder), fc.Args["offset"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ArticleConnection) graphql.Marshaler {
@@ -14276,6 +14323,48 @@ func (ec *executionContext) unmarshalInputArticleFilter(ctx context.Context, obj
 func UnmarshalArticleFilter(ctx context.Context, raw any) (model.ArticleFilter, error) {
 	var out model.ArticleFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ArticleFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputArticleOrder(ctx context.Context, obj any) (model.ArticleOrder, error) {
+	var it model.ArticleOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNArticleOrderField2inkwellᚋgraphᚋmodelᚐArticleOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalArticleOrder unmarshals raw into the ArticleOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalArticleOrder(ctx context.Context, raw any) (model.ArticleOrder, error) {
+	var out model.ArticleOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ArticleOrder", raw, &out)
 	return out, err
 }
 
@@ -19101,6 +19190,16 @@ func (ec *executionContext) marshalNArticleEdge2ᚖinkwellᚋgraphᚋmodelᚐArt
 	return ec._ArticleEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNArticleOrderField2inkwellᚋgraphᚋmodelᚐArticleOrderField(ctx context.Context, v any) (model.ArticleOrderField, error) {
+	var res model.ArticleOrderField
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNArticleOrderField2inkwellᚋgraphᚋmodelᚐArticleOrderField(ctx context.Context, sel ast.SelectionSet, v model.ArticleOrderField) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNArticleRevision2ᚕᚖinkwellᚋgraphᚋmodelᚐArticleRevisionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ArticleRevision) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -20206,6 +20305,14 @@ func (ec *executionContext) unmarshalOArticleFilter2ᚖinkwellᚋgraphᚋmodel�
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputArticleFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOArticleOrder2ᚖinkwellᚋgraphᚋmodelᚐArticleOrder(ctx context.Context, v any) (*model.ArticleOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputArticleOrder(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -466,7 +466,7 @@ func (r *queryResolver) Article(ctx context.Context, slug string) (*model.Articl
 }
 
 // Articles is the resolver for the articles field.
-func (r *queryResolver) Articles(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.ArticleFilter, offset *int) (*model.ArticleConnection, error) {
+func (r *queryResolver) Articles(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.ArticleFilter, orderBy *model.ArticleOrder, offset *int) (*model.ArticleConnection, error) {
 	w, err := window(first, after, last, before, offset)
 	if err != nil {
 		return nil, err
@@ -475,7 +475,7 @@ func (r *queryResolver) Articles(ctx context.Context, first *int, after *string,
 	if filter != nil {
 		f = service.ArticleFilter{Tag: deref(filter.Tag), Author: deref(filter.Author), FavoritedBy: deref(filter.FavoritedBy)}
 	}
-	l, err := r.Service.Articles(ctx, w, f)
+	l, err := r.Service.Articles(ctx, w, f, articleOrder(orderBy))
 	return articleConnection(ctx, l, err)
 }
 
@@ -567,12 +567,12 @@ func (r *tagResolver) ViewerIsFollowing(ctx context.Context, obj *ent.Tag) (bool
 }
 
 // Articles is the resolver for the articles field.
-func (r *tagResolver) Articles(ctx context.Context, obj *ent.Tag, first *int, after *string, offset *int) (*model.ArticleConnection, error) {
+func (r *tagResolver) Articles(ctx context.Context, obj *ent.Tag, first *int, after *string, orderBy *model.ArticleOrder, offset *int) (*model.ArticleConnection, error) {
 	w, err := window(first, after, nil, nil, offset)
 	if err != nil {
 		return nil, err
 	}
-	l, err := r.Service.Articles(ctx, w, service.ArticleFilter{Tag: obj.Name})
+	l, err := r.Service.Articles(ctx, w, service.ArticleFilter{Tag: obj.Name}, articleOrder(orderBy))
 	return articleConnection(ctx, l, err)
 }
 

@@ -41,6 +41,10 @@ const (
 	FieldAuthorID = "author_id"
 	// FieldFavoritesCount holds the string denoting the favorites_count field in the database.
 	FieldFavoritesCount = "favorites_count"
+	// FieldCommentsCount holds the string denoting the comments_count field in the database.
+	FieldCommentsCount = "comments_count"
+	// FieldTrendingScore holds the string denoting the trending_score field in the database.
+	FieldTrendingScore = "trending_score"
 	// FieldBodyHTML holds the string denoting the body_html field in the database.
 	FieldBodyHTML = "body_html"
 	// FieldExcerpt holds the string denoting the excerpt field in the database.
@@ -165,6 +169,8 @@ var Columns = []string{
 	FieldBody,
 	FieldAuthorID,
 	FieldFavoritesCount,
+	FieldCommentsCount,
+	FieldTrendingScore,
 	FieldBodyHTML,
 	FieldExcerpt,
 	FieldWordCount,
@@ -242,6 +248,12 @@ var (
 	DefaultFavoritesCount int
 	// FavoritesCountValidator is a validator for the "favorites_count" field. It is called by the builders before save.
 	FavoritesCountValidator func(int) error
+	// DefaultCommentsCount holds the default value on creation for the "comments_count" field.
+	DefaultCommentsCount int
+	// CommentsCountValidator is a validator for the "comments_count" field. It is called by the builders before save.
+	CommentsCountValidator func(int) error
+	// DefaultTrendingScore holds the default value on creation for the "trending_score" field.
+	DefaultTrendingScore float64
 	// DefaultBodyHTML holds the default value on creation for the "body_html" field.
 	DefaultBodyHTML string
 	// DefaultExcerpt holds the default value on creation for the "excerpt" field.
@@ -382,6 +394,16 @@ func ByAuthorID(opts ...sql.OrderTermOption) OrderOption {
 // ByFavoritesCountField orders the results by the favorites_count field.
 func ByFavoritesCountField(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldFavoritesCount, opts...).ToFunc()
+}
+
+// ByCommentsCountField orders the results by the comments_count field.
+func ByCommentsCountField(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCommentsCount, opts...).ToFunc()
+}
+
+// ByTrendingScore orders the results by the trending_score field.
+func ByTrendingScore(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTrendingScore, opts...).ToFunc()
 }
 
 // ByBodyHTML orders the results by the body_html field.

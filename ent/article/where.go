@@ -116,6 +116,16 @@ func FavoritesCount(v int) predicate.Article {
 	return predicate.Article(sql.FieldEQ(FieldFavoritesCount, v))
 }
 
+// CommentsCount applies equality check predicate on the "comments_count" field. It's identical to CommentsCountEQ.
+func CommentsCount(v int) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldCommentsCount, v))
+}
+
+// TrendingScore applies equality check predicate on the "trending_score" field. It's identical to TrendingScoreEQ.
+func TrendingScore(v float64) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldTrendingScore, v))
+}
+
 // BodyHTML applies equality check predicate on the "body_html" field. It's identical to BodyHTMLEQ.
 func BodyHTML(v string) predicate.Article {
 	return predicate.Article(sql.FieldEQ(FieldBodyHTML, v))
@@ -834,6 +844,86 @@ func FavoritesCountLT(v int) predicate.Article {
 // FavoritesCountLTE applies the LTE predicate on the "favorites_count" field.
 func FavoritesCountLTE(v int) predicate.Article {
 	return predicate.Article(sql.FieldLTE(FieldFavoritesCount, v))
+}
+
+// CommentsCountEQ applies the EQ predicate on the "comments_count" field.
+func CommentsCountEQ(v int) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldCommentsCount, v))
+}
+
+// CommentsCountNEQ applies the NEQ predicate on the "comments_count" field.
+func CommentsCountNEQ(v int) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldCommentsCount, v))
+}
+
+// CommentsCountIn applies the In predicate on the "comments_count" field.
+func CommentsCountIn(vs ...int) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldCommentsCount, vs...))
+}
+
+// CommentsCountNotIn applies the NotIn predicate on the "comments_count" field.
+func CommentsCountNotIn(vs ...int) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldCommentsCount, vs...))
+}
+
+// CommentsCountGT applies the GT predicate on the "comments_count" field.
+func CommentsCountGT(v int) predicate.Article {
+	return predicate.Article(sql.FieldGT(FieldCommentsCount, v))
+}
+
+// CommentsCountGTE applies the GTE predicate on the "comments_count" field.
+func CommentsCountGTE(v int) predicate.Article {
+	return predicate.Article(sql.FieldGTE(FieldCommentsCount, v))
+}
+
+// CommentsCountLT applies the LT predicate on the "comments_count" field.
+func CommentsCountLT(v int) predicate.Article {
+	return predicate.Article(sql.FieldLT(FieldCommentsCount, v))
+}
+
+// CommentsCountLTE applies the LTE predicate on the "comments_count" field.
+func CommentsCountLTE(v int) predicate.Article {
+	return predicate.Article(sql.FieldLTE(FieldCommentsCount, v))
+}
+
+// TrendingScoreEQ applies the EQ predicate on the "trending_score" field.
+func TrendingScoreEQ(v float64) predicate.Article {
+	return predicate.Article(sql.FieldEQ(FieldTrendingScore, v))
+}
+
+// TrendingScoreNEQ applies the NEQ predicate on the "trending_score" field.
+func TrendingScoreNEQ(v float64) predicate.Article {
+	return predicate.Article(sql.FieldNEQ(FieldTrendingScore, v))
+}
+
+// TrendingScoreIn applies the In predicate on the "trending_score" field.
+func TrendingScoreIn(vs ...float64) predicate.Article {
+	return predicate.Article(sql.FieldIn(FieldTrendingScore, vs...))
+}
+
+// TrendingScoreNotIn applies the NotIn predicate on the "trending_score" field.
+func TrendingScoreNotIn(vs ...float64) predicate.Article {
+	return predicate.Article(sql.FieldNotIn(FieldTrendingScore, vs...))
+}
+
+// TrendingScoreGT applies the GT predicate on the "trending_score" field.
+func TrendingScoreGT(v float64) predicate.Article {
+	return predicate.Article(sql.FieldGT(FieldTrendingScore, v))
+}
+
+// TrendingScoreGTE applies the GTE predicate on the "trending_score" field.
+func TrendingScoreGTE(v float64) predicate.Article {
+	return predicate.Article(sql.FieldGTE(FieldTrendingScore, v))
+}
+
+// TrendingScoreLT applies the LT predicate on the "trending_score" field.
+func TrendingScoreLT(v float64) predicate.Article {
+	return predicate.Article(sql.FieldLT(FieldTrendingScore, v))
+}
+
+// TrendingScoreLTE applies the LTE predicate on the "trending_score" field.
+func TrendingScoreLTE(v float64) predicate.Article {
+	return predicate.Article(sql.FieldLTE(FieldTrendingScore, v))
 }
 
 // BodyHTMLEQ applies the EQ predicate on the "body_html" field.

@@ -23,6 +23,8 @@ var (
 		{Name: "seo_description", Type: field.TypeString, Size: 320, Default: ""},
 		{Name: "body", Type: field.TypeString, Size: 2147483647},
 		{Name: "favorites_count", Type: field.TypeInt, Default: 0},
+		{Name: "comments_count", Type: field.TypeInt, Default: 0},
+		{Name: "trending_score", Type: field.TypeFloat64, Default: 0},
 		{Name: "body_html", Type: field.TypeString, Size: 2147483647, Default: ""},
 		{Name: "excerpt", Type: field.TypeString, Default: ""},
 		{Name: "word_count", Type: field.TypeInt, Default: 0},
@@ -47,13 +49,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "articles_assets_cover_of",
-				Columns:    []*schema.Column{ArticlesColumns[25]},
+				Columns:    []*schema.Column{ArticlesColumns[27]},
 				RefColumns: []*schema.Column{AssetsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "articles_users_articles",
-				Columns:    []*schema.Column{ArticlesColumns[26]},
+				Columns:    []*schema.Column{ArticlesColumns[28]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -62,7 +64,7 @@ var (
 			{
 				Name:    "article_published_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[19], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[21], ArticlesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text = 'published'::text)",
 				},
@@ -70,7 +72,31 @@ var (
 			{
 				Name:    "article_author_id_published_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[26], ArticlesColumns[19], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[28], ArticlesColumns[21], ArticlesColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "((status)::text = 'published'::text)",
+				},
+			},
+			{
+				Name:    "article_favorites_count_published_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{ArticlesColumns[11], ArticlesColumns[21], ArticlesColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "((status)::text = 'published'::text)",
+				},
+			},
+			{
+				Name:    "article_comments_count_published_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{ArticlesColumns[12], ArticlesColumns[21], ArticlesColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "((status)::text = 'published'::text)",
+				},
+			},
+			{
+				Name:    "article_trending_score_published_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{ArticlesColumns[13], ArticlesColumns[21], ArticlesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text = 'published'::text)",
 				},
@@ -78,7 +104,7 @@ var (
 			{
 				Name:    "article_author_id_updated_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[26], ArticlesColumns[2], ArticlesColumns[0]},
+				Columns: []*schema.Column{ArticlesColumns[28], ArticlesColumns[2], ArticlesColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text <> 'published'::text)",
 				},
@@ -86,7 +112,7 @@ var (
 			{
 				Name:    "article_feed_seq",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[20]},
+				Columns: []*schema.Column{ArticlesColumns[22]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "(feed_seq IS NOT NULL)",
 				},
@@ -94,7 +120,7 @@ var (
 			{
 				Name:    "article_publish_at",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[21]},
+				Columns: []*schema.Column{ArticlesColumns[23]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text = 'scheduled'::text)",
 				},
@@ -102,7 +128,7 @@ var (
 			{
 				Name:    "article_deleted_at",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[22]},
+				Columns: []*schema.Column{ArticlesColumns[24]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "((status)::text = 'trashed'::text)",
 				},
@@ -110,7 +136,7 @@ var (
 			{
 				Name:    "article_cover_image_asset_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[25]},
+				Columns: []*schema.Column{ArticlesColumns[27]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "(cover_image_asset_id IS NOT NULL)",
 				},

@@ -127,38 +127,48 @@ func init() {
 	article.DefaultFavoritesCount = articleDescFavoritesCount.Default.(int)
 	// article.FavoritesCountValidator is a validator for the "favorites_count" field. It is called by the builders before save.
 	article.FavoritesCountValidator = articleDescFavoritesCount.Validators[0].(func(int) error)
+	// articleDescCommentsCount is the schema descriptor for comments_count field.
+	articleDescCommentsCount := articleFields[10].Descriptor()
+	// article.DefaultCommentsCount holds the default value on creation for the comments_count field.
+	article.DefaultCommentsCount = articleDescCommentsCount.Default.(int)
+	// article.CommentsCountValidator is a validator for the "comments_count" field. It is called by the builders before save.
+	article.CommentsCountValidator = articleDescCommentsCount.Validators[0].(func(int) error)
+	// articleDescTrendingScore is the schema descriptor for trending_score field.
+	articleDescTrendingScore := articleFields[11].Descriptor()
+	// article.DefaultTrendingScore holds the default value on creation for the trending_score field.
+	article.DefaultTrendingScore = articleDescTrendingScore.Default.(float64)
 	// articleDescBodyHTML is the schema descriptor for body_html field.
-	articleDescBodyHTML := articleFields[10].Descriptor()
+	articleDescBodyHTML := articleFields[12].Descriptor()
 	// article.DefaultBodyHTML holds the default value on creation for the body_html field.
 	article.DefaultBodyHTML = articleDescBodyHTML.Default.(string)
 	// articleDescExcerpt is the schema descriptor for excerpt field.
-	articleDescExcerpt := articleFields[11].Descriptor()
+	articleDescExcerpt := articleFields[13].Descriptor()
 	// article.DefaultExcerpt holds the default value on creation for the excerpt field.
 	article.DefaultExcerpt = articleDescExcerpt.Default.(string)
 	// articleDescWordCount is the schema descriptor for word_count field.
-	articleDescWordCount := articleFields[12].Descriptor()
+	articleDescWordCount := articleFields[14].Descriptor()
 	// article.DefaultWordCount holds the default value on creation for the word_count field.
 	article.DefaultWordCount = articleDescWordCount.Default.(int)
 	// article.WordCountValidator is a validator for the "word_count" field. It is called by the builders before save.
 	article.WordCountValidator = articleDescWordCount.Validators[0].(func(int) error)
 	// articleDescReadingTimeMinutes is the schema descriptor for reading_time_minutes field.
-	articleDescReadingTimeMinutes := articleFields[13].Descriptor()
+	articleDescReadingTimeMinutes := articleFields[15].Descriptor()
 	// article.DefaultReadingTimeMinutes holds the default value on creation for the reading_time_minutes field.
 	article.DefaultReadingTimeMinutes = articleDescReadingTimeMinutes.Default.(int)
 	// article.ReadingTimeMinutesValidator is a validator for the "reading_time_minutes" field. It is called by the builders before save.
 	article.ReadingTimeMinutesValidator = articleDescReadingTimeMinutes.Validators[0].(func(int) error)
 	// articleDescToc is the schema descriptor for toc field.
-	articleDescToc := articleFields[14].Descriptor()
+	articleDescToc := articleFields[16].Descriptor()
 	// article.DefaultToc holds the default value on creation for the toc field.
 	article.DefaultToc = articleDescToc.Default.(markdown.TOC)
 	// articleDescRenderVersion is the schema descriptor for render_version field.
-	articleDescRenderVersion := articleFields[15].Descriptor()
+	articleDescRenderVersion := articleFields[17].Descriptor()
 	// article.DefaultRenderVersion holds the default value on creation for the render_version field.
 	article.DefaultRenderVersion = articleDescRenderVersion.Default.(int)
 	// article.RenderVersionValidator is a validator for the "render_version" field. It is called by the builders before save.
 	article.RenderVersionValidator = articleDescRenderVersion.Validators[0].(func(int) error)
 	// articleDescSearchTags is the schema descriptor for search_tags field.
-	articleDescSearchTags := articleFields[23].Descriptor()
+	articleDescSearchTags := articleFields[25].Descriptor()
 	// article.DefaultSearchTags holds the default value on creation for the search_tags field.
 	article.DefaultSearchTags = articleDescSearchTags.Default.(string)
 	articlerevision.Policy = privacy.NewPolicies(schema.ArticleRevision{})

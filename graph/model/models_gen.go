@@ -39,6 +39,12 @@ type ArticleFilter struct {
 	FavoritedBy *string `json:"favoritedBy,omitempty"`
 }
 
+// How a list of articles is sorted.
+type ArticleOrder struct {
+	// What to sort by.
+	Field ArticleOrderField `json:"field"`
+}
+
 // A new session: tokens and the signed-in user.
 type AuthPayload struct {
 	// Short-lived token for the `Authorization: Bearer` header.
@@ -509,6 +515,74 @@ type VerifyEmailInput struct {
 type VerifyEmailPayload struct {
 	// The account whose address is now verified.
 	User *User `json:"user"`
+}
+
+// The sort orders of article lists, each descending with ties newest first. A cursor
+// carries its order's key and is refused (`BAD_USER_INPUT`) by another order.
+type ArticleOrderField string
+
+const (
+	// Most recently published first.
+	ArticleOrderFieldNewest ArticleOrderField = "NEWEST"
+	// Most favorites first.
+	ArticleOrderFieldMostFavorited ArticleOrderField = "MOST_FAVORITED"
+	// Most comments (replies included) first.
+	ArticleOrderFieldMostCommented ArticleOrderField = "MOST_COMMENTED"
+	// Hot first: `log10(max(1, favoritesCount + 2 × comments)) + publishedAt in Unix seconds
+	// / 45000`, so an article needs ten times the engagement of one published 12.5 hours
+	// later to rank level with it. The score changes only when its engagement does, so
+	// paging by cursor holds while reactions come in elsewhere.
+	ArticleOrderFieldTrending ArticleOrderField = "TRENDING"
+)
+
+var AllArticleOrderField = []ArticleOrderField{
+	ArticleOrderFieldNewest,
+	ArticleOrderFieldMostFavorited,
+	ArticleOrderFieldMostCommented,
+	ArticleOrderFieldTrending,
+}
+
+func (e ArticleOrderField) IsValid() bool {
+	switch e {
+	case ArticleOrderFieldNewest, ArticleOrderFieldMostFavorited, ArticleOrderFieldMostCommented, ArticleOrderFieldTrending:
+		return true
+	}
+	return false
+}
+
+func (e ArticleOrderField) String() string {
+	return string(e)
+}
+
+func (e *ArticleOrderField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ArticleOrderField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ArticleOrderField", str)
+	}
+	return nil
+}
+
+func (e ArticleOrderField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ArticleOrderField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ArticleOrderField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // Where an article is on its way to readers. Only a `PUBLISHED` article exists for anyone but

@@ -5,6 +5,7 @@ package paging
 import (
 	"encoding/base64"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -32,10 +33,13 @@ type Args struct {
 	Offset *int
 }
 
-// Key is the position of a row in a list ordered by (Time, ID).
+// Key is the position of a row in a list ordered by (Time, ID), or by (Rank, Time, ID)
+// when Ranked (the sort orders by a count or a score).
 type Key struct {
-	Time time.Time
-	ID   int
+	Rank   float64
+	Ranked bool
+	Time   time.Time
+	ID     int
 }
 
 // Window is validated Args: at most Limit rows after After and before Before, taken
@@ -107,11 +111,19 @@ func First(first *int, after *string) (Window, error) {
 	return Parse(Args{First: first, After: after})
 }
 
-const cursorPrefix = "k1:"
+const (
+	cursorPrefix       = "k1:"
+	rankedCursorPrefix = "k2:"
+)
 
 // EncodeCursor makes the opaque cursor of a row.
 func EncodeCursor(k Key) string {
-	raw := cursorPrefix + strconv.FormatInt(k.Time.UnixMicro(), 10) + ":" + strconv.Itoa(k.ID)
+	raw := cursorPrefix
+	if k.Ranked {
+		// The shortest text that reads back as exactly the same float64.
+		raw = rankedCursorPrefix + strconv.FormatFloat(k.Rank, 'g', -1, 64) + ":"
+	}
+	raw += strconv.FormatInt(k.Time.UnixMicro(), 10) + ":" + strconv.Itoa(k.ID)
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
@@ -121,9 +133,18 @@ func DecodeCursor(c string) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
+	var k Key
 	rest, ok := strings.CutPrefix(string(raw), cursorPrefix)
 	if !ok {
-		return Key{}, fmt.Errorf("unknown cursor version")
+		if rest, ok = strings.CutPrefix(string(raw), rankedCursorPrefix); !ok {
+			return Key{}, fmt.Errorf("unknown cursor version")
+		}
+		rank, tail, found := strings.Cut(rest, ":")
+		r, err := strconv.ParseFloat(rank, 64)
+		if !found || err != nil || math.IsNaN(r) || math.IsInf(r, 0) {
+			return Key{}, fmt.Errorf("malformed cursor rank")
+		}
+		k.Rank, k.Ranked, rest = r, true, tail
 	}
 	ts, id, ok := strings.Cut(rest, ":")
 	if !ok {
@@ -142,7 +163,8 @@ func DecodeCursor(c string) (Key, error) {
 	if micros < minCursorMicros || micros > maxCursorMicros {
 		return Key{}, fmt.Errorf("cursor time out of range")
 	}
-	return Key{Time: time.UnixMicro(micros).UTC(), ID: n}, nil
+	k.Time, k.ID = time.UnixMicro(micros).UTC(), n
+	return k, nil
 }
 
 // The times a cursor may carry: years 1 to 9999.

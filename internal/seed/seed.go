@@ -98,7 +98,7 @@ func Run(ctx context.Context, db *sql.DB, opts Options) error {
 	}{
 		{"users", []string{"id", "username", "username_key", "username_skeleton", "email", "password_hash", "bio", "image", "created_at", "updated_at"}, g.users, opts.Size.Users},
 		{"articles", []string{"id", "slug", "title", "description", "body", "author_id", "favorites_count", "created_at", "updated_at",
-			"published_at", "body_html", "excerpt", "word_count", "reading_time_minutes", "toc", "render_version"}, g.articles, opts.Size.Articles},
+			"published_at", "body_html", "excerpt", "word_count", "reading_time_minutes", "toc", "render_version", "search_tags"}, g.articles, opts.Size.Articles},
 		{"tags", []string{"id", "name", "articles_count", "created_at"}, g.tags, opts.Size.Tags},
 		{"article_tags", []string{"article_id", "tag_id"}, g.articleTags, 0},
 		{"comments", []string{"id", "body", "article_id", "author_id", "created_at", "updated_at"}, g.comments, opts.Size.Comments},
@@ -108,6 +108,11 @@ func Run(ctx context.Context, db *sql.DB, opts Options) error {
 	// Articles' tags and favorites are drawn before the articles are written, so that
 	// their counts can go in with them.
 	g.plan()
+	// The comments_count trigger would update an article per comment; the counts are set
+	// once, below, instead.
+	if _, err := tx.ExecContext(ctx, `ALTER TABLE comments DISABLE TRIGGER comments_count`); err != nil {
+		return fmt.Errorf("seed: pause comment counting: %w", err)
+	}
 	for _, st := range steps {
 		total := st.total
 		if st.table == "article_tags" {
@@ -117,7 +122,28 @@ func Run(ctx context.Context, db *sql.DB, opts Options) error {
 			return err
 		}
 	}
-	for _, t := range []string{"users", "articles", "tags", "comments", "follows"} {
+	if _, err := tx.ExecContext(ctx, `UPDATE articles a SET comments_count = c.n
+		FROM (SELECT article_id, count(*) AS n FROM comments GROUP BY article_id) c WHERE a.id = c.article_id`); err != nil {
+		return fmt.Errorf("seed: count comments: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `ALTER TABLE comments ENABLE TRIGGER comments_count`); err != nil {
+		return fmt.Errorf("seed: resume comment counting: %w", err)
+	}
+	// The notifications those follows, favorites and comments would have written, each
+	// its own (ungrouped), as in a store where every group was read before the next event.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO notifications (user_id, kind, actor_id, article_id, comment_id, read_at, created_at)
+		SELECT user_id, kind, actor_id, article_id, comment_id, CASE WHEN created_at < $1 THEN created_at END, created_at FROM (
+		  SELECT followee_id AS user_id, 'followed' AS kind, follower_id AS actor_id, NULL::bigint AS article_id, NULL::bigint AS comment_id, created_at FROM follows
+		  UNION ALL
+		  SELECT a.author_id, 'favorited', f.user_id, f.article_id, NULL, f.created_at
+		    FROM favorites f JOIN articles a ON a.id = f.article_id WHERE a.author_id <> f.user_id
+		  UNION ALL
+		  SELECT a.author_id, 'commented', c.author_id, c.article_id, c.id, c.created_at
+		    FROM comments c JOIN articles a ON a.id = c.article_id WHERE a.author_id <> c.author_id
+		) e ORDER BY created_at`, epoch.AddDate(0, 0, -7)); err != nil {
+		return fmt.Errorf("seed: notifications: %w", err)
+	}
+	for _, t := range []string{"users", "articles", "tags", "comments", "follows", "notifications"} {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(
 			`SELECT setval(pg_get_serial_sequence('%s', 'id'), (SELECT coalesce(max(id), 0) + 1 FROM %s), false)`, t, t)); err != nil {
 			return fmt.Errorf("seed: move %s id sequence: %w", t, err)
@@ -286,8 +312,12 @@ func (g *gen) articles(emit func(...any) error) error {
 			return fmt.Errorf("render article %d: %w", i, err)
 		}
 		// Published when written, as createArticle publishes by default.
+		tags := make([]string, len(g.tagsOf[i-1]))
+		for k, id := range g.tagsOf[i-1] {
+			tags[k] = tagName(id)
+		}
 		if err := emit(i, slug, t, g.para(14), body, 1+g.rng.IntN(g.size.Users), g.favCount[i-1], c, c, c,
-			doc.HTML, doc.Excerpt, doc.WordCount, doc.ReadingTimeMinutes, doc.TOC, markdown.Version); err != nil {
+			doc.HTML, doc.Excerpt, doc.WordCount, doc.ReadingTimeMinutes, doc.TOC, markdown.Version, strings.Join(tags, " ")); err != nil {
 			return err
 		}
 	}
@@ -296,12 +326,15 @@ func (g *gen) articles(emit func(...any) error) error {
 
 func (g *gen) tags(emit func(...any) error) error {
 	for i := 1; i <= g.size.Tags; i++ {
-		if err := emit(i, fmt.Sprintf("tag-%04d", i), g.tagCount[i-1], epoch); err != nil {
+		if err := emit(i, tagName(i), g.tagCount[i-1], epoch); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// tagName is the name of seeded tag id.
+func tagName(id int) string { return fmt.Sprintf("tag-%04d", id) }
 
 func (g *gen) articleTags(emit func(...any) error) error {
 	for i, tags := range g.tagsOf {

@@ -93,13 +93,26 @@ func TestSeedSizesAndCounts(t *testing.T) {
 	var bad int
 	if err := db.QueryRow(`SELECT
 		(SELECT count(*) FROM articles a WHERE favorites_count <> (SELECT count(*) FROM favorites f WHERE f.article_id = a.id)) +
+		(SELECT count(*) FROM articles a WHERE comments_count <> (SELECT count(*) FROM comments c WHERE c.article_id = a.id)) +
+		(SELECT count(*) FROM articles WHERE trending_score <> inkwell_trending(favorites_count, comments_count, published_at)) +
 		(SELECT count(*) FROM tags t WHERE articles_count <> (SELECT count(*) FROM article_tags at WHERE at.tag_id = t.id)) +
 		(SELECT count(*) FROM follows WHERE follower_id = followee_id)`).Scan(&bad); err != nil || bad != 0 {
 		t.Fatalf("%d rows with wrong counts or self-follows (err %v)", bad, err)
 	}
-	// New rows after a seed get fresh ids.
+	// New rows after a seed get fresh ids, and the comment counter runs again.
 	if _, err := db.Exec(`INSERT INTO tags (name, articles_count, created_at) VALUES ('fresh', 0, now())`); err != nil {
 		t.Fatalf("insert after seed: %v", err)
+	}
+	var before, after int
+	if err := db.QueryRow(`SELECT comments_count FROM articles WHERE id = 1`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO comments (body, article_id, author_id, created_at, updated_at, depth, deleted)
+		VALUES ('more', 1, 1, now(), now(), 0, false)`); err != nil {
+		t.Fatalf("comment after seed: %v", err)
+	}
+	if err := db.QueryRow(`SELECT comments_count FROM articles WHERE id = 1`).Scan(&after); err != nil || after != before+1 {
+		t.Errorf("comments_count %d after a new comment, was %d (err %v): the trigger is off", after, before, err)
 	}
 }
 

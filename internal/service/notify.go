@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/lib/pq"
 
 	"inkwell/ent"
@@ -167,26 +167,27 @@ type NotificationList struct {
 // Notifications lists the viewer's notifications, one per group, newest first.
 func (s *Acting) Notifications(ctx context.Context, w paging.Window) (NotificationList, error) {
 	uid := s.viewer.UserID
-	args := []any{uid, w.Limit + 1}
-	bound := ""
-	if w.After != nil {
-		args = append(args, w.After.ID)
-		bound = ` AND n.id < $3`
-	}
 	const from = ` FROM notifications n WHERE n.user_id = $1 AND NOT n.superseded AND ` + visible
-	ids, err := column[int](ctx, s.db, `SELECT n.id`+from+bound+` ORDER BY n.id DESC LIMIT $2 OFFSET `+strconv.Itoa(w.Offset), args...)
+	q := s.db.Notification.Query().Where(notification.UserID(uid), notification.Superseded(false),
+		func(sel *sql.Selector) {
+			sel.Where(sql.P(func(b *sql.Builder) {
+				b.WriteString(`(article_id IS NULL OR EXISTS (SELECT 1 FROM articles a WHERE a.id = ` + sel.C(notification.FieldArticleID) +
+					` AND a.status = 'published'))`)
+			}))
+		})
+	if w.After != nil {
+		q.Where(notification.IDLT(w.After.ID))
+	}
+	rows, err := q.Order(ent.Desc(notification.FieldID)).Limit(w.Limit + 1).Offset(w.Offset).All(ctx)
 	if err != nil {
 		return NotificationList{}, fmt.Errorf("notifications: %w", err)
 	}
-	l := NotificationList{Count: func(ctx context.Context) (int, error) {
-		return count(ctx, s.db, `SELECT count(*)`+from, uid)
-	}}
-	rows, err := s.notificationsByID(ctx, ids)
-	if err != nil {
-		return NotificationList{}, err
-	}
-	l.Page = paging.Cut(w, rows, notificationKey)
-	return l, nil
+	return NotificationList{
+		Page: paging.Cut(w, rows, notificationKey),
+		Count: func(ctx context.Context) (int, error) {
+			return count(ctx, s.db, `SELECT count(*)`+from, uid)
+		},
+	}, nil
 }
 
 func notificationKey(n *ent.Notification) paging.Key { return paging.Key{Time: n.CreatedAt, ID: n.ID} }

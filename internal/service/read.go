@@ -13,6 +13,7 @@ import (
 	"inkwell/ent/predicate"
 	"inkwell/ent/tag"
 	"inkwell/ent/user"
+	"inkwell/internal/apperr"
 	"inkwell/internal/cache"
 	"inkwell/internal/paging"
 )
@@ -30,8 +31,45 @@ type ArticleList struct {
 	Count func(context.Context) (int, error)
 }
 
-// Articles lists articles newest first.
-func (s *Service) Articles(ctx context.Context, w paging.Window, f ArticleFilter) (ArticleList, error) {
+// ArticleOrder is how a list of articles is sorted; the zero value is newest first.
+type ArticleOrder string
+
+// The sort orders: each descending, ties newest first.
+const (
+	Newest        ArticleOrder = ""
+	MostFavorited ArticleOrder = "most_favorited"
+	MostCommented ArticleOrder = "most_commented"
+	Trending      ArticleOrder = "trending"
+)
+
+// listOrderOf is the list order of o.
+func listOrderOf(o ArticleOrder) (listOrder, error) {
+	ranked := func(col string, rank func(*ent.Article) float64) listOrder {
+		return listOrder{col: article.FieldPublishedAt, rank: col, key: func(a *ent.Article) paging.Key {
+			k := ArticleKey(a)
+			k.Rank, k.Ranked = rank(a), true
+			return k
+		}}
+	}
+	switch o {
+	case Newest:
+		return byPublication, nil
+	case MostFavorited:
+		return ranked(article.FieldFavoritesCount, func(a *ent.Article) float64 { return float64(a.FavoritesCount) }), nil
+	case MostCommented:
+		return ranked(article.FieldCommentsCount, func(a *ent.Article) float64 { return float64(a.CommentsCount) }), nil
+	case Trending:
+		return ranked(article.FieldTrendingScore, func(a *ent.Article) float64 { return a.TrendingScore }), nil
+	}
+	return listOrder{}, apperr.BadInput("orderBy", "is not a sort order")
+}
+
+// Articles lists articles in order o (newest first by default).
+func (s *Service) Articles(ctx context.Context, w paging.Window, f ArticleFilter, o ArticleOrder) (ArticleList, error) {
+	by, err := listOrderOf(o)
+	if err != nil {
+		return ArticleList{}, err
+	}
 	var preds []predicate.Article
 	if t := strings.TrimSpace(f.Tag); t != "" {
 		preds = append(preds, article.HasTagsWith(tag.Name(tagName(t))))
@@ -45,11 +83,15 @@ func (s *Service) Articles(ctx context.Context, w paging.Window, f ArticleFilter
 	if len(preds) > 0 {
 		// Tags, names and favorites decide these lists too; no key names them, so what is
 		// built from them is not kept.
-		return s.articleListPaged(ctx, w, uncovered, byPublication, publishedOnly(preds...))
+		return s.articleListPaged(ctx, w, uncovered, by, publishedOnly(preds...))
+	}
+	if by.rank != "" {
+		// Every favorite and comment may reorder these; no key names them all.
+		return s.articleListPaged(ctx, w, uncovered, by, publishedOnly())
 	}
 	// Only publishing, unpublishing or deleting an article changes the whole list.
 	cache.Note(ctx, cache.ArticleLists, 0)
-	return s.articleListPaged(ctx, w, cache.Covered, byPublication, publishedOnly())
+	return s.articleListPaged(ctx, w, cache.Covered, by, publishedOnly())
 }
 
 // publishedOnly is preds and published articles only: the lists of everyone's articles.
@@ -108,17 +150,19 @@ func (s *Acting) Feed(ctx context.Context, w paging.Window) (ArticleList, error)
 		func(sel *sql.Selector) { sel.Where(page) })
 }
 
-// listOrder is a list's order, newest first by a time column, and its cursors' key.
+// listOrder is a list's order, newest first by a time column (after a rank column, when
+// rank is set), and its cursors' key.
 type listOrder struct {
-	col string
-	key func(*ent.Article) paging.Key
+	col  string
+	rank string
+	key  func(*ent.Article) paging.Key
 }
 
 var (
 	// byPublication orders published articles.
-	byPublication = listOrder{article.FieldPublishedAt, ArticleKey}
+	byPublication = listOrder{col: article.FieldPublishedAt, key: ArticleKey}
 	// byUpdate orders drafts, last changed first.
-	byUpdate = listOrder{article.FieldUpdatedAt, func(a *ent.Article) paging.Key {
+	byUpdate = listOrder{col: article.FieldUpdatedAt, key: func(a *ent.Article) paging.Key {
 		return paging.Key{Time: a.UpdatedAt, ID: a.ID}
 	}}
 )
@@ -129,15 +173,27 @@ var (
 func (s *Service) articleListPaged(ctx context.Context, w paging.Window, cover func(context.Context) context.Context,
 	by listOrder, preds []predicate.Article, pagePreds ...predicate.Article,
 ) (ArticleList, error) {
+	for _, c := range []*paging.Key{w.After, w.Before} {
+		if c != nil && c.Ranked != (by.rank != "") {
+			return ArticleList{}, apperr.BadInput(map[bool]string{true: "after", false: "before"}[c == w.After],
+				"is a cursor of another sort order")
+		}
+	}
 	q := s.db.Article.Query().Where(preds...)
 	count := func(ctx context.Context) (int, error) { return q.Clone().Count(cover(ctx)) }
-	page := q.Clone().Where(pagePreds...).Where(keyset(w, true, by.col, article.FieldID)).
-		Order(order[article.OrderOption](w, true, by.col, article.FieldID)...).
-		Limit(w.Limit + 1)
+	page := q.Clone().Where(pagePreds...)
+	cols := []string{article.FieldID, by.col}
+	if by.rank != "" {
+		page.Where(rankedKeyset(w, by.rank, by.col)).Order(rankedOrder(w, by.rank, by.col)...)
+		cols = append(cols, by.rank)
+	} else {
+		page.Where(keyset(w, true, by.col, article.FieldID)).Order(order[article.OrderOption](w, true, by.col, article.FieldID)...)
+	}
+	page.Limit(w.Limit + 1)
 	if w.Offset > 0 {
 		page.Offset(w.Offset)
 	}
-	rows, err := page.Select(article.FieldID, by.col).All(cover(ctx))
+	rows, err := page.Select(cols...).All(cover(ctx))
 	if err != nil {
 		return ArticleList{}, err
 	}
@@ -180,6 +236,30 @@ func keyset(w paging.Window, desc bool, timeCol, idCol string) func(*sql.Selecto
 			}
 		}
 	}
+}
+
+// rankedKeyset narrows a query to w's cursors in a list ordered by (rank, time, id), all
+// descending.
+func rankedKeyset(w paging.Window, rankCol, timeCol string) func(*sql.Selector) {
+	return func(s *sql.Selector) {
+		cols := []string{s.C(rankCol), s.C(timeCol), s.C(article.FieldID)}
+		if k := w.After; k != nil {
+			s.Where(sql.CompositeLT(cols, k.Rank, k.Time, k.ID))
+		}
+		if k := w.Before; k != nil {
+			s.Where(sql.CompositeGT(cols, k.Rank, k.Time, k.ID))
+		}
+	}
+}
+
+// rankedOrder sorts by (rank, time, id) descending, or ascending when w pages backward.
+func rankedOrder(w paging.Window, rankCol, timeCol string) []article.OrderOption {
+	opt := sql.OrderDesc()
+	if w.Backward {
+		opt = sql.OrderAsc()
+	}
+	return []article.OrderOption{sql.OrderByField(rankCol, opt).ToFunc(), sql.OrderByField(timeCol, opt).ToFunc(),
+		sql.OrderByField(article.FieldID, opt).ToFunc()}
 }
 
 // order sorts in list order, or against it when w pages backward (the page is turned
