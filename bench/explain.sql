@@ -39,6 +39,6 @@ EXPLAIN (COSTS OFF) SELECT * FROM tags WHERE articles_count > 0
 -- Articles with a tag, most recently published first (Query.articles(filter: {tag})).
 EXPLAIN (COSTS OFF) SELECT id, published_at FROM articles a
  WHERE EXISTS (SELECT 1 FROM article_tags at JOIN tags t ON t.id = at.tag_id
-               WHERE at.article_id = a.id AND t.name = 'tag-0042')
+               WHERE at.article_id = a.id AND t.name = 'topic0042')
    AND status = 'published'
  ORDER BY published_at DESC, id DESC LIMIT 21;

@@ -161,6 +161,12 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
+	if o.explain {
+		if err := explain(ctx, db, out, size.Name); err != nil {
+			return err
+		}
+		log.Printf("explain: no sequential scan of articles or notifications; plans in %s", filepath.Join(out, "explain.txt"))
+	}
 	targets, inkCfg, err := startServers(ctx, st, work, kit, dbURL, o.pool, ds)
 	if err != nil {
 		return err

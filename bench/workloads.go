@@ -91,7 +91,7 @@ type dataset struct {
 	usernames []string // by user id - 1 (seeded ids are 1..n)
 	slugs     []string // by article id - 1
 	tags      []string // every tag in use
-	terms     []string // search queries: names of tags on 10 to 40 articles
+	terms     []string // search queries: the name of a tag on 10 to 40 articles
 	tokens    []string // bearer token by user id - 1; empty until minted
 	headers   []http.Header
 }
@@ -109,6 +109,8 @@ func loadDataset(ctx context.Context, db *sql.DB) (*dataset, error) {
 	if d.tags, err = column(ctx, db, `SELECT name FROM tags WHERE articles_count > 0 ORDER BY id`); err != nil {
 		return nil, err
 	}
+	// A seeded tag's name (topic0042) is one word in its articles' text, and a rare one,
+	// as most searched words are.
 	if d.terms, err = column(ctx, db, `SELECT name FROM tags WHERE articles_count BETWEEN 10 AND 40 ORDER BY id`); err != nil {
 		return nil, err
 	}

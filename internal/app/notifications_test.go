@@ -329,7 +329,6 @@ func TestNotificationAddedRacingWrites(t *testing.T) {
 	close(start)
 	id := s.Subscribe(ntAdded, map[string]any{"after": cursor})
 	seen := map[string]bool{}
-	var ids []string
 	for range fans {
 		var m ntAddedMsg
 		s.Next(id).Decode(t, &m)
@@ -337,7 +336,6 @@ func TestNotificationAddedRacingWrites(t *testing.T) {
 			t.Fatalf("%s sent twice", m.NotificationAdded.ID)
 		}
 		seen[m.NotificationAdded.ID] = true
-		ids = append(ids, m.NotificationAdded.ID)
 	}
 	wg.Wait()
 	s.Quiet(quietFor)

@@ -28,7 +28,7 @@ func TestExamplesMatchSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"GlobalFeed", "ArticlePage", "SignIn", "YourFeed", "WriteDraft", "YourDrafts", "Publish", "RequestUpload", "Reply", "Search"}
+	want := []string{"GlobalFeed", "ArticlePage", "SignIn", "YourFeed", "WriteDraft", "YourDrafts", "Publish", "RequestUpload", "Reply", "Search", "Notifications"}
 	if len(examples) != len(want) {
 		t.Fatalf("%d examples, want %d (%v)", len(examples), len(want), want)
 	}

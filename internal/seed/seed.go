@@ -334,7 +334,7 @@ func (g *gen) tags(emit func(...any) error) error {
 }
 
 // tagName is the name of seeded tag id.
-func tagName(id int) string { return fmt.Sprintf("tag-%04d", id) }
+func tagName(id int) string { return fmt.Sprintf("topic%04d", id) }
 
 func (g *gen) articleTags(emit func(...any) error) error {
 	for i, tags := range g.tagsOf {

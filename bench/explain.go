@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// plans are the first pages the issue asks to be index scans at every size, as the
+// service sends them; -explain writes their EXPLAIN to -out/explain.txt.
+var plans = []struct{ name, query string }{
+	{"articles(orderBy: NEWEST)", `SELECT id, published_at FROM articles WHERE status = 'published'
+		ORDER BY published_at DESC, id DESC LIMIT 21`},
+	{"articles(orderBy: MOST_FAVORITED)", `SELECT id, published_at, favorites_count FROM articles WHERE status = 'published'
+		ORDER BY favorites_count DESC, published_at DESC, id DESC LIMIT 21`},
+	{"articles(orderBy: MOST_COMMENTED)", `SELECT id, published_at, comments_count FROM articles WHERE status = 'published'
+		ORDER BY comments_count DESC, published_at DESC, id DESC LIMIT 21`},
+	{"articles(orderBy: TRENDING)", `SELECT id, published_at, trending_score FROM articles WHERE status = 'published'
+		ORDER BY trending_score DESC, published_at DESC, id DESC LIMIT 21`},
+	{"W7 tag page", `SELECT id, published_at FROM articles WHERE status = 'published'
+		AND id IN (SELECT t.article_id FROM article_tags t JOIN tags g ON g.id = t.tag_id WHERE g.name = 'topic0001')
+		ORDER BY published_at DESC, id DESC LIMIT 21`},
+	{"W8 notifications", `SELECT * FROM notifications n WHERE n.user_id = 42 AND NOT n.superseded
+		AND (n.article_id IS NULL OR EXISTS (SELECT 1 FROM articles a WHERE a.id = n.article_id AND a.status = 'published'))
+		ORDER BY n.id DESC LIMIT 21`},
+	{"W8 unread count", `SELECT count(*) FROM notifications n WHERE n.user_id = 42 AND NOT n.superseded AND n.read_at IS NULL
+		AND (n.article_id IS NULL OR EXISTS (SELECT 1 FROM articles a WHERE a.id = n.article_id AND a.status = 'published'))`},
+}
+
+// explain writes the plans of plans to out/explain.txt, and says which read a large
+// table whole.
+func explain(ctx context.Context, db *sql.DB, out, size string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) at size %s\n", size)
+	var seq []string
+	for _, p := range plans {
+		lines, err := planOf(ctx, db, p.query)
+		if err != nil {
+			return fmt.Errorf("explain %s: %w", p.name, err)
+		}
+		fmt.Fprintf(&b, "\n-- %s\n", p.name)
+		for _, line := range lines {
+			b.WriteString(line + "\n")
+			if strings.Contains(line, "Seq Scan on articles") || strings.Contains(line, "Seq Scan on notifications") {
+				seq = append(seq, p.name)
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(out, "explain.txt"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	if len(seq) > 0 {
+		return fmt.Errorf("sequential scans of a large table in: %s (see %s)", strings.Join(seq, ", "), filepath.Join(out, "explain.txt"))
+	}
+	return nil
+}
+
+// planOf is query's EXPLAIN ANALYZE, line by line.
+func planOf(ctx context.Context, db *sql.DB, query string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) "+query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return nil, err
+		}
+		out = append(out, line)
+	}
+	return out, rows.Err()
+}
