@@ -12,6 +12,18 @@ import (
 // plans are the first pages the issue asks to be index scans at every size, as the
 // service sends them; -explain writes their EXPLAIN to -out/explain.txt.
 var plans = []struct{ name, query string }{
+	{"W1 home feed page (followed authors and tags)", `SELECT id, published_at FROM articles
+		WHERE status = 'published'
+		  AND (articles.author_id IN (SELECT followee_id FROM follows WHERE follower_id = 42)
+		    OR articles.id IN (SELECT t.article_id FROM article_tags t WHERE t.tag_id IN (SELECT tag_id FROM tag_follows WHERE user_id = 42)))
+		  AND articles.id IN (
+		    (SELECT a.id FROM articles a WHERE a.author_id IN (SELECT followee_id FROM follows WHERE follower_id = 42)
+		       AND a.status = 'published' ORDER BY a.published_at DESC, a.id DESC LIMIT 21)
+		    UNION
+		    (SELECT a.id FROM articles a WHERE a.id IN (SELECT t.article_id FROM article_tags t
+		       WHERE t.tag_id IN (SELECT tag_id FROM tag_follows WHERE user_id = 42))
+		       AND a.status = 'published' ORDER BY a.published_at DESC, a.id DESC LIMIT 21))
+		ORDER BY published_at DESC, id DESC LIMIT 21`},
 	{"articles(orderBy: NEWEST)", `SELECT id, published_at FROM articles WHERE status = 'published'
 		ORDER BY published_at DESC, id DESC LIMIT 21`},
 	{"articles(orderBy: MOST_FAVORITED)", `SELECT id, published_at, favorites_count FROM articles WHERE status = 'published'
@@ -20,9 +32,17 @@ var plans = []struct{ name, query string }{
 		ORDER BY comments_count DESC, published_at DESC, id DESC LIMIT 21`},
 	{"articles(orderBy: TRENDING)", `SELECT id, published_at, trending_score FROM articles WHERE status = 'published'
 		ORDER BY trending_score DESC, published_at DESC, id DESC LIMIT 21`},
-	{"W7 tag page", `SELECT id, published_at FROM articles WHERE status = 'published'
+	{"W7 tag page (the most used tag)", `SELECT id, published_at FROM articles WHERE status = 'published'
 		AND id IN (SELECT t.article_id FROM article_tags t JOIN tags g ON g.id = t.tag_id WHERE g.name = 'topic0001')
+		AND id IN (SELECT t.article_id FROM article_tags t WHERE t.tag_id = (SELECT id FROM tags WHERE name = 'topic0001')
+		  AND t.published_at IS NOT NULL ORDER BY t.published_at DESC, t.article_id DESC LIMIT 21)
 		ORDER BY published_at DESC, id DESC LIMIT 21`},
+	{"W6 search (a tag's name)", `SELECT p.id, p.rank, p.t FROM (SELECT m.* FROM (
+		  SELECT r.id, ts_rank_cd(r.search_vector, q) AS rank, r.published_at AS t, q
+		    FROM articles r, inkwell_tsquery('topic1234') AS q
+		   WHERE r.status = 'published' AND r.search_vector @@ q) m
+		 ORDER BY m.rank DESC, m.t DESC, m.id DESC LIMIT 21) p
+		JOIN articles r ON r.id = p.id ORDER BY p.rank DESC, p.t DESC, p.id DESC`},
 	{"W8 notifications", `SELECT * FROM notifications n WHERE n.user_id = 42 AND NOT n.superseded
 		AND (n.article_id IS NULL OR EXISTS (SELECT 1 FROM articles a WHERE a.id = n.article_id AND a.status = 'published'))
 		ORDER BY n.id DESC LIMIT 21`},

@@ -8,6 +8,7 @@ import (
 	"inkwell/ent/articletag"
 	"inkwell/ent/tag"
 	"strings"
+	"time"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
@@ -20,6 +21,8 @@ type ArticleTag struct {
 	ArticleID int `json:"article_id,omitempty"`
 	// TagID holds the value of the "tag_id" field.
 	TagID int `json:"tag_id,omitempty"`
+	// PublishedAt holds the value of the "published_at" field.
+	PublishedAt *time.Time `json:"published_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ArticleTagQuery when eager-loading is set.
 	Edges        ArticleTagEdges `json:"edges"`
@@ -66,6 +69,8 @@ func (*ArticleTag) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case articletag.FieldArticleID, articletag.FieldTagID:
 			values[i] = new(sql.NullInt64)
+		case articletag.FieldPublishedAt:
+			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
 		}
@@ -92,6 +97,13 @@ func (_m *ArticleTag) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field tag_id", values[i])
 			} else if value.Valid {
 				_m.TagID = int(value.Int64)
+			}
+		case articletag.FieldPublishedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field published_at", values[i])
+			} else if value.Valid {
+				_m.PublishedAt = new(time.Time)
+				*_m.PublishedAt = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -143,6 +155,11 @@ func (_m *ArticleTag) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("tag_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.TagID))
+	builder.WriteString(", ")
+	if v := _m.PublishedAt; v != nil {
+		builder.WriteString("published_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -9,6 +9,7 @@ import (
 	"inkwell/ent/article"
 	"inkwell/ent/articletag"
 	"inkwell/ent/tag"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -32,6 +33,20 @@ func (_c *ArticleTagCreate) SetArticleID(v int) *ArticleTagCreate {
 // SetTagID sets the "tag_id" field.
 func (_c *ArticleTagCreate) SetTagID(v int) *ArticleTagCreate {
 	_c.mutation.SetTagID(v)
+	return _c
+}
+
+// SetPublishedAt sets the "published_at" field.
+func (_c *ArticleTagCreate) SetPublishedAt(v time.Time) *ArticleTagCreate {
+	_c.mutation.SetPublishedAt(v)
+	return _c
+}
+
+// SetNillablePublishedAt sets the "published_at" field if the given value is not nil.
+func (_c *ArticleTagCreate) SetNillablePublishedAt(v *time.Time) *ArticleTagCreate {
+	if v != nil {
+		_c.SetPublishedAt(*v)
+	}
 	return _c
 }
 
@@ -114,6 +129,10 @@ func (_c *ArticleTagCreate) createSpec() (*ArticleTag, *sqlgraph.CreateSpec) {
 		_spec = sqlgraph.NewCreateSpec(articletag.Table, nil)
 	)
 	_spec.OnConflict = _c.conflict
+	if value, ok := _c.mutation.PublishedAt(); ok {
+		_spec.SetField(articletag.FieldPublishedAt, field.TypeTime, value)
+		_node.PublishedAt = &value
+	}
 	if nodes := _c.mutation.ArticleIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -224,6 +243,24 @@ func (u *ArticleTagUpsert) UpdateTagID() *ArticleTagUpsert {
 	return u
 }
 
+// SetPublishedAt sets the "published_at" field.
+func (u *ArticleTagUpsert) SetPublishedAt(v time.Time) *ArticleTagUpsert {
+	u.Set(articletag.FieldPublishedAt, v)
+	return u
+}
+
+// UpdatePublishedAt sets the "published_at" field to the value that was provided on create.
+func (u *ArticleTagUpsert) UpdatePublishedAt() *ArticleTagUpsert {
+	u.SetExcluded(articletag.FieldPublishedAt)
+	return u
+}
+
+// ClearPublishedAt clears the value of the "published_at" field.
+func (u *ArticleTagUpsert) ClearPublishedAt() *ArticleTagUpsert {
+	u.SetNull(articletag.FieldPublishedAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -289,6 +326,27 @@ func (u *ArticleTagUpsertOne) SetTagID(v int) *ArticleTagUpsertOne {
 func (u *ArticleTagUpsertOne) UpdateTagID() *ArticleTagUpsertOne {
 	return u.Update(func(s *ArticleTagUpsert) {
 		s.UpdateTagID()
+	})
+}
+
+// SetPublishedAt sets the "published_at" field.
+func (u *ArticleTagUpsertOne) SetPublishedAt(v time.Time) *ArticleTagUpsertOne {
+	return u.Update(func(s *ArticleTagUpsert) {
+		s.SetPublishedAt(v)
+	})
+}
+
+// UpdatePublishedAt sets the "published_at" field to the value that was provided on create.
+func (u *ArticleTagUpsertOne) UpdatePublishedAt() *ArticleTagUpsertOne {
+	return u.Update(func(s *ArticleTagUpsert) {
+		s.UpdatePublishedAt()
+	})
+}
+
+// ClearPublishedAt clears the value of the "published_at" field.
+func (u *ArticleTagUpsertOne) ClearPublishedAt() *ArticleTagUpsertOne {
+	return u.Update(func(s *ArticleTagUpsert) {
+		s.ClearPublishedAt()
 	})
 }
 
@@ -497,6 +555,27 @@ func (u *ArticleTagUpsertBulk) SetTagID(v int) *ArticleTagUpsertBulk {
 func (u *ArticleTagUpsertBulk) UpdateTagID() *ArticleTagUpsertBulk {
 	return u.Update(func(s *ArticleTagUpsert) {
 		s.UpdateTagID()
+	})
+}
+
+// SetPublishedAt sets the "published_at" field.
+func (u *ArticleTagUpsertBulk) SetPublishedAt(v time.Time) *ArticleTagUpsertBulk {
+	return u.Update(func(s *ArticleTagUpsert) {
+		s.SetPublishedAt(v)
+	})
+}
+
+// UpdatePublishedAt sets the "published_at" field to the value that was provided on create.
+func (u *ArticleTagUpsertBulk) UpdatePublishedAt() *ArticleTagUpsertBulk {
+	return u.Update(func(s *ArticleTagUpsert) {
+		s.UpdatePublishedAt()
+	})
+}
+
+// ClearPublishedAt clears the value of the "published_at" field.
+func (u *ArticleTagUpsertBulk) ClearPublishedAt() *ArticleTagUpsertBulk {
+	return u.Update(func(s *ArticleTagUpsert) {
+		s.ClearPublishedAt()
 	})
 }
 

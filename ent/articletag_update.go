@@ -10,6 +10,7 @@ import (
 	"inkwell/ent/articletag"
 	"inkwell/ent/predicate"
 	"inkwell/ent/tag"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -55,6 +56,26 @@ func (_u *ArticleTagUpdate) SetNillableTagID(v *int) *ArticleTagUpdate {
 	if v != nil {
 		_u.SetTagID(*v)
 	}
+	return _u
+}
+
+// SetPublishedAt sets the "published_at" field.
+func (_u *ArticleTagUpdate) SetPublishedAt(v time.Time) *ArticleTagUpdate {
+	_u.mutation.SetPublishedAt(v)
+	return _u
+}
+
+// SetNillablePublishedAt sets the "published_at" field if the given value is not nil.
+func (_u *ArticleTagUpdate) SetNillablePublishedAt(v *time.Time) *ArticleTagUpdate {
+	if v != nil {
+		_u.SetPublishedAt(*v)
+	}
+	return _u
+}
+
+// ClearPublishedAt clears the value of the "published_at" field.
+func (_u *ArticleTagUpdate) ClearPublishedAt() *ArticleTagUpdate {
+	_u.mutation.ClearPublishedAt()
 	return _u
 }
 
@@ -140,6 +161,12 @@ func (_u *ArticleTagUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 				ps[i](selector)
 			}
 		}
+	}
+	if value, ok := _u.mutation.PublishedAt(); ok {
+		_spec.SetField(articletag.FieldPublishedAt, field.TypeTime, value)
+	}
+	if _u.mutation.PublishedAtCleared() {
+		_spec.ClearField(articletag.FieldPublishedAt, field.TypeTime)
 	}
 	if _u.mutation.ArticleCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -246,6 +273,26 @@ func (_u *ArticleTagUpdateOne) SetNillableTagID(v *int) *ArticleTagUpdateOne {
 	if v != nil {
 		_u.SetTagID(*v)
 	}
+	return _u
+}
+
+// SetPublishedAt sets the "published_at" field.
+func (_u *ArticleTagUpdateOne) SetPublishedAt(v time.Time) *ArticleTagUpdateOne {
+	_u.mutation.SetPublishedAt(v)
+	return _u
+}
+
+// SetNillablePublishedAt sets the "published_at" field if the given value is not nil.
+func (_u *ArticleTagUpdateOne) SetNillablePublishedAt(v *time.Time) *ArticleTagUpdateOne {
+	if v != nil {
+		_u.SetPublishedAt(*v)
+	}
+	return _u
+}
+
+// ClearPublishedAt clears the value of the "published_at" field.
+func (_u *ArticleTagUpdateOne) ClearPublishedAt() *ArticleTagUpdateOne {
+	_u.mutation.ClearPublishedAt()
 	return _u
 }
 
@@ -363,6 +410,12 @@ func (_u *ArticleTagUpdateOne) sqlSave(ctx context.Context) (_node *ArticleTag, 
 				ps[i](selector)
 			}
 		}
+	}
+	if value, ok := _u.mutation.PublishedAt(); ok {
+		_spec.SetField(articletag.FieldPublishedAt, field.TypeTime, value)
+	}
+	if _u.mutation.PublishedAtCleared() {
+		_spec.ClearField(articletag.FieldPublishedAt, field.TypeTime)
 	}
 	if _u.mutation.ArticleCleared() {
 		edge := &sqlgraph.EdgeSpec{

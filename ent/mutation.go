@@ -3326,6 +3326,7 @@ type ArticleTagMutation struct {
 	config
 	op             Op
 	typ            string
+	published_at   *time.Time
 	clearedFields  map[string]struct{}
 	article        *int
 	clearedarticle bool
@@ -3410,6 +3411,38 @@ func (m *ArticleTagMutation) TagID() (r int, exists bool) {
 // ResetTagID resets all changes to the "tag_id" field.
 func (m *ArticleTagMutation) ResetTagID() {
 	m.tag = nil
+}
+
+// SetPublishedAt sets the "published_at" field.
+func (m *ArticleTagMutation) SetPublishedAt(t time.Time) {
+	m.published_at = &t
+}
+
+// PublishedAt returns the value of the "published_at" field in the mutation.
+func (m *ArticleTagMutation) PublishedAt() (r time.Time, exists bool) {
+	v := m.published_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearPublishedAt clears the value of the "published_at" field.
+func (m *ArticleTagMutation) ClearPublishedAt() {
+	m.published_at = nil
+	m.clearedFields[articletag.FieldPublishedAt] = struct{}{}
+}
+
+// PublishedAtCleared returns if the "published_at" field was cleared in this mutation.
+func (m *ArticleTagMutation) PublishedAtCleared() bool {
+	_, ok := m.clearedFields[articletag.FieldPublishedAt]
+	return ok
+}
+
+// ResetPublishedAt resets all changes to the "published_at" field.
+func (m *ArticleTagMutation) ResetPublishedAt() {
+	m.published_at = nil
+	delete(m.clearedFields, articletag.FieldPublishedAt)
 }
 
 // ClearArticle clears the "article" edge to the Article entity.
@@ -3500,12 +3533,15 @@ func (m *ArticleTagMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ArticleTagMutation) Fields() []string {
-	fields := make([]string, 0, 2)
+	fields := make([]string, 0, 3)
 	if m.article != nil {
 		fields = append(fields, articletag.FieldArticleID)
 	}
 	if m.tag != nil {
 		fields = append(fields, articletag.FieldTagID)
+	}
+	if m.published_at != nil {
+		fields = append(fields, articletag.FieldPublishedAt)
 	}
 	return fields
 }
@@ -3519,6 +3555,8 @@ func (m *ArticleTagMutation) Field(name string) (ent.Value, bool) {
 		return m.ArticleID()
 	case articletag.FieldTagID:
 		return m.TagID()
+	case articletag.FieldPublishedAt:
+		return m.PublishedAt()
 	}
 	return nil, false
 }
@@ -3548,6 +3586,13 @@ func (m *ArticleTagMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetTagID(v)
+		return nil
+	case articletag.FieldPublishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPublishedAt(v)
 		return nil
 	}
 	return fmt.Errorf("unknown ArticleTag field %s", name)
@@ -3581,7 +3626,11 @@ func (m *ArticleTagMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *ArticleTagMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(articletag.FieldPublishedAt) {
+		fields = append(fields, articletag.FieldPublishedAt)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -3594,6 +3643,11 @@ func (m *ArticleTagMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *ArticleTagMutation) ClearField(name string) error {
+	switch name {
+	case articletag.FieldPublishedAt:
+		m.ClearPublishedAt()
+		return nil
+	}
 	return fmt.Errorf("unknown ArticleTag nullable field %s", name)
 }
 
@@ -3606,6 +3660,9 @@ func (m *ArticleTagMutation) ResetField(name string) error {
 		return nil
 	case articletag.FieldTagID:
 		m.ResetTagID()
+		return nil
+	case articletag.FieldPublishedAt:
+		m.ResetPublishedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown ArticleTag field %s", name)

@@ -15,6 +15,8 @@ const (
 	FieldArticleID = "article_id"
 	// FieldTagID holds the string denoting the tag_id field in the database.
 	FieldTagID = "tag_id"
+	// FieldPublishedAt holds the string denoting the published_at field in the database.
+	FieldPublishedAt = "published_at"
 	// EdgeArticle holds the string denoting the article edge name in mutations.
 	EdgeArticle = "article"
 	// EdgeTag holds the string denoting the tag edge name in mutations.
@@ -45,6 +47,7 @@ const (
 var Columns = []string{
 	FieldArticleID,
 	FieldTagID,
+	FieldPublishedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -78,6 +81,11 @@ func ByArticleID(opts ...sql.OrderTermOption) OrderOption {
 // ByTagID orders the results by the tag_id field.
 func ByTagID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTagID, opts...).ToFunc()
+}
+
+// ByPublishedAt orders the results by the published_at field.
+func ByPublishedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPublishedAt, opts...).ToFunc()
 }
 
 // ByArticleField orders the results by article field.

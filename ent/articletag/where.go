@@ -4,6 +4,7 @@ package articletag
 
 import (
 	"inkwell/ent/predicate"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -17,6 +18,11 @@ func ArticleID(v int) predicate.ArticleTag {
 // TagID applies equality check predicate on the "tag_id" field. It's identical to TagIDEQ.
 func TagID(v int) predicate.ArticleTag {
 	return predicate.ArticleTag(sql.FieldEQ(FieldTagID, v))
+}
+
+// PublishedAt applies equality check predicate on the "published_at" field. It's identical to PublishedAtEQ.
+func PublishedAt(v time.Time) predicate.ArticleTag {
+	return predicate.ArticleTag(sql.FieldEQ(FieldPublishedAt, v))
 }
 
 // ArticleIDEQ applies the EQ predicate on the "article_id" field.
@@ -57,6 +63,56 @@ func TagIDIn(vs ...int) predicate.ArticleTag {
 // TagIDNotIn applies the NotIn predicate on the "tag_id" field.
 func TagIDNotIn(vs ...int) predicate.ArticleTag {
 	return predicate.ArticleTag(sql.FieldNotIn(FieldTagID, vs...))
+}
+
+// PublishedAtEQ applies the EQ predicate on the "published_at" field.
+func PublishedAtEQ(v time.Time) predicate.ArticleTag {
+	return predicate.ArticleTag(sql.FieldEQ(FieldPublishedAt, v))
+}
+
+// PublishedAtNEQ applies the NEQ predicate on the "published_at" field.
+func PublishedAtNEQ(v time.Time) predicate.ArticleTag {
+	return predicate.ArticleTag(sql.FieldNEQ(FieldPublishedAt, v))
+}
+
+// PublishedAtIn applies the In predicate on the "published_at" field.
+func PublishedAtIn(vs ...time.Time) predicate.ArticleTag {
+	return predicate.ArticleTag(sql.FieldIn(FieldPublishedAt, vs...))
+}
+
+// PublishedAtNotIn applies the NotIn predicate on the "published_at" field.
+func PublishedAtNotIn(vs ...time.Time) predicate.ArticleTag {
+	return predicate.ArticleTag(sql.FieldNotIn(FieldPublishedAt, vs...))
+}
+
+// PublishedAtGT applies the GT predicate on the "published_at" field.
+func PublishedAtGT(v time.Time) predicate.ArticleTag {
+	return predicate.ArticleTag(sql.FieldGT(FieldPublishedAt, v))
+}
+
+// PublishedAtGTE applies the GTE predicate on the "published_at" field.
+func PublishedAtGTE(v time.Time) predicate.ArticleTag {
+	return predicate.ArticleTag(sql.FieldGTE(FieldPublishedAt, v))
+}
+
+// PublishedAtLT applies the LT predicate on the "published_at" field.
+func PublishedAtLT(v time.Time) predicate.ArticleTag {
+	return predicate.ArticleTag(sql.FieldLT(FieldPublishedAt, v))
+}
+
+// PublishedAtLTE applies the LTE predicate on the "published_at" field.
+func PublishedAtLTE(v time.Time) predicate.ArticleTag {
+	return predicate.ArticleTag(sql.FieldLTE(FieldPublishedAt, v))
+}
+
+// PublishedAtIsNil applies the IsNil predicate on the "published_at" field.
+func PublishedAtIsNil() predicate.ArticleTag {
+	return predicate.ArticleTag(sql.FieldIsNull(FieldPublishedAt))
+}
+
+// PublishedAtNotNil applies the NotNil predicate on the "published_at" field.
+func PublishedAtNotNil() predicate.ArticleTag {
+	return predicate.ArticleTag(sql.FieldNotNull(FieldPublishedAt))
 }
 
 // HasArticle applies the HasEdge predicate on the "article" edge.

@@ -175,6 +175,7 @@ var (
 	}
 	// ArticleTagsColumns holds the columns for the "article_tags" table.
 	ArticleTagsColumns = []*schema.Column{
+		{Name: "published_at", Type: field.TypeTime, Nullable: true},
 		{Name: "article_id", Type: field.TypeInt},
 		{Name: "tag_id", Type: field.TypeInt},
 	}
@@ -182,17 +183,17 @@ var (
 	ArticleTagsTable = &schema.Table{
 		Name:       "article_tags",
 		Columns:    ArticleTagsColumns,
-		PrimaryKey: []*schema.Column{ArticleTagsColumns[0], ArticleTagsColumns[1]},
+		PrimaryKey: []*schema.Column{ArticleTagsColumns[1], ArticleTagsColumns[2]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "article_tags_articles_article",
-				Columns:    []*schema.Column{ArticleTagsColumns[0]},
+				Columns:    []*schema.Column{ArticleTagsColumns[1]},
 				RefColumns: []*schema.Column{ArticlesColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "article_tags_tags_tag",
-				Columns:    []*schema.Column{ArticleTagsColumns[1]},
+				Columns:    []*schema.Column{ArticleTagsColumns[2]},
 				RefColumns: []*schema.Column{TagsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -201,7 +202,15 @@ var (
 			{
 				Name:    "articletag_tag_id_article_id",
 				Unique:  false,
-				Columns: []*schema.Column{ArticleTagsColumns[1], ArticleTagsColumns[0]},
+				Columns: []*schema.Column{ArticleTagsColumns[2], ArticleTagsColumns[1]},
+			},
+			{
+				Name:    "articletag_tag_id_published_at_article_id",
+				Unique:  false,
+				Columns: []*schema.Column{ArticleTagsColumns[2], ArticleTagsColumns[0], ArticleTagsColumns[1]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "(published_at IS NOT NULL)",
+				},
 			},
 		},
 	}

@@ -29,6 +29,9 @@ func (ArticleTag) Fields() []ent.Field {
 	return []ent.Field{
 		field.Int("article_id"),
 		field.Int("tag_id"),
+		// published_at is the article's while it is published, null otherwise; kept by
+		// triggers (the *_tag_pages migration), so a tag's page is read from one index.
+		field.Time("published_at").Optional().Nillable(),
 	}
 }
 
@@ -42,10 +45,11 @@ func (ArticleTag) Edges() []ent.Edge {
 	}
 }
 
-// Indexes of the ArticleTag: articles by tag.
+// Indexes of the ArticleTag: articles by tag, and a tag's published articles newest first.
 func (ArticleTag) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("tag_id", "article_id"),
+		index.Fields("tag_id", "published_at", "article_id").Annotations(entsql.IndexWhere("(published_at IS NOT NULL)")),
 	}
 }
 

@@ -70,9 +70,12 @@ func (s *Service) Articles(ctx context.Context, w paging.Window, f ArticleFilter
 	if err != nil {
 		return ArticleList{}, err
 	}
-	var preds []predicate.Article
+	var preds, pagePreds []predicate.Article
 	if t := strings.TrimSpace(f.Tag); t != "" {
 		preds = append(preds, article.HasTagsWith(tag.Name(tagName(t))))
+		if by.rank == "" {
+			pagePreds = append(pagePreds, tagPage(w, tagName(t)))
+		}
 	}
 	if a := strings.TrimSpace(f.Author); a != "" {
 		preds = append(preds, article.HasAuthorWith(user.UsernameKey(strings.ToLower(a))))
@@ -83,7 +86,7 @@ func (s *Service) Articles(ctx context.Context, w paging.Window, f ArticleFilter
 	if len(preds) > 0 {
 		// Tags, names and favorites decide these lists too; no key names them, so what is
 		// built from them is not kept.
-		return s.articleListPaged(ctx, w, uncovered, by, publishedOnly(preds...))
+		return s.articleListPaged(ctx, w, uncovered, by, publishedOnly(preds...), pagePreds...)
 	}
 	if by.rank != "" {
 		// Every favorite and comment may reorder these; no key names them all.
@@ -92,6 +95,29 @@ func (s *Service) Articles(ctx context.Context, w paging.Window, f ArticleFilter
 	// Only publishing, unpublishing or deleting an article changes the whole list.
 	cache.Note(ctx, cache.ArticleLists, 0)
 	return s.articleListPaged(ctx, w, cache.Covered, by, publishedOnly())
+}
+
+// tagPage narrows a newest-first list to the page's rows of the tag's published articles,
+// read from the (tag_id, published_at, article_id) index of article_tags in list order, so
+// a popular tag's page reads its page, not every article of the tag.
+func tagPage(w paging.Window, name string) predicate.Article {
+	return func(sel *sql.Selector) {
+		sel.Where(sql.P(func(b *sql.Builder) {
+			b.WriteString(sel.C(article.FieldID) + ` IN (SELECT t.article_id FROM article_tags t
+				WHERE t.tag_id = (SELECT id FROM tags WHERE name = `).Arg(name).WriteString(`) AND t.published_at IS NOT NULL`)
+			if k := w.After; k != nil {
+				b.WriteString(` AND (t.published_at, t.article_id) < (`).Arg(k.Time).Comma().Arg(k.ID).WriteString(`)`)
+			}
+			if k := w.Before; k != nil {
+				b.WriteString(` AND (t.published_at, t.article_id) > (`).Arg(k.Time).Comma().Arg(k.ID).WriteString(`)`)
+			}
+			dir := " DESC"
+			if w.Backward {
+				dir = " ASC"
+			}
+			b.WriteString(` ORDER BY t.published_at` + dir + `, t.article_id` + dir + ` LIMIT `).Arg(w.Offset + w.Limit + 1).WriteString(`)`)
+		}))
+	}
 }
 
 // publishedOnly is preds and published articles only: the lists of everyone's articles.
