@@ -37,9 +37,9 @@ var plans = []struct{ name, query string }{
 		AND id IN (SELECT t.article_id FROM article_tags t WHERE t.tag_id = (SELECT id FROM tags WHERE name = 'topic0001')
 		  AND t.published_at IS NOT NULL ORDER BY t.published_at DESC, t.article_id DESC LIMIT 21)
 		ORDER BY published_at DESC, id DESC LIMIT 21`},
-	{"W6 search (a tag's name)", `SELECT p.id, p.rank, p.t FROM (SELECT m.* FROM (
+	{"W6 search (ten article ids)", `SELECT p.id, p.rank, p.t FROM (SELECT m.* FROM (
 		  SELECT r.id, ts_rank_cd(r.search_vector, q) AS rank, r.published_at AS t, q
-		    FROM articles r, inkwell_tsquery('topic1234') AS q
+		    FROM articles r, inkwell_tsquery('11 or 222 or 1333 or 1444 or 1555 or 1666 or 1777 or 1888 or 1999 or 100') AS q
 		   WHERE r.status = 'published' AND r.search_vector @@ q) m
 		 ORDER BY m.rank DESC, m.t DESC, m.id DESC LIMIT 21) p
 		JOIN articles r ON r.id = p.id ORDER BY p.rank DESC, p.t DESC, p.id DESC`},

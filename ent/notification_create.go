@@ -387,6 +387,24 @@ type (
 	}
 )
 
+// SetCommentID sets the "comment_id" field.
+func (u *NotificationUpsert) SetCommentID(v int) *NotificationUpsert {
+	u.Set(notification.FieldCommentID, v)
+	return u
+}
+
+// UpdateCommentID sets the "comment_id" field to the value that was provided on create.
+func (u *NotificationUpsert) UpdateCommentID() *NotificationUpsert {
+	u.SetExcluded(notification.FieldCommentID)
+	return u
+}
+
+// ClearCommentID clears the value of the "comment_id" field.
+func (u *NotificationUpsert) ClearCommentID() *NotificationUpsert {
+	u.SetNull(notification.FieldCommentID)
+	return u
+}
+
 // SetSuperseded sets the "superseded" field.
 func (u *NotificationUpsert) SetSuperseded(v bool) *NotificationUpsert {
 	u.Set(notification.FieldSuperseded, v)
@@ -440,9 +458,6 @@ func (u *NotificationUpsertOne) UpdateNewValues() *NotificationUpsertOne {
 		if _, exists := u.create.mutation.ArticleID(); exists {
 			s.SetIgnore(notification.FieldArticleID)
 		}
-		if _, exists := u.create.mutation.CommentID(); exists {
-			s.SetIgnore(notification.FieldCommentID)
-		}
 		if _, exists := u.create.mutation.GroupID(); exists {
 			s.SetIgnore(notification.FieldGroupID)
 		}
@@ -478,6 +493,27 @@ func (u *NotificationUpsertOne) Update(set func(*NotificationUpsert)) *Notificat
 		set(&NotificationUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetCommentID sets the "comment_id" field.
+func (u *NotificationUpsertOne) SetCommentID(v int) *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetCommentID(v)
+	})
+}
+
+// UpdateCommentID sets the "comment_id" field to the value that was provided on create.
+func (u *NotificationUpsertOne) UpdateCommentID() *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateCommentID()
+	})
+}
+
+// ClearCommentID clears the value of the "comment_id" field.
+func (u *NotificationUpsertOne) ClearCommentID() *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.ClearCommentID()
+	})
 }
 
 // SetSuperseded sets the "superseded" field.
@@ -703,9 +739,6 @@ func (u *NotificationUpsertBulk) UpdateNewValues() *NotificationUpsertBulk {
 			if _, exists := b.mutation.ArticleID(); exists {
 				s.SetIgnore(notification.FieldArticleID)
 			}
-			if _, exists := b.mutation.CommentID(); exists {
-				s.SetIgnore(notification.FieldCommentID)
-			}
 			if _, exists := b.mutation.GroupID(); exists {
 				s.SetIgnore(notification.FieldGroupID)
 			}
@@ -742,6 +775,27 @@ func (u *NotificationUpsertBulk) Update(set func(*NotificationUpsert)) *Notifica
 		set(&NotificationUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetCommentID sets the "comment_id" field.
+func (u *NotificationUpsertBulk) SetCommentID(v int) *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetCommentID(v)
+	})
+}
+
+// UpdateCommentID sets the "comment_id" field to the value that was provided on create.
+func (u *NotificationUpsertBulk) UpdateCommentID() *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateCommentID()
+	})
+}
+
+// ClearCommentID clears the value of the "comment_id" field.
+func (u *NotificationUpsertBulk) ClearCommentID() *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.ClearCommentID()
+	})
 }
 
 // SetSuperseded sets the "superseded" field.

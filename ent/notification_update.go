@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"inkwell/ent/comment"
 	"inkwell/ent/notification"
 	"inkwell/ent/predicate"
 	"time"
@@ -26,6 +27,26 @@ type NotificationUpdate struct {
 // Where appends a list predicates to the NotificationUpdate builder.
 func (_u *NotificationUpdate) Where(ps ...predicate.Notification) *NotificationUpdate {
 	_u.mutation.Where(ps...)
+	return _u
+}
+
+// SetCommentID sets the "comment_id" field.
+func (_u *NotificationUpdate) SetCommentID(v int) *NotificationUpdate {
+	_u.mutation.SetCommentID(v)
+	return _u
+}
+
+// SetNillableCommentID sets the "comment_id" field if the given value is not nil.
+func (_u *NotificationUpdate) SetNillableCommentID(v *int) *NotificationUpdate {
+	if v != nil {
+		_u.SetCommentID(*v)
+	}
+	return _u
+}
+
+// ClearCommentID clears the value of the "comment_id" field.
+func (_u *NotificationUpdate) ClearCommentID() *NotificationUpdate {
+	_u.mutation.ClearCommentID()
 	return _u
 }
 
@@ -63,9 +84,20 @@ func (_u *NotificationUpdate) ClearReadAt() *NotificationUpdate {
 	return _u
 }
 
+// SetComment sets the "comment" edge to the Comment entity.
+func (_u *NotificationUpdate) SetComment(v *Comment) *NotificationUpdate {
+	return _u.SetCommentID(v.ID)
+}
+
 // Mutation returns the NotificationMutation object of the builder.
 func (_u *NotificationUpdate) Mutation() *NotificationMutation {
 	return _u.mutation
+}
+
+// ClearComment clears the "comment" edge to the Comment entity.
+func (_u *NotificationUpdate) ClearComment() *NotificationUpdate {
+	_u.mutation.ClearComment()
+	return _u
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -136,6 +168,35 @@ func (_u *NotificationUpdate) sqlSave(ctx context.Context) (_node int, err error
 	if _u.mutation.ReadAtCleared() {
 		_spec.ClearField(notification.FieldReadAt, field.TypeTime)
 	}
+	if _u.mutation.CommentCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   notification.CommentTable,
+			Columns: []string{notification.CommentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(comment.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CommentIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   notification.CommentTable,
+			Columns: []string{notification.CommentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(comment.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -156,6 +217,26 @@ type NotificationUpdateOne struct {
 	hooks     []Hook
 	mutation  *NotificationMutation
 	modifiers []func(*sql.UpdateBuilder)
+}
+
+// SetCommentID sets the "comment_id" field.
+func (_u *NotificationUpdateOne) SetCommentID(v int) *NotificationUpdateOne {
+	_u.mutation.SetCommentID(v)
+	return _u
+}
+
+// SetNillableCommentID sets the "comment_id" field if the given value is not nil.
+func (_u *NotificationUpdateOne) SetNillableCommentID(v *int) *NotificationUpdateOne {
+	if v != nil {
+		_u.SetCommentID(*v)
+	}
+	return _u
+}
+
+// ClearCommentID clears the value of the "comment_id" field.
+func (_u *NotificationUpdateOne) ClearCommentID() *NotificationUpdateOne {
+	_u.mutation.ClearCommentID()
+	return _u
 }
 
 // SetSuperseded sets the "superseded" field.
@@ -192,9 +273,20 @@ func (_u *NotificationUpdateOne) ClearReadAt() *NotificationUpdateOne {
 	return _u
 }
 
+// SetComment sets the "comment" edge to the Comment entity.
+func (_u *NotificationUpdateOne) SetComment(v *Comment) *NotificationUpdateOne {
+	return _u.SetCommentID(v.ID)
+}
+
 // Mutation returns the NotificationMutation object of the builder.
 func (_u *NotificationUpdateOne) Mutation() *NotificationMutation {
 	return _u.mutation
+}
+
+// ClearComment clears the "comment" edge to the Comment entity.
+func (_u *NotificationUpdateOne) ClearComment() *NotificationUpdateOne {
+	_u.mutation.ClearComment()
+	return _u
 }
 
 // Where appends a list predicates to the NotificationUpdate builder.
@@ -294,6 +386,35 @@ func (_u *NotificationUpdateOne) sqlSave(ctx context.Context) (_node *Notificati
 	}
 	if _u.mutation.ReadAtCleared() {
 		_spec.ClearField(notification.FieldReadAt, field.TypeTime)
+	}
+	if _u.mutation.CommentCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   notification.CommentTable,
+			Columns: []string{notification.CommentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(comment.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CommentIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   notification.CommentTable,
+			Columns: []string{notification.CommentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(comment.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Notification{config: _u.config}

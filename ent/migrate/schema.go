@@ -547,7 +547,7 @@ var (
 				Symbol:     "notifications_comments_comment",
 				Columns:    []*schema.Column{NotificationsColumns[9]},
 				RefColumns: []*schema.Column{CommentsColumns[0]},
-				OnDelete:   schema.Cascade,
+				OnDelete:   schema.SetNull,
 			},
 		},
 		Indexes: []*schema.Index{

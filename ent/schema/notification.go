@@ -24,7 +24,7 @@ func (Notification) Fields() []ent.Field {
 		field.Enum("kind").Values("followed", "favorited", "commented", "replied", "published").Immutable(),
 		field.Int("actor_id").Immutable(),
 		field.Int("article_id").Optional().Nillable().Immutable(),
-		field.Int("comment_id").Optional().Nillable().Immutable(),
+		field.Int("comment_id").Optional().Nillable(),
 		// group_id is the id of the group's first row; null on that first row.
 		field.Int("group_id").Optional().Nillable().Immutable(),
 		field.Bool("superseded").Default(false),
@@ -33,7 +33,7 @@ func (Notification) Fields() []ent.Field {
 	}
 }
 
-// Edges of the Notification: it goes with its recipient, actor, article or comment.
+// Edges of the Notification: it goes with its recipient, actor or article.
 func (Notification) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("user", User.Type).Unique().Required().Immutable().Field("user_id").
@@ -42,8 +42,10 @@ func (Notification) Edges() []ent.Edge {
 			Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("article", Article.Type).Unique().Immutable().Field("article_id").
 			Annotations(entsql.OnDelete(entsql.Cascade)),
-		edge.To("comment", Comment.Type).Unique().Immutable().Field("comment_id").
-			Annotations(entsql.OnDelete(entsql.Cascade)),
+		// A deleted comment leaves its notification (the group's latest, perhaps) in place,
+		// without the comment.
+		edge.To("comment", Comment.Type).Unique().Field("comment_id").
+			Annotations(entsql.OnDelete(entsql.SetNull)),
 	}
 }
 

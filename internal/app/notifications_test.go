@@ -154,7 +154,7 @@ func TestMarkNotificationsRead(t *testing.T) {
 	art := e.CreateArticle(t, ada, "Notable")
 	e.Follow(t, bob, "ada")
 	e.Favorite(t, bob, art.Slug)
-	addReply(t, e, cy, art.Slug, "Hi", "")
+	hi := addReply(t, e, cy, art.Slug, "Hi", "")
 	p := notificationsOf(t, e, ada, 20) // COMMENTED, FAVORITED, FOLLOWED
 	if p.UnreadNotificationsCount != 3 {
 		t.Fatalf("unread %d", p.UnreadNotificationsCount)
@@ -200,6 +200,13 @@ func TestMarkNotificationsRead(t *testing.T) {
 	e.MustQuery(t, ada.Token, ntMark, nil, &out)
 	if out.MarkNotificationsRead.UnreadNotificationsCount != 0 || slices.Contains(reads(), false) {
 		t.Errorf("after marking all: unread %d, %v", out.MarkNotificationsRead.UnreadNotificationsCount, reads())
+	}
+	// A deleted comment leaves its notification, without the comment.
+	var del map[string]any
+	e.MustQuery(t, cy.Token, `mutation($id: ID!) { deleteComment(input: {id: $id}) { removedCommentIds } }`, map[string]any{"id": hi}, &del)
+	got := notificationsOf(t, e, ada, 20).Notifications.Nodes
+	if len(got) != 4 || got[1].Kind != "COMMENTED" || got[1].Comment != nil || got[1].Actor.Username != "cy" {
+		t.Errorf("after deleting the comment: %+v", got)
 	}
 }
 

@@ -228,15 +228,16 @@ func (b batches) fetchTags(ctx context.Context, ids []int) (map[int][]*ent.Tag, 
 	return m, err
 }
 
-func (b batches) viewerHasFavorited(ctx context.Context, ids []int) []*dataloader.Result[bool] {
+// viewerFlags answers, for each of ids, whether the viewer has it among the ids that
+// mine returns (a subset of ids); false for an anonymous viewer. kind is what the answer
+// depends on, noted for the response cache.
+func (b batches) viewerFlags(ctx context.Context, ids []int, kind cache.Kind, mine func(context.Context) ([]int, error)) []*dataloader.Result[bool] {
 	m := map[int]bool{}
 	var err error
 	if !b.viewer.Anonymous() {
-		cache.Note(ctx, cache.FavoritesOf, b.viewer.UserID)
+		cache.Note(ctx, kind, b.viewer.UserID)
 		var got []int
-		got, err = b.db.Favorite.Query().
-			Where(favorite.UserID(b.viewer.UserID), anyOf[predicate.Favorite](favorite.FieldArticleID, ids)).
-			Select(favorite.FieldArticleID).Ints(cache.Covered(ctx))
+		got, err = mine(cache.Covered(ctx))
 		for _, id := range got {
 			m[id] = true
 		}
@@ -244,20 +245,20 @@ func (b batches) viewerHasFavorited(ctx context.Context, ids []int) []*dataloade
 	return byKey(ids, m, err, nil)
 }
 
+func (b batches) viewerHasFavorited(ctx context.Context, ids []int) []*dataloader.Result[bool] {
+	return b.viewerFlags(ctx, ids, cache.FavoritesOf, func(ctx context.Context) ([]int, error) {
+		return b.db.Favorite.Query().
+			Where(favorite.UserID(b.viewer.UserID), anyOf[predicate.Favorite](favorite.FieldArticleID, ids)).
+			Select(favorite.FieldArticleID).Ints(ctx)
+	})
+}
+
 func (b batches) viewerHasBookmarked(ctx context.Context, ids []int) []*dataloader.Result[bool] {
-	m := map[int]bool{}
-	var err error
-	if !b.viewer.Anonymous() {
-		cache.Note(ctx, cache.BookmarksOf, b.viewer.UserID)
-		var got []int
-		got, err = b.db.Bookmark.Query().
+	return b.viewerFlags(ctx, ids, cache.BookmarksOf, func(ctx context.Context) ([]int, error) {
+		return b.db.Bookmark.Query().
 			Where(bookmark.UserID(b.viewer.UserID), anyOf[predicate.Bookmark](bookmark.FieldArticleID, ids)).
-			Select(bookmark.FieldArticleID).Ints(cache.Covered(ctx))
-		for _, id := range got {
-			m[id] = true
-		}
-	}
-	return byKey(ids, m, err, nil)
+			Select(bookmark.FieldArticleID).Ints(ctx)
+	})
 }
 
 func (b batches) notificationActors(ctx context.Context, ids []int) []*dataloader.Result[[]int] {
@@ -283,35 +284,19 @@ func (b batches) notificationActors(ctx context.Context, ids []int) []*dataloade
 }
 
 func (b batches) viewerFollowsTag(ctx context.Context, ids []int) []*dataloader.Result[bool] {
-	m := map[int]bool{}
-	var err error
-	if !b.viewer.Anonymous() {
-		cache.Note(ctx, cache.FollowsOf, b.viewer.UserID)
-		var got []int
-		got, err = b.db.TagFollow.Query().
+	return b.viewerFlags(ctx, ids, cache.FollowsOf, func(ctx context.Context) ([]int, error) {
+		return b.db.TagFollow.Query().
 			Where(tagfollow.UserID(b.viewer.UserID), anyOf[predicate.TagFollow](tagfollow.FieldTagID, ids)).
-			Select(tagfollow.FieldTagID).Ints(cache.Covered(ctx))
-		for _, id := range got {
-			m[id] = true
-		}
-	}
-	return byKey(ids, m, err, nil)
+			Select(tagfollow.FieldTagID).Ints(ctx)
+	})
 }
 
 func (b batches) viewerIsFollowing(ctx context.Context, ids []int) []*dataloader.Result[bool] {
-	m := map[int]bool{}
-	var err error
-	if !b.viewer.Anonymous() {
-		cache.Note(ctx, cache.FollowsOf, b.viewer.UserID)
-		var got []int
-		got, err = b.db.Follow.Query().
+	return b.viewerFlags(ctx, ids, cache.FollowsOf, func(ctx context.Context) ([]int, error) {
+		return b.db.Follow.Query().
 			Where(follow.FollowerID(b.viewer.UserID), anyOf[predicate.Follow](follow.FieldFolloweeID, ids)).
-			Select(follow.FieldFolloweeID).Ints(cache.Covered(ctx))
-		for _, id := range got {
-			m[id] = true
-		}
-	}
-	return byKey(ids, m, err, nil)
+			Select(follow.FieldFolloweeID).Ints(ctx)
+	})
 }
 
 // countBy counts rows of from (a table, or tables joined) per value of column, for the
