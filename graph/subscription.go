@@ -53,9 +53,10 @@ const pullSize = 100
 
 // resume streams what pull reads from the tables: first what was written after the
 // client's cursor (pull keeps it), then, each time the hub says a write may concern the
-// subscriber (poked), what was written since. The hub subscription is made before the
-// first pull, so a write committed during the replay is either in it or pokes after it,
-// and since every pull starts at the last row sent, no row is sent twice or missed.
+// subscriber (poked), what was written since. The hub subscription (sub) is made after the
+// cursor is known and before the first pull, so a write committed meanwhile is either in
+// that pull or pokes after it, and since every pull starts at the last row sent, no row is
+// sent twice or missed.
 func resume[T any](ctx context.Context, r *Resolver, sub *events.Subscription, poked func(events.Event) bool,
 	pull func(ctx context.Context) (rows []*T, more bool, err error),
 ) <-chan *T {
@@ -118,13 +119,15 @@ func (r *Resolver) feedArticles(ctx context.Context, after *string) (<-chan *mod
 		}
 		from = &id
 	}
-	sub, err := r.Events.Subscribe(ctx, events.NewArticles)
+	// The cursor first, then the hub: what commits in between is past the cursor, and
+	// the first pull (after subscribing) reads it, so "from now" misses nothing once the
+	// subscription counts.
+	cursor, err := r.Service.FeedCursor(ctx, from)
 	if err != nil {
 		return nil, err
 	}
-	cursor, err := r.Service.FeedCursor(ctx, from)
+	sub, err := r.Events.Subscribe(ctx, events.NewArticles)
 	if err != nil {
-		sub.Close()
 		return nil, err
 	}
 	poked := func(e events.Event) bool { return e.Kind == events.KindArticleCreated }
@@ -163,15 +166,15 @@ func (r *Resolver) notifications(ctx context.Context, after *string) (<-chan *mo
 		}
 		cursor = id
 	}
+	// The cursor before the hub, as in feedArticles.
+	if cursor < 0 {
+		if cursor, err = acting.LatestNotification(ctx); err != nil {
+			return nil, err
+		}
+	}
 	sub, err := r.Events.Subscribe(ctx, events.Notifications)
 	if err != nil {
 		return nil, err
-	}
-	if cursor < 0 {
-		if cursor, err = acting.LatestNotification(ctx); err != nil {
-			sub.Close()
-			return nil, err
-		}
 	}
 	uid := auth.ViewerFrom(ctx).UserID
 	poked := func(e events.Event) bool { return e.Notifies(uid) }
