@@ -118,7 +118,7 @@ flags:
 	fs.Var(settingsFlag(o.pgSettings), "pg", "PostgreSQL setting name=value over the kit's (repeatable), e.g. -pg log_min_duration_statement=20ms; its log is -work/postgres.log")
 	fs.BoolVar(&o.overload, "overload", false, "after the workloads, offer W1 to Inkwell open loop at twice its measured req/s for -duration and report what it sheds (needs W1)")
 	fs.BoolVar(&o.stale, "stale", false, "after the workloads, start a second Inkwell and measure stale reads: 16 readers (half on each instance) while one client edits the article, for -duration")
-	fs.BoolVar(&o.explain, "explain", false, "before measuring, EXPLAIN ANALYZE the sort orders' first pages, the tag page and the notifications (bench/explain.go) into -out/explain.txt; fail on a sequential scan of articles or notifications")
+	fs.BoolVar(&o.explain, "explain", false, "before measuring, EXPLAIN ANALYZE the feed page, each sort order's first page, the search, the tag page and the notifications (bench/explain.go) into -out/explain.txt; fail on a sequential scan of articles or notifications, or a plan node of more than 5,000 rows")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "workload (e.g. W1) during whose first Inkwell round to save a CPU profile of the server into -out")
 	if err := fs.Parse(args); err != nil {
 		return o, err

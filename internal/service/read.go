@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"strconv"
 	"strings"
 
 	"entgo.io/ent/dialect/sql"
@@ -132,38 +131,41 @@ func uncovered(ctx context.Context) context.Context { return ctx }
 // viewer follows, newest first, each once.
 func (s *Acting) Feed(ctx context.Context, w paging.Window) (ArticleList, error) {
 	uid := s.viewer.UserID
-	// The whole feed, for its count: by a followed author, or with a followed tag.
-	followed := sql.P(func(b *sql.Builder) {
-		b.WriteString(`(articles.author_id IN (SELECT followee_id FROM follows WHERE follower_id = `).Arg(uid).
-			WriteString(`) OR articles.id IN (SELECT t.article_id FROM article_tags t WHERE t.tag_id IN (SELECT tag_id FROM tag_follows WHERE user_id = `).Arg(uid).
-			WriteString(`)))`)
-	})
-	// The page's ids are the first of each source, each read in list order by an index
-	// ((author_id, published_at, id) for authors), so only the page's rows are read, not
-	// every article of every followed author. UNION removes an article both sources give;
-	// the outer query (articleListPaged) orders, skips and cuts the page.
+	// The page's ids are the first of each source, each read in list order from an index,
+	// so only the page's rows are read, not every article of every followed author or
+	// tag: per followed author from (author_id, published_at, id); per followed tag from
+	// article_tags (tag_id, published_at, article_id), whose published_at is set only
+	// while the article is published. UNION removes an article both sources give, and
+	// DISTINCT ON one that two followed tags give; the outer query (articleListPaged) orders,
+	// skips and cuts the page. The viewer is an argument, never in the text: one statement
+	// for every viewer, prepared once per connection (internal/stmtcache).
 	page := sql.P(func(b *sql.Builder) {
-		part := func(source string) {
-			b.WriteString(`(SELECT a.id FROM articles a WHERE ` + source + ` AND a.status = 'published'`)
-			cols := []string{"a.published_at", "a.id"}
-			desc, asc := "<", ">"
-			if w.After != nil {
-				b.WriteString(` AND (` + strings.Join(cols, ", ") + `) ` + desc + ` (`).Arg(w.After.Time).Comma().Arg(w.After.ID).WriteString(`)`)
-			}
-			if w.Before != nil {
-				b.WriteString(` AND (` + strings.Join(cols, ", ") + `) ` + asc + ` (`).Arg(w.Before.Time).Comma().Arg(w.Before.ID).WriteString(`)`)
-			}
-			dir := " DESC"
-			if w.Backward {
-				dir = " ASC"
-			}
-			b.WriteString(` ORDER BY a.published_at` + dir + `, a.id` + dir + ` LIMIT `).Arg(w.Offset + w.Limit + 1).WriteString(`)`)
+		dir, after, before := " DESC", "<", ">"
+		if w.Backward {
+			dir = " ASC"
 		}
-		b.WriteString(`articles.id IN (`)
-		part(`a.author_id IN (SELECT followee_id FROM follows WHERE follower_id = ` + strconv.Itoa(uid) + `)`)
-		b.WriteString(` UNION `)
-		part(`a.id IN (SELECT t.article_id FROM article_tags t WHERE t.tag_id IN (SELECT tag_id FROM tag_follows WHERE user_id = ` + strconv.Itoa(uid) + `))`)
-		b.WriteString(`)`)
+		bound := func(cols string) {
+			if k := w.After; k != nil {
+				b.WriteString(` AND (` + cols + `) ` + after + ` (`).Arg(k.Time).Comma().Arg(k.ID).WriteString(`)`)
+			}
+			if k := w.Before; k != nil {
+				b.WriteString(` AND (` + cols + `) ` + before + ` (`).Arg(k.Time).Comma().Arg(k.ID).WriteString(`)`)
+			}
+		}
+		limit := w.Offset + w.Limit + 1
+		b.WriteString(`articles.id IN ((SELECT a.id FROM articles a WHERE a.author_id IN (SELECT followee_id FROM follows WHERE follower_id = `).
+			Arg(uid).WriteString(`) AND a.status = 'published'`)
+		bound("a.published_at, a.id")
+		b.WriteString(` ORDER BY a.published_at` + dir + `, a.id` + dir + ` LIMIT `).Arg(limit).WriteString(`)`)
+		b.WriteString(` UNION (SELECT x.article_id FROM (SELECT DISTINCT ON (x.published_at, x.article_id) x.article_id, x.published_at
+			FROM tag_follows f
+			CROSS JOIN LATERAL (SELECT t.article_id, t.published_at FROM article_tags t
+			  WHERE t.tag_id = f.tag_id AND t.published_at IS NOT NULL`)
+		bound("t.published_at, t.article_id")
+		b.WriteString(` ORDER BY t.published_at` + dir + `, t.article_id` + dir + ` LIMIT `).Arg(limit).
+			WriteString(`) x WHERE f.user_id = `).Arg(uid).
+			WriteString(` ORDER BY x.published_at` + dir + `, x.article_id` + dir + ` LIMIT `).Arg(limit).
+			WriteString(`) x))`)
 	})
 	// The feed changes when the viewer follows or unfollows an author or a tag, when an
 	// article is published, unpublished or deleted, or when its tags change; an article's
@@ -171,9 +173,22 @@ func (s *Acting) Feed(ctx context.Context, w paging.Window) (ArticleList, error)
 	cache.Note(ctx, cache.ArticleLists, 0)
 	cache.Note(ctx, cache.TagCounts, 0)
 	cache.Note(ctx, cache.FollowsOf, uid)
-	return s.articleListPaged(ctx, w, cache.Covered, byPublication,
-		publishedOnly(func(sel *sql.Selector) { sel.Where(followed) }),
+	l, err := s.articleListPaged(ctx, w, cache.Covered, byPublication, publishedOnly(),
 		func(sel *sql.Selector) { sel.Where(page) })
+	if err != nil {
+		return ArticleList{}, err
+	}
+	// The whole feed, counted only when asked for: by a followed author, or with a
+	// followed tag.
+	followed := sql.P(func(b *sql.Builder) {
+		b.WriteString(`(articles.author_id IN (SELECT followee_id FROM follows WHERE follower_id = `).Arg(uid).
+			WriteString(`) OR articles.id IN (SELECT t.article_id FROM article_tags t JOIN tag_follows f ON f.tag_id = t.tag_id
+				WHERE f.user_id = `).Arg(uid).WriteString(` AND t.published_at IS NOT NULL))`)
+	})
+	l.Count = func(ctx context.Context) (int, error) {
+		return s.db.Article.Query().Where(publishedOnly(func(sel *sql.Selector) { sel.Where(followed) })...).Count(cache.Covered(ctx))
+	}
+	return l, nil
 }
 
 // listOrder is a list's order, newest first by a time column (after a rank column, when
