@@ -28,10 +28,13 @@ var plans = []struct{ name, query string }{
 	{"articles(orderBy: NEWEST)", `SELECT id, published_at FROM articles WHERE status = 'published'
 		ORDER BY published_at DESC, id DESC LIMIT 21`},
 	{"articles(orderBy: MOST_FAVORITED)", `SELECT id, published_at, favorites_count FROM articles WHERE status = 'published'
+		AND id IN (SELECT r.article_id FROM article_ranks r ORDER BY r.favorites_count DESC, r.published_at DESC, r.article_id DESC LIMIT 21)
 		ORDER BY favorites_count DESC, published_at DESC, id DESC LIMIT 21`},
 	{"articles(orderBy: MOST_COMMENTED)", `SELECT id, published_at, comments_count FROM articles WHERE status = 'published'
+		AND id IN (SELECT r.article_id FROM article_ranks r ORDER BY r.comments_count DESC, r.published_at DESC, r.article_id DESC LIMIT 21)
 		ORDER BY comments_count DESC, published_at DESC, id DESC LIMIT 21`},
 	{"articles(orderBy: TRENDING)", `SELECT id, published_at, trending_score FROM articles WHERE status = 'published'
+		AND id IN (SELECT r.article_id FROM article_ranks r ORDER BY r.trending_score DESC, r.published_at DESC, r.article_id DESC LIMIT 21)
 		ORDER BY trending_score DESC, published_at DESC, id DESC LIMIT 21`},
 	{"W7 tag page (the most used tag)", `SELECT id, published_at FROM articles WHERE status = 'published'
 		AND id IN (SELECT t.article_id FROM article_tags t JOIN tags g ON g.id = t.tag_id WHERE g.name = 'topic0001')
@@ -45,10 +48,10 @@ var plans = []struct{ name, query string }{
 		 ORDER BY m.rank DESC, m.t DESC, m.id DESC LIMIT 21) p
 		JOIN articles r ON r.id = p.id ORDER BY p.rank DESC, p.t DESC, p.id DESC`},
 	{"W8 notifications", `SELECT * FROM notifications n WHERE n.user_id = 42 AND NOT n.superseded
-		AND (n.article_id IS NULL OR EXISTS (SELECT 1 FROM articles a WHERE a.id = n.article_id AND a.status = 'published'))
+		AND (n.article_id IS NULL OR (SELECT a.status FROM articles a WHERE a.id = n.article_id) = 'published')
 		ORDER BY n.id DESC LIMIT 21`},
 	{"W8 unread count", `SELECT count(*) FROM notifications n WHERE n.user_id = 42 AND NOT n.superseded AND n.read_at IS NULL
-		AND (n.article_id IS NULL OR EXISTS (SELECT 1 FROM articles a WHERE a.id = n.article_id AND a.status = 'published'))`},
+		AND (n.article_id IS NULL OR (SELECT a.status FROM articles a WHERE a.id = n.article_id) = 'published')`},
 }
 
 // maxPlanRows is the most rows a node of these plans may produce.

@@ -12,6 +12,7 @@ import (
 	"inkwell/ent/migrate"
 
 	"inkwell/ent/article"
+	"inkwell/ent/articlerank"
 	"inkwell/ent/articlerevision"
 	"inkwell/ent/articletag"
 	"inkwell/ent/asset"
@@ -42,6 +43,8 @@ type Client struct {
 	Schema *migrate.Schema
 	// Article is the client for interacting with the Article builders.
 	Article *ArticleClient
+	// ArticleRank is the client for interacting with the ArticleRank builders.
+	ArticleRank *ArticleRankClient
 	// ArticleRevision is the client for interacting with the ArticleRevision builders.
 	ArticleRevision *ArticleRevisionClient
 	// ArticleTag is the client for interacting with the ArticleTag builders.
@@ -82,6 +85,7 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Article = NewArticleClient(c.config)
+	c.ArticleRank = NewArticleRankClient(c.config)
 	c.ArticleRevision = NewArticleRevisionClient(c.config)
 	c.ArticleTag = NewArticleTagClient(c.config)
 	c.Asset = NewAssetClient(c.config)
@@ -189,6 +193,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ctx:             ctx,
 		config:          cfg,
 		Article:         NewArticleClient(cfg),
+		ArticleRank:     NewArticleRankClient(cfg),
 		ArticleRevision: NewArticleRevisionClient(cfg),
 		ArticleTag:      NewArticleTagClient(cfg),
 		Asset:           NewAssetClient(cfg),
@@ -223,6 +228,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ctx:             ctx,
 		config:          cfg,
 		Article:         NewArticleClient(cfg),
+		ArticleRank:     NewArticleRankClient(cfg),
 		ArticleRevision: NewArticleRevisionClient(cfg),
 		ArticleTag:      NewArticleTagClient(cfg),
 		Asset:           NewAssetClient(cfg),
@@ -266,9 +272,9 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Article, c.ArticleRevision, c.ArticleTag, c.Asset, c.Bookmark, c.Comment,
-		c.Favorite, c.Follow, c.Identity, c.LoginCode, c.Notification, c.RefreshToken,
-		c.Tag, c.TagFollow, c.User,
+		c.Article, c.ArticleRank, c.ArticleRevision, c.ArticleTag, c.Asset, c.Bookmark,
+		c.Comment, c.Favorite, c.Follow, c.Identity, c.LoginCode, c.Notification,
+		c.RefreshToken, c.Tag, c.TagFollow, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -278,9 +284,9 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Article, c.ArticleRevision, c.ArticleTag, c.Asset, c.Bookmark, c.Comment,
-		c.Favorite, c.Follow, c.Identity, c.LoginCode, c.Notification, c.RefreshToken,
-		c.Tag, c.TagFollow, c.User,
+		c.Article, c.ArticleRank, c.ArticleRevision, c.ArticleTag, c.Asset, c.Bookmark,
+		c.Comment, c.Favorite, c.Follow, c.Identity, c.LoginCode, c.Notification,
+		c.RefreshToken, c.Tag, c.TagFollow, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -291,6 +297,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *ArticleMutation:
 		return c.Article.mutate(ctx, m)
+	case *ArticleRankMutation:
+		return c.ArticleRank.mutate(ctx, m)
 	case *ArticleRevisionMutation:
 		return c.ArticleRevision.mutate(ctx, m)
 	case *ArticleTagMutation:
@@ -599,6 +607,155 @@ func (c *ArticleClient) mutate(ctx context.Context, m *ArticleMutation) (Value, 
 		return (&ArticleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Article mutation op: %q", m.Op())
+	}
+}
+
+// ArticleRankClient is a client for the ArticleRank schema.
+type ArticleRankClient struct {
+	config
+}
+
+// NewArticleRankClient returns a client for the ArticleRank from the given config.
+func NewArticleRankClient(c config) *ArticleRankClient {
+	return &ArticleRankClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `articlerank.Hooks(f(g(h())))`.
+func (c *ArticleRankClient) Use(hooks ...Hook) {
+	c.hooks.ArticleRank = append(c.hooks.ArticleRank, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `articlerank.Intercept(f(g(h())))`.
+func (c *ArticleRankClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ArticleRank = append(c.inters.ArticleRank, interceptors...)
+}
+
+// Create returns a builder for creating a ArticleRank entity.
+func (c *ArticleRankClient) Create() *ArticleRankCreate {
+	mutation := newArticleRankMutation(c.config, OpCreate)
+	return &ArticleRankCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ArticleRank entities.
+func (c *ArticleRankClient) CreateBulk(builders ...*ArticleRankCreate) *ArticleRankCreateBulk {
+	return &ArticleRankCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ArticleRankClient) MapCreateBulk(slice any, setFunc func(*ArticleRankCreate, int)) *ArticleRankCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ArticleRankCreateBulk{err: fmt.Errorf("calling to ArticleRankClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ArticleRankCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ArticleRankCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ArticleRank.
+func (c *ArticleRankClient) Update() *ArticleRankUpdate {
+	mutation := newArticleRankMutation(c.config, OpUpdate)
+	return &ArticleRankUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ArticleRankClient) UpdateOne(_m *ArticleRank) *ArticleRankUpdateOne {
+	mutation := newArticleRankMutation(c.config, OpUpdateOne, withArticleRank(_m))
+	return &ArticleRankUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ArticleRankClient) UpdateOneID(id int) *ArticleRankUpdateOne {
+	mutation := newArticleRankMutation(c.config, OpUpdateOne, withArticleRankID(id))
+	return &ArticleRankUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ArticleRank.
+func (c *ArticleRankClient) Delete() *ArticleRankDelete {
+	mutation := newArticleRankMutation(c.config, OpDelete)
+	return &ArticleRankDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ArticleRankClient) DeleteOne(_m *ArticleRank) *ArticleRankDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ArticleRankClient) DeleteOneID(id int) *ArticleRankDeleteOne {
+	builder := c.Delete().Where(articlerank.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ArticleRankDeleteOne{builder}
+}
+
+// Query returns a query builder for ArticleRank.
+func (c *ArticleRankClient) Query() *ArticleRankQuery {
+	return &ArticleRankQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeArticleRank},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ArticleRank entity by its id.
+func (c *ArticleRankClient) Get(ctx context.Context, id int) (*ArticleRank, error) {
+	return c.Query().Where(articlerank.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ArticleRankClient) GetX(ctx context.Context, id int) *ArticleRank {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryArticle queries the article edge of a ArticleRank.
+func (c *ArticleRankClient) QueryArticle(_m *ArticleRank) *ArticleQuery {
+	query := (&ArticleClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(articlerank.Table, articlerank.FieldID, id),
+			sqlgraph.To(article.Table, article.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, articlerank.ArticleTable, articlerank.ArticleColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ArticleRankClient) Hooks() []Hook {
+	return c.hooks.ArticleRank
+}
+
+// Interceptors returns the client interceptors.
+func (c *ArticleRankClient) Interceptors() []Interceptor {
+	return c.inters.ArticleRank
+}
+
+func (c *ArticleRankClient) mutate(ctx context.Context, m *ArticleRankMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ArticleRankCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ArticleRankUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ArticleRankUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ArticleRankDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ArticleRank mutation op: %q", m.Op())
 	}
 }
 
@@ -2955,14 +3112,14 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Article, ArticleRevision, ArticleTag, Asset, Bookmark, Comment, Favorite,
-		Follow, Identity, LoginCode, Notification, RefreshToken, Tag, TagFollow,
-		User []ent.Hook
+		Article, ArticleRank, ArticleRevision, ArticleTag, Asset, Bookmark, Comment,
+		Favorite, Follow, Identity, LoginCode, Notification, RefreshToken, Tag,
+		TagFollow, User []ent.Hook
 	}
 	inters struct {
-		Article, ArticleRevision, ArticleTag, Asset, Bookmark, Comment, Favorite,
-		Follow, Identity, LoginCode, Notification, RefreshToken, Tag, TagFollow,
-		User []ent.Interceptor
+		Article, ArticleRank, ArticleRevision, ArticleTag, Asset, Bookmark, Comment,
+		Favorite, Follow, Identity, LoginCode, Notification, RefreshToken, Tag,
+		TagFollow, User []ent.Interceptor
 	}
 )
 

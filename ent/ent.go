@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"inkwell/ent/article"
+	"inkwell/ent/articlerank"
 	"inkwell/ent/articlerevision"
 	"inkwell/ent/articletag"
 	"inkwell/ent/asset"
@@ -88,6 +89,7 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			article.Table:         article.ValidColumn,
+			articlerank.Table:     articlerank.ValidColumn,
 			articlerevision.Table: articlerevision.ValidColumn,
 			articletag.Table:      articletag.ValidColumn,
 			asset.Table:           asset.ValidColumn,

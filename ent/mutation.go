@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"inkwell/ent/article"
+	"inkwell/ent/articlerank"
 	"inkwell/ent/articlerevision"
 	"inkwell/ent/articletag"
 	"inkwell/ent/asset"
@@ -40,6 +41,7 @@ const (
 
 	// Node types.
 	TypeArticle         = "Article"
+	TypeArticleRank     = "ArticleRank"
 	TypeArticleRevision = "ArticleRevision"
 	TypeArticleTag      = "ArticleTag"
 	TypeAsset           = "Asset"
@@ -2720,6 +2722,704 @@ func (m *ArticleMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Article edge %s", name)
+}
+
+// ArticleRankMutation represents an operation that mutates the ArticleRank nodes in the graph.
+type ArticleRankMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *int
+	published_at       *time.Time
+	favorites_count    *int
+	addfavorites_count *int
+	comments_count     *int
+	addcomments_count  *int
+	trending_score     *float64
+	addtrending_score  *float64
+	clearedFields      map[string]struct{}
+	article            *int
+	clearedarticle     bool
+	done               bool
+	oldValue           func(context.Context) (*ArticleRank, error)
+	predicates         []predicate.ArticleRank
+}
+
+var _ ent.Mutation = (*ArticleRankMutation)(nil)
+
+// articlerankOption allows management of the mutation configuration using functional options.
+type articlerankOption func(*ArticleRankMutation)
+
+// newArticleRankMutation creates new mutation for the ArticleRank entity.
+func newArticleRankMutation(c config, op Op, opts ...articlerankOption) *ArticleRankMutation {
+	m := &ArticleRankMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeArticleRank,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withArticleRankID sets the ID field of the mutation.
+func withArticleRankID(id int) articlerankOption {
+	return func(m *ArticleRankMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ArticleRank
+		)
+		m.oldValue = func(ctx context.Context) (*ArticleRank, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ArticleRank.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withArticleRank sets the old ArticleRank of the mutation.
+func withArticleRank(node *ArticleRank) articlerankOption {
+	return func(m *ArticleRankMutation) {
+		m.oldValue = func(context.Context) (*ArticleRank, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ArticleRankMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ArticleRankMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ArticleRankMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ArticleRankMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ArticleRank.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetArticleID sets the "article_id" field.
+func (m *ArticleRankMutation) SetArticleID(i int) {
+	m.article = &i
+}
+
+// ArticleID returns the value of the "article_id" field in the mutation.
+func (m *ArticleRankMutation) ArticleID() (r int, exists bool) {
+	v := m.article
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldArticleID returns the old "article_id" field's value of the ArticleRank entity.
+// If the ArticleRank object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleRankMutation) OldArticleID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldArticleID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldArticleID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldArticleID: %w", err)
+	}
+	return oldValue.ArticleID, nil
+}
+
+// ResetArticleID resets all changes to the "article_id" field.
+func (m *ArticleRankMutation) ResetArticleID() {
+	m.article = nil
+}
+
+// SetPublishedAt sets the "published_at" field.
+func (m *ArticleRankMutation) SetPublishedAt(t time.Time) {
+	m.published_at = &t
+}
+
+// PublishedAt returns the value of the "published_at" field in the mutation.
+func (m *ArticleRankMutation) PublishedAt() (r time.Time, exists bool) {
+	v := m.published_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPublishedAt returns the old "published_at" field's value of the ArticleRank entity.
+// If the ArticleRank object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleRankMutation) OldPublishedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPublishedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPublishedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPublishedAt: %w", err)
+	}
+	return oldValue.PublishedAt, nil
+}
+
+// ResetPublishedAt resets all changes to the "published_at" field.
+func (m *ArticleRankMutation) ResetPublishedAt() {
+	m.published_at = nil
+}
+
+// SetFavoritesCount sets the "favorites_count" field.
+func (m *ArticleRankMutation) SetFavoritesCount(i int) {
+	m.favorites_count = &i
+	m.addfavorites_count = nil
+}
+
+// FavoritesCount returns the value of the "favorites_count" field in the mutation.
+func (m *ArticleRankMutation) FavoritesCount() (r int, exists bool) {
+	v := m.favorites_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFavoritesCount returns the old "favorites_count" field's value of the ArticleRank entity.
+// If the ArticleRank object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleRankMutation) OldFavoritesCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFavoritesCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFavoritesCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFavoritesCount: %w", err)
+	}
+	return oldValue.FavoritesCount, nil
+}
+
+// AddFavoritesCount adds i to the "favorites_count" field.
+func (m *ArticleRankMutation) AddFavoritesCount(i int) {
+	if m.addfavorites_count != nil {
+		*m.addfavorites_count += i
+	} else {
+		m.addfavorites_count = &i
+	}
+}
+
+// AddedFavoritesCount returns the value that was added to the "favorites_count" field in this mutation.
+func (m *ArticleRankMutation) AddedFavoritesCount() (r int, exists bool) {
+	v := m.addfavorites_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFavoritesCount resets all changes to the "favorites_count" field.
+func (m *ArticleRankMutation) ResetFavoritesCount() {
+	m.favorites_count = nil
+	m.addfavorites_count = nil
+}
+
+// SetCommentsCount sets the "comments_count" field.
+func (m *ArticleRankMutation) SetCommentsCount(i int) {
+	m.comments_count = &i
+	m.addcomments_count = nil
+}
+
+// CommentsCount returns the value of the "comments_count" field in the mutation.
+func (m *ArticleRankMutation) CommentsCount() (r int, exists bool) {
+	v := m.comments_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCommentsCount returns the old "comments_count" field's value of the ArticleRank entity.
+// If the ArticleRank object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleRankMutation) OldCommentsCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCommentsCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCommentsCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCommentsCount: %w", err)
+	}
+	return oldValue.CommentsCount, nil
+}
+
+// AddCommentsCount adds i to the "comments_count" field.
+func (m *ArticleRankMutation) AddCommentsCount(i int) {
+	if m.addcomments_count != nil {
+		*m.addcomments_count += i
+	} else {
+		m.addcomments_count = &i
+	}
+}
+
+// AddedCommentsCount returns the value that was added to the "comments_count" field in this mutation.
+func (m *ArticleRankMutation) AddedCommentsCount() (r int, exists bool) {
+	v := m.addcomments_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCommentsCount resets all changes to the "comments_count" field.
+func (m *ArticleRankMutation) ResetCommentsCount() {
+	m.comments_count = nil
+	m.addcomments_count = nil
+}
+
+// SetTrendingScore sets the "trending_score" field.
+func (m *ArticleRankMutation) SetTrendingScore(f float64) {
+	m.trending_score = &f
+	m.addtrending_score = nil
+}
+
+// TrendingScore returns the value of the "trending_score" field in the mutation.
+func (m *ArticleRankMutation) TrendingScore() (r float64, exists bool) {
+	v := m.trending_score
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTrendingScore returns the old "trending_score" field's value of the ArticleRank entity.
+// If the ArticleRank object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArticleRankMutation) OldTrendingScore(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTrendingScore is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTrendingScore requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTrendingScore: %w", err)
+	}
+	return oldValue.TrendingScore, nil
+}
+
+// AddTrendingScore adds f to the "trending_score" field.
+func (m *ArticleRankMutation) AddTrendingScore(f float64) {
+	if m.addtrending_score != nil {
+		*m.addtrending_score += f
+	} else {
+		m.addtrending_score = &f
+	}
+}
+
+// AddedTrendingScore returns the value that was added to the "trending_score" field in this mutation.
+func (m *ArticleRankMutation) AddedTrendingScore() (r float64, exists bool) {
+	v := m.addtrending_score
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTrendingScore resets all changes to the "trending_score" field.
+func (m *ArticleRankMutation) ResetTrendingScore() {
+	m.trending_score = nil
+	m.addtrending_score = nil
+}
+
+// ClearArticle clears the "article" edge to the Article entity.
+func (m *ArticleRankMutation) ClearArticle() {
+	m.clearedarticle = true
+	m.clearedFields[articlerank.FieldArticleID] = struct{}{}
+}
+
+// ArticleCleared reports if the "article" edge to the Article entity was cleared.
+func (m *ArticleRankMutation) ArticleCleared() bool {
+	return m.clearedarticle
+}
+
+// ArticleIDs returns the "article" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ArticleID instead. It exists only for internal usage by the builders.
+func (m *ArticleRankMutation) ArticleIDs() (ids []int) {
+	if id := m.article; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetArticle resets all changes to the "article" edge.
+func (m *ArticleRankMutation) ResetArticle() {
+	m.article = nil
+	m.clearedarticle = false
+}
+
+// Where appends a list predicates to the ArticleRankMutation builder.
+func (m *ArticleRankMutation) Where(ps ...predicate.ArticleRank) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ArticleRankMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ArticleRankMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ArticleRank, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ArticleRankMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ArticleRankMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ArticleRank).
+func (m *ArticleRankMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ArticleRankMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.article != nil {
+		fields = append(fields, articlerank.FieldArticleID)
+	}
+	if m.published_at != nil {
+		fields = append(fields, articlerank.FieldPublishedAt)
+	}
+	if m.favorites_count != nil {
+		fields = append(fields, articlerank.FieldFavoritesCount)
+	}
+	if m.comments_count != nil {
+		fields = append(fields, articlerank.FieldCommentsCount)
+	}
+	if m.trending_score != nil {
+		fields = append(fields, articlerank.FieldTrendingScore)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ArticleRankMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case articlerank.FieldArticleID:
+		return m.ArticleID()
+	case articlerank.FieldPublishedAt:
+		return m.PublishedAt()
+	case articlerank.FieldFavoritesCount:
+		return m.FavoritesCount()
+	case articlerank.FieldCommentsCount:
+		return m.CommentsCount()
+	case articlerank.FieldTrendingScore:
+		return m.TrendingScore()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ArticleRankMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case articlerank.FieldArticleID:
+		return m.OldArticleID(ctx)
+	case articlerank.FieldPublishedAt:
+		return m.OldPublishedAt(ctx)
+	case articlerank.FieldFavoritesCount:
+		return m.OldFavoritesCount(ctx)
+	case articlerank.FieldCommentsCount:
+		return m.OldCommentsCount(ctx)
+	case articlerank.FieldTrendingScore:
+		return m.OldTrendingScore(ctx)
+	}
+	return nil, fmt.Errorf("unknown ArticleRank field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ArticleRankMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case articlerank.FieldArticleID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetArticleID(v)
+		return nil
+	case articlerank.FieldPublishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPublishedAt(v)
+		return nil
+	case articlerank.FieldFavoritesCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFavoritesCount(v)
+		return nil
+	case articlerank.FieldCommentsCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCommentsCount(v)
+		return nil
+	case articlerank.FieldTrendingScore:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTrendingScore(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ArticleRank field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ArticleRankMutation) AddedFields() []string {
+	var fields []string
+	if m.addfavorites_count != nil {
+		fields = append(fields, articlerank.FieldFavoritesCount)
+	}
+	if m.addcomments_count != nil {
+		fields = append(fields, articlerank.FieldCommentsCount)
+	}
+	if m.addtrending_score != nil {
+		fields = append(fields, articlerank.FieldTrendingScore)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ArticleRankMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case articlerank.FieldFavoritesCount:
+		return m.AddedFavoritesCount()
+	case articlerank.FieldCommentsCount:
+		return m.AddedCommentsCount()
+	case articlerank.FieldTrendingScore:
+		return m.AddedTrendingScore()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ArticleRankMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case articlerank.FieldFavoritesCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFavoritesCount(v)
+		return nil
+	case articlerank.FieldCommentsCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCommentsCount(v)
+		return nil
+	case articlerank.FieldTrendingScore:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTrendingScore(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ArticleRank numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ArticleRankMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ArticleRankMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ArticleRankMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown ArticleRank nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ArticleRankMutation) ResetField(name string) error {
+	switch name {
+	case articlerank.FieldArticleID:
+		m.ResetArticleID()
+		return nil
+	case articlerank.FieldPublishedAt:
+		m.ResetPublishedAt()
+		return nil
+	case articlerank.FieldFavoritesCount:
+		m.ResetFavoritesCount()
+		return nil
+	case articlerank.FieldCommentsCount:
+		m.ResetCommentsCount()
+		return nil
+	case articlerank.FieldTrendingScore:
+		m.ResetTrendingScore()
+		return nil
+	}
+	return fmt.Errorf("unknown ArticleRank field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ArticleRankMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.article != nil {
+		edges = append(edges, articlerank.EdgeArticle)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ArticleRankMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case articlerank.EdgeArticle:
+		if id := m.article; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ArticleRankMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ArticleRankMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ArticleRankMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedarticle {
+		edges = append(edges, articlerank.EdgeArticle)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ArticleRankMutation) EdgeCleared(name string) bool {
+	switch name {
+	case articlerank.EdgeArticle:
+		return m.clearedarticle
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ArticleRankMutation) ClearEdge(name string) error {
+	switch name {
+	case articlerank.EdgeArticle:
+		m.ClearArticle()
+		return nil
+	}
+	return fmt.Errorf("unknown ArticleRank unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ArticleRankMutation) ResetEdge(name string) error {
+	switch name {
+	case articlerank.EdgeArticle:
+		m.ResetArticle()
+		return nil
+	}
+	return fmt.Errorf("unknown ArticleRank edge %s", name)
 }
 
 // ArticleRevisionMutation represents an operation that mutates the ArticleRevision nodes in the graph.

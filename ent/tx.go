@@ -16,6 +16,8 @@ type Tx struct {
 	config
 	// Article is the client for interacting with the Article builders.
 	Article *ArticleClient
+	// ArticleRank is the client for interacting with the ArticleRank builders.
+	ArticleRank *ArticleRankClient
 	// ArticleRevision is the client for interacting with the ArticleRevision builders.
 	ArticleRevision *ArticleRevisionClient
 	// ArticleTag is the client for interacting with the ArticleTag builders.
@@ -176,6 +178,7 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.Article = NewArticleClient(tx.config)
+	tx.ArticleRank = NewArticleRankClient(tx.config)
 	tx.ArticleRevision = NewArticleRevisionClient(tx.config)
 	tx.ArticleTag = NewArticleTagClient(tx.config)
 	tx.Asset = NewAssetClient(tx.config)

@@ -20,6 +20,18 @@ func (f ArticleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ArticleMutation", m)
 }
 
+// The ArticleRankFunc type is an adapter to allow the use of ordinary
+// function as ArticleRank mutator.
+type ArticleRankFunc func(context.Context, *ent.ArticleRankMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ArticleRankFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ArticleRankMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ArticleRankMutation", m)
+}
+
 // The ArticleRevisionFunc type is an adapter to allow the use of ordinary
 // function as ArticleRevision mutator.
 type ArticleRevisionFunc func(context.Context, *ent.ArticleRevisionMutation) (ent.Value, error)

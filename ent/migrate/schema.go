@@ -78,30 +78,6 @@ var (
 				},
 			},
 			{
-				Name:    "article_favorites_count_published_at_id",
-				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[11], ArticlesColumns[21], ArticlesColumns[0]},
-				Annotation: &entsql.IndexAnnotation{
-					Where: "((status)::text = 'published'::text)",
-				},
-			},
-			{
-				Name:    "article_comments_count_published_at_id",
-				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[12], ArticlesColumns[21], ArticlesColumns[0]},
-				Annotation: &entsql.IndexAnnotation{
-					Where: "((status)::text = 'published'::text)",
-				},
-			},
-			{
-				Name:    "article_trending_score_published_at_id",
-				Unique:  false,
-				Columns: []*schema.Column{ArticlesColumns[13], ArticlesColumns[21], ArticlesColumns[0]},
-				Annotation: &entsql.IndexAnnotation{
-					Where: "((status)::text = 'published'::text)",
-				},
-			},
-			{
 				Name:    "article_author_id_updated_at_id",
 				Unique:  false,
 				Columns: []*schema.Column{ArticlesColumns[28], ArticlesColumns[2], ArticlesColumns[0]},
@@ -140,6 +116,51 @@ var (
 				Annotation: &entsql.IndexAnnotation{
 					Where: "(cover_image_asset_id IS NOT NULL)",
 				},
+			},
+		},
+	}
+	// ArticleRanksColumns holds the columns for the "article_ranks" table.
+	ArticleRanksColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "published_at", Type: field.TypeTime},
+		{Name: "favorites_count", Type: field.TypeInt},
+		{Name: "comments_count", Type: field.TypeInt},
+		{Name: "trending_score", Type: field.TypeFloat64},
+		{Name: "article_id", Type: field.TypeInt},
+	}
+	// ArticleRanksTable holds the schema information for the "article_ranks" table.
+	ArticleRanksTable = &schema.Table{
+		Name:       "article_ranks",
+		Columns:    ArticleRanksColumns,
+		PrimaryKey: []*schema.Column{ArticleRanksColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "article_ranks_articles_article",
+				Columns:    []*schema.Column{ArticleRanksColumns[5]},
+				RefColumns: []*schema.Column{ArticlesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "articlerank_article_id",
+				Unique:  true,
+				Columns: []*schema.Column{ArticleRanksColumns[5]},
+			},
+			{
+				Name:    "articlerank_favorites_count_published_at_article_id",
+				Unique:  false,
+				Columns: []*schema.Column{ArticleRanksColumns[2], ArticleRanksColumns[1], ArticleRanksColumns[5]},
+			},
+			{
+				Name:    "articlerank_comments_count_published_at_article_id",
+				Unique:  false,
+				Columns: []*schema.Column{ArticleRanksColumns[3], ArticleRanksColumns[1], ArticleRanksColumns[5]},
+			},
+			{
+				Name:    "articlerank_trending_score_published_at_article_id",
+				Unique:  false,
+				Columns: []*schema.Column{ArticleRanksColumns[4], ArticleRanksColumns[1], ArticleRanksColumns[5]},
 			},
 		},
 	}
@@ -573,6 +594,14 @@ var (
 				},
 			},
 			{
+				Name:    "notification_open_groups",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationsColumns[6], NotificationsColumns[1], NotificationsColumns[8]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "((NOT superseded) AND (read_at IS NULL))",
+				},
+			},
+			{
 				Name:    "notification_group_id",
 				Unique:  false,
 				Columns: []*schema.Column{NotificationsColumns[2]},
@@ -755,6 +784,7 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		ArticlesTable,
+		ArticleRanksTable,
 		ArticleRevisionsTable,
 		ArticleTagsTable,
 		AssetsTable,
@@ -775,6 +805,7 @@ var (
 func init() {
 	ArticlesTable.ForeignKeys[0].RefTable = AssetsTable
 	ArticlesTable.ForeignKeys[1].RefTable = UsersTable
+	ArticleRanksTable.ForeignKeys[0].RefTable = ArticlesTable
 	ArticleRevisionsTable.ForeignKeys[0].RefTable = ArticlesTable
 	ArticleTagsTable.ForeignKeys[0].RefTable = ArticlesTable
 	ArticleTagsTable.ForeignKeys[1].RefTable = TagsTable

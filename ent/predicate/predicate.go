@@ -9,6 +9,9 @@ import (
 // Article is the predicate function for article builders.
 type Article func(*sql.Selector)
 
+// ArticleRank is the predicate function for articlerank builders.
+type ArticleRank func(*sql.Selector)
+
 // ArticleRevision is the predicate function for articlerevision builders.
 type ArticleRevision func(*sql.Selector)
 

@@ -134,6 +134,30 @@ func (f ArticleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ArticleMutation", m)
 }
 
+// The ArticleRankQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type ArticleRankQueryRuleFunc func(context.Context, *ent.ArticleRankQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f ArticleRankQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ArticleRankQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ArticleRankQuery", q)
+}
+
+// The ArticleRankMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type ArticleRankMutationRuleFunc func(context.Context, *ent.ArticleRankMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f ArticleRankMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.ArticleRankMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ArticleRankMutation", m)
+}
+
 // The ArticleRevisionQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type ArticleRevisionQueryRuleFunc func(context.Context, *ent.ArticleRevisionQuery) error

@@ -181,4 +181,17 @@ func TestMostCommentedCounts(t *testing.T) {
 	if got := first(); got != b.Slug {
 		t.Errorf("after deleting one of a's: first %s, want %s", got, b.Slug)
 	}
+	// Taken back to drafts, b leaves every order; published again, it comes back.
+	e.MustQuery(t, ada.Token, `mutation($s: String!) { unpublishArticle(input: {slug: $s}) { article { slug } } }`, map[string]any{"s": b.Slug}, &out)
+	for _, by := range []string{"MOST_COMMENTED", "MOST_FAVORITED", "TRENDING"} {
+		var p soPage
+		e.MustQuery(t, "", soList, map[string]any{"by": by, "n": 10}, &p)
+		if slices.Contains(p.slugs(), b.Slug) || p.Articles.TotalCount != 1 {
+			t.Errorf("%s lists the draft: %v (total %d)", by, p.slugs(), p.Articles.TotalCount)
+		}
+	}
+	e.MustQuery(t, ada.Token, `mutation($s: String!) { publishArticle(input: {slug: $s}) { article { slug } } }`, map[string]any{"s": b.Slug}, &out)
+	if got := first(); got != b.Slug {
+		t.Errorf("published again: first %s, want %s", got, b.Slug)
+	}
 }

@@ -95,6 +95,8 @@ func TestSeedSizesAndCounts(t *testing.T) {
 		(SELECT count(*) FROM articles a WHERE favorites_count <> (SELECT count(*) FROM favorites f WHERE f.article_id = a.id)) +
 		(SELECT count(*) FROM articles a WHERE comments_count <> (SELECT count(*) FROM comments c WHERE c.article_id = a.id)) +
 		(SELECT count(*) FROM articles WHERE trending_score <> inkwell_trending(favorites_count, comments_count, published_at)) +
+		(SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM article_ranks r WHERE r.article_id = a.id
+		   AND (r.favorites_count, r.comments_count, r.trending_score, r.published_at) = (a.favorites_count, a.comments_count, a.trending_score, a.published_at))) +
 		(SELECT count(*) FROM tags t WHERE articles_count <> (SELECT count(*) FROM article_tags at WHERE at.tag_id = t.id)) +
 		(SELECT count(*) FROM follows WHERE follower_id = followee_id)`).Scan(&bad); err != nil || bad != 0 {
 		t.Fatalf("%d rows with wrong counts or self-follows (err %v)", bad, err)

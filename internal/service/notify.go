@@ -156,7 +156,10 @@ func (s *Service) notifyGrouped(ctx context.Context, tx *ent.Tx, u int, n notice
 
 // visible is the condition that a notification (aliased n) is about nothing hidden: no
 // draft, scheduled or trashed article, and so no comment on one.
-const visible = `(n.article_id IS NULL OR EXISTS (SELECT 1 FROM articles a WHERE a.id = n.article_id AND a.status = 'published'))`
+// A scalar subquery, not EXISTS: PostgreSQL may turn EXISTS into a hash of every
+// published article's id (20,000 rows at size M for one user's page), where this is one
+// primary-key probe per notification read.
+const visible = `(n.article_id IS NULL OR (SELECT a.status FROM articles a WHERE a.id = n.article_id) = 'published')`
 
 // NotificationList is a page of the viewer's notifications (groups), newest first.
 type NotificationList struct {
@@ -171,8 +174,8 @@ func (s *Acting) Notifications(ctx context.Context, w paging.Window) (Notificati
 	q := s.db.Notification.Query().Where(notification.UserID(uid), notification.Superseded(false),
 		func(sel *sql.Selector) {
 			sel.Where(sql.P(func(b *sql.Builder) {
-				b.WriteString(`(article_id IS NULL OR EXISTS (SELECT 1 FROM articles a WHERE a.id = ` + sel.C(notification.FieldArticleID) +
-					` AND a.status = 'published'))`)
+				b.WriteString(`(article_id IS NULL OR (SELECT a.status FROM articles a WHERE a.id = ` + sel.C(notification.FieldArticleID) +
+					`) = 'published')`)
 			}))
 		})
 	if w.After != nil {

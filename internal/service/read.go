@@ -89,7 +89,7 @@ func (s *Service) Articles(ctx context.Context, w paging.Window, f ArticleFilter
 	}
 	if by.rank != "" {
 		// Every favorite and comment may reorder these; no key names them all.
-		return s.articleListPaged(ctx, w, uncovered, by, publishedOnly())
+		return s.articleListPaged(ctx, w, uncovered, by, publishedOnly(), rankPage(w, by.rank))
 	}
 	// Only publishing, unpublishing or deleting an article changes the whole list.
 	cache.Note(ctx, cache.ArticleLists, 0)
@@ -115,6 +115,30 @@ func tagPage(w paging.Window, name string) predicate.Article {
 				dir = " ASC"
 			}
 			b.WriteString(` ORDER BY t.published_at` + dir + `, t.article_id` + dir + ` LIMIT `).Arg(w.Offset + w.Limit + 1).WriteString(`)`)
+		}))
+	}
+}
+
+// rankPage narrows a ranked list of all published articles to the page's rows, read in
+// list order from article_ranks' index of the rank (the same values as the articles'
+// columns, kept by a trigger in the same transaction).
+func rankPage(w paging.Window, rank string) predicate.Article {
+	return func(sel *sql.Selector) {
+		sel.Where(sql.P(func(b *sql.Builder) {
+			cols := `r.` + rank + `, r.published_at, r.article_id`
+			b.WriteString(sel.C(article.FieldID) + ` IN (SELECT r.article_id FROM article_ranks r WHERE true`)
+			if k := w.After; k != nil {
+				b.WriteString(` AND (` + cols + `) < (`).Arg(k.Rank).Comma().Arg(k.Time).Comma().Arg(k.ID).WriteString(`)`)
+			}
+			if k := w.Before; k != nil {
+				b.WriteString(` AND (` + cols + `) > (`).Arg(k.Rank).Comma().Arg(k.Time).Comma().Arg(k.ID).WriteString(`)`)
+			}
+			dir := " DESC"
+			if w.Backward {
+				dir = " ASC"
+			}
+			b.WriteString(` ORDER BY r.` + rank + dir + `, r.published_at` + dir + `, r.article_id` + dir + ` LIMIT `).
+				Arg(w.Offset + w.Limit + 1).WriteString(`)`)
 		}))
 	}
 }

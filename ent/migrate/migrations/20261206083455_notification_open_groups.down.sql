@@ -1,0 +1,2 @@
+-- reverse: create index "notification_open_groups" to table: "notifications"
+DROP INDEX "notification_open_groups";
