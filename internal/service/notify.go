@@ -57,20 +57,26 @@ func grouped(k notification.Kind) bool {
 	return k == notification.KindFollowed || k == notification.KindFavorited || k == notification.KindCommented
 }
 
-// writeNotices writes w's notices in tx and returns who was notified (nil and true for
-// too many to list), and numbers a publication in the feed's order.
-func (s *Service) writeNotices(ctx context.Context, tx *ent.Tx, w *written) ([]int, bool, error) {
-	if w.event != nil && w.event.Kind == events.KindArticleCreated {
-		// Last in the transaction, so the lock is held only for the commit.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, feedLock); err != nil {
-			return nil, false, fmt.Errorf("lock feed order: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE articles SET feed_seq =
-			(SELECT COALESCE(max(feed_seq), 0) + 1 FROM articles WHERE feed_seq IS NOT NULL) WHERE id = $1`,
-			w.event.ArticleID); err != nil {
-			return nil, false, fmt.Errorf("number publication: %w", err)
-		}
+// numberPublication gives the article a write publishes its place in the feed's order,
+// last in the transaction, so that the lock is held only for the commit.
+func numberPublication(ctx context.Context, tx *ent.Tx, w *written) error {
+	if w.event == nil || w.event.Kind != events.KindArticleCreated {
+		return nil
 	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, feedLock); err != nil {
+		return fmt.Errorf("lock feed order: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE articles SET feed_seq =
+		(SELECT COALESCE(max(feed_seq), 0) + 1 FROM articles WHERE feed_seq IS NOT NULL) WHERE id = $1`,
+		w.event.ArticleID); err != nil {
+		return fmt.Errorf("number publication: %w", err)
+	}
+	return nil
+}
+
+// writeNotices writes w's notices in tx and returns who was notified (nil and true for
+// too many to list).
+func (s *Service) writeNotices(ctx context.Context, tx *ent.Tx, w *written) ([]int, bool, error) {
 	if len(w.notices) == 0 {
 		return nil, false, nil
 	}

@@ -104,17 +104,8 @@ func tagPage(w paging.Window, name string) predicate.Article {
 		sel.Where(sql.P(func(b *sql.Builder) {
 			b.WriteString(sel.C(article.FieldID) + ` IN (SELECT t.article_id FROM article_tags t
 				WHERE t.tag_id = (SELECT id FROM tags WHERE name = `).Arg(name).WriteString(`) AND t.published_at IS NOT NULL`)
-			if k := w.After; k != nil {
-				b.WriteString(` AND (t.published_at, t.article_id) < (`).Arg(k.Time).Comma().Arg(k.ID).WriteString(`)`)
-			}
-			if k := w.Before; k != nil {
-				b.WriteString(` AND (t.published_at, t.article_id) > (`).Arg(k.Time).Comma().Arg(k.ID).WriteString(`)`)
-			}
-			dir := " DESC"
-			if w.Backward {
-				dir = " ASC"
-			}
-			b.WriteString(` ORDER BY t.published_at` + dir + `, t.article_id` + dir + ` LIMIT `).Arg(w.Offset + w.Limit + 1).WriteString(`)`)
+			pageTail(b, w, true, "t.published_at", "t.article_id")
+			b.WriteString(`)`)
 		}))
 	}
 }
@@ -125,22 +116,41 @@ func tagPage(w paging.Window, name string) predicate.Article {
 func rankPage(w paging.Window, rank string) predicate.Article {
 	return func(sel *sql.Selector) {
 		sel.Where(sql.P(func(b *sql.Builder) {
-			cols := `r.` + rank + `, r.published_at, r.article_id`
 			b.WriteString(sel.C(article.FieldID) + ` IN (SELECT r.article_id FROM article_ranks r WHERE true`)
-			if k := w.After; k != nil {
-				b.WriteString(` AND (` + cols + `) < (`).Arg(k.Rank).Comma().Arg(k.Time).Comma().Arg(k.ID).WriteString(`)`)
-			}
-			if k := w.Before; k != nil {
-				b.WriteString(` AND (` + cols + `) > (`).Arg(k.Rank).Comma().Arg(k.Time).Comma().Arg(k.ID).WriteString(`)`)
-			}
-			dir := " DESC"
-			if w.Backward {
-				dir = " ASC"
-			}
-			b.WriteString(` ORDER BY r.` + rank + dir + `, r.published_at` + dir + `, r.article_id` + dir + ` LIMIT `).
-				Arg(w.Offset + w.Limit + 1).WriteString(`)`)
+			pageTail(b, w, true, "r."+rank, "r.published_at", "r.article_id")
+			b.WriteString(`)`)
 		}))
 	}
+}
+
+// pageTail ends a subquery that picks a page's rows in list order by cols (the list's key:
+// [rank,] time, id, each descending in list order): w's cursor bounds when bounded, the
+// order (turned round when w pages backward), and as many rows as the page needs.
+func pageTail(b *sql.Builder, w paging.Window, bounded bool, cols ...string) {
+	bound := func(k *paging.Key, op string) {
+		if k == nil || !bounded {
+			return
+		}
+		vals := []any{k.Time, k.ID}
+		if len(cols) == 3 {
+			vals = append([]any{k.Rank}, vals...)
+		}
+		b.WriteString(` AND (` + strings.Join(cols, ", ") + `) ` + op + ` (`)
+		for i, v := range vals {
+			if i > 0 {
+				b.Comma()
+			}
+			b.Arg(v)
+		}
+		b.WriteString(`)`)
+	}
+	bound(w.After, "<")
+	bound(w.Before, ">")
+	dir := " DESC"
+	if w.Backward {
+		dir = " ASC"
+	}
+	b.WriteString(` ORDER BY ` + strings.Join(cols, dir+", ") + dir + ` LIMIT `).Arg(w.Offset + w.Limit + 1)
 }
 
 // publishedOnly is preds and published articles only: the lists of everyone's articles.
@@ -164,32 +174,17 @@ func (s *Acting) Feed(ctx context.Context, w paging.Window) (ArticleList, error)
 	// skips and cuts the page. The viewer is an argument, never in the text: one statement
 	// for every viewer, prepared once per connection (internal/stmtcache).
 	page := sql.P(func(b *sql.Builder) {
-		dir, after, before := " DESC", "<", ">"
-		if w.Backward {
-			dir = " ASC"
-		}
-		bound := func(cols string) {
-			if k := w.After; k != nil {
-				b.WriteString(` AND (` + cols + `) ` + after + ` (`).Arg(k.Time).Comma().Arg(k.ID).WriteString(`)`)
-			}
-			if k := w.Before; k != nil {
-				b.WriteString(` AND (` + cols + `) ` + before + ` (`).Arg(k.Time).Comma().Arg(k.ID).WriteString(`)`)
-			}
-		}
-		limit := w.Offset + w.Limit + 1
 		b.WriteString(`articles.id IN ((SELECT a.id FROM articles a WHERE a.author_id IN (SELECT followee_id FROM follows WHERE follower_id = `).
 			Arg(uid).WriteString(`) AND a.status = 'published'`)
-		bound("a.published_at, a.id")
-		b.WriteString(` ORDER BY a.published_at` + dir + `, a.id` + dir + ` LIMIT `).Arg(limit).WriteString(`)`)
-		b.WriteString(` UNION (SELECT x.article_id FROM (SELECT DISTINCT ON (x.published_at, x.article_id) x.article_id, x.published_at
+		pageTail(b, w, true, "a.published_at", "a.id")
+		b.WriteString(`) UNION (SELECT x.article_id FROM (SELECT DISTINCT ON (x.published_at, x.article_id) x.article_id, x.published_at
 			FROM tag_follows f
 			CROSS JOIN LATERAL (SELECT t.article_id, t.published_at FROM article_tags t
 			  WHERE t.tag_id = f.tag_id AND t.published_at IS NOT NULL`)
-		bound("t.published_at, t.article_id")
-		b.WriteString(` ORDER BY t.published_at` + dir + `, t.article_id` + dir + ` LIMIT `).Arg(limit).
-			WriteString(`) x WHERE f.user_id = `).Arg(uid).
-			WriteString(` ORDER BY x.published_at` + dir + `, x.article_id` + dir + ` LIMIT `).Arg(limit).
-			WriteString(`) x))`)
+		pageTail(b, w, true, "t.published_at", "t.article_id")
+		b.WriteString(`) x WHERE f.user_id = `).Arg(uid)
+		pageTail(b, w, false, "x.published_at", "x.article_id")
+		b.WriteString(`) x))`)
 	})
 	// The feed changes when the viewer follows or unfollows an author or a tag, when an
 	// article is published, unpublished or deleted, or when its tags change; an article's

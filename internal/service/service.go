@@ -146,6 +146,9 @@ func (s *Service) record(ctx context.Context, fn func(tx *ent.Tx, w *written) er
 		if err != nil {
 			return err
 		}
+		if err := numberPublication(ctx, tx, &w); err != nil {
+			return err
+		}
 		w.Write = nextWrite()
 		e := events.Changed(w.Set)
 		if w.event != nil {
