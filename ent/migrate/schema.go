@@ -586,14 +586,6 @@ var (
 				},
 			},
 			{
-				Name:    "notification_unread",
-				Unique:  false,
-				Columns: []*schema.Column{NotificationsColumns[6]},
-				Annotation: &entsql.IndexAnnotation{
-					Where: "((NOT superseded) AND (read_at IS NULL))",
-				},
-			},
-			{
 				Name:    "notification_open_groups",
 				Unique:  false,
 				Columns: []*schema.Column{NotificationsColumns[6], NotificationsColumns[1], NotificationsColumns[8]},

@@ -170,15 +170,25 @@ type Execer interface {
 // commits, and drops it when tx rolls back, so subscribers never hear of a write that
 // did not happen. Call it with the transaction that makes the change.
 func Publish(ctx context.Context, tx Execer, e Event) error {
-	payload, err := json.Marshal(e)
+	payload, err := Encode(e)
 	if err != nil {
-		return fmt.Errorf("encode event: %w", err)
+		return err
 	}
-	if len(payload) > maxPayload {
-		return fmt.Errorf("event payload is %d bytes, more than %d", len(payload), maxPayload)
-	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, Channel, string(payload)); err != nil {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, Channel, payload); err != nil {
 		return fmt.Errorf("notify %s: %w", e.Kind, err)
 	}
 	return nil
+}
+
+// Encode is e as the payload of a NOTIFY on Channel, for a writer that queues it in a
+// statement of its own making (pg_notify($Channel, payload)), with Publish's effect.
+func Encode(e Event) (string, error) {
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return "", fmt.Errorf("encode event: %w", err)
+	}
+	if len(payload) > maxPayload {
+		return "", fmt.Errorf("event payload is %d bytes, more than %d", len(payload), maxPayload)
+	}
+	return string(payload), nil
 }

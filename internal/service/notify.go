@@ -74,87 +74,101 @@ func numberPublication(ctx context.Context, tx *ent.Tx, w *written) error {
 	return nil
 }
 
-// writeNotices writes w's notices in tx and returns who was notified (nil and true for
-// too many to list).
-func (s *Service) writeNotices(ctx context.Context, tx *ent.Tx, w *written) ([]int, bool, error) {
-	if len(w.notices) == 0 {
-		return nil, false, nil
-	}
-	// Who, per notice: never the actor themself.
+// recipients settles who each of w's notices goes to (never the actor themself) and
+// returns them all, sorted, once each.
+func recipients(ctx context.Context, tx *ent.Tx, w *written) ([]int, error) {
+	var all []int
 	for i := range w.notices {
 		n := &w.notices[i]
 		if n.followersOf != 0 {
 			var err error
 			if n.users, err = column[int](ctx, tx, `SELECT follower_id FROM follows WHERE followee_id = $1`, n.followersOf); err != nil {
-				return nil, false, fmt.Errorf("followers to notify: %w", err)
+				return nil, fmt.Errorf("followers to notify: %w", err)
 			}
 		}
 		n.users = slices.DeleteFunc(slices.Compact(slices.Sorted(slices.Values(n.users))), func(u int) bool { return u == n.actor })
+		all = append(all, n.users...)
 	}
-	var all []int
-	buckets := map[int]bool{}
-	for _, n := range w.notices {
-		for _, u := range n.users {
-			all = append(all, u)
-			buckets[u%notifyBuckets] = true
-		}
+	return slices.Compact(slices.Sorted(slices.Values(all))), nil
+}
+
+// listed is who an event names as notified: nil and true for too many to list.
+func listed(all []int) ([]int, bool) {
+	if len(all) > maxListedRecipients {
+		return nil, true
 	}
+	return all, false
+}
+
+// publish queues e on tx and, before anything of the recipients' is written, takes the
+// advisory locks of their buckets, in one statement: NOTIFY is sent at commit wherever in
+// the transaction it is queued, so the event rides along with the locks.
+func publish(ctx context.Context, tx *ent.Tx, all []int, e events.Event) error {
 	if len(all) == 0 {
-		return nil, false, nil
+		return events.Publish(ctx, tx, e)
+	}
+	payload, err := events.Encode(e)
+	if err != nil {
+		return err
+	}
+	buckets := make([]int, 0, len(all))
+	for _, u := range all {
+		buckets = append(buckets, u%notifyBuckets)
 	}
 	// Buckets in one order in every transaction, so two cannot wait on each other.
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, b) FROM
-		(SELECT b FROM unnest($2::int[]) b ORDER BY b OFFSET 0) s`,
-		notifyLockSpace, pq.Array(slices.Sorted(func(yield func(int) bool) {
-			for b := range buckets {
-				if !yield(b) {
-					return
-				}
-			}
-		}))); err != nil {
-		return nil, false, fmt.Errorf("lock notifications: %w", err)
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($3, $4) FROM (SELECT count(*) FROM (
+		SELECT pg_advisory_xact_lock($1, b) FROM (SELECT DISTINCT b FROM unnest($2::int[]) b ORDER BY b OFFSET 0) s) l) locked`,
+		notifyLockSpace, pq.Array(buckets), events.Channel, payload); err != nil {
+		return fmt.Errorf("lock notifications and notify %s: %w", e.Kind, err)
 	}
+	return nil
+}
+
+// writeNotices writes w's notices, to the recipients recipients settled, under the
+// locks publish took.
+func (s *Service) writeNotices(ctx context.Context, tx *ent.Tx, w *written) error {
 	at := s.now()
 	for _, n := range w.notices {
+		if len(n.users) == 0 {
+			continue
+		}
 		if !grouped(n.kind) {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO notifications (user_id, kind, actor_id, article_id, comment_id, created_at)
 				SELECT u, $2::varchar, $3::bigint, $4::bigint, $5::bigint, $6::timestamptz FROM unnest($1::bigint[]) u`,
 				pq.Array(n.users), n.kind, n.actor, n.article, n.comment, at); err != nil {
-				return nil, false, fmt.Errorf("notify: %w", err)
+				return fmt.Errorf("notify: %w", err)
 			}
 			continue
 		}
 		for _, u := range n.users {
 			if err := s.notifyGrouped(ctx, tx, u, n, at); err != nil {
-				return nil, false, err
+				return err
 			}
 		}
 	}
-	all = slices.Compact(slices.Sorted(slices.Values(all)))
-	if len(all) > maxListedRecipients {
-		return nil, true, nil
-	}
-	return all, false, nil
+	return nil
 }
 
 // notifyGrouped writes n for user u, in the group of u's latest unread notification of
-// its kind and article when there is one young enough.
+// its kind and article when there is one young enough. One statement: the latest of the
+// group stops being listed and gives the new row its group. The article is compared with
+// = or IS NULL (not IS NOT DISTINCT FROM), so the lookup is a probe of
+// notification_open_groups rather than a scan of all the user's open groups.
 func (s *Service) notifyGrouped(ctx context.Context, tx *ent.Tx, u int, n notice, at time.Time) error {
-	// The latest of the group stops being listed, and gives the new row its group.
-	groups, err := column[int](ctx, tx, `UPDATE notifications SET superseded = true WHERE id = (
-		SELECT id FROM notifications
-		WHERE user_id = $1 AND kind = $2 AND article_id IS NOT DISTINCT FROM $3
-		  AND NOT superseded AND read_at IS NULL AND created_at > $4
-		ORDER BY id DESC LIMIT 1) RETURNING COALESCE(group_id, id)`, u, n.kind, n.article, at.Add(-groupWindow))
-	if err != nil {
-		return fmt.Errorf("join notification group: %w", err)
+	sameArticle := `article_id = $3`
+	if n.article == nil {
+		sameArticle = `article_id IS NULL AND $3::bigint IS NULL`
 	}
-	var group *int
-	if len(groups) == 1 {
-		group = &groups[0]
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO notifications (user_id, kind, actor_id, article_id, comment_id, group_id, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, u, n.kind, n.actor, n.article, n.comment, group, at); err != nil {
+	if _, err := tx.ExecContext(ctx, `WITH joined AS (
+		UPDATE notifications SET superseded = true WHERE id = (
+			SELECT id FROM notifications
+			WHERE user_id = $1 AND kind = $2 AND `+sameArticle+`
+			  AND NOT superseded AND read_at IS NULL AND created_at > $4
+			ORDER BY id DESC LIMIT 1)
+		RETURNING COALESCE(group_id, id) AS g)
+		INSERT INTO notifications (user_id, kind, actor_id, article_id, comment_id, group_id, created_at)
+		VALUES ($1, $2, $5, $3, $6, (SELECT g FROM joined), $7)`,
+		u, n.kind, n.article, at.Add(-groupWindow), n.actor, n.comment, at); err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
 	return nil

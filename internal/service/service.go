@@ -142,11 +142,8 @@ func (s *Service) record(ctx context.Context, fn func(tx *ent.Tx, w *written) er
 		if w.Empty() && w.event == nil && len(w.notices) == 0 {
 			return nil
 		}
-		notified, all, err := s.writeNotices(ctx, tx, &w)
+		all, err := recipients(ctx, tx, &w)
 		if err != nil {
-			return err
-		}
-		if err := numberPublication(ctx, tx, &w); err != nil {
 			return err
 		}
 		w.Write = nextWrite()
@@ -158,8 +155,14 @@ func (s *Service) record(ctx context.Context, fn func(tx *ent.Tx, w *written) er
 				e.Changed = &set
 			}
 		}
-		e.Notified, e.NotifiedAll = notified, all
-		return events.Publish(ctx, tx, e)
+		e.Notified, e.NotifiedAll = listed(all)
+		if err := publish(ctx, tx, all, e); err != nil {
+			return err
+		}
+		if err := s.writeNotices(ctx, tx, &w); err != nil {
+			return err
+		}
+		return numberPublication(ctx, tx, &w)
 	})
 	if err == nil && s.changed != nil && !w.Empty() {
 		s.changed(ctx, w.Set)
