@@ -214,7 +214,7 @@ func TestStatementCounts(t *testing.T) {
 		c    call
 		most int64
 	}{
-		{"W6 search", search(ds), 4},
+		{"W6 search", search(ds), 3},
 		{"W7 tag page", tagPage(ds), 5},
 		{"W8 notifications", bell(ds), 8},
 	} {
