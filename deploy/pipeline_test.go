@@ -54,7 +54,7 @@ func TestAppSpec(t *testing.T) {
 
 // What the pipeline's safety rests on, beyond what actionlint checks: every action is
 // pinned to a commit, a release is built only after CI passed on its commit, and the
-// deployments name the image by digest.
+// deployments take an image whose provenance was checked, by digest.
 func TestWorkflows(t *testing.T) {
 	files, err := filepath.Glob("../.github/workflows/*.yml")
 	if err != nil || len(files) == 0 {
@@ -127,5 +127,24 @@ func TestWorkflows(t *testing.T) {
 	if d := read("deploy.yml"); !strings.Contains(d, "environment: staging") || !strings.Contains(d, "environment: production") ||
 		!strings.Contains(d, "needs: [image, staging]") {
 		t.Error("deploy.yml: want staging, then production")
+	}
+	vm := read("deploy-vm.yml")
+	for _, want := range []string{
+		"runs-on: [self-hosted, inkwell-vm]",
+		"IMAGE: ${{ needs.image.outputs.image }}@${{ needs.image.outputs.digest }}",
+		`"$STACK_DIR/release" "$IMAGE"`,
+	} {
+		if !strings.Contains(vm, want) {
+			t.Errorf("deploy-vm.yml lacks %q", want)
+		}
+	}
+	// Both deployments take the image from the one place that checks its provenance.
+	for _, f := range []string{"deploy.yml", "deploy-vm.yml"} {
+		if !strings.Contains(read(f), "uses: ./.github/workflows/release-image.yml") {
+			t.Errorf("%s does not resolve the image with release-image.yml", f)
+		}
+	}
+	if r := read("release-image.yml"); !strings.Contains(r, "gh attestation verify") || !strings.Contains(r, "--signer-workflow") {
+		t.Error("release-image.yml does not verify the image's provenance")
 	}
 }
