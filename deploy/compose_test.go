@@ -489,6 +489,21 @@ func TestStackDeploy(t *testing.T) {
 		!strings.HasSuffix(targets["/etc/nginx/inkwell/upstream.conf"], "/deploy/nginx/swarm-upstream.conf") {
 		t.Errorf("nginx configs = %v, want the Compose stack's nginx.conf with the swarm's upstream", targets)
 	}
+	// Every file nginx.conf includes by name must be in the stack: a swarm task sees only
+	// its configs. (An include by pattern may match nothing.)
+	conf, err := os.ReadFile("nginx/nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^\s*include\s+([^;*?\[]+);`).FindAllStringSubmatch(string(conf), -1) {
+		target := m[1]
+		if !strings.HasPrefix(target, "/") {
+			target = "/etc/nginx/inkwell/" + target
+		}
+		if _, ok := targets[target]; !ok {
+			t.Errorf("nginx.conf includes %s, which stack.yaml does not give nginx as a config", m[1])
+		}
+	}
 	upstream, err := os.ReadFile("nginx/swarm-upstream.conf")
 	if err != nil {
 		t.Fatal(err)

@@ -75,6 +75,7 @@ const testImage = "ghcr.io/acme/inkwell@sha256:0123456789abcdef0123456789abcdef0
 // started and switched to; the live color is not touched.
 func TestRelease(t *testing.T) {
 	dir, log := releaseDir(t)
+	blue := envFile(t, dir)["INKWELL_BLUE_IMAGE"]
 	out, calls, err := runRelease(t, dir, log, "", testImage)
 	if err != nil {
 		t.Fatalf("release: %v\n%s", err, out)
@@ -91,7 +92,7 @@ func TestRelease(t *testing.T) {
 		t.Errorf("docker calls:\n%s\nwant:\n%s", strings.Join(calls, "\n"), strings.Join(want, "\n"))
 	}
 	env := envFile(t, dir)
-	if env["INKWELL_IMAGE"] != testImage || env["INKWELL_GREEN_IMAGE"] != testImage || env["INKWELL_BLUE_IMAGE"] != "ghcr.io/your-org/inkwell:1.0.0" {
+	if env["INKWELL_IMAGE"] != testImage || env["INKWELL_GREEN_IMAGE"] != testImage || env["INKWELL_BLUE_IMAGE"] != blue {
 		t.Errorf(".env images: %q %q %q, want the new one for the migration and green only",
 			env["INKWELL_IMAGE"], env["INKWELL_GREEN_IMAGE"], env["INKWELL_BLUE_IMAGE"])
 	}
