@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GOLANGCI_LINT_VERSION := v2.15.0
 export GOBIN := $(CURDIR)/.ci/bin
 
-.PHONY: help run test generate check-generate migration lint vet fmt-check build bench postgres chromium clients playground check-deploy redis seaweedfs ops-test
+.PHONY: help run test generate check-generate migration lint vet fmt-check build bench postgres chromium clients playground check-deploy redis seaweedfs ops-test vuln
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ check-generate: postgres ## fail when generated code or migrations drift from th
 
 check-deploy: ## validate workflows (actionlint), k8s (kubectl-validate), Compose, nginx; build the image (buildah)
 	.ci/check-deploy
+
+vuln: ## govulncheck (pinned, into .ci/bin): fail on vulnerabilities the code reaches; skipped if vuln.go.dev is unreachable
+	@.ci/vuln
 
 vet: ## go vet
 	go vet ./...

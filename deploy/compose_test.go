@@ -1,23 +1,35 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/goccy/go-yaml"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // load reads compose.yaml with .env.example as its .env, the way `docker compose
 // --env-file .env.example --profile ... config` would, schema and interpolation included.
 func load(t *testing.T, profiles ...string) *types.Project {
 	t.Helper()
-	o, err := cli.NewProjectOptions([]string{"compose.yaml"},
+	return loadFile(t, "compose.yaml", profiles...)
+}
+
+func loadFile(t *testing.T, file string, profiles ...string) *types.Project {
+	t.Helper()
+	o, err := cli.NewProjectOptions([]string{file},
 		cli.WithWorkingDirectory("."),
 		cli.WithEnvFiles(".env.example"),
 		cli.WithDotEnv,
@@ -28,7 +40,7 @@ func load(t *testing.T, profiles ...string) *types.Project {
 	}
 	p, err := o.LoadProject(context.Background())
 	if err != nil {
-		t.Fatalf("compose.yaml does not load: %v", err)
+		t.Fatalf("%s does not load: %v", file, err)
 	}
 	return p
 }
@@ -221,5 +233,282 @@ func TestNginx(t *testing.T) {
 		if !strings.Contains(string(script), want) {
 			t.Errorf("switch does not write %q", want)
 		}
+	}
+}
+
+// env returns a service's environment variable, "" when unset.
+func env(s types.ServiceConfig, name string) string {
+	if v := s.Environment[name]; v != nil {
+		return *v
+	}
+	return ""
+}
+
+// checkResources: a memory limit and reservation, no CPU limit (throttling adds latency,
+// as in deploy/k8s), and GOMEMLIMIT under the limit so the collector acts before the OOM
+// killer does.
+func checkResources(t *testing.T, s types.ServiceConfig) {
+	t.Helper()
+	if s.Deploy == nil || s.Deploy.Resources.Limits == nil || s.Deploy.Resources.Reservations == nil {
+		t.Fatalf("%s: deploy.resources = %+v, want limits and reservations", s.Name, s.Deploy)
+	}
+	limit := int64(s.Deploy.Resources.Limits.MemoryBytes)
+	if limit < 256<<20 || s.Deploy.Resources.Limits.NanoCPUs != 0 {
+		t.Errorf("%s: limits = %+v, want at least 256 MiB of memory and no CPU limit", s.Name, *s.Deploy.Resources.Limits)
+	}
+	if r := s.Deploy.Resources.Reservations; r.MemoryBytes == 0 || r.NanoCPUs == 0 || int64(r.MemoryBytes) > limit {
+		t.Errorf("%s: reservations = %+v, want memory and CPU, within the limit", s.Name, *r)
+	}
+	var mib int64
+	if _, err := fmt.Sscanf(env(s, "GOMEMLIMIT"), "%dMiB", &mib); err != nil || mib<<20 >= limit*9/10 {
+		t.Errorf("%s: GOMEMLIMIT = %q, want MiB well under the memory limit %d", s.Name, env(s, "GOMEMLIMIT"), limit)
+	}
+}
+
+// The deploy keys `docker compose up` applies: one container per color (blue/green is
+// deploy/switch's business) and the same resources for the colors and the migration.
+func TestComposeDeploy(t *testing.T) {
+	p := load(t, "redis")
+	for _, name := range []string{"app-blue", "app-green", "migrate"} {
+		s, err := p.GetService(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkResources(t, s)
+		if name != "migrate" && (s.Deploy.Replicas == nil || *s.Deploy.Replicas != 1) {
+			t.Errorf("%s: replicas = %v, want 1: its loopback port and nginx's upstream name one container", name, s.Deploy.Replicas)
+		}
+	}
+	ng, err := p.GetService("nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ng.Deploy == nil || ng.Deploy.Resources.Limits == nil || ng.Deploy.Resources.Limits.MemoryBytes == 0 {
+		t.Errorf("nginx: deploy = %+v, want a memory limit", ng.Deploy)
+	}
+}
+
+// stackEnv is .env.example's settings, as exported before `docker stack deploy`.
+func stackEnv(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(".env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			vars[k] = v
+		}
+	}
+	return vars
+}
+
+// swarmValidate checks a stack file the way `docker stack deploy` does before deploying:
+// interpolated from the environment (with its casts of interpolated numbers), then
+// validated against the Compose 3.13 schema of docker/cli (testdata, copied from
+// github.com/docker/cli at cli/compose/schema/data), with no property the swarm refuses or
+// ignores.
+func swarmValidate(t *testing.T, file string) error {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	vars := stackEnv(t)
+	var interpolate func(v any) any
+	interpolate = func(v any) any {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				v[k] = interpolate(e)
+			}
+		case []any:
+			for i, e := range v {
+				v[i] = interpolate(e)
+			}
+		case string:
+			out, err := template.Substitute(v, func(k string) (string, bool) { x, ok := vars[k]; return x, ok })
+			if err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			if n, err := strconv.Atoi(out); err == nil && strings.Contains(v, "${") {
+				return n
+			}
+			return out
+		}
+		return v
+	}
+	doc = interpolate(doc)
+	js, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemaFile, err := os.Open("testdata/stack-schema-v3.13.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer schemaFile.Close()
+	schemaDoc, err := jsonschema.UnmarshalJSON(schemaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	// docker/cli's own meaning of the schema's "duration": Go's, not ISO 8601's.
+	c.RegisterFormat(&jsonschema.Format{Name: "duration", Validate: func(v any) error {
+		if s, ok := v.(string); ok {
+			_, err := time.ParseDuration(s)
+			return err
+		}
+		return nil
+	}})
+	if err := c.AddResource("stack-schema.json", schemaDoc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("stack-schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(inst); err != nil {
+		return err
+	}
+	if services, ok := doc.(map[string]any)["services"].(map[string]any); ok {
+		for name, s := range services {
+			for key := range s.(map[string]any) {
+				// docker/cli's cli/compose/types: refused, and silently ignored, properties.
+				switch key {
+				case "extends", "volume_driver", "volumes_from", "cpu_quota", "cpu_shares", "cpuset", "mem_limit", "memswap_limit",
+					"build", "cgroupns_mode", "cgroup_parent", "devices", "domainname", "external_links", "ipc", "links",
+					"mac_address", "network_mode", "pid", "privileged", "restart", "security_opt", "shm_size", "userns_mode":
+					return fmt.Errorf("service %s: %s is refused or ignored by a swarm", name, key)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// deploy/stack.yaml is what `docker stack deploy` accepts, and compose.yaml is not: the
+// reason the swarm has a file of its own. The second also shows the validator is strict.
+func TestStackIsSwarmValid(t *testing.T) {
+	if err := swarmValidate(t, "stack.yaml"); err != nil {
+		t.Errorf("stack.yaml would be refused by docker stack deploy: %v", err)
+	}
+	if err := swarmValidate(t, "compose.yaml"); err == nil {
+		t.Error("the swarm schema accepts compose.yaml: it no longer checks strictly (or compose.yaml could serve the swarm)")
+	}
+}
+
+// The swarm's update and restart behaviour, read by compose-go as `docker compose
+// config` would.
+func TestStackDeploy(t *testing.T) {
+	p := loadFile(t, "stack.yaml")
+	names := p.ServiceNames()
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"app", "nginx", "postgres"}) {
+		t.Fatalf("services = %v", names)
+	}
+	app, err := p.GetService("app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.Image != "ghcr.io/your-org/inkwell:1.0.0" {
+		t.Errorf("app image = %q, want INKWELL_IMAGE", app.Image)
+	}
+	checkResources(t, app)
+	d := app.Deploy
+	if d.Replicas == nil || *d.Replicas < 2 {
+		t.Errorf("app replicas = %v, want 2 or more: one keeps serving while the other is replaced", d.Replicas)
+	}
+	// One task at a time, the new one healthy before an old one stops; a failed update
+	// goes back to the previous image.
+	if u := d.UpdateConfig; u == nil || u.Parallelism == nil || *u.Parallelism != 1 || u.Order != "start-first" ||
+		u.FailureAction != "rollback" || u.Monitor == 0 {
+		t.Errorf("app update_config = %+v, want parallelism 1, start-first, rollback on failure, a monitor period", u)
+	}
+	if r := d.RollbackConfig; r == nil || r.Order != "start-first" {
+		t.Errorf("app rollback_config = %+v, want start-first", r)
+	}
+	if r := d.RestartPolicy; r == nil || r.Condition != "any" || r.Delay == nil {
+		t.Errorf("app restart_policy = %+v, want condition any with a delay", r)
+	}
+	if hc := app.HealthCheck; hc == nil || !slices.Equal(hc.Test, types.HealthCheckTest{"CMD", "/inkwell", "healthcheck"}) {
+		t.Errorf("app healthcheck = %+v, want liveness: an update waits for it", hc)
+	}
+	grace, err1 := time.ParseDuration(env(app, "INKWELL_SHUTDOWN_GRACE"))
+	delay, err2 := time.ParseDuration(env(app, "INKWELL_SHUTDOWN_DELAY"))
+	if err1 != nil || err2 != nil || app.StopGracePeriod == nil || time.Duration(*app.StopGracePeriod) <= grace+delay {
+		t.Errorf("app stop_grace_period %v, shutdown delay %v and grace %v: want the first longer than both", app.StopGracePeriod, delay, grace)
+	}
+	if !app.ReadOnly || !slices.Equal(app.CapDrop, []string{"ALL"}) {
+		t.Errorf("app read_only %v, cap_drop %v", app.ReadOnly, app.CapDrop)
+	}
+	if got := env(app, "DATABASE_URL"); !strings.HasPrefix(got, "postgres://inkwell:change-me-hex-only@postgres:5432/inkwell") {
+		t.Errorf("app DATABASE_URL = %q", got)
+	}
+
+	pg, err := p.GetService("postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := pg.Deploy; d == nil || d.Replicas == nil || *d.Replicas != 1 || d.UpdateConfig == nil || d.UpdateConfig.Order != "stop-first" ||
+		len(d.Placement.Constraints) == 0 {
+		t.Errorf("postgres deploy = %+v, want one replica, placed on its volume's node, never two at once", d)
+	}
+	if v := pg.Environment["POSTGRES_PASSWORD_FILE"]; v == nil || len(pg.Secrets) != 1 || *v != "/run/secrets/"+pg.Secrets[0].Source {
+		t.Errorf("postgres: want its password from a secret file")
+	}
+	if sec := p.Secrets["postgres_password"]; !sec.External {
+		t.Errorf("secret postgres_password = %+v, want external (created with docker secret create)", sec)
+	}
+
+	ng, err := p.GetService("nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The routing mesh would hide the client's address from the rate limits.
+	if len(ng.Ports) != 1 || ng.Ports[0].Mode != "host" || ng.Ports[0].Published != "8080" || ng.Ports[0].Target != 80 {
+		t.Errorf("nginx ports = %+v, want 8080 published in host mode", ng.Ports)
+	}
+	if d := ng.Deploy; d == nil || d.UpdateConfig == nil || d.UpdateConfig.Order != "stop-first" || d.RestartPolicy == nil {
+		t.Errorf("nginx deploy = %+v, want stop-first (one task holds the host port) and a restart policy", d)
+	}
+	targets := map[string]string{}
+	for _, c := range ng.Configs {
+		targets[c.Target] = p.Configs[c.Source].File
+	}
+	if !strings.HasSuffix(targets["/etc/nginx/inkwell/nginx.conf"], "/deploy/nginx/nginx.conf") ||
+		!strings.HasSuffix(targets["/etc/nginx/inkwell/upstream.conf"], "/deploy/nginx/swarm-upstream.conf") {
+		t.Errorf("nginx configs = %v, want the Compose stack's nginx.conf with the swarm's upstream", targets)
+	}
+	// Every file nginx.conf includes by name must be in the stack: a swarm task sees only
+	// its configs. (An include by pattern may match nothing.)
+	conf, err := os.ReadFile("nginx/nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^\s*include\s+([^;*?\[]+);`).FindAllStringSubmatch(string(conf), -1) {
+		target := m[1]
+		if !strings.HasPrefix(target, "/") {
+			target = "/etc/nginx/inkwell/" + target
+		}
+		if _, ok := targets[target]; !ok {
+			t.Errorf("nginx.conf includes %s, which stack.yaml does not give nginx as a config", m[1])
+		}
+	}
+	upstream, err := os.ReadFile("nginx/swarm-upstream.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if servers := regexp.MustCompile(`(?m)^server .*;`).FindAllString(string(upstream), -1); !slices.Equal(servers, []string{"server app:8080;"}) {
+		t.Errorf("swarm-upstream.conf servers = %q, want the app service alone", servers)
 	}
 }
