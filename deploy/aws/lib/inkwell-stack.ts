@@ -1,4 +1,4 @@
-import { Duration, Fn, RemovalPolicy, SecretValue, Stack, StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, RemovalPolicy, SecretValue, Stack, StackProps } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
@@ -648,6 +648,23 @@ export class InkwellStack extends Stack {
         ],
       ],
     });
+
+    // What the release steps need (deploy/aws.md), as `aws cloudformation describe-stacks`
+    // shows them.
+    const outputs: Record<string, string> = {
+      LoadBalancerDns: alb.loadBalancerDnsName,
+      ClusterName: cluster.clusterName,
+      ServiceName: service.serviceName,
+      MigrateTaskFamily: migrateDefinition.family,
+      TaskSubnets: vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds.join(','),
+      TaskSecurityGroup: serviceSg.securityGroupId,
+      CodeDeployApplication: deployApplication.applicationName,
+      DeploymentGroup: deploymentGroup.deploymentGroupName,
+      UploadsBucket: uploads.bucketName,
+    };
+    for (const [name, value] of Object.entries(outputs)) {
+      new CfnOutput(this, `${name}Output`, { key: name, value });
+    }
 
     this.suppress({ albSg, logsBucket, taskRole, executionRole, taskDefinition, migrateDefinition, db, redis, deploymentGroup, secrets: [signingKey, dbCredentials, databaseUrl, redisAuth, redisUrl] });
   }

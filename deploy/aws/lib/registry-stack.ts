@@ -1,4 +1,4 @@
-import { RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import { Construct } from 'constructs';
 
@@ -18,5 +18,6 @@ export class RegistryStack extends Stack {
       lifecycleRules: [{ description: 'keep the last 50 images', maxImageCount: 50 }],
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    new CfnOutput(this, 'RepositoryUri', { value: this.repository.repositoryUri });
   }
 }

@@ -403,6 +403,17 @@ describe('IAM: least privilege', () => {
   });
 });
 
+describe('outputs', () => {
+  test('what the release steps read from the stacks', () => {
+    const names = Object.keys(t.findOutputs('*'));
+    for (const name of ['LoadBalancerDns', 'ClusterName', 'ServiceName', 'MigrateTaskFamily', 'TaskSubnets',
+      'TaskSecurityGroup', 'CodeDeployApplication', 'DeploymentGroup', 'UploadsBucket']) {
+      assert.ok(names.includes(name), name);
+    }
+    reg.hasOutput('RepositoryUri', {});
+  });
+});
+
 describe('monitoring', () => {
   test('alarms: 5xx, p99 latency, shed rate, database connections', () => {
     for (const name of ['inkwell-5xx', 'inkwell-p99-latency', 'inkwell-shed', 'inkwell-db-connections']) {
