@@ -517,7 +517,7 @@ export class InkwellStack extends Stack {
                 },
               },
             },
-            { id: 'perTask', expression: 'requests / MAX([tasks, 1])', label: 'ALB requests per task', returnData: true },
+            { id: 'perTask', expression: 'requests / tasks', label: 'ALB requests per task', returnData: true },
           ],
         },
       },
