@@ -66,6 +66,14 @@ describe('cdk-nag AwsSolutions', () => {
       assert.deepEqual(found, []);
     });
   }
+  test('no other warning or error either (the CDK\'s own)', () => {
+    for (const stack of [registry, inkwell]) {
+      const a = Annotations.fromStack(stack);
+      const found = [...a.findError('*', Match.anyValue()), ...a.findWarning('*', Match.anyValue())]
+        .map((m) => `${m.id}: ${String(m.entry.data).slice(0, 200)}`);
+      assert.deepEqual(found, []);
+    }
+  });
   test('every suppression gives a specific reason', () => {
     const entries = Object.values(t.toJSON().Resources as Record<string, Resource>)
       .flatMap((r) => r.Metadata?.cdk_nag?.rules_to_suppress ?? []);
