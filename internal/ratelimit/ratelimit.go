@@ -113,6 +113,10 @@ type Result struct {
 	Allowed bool
 	// RetryAfter is how long until the event would be allowed, when it was not.
 	RetryAfter time.Duration
+	// Remaining is how many more events the budget allows right now.
+	Remaining int
+	// Reset is how long until the budget is whole again.
+	Reset time.Duration
 }
 
 // Store counts events per key. An event refused is not counted.

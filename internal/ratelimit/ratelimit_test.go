@@ -104,6 +104,35 @@ func TestBudget(t *testing.T) {
 	})
 }
 
+// Both stores tell what is left of a budget and when it is whole again, for the
+// RateLimit response headers.
+func TestRemainingAndReset(t *testing.T) {
+	stores(t, func(t *testing.T, newStore func() ratelimit.Store) {
+		s := newStore()
+		lim := ratelimit.Limit{N: 3, Per: time.Minute}
+		ctx := context.Background()
+		for i, want := range []int{2, 1, 0} {
+			res, err := s.Allow(ctx, "remaining", lim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Each spent event takes 20s to refill.
+			reset := time.Duration(i+1) * 20 * time.Second
+			if !res.Allowed || res.Remaining != want || res.Reset <= reset-2*time.Second || res.Reset > reset {
+				t.Fatalf("event %d: %+v, want allowed, %d left, whole in about %v", i+1, res, want, reset)
+			}
+		}
+		res, err := s.Allow(ctx, "remaining", lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Allowed || res.Remaining != 0 || res.Reset <= 58*time.Second || res.Reset > time.Minute ||
+			res.RetryAfter <= 18*time.Second || res.RetryAfter > 20*time.Second {
+			t.Fatalf("4th event: %+v, want refused, 0 left, whole in about 1m, retry in about 20s", res)
+		}
+	})
+}
+
 func TestSharedBudget(t *testing.T) {
 	url := redistest.Start(t)
 	newLimiter := func() *ratelimit.Limiter {
