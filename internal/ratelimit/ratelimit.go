@@ -225,6 +225,11 @@ func (l *Limiter) spend(ctx context.Context, action Action, kind, subject string
 	if err != nil {
 		return apperr.Internal(fmt.Errorf("rate limit: %w", err))
 	}
+	// The ceiling slows attempts and never refuses them: it is no budget a client paces
+	// itself by, and naming it would tell a guesser how far an account has been tried.
+	if s, _ := ctx.Value(spentKey{}).(*Spent); s != nil && action != SignInCeiling {
+		s.note(lim, res)
+	}
 	if res.Allowed {
 		return nil
 	}
