@@ -175,6 +175,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	scfg.DisablePlayground = !cfg.Playground
 	scfg.PersistedQueries = server.PersistedQueries(cfg.PersistedQueries)
 	scfg.PublicCacheMaxAge = cfg.PublicCacheMaxAge
+	scfg.CostReceipts = cfg.CostReceipts
 	lim := cfg.Limits
 	scfg.MaxBodyBytes, scfg.RequestTimeout = int64(lim.MaxBodyBytes), lim.RequestTimeout
 	scfg.TokenLimit, scfg.DepthLimit, scfg.FieldLimit = lim.Tokens, lim.Depth, lim.Fields

@@ -72,6 +72,8 @@ func New(t testing.TB, opts ...Option) *Env {
 	}
 	cfg.SigningKey = "test-signing-key-0123456789abcdef-0123456789"
 	cfg.DemoData = false
+	// Answers as production sends them: the cost receipt only when a request asks.
+	cfg.CostReceipts = false
 	// Tests sign up and sign in far more often than people do, from one address, and
 	// run requests concurrently on purpose: budgets and shedding are off unless a test
 	// sets them (internal/app/ratelimit_test.go, overload_test.go).

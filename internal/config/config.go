@@ -55,6 +55,9 @@ type Config struct {
 	// DemoData loads the demo data set into an empty database (INKWELL_DEMO_DATA;
 	// default true with the local database, false with DATABASE_URL).
 	DemoData bool
+	// CostReceipts adds extensions.cost to every GraphQL answer over HTTP, not only to
+	// those asked for with "Inkwell-Cost: on" (in development).
+	CostReceipts bool
 	// Introspection answers schema introspection (INKWELL_INTROSPECTION, default true;
 	// false in production).
 	Introspection bool
@@ -247,6 +250,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	// A production server does not describe its schema to strangers unless asked to.
 	c.Introspection = boolean("INKWELL_INTROSPECTION", !c.Production)
 	c.Playground = boolean("INKWELL_PLAYGROUND", !c.Production)
+	c.CostReceipts = !c.Production
 	c.DemoData = boolean("INKWELL_DEMO_DATA", c.DatabaseURL == "")
 	c.Limits = readLimits(str, duration, boolean, c.Production, &errs)
 	c.PublicURL = strings.TrimRight(str("INKWELL_PUBLIC_URL", defaultPublicURL(c.Addr)), "/")

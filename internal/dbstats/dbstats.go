@@ -8,6 +8,7 @@ import (
 	stdsql "database/sql"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
@@ -22,11 +23,17 @@ import (
 // operation within it. Counters nest; a statement counts in every enclosing one.
 type Counter struct {
 	n      atomic.Int64
+	nanos  atomic.Int64
 	parent *Counter
 }
 
 // Count is the number of statements so far.
 func (c *Counter) Count() int64 { return c.n.Load() }
+
+// Duration is the time the statements so far took to answer, added up: statements run
+// in parallel each count in full. A query's time ends when PostgreSQL starts answering,
+// not when its rows have been read.
+func (c *Counter) Duration() time.Duration { return time.Duration(c.nanos.Load()) }
 
 type counterKey struct{}
 
@@ -58,6 +65,14 @@ func count(ctx context.Context) {
 	}
 }
 
+// timed adds the time since start to every Counter in ctx.
+func timed(ctx context.Context, start time.Time) {
+	d := int64(time.Since(start))
+	for c := CounterFrom(ctx); c != nil; c = c.parent {
+		c.nanos.Add(d)
+	}
+}
+
 // statements counts, and traces when it has a tracer.
 type statements struct {
 	tracer trace.Tracer
@@ -67,8 +82,9 @@ type statements struct {
 // Statements outside any span (background work) get none: a trace each would only be noise.
 func (s statements) begin(ctx context.Context, query string) (context.Context, func(error)) {
 	count(ctx)
+	start := time.Now()
 	if s.tracer == nil || !trace.SpanContextFromContext(ctx).IsValid() {
-		return ctx, func(error) {}
+		return ctx, func(error) { timed(ctx, start) }
 	}
 	op := query
 	if i := strings.IndexAny(op, " \n\t("); i > 0 {
@@ -84,6 +100,7 @@ func (s statements) begin(ctx context.Context, query string) (context.Context, f
 			attribute.String("db.query.text", query),
 		))
 	return ctx, func(err error) {
+		timed(ctx, start)
 		if err != nil {
 			span.SetStatus(codes.Error, "statement failed")
 		}

@@ -113,6 +113,10 @@ type Result struct {
 	Allowed bool
 	// RetryAfter is how long until the event would be allowed, when it was not.
 	RetryAfter time.Duration
+	// Remaining is how many more events the budget allows right now.
+	Remaining int
+	// Reset is how long until the budget is whole again.
+	Reset time.Duration
 }
 
 // Store counts events per key. An event refused is not counted.
@@ -220,6 +224,11 @@ func (l *Limiter) spend(ctx context.Context, action Action, kind, subject string
 	res, err := l.allow(ctx, key, lim)
 	if err != nil {
 		return apperr.Internal(fmt.Errorf("rate limit: %w", err))
+	}
+	// The ceiling slows attempts and never refuses them: it is no budget a client paces
+	// itself by, and naming it would tell a guesser how far an account has been tried.
+	if s, _ := ctx.Value(spentKey{}).(*Spent); s != nil && action != SignInCeiling {
+		s.note(lim, res)
 	}
 	if res.Allowed {
 		return nil

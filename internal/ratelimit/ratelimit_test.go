@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
@@ -100,6 +101,35 @@ func TestBudget(t *testing.T) {
 		}
 		if err := l.Check(ctx, ratelimit.SignUp, "ada@example.com"); err != nil {
 			t.Fatalf("unlimited action: %v", err)
+		}
+	})
+}
+
+// Both stores tell what is left of a budget and when it is whole again, for the
+// RateLimit response headers.
+func TestRemainingAndReset(t *testing.T) {
+	stores(t, func(t *testing.T, newStore func() ratelimit.Store) {
+		s := newStore()
+		lim := ratelimit.Limit{N: 3, Per: time.Minute}
+		ctx := context.Background()
+		for i, want := range []int{2, 1, 0} {
+			res, err := s.Allow(ctx, "remaining", lim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Each spent event takes 20s to refill.
+			reset := time.Duration(i+1) * 20 * time.Second
+			if !res.Allowed || res.Remaining != want || res.Reset <= reset-2*time.Second || res.Reset > reset {
+				t.Fatalf("event %d: %+v, want allowed, %d left, whole in about %v", i+1, res, want, reset)
+			}
+		}
+		res, err := s.Allow(ctx, "remaining", lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Allowed || res.Remaining != 0 || res.Reset <= 58*time.Second || res.Reset > time.Minute ||
+			res.RetryAfter <= 18*time.Second || res.RetryAfter > 20*time.Second {
+			t.Fatalf("4th event: %+v, want refused, 0 left, whole in about 1m, retry in about 20s", res)
 		}
 	})
 }
@@ -268,4 +298,56 @@ func TestClientAddr(t *testing.T) {
 	if _, err := ratelimit.ParsePrefixes("10.0.0.0/8, nonsense"); err == nil {
 		t.Error("ParsePrefixes accepted nonsense")
 	}
+}
+
+func TestSpentHeaders(t *testing.T) {
+	l := ratelimit.New(ratelimit.Config{Secret: secret, Rules: ratelimit.Rules{
+		ratelimit.SignIn:        {Account: ratelimit.Limit{N: 2, Per: time.Minute}, Address: ratelimit.Limit{N: 5, Per: time.Minute}},
+		ratelimit.SignInCeiling: {Account: ratelimit.Limit{N: 100, Per: time.Hour}},
+	}})
+	headers := func(s *ratelimit.Spent) http.Header {
+		h := http.Header{}
+		s.SetHeaders(h)
+		return h
+	}
+	client := ratelimit.WithClient(context.Background(), netip.MustParseAddr("192.0.2.9"))
+
+	t.Run("the budget with the fewest events left is named", func(t *testing.T) {
+		ctx, s := ratelimit.WithSpent(client)
+		if err := l.Check(ctx, ratelimit.SignIn, "ada@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		h := headers(s)
+		if h.Get("RateLimit-Limit") != "2" || h.Get("RateLimit-Remaining") != "1" || h.Get("RateLimit-Reset") != "30" ||
+			h.Get("RateLimit-Policy") != "2;w=60" {
+			t.Fatalf("headers %v, want the account's 2/1m with 1 left, whole in 30s", h)
+		}
+	})
+
+	t.Run("the ceiling, which never refuses, is not named", func(t *testing.T) {
+		ctx, s := ratelimit.WithSpent(client)
+		l.Slow(ctx, ratelimit.SignInCeiling, "ada@example.com")
+		if h := headers(s); len(h) != 0 {
+			t.Fatalf("headers %v after the ceiling alone", h)
+		}
+	})
+
+	t.Run("a refusal is named over a budget with room", func(t *testing.T) {
+		ctx, s := ratelimit.WithSpent(client)
+		_ = l.Check(ctx, ratelimit.SignIn, "grace@example.com")
+		_ = l.Check(ctx, ratelimit.SignIn, "grace@example.com")
+		if err := l.Check(ctx, ratelimit.SignIn, "grace@example.com"); apperr.CodeOf(err) != apperr.CodeRateLimited {
+			t.Fatalf("third attempt: %v", err)
+		}
+		if h := headers(s); h.Get("RateLimit-Limit") != "2" || h.Get("RateLimit-Remaining") != "0" {
+			t.Fatalf("headers %v, want the refusing 2/1m with 0 left", h)
+		}
+	})
+
+	t.Run("no budget spent, no headers", func(t *testing.T) {
+		var s *ratelimit.Spent
+		if h := headers(s); len(h) != 0 {
+			t.Fatalf("headers %v", h)
+		}
+	})
 }

@@ -172,12 +172,15 @@ func accessLog(log *slog.Logger, m *telemetry.Metrics, next http.Handler) http.H
 
 // What a browser may send cross-origin: the headers Apollo Client sends (its CSRF
 // guard apollo-require-preflight, the operation name, client awareness) besides the
-// token and our request ID.
+// token, our request ID and the cost receipt's switch. What its scripts may read: the
+// request ID, and the rate-limit fields a client paces itself by, which are not among
+// the response headers browsers show scripts unasked.
 const (
 	corsAllowMethods = "GET, POST"
 	corsAllowHeaders = "Authorization, Content-Type, Apollo-Require-Preflight, X-Apollo-Operation-Name, " +
-		"Apollographql-Client-Name, Apollographql-Client-Version, X-Request-Id"
-	corsMaxAge = 600
+		"Apollographql-Client-Name, Apollographql-Client-Version, X-Request-Id, " + costHeader
+	corsExposeHeaders = requestIDHeader + ", Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy"
+	corsMaxAge        = 600
 )
 
 // cors allows the listed origins, compared exactly, with credentials: the origin is
@@ -209,7 +212,7 @@ func cors(origins []string, next http.Handler) http.Handler {
 		if ok {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
-			h.Set("Access-Control-Expose-Headers", requestIDHeader)
+			h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -297,3 +300,36 @@ func clientAddress(trusted []netip.Prefix, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(ratelimit.WithClient(r.Context(), addr)))
 	})
 }
+
+// rateLimitHeaders gives a response the RateLimit headers of the tightest rate-limit
+// budget its request spent (see ratelimit.Spent), set just before the status is written.
+func rateLimitHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, spent := ratelimit.WithSpent(r.Context())
+		next.ServeHTTP(&spentWriter{ResponseWriter: w, spent: spent}, r.WithContext(ctx))
+	})
+}
+
+type spentWriter struct {
+	http.ResponseWriter
+	spent *ratelimit.Spent
+	wrote bool
+}
+
+func (w *spentWriter) WriteHeader(status int) {
+	if !w.wrote {
+		w.wrote = true
+		w.spent.SetHeaders(w.Header())
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *spentWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *spentWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

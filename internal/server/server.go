@@ -53,6 +53,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// RequestTimeout is the deadline of one /graphql request (default 15s).
 	RequestTimeout time.Duration
+	// CostReceipts adds extensions.cost to every executed operation's HTTP answer, not
+	// only to those of requests with "Inkwell-Cost: on" (development).
+	CostReceipts bool
 	// ComplexityLimit refuses operations of a higher gqlgen complexity (default 10000).
 	// With graph.Complexity a field costs 1 and a list multiplies its selection by its
 	// page size: 100 articles of 30 fields pass, 100 articles of 100 comments do not.
@@ -283,6 +286,8 @@ func New(cfg Config, deps Deps) http.Handler {
 	h = accessLog(log, deps.Metrics, h)
 	// Outside the access log, so that its line carries the trace ID.
 	h = traceHTTP(deps.TracerProvider, h)
+	// WebSockets are left alone: their operations answer in messages, not headers.
+	h = unlessUpgrade(rateLimitHeaders(h), h)
 	h = clientAddress(cfg.TrustedProxies, h)
 	h = requestID(h)
 	return recoverPanics(log, h)
@@ -306,8 +311,8 @@ func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger, w
 	// clients, 406 rather than 405 to a mutation over GET, pick the first Accept entry
 	// rather than graphql-response+json wherever it is listed, and send "data": null
 	// with request errors.
-	srv.AddTransport(postTransport{responses: responses})
-	srv.AddTransport(getTransport{publicMaxAge: cfg.PublicCacheMaxAge, responses: responses})
+	srv.AddTransport(postTransport{responses: responses, costAlways: cfg.CostReceipts})
+	srv.AddTransport(getTransport{publicMaxAge: cfg.PublicCacheMaxAge, responses: responses, costAlways: cfg.CostReceipts})
 	cache := newQueryCache(cfg.QueryCacheBytes)
 	srv.SetQueryCache(cache)
 	srv.SetParserTokenLimit(cfg.TokenLimit)

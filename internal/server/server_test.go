@@ -651,7 +651,7 @@ func TestCORS(t *testing.T) {
 	t.Run("a preflight allows every header Apollo Client sends, for GET and POST", func(t *testing.T) {
 		t.Parallel()
 		requested := []string{"authorization", "content-type", "apollo-require-preflight",
-			"x-apollo-operation-name", "x-request-id", "apollographql-client-name", "apollographql-client-version"}
+			"x-apollo-operation-name", "x-request-id", "apollographql-client-name", "apollographql-client-version", "inkwell-cost"}
 		for _, method := range []string{"GET", "POST"} {
 			rec := preflight(app, method, strings.Join(requested, ","))
 			if !listed(rec.Header().Get("Access-Control-Allow-Methods"))[strings.ToLower(method)] {
@@ -687,7 +687,7 @@ func TestCORS(t *testing.T) {
 			for k, want := range map[string]string{
 				"Access-Control-Allow-Origin":      app,
 				"Access-Control-Allow-Credentials": "true",
-				"Access-Control-Expose-Headers":    "X-Request-Id",
+				"Access-Control-Expose-Headers":    "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy",
 			} {
 				if got := rec.Header().Get(k); got != want {
 					t.Errorf("%s %s = %q, want %q", r.Method, k, got, want)

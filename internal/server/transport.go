@@ -33,6 +33,8 @@ const (
 // extensions}. checkGraphQLRequest has already refused other content types.
 type postTransport struct {
 	responses *respcache.Cache
+	// costAlways adds the cost receipt to every answer, not only to those asked for.
+	costAlways bool
 }
 
 func (postTransport) Supports(r *http.Request) bool { return r.Method == http.MethodPost }
@@ -53,7 +55,7 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	}
 	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
-	execute(w, r, exec, &params, nil, t.responses, body)
+	execute(w, r, exec, &params, nil, t.responses, body, t.costAlways)
 }
 
 // getTransport serves GET /graphql?query=...&operationName=...&variables=...&extensions=...,
@@ -64,6 +66,7 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 type getTransport struct {
 	publicMaxAge time.Duration
 	responses    *respcache.Cache
+	costAlways   bool
 }
 
 func (getTransport) Supports(r *http.Request) bool { return r.Method == http.MethodGet }
@@ -104,7 +107,7 @@ func (t getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gr
 		}
 	}
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
-	execute(w, r, exec, &params, &t, t.responses, []byte(r.URL.RawQuery))
+	execute(w, r, exec, &params, &t, t.responses, []byte(r.URL.RawQuery), t.costAlways)
 }
 
 // noStore is the Cache-Control of a GET answer that no cache may keep. private also
@@ -140,11 +143,18 @@ func (t *getTransport) allowSharing(w http.ResponseWriter, r *http.Request) {
 
 // execute parses, validates and runs one operation and writes its response. get is the
 // GET transport, which allows queries only, or nil for POST. A query's answer is looked
-// up in, and kept in, kept (nil for none) under the request's bytes, raw.
+// up in, and kept in, kept (nil for none) under the request's bytes, raw. An executed
+// operation's answer carries the cost receipt when costAlways or the request asks for it.
 func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, get *getTransport,
-	kept *respcache.Cache, raw []byte,
+	kept *respcache.Cache, raw []byte, costAlways bool,
 ) {
 	ctx := r.Context()
+	receipt := costAlways
+	if costRequested(r) {
+		// A kept answer ran nothing: whoever asks for the receipt wants the operation's
+		// cost, so it is executed.
+		receipt, kept = true, nil
+	}
 	media := apperr.Negotiate(r)
 	var key respcache.Key
 	if kept != nil {
@@ -191,8 +201,14 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 			w.Header().Set("Retry-After", retryAfter)
 		}
 	}
-	if resp != nil && len(resp.Errors) == 0 {
+	// A receipt is this request's, not an answer for a shared cache to hand others.
+	if resp != nil && len(resp.Errors) == 0 && !receipt {
 		get.allowSharing(w, r)
+	}
+	cacheable := kept != nil && opCtx.Operation.Operation == ast.Query && status == http.StatusOK && resp != nil &&
+		len(resp.Errors) == 0 && len(resp.Extensions) == 0
+	if receipt && resp != nil {
+		addCost(ctx, resp)
 	}
 
 	b, err := marshalResponse(resp)
@@ -200,9 +216,18 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 		writeJSON(w, media, status, resp) // writeJSON's own fallback reports the failure
 		return
 	}
-	if kept != nil && opCtx.Operation.Operation == ast.Query && status == http.StatusOK && resp != nil &&
-		len(resp.Errors) == 0 && len(resp.Extensions) == 0 {
-		kept.Put(ctx, key, b)
+	if cacheable {
+		keep := b
+		if receipt {
+			// Kept without the receipt, which belongs to this request alone.
+			delete(resp.Extensions, "cost")
+			if keep, err = marshalResponse(resp); err != nil {
+				keep = nil
+			}
+		}
+		if keep != nil {
+			kept.Put(ctx, key, keep)
+		}
 	}
 	apperr.WriteBody(w, media, status, b)
 }

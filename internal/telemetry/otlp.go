@@ -30,16 +30,26 @@ import (
 // collector accepts on port 4318.
 //
 // It stands in for otlptracehttp, which links gRPC and grpc-gateway in through the
-// collector service package (2.2 MB of a binary whose image must stay under 30 MB) though
-// it never uses them. It uses the project's generated OTLP messages; only the request's
-// outer message, a single repeated field, is written by hand.
+// collector service package though it never uses them: measured, 2.1 MB more binary and
+// 785 KB more gzipped, past what the image's 15 MB compressed leaves. It uses the
+// project's generated OTLP messages; only the request's outer message, a single repeated
+// field, is written by hand. Like otlptracehttp it retries what the OTLP specification
+// calls retryable (429, 502, 503, 504, and a connection that failed), honouring
+// Retry-After.
 type otlpExporter struct {
 	endpoint string
 	headers  map[string]string
 	gzip     bool
+	timeout  time.Duration
 	client   *http.Client
 	stopped  atomic.Bool
 }
+
+// Backoff between attempts at one batch: doubling from the first, at most the last.
+const (
+	firstRetry = 500 * time.Millisecond
+	maxRetry   = 5 * time.Second
+)
 
 // newOTLPExporter reads the exporter's settings from the OTLP variables, the traces
 // variant of each winning: _HEADERS (key=value pairs, comma-separated, URL-encoded
@@ -53,7 +63,7 @@ func newOTLPExporter(endpoint string, getenv func(string) string) (*otlpExporter
 		}
 		return "", ""
 	}
-	e := &otlpExporter{endpoint: endpoint, headers: map[string]string{}, client: &http.Client{Timeout: 10 * time.Second}}
+	e := &otlpExporter{endpoint: endpoint, headers: map[string]string{}, timeout: 10 * time.Second, client: &http.Client{}}
 	if name, v := setting("HEADERS"); v != "" {
 		for pair := range strings.SplitSeq(v, ",") {
 			k, val, ok := strings.Cut(pair, "=")
@@ -72,7 +82,7 @@ func newOTLPExporter(endpoint string, getenv func(string) string) (*otlpExporter
 		if err != nil || ms <= 0 {
 			return nil, fmt.Errorf("%s=%q: want milliseconds", name, v)
 		}
-		e.client.Timeout = time.Duration(ms) * time.Millisecond
+		e.timeout = time.Duration(ms) * time.Millisecond
 	}
 	if name, v := setting("COMPRESSION"); v != "" {
 		switch v {
@@ -86,8 +96,9 @@ func newOTLPExporter(endpoint string, getenv func(string) string) (*otlpExporter
 	return e, nil
 }
 
-// ExportSpans posts one batch. Failures are returned for the SDK to report; the batch is
-// then dropped rather than retried, so a collector that is down costs no memory.
+// ExportSpans posts one batch, retrying it while the collector says it may succeed later,
+// all within the exporter's timeout. A batch still refused then is returned as an error
+// for the SDK to report and dropped, so a collector that stays down costs no memory.
 func (e *otlpExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	if e.stopped.Load() || len(spans) == 0 {
 		return nil
@@ -103,9 +114,35 @@ func (e *otlpExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 		_ = zw.Close()
 		body = b.Bytes()
 	}
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	backoff := firstRetry
+	for {
+		wait, err := e.post(ctx, body)
+		if err == nil || wait < 0 {
+			return err
+		}
+		wait = max(wait, backoff)
+		backoff = min(2*backoff, maxRetry)
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
+}
+
+// post sends body once. On failure it also returns how long the collector asked to wait
+// before the next attempt (0: none said), or -1 when another attempt would fail the same.
+func (e *otlpExporter) post(ctx context.Context, body []byte) (time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return -1, err
 	}
 	for k, v := range e.headers {
 		req.Header.Set(k, v)
@@ -116,14 +153,23 @@ func (e *otlpExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("export spans: %w", err)
+		if ctx.Err() != nil {
+			return -1, fmt.Errorf("export spans: %w", err)
+		}
+		return 0, fmt.Errorf("export spans: %w", err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("export spans: collector answered %s", resp.Status)
+	if resp.StatusCode/100 == 2 {
+		return 0, nil
 	}
-	return nil
+	err = fmt.Errorf("export spans: collector answered %s", resp.Status)
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		return time.Duration(max(secs, 0)) * time.Second, err
+	}
+	return -1, err
 }
 
 // Shutdown stops exporting; the SDK has flushed before calling it.

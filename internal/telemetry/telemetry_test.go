@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,10 +192,13 @@ func TestTracingExportsOverOTLPHTTP(t *testing.T) {
 	}
 }
 
+// A collector that refuses a batch for good (4xx) costs an error, not a retry.
 func TestTracingExportFailureIsAnError(t *testing.T) {
 	t.Parallel()
+	var attempts atomic.Int32
 	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "no", http.StatusServiceUnavailable)
+		attempts.Add(1)
+		http.Error(w, "no", http.StatusBadRequest)
 	}))
 	t.Cleanup(collector.Close)
 	tr, err := telemetry.TracingFromEnv(context.Background(), env(map[string]string{
@@ -207,10 +211,103 @@ func TestTracingExportFailureIsAnError(t *testing.T) {
 	span.End()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := tr.Provider.(interface{ ForceFlush(context.Context) error }).ForceFlush(ctx); err == nil || !strings.Contains(err.Error(), "503") {
-		t.Errorf("flush err = %v, want the collector's 503", err)
+	if err := tr.Provider.(interface{ ForceFlush(context.Context) error }).ForceFlush(ctx); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("flush err = %v, want the collector's 400", err)
+	}
+	if n := attempts.Load(); n != 1 {
+		t.Errorf("%d attempts at a batch refused for good, want 1", n)
 	}
 	_ = tr.Shutdown(ctx)
+}
+
+// A collector that is briefly unavailable (503) gets the batch again, after the wait it
+// asks for: a restart of the collector loses no spans. One that stays unavailable costs
+// an error once the export timeout has passed.
+func TestTracingExportRetriesAnUnavailableCollector(t *testing.T) {
+	t.Parallel()
+	collector := func(t *testing.T, refusals int) (string, func() (int, []string)) {
+		var (
+			mu       sync.Mutex
+			attempts int
+			spans    []string
+		)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			attempts++
+			if attempts <= refusals {
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "restarting", http.StatusServiceUnavailable)
+				return
+			}
+			b, _ := io.ReadAll(r.Body)
+			var req collectorpb.ExportTraceServiceRequest
+			if err := proto.Unmarshal(b, &req); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			for _, rs := range req.ResourceSpans {
+				for _, ss := range rs.ScopeSpans {
+					for _, sp := range ss.Spans {
+						spans = append(spans, sp.Name)
+					}
+				}
+			}
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL + "/v1/traces", func() (int, []string) {
+			mu.Lock()
+			defer mu.Unlock()
+			return attempts, spans
+		}
+	}
+	send := func(t *testing.T, endpoint, timeout string) error {
+		tr, err := telemetry.TracingFromEnv(context.Background(), env(map[string]string{
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": endpoint,
+			"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT":  timeout,
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, span := tr.Provider.Tracer("test").Start(context.Background(), "kept")
+		span.End()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = tr.Provider.(interface{ ForceFlush(context.Context) error }).ForceFlush(ctx)
+		_ = tr.Shutdown(ctx)
+		return err
+	}
+
+	t.Run("a restart loses nothing", func(t *testing.T) {
+		t.Parallel()
+		endpoint, got := collector(t, 1)
+		start := time.Now()
+		if err := send(t, endpoint, "5000"); err != nil {
+			t.Fatal(err)
+		}
+		attempts, spans := got()
+		if attempts != 2 || len(spans) != 1 || spans[0] != "kept" {
+			t.Fatalf("%d attempts, spans %v; want a retry delivering [kept]", attempts, spans)
+		}
+		if d := time.Since(start); d < time.Second {
+			t.Errorf("retried after %v, before the Retry-After of 1s", d)
+		}
+	})
+
+	t.Run("a collector that stays away is an error within the timeout", func(t *testing.T) {
+		t.Parallel()
+		endpoint, got := collector(t, 1<<30)
+		start := time.Now()
+		if err := send(t, endpoint, "2500"); err == nil || !strings.Contains(err.Error(), "503") {
+			t.Fatalf("err = %v, want the collector's 503", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("gave up after %v with a 2.5s timeout", d)
+		}
+		if attempts, _ := got(); attempts < 2 {
+			t.Errorf("%d attempts, want retries", attempts)
+		}
+	})
 }
 
 func TestOperationLabelsAreBounded(t *testing.T) {
