@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/goccy/go-yaml"
 )
 
 // load reads compose.yaml with .env.example as its .env, the way `docker compose
@@ -40,6 +42,7 @@ func TestComposeServices(t *testing.T) {
 	}{
 		{nil, []string{"app-blue", "app-green", "migrate", "nginx", "postgres"}},
 		{[]string{"redis"}, []string{"app-blue", "app-green", "migrate", "nginx", "postgres", "redis"}},
+		{[]string{"monitoring"}, []string{"app-blue", "app-green", "grafana", "migrate", "nginx", "postgres", "prometheus"}},
 	} {
 		got := load(t, tc.profiles...).ServiceNames()
 		slices.Sort(got)
@@ -220,6 +223,120 @@ func TestNginx(t *testing.T) {
 	for _, want := range []string{"server app-$live:8080 max_fails=3 fail_timeout=10s;", "server app-$other:8080 backup;"} {
 		if !strings.Contains(string(script), want) {
 			t.Errorf("switch does not write %q", want)
+		}
+	}
+}
+
+// The monitoring profile: Prometheus scrapes both colors' metrics listeners with the
+// alerts checked in .ci/check-deploy, and Grafana is provisioned with its datasource and
+// the dashboard, all from deploy/monitoring.
+func TestComposeMonitoring(t *testing.T) {
+	p := load(t, "monitoring")
+	prom, err := p.GetService("prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts := func(s types.ServiceConfig) map[string]string {
+		out := map[string]string{}
+		for _, v := range s.Volumes {
+			if v.Type == types.VolumeTypeBind {
+				if !v.ReadOnly {
+					t.Errorf("%s mounts %s writable", s.Name, v.Source)
+				}
+				rel, err := filepath.Rel(p.WorkingDir, v.Source)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[rel] = v.Target
+			}
+		}
+		return out
+	}
+	pm := mounts(prom)
+	if pm["monitoring"] == "" || !slices.Contains(prom.Command, "--config.file="+pm["monitoring"]+"/prometheus.yml") {
+		t.Errorf("prometheus: command %v, mounts %v; want monitoring/prometheus.yml as its configuration", prom.Command, pm)
+	}
+	b, err := os.ReadFile("monitoring/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf struct {
+		RuleFiles     []string `yaml:"rule_files"`
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(b, &conf); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(conf.RuleFiles, []string{"alerts.yml"}) {
+		t.Errorf("rule_files = %v, want alerts.yml", conf.RuleFiles)
+	}
+	blue, err := p.GetService("app-blue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsPort := strings.TrimPrefix(*blue.Environment["INKWELL_METRICS_ADDR"], ":")
+	var targets []string
+	for _, sc := range conf.ScrapeConfigs {
+		if sc.JobName != "inkwell" {
+			continue
+		}
+		for _, st := range sc.StaticConfigs {
+			targets = append(targets, st.Targets...)
+		}
+	}
+	if want := []string{"app-blue:" + metricsPort, "app-green:" + metricsPort}; !slices.Equal(targets, want) {
+		t.Errorf("job inkwell scrapes %v, want %v (job=\"inkwell\" is what alerts.yml selects)", targets, want)
+	}
+
+	g, err := p.GetService("grafana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gm := mounts(g)
+	if gm["monitoring/grafana/provisioning"] != "/etc/grafana/provisioning" {
+		t.Errorf("grafana mounts %v: want the provisioning folder at /etc/grafana/provisioning", gm)
+	}
+	b, err = os.ReadFile("monitoring/grafana/provisioning/dashboards/inkwell.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var provider struct {
+		Providers []struct {
+			Options struct{ Path string } `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	if err := yaml.Unmarshal(b, &provider); err != nil {
+		t.Fatal(err)
+	}
+	if len(provider.Providers) != 1 || gm["monitoring/grafana/dashboards"] != provider.Providers[0].Options.Path {
+		t.Errorf("dashboards provided from %+v, but monitoring/grafana/dashboards is mounted at %q", provider.Providers, gm["monitoring/grafana/dashboards"])
+	}
+	b, err = os.ReadFile("monitoring/grafana/provisioning/datasources/prometheus.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds struct {
+		Datasources []struct{ UID, Type, URL string } `yaml:"datasources"`
+	}
+	if err := yaml.Unmarshal(b, &ds); err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.Datasources) != 1 || ds.Datasources[0].Type != "prometheus" || ds.Datasources[0].URL != "http://prometheus:9090" {
+		t.Errorf("datasources %+v, want the prometheus service", ds.Datasources)
+	}
+	if v := g.Environment["GF_SECURITY_ADMIN_PASSWORD__FILE"]; v == nil || len(g.Secrets) != 1 || *v != "/run/secrets/"+g.Secrets[0].Source {
+		t.Errorf("grafana: want the admin password from a secret file, got env %v, secrets %v", g.Environment, g.Secrets)
+	}
+	for _, s := range []types.ServiceConfig{prom, g} {
+		for _, port := range s.Ports {
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("%s publishes %+v beyond the host's loopback", s.Name, port)
+			}
 		}
 	}
 }
