@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GOLANGCI_LINT_VERSION := v2.15.0
 export GOBIN := $(CURDIR)/.ci/bin
 
-.PHONY: help run test generate check-generate migration lint vet fmt-check build bench postgres chromium clients playground check-deploy redis seaweedfs ops-test vuln
+.PHONY: help run test generate check-generate migration lint vet fmt-check build bench postgres chromium clients playground check-deploy redis seaweedfs ops-test vuln restore-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ test: postgres chromium clients redis seaweedfs ## run every test (Go, Apollo cl
 ops-test: postgres ## operations tests behind real nginx: rolling deploy, SIGKILL, PostgreSQL restart, pool exhaustion (~1.5 min)
 	@.ci/install-nginx
 	go test -tags opstest -race -count=1 -timeout 15m ./internal/opstest/...
+
+restore-test: postgres ## back up a seeded local PostgreSQL with deploy/backup/pg-backup, restore it with pg_restore, compare every table (~1 min)
+	go test -tags restoretest -count=1 -timeout 5m -run TestBackupRestore ./deploy
 
 bench: postgres ## load benchmark vs the anchors in ../shared/bench, size M (~10 min); BENCH_ARGS="-size S -rounds 1" varies it
 	go run ./bench $(BENCH_ARGS)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -50,8 +51,9 @@ func TestComposeServices(t *testing.T) {
 		profiles []string
 		want     []string
 	}{
-		{nil, []string{"app-blue", "app-green", "migrate", "nginx", "postgres"}},
-		{[]string{"redis"}, []string{"app-blue", "app-green", "migrate", "nginx", "postgres", "redis"}},
+		{nil, []string{"app-blue", "app-green", "backup", "migrate", "nginx", "postgres"}},
+		{[]string{"redis"}, []string{"app-blue", "app-green", "backup", "migrate", "nginx", "postgres", "redis"}},
+		{[]string{"monitoring"}, []string{"app-blue", "app-green", "backup", "grafana", "migrate", "nginx", "postgres", "prometheus"}},
 	} {
 		got := load(t, tc.profiles...).ServiceNames()
 		slices.Sort(got)
@@ -75,7 +77,7 @@ func TestComposeApp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Image != "ghcr.io/your-org/inkwell:1.0.0" {
+			if s.Image != "inkwell:local" {
 				t.Errorf("image = %q, want the one .env names", s.Image)
 			}
 			if hc := s.HealthCheck; hc == nil || !slices.Equal(hc.Test, types.HealthCheckTest{"CMD", "/inkwell", "healthcheck"}) {
@@ -136,9 +138,18 @@ func TestComposeMigrateAndProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The folder is mounted so a switched upstream.conf is seen without a restart.
-	if len(ng.Volumes) != 1 || !strings.HasSuffix(ng.Volumes[0].Source, "/deploy/nginx") || ng.Volumes[0].Target != "/etc/nginx/inkwell" {
-		t.Errorf("nginx volumes = %+v, want the deploy/nginx folder at /etc/nginx/inkwell", ng.Volumes)
+	// The folder is mounted so a switched upstream.conf is seen without a restart; the
+	// certificates where tls.conf.example looks for them.
+	if len(ng.Volumes) != 2 || !strings.HasSuffix(ng.Volumes[0].Source, "/deploy/nginx") || ng.Volumes[0].Target != "/etc/nginx/inkwell" ||
+		!strings.HasSuffix(ng.Volumes[1].Source, "/deploy/certs") || ng.Volumes[1].Target != "/etc/nginx/certs" || !ng.Volumes[1].ReadOnly {
+		t.Errorf("nginx volumes = %+v, want deploy/nginx at /etc/nginx/inkwell and deploy/certs at /etc/nginx/certs", ng.Volumes)
+	}
+	var published []uint32
+	for _, port := range ng.Ports {
+		published = append(published, port.Target)
+	}
+	if !slices.Equal(published, []uint32{80, 443}) {
+		t.Errorf("nginx publishes %v, want 80 and 443", published)
 	}
 	for _, app := range []string{"app-blue", "app-green"} {
 		if d := ng.DependsOn[app]; d.Condition != types.ServiceConditionHealthy {
@@ -197,10 +208,40 @@ func TestSecretsStayOutOfGit(t *testing.T) {
 }
 
 func TestNginx(t *testing.T) {
-	conf, err := os.ReadFile("nginx/nginx.conf")
+	main, err := os.ReadFile("nginx/nginx.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
+	proxy, err := os.ReadFile("nginx/proxy.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// HTTP always; HTTPS and the redirect only once their files exist, so a fresh clone
+	// starts without a certificate.
+	for _, want := range []string{"listen 80;", "include redirect*.conf;", "include proxy.conf;", "include tls*.conf;"} {
+		if !strings.Contains(string(main), want) {
+			t.Errorf("nginx.conf lacks %q", want)
+		}
+	}
+	tls, err := os.ReadFile("nginx/tls.conf.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"listen 443 ssl;", "ssl_certificate /etc/nginx/certs/fullchain.pem;", "ssl_certificate_key /etc/nginx/certs/privkey.pem;", "include proxy.conf;"} {
+		if !strings.Contains(string(tls), want) {
+			t.Errorf("tls.conf.example lacks %q", want)
+		}
+	}
+	ignored, err := os.ReadFile(".gitignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"certs/", "nginx/tls.conf", "nginx/redirect.conf"} {
+		if !slices.Contains(strings.Fields(string(ignored)), want) {
+			t.Errorf("deploy/.gitignore does not ignore %s", want)
+		}
+	}
+	conf := append(main, proxy...)
 	for _, want := range []string{
 		"include upstream.conf;",
 		"proxy_set_header Upgrade $http_upgrade;",
@@ -420,7 +461,7 @@ func TestStackDeploy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if app.Image != "ghcr.io/your-org/inkwell:1.0.0" {
+	if app.Image != stackEnv(t)["INKWELL_IMAGE"] {
 		t.Errorf("app image = %q, want INKWELL_IMAGE", app.Image)
 	}
 	checkResources(t, app)
@@ -510,5 +551,193 @@ func TestStackDeploy(t *testing.T) {
 	}
 	if servers := regexp.MustCompile(`(?m)^server .*;`).FindAllString(string(upstream), -1); !slices.Equal(servers, []string{"server app:8080;"}) {
 		t.Errorf("swarm-upstream.conf servers = %q, want the app service alone", servers)
+	}
+}
+
+// The monitoring profile: Prometheus scrapes both colors' metrics listeners with the
+// alerts checked in .ci/check-deploy, and Grafana is provisioned with its datasource and
+// the dashboard, all from deploy/monitoring.
+func TestComposeMonitoring(t *testing.T) {
+	p := load(t, "monitoring")
+	prom, err := p.GetService("prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts := func(s types.ServiceConfig) map[string]string {
+		out := map[string]string{}
+		for _, v := range s.Volumes {
+			if v.Type == types.VolumeTypeBind {
+				if !v.ReadOnly {
+					t.Errorf("%s mounts %s writable", s.Name, v.Source)
+				}
+				rel, err := filepath.Rel(p.WorkingDir, v.Source)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[rel] = v.Target
+			}
+		}
+		return out
+	}
+	pm := mounts(prom)
+	if pm["monitoring"] == "" || !slices.Contains(prom.Command, "--config.file="+pm["monitoring"]+"/prometheus.yml") {
+		t.Errorf("prometheus: command %v, mounts %v; want monitoring/prometheus.yml as its configuration", prom.Command, pm)
+	}
+	b, err := os.ReadFile("monitoring/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf struct {
+		RuleFiles     []string `yaml:"rule_files"`
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(b, &conf); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(conf.RuleFiles, []string{"alerts.yml"}) {
+		t.Errorf("rule_files = %v, want alerts.yml", conf.RuleFiles)
+	}
+	blue, err := p.GetService("app-blue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsPort := strings.TrimPrefix(*blue.Environment["INKWELL_METRICS_ADDR"], ":")
+	var targets []string
+	for _, sc := range conf.ScrapeConfigs {
+		if sc.JobName != "inkwell" {
+			continue
+		}
+		for _, st := range sc.StaticConfigs {
+			targets = append(targets, st.Targets...)
+		}
+	}
+	if want := []string{"app-blue:" + metricsPort, "app-green:" + metricsPort}; !slices.Equal(targets, want) {
+		t.Errorf("job inkwell scrapes %v, want %v (job=\"inkwell\" is what alerts.yml selects)", targets, want)
+	}
+
+	g, err := p.GetService("grafana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gm := mounts(g)
+	if gm["monitoring/grafana/provisioning"] != "/etc/grafana/provisioning" {
+		t.Errorf("grafana mounts %v: want the provisioning folder at /etc/grafana/provisioning", gm)
+	}
+	b, err = os.ReadFile("monitoring/grafana/provisioning/dashboards/inkwell.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var provider struct {
+		Providers []struct {
+			Options struct{ Path string } `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	if err := yaml.Unmarshal(b, &provider); err != nil {
+		t.Fatal(err)
+	}
+	if len(provider.Providers) != 1 || gm["monitoring/grafana/dashboards"] != provider.Providers[0].Options.Path {
+		t.Errorf("dashboards provided from %+v, but monitoring/grafana/dashboards is mounted at %q", provider.Providers, gm["monitoring/grafana/dashboards"])
+	}
+	b, err = os.ReadFile("monitoring/grafana/provisioning/datasources/prometheus.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds struct {
+		Datasources []struct{ UID, Type, URL string } `yaml:"datasources"`
+	}
+	if err := yaml.Unmarshal(b, &ds); err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.Datasources) != 1 || ds.Datasources[0].Type != "prometheus" || ds.Datasources[0].URL != "http://prometheus:9090" {
+		t.Errorf("datasources %+v, want the prometheus service", ds.Datasources)
+	}
+	if v := g.Environment["GF_SECURITY_ADMIN_PASSWORD__FILE"]; v == nil || len(g.Secrets) != 1 || *v != "/run/secrets/"+g.Secrets[0].Source {
+		t.Errorf("grafana: want the admin password from a secret file, got env %v, secrets %v", g.Environment, g.Secrets)
+	}
+	for _, s := range []types.ServiceConfig{prom, g} {
+		for _, port := range s.Ports {
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("%s publishes %+v beyond the host's loopback", s.Name, port)
+			}
+		}
+	}
+}
+
+// Every service's logs are rotated, so they cannot fill the host's disk.
+func TestComposeLogRotation(t *testing.T) {
+	p := load(t, "redis", "monitoring")
+	for _, s := range p.Services {
+		l := s.Logging
+		if l == nil || l.Driver != "json-file" || l.Options["max-size"] == "" || l.Options["max-file"] == "" {
+			t.Errorf("%s: logging %+v, want json-file with max-size and max-file", s.Name, l)
+		}
+	}
+}
+
+// A fresh clone starts without a registry: the app's services build this checkout's
+// Dockerfile when their image is not there.
+func TestComposeBuild(t *testing.T) {
+	p := load(t)
+	for _, name := range []string{"migrate", "app-blue", "app-green"} {
+		s, err := p.GetService(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Build == nil {
+			t.Errorf("%s has no build section", name)
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(s.Build.Context, s.Build.Dockerfile)); err != nil {
+			t.Errorf("%s builds %s in %s: %v", name, s.Build.Dockerfile, s.Build.Context, err)
+		}
+		if s.Image == "" {
+			t.Errorf("%s: want an image name for the build (INKWELL_IMAGE)", name)
+		}
+	}
+}
+
+// The backup service runs backup/pg-backup, the script make restore-test restores from,
+// against the postgres service with the password's secret file.
+func TestComposeBackup(t *testing.T) {
+	p := load(t)
+	b, err := p.GetService("backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := p.GetService("postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Image != pg.Image {
+		t.Errorf("backup image %q, want the server's %q: pg_dump must not be older than the server", b.Image, pg.Image)
+	}
+	script := ""
+	for _, v := range b.Volumes {
+		if strings.HasSuffix(v.Source, "/deploy/backup/pg-backup") {
+			script = v.Target
+		}
+	}
+	if script == "" || !slices.Equal(b.Entrypoint, types.ShellCommand{script}) {
+		t.Errorf("backup: entrypoint %v, volumes %+v; want backup/pg-backup mounted and run", b.Entrypoint, b.Volumes)
+	}
+	env := func(name string) string {
+		if v := b.Environment[name]; v != nil {
+			return *v
+		}
+		return ""
+	}
+	if env("PGHOST") != "postgres" || env("PGPASSWORD_FILE") != "/run/secrets/postgres_password" || len(b.Secrets) != 1 || b.Secrets[0].Source != "postgres_password" {
+		t.Errorf("backup: env %v, secrets %v; want the postgres service with the password's secret", b.Environment, b.Secrets)
+	}
+	if d := b.DependsOn["postgres"]; d.Condition != types.ServiceConditionHealthy {
+		t.Errorf("backup depends on postgres %+v, want it healthy first", d)
+	}
+	if fi, err := os.Stat("backup/pg-backup"); err != nil || fi.Mode()&0o111 == 0 {
+		t.Errorf("backup/pg-backup: %v; want an executable", err)
 	}
 }

@@ -1,10 +1,12 @@
 package deploy
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +24,7 @@ type (
 		} `yaml:"httpGet"`
 	}
 	container struct {
+		Name    string   `yaml:"name"`
 		Image   string   `yaml:"image"`
 		Args    []string `yaml:"args"`
 		EnvFrom []struct {
@@ -31,7 +34,12 @@ type (
 			Name      string  `yaml:"name"`
 			Value     *string `yaml:"value"`
 			ValueFrom struct {
-				SecretKeyRef *struct{ Name, Key string } `yaml:"secretKeyRef"`
+				SecretKeyRef     *struct{ Name, Key string } `yaml:"secretKeyRef"`
+				ResourceFieldRef *struct {
+					ContainerName string `yaml:"containerName"`
+					Resource      string `yaml:"resource"`
+					Divisor       string `yaml:"divisor"`
+				} `yaml:"resourceFieldRef"`
 			} `yaml:"valueFrom"`
 		} `yaml:"env"`
 		ReadinessProbe *probe `yaml:"readinessProbe"`
@@ -67,12 +75,15 @@ type (
 	manifest struct {
 		Kind     string `yaml:"kind"`
 		Metadata struct {
-			Name string `yaml:"name"`
+			Name        string            `yaml:"name"`
+			Labels      map[string]string `yaml:"labels"`
+			Annotations map[string]string `yaml:"annotations"`
 		} `yaml:"metadata"`
 		Data map[string]string `yaml:"data"`
 		Spec struct {
-			Replicas *int `yaml:"replicas"`
-			Selector struct {
+			TTLSecondsAfterFinished *int `yaml:"ttlSecondsAfterFinished"`
+			Replicas                *int `yaml:"replicas"`
+			Selector                struct {
 				MatchLabels map[string]string `yaml:"matchLabels"`
 			} `yaml:"selector"`
 			Strategy struct {
@@ -214,11 +225,308 @@ func TestKubernetesMigrationJob(t *testing.T) {
 	if !slices.Equal(c.Args, []string{"migrate"}) {
 		t.Errorf("args = %v, want [migrate]", c.Args)
 	}
+	// Applied again with the next release, the Job must be a new one (a Job's template
+	// is immutable): its name ends in a part the kustomization replaces with the tag.
+	if j.Metadata.Name != "inkwell-migrate-tag" {
+		t.Errorf("name = %q, want inkwell-migrate-tag (the tag replaces its last part)", j.Metadata.Name)
+	}
+	if j.Spec.TTLSecondsAfterFinished == nil || *j.Spec.TTLSecondsAfterFinished <= 0 {
+		t.Error("ttlSecondsAfterFinished is unset: finished Jobs would pile up, one per release")
+	}
+	if j.Metadata.Annotations["argocd.argoproj.io/hook"] != "PreSync" {
+		t.Errorf("annotations %v: want an Argo CD PreSync hook", j.Metadata.Annotations)
+	}
+	b, err := os.ReadFile("k8s/migrate/kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		Replacements []struct {
+			Source struct {
+				Name      string `yaml:"name"`
+				FieldPath string `yaml:"fieldPath"`
+				Options   struct {
+					Delimiter string `yaml:"delimiter"`
+					Index     int    `yaml:"index"`
+				} `yaml:"options"`
+			} `yaml:"source"`
+			Targets []struct {
+				FieldPaths []string `yaml:"fieldPaths"`
+				Options    struct {
+					Delimiter string `yaml:"delimiter"`
+					Index     int    `yaml:"index"`
+				} `yaml:"options"`
+			} `yaml:"targets"`
+		} `yaml:"replacements"`
+	}
+	if err := yaml.Unmarshal(b, &k); err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(j.Metadata.Name, "-")
+	ok := len(k.Replacements) == 1 && len(k.Replacements[0].Targets) == 1
+	if ok {
+		src, dst := k.Replacements[0].Source, k.Replacements[0].Targets[0]
+		ok = src.Name == j.Metadata.Name && strings.HasSuffix(src.FieldPath, ".image") &&
+			src.Options.Delimiter == ":" && src.Options.Index == 1 &&
+			slices.Equal(dst.FieldPaths, []string{"metadata.name"}) &&
+			dst.Options.Delimiter == "-" && dst.Options.Index == len(parts)-1
+	}
+	if !ok {
+		t.Errorf("k8s/migrate/kustomization.yaml replacements %+v: want the image's tag as the name's last part", k.Replacements)
+	}
+}
+
+// GOMEMLIMIT comes from the container's memory limit, and what it does not count fits in
+// the rest: the response cache (off Go's heap) and a margin.
+func TestKubernetesMemoryLimit(t *testing.T) {
+	d := readManifest(t, "deployment.yaml")
+	cm := readManifest(t, "configmap.yaml")
+	c := d.Spec.Template.Spec.Containers[0]
+	limit := c.Resources.Limits["memory"]
+	limitMiB, err := strconv.Atoi(strings.TrimSuffix(limit, "Mi"))
+	if err != nil || !strings.HasSuffix(limit, "Mi") {
+		t.Fatalf("memory limit %q: want a whole number of Mi", limit)
+	}
+	var source, value string
+	for i, e := range c.Env {
+		if e.Name != "GOMEMLIMIT" || e.Value == nil {
+			continue
+		}
+		value = *e.Value
+		// $(VAR) expands only variables defined before it.
+		for _, prev := range c.Env[:i] {
+			if r := prev.ValueFrom.ResourceFieldRef; r != nil && r.Resource == "limits.memory" && r.Divisor == "1Mi" && r.ContainerName == c.Name {
+				source = prev.Name
+			}
+		}
+	}
+	if source == "" || value != "$("+source+")000000B" {
+		t.Fatalf("GOMEMLIMIT = %q: want $(VAR)000000B, VAR an earlier variable with the container's limits.memory in Mi", value)
+	}
+	const mib = 1 << 20
+	goLimit := float64(limitMiB) * 1e6
+	responseCacheMB := 32.0 // INKWELL_RESPONSE_CACHE_MB's default, in MiB
+	if v, ok := cm.Data["INKWELL_RESPONSE_CACHE_MB"]; ok {
+		if responseCacheMB, err = strconv.ParseFloat(v, 64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rest := float64(limitMiB)*mib - goLimit
+	// The margin: the binary's mapped pages and thread stacks.
+	if need := responseCacheMB*mib + 8*mib; rest < need {
+		t.Errorf("memory limit %s leaves %.1f MiB beside GOMEMLIMIT, want at least %.1f MiB (response cache and margin): raise it", limit, rest/mib, need/mib)
+	}
+}
+
+// ingress-nginx in front of the Service, with TLS and timeouts that let subscriptions live.
+func TestKubernetesIngress(t *testing.T) {
+	b, err := os.ReadFile("k8s/ingress.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ing struct {
+		Metadata struct {
+			Annotations map[string]string `yaml:"annotations"`
+		} `yaml:"metadata"`
+		Spec struct {
+			IngressClassName string `yaml:"ingressClassName"`
+			TLS              []struct {
+				Hosts      []string `yaml:"hosts"`
+				SecretName string   `yaml:"secretName"`
+			} `yaml:"tls"`
+			Rules []struct {
+				Host string `yaml:"host"`
+				HTTP struct {
+					Paths []struct {
+						Backend struct {
+							Service struct {
+								Name string `yaml:"name"`
+								Port struct {
+									Name string `yaml:"name"`
+								} `yaml:"port"`
+							} `yaml:"service"`
+						} `yaml:"backend"`
+					} `yaml:"paths"`
+				} `yaml:"http"`
+			} `yaml:"rules"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(b, &ing); err != nil {
+		t.Fatal(err)
+	}
+	if ing.Spec.IngressClassName != "nginx" {
+		t.Errorf("ingressClassName = %q, want nginx (the annotations are ingress-nginx's)", ing.Spec.IngressClassName)
+	}
+	if len(ing.Spec.TLS) != 1 || ing.Spec.TLS[0].SecretName == "" || len(ing.Spec.Rules) != 1 || !slices.Contains(ing.Spec.TLS[0].Hosts, ing.Spec.Rules[0].Host) {
+		t.Fatalf("tls %+v, rules %+v: want one host, served with a TLS secret", ing.Spec.TLS, ing.Spec.Rules)
+	}
+	// Longer than the server's 25 s WebSocket ping, or idle subscriptions are cut.
+	for _, a := range []string{"nginx.ingress.kubernetes.io/proxy-read-timeout", "nginx.ingress.kubernetes.io/proxy-send-timeout"} {
+		if s, err := strconv.Atoi(ing.Metadata.Annotations[a]); err != nil || s < 300 {
+			t.Errorf("%s = %q, want at least 300 seconds", a, ing.Metadata.Annotations[a])
+		}
+	}
+	ports := servicePorts(t)
+	for _, p := range ing.Spec.Rules[0].HTTP.Paths {
+		if be := p.Backend.Service; be.Name != "inkwell" || !slices.Contains(ports, be.Port.Name) {
+			t.Errorf("backend %+v, want the Service inkwell by one of its ports %v", be, ports)
+		}
+	}
+}
+
+// servicePorts are the names of the Service's ports.
+func servicePorts(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("k8s/service.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var svc struct {
+		Spec struct {
+			Ports []struct{ Name string } `yaml:"ports"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(b, &svc); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range svc.Spec.Ports {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+func TestKubernetesNetworkPolicy(t *testing.T) {
+	d := readManifest(t, "deployment.yaml")
+	b, err := os.ReadFile("k8s/networkpolicy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type port struct {
+		Port     any    `yaml:"port"`
+		Protocol string `yaml:"protocol"`
+	}
+	type peer struct {
+		NamespaceSelector *struct {
+			MatchLabels map[string]string `yaml:"matchLabels"`
+		} `yaml:"namespaceSelector"`
+		IPBlock *struct {
+			CIDR string `yaml:"cidr"`
+		} `yaml:"ipBlock"`
+	}
+	var np struct {
+		Spec struct {
+			PodSelector struct {
+				MatchLabels map[string]string `yaml:"matchLabels"`
+			} `yaml:"podSelector"`
+			PolicyTypes []string `yaml:"policyTypes"`
+			Ingress     []struct {
+				From  []peer `yaml:"from"`
+				Ports []port `yaml:"ports"`
+			} `yaml:"ingress"`
+			Egress []struct {
+				To    []peer `yaml:"to"`
+				Ports []port `yaml:"ports"`
+			} `yaml:"egress"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(b, &np); err != nil {
+		t.Fatal(err)
+	}
+	labels := d.Spec.Template.Metadata.Labels
+	if sel := np.Spec.PodSelector.MatchLabels; len(sel) == 0 || !maps.Equal(sel, subset(labels, sel)) {
+		t.Errorf("podSelector %v does not select the pods %v", sel, labels)
+	}
+	if !slices.Equal(np.Spec.PolicyTypes, []string{"Ingress", "Egress"}) {
+		t.Errorf("policyTypes = %v, want both directions", np.Spec.PolicyTypes)
+	}
+	// Who may reach which port: a namespace to the port names it is allowed.
+	in := map[string][]string{}
+	for _, r := range np.Spec.Ingress {
+		if len(r.From) == 0 {
+			t.Errorf("an ingress rule admits everyone: %+v", r)
+		}
+		for _, f := range r.From {
+			if f.NamespaceSelector == nil || f.IPBlock != nil {
+				t.Errorf("ingress from %+v: want namespaces only", f)
+				continue
+			}
+			ns := f.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]
+			for _, p := range r.Ports {
+				in[ns] = append(in[ns], fmt.Sprint(p.Port))
+			}
+		}
+	}
+	if want := map[string][]string{"ingress-nginx": {"http"}, "monitoring": {"metrics"}}; !maps.EqualFunc(in, want, slices.Equal) {
+		t.Errorf("ingress = %v, want %v", in, want)
+	}
+	out := map[string]bool{}
+	for _, r := range np.Spec.Egress {
+		if len(r.To) == 0 || len(r.Ports) == 0 {
+			t.Errorf("an egress rule allows any destination or port: %+v", r)
+		}
+		for _, p := range r.Ports {
+			out[fmt.Sprintf("%v/%s", p.Port, p.Protocol)] = true
+		}
+	}
+	for _, want := range []string{"53/UDP", "53/TCP", "5432/TCP", "6379/TCP", "443/TCP"} {
+		if !out[want] {
+			t.Errorf("egress to %s is not allowed (DNS, PostgreSQL, Redis, sign-in providers)", want)
+		}
+	}
+}
+
+// The ServiceMonitor is a custom resource kubectl-validate has no schema for, and applying
+// it fails on clusters without the Prometheus Operator; it lives apart, checked here.
+func TestKubernetesServiceMonitor(t *testing.T) {
+	b, err := os.ReadFile("k8s/monitoring/servicemonitor.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sm struct {
+		APIVersion string `yaml:"apiVersion"`
+		Kind       string `yaml:"kind"`
+		Metadata   struct {
+			Name string `yaml:"name"`
+		} `yaml:"metadata"`
+		Spec struct {
+			JobLabel string `yaml:"jobLabel"`
+			Selector struct {
+				MatchLabels map[string]string `yaml:"matchLabels"`
+			} `yaml:"selector"`
+			Endpoints []struct {
+				Port     string `yaml:"port"`
+				Path     string `yaml:"path"`
+				Interval string `yaml:"interval"`
+			} `yaml:"endpoints"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(b, &sm); err != nil {
+		t.Fatal(err)
+	}
+	if sm.APIVersion != "monitoring.coreos.com/v1" || sm.Kind != "ServiceMonitor" || sm.Metadata.Name == "" {
+		t.Fatalf("%s %s %q: want a monitoring.coreos.com/v1 ServiceMonitor with a name", sm.APIVersion, sm.Kind, sm.Metadata.Name)
+	}
+	svc := readManifest(t, "service.yaml")
+	if sel := sm.Spec.Selector.MatchLabels; len(sel) == 0 || !maps.Equal(sel, subset(svc.Metadata.Labels, sel)) {
+		t.Errorf("selector %v does not select the Service (labels %v)", sel, svc.Metadata.Labels)
+	}
+	// The alerts (deploy/monitoring/alerts.yml) expect job="inkwell".
+	if job := svc.Metadata.Labels[sm.Spec.JobLabel]; job != "inkwell" {
+		t.Errorf("jobLabel %q gives job %q, want inkwell", sm.Spec.JobLabel, job)
+	}
+	ports := servicePorts(t)
+	if len(sm.Spec.Endpoints) != 1 || !slices.Contains(ports, sm.Spec.Endpoints[0].Port) || sm.Spec.Endpoints[0].Port == "http" || sm.Spec.Endpoints[0].Path != "/metrics" {
+		t.Errorf("endpoints %+v, want /metrics on the Service's metrics port (of %v)", sm.Spec.Endpoints, ports)
+	}
+	if _, err := time.ParseDuration(sm.Spec.Endpoints[0].Interval); err != nil {
+		t.Errorf("interval: %v", err)
+	}
 }
 
 // Every manifest is in a kustomization, so `kubectl apply -k` deploys all of it.
 func TestKustomizationsListEveryManifest(t *testing.T) {
-	for _, dir := range []string{"k8s", "k8s/migrate"} {
+	for _, dir := range []string{"k8s", "k8s/migrate", "k8s/monitoring"} {
 		b, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
 		if err != nil {
 			t.Fatal(err)
