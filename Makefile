@@ -11,8 +11,10 @@ help: ## list the targets
 postgres: ## install PostgreSQL server binaries when missing (Debian/Ubuntu, as root)
 	@.ci/install-postgres
 
-run: postgres ## serve on http://127.0.0.1:8080 with a local PostgreSQL and demo data
-	go run ./cmd/inkwell serve
+# The built binary, not `go run`: go run exits 1 whenever it sees Ctrl-C, even after the
+# server stopped cleanly.
+run: postgres build ## serve on http://127.0.0.1:8080 with a local PostgreSQL and demo data
+	bin/inkwell serve
 
 chromium: ## install Debian's Chromium when missing, for the playground's browser test (as root)
 	@.ci/install-chromium
@@ -42,8 +44,15 @@ ops-test: postgres ## operations tests behind real nginx: rolling deploy, SIGKIL
 bench: postgres ## load benchmark vs the anchors in ../shared/bench, size M (~10 min); BENCH_ARGS="-size S -rounds 1" varies it
 	go run ./bench $(BENCH_ARGS)
 
-build: ## build bin/inkwell
-	go build -o bin/inkwell ./cmd/inkwell
+# Passed explicitly: the toolchain stamps the commit only when .git is a directory (not in a
+# git worktree) and -buildvcs is not off.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
+LDFLAGS := -X inkwell/internal/buildinfo.version=$(VERSION) -X inkwell/internal/buildinfo.commit=$(COMMIT) -X inkwell/internal/buildinfo.date=$(BUILD_DATE)
+
+build: ## build bin/inkwell, stamped with VERSION (default: git describe), the commit and its date
+	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/inkwell ./cmd/inkwell
 
 generate: ## regenerate ent and gqlgen code from ent/schema and schema.graphql
 	go generate ./ent ./graph
