@@ -32,6 +32,7 @@ clients: clients/node_modules/.package-lock.json ## install the Apollo client pr
 
 # npm ci rewrites clients/node_modules/.package-lock.json, so this reinstalls only when the lockfile changes.
 clients/node_modules/.package-lock.json: clients/package-lock.json
+	@.ci/check-node
 	npm ci --prefix clients --no-audit --no-fund
 
 test: postgres chromium clients redis seaweedfs ## run every test (Go, Apollo client, browser) against a real, throw-away PostgreSQL
