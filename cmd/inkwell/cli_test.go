@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -177,6 +178,7 @@ func TestConfigurationErrorsNameTheVariable(t *testing.T) {
 
 // A DATABASE_URL that cannot connect is reported as that variable's fault; a server
 // without TLS gets the sslmode=disable hint. INKWELL_LOG_LEVEL quiets the info lines.
+// serve stops with exit 0 on SIGINT.
 func TestDatabaseURL(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -204,5 +206,45 @@ func TestDatabaseURL(t *testing.T) {
 	code, out = runMain(t, dir, []string{"DATABASE_URL=" + url}, "migrate")
 	if code != 0 || !strings.Contains(out, "migrations applied") {
 		t.Fatalf("exit %d, want 0 with an info line; output:\n%s", code, out)
+	}
+
+	// Ctrl-C is a clean stop too: exit 0, so that make run reports no error.
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "INKWELL_RUN_MAIN=1", "INKWELL_ARGS=serve", "DATABASE_URL="+url, "INKWELL_ADDR=127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+	serving := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), `"msg":"serving"`) {
+				close(serving)
+			}
+		}
+	}()
+	select {
+	case <-serving:
+	case <-time.After(time.Minute):
+		t.Fatal("serve did not start within a minute")
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGINT, want 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30s of SIGINT")
 	}
 }
