@@ -11,7 +11,9 @@ FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 ARG TARGETOS TARGETARCH
 # The build context leaves .git out, so the release workflow names the build:
 # --build-arg VERSION=1.2.3 --build-arg COMMIT=$(git rev-parse HEAD) --build-arg BUILD_DATE=….
-ARG VERSION=dev COMMIT= BUILD_DATE=
+ARG VERSION=dev
+ARG COMMIT=
+ARG BUILD_DATE=
 ENV CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH
 WORKDIR /src
 COPY go.mod go.sum ./
