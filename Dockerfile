@@ -9,13 +9,18 @@ ARG GO_IMAGE=golang:1.26-bookworm
 # build needs no emulation.
 FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 ARG TARGETOS TARGETARCH
+# The build context leaves .git out, so the release workflow names the build:
+# --build-arg VERSION=1.2.3 --build-arg COMMIT=$(git rev-parse HEAD) --build-arg BUILD_DATE=….
+ARG VERSION=dev
+ARG COMMIT=
+ARG BUILD_DATE=
 ENV CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-	go build -trimpath -ldflags="-s -w" -o /out/inkwell ./cmd/inkwell
+	go build -trimpath -ldflags="-s -w -X inkwell/internal/buildinfo.version=${VERSION} -X inkwell/internal/buildinfo.commit=${COMMIT} -X inkwell/internal/buildinfo.date=${BUILD_DATE}" -o /out/inkwell ./cmd/inkwell
 
 FROM scratch
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/

@@ -11,8 +11,10 @@ help: ## list the targets
 postgres: ## install PostgreSQL server binaries when missing (Debian/Ubuntu, as root)
 	@.ci/install-postgres
 
-run: postgres ## serve on http://127.0.0.1:8080 with a local PostgreSQL and demo data
-	go run ./cmd/inkwell serve
+# The built binary, not `go run`: go run exits 1 whenever it sees Ctrl-C, even after the
+# server stopped cleanly.
+run: postgres build ## serve on http://127.0.0.1:8080 with a local PostgreSQL and demo data
+	bin/inkwell serve
 
 chromium: ## install Debian's Chromium when missing, for the playground's browser test (as root)
 	@.ci/install-chromium
@@ -30,6 +32,7 @@ clients: clients/node_modules/.package-lock.json ## install the Apollo client pr
 
 # npm ci rewrites clients/node_modules/.package-lock.json, so this reinstalls only when the lockfile changes.
 clients/node_modules/.package-lock.json: clients/package-lock.json
+	@.ci/check-node
 	npm ci --prefix clients --no-audit --no-fund
 
 test: postgres chromium clients redis seaweedfs ## run every test (Go, Apollo client, browser) against a real, throw-away PostgreSQL
@@ -45,8 +48,15 @@ restore-test: postgres ## back up a seeded local PostgreSQL with deploy/backup/p
 bench: postgres ## load benchmark vs the anchors in ../shared/bench, size M (~10 min); BENCH_ARGS="-size S -rounds 1" varies it
 	go run ./bench $(BENCH_ARGS)
 
-build: ## build bin/inkwell
-	go build -o bin/inkwell ./cmd/inkwell
+# Passed explicitly: the toolchain stamps the commit only when .git is a directory (not in a
+# git worktree) and -buildvcs is not off.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
+LDFLAGS := -X inkwell/internal/buildinfo.version=$(VERSION) -X inkwell/internal/buildinfo.commit=$(COMMIT) -X inkwell/internal/buildinfo.date=$(BUILD_DATE)
+
+build: ## build bin/inkwell, stamped with VERSION (default: git describe), the commit and its date
+	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/inkwell ./cmd/inkwell
 
 generate: ## regenerate ent and gqlgen code from ent/schema and schema.graphql
 	go generate ./ent ./graph

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -14,23 +15,25 @@ import (
 // healthcheckTimeout bounds one probe; a container runtime kills a slower check anyway.
 const healthcheckTimeout = 2 * time.Second
 
+// healthcheckFlags defines healthcheck's flags and returns the command.
+func healthcheckFlags(fs *flag.FlagSet) func(context.Context, *slog.Logger) error {
+	path := fs.String("path", "/healthz", "the path to GET, e.g. /readyz to wait for readiness")
+	return func(ctx context.Context, _ *slog.Logger) error { return healthcheck(ctx, *path) }
+}
+
 // healthcheck asks the server in this container whether it is alive, for a container
 // HEALTHCHECK: the image has no shell or curl. It checks /healthz by default,
 // not /readyz: a runtime that acts on health restarts the container, and when the
 // database goes away every instance turns unready at once, so checking readiness would
 // restart all of them for an outage they recover from by themselves. Readiness is for the
 // load balancer (nginx, the ALB target group, the Kubernetes readiness probe).
-func healthcheck(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	path := fs.String("path", "/healthz", "the path to GET, e.g. /readyz to wait for readiness")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+
+func healthcheck(ctx context.Context, path string) error {
 	addr := os.Getenv("INKWELL_ADDR")
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
-	url, err := healthcheckURL(addr, *path)
+	url, err := healthcheckURL(addr, path)
 	if err != nil {
 		return err
 	}

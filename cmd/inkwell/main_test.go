@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -26,7 +28,8 @@ func TestMain(m *testing.M) {
 }
 
 // `inkwell serve` with no DATABASE_URL starts its own PostgreSQL in the working
-// directory, loads the demo data, serves it, and on SIGTERM stops cleanly, database too.
+// directory, loads the demo data, serves it, lets `inkwell seed` use that database, and on
+// SIGTERM stops cleanly, database too.
 func TestServeWithOwnDatabase(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -95,6 +98,30 @@ func TestServeWithOwnDatabase(t *testing.T) {
 		map[string]any{"s": out.Data.Articles.Nodes[0].Slug})
 	if _, err := os.Stat(dir + "/.inkwell/postgres/data/PG_VERSION"); err != nil {
 		t.Fatalf("local database not under the working directory: %v", err)
+	}
+
+	// A second command joins the running local database rather than failing or stopping
+	// it, and reseeding makes a new development signing key.
+	oldKey, err := os.ReadFile(dir + "/.inkwell/signing.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, seedOut := runMain(t, dir, []string{"DATABASE_URL="}, "seed", "-size", "S", "-force")
+	if code != 0 || !strings.Contains(seedOut, "using the local PostgreSQL already running") ||
+		!strings.Contains(seedOut, fmt.Sprintf("(PID %d)", cmd.Process.Pid)) {
+		t.Fatalf("seed while serving: exit %d, want 0, joining the server's database; output:\n%s", code, seedOut)
+	}
+	if newKey, err := os.ReadFile(dir + "/.inkwell/signing.key"); err != nil || bytes.Equal(newKey, oldKey) {
+		t.Fatalf("seed -force kept the development signing key (%v)", err)
+	}
+	res, err = http.Post(url, "application/json", strings.NewReader(`{"query":"{ articles(first: 1) { totalCount } }"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `"totalCount":2000`) {
+		t.Fatalf("want the seeded 2000 articles served, got %d: %s", res.StatusCode, body)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -24,6 +26,9 @@ import (
 
 // Config is everything the server needs to start.
 type Config struct {
+	// LogLevel is the least severe level logged (INKWELL_LOG_LEVEL: debug, info, warn or
+	// error; default info).
+	LogLevel slog.Level
 	// Addr is the listen address (INKWELL_ADDR, default 127.0.0.1:8080).
 	Addr string
 	// DatabaseURL is the PostgreSQL URL (DATABASE_URL). Empty: a local PostgreSQL under
@@ -207,9 +212,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		if v == "" {
 			return def
 		}
-		d, err := time.ParseDuration(v)
+		d, err := parseDuration(v)
 		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration such as 15m", name, v))
+			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration such as 15m or 90 (seconds)", name, v))
 		}
 		return d
 	}
@@ -224,6 +229,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return out
 	}
 	c := Config{
+		LogLevel:            logLevel(str("INKWELL_LOG_LEVEL", "info"), &errs),
 		Addr:                str("INKWELL_ADDR", "127.0.0.1:8080"),
 		DatabaseURL:         str("DATABASE_URL", ""),
 		DataDir:             str("INKWELL_DATA_DIR", ".inkwell"),
@@ -239,6 +245,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		TrashRetention:      duration("INKWELL_TRASH_RETENTION", 30*24*time.Hour),
 		DBMaxConns:          20,
 		MetricsAddr:         str("INKWELL_METRICS_ADDR", ""),
+	}
+	if c.DatabaseURL != "" {
+		if err := checkDatabaseURL(c.DatabaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("DATABASE_URL: %w", err))
+		}
 	}
 	switch env := str("INKWELL_ENV", "development"); env {
 	case "development":
@@ -285,9 +296,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		errs = append(errs, errors.New("INKWELL_PERSISTED_QUERIES_FILE: used only with INKWELL_PERSISTED_QUERIES=allowlist"))
 	}
 	if v := str("INKWELL_PUBLIC_CACHE_MAX_AGE", ""); v != "" {
-		d, err := time.ParseDuration(v)
+		d, err := parseDuration(v)
 		if err != nil || d < 0 || d%time.Second != 0 {
-			errs = append(errs, fmt.Errorf("INKWELL_PUBLIC_CACHE_MAX_AGE: %q is not a whole number of seconds such as 60s", v))
+			errs = append(errs, fmt.Errorf("INKWELL_PUBLIC_CACHE_MAX_AGE: %q is not a whole number of seconds such as 60 or 1m", v))
 		}
 		c.PublicCacheMaxAge = d
 	}
@@ -337,9 +348,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	if v := str("INKWELL_SHUTDOWN_DELAY", ""); v != "" {
-		d, err := time.ParseDuration(v)
+		d, err := parseDuration(v)
 		if err != nil || d < 0 {
-			errs = append(errs, fmt.Errorf("INKWELL_SHUTDOWN_DELAY: %q is not a duration such as 5s", v))
+			errs = append(errs, fmt.Errorf("INKWELL_SHUTDOWN_DELAY: %q is not a duration such as 5s or 5 (seconds)", v))
 		}
 		c.ShutdownDelay = d
 	}
@@ -380,6 +391,54 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// parseDuration reads a Go duration (90s, 15m, 720h) or a bare whole number of seconds:
+// a number alone reads naturally as seconds and "60" should not be refused.
+func parseDuration(v string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n > math.MaxInt64/int64(time.Second) || n < 0 {
+			return 0, fmt.Errorf("%d seconds is out of range", n)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(v)
+}
+
+// logLevel reads INKWELL_LOG_LEVEL.
+func logLevel(v string, errs *[]error) slog.Level {
+	switch strings.ToLower(v) {
+	case "debug":
+		return slog.LevelDebug
+	case "info":
+		return slog.LevelInfo
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	*errs = append(*errs, fmt.Errorf("INKWELL_LOG_LEVEL: %q is not debug, info, warn or error", v))
+	return slog.LevelInfo
+}
+
+// checkDatabaseURL catches a DATABASE_URL that cannot be a PostgreSQL connection string
+// before anything tries to connect with it: a URL (postgres://…) or key=value pairs.
+func checkDatabaseURL(v string) error {
+	if !strings.Contains(v, "://") {
+		if strings.Contains(v, "=") {
+			return nil
+		}
+		return errors.New("not a PostgreSQL URL such as postgres://user:password@host:5432/inkwell?sslmode=disable")
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		// url's error quotes the whole URL, password included.
+		return errors.New("not a valid URL (a password with special characters must be percent-encoded)")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return fmt.Errorf("scheme %q is not postgres:// or postgresql://", u.Scheme)
+	}
+	return nil
 }
 
 // withSecretFiles returns getenv that also reads each variable X of secretVars from the
@@ -518,6 +577,17 @@ func DevSigningKey(dir string, random func([]byte) error) (string, error) {
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
 		return strings.TrimSpace(string(b)), nil
 	}
+	return newDevSigningKey(dir, random)
+}
+
+// RotateDevSigningKey replaces the development signing key kept in dir, so that every
+// token signed before is refused: emptying the database restarts user ids, and an old
+// token would otherwise sign in as whoever now has its id.
+func RotateDevSigningKey(dir string, random func([]byte) error) (string, error) {
+	return newDevSigningKey(dir, random)
+}
+
+func newDevSigningKey(dir string, random func([]byte) error) (string, error) {
 	raw := make([]byte, 32)
 	if err := random(raw); err != nil {
 		return "", err
@@ -526,7 +596,13 @@ func DevSigningKey(dir string, random func([]byte) error) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+	// Written aside and renamed, so a server starting meanwhile reads the old key or the
+	// new one, never half of one.
+	tmp := filepath.Join(dir, "signing.key.tmp")
+	if err := os.WriteFile(tmp, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep signing key: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "signing.key")); err != nil {
 		return "", fmt.Errorf("keep signing key: %w", err)
 	}
 	return key, nil

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,12 @@ func TestFromEnvErrors(t *testing.T) {
 		{"manifest without allowlist", map[string]string{"INKWELL_PERSISTED_QUERIES_FILE": "pq.json"}, "INKWELL_PERSISTED_QUERIES_FILE: used only"},
 		{"fractional cache age", map[string]string{"INKWELL_PUBLIC_CACHE_MAX_AGE": "1.5s"}, "INKWELL_PUBLIC_CACHE_MAX_AGE"},
 		{"negative cache age", map[string]string{"INKWELL_PUBLIC_CACHE_MAX_AGE": "-1m"}, "INKWELL_PUBLIC_CACHE_MAX_AGE"},
+		{"negative seconds", map[string]string{"INKWELL_PUBLIC_CACHE_MAX_AGE": "-60"}, "INKWELL_PUBLIC_CACHE_MAX_AGE"},
+		{"zero timeout", map[string]string{"INKWELL_REQUEST_TIMEOUT": "0"}, "INKWELL_REQUEST_TIMEOUT"},
+		{"unknown log level", map[string]string{"INKWELL_LOG_LEVEL": "verbose"}, "INKWELL_LOG_LEVEL: \"verbose\" is not debug, info, warn or error"},
+		{"database URL without a scheme", map[string]string{"DATABASE_URL": "db.example.com/inkwell"}, "DATABASE_URL: not a PostgreSQL URL"},
+		{"database URL of another scheme", map[string]string{"DATABASE_URL": "mysql://db/inkwell"}, "DATABASE_URL: scheme \"mysql\""},
+		{"database URL that does not parse", map[string]string{"DATABASE_URL": "postgres://u:p%zz@db/inkwell"}, "DATABASE_URL: not a valid URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := FromEnv(env(tc.env))
@@ -154,5 +161,68 @@ func TestProductionHidesSchemaByDefault(t *testing.T) {
 	}
 	if c, err = FromEnv(env(nil)); err != nil || !c.Introspection || !c.Playground {
 		t.Fatalf("development: %v %v %v", c.Introspection, c.Playground, err)
+	}
+}
+
+// A duration variable takes a Go duration or a bare number of seconds, as the README says.
+func TestDurationsTakeSeconds(t *testing.T) {
+	t.Parallel()
+	c, err := FromEnv(env(map[string]string{
+		"INKWELL_PUBLIC_CACHE_MAX_AGE": "60",
+		"INKWELL_SHUTDOWN_DELAY":       "5",
+		"INKWELL_SHUTDOWN_GRACE":       "20",
+		"INKWELL_ACCESS_TTL":           "900",
+		"INKWELL_REQUEST_TIMEOUT":      "10s",
+		"INKWELL_WRITE_TIMEOUT":        "45",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string][2]time.Duration{
+		"INKWELL_PUBLIC_CACHE_MAX_AGE": {c.PublicCacheMaxAge, time.Minute},
+		"INKWELL_SHUTDOWN_DELAY":       {c.ShutdownDelay, 5 * time.Second},
+		"INKWELL_SHUTDOWN_GRACE":       {c.ShutdownGrace, 20 * time.Second},
+		"INKWELL_ACCESS_TTL":           {c.AccessTTL, 15 * time.Minute},
+		"INKWELL_REQUEST_TIMEOUT":      {c.Limits.RequestTimeout, 10 * time.Second},
+		"INKWELL_WRITE_TIMEOUT":        {c.Limits.WriteTimeout, 45 * time.Second},
+	} {
+		if got[0] != got[1] {
+			t.Errorf("%s = %v, want %v", name, got[0], got[1])
+		}
+	}
+}
+
+func TestLogLevel(t *testing.T) {
+	t.Parallel()
+	for v, want := range map[string]slog.Level{"": slog.LevelInfo, "debug": slog.LevelDebug, "INFO": slog.LevelInfo,
+		"warn": slog.LevelWarn, "error": slog.LevelError} {
+		c, err := FromEnv(env(map[string]string{"INKWELL_LOG_LEVEL": v}))
+		if err != nil || c.LogLevel != want {
+			t.Errorf("INKWELL_LOG_LEVEL=%q: %v, %v; want %v", v, c.LogLevel, err, want)
+		}
+	}
+}
+
+func TestRotateDevSigningKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var n byte
+	random := func(b []byte) error {
+		n++
+		for i := range b {
+			b[i] = n
+		}
+		return nil
+	}
+	old, err := DevSigningKey(dir, random)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := RotateDevSigningKey(dir, random)
+	if err != nil || rotated == old {
+		t.Fatalf("rotated key %q (err %v), old %q: want a new one", rotated, err, old)
+	}
+	if kept, err := DevSigningKey(dir, random); err != nil || kept != rotated {
+		t.Fatalf("after rotation the kept key is %q (err %v), want %q", kept, err, rotated)
 	}
 }

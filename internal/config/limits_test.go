@@ -62,7 +62,7 @@ func TestFromEnvLimits(t *testing.T) {
 	for _, tc := range []struct{ name, key, value, want string }{
 		{"a zero limit", "INKWELL_MAX_DEPTH", "0", "INKWELL_MAX_DEPTH"},
 		{"a word for a number", "INKWELL_MAX_TOKENS", "many", "INKWELL_MAX_TOKENS"},
-		{"a bad duration", "INKWELL_STATEMENT_TIMEOUT", "5", "INKWELL_STATEMENT_TIMEOUT"},
+		{"a bad duration", "INKWELL_STATEMENT_TIMEOUT", "5 seconds", "INKWELL_STATEMENT_TIMEOUT"},
 		{"a write timeout under the request timeout", "INKWELL_WRITE_TIMEOUT", "10s", "must exceed INKWELL_REQUEST_TIMEOUT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,10 +3,12 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,8 +24,27 @@ import (
 	"inkwell/internal/playground"
 )
 
-// chromiumPath is Debian's chromium package; .ci/install-chromium installs it.
-const chromiumPath = "/usr/bin/chromium"
+// findChromium returns $INKWELL_CHROMIUM if set, else Debian's /usr/bin/chromium (which
+// .ci/install-chromium installs), else chromium, chromium-browser or google-chrome on
+// PATH: the order .ci/install-chromium checks.
+func findChromium() (string, error) {
+	if p := os.Getenv("INKWELL_CHROMIUM"); p != "" {
+		if fi, err := os.Stat(p); err != nil || fi.IsDir() {
+			return "", fmt.Errorf("INKWELL_CHROMIUM=%s is not a Chromium binary", p)
+		}
+		return p, nil
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium", nil
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("chromium, chromium-browser or google-chrome not found on PATH: install Chromium " +
+		"(make test does on Debian as root, with .ci/install-chromium) or set INKWELL_CHROMIUM to its binary")
+}
 
 // browserTimeout bounds a whole browser session, start to screenshot. It is generous
 // because the whole suite shares two cores with it in CI.
@@ -183,17 +204,20 @@ type browser struct {
 	errors   []string
 }
 
-// requireChromium fails the test, never skips it, when Chromium is missing.
-func requireChromium(t *testing.T) {
+// requireChromium returns Chromium's path; it fails the test, never skips it, when
+// Chromium is missing.
+func requireChromium(t *testing.T) string {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("Chromium is not installed (%v): run `make test`, which installs it with .ci/install-chromium", err)
+	p, err := findChromium()
+	if err != nil {
+		t.Fatal(err)
 	}
+	return p
 }
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
-	requireChromium(t)
+	chromiumPath := requireChromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,

@@ -240,12 +240,101 @@ func checkPidFile(data string) error {
 	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
 	realData, _ := filepath.EvalSymlinks(data)
 	if err != nil || cwd == data || cwd == realData {
-		return fmt.Errorf("localpg: a PostgreSQL server (PID %d) is already running on %s; stop it first (pg_ctl stop -D %s)", pid, data, data)
+		return &RunningError{PID: pid, Data: data, Holder: holder(pid)}
 	}
 	if err := os.Remove(pidFile); err != nil {
 		return fmt.Errorf("localpg: removing stale %s: %w", pidFile, err)
 	}
 	return nil
+}
+
+// RunningError is Start's error when a server already runs on the data folder: usually
+// one that another process started with Start (`inkwell serve`), which stops it when it
+// ends. Attach connects to it instead.
+type RunningError struct {
+	PID  int    // the postmaster
+	Data string // its data folder
+	// Holder describes the process that started it, e.g. "inkwell serve (PID 4242)";
+	// empty when that cannot be told.
+	Holder string
+}
+
+func (e *RunningError) Error() string {
+	if e.Holder != "" {
+		return fmt.Sprintf("localpg: a PostgreSQL server (PID %d) started by %s is already running on %s; "+
+			"it stops when that process ends (Ctrl-C in its terminal, or kill %d)", e.PID, e.Holder, e.Data, e.holderPID())
+	}
+	return fmt.Sprintf("localpg: a PostgreSQL server (PID %d) is already running on %s", e.PID, e.Data)
+}
+
+func (e *RunningError) holderPID() int {
+	ppid, _ := parentPID(e.PID)
+	return ppid
+}
+
+// holder describes the parent of pid, the process that started the server, from /proc.
+func holder(pid int) string {
+	ppid, err := parentPID(pid)
+	if err != nil || ppid <= 1 {
+		return ""
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", ppid))
+	if err != nil {
+		return ""
+	}
+	args := strings.Fields(strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " "))
+	if len(args) == 0 {
+		return ""
+	}
+	args[0] = filepath.Base(args[0])
+	return fmt.Sprintf("%s (PID %d)", strings.Join(args, " "), ppid)
+}
+
+// parentPID reads pid's parent from /proc/<pid>/stat, whose second field (the command
+// name, in parentheses) may itself hold spaces.
+func parentPID(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	return strconv.Atoi(f[1])
+}
+
+// Attach returns the URL of database dbname on the server already running on Dir/data
+// (one Start left running in another process), after checking that the server on the
+// port its postmaster.pid names is that one. Stopping it stays its starter's business.
+func Attach(ctx context.Context, dir, dbname string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	data := filepath.Join(dir, "data")
+	b, err := os.ReadFile(filepath.Join(data, "postmaster.pid"))
+	if err != nil {
+		return "", fmt.Errorf("localpg: no server running on %s: %w", data, err)
+	}
+	// postmaster.pid: PID, data folder, start time, port, socket folder, listen address, …
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 4 {
+		return "", fmt.Errorf("localpg: the server on %s is still starting", data)
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(lines[3]))
+	if err != nil {
+		return "", fmt.Errorf("localpg: %s names no port: %w", filepath.Join(data, "postmaster.pid"), err)
+	}
+	s := &Server{port: port, done: make(chan struct{})}
+	if err := s.waitReady(ctx, data); err != nil {
+		return "", fmt.Errorf("localpg: the server running on %s: %w", data, err)
+	}
+	return s.URL(dbname), nil
 }
 
 // initCluster runs initdb into a scratch folder and renames it to dir/data

@@ -3,6 +3,8 @@ package localpg_test
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,9 +90,20 @@ func TestStartStopRestart(t *testing.T) {
 	}
 	db.Close()
 
-	// A second server on the same data folder must be refused clearly.
-	if _, err := localpg.Start(t.Context(), localpg.Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "already running") {
-		t.Errorf("second Start on a live data dir: err = %v, want 'already running'", err)
+	// A second server on the same data folder must be refused clearly, naming the process
+	// that holds it; a second process can share it instead.
+	_, err := localpg.Start(t.Context(), localpg.Options{Dir: dir})
+	var running *localpg.RunningError
+	if !errors.As(err, &running) || !strings.Contains(err.Error(), "already running") ||
+		!strings.Contains(running.Holder, fmt.Sprintf("(PID %d)", os.Getpid())) {
+		t.Errorf("second Start on a live data dir: err = %v, want 'already running' naming this process", err)
+	}
+	attached, err := localpg.Attach(t.Context(), dir, "postgres")
+	if err != nil || attached != s.URL("postgres") {
+		t.Fatalf("Attach = %q, %v; want %q", attached, err, s.URL("postgres"))
+	}
+	if got := queryString(t, open(t, attached), "SELECT v FROM kept"); got != "hello" {
+		t.Errorf("attached to the wrong server: got %q", got)
 	}
 
 	pidFile := filepath.Join(dir, "data", "postmaster.pid")

@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"go.opentelemetry.io/otel/trace"
 
+	"inkwell/internal/buildinfo"
 	"inkwell/internal/playground"
 	"inkwell/internal/respcache"
 	"inkwell/internal/telemetry"
@@ -224,7 +225,7 @@ type Deps struct {
 //	GET  /graphql + Upgrade       GraphQL over WebSocket (graphql-transport-ws), with Deps.Subscriptions
 //	GET  /                        the GraphiQL playground (unless DisablePlayground)
 //	GET  /playground/             its scripts and styles, embedded
-//	GET  /healthz                 200 while the process runs
+//	GET  /healthz                 200 while the process runs, with the build's version and commit
 //	GET  /readyz                  200 when Deps.Ready succeeds within 2s, else 503 (and 503 while draining)
 //
 // Middleware runs recover, request ID, client address, access log, CORS for every route,
@@ -346,9 +347,12 @@ func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger, w
 	return srv
 }
 
+// healthz names the build too, so that whoever checks an instance sees what it runs.
 func healthz(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("ok"))
+	b := buildinfo.Get()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok", "version": b.Version, "commit": b.Commit})
 }
 
 func readyz(ready func(context.Context) error, draining func() bool, log *slog.Logger) http.Handler {

@@ -18,6 +18,7 @@ import (
 
 	"inkwell/graph"
 	"inkwell/internal/apperr"
+	"inkwell/internal/buildinfo"
 	"inkwell/internal/server"
 )
 
@@ -758,8 +759,10 @@ func TestPages(t *testing.T) {
 		t.Parallel()
 		h, _ := newHandler(t, server.Config{}, server.Deps{Ready: func(context.Context) error { return errors.New("down") }})
 		rec := serve(h, httptest.NewRequest(http.MethodGet, "/healthz", nil))
-		if rec.Code != http.StatusOK || rec.Body.String() != "ok" {
-			t.Errorf("status = %d, body %q", rec.Code, rec.Body)
+		var body struct{ Status, Version, Commit string }
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); rec.Code != http.StatusOK || err != nil ||
+			body.Status != "ok" || body.Version != buildinfo.Get().Version || body.Commit != buildinfo.Get().Commit {
+			t.Errorf("status = %d, body %q, want ok with the build's version and commit", rec.Code, rec.Body)
 		}
 	})
 

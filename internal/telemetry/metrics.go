@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"inkwell/internal/buildinfo"
 	"inkwell/internal/cache"
 	"inkwell/internal/dbstats"
 	"inkwell/internal/respcache"
@@ -84,8 +85,23 @@ func NewMetrics() *Metrics {
 			Help: "SQL statements sent to PostgreSQL since the process started.",
 		}, func() float64 { return float64(dbstats.Total()) }),
 		m.httpDuration, m.opDuration, m.errors, m.opStatements, m.batchSize,
+		buildInfo(buildinfo.Get()),
 	)
 	return m
+}
+
+// buildInfo is the constant inkwell_build_info gauge, so that dashboards can tell which
+// build each instance runs (and join it to other series by instance).
+func buildInfo(b buildinfo.Info) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "inkwell_build_info",
+		Help: "Always 1; the labels say which build is running.",
+		ConstLabels: prometheus.Labels{
+			"version": b.Version, "commit": b.Commit, "build_date": b.Date, "goversion": b.GoVersion,
+		},
+	})
+	g.Set(1)
+	return g
 }
 
 // WatchDB adds the connection pool's figures (go_sql_*, with db_name="inkwell").

@@ -22,6 +22,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"inkwell/internal/buildinfo"
 	"inkwell/internal/telemetry"
 )
 
@@ -337,4 +338,15 @@ func TestMetricsOnANilReceiverDoNothing(t *testing.T) {
 	m.ObserveOperation("Op", "query", time.Millisecond, 3)
 	m.CountError("X")
 	m.ObserveBatch("UserByID", 3)
+}
+
+func TestBuildInfoMetric(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	telemetry.Handler(telemetry.NewMetrics().Registry).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	b := buildinfo.Get()
+	want := fmt.Sprintf(`inkwell_build_info{build_date=%q,commit=%q,goversion=%q,version=%q} 1`, b.Date, b.Commit, b.GoVersion, b.Version)
+	if !strings.Contains(rec.Body.String(), want) {
+		t.Fatalf("/metrics lacks %s", want)
+	}
 }

@@ -1,4 +1,4 @@
-// Package redistest runs a throw-away Redis server for tests: Debian's redis-server on
+// Package redistest runs a throw-away Redis server for tests: a redis-server on
 // a free loopback port, in a temporary folder, with nothing saved to disk.
 package redistest
 
@@ -17,13 +17,18 @@ import (
 )
 
 // Start starts a Redis server that stops when the test ends, and returns its URL
-// (redis://127.0.0.1:<port>/0). A missing redis-server fails the test: install it with
-// .ci/install-redis (Debian's redis-server package).
+// (redis://127.0.0.1:<port>/0). The server is $INKWELL_REDIS_SERVER if set, else
+// redis-server on PATH; a missing one fails the test (.ci/install-redis installs Debian's
+// package).
 func Start(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redis-server not found: run .ci/install-redis (Debian's redis-server package)")
+	bin := os.Getenv("INKWELL_REDIS_SERVER")
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath("redis-server"); err != nil {
+			t.Fatal("redis-server not found on PATH: install it (make test does on Debian as root, with .ci/install-redis) " +
+				"or set INKWELL_REDIS_SERVER to its binary")
+		}
 	}
 	dir := t.TempDir()
 	var lastErr error
