@@ -142,6 +142,7 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	entities := cache.New(1 << 20)
 	m.WatchCache(entities)
 	m.WatchResponses(respcache.New(1<<20, entities))
+	m.WatchSubscriptions(func() int { return 0 })
 	m.ObserveHTTP("/graphql", "POST", 200, time.Millisecond)
 	m.ObserveOperation("Tags", "query", time.Millisecond, 1)
 	m.CountError("INTERNAL_SERVER_ERROR")

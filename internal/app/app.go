@@ -158,6 +158,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 			}
 		}, OnListening: entities.SetListening})
 	sockets.listen = hub.Start
+	o.metrics.WatchSubscriptions(hub.Count)
 	if entities != nil {
 		// The cache serves nothing until the hub listens for other instances' changes;
 		// listening starts now rather than at the first subscription.

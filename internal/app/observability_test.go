@@ -275,6 +275,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		`inkwell_dataloader_batch_size_sum{loader="TagsByArticle"} 3`,
 		`go_sql_open_connections{db_name="inkwell"}`,
 		`inkwell_sql_statements_total`,
+		"inkwell_subscriptions 0",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)

@@ -112,6 +112,18 @@ func (m *Metrics) WatchDB(db *sql.DB) {
 	m.Registry.MustRegister(collectors.NewDBStatsCollector(db, "inkwell"))
 }
 
+// WatchSubscriptions adds how many GraphQL subscriptions this instance holds open
+// (inkwell_subscriptions), as count reports them.
+func (m *Metrics) WatchSubscriptions(count func() int) {
+	if m == nil {
+		return
+	}
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "inkwell_subscriptions",
+		Help: "GraphQL subscriptions open on this instance.",
+	}, func() float64 { return float64(count()) }))
+}
+
 // WatchCache adds the entity cache's figures (inkwell_entity_cache_*).
 func (m *Metrics) WatchCache(c *cache.Cache) {
 	if m == nil || c == nil {
