@@ -24,6 +24,11 @@ export interface Settings {
   redisNodeType: string;
   // Optional CIDR allowed to reach the test listener (8443) during a deployment.
   testListenerCidr?: string;
+  // "owner/name" of the GitHub repository whose deploy workflow may assume the deploy role.
+  githubRepository: string;
+  // An existing token.actions.githubusercontent.com provider of the account, imported
+  // instead of created (an account holds one per issuer).
+  githubOidcProviderArn?: string;
 }
 
 export function settingsFrom(app: App): Settings {
@@ -51,6 +56,8 @@ export function settingsFrom(app: App): Settings {
     dbInstanceClass: get('dbInstanceClass') ?? 'db.t4g.medium',
     redisNodeType: get('redisNodeType') ?? 'cache.t4g.micro',
     testListenerCidr: get('testListenerCidr'),
+    githubRepository: need('githubRepository'),
+    githubOidcProviderArn: get('githubOidcProviderArn'),
   };
 }
 

@@ -15,6 +15,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { Settings } from './app';
+import { GithubDeployRole } from './github-deploy';
 
 export interface InkwellStackProps extends StackProps {
   settings: Settings;
@@ -653,6 +654,21 @@ export class InkwellStack extends Stack {
       ],
     });
 
+    // Here rather than in the registry stack: its grants name this stack's roles,
+    // cluster, service and deployment group, and it is first needed by a release, after
+    // this stack exists.
+    const deployRole = new GithubDeployRole(this, 'GithubDeploy', {
+      githubRepository: s.githubRepository,
+      githubOidcProviderArn: s.githubOidcProviderArn,
+      repository,
+      cluster,
+      clusterName: 'inkwell',
+      service,
+      migrateDefinition,
+      taskRoles: [executionRole, taskRole, migrateTaskRole],
+      deploymentGroup,
+    });
+
     // What the release steps need (deploy/aws.md), as `aws cloudformation describe-stacks`
     // shows them.
     const outputs: Record<string, string> = {
@@ -665,6 +681,8 @@ export class InkwellStack extends Stack {
       CodeDeployApplication: deployApplication.applicationName,
       DeploymentGroup: deploymentGroup.deploymentGroupName,
       UploadsBucket: uploads.bucketName,
+      // AWS_ROLE_ARN of the staging and production environments (.github/workflows/deploy.yml).
+      DeployRoleArn: deployRole.role.roleArn,
     };
     for (const [name, value] of Object.entries(outputs)) {
       new CfnOutput(this, `${name}Output`, { key: name, value });

@@ -13,6 +13,7 @@ import {
   SHUTDOWN_GRACE_SECONDS,
   STOP_TIMEOUT_SECONDS,
 } from '../lib/inkwell-stack';
+import { GITHUB_ENVIRONMENTS } from '../lib/github-deploy';
 
 // The same context `cdk synth` uses (cdk.json), and nothing from the environment.
 const cdkJson = JSON.parse(readFileSync(join(__dirname, '..', '..', 'cdk.json'), 'utf8'));
@@ -411,11 +412,140 @@ describe('IAM: least privilege', () => {
   });
 });
 
+describe('GitHub deploy role', () => {
+  const repo = cdkJson.context.githubRepository as string;
+  const deployRoleId = roleId(`GitHub Actions deployments of ${repo} (environments staging, production)`);
+  const deployRole = all('AWS::IAM::Role')[deployRoleId].Properties;
+  const stmts = statementsOfRole(deployRoleId);
+  const stmt = (sid: string) => {
+    const found = stmts.filter((x) => x.Sid === sid);
+    assert.equal(found.length, 1, sid);
+    return found[0];
+  };
+  const taskRoles = [
+    'Inkwell task execution: ECR pull, logs, the task secrets',
+    'Inkwell tasks: the uploads bucket objects, nothing else',
+    'Inkwell migrations: no AWS permissions',
+  ].map(roleId);
+
+  test('the OIDC provider of GitHub Actions, for the STS audience', () => {
+    const [providerId, provider] = only('AWS::IAM::OIDCProvider');
+    assert.equal(provider.Properties.Url, 'https://token.actions.githubusercontent.com');
+    assert.deepEqual(provider.Properties.ClientIdList, ['sts.amazonaws.com']);
+    const [trust] = deployRole.AssumeRolePolicyDocument.Statement;
+    assert.deepEqual(trust.Principal, { Federated: { Ref: providerId } });
+  });
+
+  test('an existing provider is imported, not created', () => {
+    const arn = 'arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com';
+    const other = new App({ context: { ...cdkJson.context, githubOidcProviderArn: arn } });
+    const ot = Template.fromStack(buildApp(other).inkwell);
+    ot.resourceCountIs('AWS::IAM::OIDCProvider', 0);
+    ot.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Federated: arn } })] },
+    });
+  });
+
+  test('the repository is required and exact', () => {
+    for (const bad of [undefined, 'inkwell', 'example-org/*', 'example-org/ink*']) {
+      const ctx: Record<string, unknown> = { ...cdkJson.context, githubRepository: bad };
+      assert.throws(() => buildApp(new App({ context: ctx })), /githubRepository/, String(bad));
+    }
+  });
+
+  test('trust: web identity from the provider, audience STS, the two environments of the repository only', () => {
+    const trust = deployRole.AssumeRolePolicyDocument.Statement;
+    assert.equal(trust.length, 1);
+    assert.equal(trust[0].Effect, 'Allow');
+    assert.equal(trust[0].Action, 'sts:AssumeRoleWithWebIdentity');
+    assert.deepEqual(Object.keys(trust[0].Condition), ['StringEquals']);
+    const cond = trust[0].Condition.StringEquals;
+    assert.equal(cond['token.actions.githubusercontent.com:aud'], 'sts.amazonaws.com');
+    const subs = [cond['token.actions.githubusercontent.com:sub']].flat();
+    assert.deepEqual(GITHUB_ENVIRONMENTS, ['staging', 'production']);
+    assert.deepEqual(subs, [`repo:${repo}:environment:staging`, `repo:${repo}:environment:production`]);
+    for (const sub of subs) {
+      const [, repository] = /^repo:([^:]+):environment:[a-z]+$/.exec(sub) ?? [];
+      assert.equal(repository, repo, sub);
+      assert.ok(!sub.includes('*') && !sub.includes('?'), sub);
+    }
+  });
+
+  test('permissions: what deploy-ecs.yml does, nothing more', () => {
+    const actions = stmts.flatMap(actionsOf).sort();
+    assert.deepEqual(actions, [
+      'codedeploy:CreateDeployment',
+      'codedeploy:GetDeployment',
+      'codedeploy:GetDeploymentConfig',
+      'codedeploy:GetDeploymentGroup',
+      'codedeploy:RegisterApplicationRevision',
+      'ecr:BatchCheckLayerAvailability',
+      'ecr:BatchGetImage',
+      'ecr:CompleteLayerUpload',
+      'ecr:DescribeImages',
+      'ecr:DescribeRepositories',
+      'ecr:GetAuthorizationToken',
+      'ecr:InitiateLayerUpload',
+      'ecr:PutImage',
+      'ecr:UploadLayerPart',
+      'ecs:DescribeServices',
+      'ecs:DescribeTaskDefinition',
+      'ecs:DescribeTasks',
+      'ecs:RegisterTaskDefinition',
+      'ecs:RunTask',
+      'iam:PassRole',
+    ]);
+    for (const x of stmts) {
+      assert.equal(x.Effect, 'Allow');
+      for (const a of actionsOf(x)) {
+        assert.ok(!a.includes('*'), `wildcard action ${a}`);
+      }
+    }
+    assert.equal(all('AWS::IAM::Role')[deployRoleId].Properties.ManagedPolicyArns, undefined);
+  });
+
+  test('Resource "*" only for the actions AWS grants on nothing narrower', () => {
+    const onStar = stmts.filter((x) => [x.Resource].flat().includes('*'));
+    assert.deepEqual(onStar.flatMap(actionsOf).sort(),
+      ['ecr:GetAuthorizationToken', 'ecs:DescribeTaskDefinition', 'ecs:RegisterTaskDefinition']);
+    for (const x of onStar) {
+      assert.deepEqual([x.Resource].flat(), ['*']);
+    }
+  });
+
+  test('resources: this stack\'s repository, migration family, cluster, service and deployment', () => {
+    const cluster = logicalId('AWS::ECS::Cluster', { ClusterName: 'inkwell' });
+    const json = (sid: string) => JSON.stringify(stmt(sid).Resource);
+    assert.match(json('EcrPush'), /:ecr:us-east-1:123456789012:repository\/inkwell"/);
+    assert.match(json('RunMigrations'), /:ecs:us-east-1:123456789012:task-definition\/inkwell-migrate:\*"/);
+    assert.deepEqual(stmt('RunMigrations').Condition, { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [cluster, 'Arn'] } } });
+    assert.match(json('WatchMigrations'), /:ecs:us-east-1:123456789012:task\/inkwell\/\*"/);
+    assert.deepEqual(stmt('DescribeService').Resource, { Ref: only('AWS::ECS::Service')[0] });
+    const app = only('AWS::CodeDeploy::Application')[0];
+    const group = only('AWS::CodeDeploy::DeploymentGroup')[0];
+    assert.match(json('BlueGreenDeployment'), new RegExp(`:deploymentgroup:",\\{"Ref":"${app}"\\},"/",\\{"Ref":"${group}"\\}`));
+    assert.match(json('DeploymentRevision'), new RegExp(`:application:",\\{"Ref":"${app}"\\}\\]`));
+    assert.match(json('DeploymentConfig'), /:deploymentconfig:CodeDeployDefault\.ECSCanary10Percent5Minutes"/);
+  });
+
+  test('iam:PassRole: the task definitions\' roles, to ECS tasks only', () => {
+    const pass = stmts.filter((x) => actionsOf(x).includes('iam:PassRole'));
+    assert.equal(pass.length, 1);
+    assert.deepEqual(actionsOf(pass[0]), ['iam:PassRole']);
+    assert.deepEqual(pass[0].Resource.map((r: any) => r['Fn::GetAtt'][0]).sort(), [...taskRoles].sort());
+    assert.deepEqual(pass[0].Condition, { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
+  });
+
+  test('the role\'s ARN is an output', () => {
+    t.hasOutput('DeployRoleArn', { Value: { 'Fn::GetAtt': [deployRoleId, 'Arn'] } });
+  });
+});
+
 describe('outputs', () => {
   test('what the release steps read from the stacks', () => {
     const names = Object.keys(t.findOutputs('*'));
     for (const name of ['LoadBalancerDns', 'ClusterName', 'ServiceName', 'MigrateTaskFamily', 'TaskSubnets',
-      'TaskSecurityGroup', 'CodeDeployApplication', 'DeploymentGroup', 'UploadsBucket']) {
+      'TaskSecurityGroup', 'CodeDeployApplication', 'DeploymentGroup', 'UploadsBucket', 'DeployRoleArn']) {
       assert.ok(names.includes(name), name);
     }
     reg.hasOutput('RepositoryUri', {});
