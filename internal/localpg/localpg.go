@@ -240,7 +240,9 @@ func checkPidFile(data string) error {
 	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
 	realData, _ := filepath.EvalSymlinks(data)
 	if err != nil || cwd == data || cwd == realData {
-		return &RunningError{PID: pid, Data: data, Holder: holder(pid)}
+		e := &RunningError{PID: pid, Data: data}
+		e.Holder, e.holderPID = holder(pid)
+		return e
 	}
 	if err := os.Remove(pidFile); err != nil {
 		return fmt.Errorf("localpg: removing stale %s: %w", pidFile, err)
@@ -256,38 +258,35 @@ type RunningError struct {
 	Data string // its data folder
 	// Holder describes the process that started it, e.g. "inkwell serve (PID 4242)";
 	// empty when that cannot be told.
-	Holder string
+	Holder    string
+	holderPID int
 }
 
 func (e *RunningError) Error() string {
 	if e.Holder != "" {
 		return fmt.Sprintf("localpg: a PostgreSQL server (PID %d) started by %s is already running on %s; "+
-			"it stops when that process ends (Ctrl-C in its terminal, or kill %d)", e.PID, e.Holder, e.Data, e.holderPID())
+			"it stops when that process ends (Ctrl-C in its terminal, or kill %d)", e.PID, e.Holder, e.Data, e.holderPID)
 	}
 	return fmt.Sprintf("localpg: a PostgreSQL server (PID %d) is already running on %s", e.PID, e.Data)
 }
 
-func (e *RunningError) holderPID() int {
-	ppid, _ := parentPID(e.PID)
-	return ppid
-}
-
-// holder describes the parent of pid, the process that started the server, from /proc.
-func holder(pid int) string {
+// holder describes the parent of pid, the process that started the server, from /proc,
+// and returns its PID; "" and 0 when that cannot be told.
+func holder(pid int) (string, int) {
 	ppid, err := parentPID(pid)
 	if err != nil || ppid <= 1 {
-		return ""
+		return "", 0
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", ppid))
 	if err != nil {
-		return ""
+		return "", 0
 	}
 	args := strings.Fields(strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " "))
 	if len(args) == 0 {
-		return ""
+		return "", 0
 	}
 	args[0] = filepath.Base(args[0])
-	return fmt.Sprintf("%s (PID %d)", strings.Join(args, " "), ppid)
+	return fmt.Sprintf("%s (PID %d)", strings.Join(args, " "), ppid), ppid
 }
 
 // parentPID reads pid's parent from /proc/<pid>/stat, whose second field (the command
