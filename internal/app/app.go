@@ -281,6 +281,7 @@ func (a *App) Close() {
 // within about a second of their time. Every fifth second it also purges the articles in
 // the trash for longer than retention and deletes the uploads nothing uses.
 func runJobs(ctx context.Context, svc *service.Service, retention time.Duration, log *slog.Logger) {
+	ctx = dbstats.Background(ctx)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for tick := 0; ; tick++ {

@@ -913,7 +913,7 @@ func TestLoginCodeNotBoundToClient(t *testing.T) {
 // Finding 5, second half: one comment on an article with 2,000 subscriptions cost 6,003
 // SQL statements, three for every subscriber. What all of an event's subscribers show
 // alike is now loaded once per event, and only viewer fields cost per subscriber. Not
-// parallel: it counts every statement the process sends.
+// parallel: it counts every statement the process sends, but for the periodic jobs'.
 func TestSubscriptionEventLoadedOncePerSubscriber(t *testing.T) {
 	e := apptest.New(t) // no entity cache: every row read is a statement
 	ada, bob := e.SignUp(t, "ada"), e.SignUp(t, "bob")
@@ -946,7 +946,10 @@ func TestSubscriptionEventLoadedOncePerSubscriber(t *testing.T) {
 		}
 	}
 
-	before := dbstats.Total()
+	// The jobs tick every second; whether a tick falls in the delivery depends on how
+	// busy the machine is, so their statements are left out.
+	sent := func() int64 { return dbstats.Total() - dbstats.BackgroundTotal() }
+	before := sent()
 	r := e.Query(t, bob.Token, `mutation($s: String!) { addComment(input: {articleSlug: $s, body: "first"}) { comment { id } } }`,
 		map[string]any{"s": art.Slug})
 	if len(r.Errors) > 0 {
@@ -977,7 +980,7 @@ func TestSubscriptionEventLoadedOncePerSubscriber(t *testing.T) {
 			}
 		}
 	}
-	delivery := dbstats.Total() - before - r.Statements
+	delivery := sent() - before - r.Statements
 	// The rows (comment, its author, article, tags, author, two counts) once, and one
 	// viewerIsFollowing per signed-in subscriber; before, every subscriber read them all.
 	const rows = 8

@@ -55,6 +55,19 @@ var total atomic.Int64
 // Total is the number of statements sent since the process started.
 func Total() int64 { return total.Load() }
 
+// background counts the statements of work no request asked for (the periodic jobs).
+var background Counter
+
+// Background returns ctx counting its statements as background work (in Total and in
+// BackgroundTotal), for a job that runs on its own clock.
+func Background(ctx context.Context) context.Context {
+	return context.WithValue(ctx, counterKey{}, &background)
+}
+
+// BackgroundTotal is how many of Total's statements were background work: what a
+// measurement of requests leaves out, since a job's tick may fall within it or not.
+func BackgroundTotal() int64 { return background.Count() }
+
 func count(ctx context.Context) {
 	total.Add(1)
 	// A statement the request's recorded reads do not describe keeps its response out
