@@ -9,8 +9,6 @@ import (
 	"log"
 	"reflect"
 
-	"inkwell/ent/migrate"
-
 	"inkwell/ent/article"
 	"inkwell/ent/articlerank"
 	"inkwell/ent/articlerevision"
@@ -39,8 +37,6 @@ import (
 // Client is the client that holds all ent builders.
 type Client struct {
 	config
-	// Schema is the client for creating, migrating and dropping schema.
-	Schema *migrate.Schema
 	// Article is the client for interacting with the Article builders.
 	Article *ArticleClient
 	// ArticleRank is the client for interacting with the ArticleRank builders.
@@ -83,7 +79,6 @@ func NewClient(opts ...Option) *Client {
 }
 
 func (c *Client) init() {
-	c.Schema = migrate.NewSchema(c.driver)
 	c.Article = NewArticleClient(c.config)
 	c.ArticleRank = NewArticleRankClient(c.config)
 	c.ArticleRevision = NewArticleRevisionClient(c.config)

@@ -3,4 +3,4 @@
 // `go generate ./ent`.
 package ent
 
-//go:generate go tool ent generate --feature privacy,sql/upsert,sql/execquery,sql/modifier,sql/versioned-migration,sql/lock ./schema
+//go:generate go run entc.go

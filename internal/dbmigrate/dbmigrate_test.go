@@ -15,8 +15,7 @@ import (
 	"entgo.io/ent/dialect/sql/schema"
 	_ "github.com/lib/pq"
 
-	"inkwell/ent"
-	_ "inkwell/ent/runtime" // the schema's defaults, hooks and privacy policies
+	"inkwell/ent/migrate/tables"
 	"inkwell/internal/dbmigrate"
 	"inkwell/internal/pgtest"
 )
@@ -32,10 +31,17 @@ func TestMigrationsMatchSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	client := ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, db)))
+	all, err := tables.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var buf bytes.Buffer
-	if err := client.Schema.WriteTo(context.Background(), &buf,
-		schema.WithDropColumn(true), schema.WithDropIndex(true)); err != nil {
+	m, err := schema.NewMigrate(&schema.WriteDriver{Writer: &buf, Driver: entsql.OpenDB(dialect.Postgres, db)},
+		schema.WithDropColumn(true), schema.WithDropIndex(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Create(context.Background(), all...); err != nil {
 		t.Fatal(err)
 	}
 	var stmts []string

@@ -19,7 +19,7 @@ import (
 	"entgo.io/ent/dialect/sql/schema"
 	_ "github.com/lib/pq"
 
-	"inkwell/ent/migrate"
+	"inkwell/ent/migrate/tables"
 	"inkwell/internal/devdb"
 )
 
@@ -42,7 +42,11 @@ func run(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("open migrations dir (run from the repo root): %w", err)
 	}
-	return migrate.NamedDiff(ctx, url, name,
+	all, err := tables.Load()
+	if err != nil {
+		return err
+	}
+	return schema.Diff(ctx, url, name, all,
 		schema.WithDir(dir),
 		schema.WithMigrationMode(schema.ModeReplay),
 		schema.WithDialect(dialect.Postgres),
