@@ -117,3 +117,9 @@ require (
 )
 
 tool github.com/99designs/gqlgen
+
+// npm installs packages that carry Go files (aws-cdk's init templates): not ours to build.
+ignore (
+	./clients/node_modules
+	./deploy/aws/node_modules
+)
