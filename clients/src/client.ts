@@ -12,7 +12,7 @@ import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { isSubscriptionOperation, relayStylePagination } from '@apollo/client/utilities';
 import { createClient as createWsClient } from 'graphql-ws';
 import type { Client as WsClient, ClientOptions as WsClientOptions } from 'graphql-ws';
-import { from, of, switchMap, throwError } from 'rxjs';
+import { from, map, of, switchMap, throwError } from 'rxjs';
 import WebSocket from 'ws';
 
 import { RefreshSessionDocument } from './generated/graphql.js';
@@ -51,6 +51,67 @@ export function memorySessionStore(initial: Session | null = null): SessionStore
       current = session;
     },
   };
+}
+
+/**
+ * Where the client keeps the log position of its latest write (a mutation's
+ * `extensions.consistency.lsn`); a browser app would back it with sessionStorage so
+ * that a reload still reads its writes.
+ */
+export interface PositionStore {
+  get(): string | null;
+  set(lsn: string): void;
+}
+
+/** A position store held in memory. */
+export function memoryPositionStore(initial: string | null = null): PositionStore {
+  let current = initial;
+  return {
+    get: () => current,
+    set: (lsn) => {
+      current = lsn;
+    },
+  };
+}
+
+/** An LSN ("16/B374D848") as a number, or null when it is not one. */
+export function lsnValue(lsn: string): bigint | null {
+  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn);
+  if (!m || m[1] === undefined || m[2] === undefined) {
+    return null;
+  }
+  return (BigInt(`0x${m[1]}`) << 32n) | BigInt(`0x${m[2]}`);
+}
+
+/**
+ * consistencyLink keeps the latest `extensions.consistency.lsn` of the answers and
+ * sends it as `Inkwell-Min-LSN` with every request after: the server then reads from a
+ * replica only once that replica has replayed this client's writes (read-your-writes),
+ * and from any replica before that point otherwise.
+ */
+export function consistencyLink(positions: PositionStore): ApolloLink {
+  return new ApolloLink((operation, forward) => {
+    const lsn = positions.get();
+    if (lsn) {
+      const { headers } = operation.getContext();
+      operation.setContext({ headers: { ...headers, 'inkwell-min-lsn': lsn } });
+    }
+    return forward(operation).pipe(
+      map((result) => {
+        const seen = (result.extensions as { consistency?: { lsn?: unknown } } | undefined)?.consistency?.lsn;
+        if (typeof seen === 'string') {
+          const next = lsnValue(seen);
+          const current = positions.get();
+          const known = current === null ? null : lsnValue(current);
+          // Answers may arrive out of order: keep the furthest position.
+          if (next !== null && (known === null || next > known)) {
+            positions.set(seen);
+          }
+        }
+        return result;
+      }),
+    );
+  });
 }
 
 /** The tokens of an `AuthPayload` (signUp, signIn, refreshSession). */
@@ -138,11 +199,15 @@ export interface InkwellClientOptions {
   wsOptions?: Omit<WsClientOptions, 'url' | 'webSocketImpl' | 'connectionParams'>;
   /** Called when a refresh fails and the user has to sign in again. */
   onSessionExpired?: () => void;
+  /** Where the position of the client's latest write is kept; defaults to memory. */
+  positions?: PositionStore;
 }
 
 export interface InkwellClient {
   client: ApolloClient;
   sessions: SessionStore;
+  /** The position of the client's latest write, sent as Inkwell-Min-LSN. */
+  positions: PositionStore;
   /** The graphql-ws client behind the subscription link. */
   ws: WsClient;
   /** Refreshes the session now, or joins a refresh already under way; false when it failed. */
@@ -227,7 +292,8 @@ export function createInkwellClient(options: InkwellClientOptions): InkwellClien
     );
   });
 
-  const httpChain: ApolloLink[] = [refreshLink, authLink];
+  const positions = options.positions ?? memoryPositionStore();
+  const httpChain: ApolloLink[] = [refreshLink, authLink, consistencyLink(positions)];
   if (options.persistedQueries !== false) {
     httpChain.push(
       new PersistedQueryLink({
@@ -263,6 +329,7 @@ export function createInkwellClient(options: InkwellClientOptions): InkwellClien
   return {
     client,
     sessions,
+    positions,
     ws,
     refresh: () => refreshAfter(undefined),
     dispose: async () => {

@@ -35,6 +35,7 @@ import (
 	"inkwell/internal/buildinfo"
 	"inkwell/internal/config"
 	"inkwell/internal/dbmigrate"
+	"inkwell/internal/dbroute"
 	"inkwell/internal/demo"
 	"inkwell/internal/localpg"
 	"inkwell/internal/server"
@@ -283,6 +284,25 @@ func checkDatabase(ctx context.Context, cfg config.Config, url string) error {
 }
 
 // redact is a database URL fit for a log: host, port and database, no credentials.
+// openReplicas opens a pool per DATABASE_REPLICA_URLS entry, set up as the primary's.
+// Nothing connects yet: a replica that is down at start joins the rotation when it
+// comes up.
+func openReplicas(cfg config.Config) ([]dbroute.Replica, error) {
+	var out []dbroute.Replica
+	for _, u := range cfg.ReplicaURLs {
+		db, err := sql.Open("postgres", app.WithStatementTimeout(app.DatabaseURL(u), cfg.Limits.StatementTimeout))
+		if err != nil {
+			for _, r := range out {
+				r.DB.Close()
+			}
+			return nil, fmt.Errorf("DATABASE_REPLICA_URLS: %s: %w", redact(u), err)
+		}
+		app.ConfigurePool(db, cfg.DBMaxConns)
+		out = append(out, dbroute.Replica{Name: redact(u), DB: db})
+	}
+	return out, nil
+}
+
 func redact(url string) string {
 	u, err := neturl.Parse(url)
 	if err != nil || u.Host == "" {
@@ -417,7 +437,16 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer stopTracing(tracing, log)
-	a, err := app.New(db, cfg, log, app.WithTracerProvider(tracing.Provider))
+	replicas, err := openReplicas(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, r := range replicas {
+			r.DB.Close()
+		}
+	}()
+	a, err := app.New(db, cfg, log, app.WithTracerProvider(tracing.Provider), app.WithReplicas(replicas))
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ import (
 	"inkwell/internal/cache"
 	"inkwell/internal/change"
 	"inkwell/internal/config"
+	"inkwell/internal/dbroute"
 	"inkwell/internal/dbstats"
 	"inkwell/internal/events"
 	"inkwell/internal/loader"
@@ -65,6 +66,9 @@ type App struct {
 	// Limits are the attempt budgets of signIn, signUp and refreshSession.
 	Limits *ratelimit.Limiter
 
+	// Router picks the database each query reads from: the primary, or a replica.
+	Router *dbroute.Router
+
 	stopSockets context.CancelFunc
 	stopJobs    context.CancelFunc
 	draining    *atomic.Bool
@@ -91,8 +95,18 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	if cfg.DatabaseURL == "" {
 		return nil, errors.New("app: DatabaseURL is required to listen for events")
 	}
-	client := ent.NewClient(ent.Driver(dbstats.WrapTraced(
-		stmtcache.Wrap(entsql.OpenDB(dialect.Postgres, db), cfg.DBPreparedStatements), o.tracerProvider)))
+	// Reads go to a replica where the request allows it and one is fresh enough; the
+	// router also answers mutations' log positions (extensions.consistency).
+	router := dbroute.New(dbroute.Config{Primary: db, Replicas: o.replicas, MaxLag: cfg.ReplicaMaxLag,
+		Wait: cfg.ReplicaWait, Logger: log})
+	var replicaDrivers []dbroute.SQLDriver
+	for _, r := range o.replicas {
+		o.metrics.WatchDBNamed(r.DB, r.Name)
+		replicaDrivers = append(replicaDrivers, stmtcache.Wrap(entsql.OpenDB(dialect.Postgres, r.DB), cfg.DBPreparedStatements))
+	}
+	o.metrics.WatchReplicas(router.Replicas)
+	client := ent.NewClient(ent.Driver(dbstats.WrapTraced(dbroute.NewDriver(router,
+		stmtcache.Wrap(entsql.OpenDB(dialect.Postgres, db), cfg.DBPreparedStatements), replicaDrivers...), o.tracerProvider)))
 	limits, redis, err := newLimiter(cfg, log)
 	if err != nil {
 		return nil, err
@@ -128,6 +142,11 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	onChange := func(s change.Set) {
 		entities.Apply(s)
 		sockets.Apply(s)
+		// Replicas serve reads again once they have replayed past this change, so that
+		// no cache is refilled with what it just forgot.
+		if entities != nil || responses != nil {
+			router.MarkChanged()
+		}
 	}
 	own := change.NewOwn()
 	store, storeRoutes, err := newStore(cfg)
@@ -224,11 +243,13 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 			PerOperation: perRequest,
 			Stopped:      stopped,
 		},
-		Draining: draining.Load,
+		Draining:    draining.Load,
+		Consistency: router,
 	})
+	router.Start()
 	return &App{
 		Client: client, Service: svc, Tokens: tokens, OAuth: social, Handler: h, Events: hub, Limits: limits, Metrics: o.metrics,
-		Entities: entities, Responses: responses,
+		Entities: entities, Responses: responses, Router: router,
 		stopSockets: stopSockets, stopJobs: stopJobs, draining: draining, redis: redis, outbox: outbox,
 	}, nil
 }
@@ -239,6 +260,13 @@ type Option func(*options)
 type options struct {
 	metrics        *telemetry.Metrics
 	tracerProvider trace.TracerProvider
+	replicas       []dbroute.Replica
+}
+
+// WithReplicas lets queries read from these streaming replicas of the database when
+// they are fresh enough (internal/dbroute). The app does not close them.
+func WithReplicas(replicas []dbroute.Replica) Option {
+	return func(o *options) { o.replicas = replicas }
 }
 
 // WithMetrics records into m rather than a new set of metrics.
@@ -268,6 +296,7 @@ func (a *App) Drain() { a.draining.Store(true) }
 // which does not wait for WebSockets. Close may be called more than once.
 func (a *App) Close() {
 	a.stopJobs()
+	a.Router.Close()
 	a.stopSockets()
 	a.Events.Close()
 	a.outbox.Close()

@@ -26,6 +26,7 @@ import (
 	"inkwell/internal/app"
 	"inkwell/internal/auth"
 	"inkwell/internal/config"
+	"inkwell/internal/dbroute"
 	"inkwell/internal/dbstats"
 	"inkwell/internal/pgtest"
 )
@@ -57,6 +58,8 @@ type Env struct {
 	App    *app.App
 	Config config.Config
 
+	onReplica func(string) string // nil without a replica
+
 	counts sync.Map // request id -> statements
 	seq    atomic.Int64
 }
@@ -65,6 +68,11 @@ const statementsHeader = "X-Test-Request"
 
 // New starts a server over a fresh database; it stops when the test ends.
 func New(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	return newEnv(t, nil, opts)
+}
+
+func newEnv(t testing.TB, onReplica func(string) string, opts []Option) *Env {
 	t.Helper()
 	cfg, err := config.FromEnv(func(string) string { return "" })
 	if err != nil {
@@ -85,7 +93,14 @@ func New(t testing.TB, opts ...Option) *Env {
 	cfg.EntityCacheMB = 0
 	// Uploads go to the test's own directory (Peer shares it, as instances share a bucket).
 	cfg.StorageDir = t.TempDir()
-	return start(t, cfg, func() string { return app.DatabaseURL(pgtest.New(t)) }, opts)
+	return start(t, cfg, func() string { return app.DatabaseURL(pgtest.New(t)) }, onReplica, opts)
+}
+
+// NewWithReplica is New with a streaming replica to read from, as DATABASE_REPLICA_URLS
+// sets one: onReplica maps the database's URL to the replica's (pgtest.Replica).
+func NewWithReplica(t testing.TB, onReplica func(dbURL string) string, opts ...Option) *Env {
+	t.Helper()
+	return newEnv(t, onReplica, opts)
 }
 
 // Peer starts another server instance over e's database, with e's configuration
@@ -94,11 +109,11 @@ func New(t testing.TB, opts ...Option) *Env {
 func (e *Env) Peer(t testing.TB, opts ...Option) *Env {
 	t.Helper()
 	url := e.Config.DatabaseURL
-	return start(t, e.Config, func() string { return url }, opts)
+	return start(t, e.Config, func() string { return url }, e.onReplica, opts)
 }
 
 // start serves cfg, changed by opts, over the database that dbURL names.
-func start(t testing.TB, cfg config.Config, dbURL func() string, opts []Option) *Env {
+func start(t testing.TB, cfg config.Config, dbURL func() string, onReplica func(string) string, opts []Option) *Env {
 	t.Helper()
 	// The listener comes first: the server must know its own URL (PublicURL) to build
 	// sign-in redirect URIs.
@@ -117,17 +132,28 @@ func start(t testing.TB, cfg config.Config, dbURL func() string, opts []Option) 
 	// look-ahead's parallel queries do not open new ones on every request.
 	app.ConfigurePool(db, 40)
 	t.Cleanup(func() { db.Close() })
+	var replicas []dbroute.Replica
+	if onReplica != nil {
+		cfg.ReplicaURLs = []string{onReplica(cfg.DatabaseURL)}
+		rdb, err := sql.Open("postgres", cfg.ReplicaURLs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		app.ConfigurePool(rdb, 40)
+		t.Cleanup(func() { rdb.Close() })
+		replicas = append(replicas, dbroute.Replica{Name: "replica", DB: rdb})
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
-	a, err := app.New(db, cfg, log)
+	a, err := app.New(db, cfg, log, app.WithReplicas(replicas))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Before the database is dropped: the event listener holds a connection to it.
 	t.Cleanup(a.Close)
-	e := &Env{DB: db, App: a, Config: cfg, URL: cfg.PublicURL}
+	e := &Env{DB: db, App: a, Config: cfg, URL: cfg.PublicURL, onReplica: onReplica}
 	srv.Config.Handler = e.counting(a.Handler)
 	srv.Start()
 	t.Cleanup(srv.Close)

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"inkwell/internal/images"
 	"inkwell/internal/oauth"
@@ -99,8 +100,19 @@ type Config struct {
 	// (INKWELL_SHUTDOWN_DELAY, default 0s; a few seconds behind a proxy).
 	ShutdownDelay time.Duration
 	// DBMaxConns caps the open connections to PostgreSQL (INKWELL_DB_MAX_CONNS,
-	// default 20). A request that finds them all busy waits for one until its deadline.
+	// default 20), to the primary and to each replica. A request that finds them all busy
+	// waits for one until its deadline.
 	DBMaxConns int
+	// ReplicaURLs are streaming replicas of DatabaseURL's database that queries may read
+	// from (DATABASE_REPLICA_URLS: postgres:// URLs separated by commas, spaces or lines;
+	// a URL may list several hosts).
+	ReplicaURLs []string
+	// ReplicaMaxLag is how far behind the primary a replica may fall and stay in the
+	// rotation (INKWELL_REPLICA_MAX_LAG, default 5s).
+	ReplicaMaxLag time.Duration
+	// ReplicaWait is how long a read that must see a write waits for a replica to replay
+	// it before it goes to the primary (INKWELL_REPLICA_WAIT, default 50ms).
+	ReplicaWait time.Duration
 	// Storage is where uploaded images go: "local" (StorageDir, served by Inkwell; the
 	// default) or "s3" (S3) (INKWELL_STORAGE).
 	Storage string
@@ -176,6 +188,7 @@ type Config struct {
 // platforms hand over secrets without putting them in the environment.
 var secretVars = map[string]bool{
 	"DATABASE_URL":                  true,
+	"DATABASE_REPLICA_URLS":         true,
 	"INKWELL_SIGNING_KEY":           true,
 	"INKWELL_PREVIOUS_SIGNING_KEYS": true,
 	"INKWELL_GITHUB_CLIENT_SECRET":  true,
@@ -251,6 +264,20 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("DATABASE_URL: %w", err))
 		}
 	}
+	c.ReplicaURLs = splitURLs(getenv("DATABASE_REPLICA_URLS"))
+	for i, u := range c.ReplicaURLs {
+		if err := checkDatabaseURL(u); err != nil || !strings.Contains(u, "://") {
+			if err == nil {
+				err = errors.New("not a postgres:// URL")
+			}
+			errs = append(errs, fmt.Errorf("DATABASE_REPLICA_URLS: URL %d: %w", i+1, err))
+		}
+	}
+	if len(c.ReplicaURLs) > 0 && c.DatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_REPLICA_URLS: set DATABASE_URL too (the local database has no replicas)"))
+	}
+	c.ReplicaMaxLag = duration("INKWELL_REPLICA_MAX_LAG", 5*time.Second)
+	c.ReplicaWait = duration("INKWELL_REPLICA_WAIT", 50*time.Millisecond)
 	switch env := str("INKWELL_ENV", "development"); env {
 	case "development":
 	case "production":
@@ -439,6 +466,21 @@ func checkDatabaseURL(v string) error {
 		return fmt.Errorf("scheme %q is not postgres:// or postgresql://", u.Scheme)
 	}
 	return nil
+}
+
+// splitURLs splits a list of postgres:// URLs separated by commas, spaces or lines. A
+// comma inside a multi-host URL (postgres://a:5432,b:5432/db) does not split it: a piece
+// that does not start a URL belongs to the one before.
+func splitURLs(v string) []string {
+	var out []string
+	for _, p := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
+		if n := len(out); n > 0 && !strings.Contains(p, "://") {
+			out[n-1] += "," + p
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // withSecretFiles returns getenv that also reads each variable X of secretVars from the

@@ -63,6 +63,10 @@ func TestFromEnvErrors(t *testing.T) {
 		{"database URL without a scheme", map[string]string{"DATABASE_URL": "db.example.com/inkwell"}, "DATABASE_URL: not a PostgreSQL URL"},
 		{"database URL of another scheme", map[string]string{"DATABASE_URL": "mysql://db/inkwell"}, "DATABASE_URL: scheme \"mysql\""},
 		{"database URL that does not parse", map[string]string{"DATABASE_URL": "postgres://u:p%zz@db/inkwell"}, "DATABASE_URL: not a valid URL"},
+		{"replicas without a primary", map[string]string{"DATABASE_REPLICA_URLS": "postgres://r/x"}, "DATABASE_REPLICA_URLS: set DATABASE_URL too"},
+		{"replica of another scheme", map[string]string{"DATABASE_URL": "postgres://db/x", "DATABASE_REPLICA_URLS": "postgres://r1/x mysql://r2/x"}, "DATABASE_REPLICA_URLS: URL 2: scheme \"mysql\""},
+		{"replica as key=value", map[string]string{"DATABASE_URL": "postgres://db/x", "DATABASE_REPLICA_URLS": "host=r"}, "DATABASE_REPLICA_URLS: URL 1: not a postgres:// URL"},
+		{"zero replica lag", map[string]string{"INKWELL_REPLICA_MAX_LAG": "0"}, "INKWELL_REPLICA_MAX_LAG"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := FromEnv(env(tc.env))
@@ -224,5 +228,31 @@ func TestRotateDevSigningKey(t *testing.T) {
 	}
 	if kept, err := DevSigningKey(dir, random); err != nil || kept != rotated {
 		t.Fatalf("after rotation the kept key is %q (err %v), want %q", kept, err, rotated)
+	}
+}
+
+func TestReplicaURLs(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"postgres://r1/x", []string{"postgres://r1/x"}},
+		{"postgres://r1/x, postgres://r2/x", []string{"postgres://r1/x", "postgres://r2/x"}},
+		{"postgres://r1/x\npostgresql://r2/x\n", []string{"postgres://r1/x", "postgresql://r2/x"}},
+		// A multi-host URL keeps its commas.
+		{"postgres://a:5432,b:5432/x?target_session_attrs=any,postgres://c/x",
+			[]string{"postgres://a:5432,b:5432/x?target_session_attrs=any", "postgres://c/x"}},
+	} {
+		c, err := FromEnv(env(map[string]string{"DATABASE_URL": "postgres://db/x", "DATABASE_REPLICA_URLS": tc.in}))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.in, err)
+		}
+		if strings.Join(c.ReplicaURLs, " ") != strings.Join(tc.want, " ") || len(c.ReplicaURLs) != len(tc.want) {
+			t.Errorf("DATABASE_REPLICA_URLS=%q: %q, want %q", tc.in, c.ReplicaURLs, tc.want)
+		}
+		if c.ReplicaMaxLag != 5*time.Second || c.ReplicaWait != 50*time.Millisecond {
+			t.Errorf("defaults: max lag %v, wait %v", c.ReplicaMaxLag, c.ReplicaWait)
+		}
 	}
 }

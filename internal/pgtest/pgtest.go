@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -302,4 +303,62 @@ func maxName(s string) string {
 		return s[:63]
 	}
 	return s
+}
+
+// Replica starts a streaming replica of the test server for t, stopped when t ends, and
+// returns how to reach a database of the server (by its URL from New) on the replica.
+// Replay follows the server within milliseconds; tests that need it behind pause it
+// with pg_wal_replay_pause().
+func Replica(t testing.TB) (onReplica func(dbURL string) string, srv *localpg.Server) {
+	t.Helper()
+	if server == nil {
+		t.Fatal("pgtest: no server (call pgtest.Main from TestMain)")
+	}
+	port, err := strconv.Atoi(server.Port())
+	if err != nil {
+		t.Fatalf("pgtest: server port: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// A slot of its own, so that the busy test server keeps the log the copy and the
+	// replica still need.
+	slot := "replica_" + randomHex(8)
+	if _, err := admin().ExecContext(ctx, "SELECT pg_create_physical_replication_slot($1, true)", slot); err != nil {
+		t.Fatalf("pgtest: replication slot: %v", err)
+	}
+	dropSlot := func() {
+		// The server's walsender lets go of the slot a moment after the replica stops.
+		for range 50 {
+			if _, err := admin().Exec("SELECT pg_drop_replication_slot($1)", slot); err == nil ||
+				!strings.Contains(err.Error(), "is active") {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	srv, err = localpg.StartReplica(ctx, port, slot, localpg.Options{Dir: t.TempDir(), Fast: true})
+	if err != nil {
+		dropSlot()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = srv.Stop()
+		dropSlot()
+	})
+	return func(dbURL string) string {
+		u, err := url.Parse(dbURL)
+		if err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		r, _ := url.Parse(srv.URL("postgres"))
+		u.Host = r.Host
+		return u.String()
+	}, srv
+}
+
+// randomHex is n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

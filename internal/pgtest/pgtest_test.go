@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	_ "github.com/lib/pq"
 
@@ -145,5 +146,37 @@ func TestFailedTestKeepsDatabase(t *testing.T) {
 	}
 	if _, err := open(t, pgtest.AdminURL()).Exec(`DROP DATABASE "` + name + `" WITH (FORCE)`); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A replica follows the server, and leaves no replication slot behind: a slot left
+// would keep the server's log forever.
+func TestReplicaFollowsAndCleansUp(t *testing.T) {
+	t.Parallel()
+	url := pgtest.New(t)
+	db := open(t, url)
+	if _, err := db.Exec("CREATE TABLE probe (n int)"); err != nil {
+		t.Fatal(err)
+	}
+	var slot string
+	t.Run("replica", func(t *testing.T) {
+		onReplica, _ := pgtest.Replica(t)
+		if _, err := db.Exec("INSERT INTO probe VALUES (1)"); err != nil {
+			t.Fatal(err)
+		}
+		rep := open(t, onReplica(url))
+		deadline := time.Now().Add(10 * time.Second)
+		for !exists(t, rep, "SELECT 1 FROM probe WHERE n = 1") {
+			if time.Now().After(deadline) {
+				t.Fatal("the replica did not replay the insert within 10s")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := db.QueryRow("SELECT slot_name FROM pg_replication_slots WHERE active").Scan(&slot); err != nil {
+			t.Fatalf("the replica streams through no slot: %v", err)
+		}
+	})
+	if exists(t, db, "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", slot) {
+		t.Errorf("slot %s outlived its replica", slot)
 	}
 }

@@ -178,7 +178,7 @@ func accessLog(log *slog.Logger, m *telemetry.Metrics, next http.Handler) http.H
 const (
 	corsAllowMethods = "GET, POST"
 	corsAllowHeaders = "Authorization, Content-Type, Apollo-Require-Preflight, X-Apollo-Operation-Name, " +
-		"Apollographql-Client-Name, Apollographql-Client-Version, X-Request-Id, " + costHeader
+		"Apollographql-Client-Name, Apollographql-Client-Version, X-Request-Id, " + costHeader + ", " + MinLSNHeader
 	corsExposeHeaders = requestIDHeader + ", Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy"
 	corsMaxAge        = 600
 )

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"inkwell/internal/buildinfo"
+	"inkwell/internal/dbroute"
 	"inkwell/internal/playground"
 	"inkwell/internal/respcache"
 	"inkwell/internal/telemetry"
@@ -217,6 +218,9 @@ type Deps struct {
 	// Draining reports that the server is shutting down: /readyz answers 503 and every
 	// response asks for its connection to be closed. nil never drains.
 	Draining func() bool
+	// Consistency, when set, lets queries read from replicas (by Inkwell-Min-LSN and the
+	// token) and gives every mutation's answer extensions.consistency.lsn.
+	Consistency *dbroute.Router
 }
 
 // New returns the handler for every route:
@@ -245,7 +249,7 @@ func New(cfg Config, deps Deps) http.Handler {
 
 	// One set of slots for HTTP requests and WebSocket operations alike.
 	slots := semaphore.NewWeighted(int64(cfg.MaxInFlight))
-	gql := newGraphQL(cfg, deps.Schema, log, newWebsocket(cfg, deps, log), slots, deps.Responses)
+	gql := newGraphQL(cfg, deps.Schema, log, newWebsocket(cfg, deps, log), slots, deps.Responses, deps.Consistency)
 	observeGraphQL(gql, deps.Metrics, deps.TracerProvider)
 	var api http.Handler = gql
 	if deps.PerRequest != nil {
@@ -298,7 +302,7 @@ func New(cfg Config, deps Deps) http.Handler {
 // execution, cheapest first: the document limits before gqlgen parses and validates,
 // then introspection and complexity.
 func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger, ws *websocketTransport, slots *semaphore.Weighted,
-	responses *respcache.Cache,
+	responses *respcache.Cache, router *dbroute.Router,
 ) *handler.Server {
 	srv := handler.New(schema)
 	// First: a WebSocket upgrade is a GET, which getTransport would take.
@@ -331,6 +335,8 @@ func newGraphQL(cfg Config, schema graphql.ExecutableSchema, log *slog.Logger, w
 	}})
 	srv.Use(errorLimit{max: cfg.ErrorLimit})
 	srv.Use(responseBudget{max: cfg.MaxResponseBytes})
+	// Inside the budget, whose refusal keeps the extensions.
+	srv.Use(consistency{router: router})
 	if cfg.DisableSuggestions {
 		srv.SetDisableSuggestion(true)
 	}

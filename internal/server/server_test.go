@@ -652,7 +652,7 @@ func TestCORS(t *testing.T) {
 	t.Run("a preflight allows every header Apollo Client sends, for GET and POST", func(t *testing.T) {
 		t.Parallel()
 		requested := []string{"authorization", "content-type", "apollo-require-preflight",
-			"x-apollo-operation-name", "x-request-id", "apollographql-client-name", "apollographql-client-version", "inkwell-cost"}
+			"x-apollo-operation-name", "x-request-id", "apollographql-client-name", "apollographql-client-version", "inkwell-cost", "inkwell-min-lsn"}
 		for _, method := range []string{"GET", "POST"} {
 			rec := preflight(app, method, strings.Join(requested, ","))
 			if !listed(rec.Header().Get("Access-Control-Allow-Methods"))[strings.ToLower(method)] {

@@ -11,6 +11,7 @@ import (
 
 	"inkwell/internal/buildinfo"
 	"inkwell/internal/cache"
+	"inkwell/internal/dbroute"
 	"inkwell/internal/dbstats"
 	"inkwell/internal/respcache"
 )
@@ -110,6 +111,54 @@ func (m *Metrics) WatchDB(db *sql.DB) {
 		return
 	}
 	m.Registry.MustRegister(collectors.NewDBStatsCollector(db, "inkwell"))
+}
+
+// WatchDBNamed adds a replica's connection pool figures, as WatchDB does for the
+// primary's, with db_name "inkwell-replica-" + name.
+func (m *Metrics) WatchDBNamed(db *sql.DB, name string) {
+	if m == nil {
+		return
+	}
+	m.Registry.MustRegister(collectors.NewDBStatsCollector(db, "inkwell-replica-"+name))
+}
+
+// WatchReplicas adds each read replica's state as state reports it:
+// inkwell_db_replica_up, inkwell_db_replica_lag_seconds and
+// inkwell_db_replica_reads_total, labelled by replica.
+func (m *Metrics) WatchReplicas(state func() []dbroute.ReplicaState) {
+	if m == nil {
+		return
+	}
+	m.Registry.MustRegister(replicaCollector(state))
+}
+
+var (
+	replicaUp = prometheus.NewDesc("inkwell_db_replica_up",
+		"1 while the read replica is in the rotation: reachable, in recovery, within INKWELL_REPLICA_MAX_LAG.", []string{"replica"}, nil)
+	replicaLag = prometheus.NewDesc("inkwell_db_replica_lag_seconds",
+		"How long ago the primary wrote the oldest log the replica had not replayed, at the last poll.", []string{"replica"}, nil)
+	replicaReads = prometheus.NewDesc("inkwell_db_replica_reads_total",
+		"Queries sent to the read replica.", []string{"replica"}, nil)
+)
+
+type replicaCollector func() []dbroute.ReplicaState
+
+func (c replicaCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- replicaUp
+	ch <- replicaLag
+	ch <- replicaReads
+}
+
+func (c replicaCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, r := range c() {
+		up := 0.0
+		if r.Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(replicaUp, prometheus.GaugeValue, up, r.Name)
+		ch <- prometheus.MustNewConstMetric(replicaLag, prometheus.GaugeValue, r.Lag.Seconds(), r.Name)
+		ch <- prometheus.MustNewConstMetric(replicaReads, prometheus.CounterValue, float64(r.Reads), r.Name)
+	}
 }
 
 // WatchSubscriptions adds how many GraphQL subscriptions this instance holds open
