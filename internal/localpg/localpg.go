@@ -274,7 +274,7 @@ func (e *RunningError) Error() string {
 // holder describes the parent of pid, the process that started the server, from /proc,
 // and returns its PID; "" and 0 when that cannot be told.
 func holder(pid int) (string, int) {
-	ppid, err := parentPID(pid)
+	ppid, err := ParentPID(pid)
 	if err != nil || ppid <= 1 {
 		return "", 0
 	}
@@ -290,9 +290,9 @@ func holder(pid int) (string, int) {
 	return fmt.Sprintf("%s (PID %d)", strings.Join(args, " "), ppid), ppid
 }
 
-// parentPID reads pid's parent from /proc/<pid>/stat, whose second field (the command
+// ParentPID reads pid's parent from /proc/<pid>/stat, whose second field (the command
 // name, in parentheses) may itself hold spaces.
-func parentPID(pid int) (int, error) {
+func ParentPID(pid int) (int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
