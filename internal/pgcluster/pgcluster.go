@@ -250,47 +250,50 @@ func (c *Cluster) monitorURL(user string) string {
 // Monitor settings, applied with ALTER SYSTEM before any data node registers. The
 // defaults (health check every 5s, a node unhealthy after 20s without a report, 30s for
 // an unreachable primary to demote itself) promoted the secondary about 34s after the
-// primary died; on loopback, where a check fails at once, they can be far shorter.
+// primary died; on loopback, where a check of a dead server fails at once, they can be
+// far shorter. What is left of a failover is mostly keeper rounds (a keeper acts about
+// once a second) and the candidate's restarts of postgres.
 var monitorSettings = map[string]string{
 	// Check every node each second; a refused connection fails immediately on
-	// loopback, so a 1s connect timeout only matters for a hung server.
+	// loopback, so the 1s connect timeout only matters for a hung server.
 	"pgautofailover.health_check_period":  "1000",
 	"pgautofailover.health_check_timeout": "1000",
-	// One retry 500ms later: enough to ride out a postgres the keeper is restarting
-	// after a crash (crash recovery of a small cluster takes well under a second)
-	// without flapping, yet the failed check costs 1.5s, not 5s+2x2s.
+	// One retry 500ms later rides out a blip without costing the default 5s+2x2s.
 	"pgautofailover.health_check_max_retries": "1",
 	"pgautofailover.health_check_retry_delay": "500",
 	// A node counts as failed only when its keeper has not reported for this long as
-	// well as failing the health check. Keepers report every second, so 3s is three
-	// missed reports: a live but busy keeper is not failed over by mistake.
-	"pgautofailover.node_considered_unhealthy_timeout": "3000",
+	// well as failing the health check. Keepers report every second, so 2s is two
+	// missed reports; a live keeper on a busy machine still passes the health check,
+	// which alone never triggers a failover. (A keeper that reports its postgres as not
+	// running triggers one at once whatever this says.)
+	"pgautofailover.node_considered_unhealthy_timeout": "2000",
 	// How long the monitor waits for an unreachable primary to have demoted itself
 	// before the secondary may take writes. The old primary's keeper demotes it after
-	// timeout.network_partition_timeout (2s, below) without monitor or standby, so this
-	// must exceed that plus a keeper round (1s) with margin, or two primaries could take
-	// writes at once.
-	"pgautofailover.primary_demote_timeout": "4000",
+	// timeout.network_partition_timeout (1s, below) without monitor or standby, checked
+	// each keeper round (1s), then stops postgres (well under a second here): 3s covers
+	// that. Acknowledged writes do not depend on it: a primary cut off from its
+	// synchronous standby cannot acknowledge any; it keeps stale reads short.
+	"pgautofailover.primary_demote_timeout": "3000",
 	// The monitor ignores failed health checks for this long after it starts; our
-	// nodes register after the monitor is up, so the default 10s only delays nothing.
+	// nodes register after the monitor is up, so the default 10s only delays tests.
 	"pgautofailover.startup_grace_period": "2000",
 }
 
 // Keeper settings (pg_autoctl config set, seconds), the same on every data node.
 var keeperSettings = map[string]string{
 	// A primary that reaches neither the monitor nor any standby for this long demotes
-	// itself (see primary_demote_timeout above, which must stay larger).
-	"timeout.network_partition_timeout": "2",
+	// itself; primary_demote_timeout above must stay well above it.
+	"timeout.network_partition_timeout": "1",
 	// How long a candidate waits for its WAL receiver to stop before promoting. With
 	// the primary dead the receiver is already failing; waiting 5s gains nothing.
 	"timeout.prepare_promotion_walreceiver": "1",
 	// Upper bound for a candidate to replay what it received; a synchronous standby is
 	// caught up, so this is only a ceiling.
 	"timeout.prepare_promotion_catchup": "10",
-	// How long the keeper keeps restarting a crashed postgres before it reports it as
-	// not running and lets the monitor fail over; the default 20s would hold a failover
-	// back when postgres cannot come back.
-	"timeout.postgresql_restart_failure_timeout": "3",
+	// How long the keeper keeps restarting a postgres that fails to start before it
+	// gives up on it; the default 20s would hold a failover back when postgres cannot
+	// come back.
+	"timeout.postgresql_restart_failure_timeout":     "3",
 	"timeout.postgresql_restart_failure_max_retries": "2",
 }
 
@@ -420,7 +423,7 @@ func (c *Cluster) waitStates(ctx context.Context, want map[Node]string) error {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	var last []nodeState
-	var lastErr error
+	lastErr := errors.New("none")
 	for {
 		st, err := c.states(ctx)
 		if err == nil {
@@ -444,7 +447,7 @@ func (c *Cluster) waitStates(ctx context.Context, want map[Node]string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("pgcluster: waiting for states %v: %w (monitor says %v, last error %v)", want, ctx.Err(), last, lastErr)
+			return fmt.Errorf("pgcluster: waiting for states %v: %w (monitor says %v; last error: %w)", want, ctx.Err(), last, lastErr)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -501,6 +504,27 @@ func (c *Cluster) States(ctx context.Context) string {
 		}
 	}
 	return b.String()
+}
+
+// Events returns the monitor's events since t, one line each ("15:04:05.000 node2
+// prepare_promotion>stop_replication: ..."), to tell where a failover spent its time.
+func (c *Cluster) Events(ctx context.Context, since time.Time) ([]string, error) {
+	rows, err := c.monitorDB.QueryContext(ctx, `SELECT eventtime, nodename, reportedstate::text, goalstate::text, description
+		FROM pgautofailover.event WHERE formationid = $1 AND eventtime >= $2 ORDER BY eventid`, formation, since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var at time.Time
+		var node, reported, goal, desc string
+		if err := rows.Scan(&at, &node, &reported, &goal, &desc); err != nil {
+			return nil, err
+		}
+		out = append(out, fmt.Sprintf("%s %s %s>%s: %s", at.Format("15:04:05.000"), node, reported, goal, desc))
+	}
+	return out, rows.Err()
 }
 
 // PrimaryURL is a key/value connection string over Node1 and Node2 with

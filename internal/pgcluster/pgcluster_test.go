@@ -24,7 +24,7 @@ func start(t *testing.T, opts Options) *Cluster {
 	opts.Dir = filepath.Join(t.TempDir(), "cluster")
 	// Registered before Start registers Stop, so it runs after it.
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("PGCLUSTER_LOGS") != "" { // PGCLUSTER_LOGS=1: also on success
 			dumpLogs(t, opts.Dir)
 		}
 		if left := leftovers(opts.Dir, 10*time.Second); len(left) > 0 {
@@ -75,8 +75,8 @@ func dumpLogs(t *testing.T, dir string) {
 			continue
 		}
 		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-		if len(lines) > 40 {
-			lines = lines[len(lines)-40:]
+		if len(lines) > 60 {
+			lines = lines[len(lines)-60:]
 		}
 		t.Logf("--- %s (end)\n%s", filepath.Base(l), strings.Join(lines, "\n"))
 	}
@@ -227,10 +227,10 @@ func testFailover(t *testing.T, kill func(*Cluster, Node) error) {
 		t.Fatalf("no write acknowledged before the kill: %v", err)
 	}
 
-	killed := time.Now()
 	if err := kill(c, old); err != nil {
 		t.Fatal(err)
 	}
+	killed := time.Now() // after: Kill looks up processes first, while writes go on
 	var resumed ack
 	for {
 		if a, ok := w.firstAckAfter(killed); ok {
@@ -252,6 +252,9 @@ func testFailover(t *testing.T, kill func(*Cluster, Node) error) {
 	}
 	time.Sleep(time.Second) // more acknowledged writes on the new primary
 	w.finish()
+	if ev, err := c.Events(ctx, killed.Add(-time.Second)); err == nil {
+		t.Logf("monitor events (killed at %s):\n%s", killed.Format("15:04:05.000"), strings.Join(ev, "\n"))
+	}
 
 	// Every acknowledged row must be on the node that takes writes now.
 	now, err := c.WaitPrimary(ctx)
@@ -259,20 +262,8 @@ func testFailover(t *testing.T, kill func(*Cluster, Node) error) {
 		t.Fatal(err)
 	}
 	acks, errs, _ := w.snapshot()
-	db := open(t, c.DirectURL(now))
-	rows, err := db.QueryContext(ctx, "SELECT id FROM probe")
+	have, err := probeRows(ctx, c.DirectURL(now))
 	if err != nil {
-		t.Fatal(err)
-	}
-	have := map[int64]bool{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		have[id] = true
-	}
-	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
 	var lost []int64
@@ -288,6 +279,41 @@ func testFailover(t *testing.T, kill func(*Cluster, Node) error) {
 
 	// The pooler must have followed.
 	checkPoolerWrites(ctx, t, c, now)
+}
+
+// probeRows reads the probe table's ids from url, retrying for a while: a node the
+// monitor already calls primary may still be restarting.
+func probeRows(ctx context.Context, url string) (map[int64]bool, error) {
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	began := time.Now()
+	for {
+		have, err := readIDs(ctx, db)
+		if err == nil || time.Since(began) > 30*time.Second {
+			return have, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func readIDs(ctx context.Context, db *sql.DB) (map[int64]bool, error) {
+	rows, err := db.QueryContext(ctx, "SELECT id FROM probe")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	have := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		have[id] = true
+	}
+	return have, rows.Err()
 }
 
 // checkPoolerWrites waits until a write through PgBouncer succeeds and checks it landed

@@ -191,4 +191,3 @@ func (c *Cluster) PoolerTarget() Node { return c.pooler.Target() }
 
 // PoolSize is PgBouncer's bound on server connections to the primary.
 func (c *Cluster) PoolSize() int { return c.pooler.poolSize }
-

@@ -3,7 +3,7 @@ package pgcluster
 import (
 	"bytes"
 	"context"
-		"fmt"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
