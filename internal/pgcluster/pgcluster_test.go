@@ -356,6 +356,7 @@ func TestPoolerBoundsConnections(t *testing.T) {
 	if _, err := direct.ExecContext(ctx, "CREATE TABLE hits (client int, n int)"); err != nil {
 		t.Fatal(err)
 	}
+	checkSessionAttrsThroughPooler(ctx, t, c)
 
 	// Count the primary's client backends on the inkwell database that came over TCP,
 	// which leaves out the keeper (it uses the unix socket) and this query's own backend.
@@ -426,6 +427,26 @@ func TestPoolerBoundsConnections(t *testing.T) {
 	}
 	if peak.Load() > int64(c.PoolSize()) {
 		t.Errorf("the primary had %d client connections, more than pgbouncer's %d", peak.Load(), c.PoolSize())
+	}
+}
+
+// checkSessionAttrsThroughPooler checks that lib/pq's target_session_attrs works through
+// PgBouncer 1.18. PgBouncer relays only the server parameters it tracks, which leaves out
+// in_hot_standby and default_transaction_read_only; lib/pq then asks the server (SHOW
+// transaction_read_only, pg_is_in_recovery()), and PgBouncer forwards those like any
+// query, so the check still tells a writable node behind the pooler from a read-only one.
+func checkSessionAttrsThroughPooler(ctx context.Context, t *testing.T, c *Cluster) {
+	t.Helper()
+	for attrs, wantOK := range map[string]bool{"read-write": true, "primary": true, "read-only": false, "standby": false} {
+		db, err := sql.Open("postgres", c.PoolerURL()+"&target_session_attrs="+attrs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.PingContext(ctx)
+		_ = db.Close()
+		if (err == nil) != wantOK {
+			t.Errorf("target_session_attrs=%s through pgbouncer to the primary: got error %v, want success %v", attrs, err, wantOK)
+		}
 	}
 }
 
