@@ -2,17 +2,18 @@
 // under pg_auto_failover for failover, routing and load tests: a monitor, a primary, a
 // synchronous secondary that the monitor promotes when the primary fails, an asynchronous
 // read replica that is never promoted, and PgBouncer in transaction pooling mode in front
-// of the writable node. Every process is ours, run as its own process group, and Stop
+// of the writable node. Every process is ours, run in a process group of its own, and Stop
 // ends them. It needs pg_autoctl and pgbouncer (.ci/install-cluster installs them) besides
-// PostgreSQL's server binaries.
+// PostgreSQL's server binaries. Its tests take minutes and build with the opstest tag:
 //
-// How the pooler follows a failover: one PgBouncer, whose [databases] entry names the
-// writable node, and a watcher goroutine that polls the monitor's pgautofailover.node every
-// 100ms and, once another node has become the writable one, rewrites that entry and sends
-// PgBouncer SIGHUP (RELOAD), which reconnects the pool to the new host. A single pooler keeps
-// max_db_connections a true bound on the primary, where one pooler per node behind a
-// multi-host URL would multiply it and would keep accepting clients in front of a dead
-// node; pg_auto_failover 2.0 has no hook to run on promotion.
+//	go test -tags opstest -count=1 -timeout 10m ./internal/pgcluster/...
+//
+// How the pooler follows a failover: PgBouncer's [databases] entry names the writable
+// node, and a watcher goroutine polls the monitor's pgautofailover.node every 100ms; when
+// another node has become writable it rewrites the entry and sends SIGHUP (RELOAD), which
+// makes PgBouncer replace the pool's server connections. One pooler keeps
+// max_db_connections a true bound on the primary, which a pooler per node behind a
+// multi-host URL would not, and pg_auto_failover 2.0 has no hook to run on promotion.
 package pgcluster
 
 import (

@@ -184,9 +184,10 @@ func (w *writer) snapshot() ([]ack, int, error) {
 	return append([]ack(nil), w.acks...), w.errs, w.lastEr
 }
 
-// Resume bound. Measured here (2 cores, loaded by the test itself) at well under 10s,
-// the target; asserting 10s would make the verdict depend on machine load, so the test
-// asserts a bound no healthy failover comes near and logs the figure.
+// Resume bound. On a 2-core machine writes resumed 7-12s after the kill, most of it
+// keeper rounds and postgres restarts on the candidate, which stretch with the machine's
+// load; asserting the 10s target would make the verdict depend on that load, so the test
+// asserts a bound no working failover comes near and logs the figure.
 const resumeBound = 30 * time.Second
 
 func TestFailover(t *testing.T) {

@@ -64,6 +64,11 @@ func (c *Cluster) autoctl(ctx context.Context, logName string, args ...string) e
 	cmd.Stdout = io.MultiWriter(f, &out)
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Run(); err != nil {
+		// A failed create may leave the postgres it started; the group is still
+		// ours while any member remains.
+		if cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
 		tail := out.String()
 		if len(tail) > 4000 {
 			tail = tail[len(tail)-4000:]
