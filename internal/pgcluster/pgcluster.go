@@ -464,7 +464,9 @@ func writable(state string) bool {
 }
 
 // WaitPrimary waits until the monitor has settled on a writable node, one whose
-// reported and goal states agree on a primary state, and returns it.
+// reported and goal states agree on a primary state, and returns it. Right after a
+// failure the monitor may still name the old primary for a second or two, until its
+// health checks or the node's keeper tell it.
 func (c *Cluster) WaitPrimary(ctx context.Context) (Node, error) {
 	var lastErr error
 	for {
