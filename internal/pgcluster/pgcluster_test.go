@@ -184,7 +184,7 @@ func (w *writer) snapshot() ([]ack, int, error) {
 	return append([]ack(nil), w.acks...), w.errs, w.lastEr
 }
 
-// Resume bound. On a 2-core machine writes resumed 7-12s after the kill, most of it
+// Resume bound. On a 2-core machine writes resumed 7-13s after the kill, most of it
 // keeper rounds and postgres restarts on the candidate, which stretch with the machine's
 // load; asserting the 10s target would make the verdict depend on that load, so the test
 // asserts a bound no working failover comes near and logs the figure.
