@@ -413,15 +413,17 @@ func TestPoolerBoundsConnections(t *testing.T) {
 	stopSampling()
 	<-sampled
 
-	var clientConns int
-	_ = direct.QueryRowContext(ctx, "SELECT count(*) FROM hits").Scan(&clientConns)
+	var written int64
+	if err := direct.QueryRowContext(ctx, "SELECT count(*) FROM hits").Scan(&written); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("%d clients: %d transactions in 5s, %d failures; at most %d server connections on %s (pool size %d)",
 		clients, txs.Load(), failures.Load(), peak.Load(), primary, c.PoolSize())
 	if failures.Load() > 0 {
 		t.Errorf("%d clients failed, first: %v", failures.Load(), firstErr.Load())
 	}
-	if int64(clientConns) != txs.Load() {
-		t.Errorf("%d transactions committed, %d rows written", txs.Load(), clientConns)
+	if written != txs.Load() {
+		t.Errorf("%d transactions committed, %d rows written", txs.Load(), written)
 	}
 	if peak.Load() == 0 {
 		t.Error("never saw a pgbouncer connection on the primary: the sampling is broken")
