@@ -160,20 +160,27 @@ func Start(ctx context.Context, log Logger, opts Options) (_ *Cluster, err error
 	if err := c.startMonitor(ctx); err != nil {
 		return nil, err
 	}
-	// Sequential: a standby clones the primary, and the monitor admits one
-	// standby at a time anyway.
-	for _, n := range []struct {
-		name     Node
-		priority int
-		quorum   bool
-	}{
-		{Node1, 50, true},
-		{Node2, 50, true},
-		{Replica, 0, false},
-	} {
-		if err := c.startNode(ctx, n.name, n.priority, n.quorum); err != nil {
+	// Ports and folders first, so the standbys can start side by side below without
+	// writing to c.nodes.
+	for _, name := range []Node{Node1, Node2, Replica} {
+		n := &dataNode{name: name, pgdata: filepath.Join(c.dir, string(name))}
+		if n.port, err = localpg.FreePort(); err != nil {
 			return nil, err
 		}
+		c.nodes[name] = n
+	}
+	if err := c.startNode(ctx, Node1, 50, true); err != nil {
+		return nil, err
+	}
+	// The standbys join at once: each clones the primary on its own, and the monitor
+	// orders their admission; that saves one standby's setup (several seconds).
+	var wg sync.WaitGroup
+	var errs [2]error
+	wg.Go(func() { errs[0] = c.startNode(ctx, Node2, 50, true) })
+	wg.Go(func() { errs[1] = c.startNode(ctx, Replica, 0, false) })
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
 	}
 	if err := c.waitStates(ctx, map[Node]string{Node1: "primary", Node2: "secondary", Replica: "secondary"}); err != nil {
 		return nil, err
@@ -332,12 +339,8 @@ func (c *Cluster) startMonitor(ctx context.Context) error {
 }
 
 func (c *Cluster) startNode(ctx context.Context, name Node, priority int, quorum bool) error {
-	n := &dataNode{name: name, pgdata: filepath.Join(c.dir, string(name))}
+	n := c.nodes[name]
 	var err error
-	if n.port, err = localpg.FreePort(); err != nil {
-		return err
-	}
-	c.nodes[name] = n
 	if err := c.autoctl(ctx, string(name)+"-create", "create", "postgres", "--pgdata", n.pgdata,
 		"--pgport", strconv.Itoa(n.port), "--hostname", "127.0.0.1", "--listen", "127.0.0.1",
 		"--name", string(name), "--dbname", DBName, "--monitor", c.monitorURL("autoctl_node"),
