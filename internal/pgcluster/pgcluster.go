@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -228,7 +229,7 @@ func findTool(env, name, debian string) string {
 	if fi, err := os.Stat(debian); err == nil && fi.Mode().IsRegular() {
 		return debian
 	}
-	if p, err := lookPath(name); err == nil {
+	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
 	return ""

@@ -16,8 +16,6 @@ import (
 	"inkwell/internal/localpg"
 )
 
-var lookPath = exec.LookPath
-
 // proc is a long-running child (pg_autoctl run, pgbouncer) in a process group of its
 // own, which holds whatever it starts except PostgreSQL's backends (those call setsid).
 type proc struct {
