@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GOLANGCI_LINT_VERSION := v2.15.0
 export GOBIN := $(CURDIR)/.ci/bin
 
-.PHONY: help run test generate check-generate migration lint vet fmt-check build bench postgres chromium clients playground check-deploy redis seaweedfs ops-test vuln restore-test
+.PHONY: help run test generate check-generate migration lint vet fmt-check build bench postgres chromium clients playground check-deploy redis seaweedfs ops-test cluster-test vuln restore-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -41,6 +41,10 @@ test: postgres chromium clients redis seaweedfs ## run every test (Go, Apollo cl
 ops-test: postgres ## operations tests behind real nginx: rolling deploy, SIGKILL, PostgreSQL restart, pool exhaustion (~1.5 min)
 	@.ci/install-nginx
 	go test -tags opstest -race -count=1 -timeout 15m ./internal/opstest/...
+
+cluster-test: postgres ## failover, pooler and replica tests on a local pg_auto_failover + PgBouncer topology (~3 min)
+	@.ci/install-cluster
+	go test -tags opstest -count=1 -timeout 10m ./internal/pgcluster/...
 
 restore-test: postgres ## back up a seeded local PostgreSQL with deploy/backup/pg-backup, restore it with pg_restore, compare every table (~1 min)
 	go test -tags restoretest -count=1 -timeout 5m -run TestBackupRestore ./deploy

@@ -137,12 +137,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("localpg: %w", err)
 	}
-	cred, err := serverUser()
+	cred, err := ServerUser()
 	if err != nil {
 		return nil, err
 	}
 	if cred != nil {
-		if err := grantAccess(dir, cred); err != nil {
+		if err := GrantAccess(dir, cred); err != nil {
 			return nil, err
 		}
 	}
@@ -159,12 +159,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("localpg: %w", err)
 	}
 
-	// A port picked by freePort can be taken by someone else before postgres
+	// A port picked by FreePort can be taken by someone else before postgres
 	// binds it; then try another one.
 	for attempt := 1; ; attempt++ {
 		port := opts.Port
 		if port == 0 {
-			if port, err = freePort(); err != nil {
+			if port, err = FreePort(); err != nil {
 				return nil, err
 			}
 		}
@@ -175,9 +175,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 }
 
-// serverUser returns the credentials to run PostgreSQL with: nil (ourselves)
-// unless we are root, which PostgreSQL refuses to run as.
-func serverUser() (*syscall.Credential, error) {
+// ServerUser returns the credentials to run PostgreSQL (and tools that refuse root
+// likewise, such as pg_autoctl and pgbouncer) with: nil (ourselves) unless we are
+// root, which PostgreSQL refuses to run as.
+func ServerUser() (*syscall.Credential, error) {
 	if os.Geteuid() != 0 {
 		return nil, nil
 	}
@@ -193,8 +194,8 @@ func serverUser() (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
-// grantAccess lets the postgres user own dir and reach it from /.
-func grantAccess(dir string, cred *syscall.Credential) error {
+// GrantAccess lets the user of cred (ServerUser's) own dir and reach it from /.
+func GrantAccess(dir string, cred *syscall.Credential) error {
 	if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
 		return fmt.Errorf("localpg: %w", err)
 	}
@@ -273,7 +274,7 @@ func (e *RunningError) Error() string {
 // holder describes the parent of pid, the process that started the server, from /proc,
 // and returns its PID; "" and 0 when that cannot be told.
 func holder(pid int) (string, int) {
-	ppid, err := parentPID(pid)
+	ppid, err := ParentPID(pid)
 	if err != nil || ppid <= 1 {
 		return "", 0
 	}
@@ -289,9 +290,9 @@ func holder(pid int) (string, int) {
 	return fmt.Sprintf("%s (PID %d)", strings.Join(args, " "), ppid), ppid
 }
 
-// parentPID reads pid's parent from /proc/<pid>/stat, whose second field (the command
+// ParentPID reads pid's parent from /proc/<pid>/stat, whose second field (the command
 // name, in parentheses) may itself hold spaces.
-func parentPID(pid int) (int, error) {
+func ParentPID(pid int) (int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -357,7 +358,7 @@ func initCluster(ctx context.Context, bin, dir string, cred *syscall.Credential,
 	cmd.Dir = dir // the working directory must be readable by the postgres user
 	cmd.Stdout = teeWriter{log, &out}
 	cmd.Stderr = cmd.Stdout
-	cmd.SysProcAttr = sysProcAttr(cred)
+	cmd.SysProcAttr = SysProcAttr(cred)
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("localpg: initdb: %w\n%s", err, out.Bytes())
 	}
@@ -394,7 +395,9 @@ func openLog(dir string, extra io.Writer) (teeWriter, *os.File, error) {
 	return teeWriter{f}, f, nil
 }
 
-func freePort() (int, error) {
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago; a caller
+// must cope with someone else taking it before it binds.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("localpg: picking a port: %w", err)
@@ -432,7 +435,7 @@ func launch(ctx context.Context, bin, dir string, port int, cred *syscall.Creden
 	cmd.Dir = dir
 	cmd.Stdout = out
 	cmd.Stderr = out
-	cmd.SysProcAttr = sysProcAttr(cred)
+	cmd.SysProcAttr = SysProcAttr(cred)
 	cmd.WaitDelay = 5 * time.Second // don't hang on output pipes held by orphaned backends
 	if err := cmd.Start(); err != nil {
 		logFile.Close()

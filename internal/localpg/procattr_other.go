@@ -4,8 +4,8 @@ package localpg
 
 import "syscall"
 
-// sysProcAttr runs a child as cred (nil = as ourselves) in its own process
+// SysProcAttr runs a child as cred (nil = as ourselves) in its own process
 // group, so a Ctrl-C in our terminal does not reach it behind our back.
-func sysProcAttr(cred *syscall.Credential) *syscall.SysProcAttr {
+func SysProcAttr(cred *syscall.Credential) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Credential: cred, Setpgid: true}
 }
