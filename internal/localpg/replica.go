@@ -36,12 +36,12 @@ func StartReplica(ctx context.Context, primaryPort int, slot string, opts Option
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("localpg: %w", err)
 	}
-	cred, err := serverUser()
+	cred, err := ServerUser()
 	if err != nil {
 		return nil, err
 	}
 	if cred != nil {
-		if err := grantAccess(dir, cred); err != nil {
+		if err := GrantAccess(dir, cred); err != nil {
 			return nil, err
 		}
 	}
@@ -60,14 +60,14 @@ func StartReplica(ctx context.Context, primaryPort int, slot string, opts Option
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pg_basebackup"), args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = sysProcAttr(cred)
+	cmd.SysProcAttr = SysProcAttr(cred)
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("localpg: pg_basebackup: %w\n%s", err, out.Bytes())
 	}
 	for attempt := 1; ; attempt++ {
 		port := opts.Port
 		if port == 0 {
-			if port, err = freePort(); err != nil {
+			if port, err = FreePort(); err != nil {
 				return nil, err
 			}
 		}
