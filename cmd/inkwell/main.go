@@ -284,6 +284,14 @@ func checkDatabase(ctx context.Context, cfg config.Config, url string) error {
 }
 
 // redact is a database URL fit for a log: host, port and database, no credentials.
+// directURL is DATABASE_DIRECT_URL when set, else url: the primary without a pooler.
+func directURL(cfg config.Config, url string) string {
+	if cfg.DirectURL != "" {
+		return cfg.DirectURL
+	}
+	return url
+}
+
 // openReplicas opens a pool per DATABASE_REPLICA_URLS entry, set up as the primary's.
 // Nothing connects yet: a replica that is down at start joins the rotation when it
 // comes up.
@@ -370,12 +378,12 @@ func envDatabase(ctx context.Context, log *slog.Logger) (config.Config, localDB,
 }
 
 func migrate(ctx context.Context, log *slog.Logger) error {
-	_, db, err := envDatabase(ctx, log)
+	cfg, db, err := envDatabase(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer db.Stop()
-	if err := dbmigrate.Up(ctx, db.URL); err != nil {
+	if err := dbmigrate.Up(ctx, directURL(cfg, db.URL)); err != nil {
 		return err
 	}
 	log.Info("migrations applied")
@@ -414,12 +422,13 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	defer local.Stop()
 	url := local.URL
 	// Migrations run on a connection of their own: the server's pool carries a
-	// statement_timeout that a long index build must not be cut by.
+	// statement_timeout that a long index build must not be cut by. It is a direct one:
+	// their advisory lock is a session's.
 	if cfg.MigrateOnStart {
 		if err := checkDatabase(ctx, cfg, url); err != nil {
 			return err
 		}
-		if err := dbmigrate.Up(ctx, app.DatabaseURL(url)); err != nil {
+		if err := dbmigrate.Up(ctx, app.DatabaseURL(directURL(cfg, url))); err != nil {
 			return err
 		}
 	}
@@ -429,9 +438,12 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	}
 	defer db.Close()
 	app.ConfigurePool(db, cfg.DBMaxConns)
-	// The event listener opens its own connection to the same database, with the same
-	// connect timeout.
+	// The event listener opens its own connection to the same database (directly), with
+	// the same connect timeout.
 	cfg.DatabaseURL = app.DatabaseURL(url)
+	if cfg.DirectURL != "" {
+		cfg.DirectURL = app.DatabaseURL(cfg.DirectURL)
+	}
 	tracing, err := startTracing(ctx, log)
 	if err != nil {
 		return err

@@ -170,7 +170,12 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	if err != nil {
 		return nil, fmt.Errorf("sign-in providers: %w", err)
 	}
-	hub := events.New(events.Config{DSN: cfg.DatabaseURL, Buffer: cfg.SubscriptionBuffer, Logger: log,
+	// LISTEN needs a session of its own: through a transaction pooler it would hear nothing.
+	listenURL := cfg.DatabaseURL
+	if cfg.DirectURL != "" {
+		listenURL = cfg.DirectURL
+	}
+	hub := events.New(events.Config{DSN: listenURL, Buffer: cfg.SubscriptionBuffer, Logger: log,
 		OnChange: func(s change.Set) {
 			if !own.Echo(s) {
 				onChange(s)

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"testing"
@@ -195,4 +196,25 @@ func TestCachesAreNotRefilledFromAStaleReplica(t *testing.T) {
 	if got := title(); got != "Second" {
 		t.Fatalf("after replay resumed: %q", got)
 	}
+}
+
+// The event listener connects through DATABASE_DIRECT_URL when it is set: LISTEN through
+// a transaction pooler would hear nothing.
+func TestListenerUsesTheDirectURL(t *testing.T) {
+	t.Parallel()
+	e := apptest.New(t)
+	p := e.Peer(t, apptest.WithConfig(func(c *config.Config) {
+		c.DirectURL = e.Config.DatabaseURL + "&application_name=inkwell_direct_probe"
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.App.Events.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a LISTEN session under the direct URL's application_name", func() bool {
+		var n int
+		err := e.DB.QueryRow(`SELECT count(*) FROM pg_stat_activity
+			WHERE application_name = 'inkwell_direct_probe' AND query ILIKE 'listen%'`).Scan(&n)
+		return err == nil && n > 0
+	})
 }

@@ -103,6 +103,11 @@ type Config struct {
 	// default 20), to the primary and to each replica. A request that finds them all busy
 	// waits for one until its deadline.
 	DBMaxConns int
+	// DirectURL reaches the primary without a transaction pooler in between
+	// (DATABASE_DIRECT_URL; default DatabaseURL): for what needs a session of its own,
+	// the event listener's LISTEN and the migrations' advisory lock. Set it when
+	// DatabaseURL goes through PgBouncer in transaction mode (or RDS Proxy).
+	DirectURL string
 	// ReplicaURLs are streaming replicas of DatabaseURL's database that queries may read
 	// from (DATABASE_REPLICA_URLS: postgres:// URLs separated by commas, spaces or lines;
 	// a URL may list several hosts).
@@ -189,6 +194,7 @@ type Config struct {
 var secretVars = map[string]bool{
 	"DATABASE_URL":                  true,
 	"DATABASE_REPLICA_URLS":         true,
+	"DATABASE_DIRECT_URL":           true,
 	"INKWELL_SIGNING_KEY":           true,
 	"INKWELL_PREVIOUS_SIGNING_KEYS": true,
 	"INKWELL_GITHUB_CLIENT_SECRET":  true,
@@ -262,6 +268,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.DatabaseURL != "" {
 		if err := checkDatabaseURL(c.DatabaseURL); err != nil {
 			errs = append(errs, fmt.Errorf("DATABASE_URL: %w", err))
+		}
+	}
+	c.DirectURL = str("DATABASE_DIRECT_URL", "")
+	if c.DirectURL != "" {
+		if c.DatabaseURL == "" {
+			errs = append(errs, errors.New("DATABASE_DIRECT_URL: set DATABASE_URL too"))
+		} else if err := checkDatabaseURL(c.DirectURL); err != nil {
+			errs = append(errs, fmt.Errorf("DATABASE_DIRECT_URL: %w", err))
 		}
 	}
 	c.ReplicaURLs = splitURLs(getenv("DATABASE_REPLICA_URLS"))

@@ -66,6 +66,8 @@ func TestFromEnvErrors(t *testing.T) {
 		{"replicas without a primary", map[string]string{"DATABASE_REPLICA_URLS": "postgres://r/x"}, "DATABASE_REPLICA_URLS: set DATABASE_URL too"},
 		{"replica of another scheme", map[string]string{"DATABASE_URL": "postgres://db/x", "DATABASE_REPLICA_URLS": "postgres://r1/x mysql://r2/x"}, "DATABASE_REPLICA_URLS: URL 2: scheme \"mysql\""},
 		{"replica as key=value", map[string]string{"DATABASE_URL": "postgres://db/x", "DATABASE_REPLICA_URLS": "host=r"}, "DATABASE_REPLICA_URLS: URL 1: not a postgres:// URL"},
+		{"direct URL without a database URL", map[string]string{"DATABASE_DIRECT_URL": "postgres://db/x"}, "DATABASE_DIRECT_URL: set DATABASE_URL too"},
+		{"direct URL of another scheme", map[string]string{"DATABASE_URL": "postgres://pooler/x", "DATABASE_DIRECT_URL": "mysql://db/x"}, "DATABASE_DIRECT_URL: scheme \"mysql\""},
 		{"zero replica lag", map[string]string{"INKWELL_REPLICA_MAX_LAG": "0"}, "INKWELL_REPLICA_MAX_LAG"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
