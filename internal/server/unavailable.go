@@ -64,7 +64,12 @@ func databaseUnavailable(ctx context.Context, err error) bool {
 			pe.Code == "57P01", // admin_shutdown
 			pe.Code == "57P02", // crash_shutdown
 			pe.Code == "57P03", // cannot_connect_now: starting up or shutting down
-			pe.Code == "53300": // too_many_connections
+			pe.Code == "53300", // too_many_connections
+			// read_only_sql_transaction: a write reached a node that is a standby now,
+			// during a failover (the old primary demoted, or a multi-host URL that
+			// connected before the promotion). Nothing was written; another try finds
+			// the new primary.
+			pe.Code == "25006":
 			return true
 		case pe.Code == "57014": // query_canceled
 			// Canceled because the request's deadline passed, not by statement_timeout,

@@ -35,6 +35,7 @@ func TestPresentDatabaseUnavailable(t *testing.T) {
 		{"starting up", context.Background(), &pq.Error{Code: "57P03", Message: "the database system is starting up"}, codeDatabaseUnavailable},
 		{"connection exception", context.Background(), &pq.Error{Code: "08006"}, codeDatabaseUnavailable},
 		{"too many connections", context.Background(), &pq.Error{Code: "53300"}, codeDatabaseUnavailable},
+		{"a write on a node demoted by a failover", context.Background(), &pq.Error{Code: "25006", Message: "cannot execute INSERT in a read-only transaction"}, codeDatabaseUnavailable},
 		{"pool wait past the deadline", context.Background(), fmt.Errorf("load: %w", context.DeadlineExceeded), codeDatabaseUnavailable},
 		{"canceled at the deadline", expired, &pq.Error{Code: "57014", Message: "canceling statement due to user request"}, codeDatabaseUnavailable},
 		{"wrapped as internal", context.Background(), apperr.Internal(driver.ErrBadConn), codeDatabaseUnavailable},
