@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,20 +102,7 @@ func TestReadsFollowTheirWrites(t *testing.T) {
 		t.Error("a read with a token and no Inkwell-Min-LSN went to the replica")
 	}
 
-	replica, err := sql.Open("postgres", onReplica(e.Config.DatabaseURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer replica.Close()
-	if _, err := replica.Exec("SELECT pg_wal_replay_pause()"); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_, _ = replica.Exec("SELECT pg_wal_replay_resume()")
-		}
-	}()
+	resume := pauseReplay(t, onReplica(e.Config.DatabaseURL))
 	upd := e.Do(t, apptest.Request{Token: u.Token, Variables: map[string]any{"s": art.Slug},
 		Query: `mutation($s: String!) { updateArticle(input: {slug: $s, title: "Second"}) { article { title } } }`})
 	lsn := lsnOf(t, upd)
@@ -133,10 +121,7 @@ func TestReadsFollowTheirWrites(t *testing.T) {
 			t.Errorf("a read at %s went to a replica that had not replayed it", lsn)
 		}
 	}
-	if _, err := replica.Exec("SELECT pg_wal_replay_resume()"); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
+	resume()
 	waitFor(t, 10*time.Second, "the replica serves the read at the update's position", func() bool {
 		before := replicaReads()
 		got := title(u.Token, at)
@@ -145,6 +130,30 @@ func TestReadsFollowTheirWrites(t *testing.T) {
 		}
 		return replicaReads() > before
 	})
+}
+
+// pauseReplay stops the replica behind replicaURL replaying the log, until resume (or
+// the end of the test).
+func pauseReplay(t *testing.T, replicaURL string) (resume func()) {
+	t.Helper()
+	replica, err := sql.Open("postgres", replicaURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { replica.Close() })
+	if _, err := replica.Exec("SELECT pg_wal_replay_pause()"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	resume = func() {
+		once.Do(func() {
+			if _, err := replica.Exec("SELECT pg_wal_replay_resume()"); err != nil {
+				t.Errorf("resume replay: %v", err)
+			}
+		})
+	}
+	t.Cleanup(resume)
+	return resume
 }
 
 func waitFor(t *testing.T, within time.Duration, what string, ok func() bool) {
@@ -175,14 +184,7 @@ func TestCachesAreNotRefilledFromAStaleReplica(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "an anonymous read sees the article", func() bool { return title() == "First" })
 
-	replica, err := sql.Open("postgres", onReplica(e.Config.DatabaseURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer replica.Close()
-	if _, err := replica.Exec("SELECT pg_wal_replay_pause()"); err != nil {
-		t.Fatal(err)
-	}
+	resume := pauseReplay(t, onReplica(e.Config.DatabaseURL))
 	e.MustQuery(t, u.Token, `mutation($s: String!) { updateArticle(input: {slug: $s, title: "Second"}) { article { title } } }`,
 		map[string]any{"s": art.Slug}, &struct{}{})
 	for range 20 {
@@ -190,9 +192,7 @@ func TestCachesAreNotRefilledFromAStaleReplica(t *testing.T) {
 			t.Fatalf("anonymous read after the update, replica paused: %q, want Second", got)
 		}
 	}
-	if _, err := replica.Exec("SELECT pg_wal_replay_resume()"); err != nil {
-		t.Fatal(err)
-	}
+	resume()
 	if got := title(); got != "Second" {
 		t.Fatalf("after replay resumed: %q", got)
 	}

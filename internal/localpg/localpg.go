@@ -123,28 +123,9 @@ const readyTimeout = 30 * time.Second
 // when its PID is dead, and Start removes it when the PID now belongs to an
 // unrelated process. If a server is still running on Dir/data, Start fails.
 func Start(ctx context.Context, opts Options) (*Server, error) {
-	if opts.Dir == "" {
-		return nil, errors.New("localpg: Options.Dir is required")
-	}
-	bin, err := FindBinDir()
+	bin, dir, cred, err := prepare(opts)
 	if err != nil {
 		return nil, err
-	}
-	dir, err := filepath.Abs(opts.Dir)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("localpg: %w", err)
-	}
-	cred, err := ServerUser()
-	if err != nil {
-		return nil, err
-	}
-	if cred != nil {
-		if err := GrantAccess(dir, cred); err != nil {
-			return nil, err
-		}
 	}
 	data := filepath.Join(dir, "data")
 	if err := checkPidFile(data); err != nil {
@@ -158,12 +139,43 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("localpg: %w", err)
 	}
+	return launchOnPort(ctx, bin, dir, cred, opts)
+}
 
-	// A port picked by FreePort can be taken by someone else before postgres
-	// binds it; then try another one.
+// prepare finds the server binaries and makes opts.Dir (absolute) ready for the user
+// the server runs as (cred; nil for ourselves).
+func prepare(opts Options) (bin, dir string, cred *syscall.Credential, err error) {
+	if opts.Dir == "" {
+		return "", "", nil, errors.New("localpg: Options.Dir is required")
+	}
+	if bin, err = FindBinDir(); err != nil {
+		return "", "", nil, err
+	}
+	if dir, err = filepath.Abs(opts.Dir); err != nil {
+		return "", "", nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", nil, fmt.Errorf("localpg: %w", err)
+	}
+	if cred, err = ServerUser(); err != nil {
+		return "", "", nil, err
+	}
+	if cred != nil {
+		if err := GrantAccess(dir, cred); err != nil {
+			return "", "", nil, err
+		}
+	}
+	return bin, dir, cred, nil
+}
+
+// launchOnPort launches the server on opts.Port, or on a free port: one picked by
+// FreePort can be taken by someone else before postgres binds it, and then another is
+// tried.
+func launchOnPort(ctx context.Context, bin, dir string, cred *syscall.Credential, opts Options) (*Server, error) {
 	for attempt := 1; ; attempt++ {
 		port := opts.Port
 		if port == 0 {
+			var err error
 			if port, err = FreePort(); err != nil {
 				return nil, err
 			}

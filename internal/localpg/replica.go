@@ -3,7 +3,6 @@ package localpg
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,28 +21,9 @@ import (
 // then the standby stream through it, so the primary keeps every segment they still
 // need however busy it is. Dropping it once the replica is gone is the caller's job.
 func StartReplica(ctx context.Context, primaryPort int, slot string, opts Options) (*Server, error) {
-	if opts.Dir == "" {
-		return nil, errors.New("localpg: Options.Dir is required")
-	}
-	bin, err := FindBinDir()
+	bin, dir, cred, err := prepare(opts)
 	if err != nil {
 		return nil, err
-	}
-	dir, err := filepath.Abs(opts.Dir)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("localpg: %w", err)
-	}
-	cred, err := ServerUser()
-	if err != nil {
-		return nil, err
-	}
-	if cred != nil {
-		if err := GrantAccess(dir, cred); err != nil {
-			return nil, err
-		}
 	}
 	data := filepath.Join(dir, "data")
 	if _, err := os.Stat(data); err == nil {
@@ -64,18 +44,7 @@ func StartReplica(ctx context.Context, primaryPort int, slot string, opts Option
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("localpg: pg_basebackup: %w\n%s", err, out.Bytes())
 	}
-	for attempt := 1; ; attempt++ {
-		port := opts.Port
-		if port == 0 {
-			if port, err = FreePort(); err != nil {
-				return nil, err
-			}
-		}
-		s, err := launch(ctx, bin, dir, port, cred, opts)
-		if err == nil || opts.Port != 0 || attempt == 3 || !errors.Is(err, errPortInUse) {
-			return s, err
-		}
-	}
+	return launchOnPort(ctx, bin, dir, cred, opts)
 }
 
 // Port is the server's TCP port on 127.0.0.1.
