@@ -20,6 +20,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"inkwell/internal/cache"
+	"inkwell/internal/dbroute"
 	"inkwell/internal/respcache"
 	"inkwell/internal/telemetry"
 )
@@ -143,6 +144,7 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	m.WatchCache(entities)
 	m.WatchResponses(respcache.New(1<<20, entities))
 	m.WatchSubscriptions(func() int { return 0 })
+	m.WatchReplicas(func() []dbroute.ReplicaState { return []dbroute.ReplicaState{{Name: "r1:5432/inkwell"}} })
 	m.ObserveHTTP("/graphql", "POST", 200, time.Millisecond)
 	m.ObserveOperation("Tags", "query", time.Millisecond, 1)
 	m.CountError("INTERNAL_SERVER_ERROR")
