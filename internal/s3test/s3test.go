@@ -1,4 +1,4 @@
-// Package s3test runs a real S3-compatible server for tests: SeaweedFS's `weed mini`,
+// Package s3test runs a real S3-compatible server for tests: SeaweedFS's `weed server`,
 // on loopback ports, with a bucket of its own for each caller.
 //
 // Starting weed takes a few seconds, so a test binary shares one server: the first
@@ -56,6 +56,10 @@ const (
 	readyTimeout = 60 * time.Second
 	stopTimeout  = 5 * time.Second
 	attempts     = 3 // launches tried when weed exits early, e.g. a picked port was taken
+
+	// minFreeSpace is the free disk space below which weed stops writing (its volumes
+	// turn read-only).
+	minFreeSpace = "64MiB"
 )
 
 // Server is a running S3-compatible server on loopback with one bucket.
@@ -72,7 +76,7 @@ func (s *Server) Client() *s3.Client {
 	return newClient(s.Endpoint, s.AccessKey, s.SecretKey, 0)
 }
 
-// Start returns a fresh bucket, made for t, on the test binary's throw-away `weed mini`.
+// Start returns a fresh bucket, made for t, on the test binary's throw-away weed.
 // The first call starts the server (a few seconds) and later calls share it; the server
 // runs until StopAll, or until the test binary exits. The bucket and what is in it are
 // deleted when t ends. Start fails t if the server cannot be started, and so do later
@@ -136,12 +140,12 @@ func shared(t testing.TB) (*process, error) {
 	start := time.Now()
 	current, startErr = launch(t)
 	if startErr == nil {
-		t.Logf("s3test: weed mini ready at %s in %v", current.endpoint, time.Since(start).Round(time.Millisecond))
+		t.Logf("s3test: weed ready at %s in %v", current.endpoint, time.Since(start).Round(time.Millisecond))
 	}
 	return current, startErr
 }
 
-// process is one running weed mini.
+// process is one running weed server.
 type process struct {
 	cmd       *exec.Cmd
 	dir       string
@@ -178,10 +182,9 @@ func launch(t testing.TB) (*process, error) {
 
 var errExited = errors.New("weed exited before it was ready")
 
-// portTaken tells whether weed's error says a port was in use: mini checks its ports
-// before it starts, and a server's listen can fail too.
+// portTaken tells whether weed's error says a port was in use.
 func portTaken(msg string) bool {
-	return strings.Contains(msg, "Port allocation failed") || strings.Contains(msg, "address already in use")
+	return strings.Contains(msg, "address already in use")
 }
 
 func launchOnce(bin string) (_ *process, err error) {
@@ -218,8 +221,14 @@ func launchOnce(bin string) (_ *process, err error) {
 	if err := os.WriteFile(filepath.Join(dir, "s3.json"), conf, 0o600); err != nil {
 		return nil, err
 	}
+	// Grow one volume per bucket on its first write, not seven: each bucket is a
+	// collection of its own, and growing seven volumes slows every test's first write.
+	growth := "[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 1\ncopy_3 = 1\ncopy_other = 1\n"
+	if err := os.WriteFile(filepath.Join(dir, "master.toml"), []byte(growth), 0o600); err != nil {
+		return nil, err
+	}
 	names := []string{"s3", "s3.grpc", "master", "master.grpc", "volume", "volume.grpc",
-		"filer", "filer.grpc", "admin", "admin.grpc"}
+		"filer", "filer.grpc"}
 	ports, err := freePorts(len(names))
 	if err != nil {
 		return nil, err
@@ -231,21 +240,22 @@ func launchOnce(bin string) (_ *process, err error) {
 	p.endpoint = "http://127.0.0.1:" + strconv.Itoa(byName["s3"])
 
 	port := func(flag, name string) string { return "-" + flag + "=" + strconv.Itoa(byName[name]) }
+	// `weed server` rather than `weed mini`: mini fixes the volume server's minimum free
+	// disk space at 1% of the disk, and below it every volume turns read-only, so writes
+	// hang and fail with 500 InternalError. On a large disk shared with other work, 1% is
+	// gigabytes that are not always free; the few kilobytes these tests write need
+	// far less.
 	args := []string{
 		"-logtostderr", // glog writes to /tmp/weed.* otherwise
 		"-config_dir=" + dir,
-		"mini",
+		"server",
 		"-dir=" + data,
 		"-ip=127.0.0.1",
 		"-ip.bind=127.0.0.1",
-		port("s3.port", "s3"), port("s3.port.grpc", "s3.grpc"),
 		port("master.port", "master"), port("master.port.grpc", "master.grpc"),
 		port("volume.port", "volume"), port("volume.port.grpc", "volume.grpc"),
-		port("filer.port", "filer"), port("filer.port.grpc", "filer.grpc"),
-		port("admin.port", "admin"), port("admin.port.grpc", "admin.grpc"),
-		"-admin.port.legacy=0",
-		"-admin.ui=false",
-		"-webdav=false",
+		"-filer", port("filer.port", "filer"), port("filer.port.grpc", "filer.grpc"),
+		"-s3", port("s3.port", "s3"), port("s3.port.grpc", "s3.grpc"),
 		"-s3.port.iceberg=0",
 		"-s3.port.lance=0",
 		"-s3.config=" + filepath.Join(dir, "s3.json"),
@@ -253,6 +263,8 @@ func launchOnce(bin string) (_ *process, err error) {
 		"-master.telemetry=false",
 		"-master.volumeSizeLimitMB=64",
 		"-volume.max=1000", // one per bucket written to; a bound only, nothing is preallocated
+		"-volume.minFreeSpace=" + minFreeSpace,
+		"-volume.preStopSeconds=0", // nothing to drain; stop at once
 	}
 	// Unix sockets are limited to about 108 bytes; keep weed's default for a long TMPDIR.
 	if sock := filepath.Join(dir, "filer.sock"); len(sock) < 100 {
@@ -290,14 +302,19 @@ func launchOnce(bin string) (_ *process, err error) {
 	return p, nil
 }
 
-// waitReady polls until ListBuckets succeeds, weed exits, or readyTimeout passes.
+// waitReady polls until weed takes a write, weed exits, or readyTimeout passes. Listing
+// buckets works seconds before a write does: the master defers its first volume and the
+// filer joins the cluster's lock ring a few seconds after it starts, and until then each
+// test's first write would wait instead.
 func (p *process) waitReady() error {
 	client := newClient(p.endpoint, p.accessKey, p.secretKey, 1)
 	deadline := time.Now().Add(readyTimeout)
+	probe := "ready-" + randomHex(4)
+	created := false
 	var last error
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := client.ListBuckets(ctx, &s3.ListBucketsInput{})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := p.probeWrite(ctx, client, probe, &created)
 		cancel()
 		if err == nil {
 			return nil
@@ -315,6 +332,24 @@ func (p *process) waitReady() error {
 			return fmt.Errorf("weed not ready after %v (last: %w)", readyTimeout, last)
 		}
 	}
+}
+
+// probeWrite writes an object to bucket (made on the first call that can) and removes
+// the bucket again.
+func (p *process) probeWrite(ctx context.Context, client *s3.Client, bucket string, created *bool) error {
+	if !*created {
+		if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+			return err
+		}
+		*created = true
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String("probe"), Body: strings.NewReader("ok"),
+	}); err != nil {
+		return err
+	}
+	_, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)})
+	return err
 }
 
 // stop ends weed with SIGTERM, then SIGKILL after stopTimeout, and removes its folder.
@@ -360,7 +395,7 @@ func alive(pid int) bool {
 }
 
 // removeSockets removes the Unix sockets weed's log says it opened for gRPC, which
-// weed mini always puts in /tmp and removes only when it stops gracefully. A socket
+// weed always puts in /tmp and removes only when it stops gracefully. A socket
 // someone still listens on (a later weed given the same port) is left alone.
 func removeSockets(logPath string) {
 	f, err := os.Open(logPath)
@@ -447,7 +482,7 @@ func freePorts(n int) ([]int, error) {
 }
 
 // weedEnv is this process's environment without the variables weed would take
-// settings from (WEED_* override its toml files, mini reads S3_* and AWS_*).
+// settings from (WEED_* override its toml files, its S3 gateway reads S3_* and AWS_*).
 func weedEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
