@@ -3,14 +3,12 @@ package dbroute
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
-	"io"
-	"net"
-	"syscall"
 
 	"entgo.io/ent/dialect"
 	"github.com/lib/pq"
+
+	"inkwell/internal/dberr"
 )
 
 // SQLDriver is ent's SQL driver, or one wrapping it (as internal/dbstats takes it).
@@ -100,19 +98,11 @@ func retryOnPrimary(ctx context.Context, err error) bool {
 	if err == nil || ctx.Err() != nil {
 		return false
 	}
-	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) {
-		return true
-	}
-	if _, ok := errors.AsType[*net.OpError](err); ok {
+	if dberr.ConnectionLost(err) {
 		return true
 	}
 	if e, ok := errors.AsType[*pq.Error](err); ok {
 		switch e.Code.Class() {
-		case "08": // connection exception
-			return true
 		case "57": // operator intervention: shutdown, cannot connect now (not a timeout)
 			return e.Code != "57014"
 		case "40": // serialization failure: "canceling statement due to conflict with recovery"

@@ -2,21 +2,17 @@ package server
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/lib/pq"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"inkwell/internal/apperr"
+	"inkwell/internal/dberr"
 )
 
 // codeDatabaseUnavailable is the error code of an operation that could not reach the
@@ -49,19 +45,12 @@ func DatabaseUnavailable(ctx context.Context, err error) *apperr.Error {
 // refused, reset or closed connections, a server shutting down or starting up, too many
 // connections, and a deadline that ran out while waiting for a connection or a statement.
 func databaseUnavailable(ctx context.Context, err error) bool {
-	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) {
-		return true
-	}
-	if _, ok := errors.AsType[*net.OpError](err); ok {
+	if dberr.ConnectionLost(err) {
 		return true
 	}
 	if pe, ok := errors.AsType[*pq.Error](err); ok {
 		switch {
-		case pe.Code.Class() == "08", // connection exception
-			pe.Code == "57P01", // admin_shutdown
+		case pe.Code == "57P01", // admin_shutdown
 			pe.Code == "57P02", // crash_shutdown
 			pe.Code == "57P03", // cannot_connect_now: starting up or shutting down
 			pe.Code == "53300", // too_many_connections
