@@ -54,6 +54,7 @@ cluster-test: postgres ## failover, pooler and replica tests on a local pg_auto_
 	@.ci/install-cluster
 	@.ci/install-nginx
 	go test -tags opstest -count=1 -timeout 15m ./internal/pgcluster/... ./internal/localnginx/... ./cmd/inkwell-cluster/...
+	go test -tags opstest -count=1 -timeout 10m -run TestComposeClusterPooler ./deploy
 
 restore-test: postgres ## back up a seeded local PostgreSQL with deploy/backup/pg-backup, restore it with pg_restore, compare every table (~1 min)
 	go test -tags restoretest -count=1 -timeout 5m -run TestBackupRestore ./deploy
