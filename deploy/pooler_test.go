@@ -88,8 +88,7 @@ func TestComposeClusterPooler(t *testing.T) {
 			}
 		case <-time.After(30 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-			t.Error("pooler still running 30s after SIGTERM")
+			t.Errorf("pooler still running 30s after SIGTERM; killed: %v", <-done)
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(log.Name())

@@ -301,7 +301,7 @@ func (i *instance) waitReady(ctx context.Context, timeout time.Duration) error {
 		}
 		select {
 		case <-i.done:
-			return fmt.Errorf("%s exited while starting: %v; see %s", i.name, i.waitErr, i.log)
+			return fmt.Errorf("%s exited while starting: %w; see %s", i.name, i.waitErr, i.log)
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready: %w; see %s", i.name, ctx.Err(), i.log)
 		case <-time.After(200 * time.Millisecond):

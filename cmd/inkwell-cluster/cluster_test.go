@@ -71,9 +71,11 @@ func TestCluster(t *testing.T) {
 		if !stopped {
 			_ = cmd.Process.Signal(os.Interrupt)
 			select {
-			case <-exited:
+			case err := <-exited:
+				t.Logf("inkwell-cluster exited: %v", err)
 			case <-time.After(stopBound):
 				_ = cmd.Process.Kill()
+				t.Logf("inkwell-cluster killed: %v", <-exited)
 			}
 		}
 		if t.Failed() {
@@ -145,7 +147,7 @@ func TestCluster(t *testing.T) {
 	t.Logf("stopped %s after SIGINT", time.Since(began).Round(100*time.Millisecond))
 	for name, addr := range addresses(t, rows) {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
+			_ = c.Close()
 			t.Errorf("%s (%s) still accepts connections after SIGINT", name, addr)
 		}
 	}

@@ -84,7 +84,7 @@ func TestProxies(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c, err := net.DialTimeout("tcp", n.Addr(), time.Second); err == nil {
-		c.Close()
+		_ = c.Close()
 		t.Errorf("%s still accepts connections after Stop", n.Addr())
 	}
 	if err := syscall.Kill(-pid, 0); !errors.Is(err, syscall.ESRCH) {
