@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GOLANGCI_LINT_VERSION := v2.15.0
 export GOBIN := $(CURDIR)/.ci/bin
 
-.PHONY: help run test generate check-generate migration lint vet fmt-check build bench postgres chromium clients playground check-deploy redis seaweedfs ops-test cluster-test vuln restore-test
+.PHONY: help run cluster test generate check-generate migration lint vet fmt-check build bench postgres chromium clients playground check-deploy redis seaweedfs ops-test cluster-test vuln restore-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -15,6 +15,14 @@ postgres: ## install PostgreSQL server binaries when missing (Debian/Ubuntu, as 
 # server stopped cleanly.
 run: postgres build ## serve on http://127.0.0.1:8080 with a local PostgreSQL and demo data
 	bin/inkwell serve
+
+# Built binaries for the same reason as run's; CLUSTER_ARGS passes flags, e.g.
+# CLUSTER_ARGS="-addr 127.0.0.1:8090 -demo=false".
+cluster: postgres build ## pg_auto_failover (primary, sync standby, read replica), PgBouncer, 2 instances, nginx on :8080, until Ctrl-C
+	@.ci/install-cluster
+	@.ci/install-nginx
+	go build -o bin/inkwell-cluster ./cmd/inkwell-cluster
+	bin/inkwell-cluster -inkwell bin/inkwell $(CLUSTER_ARGS)
 
 chromium: ## install Debian's Chromium when missing, for the playground's browser test (as root)
 	@.ci/install-chromium
@@ -42,9 +50,11 @@ ops-test: postgres ## operations tests behind real nginx: rolling deploy, SIGKIL
 	@.ci/install-nginx
 	go test -tags opstest -race -count=1 -timeout 15m ./internal/opstest/...
 
-cluster-test: postgres ## failover, pooler and replica tests on a local pg_auto_failover + PgBouncer topology (~3 min)
+cluster-test: postgres ## failover, pooler and replica tests on a local pg_auto_failover + PgBouncer topology, and make cluster's (~5 min)
 	@.ci/install-cluster
-	go test -tags opstest -count=1 -timeout 10m ./internal/pgcluster/...
+	@.ci/install-nginx
+	go test -tags opstest -count=1 -timeout 15m ./internal/pgcluster/... ./internal/localnginx/... ./cmd/inkwell-cluster/...
+	go test -tags opstest -count=1 -timeout 10m -run TestComposeClusterPooler ./deploy
 
 restore-test: postgres ## back up a seeded local PostgreSQL with deploy/backup/pg-backup, restore it with pg_restore, compare every table (~1 min)
 	go test -tags restoretest -count=1 -timeout 5m -run TestBackupRestore ./deploy

@@ -54,6 +54,8 @@ func TestComposeServices(t *testing.T) {
 		{nil, []string{"app-blue", "app-green", "backup", "migrate", "nginx", "postgres"}},
 		{[]string{"redis"}, []string{"app-blue", "app-green", "backup", "migrate", "nginx", "postgres", "redis"}},
 		{[]string{"monitoring"}, []string{"app-blue", "app-green", "backup", "grafana", "migrate", "nginx", "postgres", "prometheus"}},
+		{[]string{"cluster"}, []string{"app-blue", "app-green", "backup", "cluster-app-1", "cluster-app-2", "cluster-migrate", "cluster-nginx",
+			"migrate", "nginx", "pgaf-monitor", "pgaf-node1", "pgaf-node2", "pgaf-replica", "pgbouncer", "postgres"}},
 	} {
 		got := load(t, tc.profiles...).ServiceNames()
 		slices.Sort(got)
@@ -670,7 +672,7 @@ func TestComposeMonitoring(t *testing.T) {
 
 // Every service's logs are rotated, so they cannot fill the host's disk.
 func TestComposeLogRotation(t *testing.T) {
-	p := load(t, "redis", "monitoring")
+	p := load(t, "redis", "monitoring", "cluster")
 	for _, s := range p.Services {
 		l := s.Logging
 		if l == nil || l.Driver != "json-file" || l.Options["max-size"] == "" || l.Options["max-file"] == "" {

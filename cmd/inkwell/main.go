@@ -432,12 +432,16 @@ func serve(ctx context.Context, log *slog.Logger) error {
 			return err
 		}
 	}
-	db, err := sql.Open("postgres", app.WithStatementTimeout(app.DatabaseURL(url), cfg.Limits.StatementTimeout))
+	pooled := cfg.DirectURL != ""
+	db, err := sql.Open("postgres", app.PoolURL(url, pooled, cfg.Limits.StatementTimeout))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	app.ConfigurePool(db, cfg.DBMaxConns)
+	if pooled {
+		checkPooledTimeout(ctx, db, cfg.Limits.StatementTimeout, log)
+	}
 	// The event listener opens its own connection to the same database (directly), with
 	// the same connect timeout.
 	cfg.DatabaseURL = app.DatabaseURL(url)
@@ -505,6 +509,24 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	case <-ctx.Done():
 	}
 	return drain(log, cfg, a, srv)
+}
+
+// checkPooledTimeout warns when the statement_timeout that the pooler's sessions run
+// with is not INKWELL_STATEMENT_TIMEOUT: through a pooler the server cannot set it itself
+// (app.PoolURL). A warning, not an error: the database may just be away at start.
+func checkPooledTimeout(ctx context.Context, db *sql.DB, want time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	got, err := app.StatementTimeout(ctx, db)
+	switch {
+	case err != nil:
+		log.Warn("could not check the statement_timeout of DATABASE_URL's sessions", "err", err)
+	case got != want:
+		log.Warn("DATABASE_URL goes through a pooler (DATABASE_DIRECT_URL is set), whose sessions run with another "+
+			"statement_timeout than INKWELL_STATEMENT_TIMEOUT; set it in the pooler, e.g. PgBouncer's "+
+			"connect_query='SET statement_timeout = ...' in the database's entry",
+			"statement_timeout", got.String(), "INKWELL_STATEMENT_TIMEOUT", want.String())
+	}
 }
 
 // drain stops serving without failing a request: /readyz turns 503 at once while

@@ -455,6 +455,31 @@ func WithStatementTimeout(url string, d time.Duration) string {
 	return strings.TrimSpace(url) + " statement_timeout=" + ms
 }
 
+// PoolURL is the URL the server's pool on the primary opens: url with DatabaseURL's
+// driver settings and, unless pooled, statement_timeout d as a startup parameter.
+// Through a transaction pooler (pooled: DATABASE_DIRECT_URL is set) the timeout cannot
+// travel that way: PgBouncer refuses startup parameters it does not track (1.18 accepts
+// no connection that names statement_timeout), and a SET would stay on a server
+// connection that other clients then get. There the pooler sets it on its server
+// connections (PgBouncer's connect_query); StatementTimeout tells whether it does.
+func PoolURL(url string, pooled bool, d time.Duration) string {
+	url = DatabaseURL(url)
+	if pooled {
+		return url
+	}
+	return WithStatementTimeout(url, d)
+}
+
+// StatementTimeout is the statement_timeout that db's sessions run with.
+func StatementTimeout(ctx context.Context, db *sql.DB) (time.Duration, error) {
+	var ms int64
+	err := db.QueryRowContext(ctx, `SELECT setting::bigint FROM pg_settings WHERE name = 'statement_timeout'`).Scan(&ms)
+	if err != nil {
+		return 0, fmt.Errorf("read statement_timeout: %w", err)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
 // DatabaseURL returns url with the driver settings Inkwell runs best with, each unless
 // the URL sets it itself:
 //

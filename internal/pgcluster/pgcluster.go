@@ -64,6 +64,10 @@ type Options struct {
 	PoolSize int
 	// MaxClients is PgBouncer's max_client_conn; 0 means 1000.
 	MaxClients int
+	// StatementTimeout, when set, is the statement_timeout of PgBouncer's server
+	// connections (connect_query): clients cannot send it, as PgBouncer refuses the
+	// startup parameter (app.PoolURL).
+	StatementTimeout time.Duration
 }
 
 // Cluster is a running topology started by Start.

@@ -347,7 +347,7 @@ func checkPoolerWrites(ctx context.Context, t *testing.T, c *Cluster, want Node)
 
 func TestPoolerBoundsConnections(t *testing.T) {
 	const clients = 200
-	c := start(t, Options{PoolSize: 10})
+	c := start(t, Options{PoolSize: 10, StatementTimeout: 1500 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	primary, err := c.WaitPrimary(ctx)
@@ -359,6 +359,7 @@ func TestPoolerBoundsConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSessionAttrsThroughPooler(ctx, t, c)
+	checkStatementTimeoutThroughPooler(ctx, t, c, "1500ms")
 
 	// Count the primary's client backends on the inkwell database that came over TCP,
 	// which leaves out the keeper (it uses the unix socket) and this query's own backend.
@@ -451,6 +452,21 @@ func checkSessionAttrsThroughPooler(ctx context.Context, t *testing.T, c *Cluste
 		if (err == nil) != wantOK {
 			t.Errorf("target_session_attrs=%s through pgbouncer to the primary: got error %v, want success %v", attrs, err, wantOK)
 		}
+	}
+}
+
+// checkStatementTimeoutThroughPooler checks that the pooler's sessions run with the
+// statement_timeout of Options, and that a client cannot send one itself: PgBouncer 1.18
+// refuses the startup parameter, the reason the pooler has to set it.
+func checkStatementTimeoutThroughPooler(ctx context.Context, t *testing.T, c *Cluster, want string) {
+	t.Helper()
+	var got string
+	if err := open(t, c.PoolerURL()).QueryRowContext(ctx, "SHOW statement_timeout").Scan(&got); err != nil || got != want {
+		t.Errorf("statement_timeout through pgbouncer = %q, %v; want %q", got, err, want)
+	}
+	err := open(t, c.PoolerURL()+"&statement_timeout=1000").PingContext(ctx)
+	if err == nil || !strings.Contains(err.Error(), "unsupported startup parameter") {
+		t.Errorf("statement_timeout as a startup parameter through pgbouncer: err = %v, want it refused", err)
 	}
 }
 

@@ -20,6 +20,8 @@ type pooler struct {
 	poolSize int
 	ini      string
 	proc     *proc
+	// connectQuery, when not empty, runs on each new server connection.
+	connectQuery string
 
 	mu     sync.Mutex
 	target Node
@@ -36,6 +38,9 @@ func (c *Cluster) startPooler(ctx context.Context, opts Options, target Node) er
 	p := &pooler{c: c, poolSize: opts.PoolSize, ini: filepath.Join(c.dir, "pgbouncer.ini"), target: target}
 	if p.poolSize <= 0 {
 		p.poolSize = 20
+	}
+	if opts.StatementTimeout > 0 {
+		p.connectQuery = fmt.Sprintf(" connect_query='SET statement_timeout = %d'", opts.StatementTimeout.Milliseconds())
 	}
 	maxClients := opts.MaxClients
 	if maxClients <= 0 {
@@ -75,7 +80,7 @@ func (c *Cluster) startPooler(ctx context.Context, opts Options, target Node) er
 func (p *pooler) writeIni(node Node, maxClients int) error {
 	conf := fmt.Sprintf(`; Written by inkwell/internal/pgcluster; the watcher rewrites the host on failover.
 [databases]
-%[1]s = host=127.0.0.1 port=%[2]d dbname=%[1]s user=postgres
+%[1]s = host=127.0.0.1 port=%[2]d dbname=%[1]s user=postgres%[8]s
 
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -101,7 +106,7 @@ query_wait_timeout = 10
 log_connections = 0
 log_disconnections = 0
 `, DBName, p.c.nodes[node].port, p.port, filepath.Join(p.c.dir, "userlist.txt"),
-		filepath.Join(p.c.dir, "pgbouncer.pid"), p.poolSize, maxClients)
+		filepath.Join(p.c.dir, "pgbouncer.pid"), p.poolSize, maxClients, p.connectQuery)
 	return p.c.writeFile("pgbouncer.ini", conf)
 }
 
