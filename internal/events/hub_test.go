@@ -153,10 +153,10 @@ func TestDeliveryByTopic(t *testing.T) {
 	// received strips the Delivery, which only the hub sets, after checking it is set.
 	received := func(e events.Event) events.Event {
 		t.Helper()
-		if e.Delivery == nil {
-			t.Errorf("%s arrived without its Delivery", e.Kind)
+		if e.Delivery == nil || e.ID == 0 {
+			t.Errorf("%s arrived without its Delivery or log id", e.Kind)
 		}
-		e.Delivery = nil
+		e.Delivery, e.ID = nil, 0
 		return e
 	}
 	first, second := next(t, comments), next(t, comments2)
@@ -432,5 +432,110 @@ func TestEventCarriesItsChangeSet(t *testing.T) {
 	}
 	if got := next(t, comments); got.Kind != events.KindCommentAdded || got.CommentID != 30 {
 		t.Fatalf("subscriber got %+v", got)
+	}
+}
+
+// The statement of a writer with its own FROM item (internal/service/notify.go) logs and
+// notifies like Publish.
+func TestPublishWith(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h := f.hub(t, events.Config{})
+	s := subscribe(t, context.Background(), h, events.NewArticles)
+	tx, err := f.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.PublishWith(context.Background(), tx, events.ArticleCreated(7, 8),
+		`(SELECT pg_advisory_xact_lock($1, $2)) locked`, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got := next(t, s)
+	var payload string
+	if err := f.db.QueryRow(`SELECT payload FROM event_log WHERE id = $1`, got.ID).Scan(&payload); err != nil {
+		t.Fatalf("event %+v is not in the log: %v", got, err)
+	}
+	var logged events.Event
+	if err := json.Unmarshal([]byte(payload), &logged); err != nil || logged.Kind != events.KindArticleCreated || logged.ArticleID != 7 {
+		t.Fatalf("logged %s (%v), want the new article 7", payload, err)
+	}
+}
+
+func TestTooLargeEventIsRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	tx, err := f.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	e := events.ArticleCreated(1, 1)
+	for i := range 2000 {
+		e.Notified = append(e.Notified, 1000+i)
+	}
+	if err := events.Publish(context.Background(), tx, e); err == nil {
+		t.Fatal("an event over the payload limit was published")
+	}
+}
+
+func TestPrune(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	f.publish(t, events.CommentAdded(1, 1), events.CommentAdded(1, 2), events.CommentAdded(1, 3))
+	if _, err := f.db.Exec(`UPDATE event_log SET created_at = created_at - $1 * interval '1 second'
+		WHERE id IN (SELECT id FROM event_log ORDER BY id LIMIT 2)`, (events.Retention + time.Minute).Seconds()); err != nil {
+		t.Fatal(err)
+	}
+	left := func() []int {
+		t.Helper()
+		rows, err := f.db.Query(`SELECT payload FROM event_log ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []int
+		for rows.Next() {
+			var p string
+			var e events.Event
+			if err := rows.Scan(&p); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal([]byte(p), &e); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e.CommentID)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	// While another instance prunes, this one deletes nothing.
+	other, err := f.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pruneLock int64 = 0x1c0e0
+	if _, err := other.Exec(`SELECT pg_advisory_xact_lock($1)`, pruneLock); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := events.Prune(ctx, f.db, events.Retention); err != nil || n != 0 {
+		t.Fatalf("Prune beside another = %d, %v; want 0 and no wait", n, err)
+	}
+	if err := other.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := events.Prune(ctx, f.db, events.Retention)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := left(); n != 2 || !reflect.DeepEqual(got, []int{3}) {
+		t.Fatalf("Prune deleted %d, left %v; want 2 deleted and comment 3 left", n, got)
 	}
 }
