@@ -211,7 +211,8 @@ func PublishWith(ctx context.Context, tx Execer, e Event, from string, args ...a
 	if from != "" {
 		q += ", " + from
 	}
-	if _, err := tx.ExecContext(ctx, q, append(args, Channel, payload)...); err != nil {
+	// A new slice: appending to args could write into the caller's array.
+	if _, err := tx.ExecContext(ctx, q, slices.Concat(args, []any{Channel, payload})...); err != nil {
 		return fmt.Errorf("notify %s: %w", e.Kind, err)
 	}
 	return nil
