@@ -16,6 +16,7 @@ import (
 	"inkwell/ent/asset"
 	"inkwell/ent/bookmark"
 	"inkwell/ent/comment"
+	"inkwell/ent/eventlog"
 	"inkwell/ent/favorite"
 	"inkwell/ent/follow"
 	"inkwell/ent/identity"
@@ -51,6 +52,8 @@ type Client struct {
 	Bookmark *BookmarkClient
 	// Comment is the client for interacting with the Comment builders.
 	Comment *CommentClient
+	// EventLog is the client for interacting with the EventLog builders.
+	EventLog *EventLogClient
 	// Favorite is the client for interacting with the Favorite builders.
 	Favorite *FavoriteClient
 	// Follow is the client for interacting with the Follow builders.
@@ -86,6 +89,7 @@ func (c *Client) init() {
 	c.Asset = NewAssetClient(c.config)
 	c.Bookmark = NewBookmarkClient(c.config)
 	c.Comment = NewCommentClient(c.config)
+	c.EventLog = NewEventLogClient(c.config)
 	c.Favorite = NewFavoriteClient(c.config)
 	c.Follow = NewFollowClient(c.config)
 	c.Identity = NewIdentityClient(c.config)
@@ -194,6 +198,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Asset:           NewAssetClient(cfg),
 		Bookmark:        NewBookmarkClient(cfg),
 		Comment:         NewCommentClient(cfg),
+		EventLog:        NewEventLogClient(cfg),
 		Favorite:        NewFavoriteClient(cfg),
 		Follow:          NewFollowClient(cfg),
 		Identity:        NewIdentityClient(cfg),
@@ -229,6 +234,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Asset:           NewAssetClient(cfg),
 		Bookmark:        NewBookmarkClient(cfg),
 		Comment:         NewCommentClient(cfg),
+		EventLog:        NewEventLogClient(cfg),
 		Favorite:        NewFavoriteClient(cfg),
 		Follow:          NewFollowClient(cfg),
 		Identity:        NewIdentityClient(cfg),
@@ -268,8 +274,8 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Article, c.ArticleRank, c.ArticleRevision, c.ArticleTag, c.Asset, c.Bookmark,
-		c.Comment, c.Favorite, c.Follow, c.Identity, c.LoginCode, c.Notification,
-		c.RefreshToken, c.Tag, c.TagFollow, c.User,
+		c.Comment, c.EventLog, c.Favorite, c.Follow, c.Identity, c.LoginCode,
+		c.Notification, c.RefreshToken, c.Tag, c.TagFollow, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -280,8 +286,8 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Article, c.ArticleRank, c.ArticleRevision, c.ArticleTag, c.Asset, c.Bookmark,
-		c.Comment, c.Favorite, c.Follow, c.Identity, c.LoginCode, c.Notification,
-		c.RefreshToken, c.Tag, c.TagFollow, c.User,
+		c.Comment, c.EventLog, c.Favorite, c.Follow, c.Identity, c.LoginCode,
+		c.Notification, c.RefreshToken, c.Tag, c.TagFollow, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -304,6 +310,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Bookmark.mutate(ctx, m)
 	case *CommentMutation:
 		return c.Comment.mutate(ctx, m)
+	case *EventLogMutation:
+		return c.EventLog.mutate(ctx, m)
 	case *FavoriteMutation:
 		return c.Favorite.mutate(ctx, m)
 	case *FollowMutation:
@@ -1562,6 +1570,139 @@ func (c *CommentClient) mutate(ctx context.Context, m *CommentMutation) (Value, 
 		return (&CommentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Comment mutation op: %q", m.Op())
+	}
+}
+
+// EventLogClient is a client for the EventLog schema.
+type EventLogClient struct {
+	config
+}
+
+// NewEventLogClient returns a client for the EventLog from the given config.
+func NewEventLogClient(c config) *EventLogClient {
+	return &EventLogClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `eventlog.Hooks(f(g(h())))`.
+func (c *EventLogClient) Use(hooks ...Hook) {
+	c.hooks.EventLog = append(c.hooks.EventLog, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `eventlog.Intercept(f(g(h())))`.
+func (c *EventLogClient) Intercept(interceptors ...Interceptor) {
+	c.inters.EventLog = append(c.inters.EventLog, interceptors...)
+}
+
+// Create returns a builder for creating a EventLog entity.
+func (c *EventLogClient) Create() *EventLogCreate {
+	mutation := newEventLogMutation(c.config, OpCreate)
+	return &EventLogCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of EventLog entities.
+func (c *EventLogClient) CreateBulk(builders ...*EventLogCreate) *EventLogCreateBulk {
+	return &EventLogCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *EventLogClient) MapCreateBulk(slice any, setFunc func(*EventLogCreate, int)) *EventLogCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &EventLogCreateBulk{err: fmt.Errorf("calling to EventLogClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*EventLogCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &EventLogCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for EventLog.
+func (c *EventLogClient) Update() *EventLogUpdate {
+	mutation := newEventLogMutation(c.config, OpUpdate)
+	return &EventLogUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *EventLogClient) UpdateOne(_m *EventLog) *EventLogUpdateOne {
+	mutation := newEventLogMutation(c.config, OpUpdateOne, withEventLog(_m))
+	return &EventLogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *EventLogClient) UpdateOneID(id int) *EventLogUpdateOne {
+	mutation := newEventLogMutation(c.config, OpUpdateOne, withEventLogID(id))
+	return &EventLogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for EventLog.
+func (c *EventLogClient) Delete() *EventLogDelete {
+	mutation := newEventLogMutation(c.config, OpDelete)
+	return &EventLogDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *EventLogClient) DeleteOne(_m *EventLog) *EventLogDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *EventLogClient) DeleteOneID(id int) *EventLogDeleteOne {
+	builder := c.Delete().Where(eventlog.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &EventLogDeleteOne{builder}
+}
+
+// Query returns a query builder for EventLog.
+func (c *EventLogClient) Query() *EventLogQuery {
+	return &EventLogQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeEventLog},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a EventLog entity by its id.
+func (c *EventLogClient) Get(ctx context.Context, id int) (*EventLog, error) {
+	return c.Query().Where(eventlog.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *EventLogClient) GetX(ctx context.Context, id int) *EventLog {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *EventLogClient) Hooks() []Hook {
+	return c.hooks.EventLog
+}
+
+// Interceptors returns the client interceptors.
+func (c *EventLogClient) Interceptors() []Interceptor {
+	return c.inters.EventLog
+}
+
+func (c *EventLogClient) mutate(ctx context.Context, m *EventLogMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&EventLogCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&EventLogUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&EventLogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&EventLogDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown EventLog mutation op: %q", m.Op())
 	}
 }
 
@@ -3108,13 +3249,13 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 type (
 	hooks struct {
 		Article, ArticleRank, ArticleRevision, ArticleTag, Asset, Bookmark, Comment,
-		Favorite, Follow, Identity, LoginCode, Notification, RefreshToken, Tag,
-		TagFollow, User []ent.Hook
+		EventLog, Favorite, Follow, Identity, LoginCode, Notification, RefreshToken,
+		Tag, TagFollow, User []ent.Hook
 	}
 	inters struct {
 		Article, ArticleRank, ArticleRevision, ArticleTag, Asset, Bookmark, Comment,
-		Favorite, Follow, Identity, LoginCode, Notification, RefreshToken, Tag,
-		TagFollow, User []ent.Interceptor
+		EventLog, Favorite, Follow, Identity, LoginCode, Notification, RefreshToken,
+		Tag, TagFollow, User []ent.Interceptor
 	}
 )
 

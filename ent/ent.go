@@ -13,6 +13,7 @@ import (
 	"inkwell/ent/asset"
 	"inkwell/ent/bookmark"
 	"inkwell/ent/comment"
+	"inkwell/ent/eventlog"
 	"inkwell/ent/favorite"
 	"inkwell/ent/follow"
 	"inkwell/ent/identity"
@@ -95,6 +96,7 @@ func checkColumn(t, c string) error {
 			asset.Table:           asset.ValidColumn,
 			bookmark.Table:        bookmark.ValidColumn,
 			comment.Table:         comment.ValidColumn,
+			eventlog.Table:        eventlog.ValidColumn,
 			favorite.Table:        favorite.ValidColumn,
 			follow.Table:          follow.ValidColumn,
 			identity.Table:        identity.ValidColumn,

@@ -28,6 +28,8 @@ type Tx struct {
 	Bookmark *BookmarkClient
 	// Comment is the client for interacting with the Comment builders.
 	Comment *CommentClient
+	// EventLog is the client for interacting with the EventLog builders.
+	EventLog *EventLogClient
 	// Favorite is the client for interacting with the Favorite builders.
 	Favorite *FavoriteClient
 	// Follow is the client for interacting with the Follow builders.
@@ -184,6 +186,7 @@ func (tx *Tx) init() {
 	tx.Asset = NewAssetClient(tx.config)
 	tx.Bookmark = NewBookmarkClient(tx.config)
 	tx.Comment = NewCommentClient(tx.config)
+	tx.EventLog = NewEventLogClient(tx.config)
 	tx.Favorite = NewFavoriteClient(tx.config)
 	tx.Follow = NewFollowClient(tx.config)
 	tx.Identity = NewIdentityClient(tx.config)

@@ -183,6 +183,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 		}, OnListening: entities.SetListening})
 	sockets.listen = hub.Start
 	o.metrics.WatchSubscriptions(hub.Count)
+	o.metrics.WatchEvents(hub.Replayed)
 	if entities != nil {
 		// The cache serves nothing until the hub listens for other instances' changes;
 		// listening starts now rather than at the first subscription.
@@ -222,7 +223,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	}
 	// Scheduled articles are published by whichever instance finds them due first.
 	jobs, stopJobs := context.WithCancel(context.Background())
-	go runJobs(jobs, svc, cfg.TrashRetention, log)
+	go runJobs(jobs, svc, db, cfg.TrashRetention, log)
 	stopped, stopSockets := context.WithCancel(context.Background())
 	routes := map[string]http.Handler{
 		"/auth/":             social.Handler(),
@@ -313,8 +314,9 @@ func (a *App) Close() {
 
 // runJobs publishes the scheduled articles that are due, every second until ctx ends:
 // within about a second of their time. Every fifth second it also purges the articles in
-// the trash for longer than retention and deletes the uploads nothing uses.
-func runJobs(ctx context.Context, svc *service.Service, retention time.Duration, log *slog.Logger) {
+// the trash for longer than retention and deletes the uploads nothing uses, and every
+// minute it deletes the events the event log no longer needs to keep.
+func runJobs(ctx context.Context, svc *service.Service, db *sql.DB, retention time.Duration, log *slog.Logger) {
 	ctx = dbstats.Background(ctx)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -326,6 +328,11 @@ func runJobs(ctx context.Context, svc *service.Service, retention time.Duration,
 		}
 		if n, err := svc.PublishDue(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("publishing scheduled articles", "err", err, "published", n)
+		}
+		if tick%60 == 0 {
+			if _, err := events.Prune(ctx, db, events.Retention); err != nil && ctx.Err() == nil {
+				log.Warn("pruning the event log", "err", err)
+			}
 		}
 		if tick%5 != 0 {
 			continue

@@ -8,8 +8,12 @@
 // instance's subscribers. Events carry ids, never bodies: a subscriber loads what it
 // shows, for its own viewer, when the event arrives.
 //
-// Delivery is at most once: an instance whose listening connection is down misses the
-// events published meanwhile, and a subscriber that falls too far behind is dropped.
+// Every event is also written to the event log (the event_log table) by the statement that
+// queues its NOTIFY, and the NOTIFY carries the event's id in the log. An instance whose
+// listening connection was lost (a database failover, a network cut) reads the events
+// committed meanwhile from the log when it listens again and delivers those it had not,
+// in id order, before the live ones; it tells the two apart by id. The log keeps events
+// for Retention. A subscriber that falls too far behind is still dropped.
 package events
 
 import (
@@ -20,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"inkwell/internal/change"
 )
@@ -27,9 +32,19 @@ import (
 // Channel is the NOTIFY channel every event travels on.
 const Channel = "inkwell_events"
 
-// maxPayload keeps well under NOTIFY's 8000-byte payload limit; most events are a few
-// dozen bytes, the largest a change set naming ended sessions (service.maxListedSessions).
+// maxPayload keeps well under NOTIFY's 8000-byte payload limit, with room for the log id
+// added to it; most events are a few dozen bytes, the largest a change set naming ended
+// sessions (service.maxListedSessions). A larger event is refused, so its write fails.
 const maxPayload = 4000
+
+// Retention is how long the event log keeps an event (Prune). A hub replays from the last
+// moment it knew its connection alive, less replayMargin; its connection is checked every
+// 30 s (Config.Ping) and re-established within about 30 s (Config.MaxReconnect), and a
+// failover takes 10 to 30 s (deploy/scale.md), so an instance back within a minute or
+// two needs about two minutes of log. Ten minutes leaves room for a longer outage (a
+// database down that long has committed few events meanwhile) at a small cost: rows are
+// about a hundred bytes, some tens of thousands at a few hundred writes a second.
+const Retention = 10 * time.Minute
 
 // Kind says what happened.
 type Kind string
@@ -48,9 +63,13 @@ const (
 // Event is one committed change, as it travels in a NOTIFY payload. Short JSON names keep
 // the payload small.
 type Event struct {
-	Kind      Kind `json:"k"`
-	ArticleID int  `json:"a,omitempty"`
-	CommentID int  `json:"c,omitempty"`
+	// ID is the event's id in the event log, set on an event received from the hub;
+	// Encode leaves it out, the publishing statement puts it in. Ids grow in the order
+	// events are written, not quite the order they commit.
+	ID        int64 `json:"i,omitempty"`
+	Kind      Kind  `json:"k"`
+	ArticleID int   `json:"a,omitempty"`
+	CommentID int   `json:"c,omitempty"`
 	// AuthorID is the author of a new article.
 	AuthorID int `json:"u,omitempty"`
 	// FavoritesCount is the article's count right after a favorite or unfavorite.
@@ -166,22 +185,40 @@ type Execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// Publish queues e on tx. PostgreSQL delivers it to every listening instance when tx
-// commits, and drops it when tx rolls back, so subscribers never hear of a write that
-// did not happen. Call it with the transaction that makes the change.
+// Publish queues e on tx and writes it to the event log, in one statement. PostgreSQL
+// delivers it to every listening instance when tx commits, and drops it (and its log row)
+// when tx rolls back, so subscribers never hear of a write that did not happen. Call it
+// with the transaction that makes the change.
 func Publish(ctx context.Context, tx Execer, e Event) error {
+	return PublishWith(ctx, tx, e, "")
+}
+
+// PublishWith is Publish for a writer that has more to do in the same statement: from,
+// when not empty, is a FROM item (a parenthesised query and its alias) that yields one
+// row, with parameters $1… bound to args; the statement's own parameters follow them.
+func PublishWith(ctx context.Context, tx Execer, e Event, from string, args ...any) error {
+	e.ID = 0
 	payload, err := Encode(e)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, Channel, payload); err != nil {
+	channel, text := len(args)+1, len(args)+2
+	// The id goes first in the JSON object: a receiver that does not know the field (an
+	// older instance during a rolling deploy) ignores it. Encode's output always starts
+	// with "{" and has at least the kind, so cutting the "{" off leaves members.
+	q := fmt.Sprintf(`WITH logged AS (INSERT INTO event_log (created_at, payload) VALUES (clock_timestamp(), $%[2]d) RETURNING id)
+		SELECT pg_notify($%[1]d, '{"i":' || logged.id || ',' || substr($%[2]d, 2)) FROM logged`, channel, text)
+	if from != "" {
+		q += ", " + from
+	}
+	// A new slice: appending to args could write into the caller's array.
+	if _, err := tx.ExecContext(ctx, q, slices.Concat(args, []any{Channel, payload})...); err != nil {
 		return fmt.Errorf("notify %s: %w", e.Kind, err)
 	}
 	return nil
 }
 
-// Encode is e as the payload of a NOTIFY on Channel, for a writer that queues it in a
-// statement of its own making (pg_notify($Channel, payload)), with Publish's effect.
+// Encode is e as it is logged, without its id.
 func Encode(e Event) (string, error) {
 	payload, err := json.Marshal(e)
 	if err != nil {
@@ -191,4 +228,25 @@ func Encode(e Event) (string, error) {
 		return "", fmt.Errorf("event payload is %d bytes, more than %d", len(payload), maxPayload)
 	}
 	return string(payload), nil
+}
+
+// pruneLock is the advisory lock one pruning holds, so that instances pruning at the
+// same moment do not all scan and delete the same rows: the others skip their turn.
+const pruneLock = 0x1c0e0
+
+// Prune deletes the events logged more than olderThan ago (by the database's clock) and
+// returns how many. Any number of instances may call it: while one prunes, the others
+// delete nothing.
+func Prune(ctx context.Context, db Execer, olderThan time.Duration) (int64, error) {
+	res, err := db.ExecContext(ctx, `DELETE FROM event_log
+		WHERE created_at < clock_timestamp() - make_interval(secs => $1)
+		  AND (SELECT pg_try_advisory_xact_lock($2))`, olderThan.Seconds(), pruneLock)
+	if err != nil {
+		return 0, fmt.Errorf("prune event log: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("prune event log: %w", err)
+	}
+	return n, nil
 }

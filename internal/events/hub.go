@@ -2,11 +2,13 @@ package events
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
@@ -24,6 +26,15 @@ const (
 	// startWait bounds how long Subscribe waits for the first LISTEN: a subscription
 	// should fail rather than hang while the database is unreachable.
 	startWait = 10 * time.Second
+	// replayMargin is how far before the last sign of life of a lost connection its
+	// replay starts. A log row is stamped when it is written, and its transaction may
+	// commit later: after the write's notifications, a wait for the feed's lock, a
+	// synchronous standby's acknowledgement (each statement bounded by the 5 s statement
+	// timeout). An event stamped that much earlier that committed after the loss is
+	// still replayed.
+	replayMargin = time.Minute
+	// replayTimeout bounds one reading of the log.
+	replayTimeout = 30 * time.Second
 )
 
 // ErrSlowConsumer is why a subscription ended when its buffer was full: its client read
@@ -56,8 +67,9 @@ type Config struct {
 	// commit order, on the listening goroutine; it must not block.
 	OnChange func(change.Set)
 	// OnListening is told true when the hub listens (first, and after each reconnection,
-	// before the events that follow it) and false when its connection is lost: events
-	// published meanwhile are missed.
+	// before the events replayed from the log and those that follow) and false when its
+	// connection is lost. The events published meanwhile are replayed, those of them
+	// still in the log (Retention); a cache may still prefer to start over.
 	OnListening func(bool)
 }
 
@@ -75,6 +87,16 @@ type Hub struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup
+
+	// db reads the event log after a reconnection; it holds no connection in between.
+	db      *sql.DB
+	ctx     context.Context // ends with Close, and with it a replay under way
+	cancel  context.CancelFunc
+	alive   atomic.Int64 // UnixNano of the last sign that the listening connection worked
+	replays replayState
+	// seen and replayed are the run goroutine's; replayed is read atomically.
+	seen     seen
+	replayed atomic.Uint64
 
 	mu     sync.Mutex
 	topics map[Topic]map[*Subscription]struct{}
@@ -100,12 +122,15 @@ func New(cfg Config) *Hub {
 	if log == nil {
 		log = slog.Default()
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{
 		cfg:    cfg,
 		log:    log,
 		ready:  make(chan struct{}),
 		done:   make(chan struct{}),
 		topics: map[Topic]map[*Subscription]struct{}{},
+		ctx:    ctx,
+		cancel: cancel,
 	}
 }
 
@@ -128,6 +153,12 @@ func (h *Hub) Start(ctx context.Context) error {
 }
 
 func (h *Hub) start() {
+	// sql.Open only fails for an unknown driver, and lib/pq registers itself.
+	h.db, _ = sql.Open("postgres", h.cfg.DSN)
+	// Replays are rare, and a connection kept between them would likely be to a server
+	// that has since failed over.
+	h.db.SetMaxIdleConns(0)
+	h.db.SetMaxOpenConns(1)
 	h.listener = pq.NewListener(h.cfg.DSN, h.cfg.MinReconnect, h.cfg.MaxReconnect, h.connectionEvent)
 	l := h.listener
 	h.wg.Add(2)
@@ -139,6 +170,8 @@ func (h *Hub) start() {
 			h.listenErr = fmt.Errorf("listen for events: %w", err)
 			h.log.Error("events: listen", "err", err)
 		} else if err == nil {
+			h.markAlive()
+			h.replays.connected(true)
 			h.listening(true)
 		}
 		close(h.ready)
@@ -149,8 +182,9 @@ func (h *Hub) start() {
 func (h *Hub) connectionEvent(ev pq.ListenerEventType, err error) {
 	switch ev {
 	case pq.ListenerEventDisconnected:
+		h.replays.lost(h.lastAlive().Add(-replayMargin))
 		h.listening(false)
-		h.log.Warn("events: listening connection lost; events published until it is back are missed", "err", err)
+		h.log.Warn("events: listening connection lost; the events published until it is back will be replayed from the event log", "err", err)
 	case pq.ListenerEventConnectionAttemptFailed:
 		h.log.Warn("events: cannot reach the database to listen", "err", err)
 	case pq.ListenerEventReconnected:
@@ -178,19 +212,29 @@ func (h *Hub) run(l *pq.Listener) {
 			if !ok {
 				return
 			}
-			// nil follows a reconnection; the missed events cannot be known.
+			// nil follows a reconnection: the events committed while the connection was
+			// down are in the log, and go out before those that follow it.
 			if n == nil {
+				h.markAlive()
+				h.replays.connected(true)
 				h.listening(true)
+				h.replay()
 				continue
 			}
+			h.markAlive()
 			h.deliver(n.Extra)
 		case <-ping.C:
+			// A replay that failed is tried again while connected.
+			h.replay()
 			// Aside: a ping waits for its answer, which may queue behind notifications
 			// that only this loop drains.
 			h.wg.Add(1)
 			go func() {
 				defer h.wg.Done()
-				_ = l.Ping()
+				sent := time.Now()
+				if l.Ping() == nil {
+					h.markAliveAt(sent)
+				}
 			}()
 		case <-h.done:
 			// The listener may still be handing over a notification; drain until it
@@ -210,12 +254,105 @@ func (h *Hub) listening(on bool) {
 	}
 }
 
+func (h *Hub) markAlive() { h.markAliveAt(time.Now()) }
+
+// markAliveAt records that the listening connection worked at t, unless a later sign is
+// recorded already.
+func (h *Hub) markAliveAt(t time.Time) {
+	n := t.UnixNano()
+	for old := h.alive.Load(); old < n && !h.alive.CompareAndSwap(old, n); old = h.alive.Load() {
+	}
+}
+
+// lastAlive is the last sign that the listening connection worked; now if there is none
+// yet, the connection having just been made.
+func (h *Hub) lastAlive() time.Time {
+	if n := h.alive.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Now()
+}
+
+// deliver hands a received payload out, unless it was replayed already.
 func (h *Hub) deliver(payload string) {
 	var e Event
 	if err := json.Unmarshal([]byte(payload), &e); err != nil {
 		h.log.Warn("events: undecodable payload", "err", err, "bytes", len(payload))
 		return
 	}
+	// An event without an id comes from an instance that does not log events yet.
+	if e.ID != 0 {
+		if h.seen.delivered(e.ID) {
+			return
+		}
+		h.seen.mark(e.ID)
+	}
+	h.deliverEvent(e)
+}
+
+// replay delivers the logged events of the time the listening connection was down that
+// were not delivered, in id order, when there is such a time to replay and the hub
+// listens. A replay that fails stays due.
+func (h *Hub) replay() {
+	from, gen, due := h.replays.due()
+	if !due {
+		return
+	}
+	if from.Before(time.Now().Add(-Retention)) {
+		h.log.Warn("events: the listening connection was down for longer than the event log keeps events; some are missed",
+			"since", from, "retention", Retention)
+	}
+	n, err := h.readLog(from)
+	if err != nil {
+		h.log.Warn("events: cannot read the event log; the events published while not listening are not replayed yet",
+			"err", err, "since", from, "replayed", n)
+		return
+	}
+	h.replays.done(gen)
+	h.log.Info("events: listening again; replayed the events missed meanwhile", "events", n, "since", from)
+}
+
+// readLog delivers the events logged since from that were not delivered, in id order.
+func (h *Hub) readLog(from time.Time) (int, error) {
+	ctx, cancel := context.WithTimeout(h.ctx, replayTimeout)
+	defer cancel()
+	rows, err := h.db.QueryContext(ctx, `SELECT id, payload FROM event_log WHERE created_at >= $1 ORDER BY id`, from)
+	if err != nil {
+		return 0, fmt.Errorf("read event log: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	n := 0
+	for rows.Next() {
+		var id int64
+		var payload []byte
+		if err := rows.Scan(&id, &payload); err != nil {
+			return n, fmt.Errorf("read event log: %w", err)
+		}
+		if h.seen.delivered(id) || h.seen.forgotten(id) {
+			continue
+		}
+		var e Event
+		if err := json.Unmarshal(payload, &e); err != nil {
+			h.log.Warn("events: undecodable logged event", "err", err, "id", id)
+			continue
+		}
+		e.ID = id
+		h.seen.mark(id)
+		h.deliverEvent(e)
+		h.replayed.Add(1)
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("read event log: %w", err)
+	}
+	return n, nil
+}
+
+// Replayed returns how many events this hub has delivered from the log, after
+// reconnecting, rather than as they were published.
+func (h *Hub) Replayed() uint64 { return h.replayed.Load() }
+
+func (h *Hub) deliverEvent(e Event) {
 	// What the write changed first, so that subscribers load past it; a write's event for
 	// subscribers carries its change set in the same payload.
 	if e.Changed != nil && h.cfg.OnChange != nil {
@@ -245,12 +382,16 @@ func (h *Hub) deliver(payload string) {
 func (h *Hub) Close() {
 	h.closeOnce.Do(func() {
 		close(h.done)
+		h.cancel()
 		// A hub that never started has nothing to stop, and must not start later.
 		h.startOnce.Do(func() { close(h.ready) })
 		if h.listener != nil {
 			_ = h.listener.Close()
 		}
 		h.wg.Wait()
+		if h.db != nil {
+			_ = h.db.Close()
+		}
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.closed = true
@@ -412,4 +553,94 @@ func (l *limit) release() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.n--
+}
+
+// replayState is what is left to replay: the time from which the log holds events that
+// may have been missed, set when the connection is lost and cleared by a replay that
+// succeeded after it is back.
+type replayState struct {
+	mu     sync.Mutex
+	from   time.Time // zero when nothing is to replay
+	gen    int       // counts losses, so a replay clears only what it covered
+	listen bool
+}
+
+// lost records a lost connection whose events may be missed from from on.
+func (r *replayState) lost(from time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.listen = false
+	r.gen++
+	if r.from.IsZero() || from.Before(r.from) {
+		r.from = from
+	}
+}
+
+func (r *replayState) connected(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.listen = on
+}
+
+// due returns where a replay starts, and whether one is due: not while the connection
+// is down, since events committed later would be missed by it.
+func (r *replayState) due() (time.Time, int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.from, r.gen, r.listen && !r.from.IsZero()
+}
+
+// done records that the replay that started at generation gen covered everything.
+func (r *replayState) done(gen int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gen == gen {
+		r.from = time.Time{}
+	}
+}
+
+// seenWindow is how many of the latest event ids seen remembers, a bit each (128 KiB):
+// far more than are taken within replayMargin at any rate this server writes.
+const seenWindow = 1 << 20
+
+// seen remembers which of the latest event ids were delivered. Ids are taken from one
+// sequence, so the latest ones fit a ring of bits; an id too old for it is forgotten.
+type seen struct {
+	bits []uint64
+	hi   int64 // the highest id marked
+}
+
+func (s *seen) delivered(id int64) bool {
+	if id > s.hi || s.forgotten(id) {
+		return false
+	}
+	i := id % seenWindow
+	return s.bits[i/64]&(1<<(i%64)) != 0
+}
+
+// forgotten reports whether id is too old to be remembered: a replay skips it, since an
+// event a million ids old cannot have been committed in the window replayed.
+func (s *seen) forgotten(id int64) bool { return id <= s.hi-seenWindow }
+
+func (s *seen) mark(id int64) {
+	if s.bits == nil {
+		s.bits = make([]uint64, seenWindow/64)
+	}
+	if s.forgotten(id) {
+		return
+	}
+	if id > s.hi {
+		// The slots of the ids between are reused: clear what they held.
+		if id-s.hi >= seenWindow {
+			clear(s.bits)
+		} else {
+			for n := s.hi + 1; n < id; n++ {
+				i := n % seenWindow
+				s.bits[i/64] &^= 1 << (i % 64)
+			}
+		}
+		s.hi = id
+	}
+	i := id % seenWindow
+	s.bits[i/64] |= 1 << (i % 64)
 }

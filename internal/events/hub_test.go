@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/url"
 	"os"
 	"reflect"
 	"testing"
@@ -153,10 +155,10 @@ func TestDeliveryByTopic(t *testing.T) {
 	// received strips the Delivery, which only the hub sets, after checking it is set.
 	received := func(e events.Event) events.Event {
 		t.Helper()
-		if e.Delivery == nil {
-			t.Errorf("%s arrived without its Delivery", e.Kind)
+		if e.Delivery == nil || e.ID == 0 {
+			t.Errorf("%s arrived without its Delivery or log id", e.Kind)
 		}
-		e.Delivery = nil
+		e.Delivery, e.ID = nil, 0
 		return e
 	}
 	first, second := next(t, comments), next(t, comments2)
@@ -432,5 +434,301 @@ func TestEventCarriesItsChangeSet(t *testing.T) {
 	}
 	if got := next(t, comments); got.Kind != events.KindCommentAdded || got.CommentID != 30 {
 		t.Fatalf("subscriber got %+v", got)
+	}
+}
+
+// killListener terminates the hub's listening connection, as a failover or a network cut
+// would, and waits until the hub has noticed.
+func killListener(t *testing.T, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, lost <-chan bool) {
+	t.Helper()
+	eventually(t, "the listening connection to be killed", func() bool {
+		var killed int
+		if err := q.QueryRowContext(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`).Scan(&killed); err != nil {
+			t.Fatal(err)
+		}
+		return killed > 0
+	})
+	// What it said of an earlier reconnection may come first.
+	deadline := time.After(wait)
+	for {
+		select {
+		case on := <-lost:
+			if !on {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the hub did not notice its connection was lost")
+		}
+	}
+}
+
+// listenings records what the hub tells OnListening after it first listened.
+func listenings() (chan bool, func(bool)) {
+	ch := make(chan bool, 100)
+	first := true
+	return ch, func(on bool) {
+		if first {
+			first = false
+			return
+		}
+		ch <- on
+	}
+}
+
+func publishOn(t *testing.T, conn *sql.Conn, evs ...events.Event) {
+	t.Helper()
+	tx, err := conn.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if err := events.Publish(context.Background(), tx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Events committed while the listening connection is down reach the subscribers once it
+// is back, each once, in order, before the live ones; so does one written before the loss
+// and committed during it. The database refuses new connections for the while, so the
+// hub cannot be back before they are all committed, however fast or slow the machine.
+func TestReplayAfterLostConnection(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	listening, onListening := listenings()
+	h := f.hub(t, events.Config{Buffer: 100, OnListening: onListening})
+	s := subscribe(t, context.Background(), h, events.CommentsOn(1))
+	ctx := context.Background()
+
+	// One delivered before the loss: it is in the replayed window, and must not come again.
+	f.publish(t, events.CommentAdded(1, 1))
+	if got := next(t, s); got.CommentID != 1 || got.ID == 0 {
+		t.Fatalf("got %+v, want comment 1 with its log id", got)
+	}
+	conn, err := f.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	straddling, err := f.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.Publish(ctx, straddling, events.CommentAdded(1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	if err := conn.QueryRowContext(ctx, `SELECT current_database()`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	// A database's connections are switched from another one.
+	u, err := url.Parse(f.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/postgres"
+	admin, err := sql.Open("postgres", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	allow := func(on bool) {
+		t.Helper()
+		if _, err := admin.ExecContext(ctx, fmt.Sprintf(`ALTER DATABASE %q ALLOW_CONNECTIONS %t`, name, on)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allow(false)
+	defer allow(true)
+	killListener(t, conn, listening)
+
+	if err := straddling.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	const gap = 12
+	for i := 3; i <= gap; i++ {
+		publishOn(t, conn, events.CommentAdded(1, i))
+	}
+	nothing(t, s)
+	allow(true)
+
+	var last int64
+	for i := 2; i <= gap; i++ {
+		got := next(t, s)
+		if got.CommentID != i {
+			t.Fatalf("event %d after the reconnection is comment %d", i, got.CommentID)
+		}
+		if got.ID <= last || got.Delivery == nil {
+			t.Fatalf("replayed %+v: want a growing log id and a Delivery", got)
+		}
+		last = got.ID
+	}
+	if got := h.Replayed(); got != gap-1 {
+		t.Errorf("Replayed() = %d, want %d", got, gap-1)
+	}
+	// Live ones follow, once each.
+	for i := gap + 1; i <= gap+3; i++ {
+		f.publish(t, events.CommentAdded(1, i))
+		if got := next(t, s); got.CommentID != i {
+			t.Fatalf("live event is comment %d, want %d", got.CommentID, i)
+		}
+	}
+	nothing(t, s)
+	if got := h.Replayed(); got != gap-1 {
+		t.Errorf("Replayed() = %d after live events, want still %d", got, gap-1)
+	}
+}
+
+// While events are published one after another, the listening connection is lost twice:
+// whatever falls in the gaps, or both in a replay and live, arrives once, in order.
+func TestReplayWhilePublishing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	listening, onListening := listenings()
+	h := f.hub(t, events.Config{Buffer: 1000, OnListening: onListening})
+	s := subscribe(t, context.Background(), h, events.CommentsOn(1))
+
+	const n = 150
+	published := make(chan error, 1)
+	go func() {
+		for i := 1; i <= n; i++ {
+			tx, err := f.db.Begin()
+			if err == nil {
+				if err = events.Publish(context.Background(), tx, events.CommentAdded(1, i)); err == nil {
+					err = tx.Commit()
+				} else {
+					_ = tx.Rollback()
+				}
+			}
+			if err != nil {
+				published <- err
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		published <- nil
+	}()
+	for i := 1; i <= n; i++ {
+		if i == 30 || i == 90 {
+			killListener(t, f.db, listening)
+		}
+		if got := next(t, s); got.CommentID != i {
+			t.Fatalf("event %d is comment %d", i, got.CommentID)
+		}
+	}
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	nothing(t, s)
+}
+
+// The statement of a writer with its own FROM item (internal/service/notify.go) logs and
+// notifies like Publish.
+func TestPublishWith(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h := f.hub(t, events.Config{})
+	s := subscribe(t, context.Background(), h, events.NewArticles)
+	tx, err := f.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.PublishWith(context.Background(), tx, events.ArticleCreated(7, 8),
+		`(SELECT pg_advisory_xact_lock($1, $2)) locked`, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got := next(t, s)
+	var payload string
+	if err := f.db.QueryRow(`SELECT payload FROM event_log WHERE id = $1`, got.ID).Scan(&payload); err != nil {
+		t.Fatalf("event %+v is not in the log: %v", got, err)
+	}
+	var logged events.Event
+	if err := json.Unmarshal([]byte(payload), &logged); err != nil || logged.Kind != events.KindArticleCreated || logged.ArticleID != 7 {
+		t.Fatalf("logged %s (%v), want the new article 7", payload, err)
+	}
+}
+
+func TestTooLargeEventIsRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	tx, err := f.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	e := events.ArticleCreated(1, 1)
+	for i := range 2000 {
+		e.Notified = append(e.Notified, 1000+i)
+	}
+	if err := events.Publish(context.Background(), tx, e); err == nil {
+		t.Fatal("an event over the payload limit was published")
+	}
+}
+
+func TestPrune(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	f.publish(t, events.CommentAdded(1, 1), events.CommentAdded(1, 2), events.CommentAdded(1, 3))
+	if _, err := f.db.Exec(`UPDATE event_log SET created_at = created_at - $1 * interval '1 second'
+		WHERE id IN (SELECT id FROM event_log ORDER BY id LIMIT 2)`, (events.Retention + time.Minute).Seconds()); err != nil {
+		t.Fatal(err)
+	}
+	left := func() []int {
+		t.Helper()
+		rows, err := f.db.Query(`SELECT payload FROM event_log ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []int
+		for rows.Next() {
+			var p string
+			var e events.Event
+			if err := rows.Scan(&p); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal([]byte(p), &e); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e.CommentID)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	// While another instance prunes, this one deletes nothing.
+	other, err := f.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pruneLock int64 = 0x1c0e0
+	if _, err := other.Exec(`SELECT pg_advisory_xact_lock($1)`, pruneLock); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := events.Prune(ctx, f.db, events.Retention); err != nil || n != 0 {
+		t.Fatalf("Prune beside another = %d, %v; want 0 and no wait", n, err)
+	}
+	if err := other.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := events.Prune(ctx, f.db, events.Retention)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := left(); n != 2 || !reflect.DeepEqual(got, []int{3}) {
+		t.Fatalf("Prune deleted %d, left %v; want 2 deleted and comment 3 left", n, got)
 	}
 }

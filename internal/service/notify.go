@@ -100,26 +100,23 @@ func listed(all []int) ([]int, bool) {
 	return all, false
 }
 
-// publish queues e on tx and, before anything of the recipients' is written, takes the
-// advisory locks of their buckets, in one statement: NOTIFY is sent at commit wherever in
-// the transaction it is queued, so the event rides along with the locks.
+// publish queues e on tx (and writes it to the event log) and, before anything of the
+// recipients' is written, takes the advisory locks of their buckets, in one statement:
+// NOTIFY is sent at commit wherever in the transaction it is queued, so the event rides
+// along with the locks.
 func publish(ctx context.Context, tx *ent.Tx, all []int, e events.Event) error {
 	if len(all) == 0 {
 		return events.Publish(ctx, tx, e)
-	}
-	payload, err := events.Encode(e)
-	if err != nil {
-		return err
 	}
 	buckets := make([]int, 0, len(all))
 	for _, u := range all {
 		buckets = append(buckets, u%notifyBuckets)
 	}
 	// Buckets in one order in every transaction, so two cannot wait on each other.
-	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($3, $4) FROM (SELECT count(*) FROM (
+	if err := events.PublishWith(ctx, tx, e, `(SELECT count(*) FROM (
 		SELECT pg_advisory_xact_lock($1, b) FROM (SELECT DISTINCT b FROM unnest($2::int[]) b ORDER BY b OFFSET 0) s) l) locked`,
-		notifyLockSpace, pq.Array(buckets), events.Channel, payload); err != nil {
-		return fmt.Errorf("lock notifications and notify %s: %w", e.Kind, err)
+		notifyLockSpace, pq.Array(buckets)); err != nil {
+		return fmt.Errorf("lock notifications: %w", err)
 	}
 	return nil
 }

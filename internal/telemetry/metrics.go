@@ -173,6 +173,18 @@ func (m *Metrics) WatchSubscriptions(count func() int) {
 	}, func() float64 { return float64(count()) }))
 }
 
+// WatchEvents adds how many events the hub replayed from the event log after its
+// listening connection came back (inkwell_events_replayed_total), as replayed reports.
+func (m *Metrics) WatchEvents(replayed func() uint64) {
+	if m == nil {
+		return
+	}
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "inkwell_events_replayed_total",
+		Help: "Events delivered from the event log after the listening connection was lost and re-established.",
+	}, func() float64 { return float64(replayed()) }))
+}
+
 // WatchCache adds the entity cache's figures (inkwell_entity_cache_*).
 func (m *Metrics) WatchCache(c *cache.Cache) {
 	if m == nil || c == nil {
