@@ -98,6 +98,10 @@ server_connect_timeout = 2
 ; A client waits this long for a server connection, e.g. while the primary is down,
 ; then gets an error instead of hanging.
 query_wait_timeout = 10
+; Inkwell sends statement_timeout (INKWELL_STATEMENT_TIMEOUT) as a startup parameter,
+; which PgBouncer refuses unless told to ignore it; a pooled server connection serves
+; many clients, so the timeout belongs on the role or database instead.
+ignore_startup_parameters = statement_timeout
 log_connections = 0
 log_disconnections = 0
 `, DBName, p.c.nodes[node].port, p.port, filepath.Join(p.c.dir, "userlist.txt"),
