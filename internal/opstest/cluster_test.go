@@ -219,9 +219,10 @@ const (
 	readDescription   = `query($slug: String!) { article(slug: $slug) { description } }`
 )
 
-// Writers update their own article and at once read it back with the update's log
-// position, through nginx, so the read usually lands on the other instance, while the
-// replica's replay is paused and resumed every few seconds. Not one read may show an
+// testReadYourWrites: writers update their own article and at once read it back with
+// the update's log position, through nginx, which sends about half the reads to the
+// instance that did not take the write, while the replica's replay is paused and resumed
+// every few seconds. Not one read may show an
 // older version than the client has written; anonymous reads meanwhile go to the
 // replica.
 //
@@ -323,7 +324,7 @@ func testReadYourWrites(t *testing.T, c *pgcluster.Cluster) {
 				status, resp, err := call(client, px.base(), w.token, updateDescription,
 					map[string]any{"in": map[string]any{"slug": w.slug, "description": want}}, true)
 				if err != nil || status != http.StatusOK || resp.code() != "" {
-					fail(fmt.Errorf("update: status %d code %s: %v", status, resp.code(), err))
+					fail(requestError("update", status, resp.code(), err))
 					continue
 				}
 				lsn, err := dbroute.ParseLSN(resp.Extensions.Consistency.LSN)
@@ -343,7 +344,7 @@ func testReadYourWrites(t *testing.T, c *pgcluster.Cluster) {
 					map[string]any{"slug": w.slug}, false)
 				took := time.Since(t0)
 				if err != nil || status != http.StatusOK || resp.code() != "" {
-					fail(fmt.Errorf("read: status %d code %s: %v", status, resp.code(), err))
+					fail(requestError("read", status, resp.code(), err))
 					continue
 				}
 				var got struct{ Description string }
@@ -417,6 +418,14 @@ func testReadYourWrites(t *testing.T, c *pgcluster.Cluster) {
 	if toReplica == 0 {
 		t.Error("no statement went to the replica")
 	}
+}
+
+// requestError describes a failed request.
+func requestError(what string, status int, code string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: status %d code %q", what, status, code)
 }
 
 // testPooler: 500 clients at once over two instances, signed in (their reads go to the
@@ -562,6 +571,9 @@ func describeBackends(ctx context.Context, db *sql.DB) string {
 			return err.Error()
 		}
 		fmt.Fprintf(&b, "  pid %d db %s app %q from %s:%d %s since %s: %s\n", pid, db, app, addr, port, state, started.Format("15:04:05.000"), query)
+	}
+	if err := rows.Err(); err != nil {
+		fmt.Fprintf(&b, "  (%v)\n", err)
 	}
 	return b.String()
 }
