@@ -46,9 +46,10 @@ clients/node_modules/.package-lock.json: clients/package-lock.json
 test: postgres chromium clients redis seaweedfs ## run every test (Go, Apollo client, browser) against a real, throw-away PostgreSQL
 	go test -race -count=1 ./...
 
-ops-test: postgres ## operations tests behind real nginx: rolling deploy, SIGKILL, PostgreSQL restart, pool exhaustion (~1.5 min)
+ops-test: postgres ## operations tests behind real nginx: rolling deploy, SIGKILL, PostgreSQL restart, pool exhaustion, and load over a replicated cluster with failover (~6 min)
 	@.ci/install-nginx
-	go test -tags opstest -race -count=1 -timeout 15m ./internal/opstest/...
+	@.ci/install-cluster
+	go test -tags opstest -race -count=1 -timeout 25m ./internal/opstest/...
 
 cluster-test: postgres ## failover, pooler and replica tests on a local pg_auto_failover + PgBouncer topology, and make cluster's (~5 min)
 	@.ci/install-cluster

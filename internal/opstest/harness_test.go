@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"text/template"
@@ -284,7 +285,7 @@ worker_processes 1;
 pid {{.Dir}}/nginx.pid;
 error_log {{.Dir}}/error.log warn;
 {{if .Root}}user root;{{end}}
-events { worker_connections 1024; }
+events { worker_connections 4096; }
 http {
     access_log {{.Dir}}/access.log;
     client_body_temp_path {{.Dir}}/body;
@@ -419,6 +420,12 @@ type gqlResponse struct {
 		Message    string         `json:"message"`
 		Extensions map[string]any `json:"extensions"`
 	} `json:"errors"`
+	Extensions struct {
+		// Consistency.LSN is a mutation's log position, for Inkwell-Min-LSN.
+		Consistency struct {
+			LSN string `json:"lsn"`
+		} `json:"consistency"`
+	} `json:"extensions"`
 }
 
 func (r gqlResponse) code() string {
@@ -432,6 +439,12 @@ func (r gqlResponse) code() string {
 // call sends one operation: a GET for a query (which a proxy may retry), a POST for a
 // mutation. It returns the HTTP status (0 on a transport error) and the decoded answer.
 func call(c *http.Client, base, token, query string, vars map[string]any, mutation bool) (int, gqlResponse, error) {
+	return callAfter(c, base, token, "", query, vars, mutation)
+}
+
+// callAfter is call with Inkwell-Min-LSN set to minLSN (none when empty): the reads must
+// see the database at least as of that log position.
+func callAfter(c *http.Client, base, token, minLSN, query string, vars map[string]any, mutation bool) (int, gqlResponse, error) {
 	var req *http.Request
 	var err error
 	if mutation {
@@ -454,6 +467,9 @@ func call(c *http.Client, base, token, query string, vars map[string]any, mutati
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if minLSN != "" {
+		req.Header.Set("Inkwell-Min-LSN", minLSN)
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, gqlResponse{}, err
@@ -470,11 +486,15 @@ func call(c *http.Client, base, token, query string, vars map[string]any, mutati
 	return resp.StatusCode, out, nil
 }
 
+// users numbers the users signUp makes, so that sign-ups at once get distinct names.
+var users atomic.Int64
+
 // signUp makes a user and returns its access token, and an article of it to comment on.
+// It may be called from several goroutines.
 func signUp(t *testing.T, base string) (token, slug string) {
 	t.Helper()
 	c := &http.Client{Timeout: 10 * time.Second}
-	name := fmt.Sprintf("ops%d", time.Now().UnixNano()%1e9)
+	name := fmt.Sprintf("ops%d_%d", time.Now().UnixNano()%1e9, users.Add(1))
 	status, resp, err := call(c, base, "", `mutation($in: SignUpInput!) { signUp(input: $in) { accessToken } }`,
 		map[string]any{"in": map[string]any{"username": name, "email": name + "@example.com", "password": "ops-test-password"}}, true)
 	if err != nil || status != http.StatusOK || len(resp.Errors) > 0 {
