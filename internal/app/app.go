@@ -180,7 +180,10 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 			if !own.Echo(s) {
 				onChange(s)
 			}
-		}, OnListening: entities.SetListening})
+		}, OnListening: entities.SetListening,
+		// Position marks go through the pool every query uses, rather than a connection
+		// of their own.
+		Marks: db})
 	sockets.listen = hub.Start
 	o.metrics.WatchSubscriptions(hub.Count)
 	o.metrics.WatchEvents(hub.Replayed)
@@ -251,6 +254,9 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 		},
 		Draining:    draining.Load,
 		Consistency: router,
+		Horizon:     hub,
+		Caches:      entities,
+		HorizonWait: cfg.ReplicaWait,
 	})
 	router.Start()
 	return &App{

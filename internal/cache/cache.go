@@ -124,8 +124,9 @@ func GetSlug(ctx context.Context, c *Cache, slug string) (int, bool) {
 
 func get[V any](ctx context.Context, c *Cache, k key) (V, bool) {
 	var zero V
-	readsFrom(ctx).note(k)
-	if c == nil || !c.on.Load() {
+	r := readsFrom(ctx)
+	r.note(k)
+	if c == nil || !c.on.Load() || r.bypassed() {
 		return zero, false
 	}
 	e, ok := c.c.GetIfPresent(k)

@@ -73,6 +73,8 @@ type Reads struct {
 	slots   []uint16
 	kinds   uint32 // bit per kind read
 	spoiled bool
+
+	bypass atomic.Bool // the cache must not answer this request (Bypass)
 }
 
 type readsKey struct{}
@@ -88,6 +90,24 @@ func (c *Cache) Record(ctx context.Context) (context.Context, *Reads) {
 	r := &Reads{c: c, start: c.seq.Load(), slots: make([]uint16, 0, 64)}
 	return context.WithValue(ctx, readsKey{}, r), r
 }
+
+// Bypass returns ctx for a request the cache must not answer: every Get misses, as if
+// the cache were empty, while what the request loads may still fill it. For a request
+// that must see changes the cache may not have heard of yet.
+func (c *Cache) Bypass(ctx context.Context) context.Context {
+	r := readsFrom(ctx)
+	if r == nil {
+		r = &Reads{c: c, start: c.seq.Load()}
+		ctx = context.WithValue(ctx, readsKey{}, r)
+	}
+	r.bypass.Store(true)
+	return ctx
+}
+
+// Bypassed reports whether the request in ctx must not be answered from the caches.
+func Bypassed(ctx context.Context) bool { return readsFrom(ctx).bypassed() }
+
+func (r *Reads) bypassed() bool { return r != nil && r.bypass.Load() }
 
 // ReadsOf returns the Reads recording the request in ctx, or nil.
 func ReadsOf(ctx context.Context) *Reads { return readsFrom(ctx) }

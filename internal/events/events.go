@@ -66,10 +66,12 @@ type Event struct {
 	// ID is the event's id in the event log, set on an event received from the hub;
 	// Encode leaves it out, the publishing statement puts it in. Ids grow in the order
 	// events are written, not quite the order they commit.
-	ID        int64 `json:"i,omitempty"`
-	Kind      Kind  `json:"k"`
-	ArticleID int   `json:"a,omitempty"`
-	CommentID int   `json:"c,omitempty"`
+	ID   int64 `json:"i,omitempty"`
+	Kind Kind  `json:"k"`
+	// Pos is a mark's log position (KindMark).
+	Pos       uint64 `json:"p,omitempty"`
+	ArticleID int    `json:"a,omitempty"`
+	CommentID int    `json:"c,omitempty"`
 	// AuthorID is the author of a new article.
 	AuthorID int `json:"u,omitempty"`
 	// FavoritesCount is the article's count right after a favorite or unfavorite.

@@ -71,6 +71,9 @@ type Config struct {
 	// connection is lost. The events published meanwhile are replayed, those of them
 	// still in the log (Retention); a cache may still prefer to start over.
 	OnListening func(bool)
+	// Marks sends the position marks of WaitHeard: a pool on the primary that is in use
+	// anyway. Nil sends them on the hub's own connection to DSN, opened for each.
+	Marks Execer
 }
 
 // Hub is one server instance's end of the event stream: one listening connection and
@@ -97,6 +100,7 @@ type Hub struct {
 	// seen and replayed are the run goroutine's; replayed is read atomically.
 	seen     seen
 	replayed atomic.Uint64
+	heard    heard
 
 	mu     sync.Mutex
 	topics map[Topic]map[*Subscription]struct{}
@@ -123,7 +127,7 @@ func New(cfg Config) *Hub {
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Hub{
+	h := &Hub{
 		cfg:    cfg,
 		log:    log,
 		ready:  make(chan struct{}),
@@ -132,6 +136,8 @@ func New(cfg Config) *Hub {
 		ctx:    ctx,
 		cancel: cancel,
 	}
+	h.heard.init()
+	return h
 }
 
 // Start opens the listening connection, once, and waits until it listens or ctx ends.
@@ -278,6 +284,10 @@ func (h *Hub) deliver(payload string) {
 	var e Event
 	if err := json.Unmarshal([]byte(payload), &e); err != nil {
 		h.log.Warn("events: undecodable payload", "err", err, "bytes", len(payload))
+		return
+	}
+	if e.Kind == KindMark {
+		h.heard.raise(e.Pos)
 		return
 	}
 	// An event without an id comes from an instance that does not log events yet.

@@ -35,7 +35,8 @@ import (
 // instances and nginx, and can be run alone (-run 'TestCluster/failover').
 func TestCluster(t *testing.T) {
 	c := startCluster(t)
-	t.Run("read your writes under replica lag", func(t *testing.T) { testReadYourWrites(t, c) })
+	t.Run("read your writes under replica lag, caches off", func(t *testing.T) { testReadYourWrites(t, c, false) })
+	t.Run("read your writes under replica lag, caches on", func(t *testing.T) { testReadYourWrites(t, c, true) })
 	t.Run("500 clients through the pooler", func(t *testing.T) { testPooler(t, c) })
 	t.Run("throughput of one instance and of two with a replica", func(t *testing.T) { testThroughput(t, c) })
 	t.Run("replica loss under load", func(t *testing.T) { testReplicaLoss(t, c) })
@@ -222,10 +223,11 @@ const (
 // older version than the client has written; anonymous reads meanwhile go to the
 // replica.
 //
-// The caches are off here: an instance that has not yet heard another's change event can
-// answer from its caches a read that names the change's position (deploy/scale.md, "Not
-// done yet"); this test is about the routing by log position.
-func testReadYourWrites(t *testing.T, c *pgcluster.Cluster) {
+// With the caches off it tests the routing by log position alone. With them on, it also
+// tests that an instance whose caches have not yet heard the other's change event does
+// not answer from them a read that names the change's position (internal/server's
+// awaitHorizon).
+func testReadYourWrites(t *testing.T, c *pgcluster.Cluster, caches bool) {
 	const (
 		writers = 16
 		checks  = 640 // per writer: 10,240 in all
@@ -235,7 +237,11 @@ func testReadYourWrites(t *testing.T, c *pgcluster.Cluster) {
 	)
 	// The lag stays inside INKWELL_REPLICA_MAX_LAG, so the replica stays in the rotation
 	// while it is behind: the case where only the log position keeps a read off it.
-	insts, px := startPair(t, c, "INKWELL_REPLICA_MAX_LAG=60s", noCaches)
+	env := []string{"INKWELL_REPLICA_MAX_LAG=60s"}
+	if !caches {
+		env = append(env, noCaches)
+	}
+	insts, px := startPair(t, c, env...)
 	replica := openDB(t, c.ReplicaURL())
 
 	type writer struct{ token, slug string }

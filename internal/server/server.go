@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"inkwell/internal/buildinfo"
+	"inkwell/internal/cache"
 	"inkwell/internal/dbroute"
 	"inkwell/internal/playground"
 	"inkwell/internal/respcache"
@@ -221,6 +222,12 @@ type Deps struct {
 	// Consistency, when set, lets queries read from replicas (by Inkwell-Min-LSN and the
 	// token) and gives every mutation's answer extensions.consistency.lsn.
 	Consistency *dbroute.Router
+	// Horizon, with Caches, holds a query that names a log position until Caches have
+	// heard of every change up to it, for up to HorizonWait, and past that answers it
+	// without them (and without Responses).
+	Horizon     Horizon
+	Caches      *cache.Cache
+	HorizonWait time.Duration
 }
 
 // New returns the handler for every route:
@@ -254,6 +261,10 @@ func New(cfg Config, deps Deps) http.Handler {
 	var api http.Handler = gql
 	if deps.PerRequest != nil {
 		api = unlessUpgrade(perRequest(deps.PerRequest, api), api)
+	}
+	if deps.Horizon != nil && deps.Caches != nil {
+		// After recordReads, whose record it marks when the caches are bypassed.
+		api = unlessUpgrade(awaitHorizon(deps.Horizon, deps.Caches, deps.HorizonWait, api), api)
 	}
 	if deps.Responses != nil {
 		// Before the request's loaders exist, so that every value they hold was read

@@ -19,6 +19,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"inkwell/internal/apperr"
+	"inkwell/internal/cache"
 	"inkwell/internal/respcache"
 )
 
@@ -149,6 +150,10 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 	kept *respcache.Cache, raw []byte, costAlways bool,
 ) {
 	ctx := r.Context()
+	if cache.Bypassed(ctx) {
+		// The caches may not have heard of the changes this request must see.
+		kept = nil
+	}
 	receipt := costAlways
 	if costRequested(r) {
 		// A kept answer ran nothing: whoever asks for the receipt wants the operation's

@@ -49,18 +49,18 @@ func databaseUnavailable(ctx context.Context, err error) bool {
 		return true
 	}
 	if pe, ok := errors.AsType[*pq.Error](err); ok {
-		switch {
-		case pe.Code == "57P01", // admin_shutdown
-			pe.Code == "57P02", // crash_shutdown
-			pe.Code == "57P03", // cannot_connect_now: starting up or shutting down
-			pe.Code == "53300", // too_many_connections
+		switch pe.Code {
+		case "57P01", // admin_shutdown
+			"57P02", // crash_shutdown
+			"57P03", // cannot_connect_now: starting up or shutting down
+			"53300", // too_many_connections
 			// read_only_sql_transaction: a write reached a node that is a standby now,
 			// during a failover (the old primary demoted, or a multi-host URL that
 			// connected before the promotion). Nothing was written; another try finds
 			// the new primary.
-			pe.Code == "25006":
+			"25006":
 			return true
-		case pe.Code == "57014": // query_canceled
+		case "57014": // query_canceled
 			// Canceled because the request's deadline passed, not by statement_timeout,
 			// which says the statement itself is too slow.
 			return ctx.Err() != nil || !strings.Contains(pe.Message, "statement timeout")
