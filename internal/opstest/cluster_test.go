@@ -801,8 +801,11 @@ func testFailoverUnderLoad(t *testing.T, c *pgcluster.Cluster) {
 	const resumeBound = 30 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	_, px := startPair(t, c, noCaches)
+	insts, px := startPair(t, c, noCaches)
 	token, slug := signUp(t, px.base())
+	// A commentAdded subscription on each instance, whose hub's listening connection the
+	// failover breaks: every acknowledged comment must reach both, once.
+	watchers := subscribeBoth(t, insts, px, token, slug)
 	old, err := c.WaitPrimary(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -816,10 +819,6 @@ func testFailoverUnderLoad(t *testing.T, c *pgcluster.Cluster) {
 		t.Fatal(err)
 	}
 	killed := time.Since(began)
-
-	// Subscriptions across the failover belong here, checked against the same
-	// acknowledged writes, once events committed while the listener reconnects are
-	// replayed (deploy/scale.md, "Not done yet").
 
 	out := <-results
 	f := summarise(out)
@@ -862,6 +861,63 @@ func testFailoverUnderLoad(t *testing.T, c *pgcluster.Cluster) {
 	}
 	if f.Acked == 0 || f.Reads-f.ReadsFailed == 0 {
 		t.Errorf("the load did nothing: %s", f)
+	}
+
+	var comments []string
+	for _, o := range out {
+		if o.table == "comments.body" && o.acked != "" {
+			comments = append(comments, o.acked)
+		}
+	}
+	for n, w := range watchers {
+		missing, twice, ended := w.awaitAll(comments, time.Minute)
+		t.Logf("subscription on instance %d: %d of %d acknowledged comments received, %d twice", n, len(comments)-len(missing), len(comments), len(twice))
+		if ended != nil {
+			t.Errorf("subscription on instance %d ended or failed: %v", n, ended)
+		}
+		if len(missing) > 0 {
+			t.Errorf("subscription on instance %d missed %d of %d acknowledged comments, e.g. %q", n, len(missing), len(comments), missing[0])
+		}
+		if len(twice) > 0 {
+			t.Errorf("subscription on instance %d received %d comments more than once, e.g. %q", n, len(twice), twice[0])
+		}
+	}
+	if len(comments) == 0 {
+		t.Error("no comment was acknowledged")
+	}
+}
+
+// subscribeBoth subscribes to slug's comments on each instance directly, and returns once
+// both subscriptions hear a comment: a subscription is in place a moment after it is
+// sent, so comments are added until one arrives on both.
+func subscribeBoth(t *testing.T, insts []*clusterInstance, px *proxy, token, slug string) []*commentWatcher {
+	t.Helper()
+	var watchers []*commentWatcher
+	for _, i := range insts {
+		watchers = append(watchers, watchComments(t, i.base(), slug))
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for n := 0; ; n++ {
+		body := fmt.Sprintf("subscribed? %d", n)
+		status, resp, err := call(client, px.base(), token, addComment,
+			map[string]any{"in": map[string]any{"articleSlug": slug, "body": body}}, true)
+		if err != nil || status != http.StatusOK || resp.code() != "" {
+			t.Fatalf("add a comment: %v", requestError("addComment", status, resp.code(), err))
+		}
+		time.Sleep(300 * time.Millisecond)
+		heard := 0
+		for _, w := range watchers {
+			if w.has(body) > 0 {
+				heard++
+			}
+		}
+		if heard == len(watchers) {
+			return watchers
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the subscriptions heard no comment in 30s")
+		}
 	}
 }
 
