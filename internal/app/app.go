@@ -140,13 +140,14 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	// the others' through the hub.
 	sockets := newSocketSessions()
 	onChange := func(s change.Set) {
-		entities.Apply(s)
-		sockets.Apply(s)
 		// Replicas serve reads again once they have replayed past this change, so that
-		// no cache is refilled with what it just forgot.
+		// no cache is refilled with what it just forgot. Counted before the eviction
+		// (Router.MarkChanged).
 		if entities != nil || responses != nil {
 			router.MarkChanged()
 		}
+		entities.Apply(s)
+		sockets.Apply(s)
 	}
 	own := change.NewOwn()
 	store, storeRoutes, err := newStore(cfg)

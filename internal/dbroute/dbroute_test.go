@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -205,6 +207,51 @@ func TestCacheChangesHoldBackReplicas(t *testing.T) {
 		}
 		return on
 	})
+}
+
+// Changes that never pause do not keep reads off the replica: a read needs the replica
+// to have replayed the changes applied before it began, not the ones that keep coming.
+// And it gets that: every replica read sees every row whose change was marked before it.
+func TestContinuousChangesLeaveReplicasInUse(t *testing.T) {
+	s := newSetup(t, 10*time.Second, 20*time.Millisecond)
+	ctx := dbroute.AllowReplica(context.Background(), 0)
+	var marked atomic.Int64 // rows written and their change marked
+	stop := make(chan struct{})
+	var writer sync.WaitGroup
+	writer.Go(func() {
+		for n := 1; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := s.primary.Exec("INSERT INTO probe VALUES ($1)", n); err != nil {
+				t.Error(err)
+				return
+			}
+			s.router.MarkChanged() // as a change event arrives after its commit
+			marked.Store(int64(n))
+			time.Sleep(time.Millisecond)
+		}
+	})
+	onReplica := 0
+	const reads = 40
+	for range reads {
+		before := marked.Load()
+		on, rows := s.read(t, ctx)
+		if on {
+			onReplica++
+			if int64(rows) < before {
+				t.Errorf("a replica read saw %d rows, but %d were written and marked before it began", rows, before)
+			}
+		}
+	}
+	close(stop)
+	writer.Wait()
+	t.Logf("%d of %d reads ran on the replica while changes were marked every millisecond or so", onReplica, reads)
+	if onReplica == 0 {
+		t.Error("no read ran on the replica while changes kept coming")
+	}
 }
 
 func TestLaggingReplicaLeavesTheRotation(t *testing.T) {

@@ -136,9 +136,11 @@ func (r *Router) PrimaryLSN(ctx context.Context) (LSN, error) {
 	return l, err
 }
 
-// MarkChanged says a change has just been applied to the caches: until a primary
+// MarkChanged says a change is about to be applied to the caches: until a primary
 // position sampled after it is known, and a replica has replayed that far, reads that
-// could refill the caches go to the primary.
+// begin after it and could refill the caches go to the primary. Call it before the
+// change evicts anything, so that a read whose loads the eviction does not refuse
+// counts the change.
 func (r *Router) MarkChanged() {
 	if !r.HasReplicas() {
 		return
@@ -174,13 +176,25 @@ func (r *Router) Replicas() []ReplicaState {
 // pick returns a replica that has replayed at least min and past the caches' watermark,
 // waiting up to Config.Wait for one; nil means the primary.
 func (r *Router) pick(ctx context.Context, min LSN) *replica {
-	var deadline time.Time
+	// The changes the caches had applied when this read began: a replica must have
+	// replayed past a position sampled after them. Later ones need not hold the read
+	// back: what it loads is refused by the caches (their epochs) if a later change
+	// evicted it. Under writes that never pause, requiring every change to be covered
+	// would send every read to the primary.
+	began := r.changed.Load()
+	var (
+		deadline time.Time
+		covering LSN // the first watermark seen that covers began
+	)
 	for {
 		r.mu.Lock()
-		need, known := min, r.covered == r.changed.Load()
-		if r.watermark > need {
-			need = r.watermark
+		known := r.covered >= began
+		if known && covering == 0 {
+			// Kept: later watermarks cover later changes too, and chasing them would
+			// never let a replica catch up while writes go on.
+			covering = r.watermark
 		}
+		need := max(min, covering)
 		round := r.round
 		r.mu.Unlock()
 		anyUp := false
