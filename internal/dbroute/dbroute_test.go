@@ -3,6 +3,9 @@ package dbroute_test
 import (
 	"context"
 	"database/sql"
+	"io"
+	"net"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -62,6 +65,7 @@ func open(t *testing.T, u string) *sql.DB {
 // setup is a database with a table on the primary and its replica, both reachable
 // through a routing driver.
 type setup struct {
+	url              string // the primary's
 	primary, replica *sql.DB
 	router           *dbroute.Router
 	drv              *dbroute.Driver
@@ -72,7 +76,7 @@ func newSetup(t *testing.T, maxLag, poll time.Duration) *setup {
 	t.Helper()
 	onReplica, rep := pgtest.Replica(t)
 	dbURL := pgtest.New(t)
-	s := &setup{primary: open(t, dbURL), rep: rep}
+	s := &setup{url: dbURL, primary: open(t, dbURL), rep: rep}
 	if _, err := s.primary.Exec("CREATE TABLE probe (n int PRIMARY KEY)"); err != nil {
 		t.Fatal(err)
 	}
@@ -252,6 +256,92 @@ func TestContinuousChangesLeaveReplicasInUse(t *testing.T) {
 	if onReplica == 0 {
 		t.Error("no read ran on the replica while changes kept coming")
 	}
+}
+
+// While the primary cannot be reached (a failover), a replica's lag is not counted up:
+// the replica stays in the rotation and serves the reads it may, rather than leaving it
+// once MaxLag has passed and failing them with the primary.
+func TestUnreachablePrimaryKeepsReplicasInRotation(t *testing.T) {
+	s := newSetup(t, 10*time.Second, 20*time.Millisecond)
+	px := newCutProxy(t, s.url)
+	const maxLag = 2 * time.Second
+	router := dbroute.New(dbroute.Config{Primary: open(t, px.url), MaxLag: maxLag, Poll: 20 * time.Millisecond,
+		Wait: 100 * time.Millisecond, Replicas: []dbroute.Replica{{Name: "replica", DB: s.replica}}})
+	router.Start()
+	t.Cleanup(router.Close)
+	eventually(t, 10*time.Second, "the replica joins the rotation", func() bool {
+		router.MarkChanged()
+		return router.Replicas()[0].Up
+	})
+	// The replica misses the primary's last write, as an asynchronous one may when the
+	// primary dies.
+	s.pauseReplay(t, true)
+	t.Cleanup(func() { s.pauseReplay(t, false) })
+	s.write(t, 1)
+	eventually(t, 10*time.Second, "the router sees the replica behind", func() bool {
+		router.MarkChanged()
+		return router.Replicas()[0].Lag > 0
+	})
+	px.cut()
+	time.Sleep(3 * maxLag)
+	if st := router.Replicas()[0]; !st.Up {
+		t.Errorf("the replica left the rotation (lag %v) while the primary was unreachable", st.Lag)
+	}
+}
+
+// cutProxy forwards TCP connections to a database until cut, which closes them all and
+// refuses new ones: the database as unreachable as a dead host.
+type cutProxy struct {
+	url string // the database's URL through the proxy
+	ln  net.Listener
+
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newCutProxy(t *testing.T, dbURL string) *cutProxy {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := u.Host
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = ln.Addr().String()
+	p := &cutProxy{url: u.String(), ln: ln}
+	t.Cleanup(p.cut)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
+			go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) cut() {
+	_ = p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
 }
 
 func TestLaggingReplicaLeavesTheRotation(t *testing.T) {

@@ -302,6 +302,13 @@ func (r *Router) poll(ctx context.Context) {
 	}
 	samples := r.samples
 	r.mu.Unlock()
+	// While the primary cannot be sampled it is not known to write anything the replicas
+	// lack, so lag is measured up to its last sample, not to now. Otherwise a failover
+	// would push every replica out of the rotation as MaxLag passed, and the reads they
+	// could serve would fail with the primary.
+	if err != nil && len(samples) > 0 {
+		now = samples[len(samples)-1].at
+	}
 
 	var wg sync.WaitGroup
 	for _, rep := range r.replicas {
