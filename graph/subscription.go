@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -13,6 +14,7 @@ import (
 	"inkwell/graph/model"
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
+	"inkwell/internal/dberr"
 	"inkwell/internal/events"
 	"inkwell/internal/globalid"
 	"inkwell/internal/loader"
@@ -240,7 +242,7 @@ func stream[T any](ctx context.Context, r *Resolver, sub *events.Subscription, l
 			if e.Kind == events.KindArticleDeleted {
 				return
 			}
-			v, err := load(r.eventLoaders(ctx, e), e)
+			v, err := loadEvent(ctx, r, e, load)
 			if apperr.CodeOf(err) == apperr.CodeNotFound || ent.IsNotFound(err) {
 				continue
 			}
@@ -259,6 +261,42 @@ func stream[T any](ctx context.Context, r *Resolver, sub *events.Subscription, l
 		}
 	}()
 	return out
+}
+
+// Loading an event's rows while the database fails over: attempts go on, closer together
+// than events arrive once writes resume, for as long as a failover takes. Ending the
+// subscription instead would lose every event after it.
+const (
+	eventLoadPatience = time.Minute
+	eventRetryMax     = 500 * time.Millisecond
+)
+
+// loadEvent loads e's rows with load, again while the database is unavailable (the
+// events keep their place in the subscription's buffer meanwhile). The first attempt
+// shares its loaders with the event's other subscribers; later ones, after an error
+// that those loaders keep, use loaders of their own.
+func loadEvent[T any](ctx context.Context, r *Resolver, e events.Event, load func(context.Context, events.Event) (*T, error)) (*T, error) {
+	giveUp := time.Now().Add(eventLoadPatience)
+	wait := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		loaders := r.Loaders
+		if attempt == 0 {
+			loaders = func(ctx context.Context) context.Context { return r.eventLoaders(ctx, e) }
+		}
+		// No deadline of its own: the value keeps the context for its nested fields,
+		// resolved after this returns.
+		v, err := load(loaders(ctx), e)
+		retry := dberr.Unavailable(err) || errors.Is(err, context.DeadlineExceeded)
+		if err == nil || ctx.Err() != nil || !retry || time.Now().After(giveUp) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, eventRetryMax)
+	}
 }
 
 // endSubscription reports why a subscription ended early, through the server's error

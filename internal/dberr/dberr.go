@@ -36,3 +36,22 @@ func ConnectionLost(err error) bool {
 	}
 	return false
 }
+
+// Unavailable reports whether err says the server cannot answer now but may soon: the
+// connection was lost (ConnectionLost), the server is shutting down, crashed or is
+// starting up, or has no connection slot left. Another try, a moment later, may work.
+func Unavailable(err error) bool {
+	if ConnectionLost(err) {
+		return true
+	}
+	if pe, ok := errors.AsType[*pq.Error](err); ok {
+		switch pe.Code {
+		case "57P01", // admin_shutdown
+			"57P02", // crash_shutdown
+			"57P03", // cannot_connect_now: starting up or shutting down
+			"53300": // too_many_connections
+			return true
+		}
+	}
+	return false
+}

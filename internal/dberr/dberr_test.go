@@ -42,3 +42,22 @@ func TestConnectionLost(t *testing.T) {
 		})
 	}
 }
+
+func TestUnavailable(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{driver.ErrBadConn, true},
+		{&pq.Error{Code: "57P01"}, true},
+		{&pq.Error{Code: "57P03"}, true},
+		{&pq.Error{Code: "53300"}, true},
+		{&pq.Error{Code: "57014"}, false}, // query_canceled: the statement's own doing
+		{&pq.Error{Code: "23505"}, false},
+		{errors.New("boom"), false},
+	} {
+		if got := dberr.Unavailable(tt.err); got != tt.want {
+			t.Errorf("Unavailable(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}

@@ -39,8 +39,9 @@ const maxPayload = 4000
 
 // Retention is how long the event log keeps an event (Prune). A hub replays from the last
 // moment it knew its connection alive, less replayMargin; its connection is checked every
-// 30 s (Config.Ping) and re-established within about 30 s (Config.MaxReconnect), and a
-// failover takes 10 to 30 s (deploy/scale.md), so an instance back within a minute or
+// 30 s (Config.Ping) and re-established within about 2 s of the database's return
+// (Config.MaxReconnect), and a failover takes 10 to 30 s (deploy/scale.md), so an
+// instance back within a minute or
 // two needs about two minutes of log. Ten minutes leaves room for a longer outage (a
 // database down that long has committed few events meanwhile) at a small cost: rows are
 // about a hundred bytes, some tens of thousands at a few hundred writes a second.

@@ -21,7 +21,9 @@ import (
 const (
 	defaultBuffer       = 64
 	defaultMinReconnect = 500 * time.Millisecond
-	defaultMaxReconnect = 30 * time.Second
+	// Short: after a failover the listening connection is back at most this long after
+	// the new primary is, and subscribers wait no longer for what was published since.
+	defaultMaxReconnect = 2 * time.Second
 	defaultPing         = 30 * time.Second
 	// startWait bounds how long Subscribe waits for the first LISTEN: a subscription
 	// should fail rather than hang while the database is unreachable.
@@ -56,7 +58,7 @@ type Config struct {
 	Buffer int
 	// MinReconnect and MaxReconnect bound the wait between attempts to re-establish a
 	// lost listening connection, doubling from the first to the second (defaults 500ms
-	// and 30s).
+	// and 2s).
 	MinReconnect, MaxReconnect time.Duration
 	// Ping is how often the listening connection is checked, so a dead one is noticed
 	// and replaced even when no event arrives (default 30s).
@@ -297,7 +299,7 @@ func (h *Hub) deliver(payload string) {
 		}
 		h.seen.mark(e.ID)
 	}
-	h.deliverEvent(e)
+	h.deliverEvent(e, false)
 }
 
 // replay delivers the logged events of the time the listening connection was down that
@@ -348,7 +350,7 @@ func (h *Hub) readLog(from time.Time) (int, error) {
 		}
 		e.ID = id
 		h.seen.mark(id)
-		h.deliverEvent(e)
+		h.deliverEvent(e, true)
 		h.replayed.Add(1)
 		n++
 	}
@@ -362,7 +364,16 @@ func (h *Hub) readLog(from time.Time) (int, error) {
 // reconnecting, rather than as they were published.
 func (h *Hub) Replayed() uint64 { return h.replayed.Load() }
 
-func (h *Hub) deliverEvent(e Event) {
+// replaySend is how long a replayed event waits for room in a subscriber's buffer. A
+// replay hands over, at once, what was published during the outage (a failover: seconds
+// of writes), more than a buffer holds; subscribers take it at their pace, and only one
+// that takes nothing for this long is dropped as slow.
+const replaySend = 2 * time.Second
+
+// deliverEvent hands e to its subscribers. A live event is dropped for a subscriber whose
+// buffer is full, ending it as slow; a replayed one (patient) waits for room, up to
+// replaySend, holding up the events behind it.
+func (h *Hub) deliverEvent(e Event, patient bool) {
 	// What the write changed first, so that subscribers load past it; a write's event for
 	// subscribers carries its change set in the same payload.
 	if e.Changed != nil && h.cfg.OnChange != nil {
@@ -378,12 +389,29 @@ func (h *Hub) deliverEvent(e Event) {
 		for s := range h.topics[t] {
 			select {
 			case s.ch <- e:
+				continue
 			default:
-				// Blocking here would hold up every other subscriber and the
-				// listening connection behind one slow client.
-				h.endLocked(s, ErrSlowConsumer)
 			}
+			// Blocking here would hold up every other subscriber and the listening
+			// connection behind one slow client, except for a replay, which the
+			// subscribers are behind anyway. The hub's lock stays held: ending s (which
+			// closes s.ch) needs it, so the send cannot meet a closed channel.
+			if patient && sendWithin(s.ch, e, replaySend) {
+				continue
+			}
+			h.endLocked(s, ErrSlowConsumer)
 		}
+	}
+}
+
+func sendWithin(ch chan<- Event, e Event, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case ch <- e:
+		return true
+	case <-t.C:
+		return false
 	}
 }
 

@@ -732,3 +732,54 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("Prune deleted %d, left %v; want 2 deleted and comment 3 left", n, got)
 	}
 }
+
+// A replay hands a subscriber more events than its buffer holds: they wait for room
+// rather than end the subscription as slow, however the subscriber paces its reads.
+func TestReplayWaitsForRoom(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	listening, onListening := listenings()
+	const buffer, gap = 4, 30
+	h := f.hub(t, events.Config{Buffer: buffer, OnListening: onListening})
+	s := subscribe(t, context.Background(), h, events.CommentsOn(1))
+	ctx := context.Background()
+	conn, err := f.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var name string
+	if err := conn.QueryRowContext(ctx, `SELECT current_database()`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(f.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/postgres"
+	admin, err := sql.Open("postgres", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	allow := func(on bool) {
+		t.Helper()
+		if _, err := admin.ExecContext(ctx, fmt.Sprintf(`ALTER DATABASE %q ALLOW_CONNECTIONS %t`, name, on)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allow(false)
+	defer allow(true)
+	killListener(t, conn, listening)
+	for i := 1; i <= gap; i++ {
+		publishOn(t, conn, events.CommentAdded(1, i))
+	}
+	allow(true)
+	for i := 1; i <= gap; i++ {
+		if got := next(t, s); got.CommentID != i {
+			t.Fatalf("event %d after the reconnection is comment %d", i, got.CommentID)
+		}
+		time.Sleep(20 * time.Millisecond) // a subscriber loading each event's rows
+	}
+	nothing(t, s)
+}

@@ -71,25 +71,32 @@ func watchComments(t *testing.T, base, slug string) *commentWatcher {
 			}
 			var m struct {
 				Type    string
-				Payload struct {
-					Data struct {
-						CommentAdded *struct{ Body string }
-					}
-					Errors json.RawMessage
-				}
+				Payload json.RawMessage // an object for next, a list of errors for error
 			}
 			if err := json.Unmarshal(b, &m); err != nil {
 				w.end(fmt.Errorf("undecodable message %s", b))
 				continue
 			}
+			var next struct {
+				Data struct {
+					CommentAdded *struct{ Body string }
+				}
+				Errors json.RawMessage
+			}
+			if m.Type == "next" {
+				if err := json.Unmarshal(m.Payload, &next); err != nil {
+					w.end(fmt.Errorf("undecodable next %s", b))
+					continue
+				}
+			}
 			switch m.Type {
 			case "ping":
 				_ = send(ctx, map[string]any{"type": "pong"})
 			case "next":
-				if len(m.Payload.Errors) > 0 {
-					w.end(fmt.Errorf("errors: %s", m.Payload.Errors))
+				if len(next.Errors) > 0 {
+					w.end(fmt.Errorf("errors: %s", next.Errors))
 				}
-				if c := m.Payload.Data.CommentAdded; c != nil {
+				if c := next.Data.CommentAdded; c != nil {
 					w.mu.Lock()
 					w.bodies[c.Body]++
 					w.mu.Unlock()

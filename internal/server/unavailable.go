@@ -45,20 +45,15 @@ func DatabaseUnavailable(ctx context.Context, err error) *apperr.Error {
 // refused, reset or closed connections, a server shutting down or starting up, too many
 // connections, and a deadline that ran out while waiting for a connection or a statement.
 func databaseUnavailable(ctx context.Context, err error) bool {
-	if dberr.ConnectionLost(err) {
+	if dberr.Unavailable(err) {
 		return true
 	}
 	if pe, ok := errors.AsType[*pq.Error](err); ok {
 		switch pe.Code {
-		case "57P01", // admin_shutdown
-			"57P02", // crash_shutdown
-			"57P03", // cannot_connect_now: starting up or shutting down
-			"53300", // too_many_connections
-			// read_only_sql_transaction: a write reached a node that is a standby now,
-			// during a failover (the old primary demoted, or a multi-host URL that
-			// connected before the promotion). Nothing was written; another try finds
-			// the new primary.
-			"25006":
+		// read_only_sql_transaction: a write reached a node that is a standby now,
+		// during a failover (the old primary demoted, or a multi-host URL that connected
+		// before the promotion). Nothing was written; another try finds the new primary.
+		case "25006":
 			return true
 		case "57014": // query_canceled
 			// Canceled because the request's deadline passed, not by statement_timeout,
