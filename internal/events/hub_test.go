@@ -527,25 +527,8 @@ func TestReplayAfterLostConnection(t *testing.T) {
 	if err := conn.QueryRowContext(ctx, `SELECT current_database()`).Scan(&name); err != nil {
 		t.Fatal(err)
 	}
-	// A database's connections are switched from another one.
-	u, err := url.Parse(f.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/postgres"
-	admin, err := sql.Open("postgres", u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	allow := func(on bool) {
-		t.Helper()
-		if _, err := admin.ExecContext(ctx, fmt.Sprintf(`ALTER DATABASE %q ALLOW_CONNECTIONS %t`, name, on)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	allow := allowConnections(t, f, name)
 	allow(false)
-	defer allow(true)
 	killListener(t, conn, listening)
 
 	if err := straddling.Commit(); err != nil {
@@ -752,24 +735,8 @@ func TestReplayWaitsForRoom(t *testing.T) {
 	if err := conn.QueryRowContext(ctx, `SELECT current_database()`).Scan(&name); err != nil {
 		t.Fatal(err)
 	}
-	u, err := url.Parse(f.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/postgres"
-	admin, err := sql.Open("postgres", u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	allow := func(on bool) {
-		t.Helper()
-		if _, err := admin.ExecContext(ctx, fmt.Sprintf(`ALTER DATABASE %q ALLOW_CONNECTIONS %t`, name, on)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	allow := allowConnections(t, f, name)
 	allow(false)
-	defer allow(true)
 	killListener(t, conn, listening)
 	for i := 1; i <= gap; i++ {
 		publishOn(t, conn, events.CommentAdded(1, i))
@@ -782,4 +749,30 @@ func TestReplayWaitsForRoom(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // a subscriber loading each event's rows
 	}
 	nothing(t, s)
+}
+
+// allowConnections returns a function that allows or refuses new connections to f's
+// database, switched from another database, and allows them again when t ends.
+func allowConnections(t *testing.T, f fixture, name string) func(bool) {
+	t.Helper()
+	u, err := url.Parse(f.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/postgres"
+	admin, err := sql.Open("postgres", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := func(on bool) {
+		t.Helper()
+		if _, err := admin.ExecContext(context.Background(), fmt.Sprintf(`ALTER DATABASE %q ALLOW_CONNECTIONS %t`, name, on)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		allow(true)
+		admin.Close()
+	})
+	return allow
 }

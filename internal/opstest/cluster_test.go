@@ -75,18 +75,7 @@ func startCluster(t *testing.T) *pgcluster.Cluster {
 
 // dumpClusterLogs logs the end of each process log of the cluster, for a failed run.
 func dumpClusterLogs(t *testing.T, dir string) {
-	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
-	for _, l := range logs {
-		b, err := os.ReadFile(l)
-		if err != nil {
-			continue
-		}
-		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-		if len(lines) > 30 {
-			lines = lines[len(lines)-30:]
-		}
-		t.Logf("--- %s (end)\n%s", filepath.Base(l), strings.Join(lines, "\n"))
-	}
+	t.Log(pgcluster.LogTails(dir, 30))
 }
 
 func openDB(t *testing.T, dsn string) *sql.DB {

@@ -674,3 +674,22 @@ func postmasterPID(pgdata string) (int, error) {
 	}
 	return pid, nil
 }
+
+// LogTails is the end, n lines, of each process log in dir (a Cluster's Dir), one block
+// per log: for a failed test's output.
+func LogTails(dir string, n int) string {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	var b strings.Builder
+	for _, l := range logs {
+		content, err := os.ReadFile(l)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(content), "\n"), "\n")
+		if len(lines) > n {
+			lines = lines[len(lines)-n:]
+		}
+		fmt.Fprintf(&b, "--- %s (end)\n%s\n", filepath.Base(l), strings.Join(lines, "\n"))
+	}
+	return b.String()
+}

@@ -68,18 +68,7 @@ func leftovers(dir string, wait time.Duration) []string {
 
 // dumpLogs logs the end of every process log, for a failed test.
 func dumpLogs(t *testing.T, dir string) {
-	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
-	for _, l := range logs {
-		b, err := os.ReadFile(l)
-		if err != nil {
-			continue
-		}
-		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-		if len(lines) > 60 {
-			lines = lines[len(lines)-60:]
-		}
-		t.Logf("--- %s (end)\n%s", filepath.Base(l), strings.Join(lines, "\n"))
-	}
+	t.Log(LogTails(dir, 60))
 }
 
 func open(t *testing.T, dsn string) *sql.DB {
