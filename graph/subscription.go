@@ -286,8 +286,7 @@ func loadEvent[T any](ctx context.Context, r *Resolver, e events.Event, load fun
 		// No deadline of its own: the value keeps the context for its nested fields,
 		// resolved after this returns.
 		v, err := load(loaders(ctx), e)
-		retry := dberr.Unavailable(err) || errors.Is(err, context.DeadlineExceeded)
-		if err == nil || ctx.Err() != nil || !retry || time.Now().After(giveUp) {
+		if err == nil || ctx.Err() != nil || !dberr.Unavailable(err) || time.Now().After(giveUp) {
 			return v, err
 		}
 		select {

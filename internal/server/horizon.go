@@ -25,8 +25,7 @@ type Horizon interface {
 // answered without the caches, from the database.
 func awaitHorizon(h Horizon, caches *cache.Cache, wait time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v := r.Header.Get(MinLSNHeader)
-		if v == "" || !caches.On() {
+		if !caches.On() {
 			next.ServeHTTP(w, r)
 			return
 		}
