@@ -90,16 +90,12 @@ func resume[T any](ctx context.Context, r *Resolver, sub *events.Subscription, p
 				}
 			}
 			for waiting := true; waiting; {
-				select {
-				case <-ctx.Done():
+				e, ok := sub.Next(ctx)
+				if !ok {
+					endSubscription(ctx, sub.Err())
 					return
-				case e, ok := <-sub.Events():
-					if !ok {
-						endSubscription(ctx, sub.Err())
-						return
-					}
-					waiting = !poked(e)
 				}
+				waiting = !poked(e)
 			}
 		}
 	}()
@@ -228,21 +224,15 @@ func stream[T any](ctx context.Context, r *Resolver, sub *events.Subscription, l
 			}
 		}()
 		for {
-			var e events.Event
-			select {
-			case <-ctx.Done():
+			e, ok := sub.Next(ctx)
+			if !ok {
+				endSubscription(ctx, sub.Err())
 				return
-			case ev, ok := <-sub.Events():
-				if !ok {
-					endSubscription(ctx, sub.Err())
-					return
-				}
-				e = ev
 			}
 			if e.Kind == events.KindArticleDeleted {
 				return
 			}
-			v, err := loadEvent(ctx, r, e, load)
+			v, err := loadEvent(ctx, r, sub, e, load)
 			if apperr.CodeOf(err) == apperr.CodeNotFound || ent.IsNotFound(err) {
 				continue
 			}
@@ -275,7 +265,7 @@ const (
 // events keep their place in the subscription's buffer meanwhile). The first attempt
 // shares its loaders with the event's other subscribers; later ones, after an error
 // that those loaders keep, use loaders of their own.
-func loadEvent[T any](ctx context.Context, r *Resolver, e events.Event, load func(context.Context, events.Event) (*T, error)) (*T, error) {
+func loadEvent[T any](ctx context.Context, r *Resolver, sub *events.Subscription, e events.Event, load func(context.Context, events.Event) (*T, error)) (*T, error) {
 	giveUp := time.Now().Add(eventLoadPatience)
 	wait := 50 * time.Millisecond
 	for attempt := 0; ; attempt++ {
@@ -289,6 +279,9 @@ func loadEvent[T any](ctx context.Context, r *Resolver, e events.Event, load fun
 		if err == nil || ctx.Err() != nil || !dberr.Unavailable(err) || time.Now().After(giveUp) {
 			return v, err
 		}
+		// The events published meanwhile queue up behind this one through no fault
+		// of the client's.
+		sub.Lagging()
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

@@ -176,7 +176,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 	if cfg.DirectURL != "" {
 		listenURL = cfg.DirectURL
 	}
-	hub := events.New(events.Config{DSN: listenURL, Buffer: cfg.SubscriptionBuffer, Logger: log,
+	hub := events.New(events.Config{DSN: listenURL, Buffer: cfg.SubscriptionBuffer, CatchUp: cfg.SubscriptionCatchUp, Logger: log,
 		OnChange: func(s change.Set) {
 			if !own.Echo(s) {
 				onChange(s)

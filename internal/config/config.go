@@ -158,6 +158,11 @@ type Config struct {
 	// SubscriptionBuffer is how many events a subscription may fall behind by before it
 	// is ended as a slow consumer (INKWELL_SUBSCRIPTION_BUFFER, default 64).
 	SubscriptionBuffer int
+	// SubscriptionCatchUp is how many it may fall behind by while it catches up after
+	// the database held it up: a replay after a failover, or reads that waited for the
+	// database (INKWELL_SUBSCRIPTION_CATCH_UP, default 4096 or the buffer if larger; not
+	// less than the buffer).
+	SubscriptionCatchUp int
 	// PersistedQueries is apq (automatic persisted queries, the default), allowlist
 	// (only the operations of PersistedQueriesFile) or off (INKWELL_PERSISTED_QUERIES).
 	PersistedQueries string
@@ -378,6 +383,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		{"INKWELL_MAX_CONNECTIONS", &c.MaxConnections},
 		{"INKWELL_MAX_CONNECTIONS_PER_ADDRESS", &c.MaxConnectionsPerAddress},
 		{"INKWELL_SUBSCRIPTION_BUFFER", &c.SubscriptionBuffer},
+		{"INKWELL_SUBSCRIPTION_CATCH_UP", &c.SubscriptionCatchUp},
 		{"INKWELL_DB_MAX_CONNS", &c.DBMaxConns},
 	} {
 		if v := str(p.name, ""); v != "" {
@@ -387,6 +393,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			}
 			*p.dst = n
 		}
+	}
+	if c.SubscriptionCatchUp == 0 {
+		c.SubscriptionCatchUp = max(4096, c.SubscriptionBuffer)
+	} else if c.SubscriptionCatchUp < c.SubscriptionBuffer {
+		errs = append(errs, fmt.Errorf("INKWELL_SUBSCRIPTION_CATCH_UP: %d is less than INKWELL_SUBSCRIPTION_BUFFER (%d)", c.SubscriptionCatchUp, c.SubscriptionBuffer))
 	}
 	if v := str("INKWELL_SHUTDOWN_DELAY", ""); v != "" {
 		d, err := parseDuration(v)

@@ -126,20 +126,29 @@ func TestFromEnvClientFacing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Playground || c.MaxSubscriptionsPerConnection != 20 || c.SubscriptionBuffer != 64 {
-		t.Errorf("defaults: playground %v, subscriptions %d, buffer %d; want true, 20, 64",
-			c.Playground, c.MaxSubscriptionsPerConnection, c.SubscriptionBuffer)
+	if !c.Playground || c.MaxSubscriptionsPerConnection != 20 || c.SubscriptionBuffer != 64 || c.SubscriptionCatchUp != 4096 {
+		t.Errorf("defaults: playground %v, subscriptions %d, buffer %d, catch-up %d; want true, 20, 64, 4096",
+			c.Playground, c.MaxSubscriptionsPerConnection, c.SubscriptionBuffer, c.SubscriptionCatchUp)
 	}
 	c, err = FromEnv(env(map[string]string{
 		"INKWELL_PLAYGROUND":                       "false",
 		"INKWELL_MAX_SUBSCRIPTIONS_PER_CONNECTION": "3",
 		"INKWELL_SUBSCRIPTION_BUFFER":              "8",
+		"INKWELL_SUBSCRIPTION_CATCH_UP":            "100",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Playground || c.MaxSubscriptionsPerConnection != 3 || c.SubscriptionBuffer != 8 {
-		t.Errorf("got playground %v, subscriptions %d, buffer %d", c.Playground, c.MaxSubscriptionsPerConnection, c.SubscriptionBuffer)
+	if c.Playground || c.MaxSubscriptionsPerConnection != 3 || c.SubscriptionBuffer != 8 || c.SubscriptionCatchUp != 100 {
+		t.Errorf("got playground %v, subscriptions %d, buffer %d, catch-up %d", c.Playground, c.MaxSubscriptionsPerConnection, c.SubscriptionBuffer, c.SubscriptionCatchUp)
+	}
+	if _, err := FromEnv(env(map[string]string{"INKWELL_SUBSCRIPTION_BUFFER": "128", "INKWELL_SUBSCRIPTION_CATCH_UP": "100"})); err == nil {
+		t.Error("INKWELL_SUBSCRIPTION_CATCH_UP below INKWELL_SUBSCRIPTION_BUFFER accepted")
+	}
+	if c, err := FromEnv(env(map[string]string{"INKWELL_SUBSCRIPTION_BUFFER": "5000"})); err != nil {
+		t.Errorf("INKWELL_SUBSCRIPTION_BUFFER=5000 alone: %v", err)
+	} else if c.SubscriptionCatchUp != 5000 {
+		t.Errorf("INKWELL_SUBSCRIPTION_BUFFER=5000 alone: catch-up %d, want 5000", c.SubscriptionCatchUp)
 	}
 	for _, bad := range []string{"0", "-1", "many"} {
 		if _, err := FromEnv(env(map[string]string{"INKWELL_SUBSCRIPTION_BUFFER": bad})); err == nil {

@@ -20,6 +20,7 @@ import (
 // Defaults for the zero values of Config.
 const (
 	defaultBuffer       = 64
+	defaultCatchUp      = 4096
 	defaultMinReconnect = 500 * time.Millisecond
 	// Short: after a failover the listening connection is back at most this long after
 	// the new primary is, and subscribers wait no longer for what was published since.
@@ -56,6 +57,12 @@ type Config struct {
 	// Buffer is how many events a subscriber may fall behind by before it is dropped
 	// (default 64).
 	Buffer int
+	// CatchUp is how many it may fall behind by while it catches up (default 4096):
+	// after a replay, which hands it at once what was published while the hub was not
+	// listening, and while it says it is held up by the database (Subscription.Lagging).
+	// A failover holds every subscriber up for seconds of writes, and the events queued
+	// meanwhile are drained at its own pace rather than ending it as slow.
+	CatchUp int
 	// MinReconnect and MaxReconnect bound the wait between attempts to re-establish a
 	// lost listening connection, doubling from the first to the second (defaults 500ms
 	// and 2s).
@@ -114,6 +121,9 @@ type Hub struct {
 func New(cfg Config) *Hub {
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = defaultBuffer
+	}
+	if cfg.CatchUp < cfg.Buffer {
+		cfg.CatchUp = max(defaultCatchUp, cfg.Buffer)
 	}
 	if cfg.MinReconnect <= 0 {
 		cfg.MinReconnect = defaultMinReconnect
@@ -364,16 +374,9 @@ func (h *Hub) readLog(from time.Time) (int, error) {
 // reconnecting, rather than as they were published.
 func (h *Hub) Replayed() uint64 { return h.replayed.Load() }
 
-// replaySend is how long a replayed event waits for room in a subscriber's buffer. A
-// replay hands over, at once, what was published during the outage (a failover: seconds
-// of writes), more than a buffer holds; subscribers take it at their pace, and only one
-// that takes nothing for this long is dropped as slow.
-const replaySend = 2 * time.Second
-
-// deliverEvent hands e to its subscribers. A live event is dropped for a subscriber whose
-// buffer is full, ending it as slow; a replayed one (patient) waits for room, up to
-// replaySend, holding up the events behind it.
-func (h *Hub) deliverEvent(e Event, patient bool) {
+// deliverEvent queues e for its subscribers, ending as slow any that is too far behind
+// to take it. A replayed event lets each subscriber it reaches catch up.
+func (h *Hub) deliverEvent(e Event, replayed bool) {
 	// What the write changed first, so that subscribers load past it; a write's event for
 	// subscribers carries its change set in the same payload.
 	if e.Changed != nil && h.cfg.OnChange != nil {
@@ -387,31 +390,15 @@ func (h *Hub) deliverEvent(e Event, patient bool) {
 	defer h.mu.Unlock()
 	for _, t := range e.topics() {
 		for s := range h.topics[t] {
-			select {
-			case s.ch <- e:
-				continue
-			default:
-			}
-			// Blocking here would hold up every other subscriber and the listening
-			// connection behind one slow client, except for a replay, which the
-			// subscribers are behind anyway. The hub's lock stays held: ending s (which
-			// closes s.ch) needs it, so the send cannot meet a closed channel.
-			if patient && sendWithin(s.ch, e, replaySend) {
+			// Never a wait: one slow client must not hold up the others, nor the
+			// listening connection.
+			if s.push(e, replayed) {
 				continue
 			}
+			h.log.Warn("events: a subscriber fell too far behind and is dropped",
+				"topic", t.String(), "event", e.ID, "replayed", replayed)
 			h.endLocked(s, ErrSlowConsumer)
 		}
-	}
-}
-
-func sendWithin(ch chan<- Event, e Event, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case ch <- e:
-		return true
-	case <-t.C:
-		return false
 	}
 }
 
@@ -452,8 +439,9 @@ func (h *Hub) Count() int {
 }
 
 // Subscribe starts a subscription to topic; it ends when ctx ends, when Close is called
-// on it or on the hub, or when it falls Buffer events behind. Under a context made by
-// WithLimit it is refused with TOO_MANY_SUBSCRIPTIONS beyond the limit.
+// on it or on the hub, or when it falls Buffer events behind (CatchUp while catching up).
+// Under a context made by WithLimit it is refused with TOO_MANY_SUBSCRIPTIONS beyond the
+// limit.
 func (h *Hub) Subscribe(ctx context.Context, topic Topic) (*Subscription, error) {
 	sctx, cancel := context.WithTimeout(ctx, startWait)
 	err := h.Start(sctx)
@@ -468,7 +456,7 @@ func (h *Hub) Subscribe(ctx context.Context, topic Topic) (*Subscription, error)
 			Message: fmt.Sprintf("at most %d subscriptions may be active on one connection", lim.max),
 		}
 	}
-	s := &Subscription{hub: h, topic: topic, ch: make(chan Event, h.cfg.Buffer), limit: lim}
+	s := &Subscription{hub: h, topic: topic, limit: lim, buffer: h.cfg.Buffer, catchUp: h.cfg.CatchUp, wake: make(chan struct{}, 1)}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -509,7 +497,7 @@ func (h *Hub) endLocked(s *Subscription, err error) {
 	}
 	h.count--
 	s.err = err
-	close(s.ch)
+	s.end()
 	s.limit.release()
 	if s.stop != nil {
 		s.stop()
@@ -520,17 +508,97 @@ func (h *Hub) endLocked(s *Subscription, err error) {
 type Subscription struct {
 	hub   *Hub
 	topic Topic
-	ch    chan Event
 	limit *limit
+	// How many events it may fall behind by, normally and while catching up.
+	buffer, catchUp int
+	wake            chan struct{} // signalled when queue or over change
 
 	// Guarded by hub.mu.
 	ended bool
 	err   error
 	stop  func() bool
+
+	mu       sync.Mutex
+	queue    []Event // what the subscriber has not read yet, oldest first
+	catching bool    // catching up: behind by up to catchUp, until the queue is read
+	over     bool    // ended: Next returns false once the queue is read
 }
 
-// Events returns the stream. It is closed when the subscription ends; Err then says why.
-func (s *Subscription) Events() <-chan Event { return s.ch }
+// push queues e, unless the subscriber is already as far behind as it may be.
+func (s *Subscription) push(e Event, catchUp bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if catchUp {
+		s.catching = true
+	}
+	limit := s.buffer
+	if s.catching {
+		limit = s.catchUp
+	}
+	if len(s.queue) >= limit {
+		return false
+	}
+	s.queue = append(s.queue, e)
+	s.signal()
+	return true
+}
+
+func (s *Subscription) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.over = true
+	s.signal()
+}
+
+func (s *Subscription) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Next returns the next event, waiting for it until ctx ends. It returns false when ctx
+// ended, or when the subscription did and every event queued before was read; Err then
+// says why.
+func (s *Subscription) Next(ctx context.Context) (Event, bool) {
+	for {
+		s.mu.Lock()
+		if len(s.queue) > 0 {
+			e := s.queue[0]
+			s.queue[0] = Event{}
+			s.queue = s.queue[1:]
+			if len(s.queue) == 0 {
+				// Caught up. A queue grown past the usual buffer while catching up
+				// gives its memory back.
+				s.catching = false
+				if cap(s.queue) > s.buffer {
+					s.queue = nil
+				}
+			}
+			s.mu.Unlock()
+			return e, true
+		}
+		over := s.over
+		s.mu.Unlock()
+		if over {
+			return Event{}, false
+		}
+		select {
+		case <-s.wake:
+		case <-ctx.Done():
+			return Event{}, false
+		}
+	}
+}
+
+// Lagging says that the subscriber is held up by the server rather than by its client
+// (its reads wait for the database): until it has read everything queued, it may fall
+// behind by Config.CatchUp events rather than Buffer.
+func (s *Subscription) Lagging() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.catching = true
+}
 
 // Err returns why the subscription ended: nil when its subscriber left, ErrSlowConsumer
 // or ErrClosed.

@@ -89,42 +89,43 @@ func subscribe(t *testing.T, ctx context.Context, h *events.Hub, topic events.To
 	return s
 }
 
+// within is s.Next, waiting at most d.
+func within(s *events.Subscription, d time.Duration) (events.Event, bool, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	e, ok := s.Next(ctx)
+	return e, ok, ctx.Err() != nil
+}
+
 func next(t *testing.T, s *events.Subscription) events.Event {
 	t.Helper()
-	select {
-	case e, ok := <-s.Events():
-		if !ok {
-			t.Fatalf("subscription ended: %v", s.Err())
-		}
-		return e
-	case <-time.After(wait):
+	e, ok, timedOut := within(s, wait)
+	switch {
+	case timedOut:
 		t.Fatal("no event")
+	case !ok:
+		t.Fatalf("subscription ended: %v", s.Err())
 	}
-	return events.Event{}
+	return e
 }
 
 func nothing(t *testing.T, s *events.Subscription) {
 	t.Helper()
-	select {
-	case e, ok := <-s.Events():
-		if ok {
-			t.Fatalf("unexpected event %+v", e)
-		}
-	case <-time.After(quiet):
+	if e, ok, _ := within(s, quiet); ok {
+		t.Fatalf("unexpected event %+v", e)
 	}
 }
 
 func ended(t *testing.T, s *events.Subscription) error {
 	t.Helper()
-	deadline := time.After(wait)
+	deadline := time.Now().Add(wait)
 	for {
-		select {
-		case _, ok := <-s.Events():
-			if !ok {
-				return s.Err()
-			}
-		case <-deadline:
+		_, ok, timedOut := within(s, time.Until(deadline))
+		switch {
+		case timedOut:
 			t.Fatal("subscription did not end")
+		case !ok:
+			return s.Err()
 		}
 	}
 }
@@ -260,11 +261,15 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 		}
 	}
 	// The slow subscriber holds no more than its buffer, and then its end.
-	if got := len(slow.Events()); got > buffer {
-		t.Fatalf("slow subscriber holds %d events, more than its buffer of %d", got, buffer)
-	}
 	var got []int
-	for e := range slow.Events() {
+	for {
+		e, ok, timedOut := within(slow, wait)
+		if timedOut {
+			t.Fatalf("slow subscriber did not end after %v", got)
+		}
+		if !ok {
+			break
+		}
 		got = append(got, e.CommentID)
 	}
 	if len(got) != buffer || got[0] != 1 || got[buffer-1] != buffer {
@@ -351,8 +356,8 @@ func TestReconnect(t *testing.T) {
 	for {
 		id++
 		f.publish(t, events.ArticleCreated(id, 1))
-		select {
-		case e, ok := <-s.Events():
+		e, ok, timedOut := within(s, 100*time.Millisecond)
+		if !timedOut {
 			if !ok {
 				t.Fatalf("subscription ended: %v", s.Err())
 			}
@@ -360,7 +365,6 @@ func TestReconnect(t *testing.T) {
 				t.Fatalf("got %+v", e)
 			}
 			return
-		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no event after the connection was lost")
@@ -466,6 +470,22 @@ func killListener(t *testing.T, q interface {
 }
 
 // listenings records what the hub tells OnListening after it first listened.
+// waitListening waits until the hub said it listens again.
+func waitListening(t *testing.T, on <-chan bool) {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		select {
+		case v := <-on:
+			if v {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the hub did not listen again")
+		}
+	}
+}
+
 func listenings() (chan bool, func(bool)) {
 	ch := make(chan bool, 100)
 	first := true
@@ -716,14 +736,15 @@ func TestPrune(t *testing.T) {
 	}
 }
 
-// A replay hands a subscriber more events than its buffer holds: they wait for room
-// rather than end the subscription as slow, however the subscriber paces its reads.
-func TestReplayWaitsForRoom(t *testing.T) {
+// A replay hands a subscriber more events than its buffer holds, and the events published
+// after it come while the subscriber still reads the replayed ones: it catches up at its
+// own pace rather than being ended as slow. Once caught up, its buffer is the usual one.
+func TestReplayLetsSubscribersCatchUp(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	listening, onListening := listenings()
-	const buffer, gap = 4, 30
-	h := f.hub(t, events.Config{Buffer: buffer, OnListening: onListening})
+	const buffer, gap, live = 4, 30, 3 * 4
+	h := f.hub(t, events.Config{Buffer: buffer, CatchUp: 100, OnListening: onListening})
 	s := subscribe(t, context.Background(), h, events.CommentsOn(1))
 	ctx := context.Background()
 	conn, err := f.db.Conn(ctx)
@@ -742,13 +763,54 @@ func TestReplayWaitsForRoom(t *testing.T) {
 		publishOn(t, conn, events.CommentAdded(1, i))
 	}
 	allow(true)
-	for i := 1; i <= gap; i++ {
+	waitListening(t, listening)
+	// More than a buffer's worth published live, before the subscriber reads anything.
+	for i := gap + 1; i <= gap+live; i++ {
+		publishOn(t, conn, events.CommentAdded(1, i))
+	}
+	for i := 1; i <= gap+live; i++ {
 		if got := next(t, s); got.CommentID != i {
 			t.Fatalf("event %d after the reconnection is comment %d", i, got.CommentID)
 		}
-		time.Sleep(20 * time.Millisecond) // a subscriber loading each event's rows
 	}
 	nothing(t, s)
+	fallsBehindAgain(t, f, h, s, buffer)
+}
+
+// fallsBehindAgain checks that s, caught up, is ended as slow once it falls its buffer
+// behind: while it reads nothing, a second subscriber to its topic reads every event.
+func fallsBehindAgain(t *testing.T, f fixture, h *events.Hub, s *events.Subscription, buffer int) {
+	t.Helper()
+	fast := subscribe(t, context.Background(), h, events.CommentsOn(1))
+	for i := 1; i <= buffer+1; i++ {
+		f.publish(t, events.CommentAdded(1, 100+i))
+		next(t, fast)
+	}
+	eventually(t, "the subscriber that fell behind again to be ended", func() bool { return h.Count() == 1 })
+	if err := ended(t, s); !errors.Is(err, events.ErrSlowConsumer) {
+		t.Fatalf("after catching up, a subscriber a buffer behind ended with %v, want ErrSlowConsumer", err)
+	}
+}
+
+// A subscriber held up by the database (Lagging) may fall behind by more than its buffer
+// until it has caught up.
+func TestLaggingSubscriberCatchesUp(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	const buffer, behind = 4, 20
+	h := f.hub(t, events.Config{Buffer: buffer, CatchUp: 50})
+	s := subscribe(t, context.Background(), h, events.CommentsOn(1))
+	s.Lagging()
+	for i := 1; i <= behind; i++ {
+		f.publish(t, events.CommentAdded(1, i))
+	}
+	for i := 1; i <= behind; i++ {
+		if got := next(t, s); got.CommentID != i {
+			t.Fatalf("event %d is comment %d", i, got.CommentID)
+		}
+	}
+	nothing(t, s)
+	fallsBehindAgain(t, f, h, s, buffer)
 }
 
 // allowConnections returns a function that allows or refuses new connections to f's

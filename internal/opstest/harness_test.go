@@ -182,14 +182,31 @@ func startInstance(t *testing.T, port int, dsn string, env ...string) *instance 
 		i.kill()
 		if t.Failed() {
 			b, _ := os.ReadFile(i.log)
-			if len(b) > 4000 {
-				b = b[len(b)-4000:]
-			}
-			t.Logf("log of the instance on port %d:\n%s", port, b)
+			t.Logf("log of the instance on port %d, but for its requests:\n%s", port, notable(b, 60))
 		}
 	})
 	i.waitReady(t, 30*time.Second)
 	return i
+}
+
+// notable returns the last n lines of an instance's log that are not the access log of
+// a request (thousands of them under load, which would hide what went wrong), and how
+// many were left out.
+func notable(log []byte, n int) string {
+	var kept []string
+	skipped := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+		if strings.Contains(line, `"msg":"http request"`) {
+			skipped++
+			continue
+		}
+		kept = append(kept, line)
+	}
+	if len(kept) > n {
+		skipped += len(kept) - n
+		kept = kept[len(kept)-n:]
+	}
+	return fmt.Sprintf("(%d lines left out)\n%s", skipped, strings.Join(kept, "\n"))
 }
 
 func (i *instance) base() string { return fmt.Sprintf("http://127.0.0.1:%d", i.port) }
