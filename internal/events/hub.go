@@ -591,6 +591,13 @@ func (s *Subscription) Next(ctx context.Context) (Event, bool) {
 	}
 }
 
+// Queued returns how many events wait to be read.
+func (s *Subscription) Queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
+
 // Lagging says that the subscriber is held up by the server rather than by its client
 // (its reads wait for the database): until it has read everything queued, it may fall
 // behind by Config.CatchUp events rather than Buffer.
