@@ -187,7 +187,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 		Marks: db})
 	sockets.listen = hub.Start
 	o.metrics.WatchSubscriptions(hub.Count)
-	o.metrics.WatchEvents(hub.Replayed)
+	o.metrics.WatchEvents(hub.Replayed, hub.Dropped)
 	if entities != nil {
 		// The cache serves nothing until the hub listens for other instances' changes;
 		// listening starts now rather than at the first subscription.

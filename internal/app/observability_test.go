@@ -277,6 +277,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		`inkwell_sql_statements_total`,
 		"inkwell_subscriptions 0",
 		"inkwell_events_replayed_total 0",
+		"inkwell_subscriptions_dropped_total 0",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)

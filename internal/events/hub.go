@@ -109,6 +109,7 @@ type Hub struct {
 	// seen and replayed are the run goroutine's; replayed is read atomically.
 	seen     seen
 	replayed atomic.Uint64
+	dropped  atomic.Uint64 // subscriptions ended as slow
 	heard    heard
 
 	mu     sync.Mutex
@@ -374,6 +375,10 @@ func (h *Hub) readLog(from time.Time) (int, error) {
 // reconnecting, rather than as they were published.
 func (h *Hub) Replayed() uint64 { return h.replayed.Load() }
 
+// Dropped returns how many subscriptions this hub has ended for falling too far behind
+// (ErrSlowConsumer).
+func (h *Hub) Dropped() uint64 { return h.dropped.Load() }
+
 // deliverEvent queues e for its subscribers, ending as slow any that is too far behind
 // to take it. A replayed event lets each subscriber it reaches catch up.
 func (h *Hub) deliverEvent(e Event, replayed bool) {
@@ -397,6 +402,7 @@ func (h *Hub) deliverEvent(e Event, replayed bool) {
 			}
 			h.log.Warn("events: a subscriber fell too far behind and is dropped",
 				"topic", t.String(), "event", e.ID, "replayed", replayed)
+			h.dropped.Add(1)
 			h.endLocked(s, ErrSlowConsumer)
 		}
 	}

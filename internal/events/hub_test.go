@@ -281,6 +281,9 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 	if got := h.Count(); got != 1 {
 		t.Fatalf("hub counts %d subscriptions, want 1 (the fast one)", got)
 	}
+	if got := h.Dropped(); got != 1 {
+		t.Fatalf("hub counts %d subscriptions dropped, want 1", got)
+	}
 	// The fast one goes on.
 	f.publish(t, events.CommentAdded(1, n+1))
 	if got := next(t, fast); got.CommentID != n+1 {

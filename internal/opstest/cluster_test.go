@@ -818,12 +818,19 @@ func testFailoverUnderLoad(t *testing.T, c *pgcluster.Cluster) {
 	found := checkAcked(t, c.DirectURL(node), out)
 	var lastFailure time.Duration
 	unavailable := 0
+	firstRead, lastRead := time.Duration(-1), time.Duration(-1)
 	for _, o := range out {
 		switch {
 		case o.ok():
 		case o.coded503():
 			unavailable++
 			lastFailure = max(lastFailure, o.at+o.latency)
+			if !o.write {
+				if firstRead < 0 || o.at < firstRead {
+					firstRead = o.at
+				}
+				lastRead = max(lastRead, o.at+o.latency)
+			}
 		default:
 			t.Errorf("at %s: write=%v status %d code %q err %v, want 200 or a coded 503", o.at.Round(time.Millisecond), o.write, o.status, o.code, o.err)
 		}
@@ -840,6 +847,9 @@ func testFailoverUnderLoad(t *testing.T, c *pgcluster.Cluster) {
 	t.Logf("failover under load: killed %s at %s, %s took writes; writes resumed %s after the kill; last refusal answered %s after it; %s; coded 503 %d; acknowledged writes found on %s %d/%d; monitor: %s",
 		old, killed.Round(time.Millisecond), node, resumed.Round(time.Millisecond), (lastFailure - killed).Round(time.Millisecond),
 		f, unavailable, node, found, f.Acked, c.States(ctx))
+	if firstRead >= 0 {
+		t.Logf("reads refused from %s to %s after the kill", (firstRead - killed).Round(time.Millisecond), (lastRead - killed).Round(time.Millisecond))
+	}
 	if node == old {
 		t.Errorf("the killed node %s is still the primary", old)
 	}

@@ -174,15 +174,21 @@ func (m *Metrics) WatchSubscriptions(count func() int) {
 }
 
 // WatchEvents adds how many events the hub replayed from the event log after its
-// listening connection came back (inkwell_events_replayed_total), as replayed reports.
-func (m *Metrics) WatchEvents(replayed func() uint64) {
+// listening connection came back (inkwell_events_replayed_total), as replayed reports,
+// and how many subscriptions it ended for falling too far behind
+// (inkwell_subscriptions_dropped_total), as dropped reports.
+func (m *Metrics) WatchEvents(replayed, dropped func() uint64) {
 	if m == nil {
 		return
 	}
 	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "inkwell_events_replayed_total",
 		Help: "Events delivered from the event log after the listening connection was lost and re-established.",
-	}, func() float64 { return float64(replayed()) }))
+	}, func() float64 { return float64(replayed()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "inkwell_subscriptions_dropped_total",
+			Help: "Subscriptions ended with SLOW_CONSUMER: their events queued past the allowed buffer.",
+		}, func() float64 { return float64(dropped()) }))
 }
 
 // WatchCache adds the entity cache's figures (inkwell_entity_cache_*).
