@@ -407,16 +407,33 @@ func openLog(dir string, extra io.Writer) (teeWriter, *os.File, error) {
 	return teeWriter{f}, f, nil
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago; a caller
-// must cope with someone else taking it before it binds.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, and that no
+// earlier call in this process returned: the kernel may hand the same free port to two
+// listens in a row, and two servers started on one port would answer as one. A caller
+// must still cope with another process taking it before it binds.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("localpg: picking a port: %w", err)
+	given.mu.Lock()
+	defer given.mu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("localpg: picking a port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if !given.ports[port] {
+			given.ports[port] = true
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("localpg: picking a port: every free port offered was given out already")
 }
+
+// given is the ports FreePort returned.
+var given = struct {
+	mu    sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 var errPortInUse = errors.New("port in use")
 

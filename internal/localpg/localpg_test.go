@@ -202,3 +202,19 @@ func TestSettingsOverrideDefaults(t *testing.T) {
 		}
 	}
 }
+
+// Two servers handed one port would answer as one: FreePort never repeats itself, even
+// when the kernel offers a port it offered before.
+func TestFreePortNeverRepeats(t *testing.T) {
+	seen := map[int]bool{}
+	for range 1000 {
+		port, err := localpg.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[port] {
+			t.Fatalf("FreePort returned %d twice", port)
+		}
+		seen[port] = true
+	}
+}

@@ -129,12 +129,11 @@ func newDatabase(t *testing.T) string {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := localpg.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // instance is one `inkwell serve` process.
@@ -215,7 +214,9 @@ func (i *instance) waitReady(t *testing.T, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		if readyz(i.base()) == http.StatusOK {
+		// Ready only once this process says it listens: another server on the port
+		// would answer /readyz too.
+		if i.listening() && readyz(i.base()) == http.StatusOK {
 			return
 		}
 		select {
@@ -225,6 +226,12 @@ func (i *instance) waitReady(t *testing.T, timeout time.Duration) {
 		}
 	}
 	t.Fatalf("instance on port %d not ready within %s", i.port, timeout)
+}
+
+// listening reports whether the instance logged that it serves.
+func (i *instance) listening() bool {
+	b, _ := os.ReadFile(i.log)
+	return bytes.Contains(b, []byte(`"msg":"serving"`))
 }
 
 // stop sends sig and waits for the exit, returning its code.

@@ -45,6 +45,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"inkwell/internal/localpg"
 	"inkwell/internal/reporoot"
 )
 
@@ -466,17 +467,16 @@ func newClient(endpoint, accessKey, secretKey string, maxAttempts int) *s3.Clien
 	})
 }
 
-// freePorts returns n distinct loopback ports that were free a moment ago.
+// freePorts returns n loopback ports that were free a moment ago, none handed out before
+// in this process.
 func freePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port, err := localpg.FreePort()
 		if err != nil {
 			return nil, err
 		}
-		// Held open until all are picked, so none is handed out twice.
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports, nil
 }

@@ -5,7 +5,6 @@ package redistest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"inkwell/internal/localpg"
 )
 
 // Start starts a Redis server that stops when the test ends, and returns its URL
@@ -34,7 +35,7 @@ func Start(t testing.TB) string {
 	var lastErr error
 	// A port found free may be taken before Redis binds it; try another then.
 	for range 3 {
-		port, err := freePort()
+		port, err := localpg.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,15 +91,6 @@ func run(t testing.TB, bin, dir string, port int) (string, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func ping(ctx context.Context, url string) error {
