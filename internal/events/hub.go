@@ -503,7 +503,7 @@ func (h *Hub) endLocked(s *Subscription, err error) {
 	}
 	h.count--
 	s.err = err
-	s.end()
+	s.end(errors.Is(err, ErrSlowConsumer))
 	s.limit.release()
 	if s.stop != nil {
 		s.stop()
@@ -549,10 +549,15 @@ func (s *Subscription) push(e Event, catchUp bool) bool {
 	return true
 }
 
-func (s *Subscription) end() {
+// end marks the subscription ended. A slow one's queue goes at once: its client will
+// have to start over anyway, and the queue may be thousands of events long.
+func (s *Subscription) end(discard bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.over = true
+	if discard {
+		s.queue = nil
+	}
 	s.signal()
 }
 
@@ -564,8 +569,8 @@ func (s *Subscription) signal() {
 }
 
 // Next returns the next event, waiting for it until ctx ends. It returns false when ctx
-// ended, or when the subscription did and every event queued before was read; Err then
-// says why.
+// ended, or when the subscription did and every event queued before was read (none, when
+// it was ended as slow); Err then says why.
 func (s *Subscription) Next(ctx context.Context) (Event, bool) {
 	for {
 		s.mu.Lock()
