@@ -361,8 +361,9 @@ func (h *Hub) readLog(from time.Time) (int, error) {
 		}
 		e.ID = id
 		h.seen.mark(id)
-		h.deliverEvent(e, true)
+		// Counted first: a subscriber may read the event before deliverEvent returns.
 		h.replayed.Add(1)
+		h.deliverEvent(e, true)
 		n++
 	}
 	if err := rows.Err(); err != nil {
