@@ -2,7 +2,9 @@
 // servers, as a foreground process of our own with a generated configuration in a folder
 // of its own, the way deploy/nginx/nginx.conf sets up the Compose stack's: the same log
 // format, request-id and WebSocket maps, and an upstream "inkwell" with keep-alive
-// connections. It needs nginx (.ci/install-nginx installs Debian's package).
+// connections. A caller that needs other settings (the operations tests) gives the whole
+// configuration instead, and may reload it. It needs nginx (.ci/install-nginx installs
+// Debian's package).
 package localnginx
 
 import (
@@ -35,12 +37,18 @@ type Options struct {
 	// Server is the content of the server block after its listen directive, e.g.
 	// deploy.NginxProxy; empty proxies every request to the upstream.
 	Server string
+	// Conf, when set, is the whole nginx.conf, written in place of the generated one;
+	// Upstreams and Server are then unused. It must listen on Addr, which needs a port of
+	// its own (not 0), and keep its pid file, logs and temporary files in Dir. As root it
+	// needs "user root;" for the workers to use Dir, which is private.
+	Conf string
 }
 
 // Nginx is a running nginx started by Start.
 type Nginx struct {
 	addr string
 	dir  string
+	bin  string
 	cmd  *exec.Cmd
 	done chan struct{} // closed once the master process has exited
 	out  bytes.Buffer  // what it printed; read after done is closed
@@ -106,8 +114,8 @@ const defaultServer = `location / {
 // Start writes the configuration, starts nginx, and returns once it accepts connections
 // on its address (at most 15s, or until ctx ends).
 func Start(ctx context.Context, opts Options) (*Nginx, error) {
-	if opts.Dir == "" || len(opts.Upstreams) == 0 {
-		return nil, errors.New("localnginx: Options.Dir and Options.Upstreams are required")
+	if opts.Dir == "" || (opts.Conf == "" && len(opts.Upstreams) == 0) {
+		return nil, errors.New("localnginx: Options.Dir and Options.Upstreams (or Options.Conf) are required")
 	}
 	bin, err := findNginx()
 	if err != nil {
@@ -120,16 +128,23 @@ func Start(ctx context.Context, opts Options) (*Nginx, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "temp"), 0o700); err != nil {
 		return nil, fmt.Errorf("localnginx: %w", err)
 	}
+	host, port, err := net.SplitHostPort(opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("localnginx: Addr %q: %w", opts.Addr, err)
+	}
+	if opts.Conf != "" {
+		// The caller's configuration names the port, so none can be picked for it here.
+		if port == "0" {
+			return nil, errors.New("localnginx: Options.Conf needs Addr with a port of its own")
+		}
+		return launch(ctx, bin, dir, opts.Addr, opts.Conf)
+	}
 	server := opts.Server
 	if server == "" {
 		server = defaultServer
 	}
 	if err := os.WriteFile(filepath.Join(dir, "server.conf"), []byte(server), 0o600); err != nil {
 		return nil, fmt.Errorf("localnginx: %w", err)
-	}
-	host, port, err := net.SplitHostPort(opts.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("localnginx: Addr %q: %w", opts.Addr, err)
 	}
 	// A free port picked here may be taken before nginx binds it; then another is tried.
 	for attempt := 1; ; attempt++ {
@@ -141,7 +156,13 @@ func Start(ctx context.Context, opts Options) (*Nginx, error) {
 			}
 			addr = net.JoinHostPort(host, strconv.Itoa(p))
 		}
-		n, err := launch(ctx, bin, dir, addr, opts.Upstreams)
+		var conf bytes.Buffer
+		if err := confTemplate.Execute(&conf, map[string]any{
+			"Dir": dir, "Root": os.Geteuid() == 0, "Addr": addr, "Upstreams": opts.Upstreams,
+		}); err != nil {
+			return nil, err
+		}
+		n, err := launch(ctx, bin, dir, addr, conf.String())
 		if err == nil || port != "0" || attempt == 3 || !strings.Contains(err.Error(), "Address already in use") {
 			return n, err
 		}
@@ -159,21 +180,12 @@ func findNginx() (string, error) {
 	return "", errors.New("localnginx: nginx not found: run .ci/install-nginx as root (Debian/Ubuntu), or install nginx")
 }
 
-func launch(ctx context.Context, bin, dir, addr string, upstreams []string) (*Nginx, error) {
-	var conf bytes.Buffer
-	if err := confTemplate.Execute(&conf, map[string]any{
-		"Dir": dir, "Root": os.Geteuid() == 0, "Addr": addr, "Upstreams": upstreams,
-	}); err != nil {
+func launch(ctx context.Context, bin, dir, addr, conf string) (*Nginx, error) {
+	n := &Nginx{addr: addr, dir: dir, bin: bin, done: make(chan struct{})}
+	if err := n.writeConf(conf); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, conf.Bytes(), 0o600); err != nil {
-		return nil, fmt.Errorf("localnginx: %w", err)
-	}
-	n := &Nginx{addr: addr, dir: dir, done: make(chan struct{})}
-	// -e: errors before the configuration is read go to our folder too, not to the
-	// package's /var/log/nginx.
-	n.cmd = exec.Command(bin, "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
+	n.cmd = exec.Command(bin, n.args("-g", "daemon off;")...)
 	n.cmd.Stdout, n.cmd.Stderr = &n.out, &n.out
 	// A process group of its own: a Ctrl-C meant for our process does not reach nginx
 	// behind our back, and Stop can end its workers with it.
@@ -202,6 +214,46 @@ func launch(ctx context.Context, bin, dir, addr string, upstreams []string) (*Ng
 			return nil, fmt.Errorf("localnginx: nginx not accepting connections on %s: %w", addr, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+func (n *Nginx) writeConf(conf string) error {
+	if err := os.WriteFile(filepath.Join(n.dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
+		return fmt.Errorf("localnginx: %w", err)
+	}
+	return nil
+}
+
+// args are nginx's arguments for our folder and configuration, then extra. -e: errors
+// before the configuration is read go to our folder too, not to the package's
+// /var/log/nginx.
+func (n *Nginx) args(extra ...string) []string {
+	return append([]string{"-p", n.dir, "-c", filepath.Join(n.dir, "nginx.conf"),
+		"-e", filepath.Join(n.dir, "error.log")}, extra...)
+}
+
+// Reload replaces nginx.conf with conf and has nginx load it gracefully (nginx -s
+// reload): new workers take the new configuration at once, while the old ones finish the
+// requests they have. It returns once nginx is signalled, before the old workers are
+// gone. A configuration nginx cannot parse is an error, and the old one stays in use.
+func (n *Nginx) Reload(conf string) error {
+	if err := n.writeConf(conf); err != nil {
+		return err
+	}
+	if out, err := exec.Command(n.bin, n.args("-s", "reload")...).CombinedOutput(); err != nil {
+		return fmt.Errorf("localnginx: nginx -s reload: %w: %s", err, out)
+	}
+	return nil
+}
+
+// Output is what nginx printed on its standard output and error, once it has exited
+// (empty before: it is still being written). Its log is error.log in Dir.
+func (n *Nginx) Output() string {
+	select {
+	case <-n.done:
+		return n.out.String()
+	default:
+		return ""
 	}
 }
 

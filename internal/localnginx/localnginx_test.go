@@ -120,3 +120,75 @@ func TestDeployProxyConf(t *testing.T) {
 		t.Errorf("error.log shows no refused upstream connection (%v): the dead server was never tried", err)
 	}
 }
+
+// With a configuration of the caller's own, as the operations tests run it: nginx serves
+// it, and Reload puts another in its place without a restart.
+func TestConfReload(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	conf := func(answer string) string {
+		user := ""
+		if os.Geteuid() == 0 {
+			user = "user root;"
+		}
+		return fmt.Sprintf(`%s
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log warn;
+events {}
+http {
+    access_log off;
+    client_body_temp_path %[2]s/body;
+    proxy_temp_path %[2]s/proxy;
+    fastcgi_temp_path %[2]s/fastcgi;
+    uwsgi_temp_path %[2]s/uwsgi;
+    scgi_temp_path %[2]s/scgi;
+    server {
+        listen %[3]s;
+        location / { return 200 "%[4]s"; }
+    }
+}
+`, user, dir, addr, answer)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := localnginx.Start(ctx, localnginx.Options{Dir: dir, Addr: addr, Conf: conf("first")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Stop(); err != nil {
+			t.Error(err)
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Logf("output:\n%s\nerror.log:\n%s", n.Output(), b)
+		}
+	})
+	if status, body := get(t, n.URL()); status != http.StatusOK || body != "first" {
+		t.Errorf("GET: %d %q, want 200 \"first\"", status, body)
+	}
+
+	if err := n.Reload(conf("second")); err != nil {
+		t.Fatal(err)
+	}
+	// The new workers take over a moment after the signal.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := get(t, n.URL())
+		if body == "second" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET after Reload: %q, want \"second\"", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := n.Reload("not nginx configuration"); err == nil {
+		t.Error("Reload with a broken configuration: no error")
+	}
+}

@@ -29,6 +29,7 @@ import (
 
 	_ "github.com/lib/pq"
 
+	"inkwell/internal/localnginx"
 	"inkwell/internal/localpg"
 )
 
@@ -271,14 +272,12 @@ func readyz(base string) int {
 	return resp.StatusCode
 }
 
-// proxy is nginx in front of the instances, as a foreground process of our own.
+// proxy is nginx in front of the instances, with a configuration of the tests' own.
 type proxy struct {
 	port      int
 	dir       string
-	bin       string
 	upstreams []int
-	cmd       *exec.Cmd
-	done      chan struct{}
+	ng        *localnginx.Nginx
 }
 
 // retried counts the upstream attempts nginx logged as failed and passed to the other
@@ -342,59 +341,24 @@ http {
 
 func startProxy(t *testing.T, upstreams ...int) *proxy {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
+	p := &proxy{port: freePort(t), dir: t.TempDir(), upstreams: upstreams}
+	ng, err := localnginx.Start(t.Context(), localnginx.Options{
+		Dir: p.dir, Addr: fmt.Sprintf("127.0.0.1:%d", p.port), Conf: p.conf(t, 0),
+	})
 	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
-			t.Fatal("nginx not found: run .ci/install-nginx (as root) or install Debian's nginx package")
-		}
-		bin = "/usr/sbin/nginx"
-	}
-	dir := t.TempDir()
-	if os.Geteuid() == 0 {
-		// The workers run as root too, so that they can use this private folder.
-		if err := os.Chmod(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p := &proxy{port: freePort(t), dir: dir, bin: bin, upstreams: upstreams, done: make(chan struct{})}
-	p.writeConf(t, 0)
-	path := filepath.Join(dir, "nginx.conf")
-	p.cmd = exec.Command(bin, "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
-	var out bytes.Buffer
-	p.cmd.Stdout, p.cmd.Stderr = &out, &out
-	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	p.ng = ng
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
+		if err := ng.Stop(); err != nil {
+			t.Log(err)
 		}
 		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("nginx output:\n%s\nerror.log:\n%s", out.String(), b)
+			b, _ := os.ReadFile(filepath.Join(p.dir, "error.log"))
+			t.Logf("nginx output:\n%s\nerror.log:\n%s", ng.Output(), b)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.port), time.Second)
-		if err == nil {
-			_ = c.Close()
-			return p
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("nginx exited: %s", out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx not listening: %v", err)
-		}
-	}
+	return p
 }
 
 func (p *proxy) base() string { return fmt.Sprintf("http://127.0.0.1:%d", p.port) }
@@ -404,8 +368,8 @@ type upstream struct {
 	Down bool
 }
 
-// writeConf writes nginx.conf with the instance on port down (0: none down).
-func (p *proxy) writeConf(t *testing.T, down int) {
+// conf is nginx.conf with the instance on port down (0: none down).
+func (p *proxy) conf(t *testing.T, down int) string {
 	t.Helper()
 	ups := make([]upstream, len(p.upstreams))
 	for i, port := range p.upstreams {
@@ -417,9 +381,7 @@ func (p *proxy) writeConf(t *testing.T, down int) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(p.dir, "nginx.conf"), conf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	return conf.String()
 }
 
 // setDown takes the instance on port out of rotation (0 puts every instance back) and
@@ -428,11 +390,8 @@ func (p *proxy) writeConf(t *testing.T, down int) {
 // requests they already sent there. Waiting a moment lets the new workers take over.
 func (p *proxy) setDown(t *testing.T, port int) {
 	t.Helper()
-	p.writeConf(t, port)
-	path := filepath.Join(p.dir, "nginx.conf")
-	out, err := exec.Command(p.bin, "-p", p.dir, "-c", path, "-e", filepath.Join(p.dir, "error.log"), "-s", "reload").CombinedOutput()
-	if err != nil {
-		t.Fatalf("nginx reload: %v: %s", err, out)
+	if err := p.ng.Reload(p.conf(t, port)); err != nil {
+		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
 }
