@@ -143,7 +143,7 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	entities := cache.New(1 << 20)
 	m.WatchCache(entities)
 	m.WatchResponses(respcache.New(1<<20, entities))
-	m.WatchSubscriptions(func() int { return 0 })
+	m.WatchSubscriptions(func() int { return 0 }, func() int { return 0 })
 	m.WatchEvents(func() uint64 { return 0 }, func() uint64 { return 0 })
 	m.WatchReplicas(func() []dbroute.ReplicaState { return []dbroute.ReplicaState{{Name: "r1:5432/inkwell"}} })
 	m.ObserveHTTP("/graphql", "POST", 200, time.Millisecond)

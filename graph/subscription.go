@@ -255,10 +255,13 @@ func stream[T any](ctx context.Context, r *Resolver, sub *events.Subscription, l
 
 // Loading an event's rows while the database fails over: attempts go on, closer together
 // than events arrive once writes resume, for as long as a failover takes. Ending the
-// subscription instead would lose every event after it.
+// subscription instead would lose every event after it. A load that takes longer than
+// eventLoadHeld (a few ms is usual) holds the subscriber up through no fault of its
+// client's: failed attempts, or a query queued in a pooler while the primary changes.
 const (
 	eventLoadPatience = time.Minute
 	eventRetryMax     = 500 * time.Millisecond
+	eventLoadHeld     = 250 * time.Millisecond
 )
 
 // loadEvent loads e's rows with load, again while the database is unavailable (the
@@ -268,6 +271,9 @@ const (
 func loadEvent[T any](ctx context.Context, r *Resolver, sub *events.Subscription, e events.Event, load func(context.Context, events.Event) (*T, error)) (*T, error) {
 	giveUp := time.Now().Add(eventLoadPatience)
 	wait := 50 * time.Millisecond
+	// The events published meanwhile queue up behind this one.
+	held := time.AfterFunc(eventLoadHeld, sub.Lagging)
+	defer held.Stop()
 	for attempt := 0; ; attempt++ {
 		loaders := r.Loaders
 		if attempt == 0 {
@@ -279,9 +285,6 @@ func loadEvent[T any](ctx context.Context, r *Resolver, sub *events.Subscription
 		if err == nil || ctx.Err() != nil || !dberr.Unavailable(err) || time.Now().After(giveUp) {
 			return v, err
 		}
-		// The events published meanwhile queue up behind this one through no fault
-		// of the client's.
-		sub.Lagging()
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

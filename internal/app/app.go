@@ -186,7 +186,7 @@ func New(db *sql.DB, cfg config.Config, log *slog.Logger, opts ...Option) (*App,
 		// of their own.
 		Marks: db})
 	sockets.listen = hub.Start
-	o.metrics.WatchSubscriptions(hub.Count)
+	o.metrics.WatchSubscriptions(hub.Count, hub.CatchingUp)
 	o.metrics.WatchEvents(hub.Replayed, hub.Dropped)
 	if entities != nil {
 		// The cache serves nothing until the hub listens for other instances' changes;

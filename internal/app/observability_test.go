@@ -276,6 +276,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		`go_sql_open_connections{db_name="inkwell"}`,
 		`inkwell_sql_statements_total`,
 		"inkwell_subscriptions 0",
+		"inkwell_subscriptions_catching_up 0",
 		"inkwell_events_replayed_total 0",
 		"inkwell_subscriptions_dropped_total 0",
 	} {

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -553,5 +554,62 @@ func TestSubscriptionSlowConsumer(t *testing.T) {
 	e.AddComment(t, alice, art.Slug, "calm again")
 	if got := nextComment(t, s, again).CommentAdded.Body; got != "calm again" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// A subscriber whose read of an event's rows waits on the database (here a lock; in a
+// failover, a pooler's queue) is not ended as slow for the events that queue meanwhile:
+// the server held it up, not its client.
+func TestSubscriptionHeldByDatabase(t *testing.T) {
+	t.Parallel()
+	e := apptest.New(t, apptest.WithConfig(func(c *config.Config) {
+		c.SubscriptionBuffer = 2
+		// Far longer than the test holds the lock.
+		c.Limits.StatementTimeout = time.Minute
+	}))
+	alice := e.SignUp(t, "alice")
+	art := e.CreateArticle(t, alice, "Held")
+	s := e.Connect(t, bearer(alice))
+	id := s.Subscribe(subCommentAdded, map[string]any{"s": art.Slug})
+	waitSubscriptions(t, e, 1)
+
+	ctx := context.Background()
+	lock, err := e.DB.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = lock.Rollback() }()
+	if _, err := lock.Exec(`LOCK TABLE comments IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	notify := func(from, to int) {
+		t.Helper()
+		if _, err := e.DB.Exec(`SELECT pg_notify('inkwell_events', json_build_object('k', 'comment_added',
+			'a', (SELECT id FROM articles WHERE slug = $1), 'c', n)::text) FROM generate_series($2::int, $3::int) AS n`,
+			art.Slug, from, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The subscriber's read of this one's comment waits for the lock, and once it has
+	// waited a while the subscription may fall further behind.
+	notify(1_000_001, 1_000_001)
+	deadline := time.Now().Add(10 * time.Second)
+	for e.App.Events.CatchingUp() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the held subscription is not catching up")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Ten times its buffer, while it waits: no comment exists, so none is sent.
+	notify(1_000_002, 1_000_021)
+	if err := lock.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	e.AddComment(t, alice, art.Slug, "after the wait")
+	if got := nextComment(t, s, id).CommentAdded.Body; got != "after the wait" {
+		t.Fatalf("got %q", got)
+	}
+	if n := e.App.Events.Dropped(); n != 0 {
+		t.Fatalf("%d subscriptions dropped", n)
 	}
 }

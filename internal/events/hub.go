@@ -438,6 +438,23 @@ func (h *Hub) Close() {
 // Done is closed when Close is called.
 func (h *Hub) Done() <-chan struct{} { return h.done }
 
+// CatchingUp returns how many active subscriptions are catching up (Config.CatchUp).
+func (h *Hub) CatchingUp() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, subs := range h.topics {
+		for s := range subs {
+			s.mu.Lock()
+			if s.catching {
+				n++
+			}
+			s.mu.Unlock()
+		}
+	}
+	return n
+}
+
 // Count returns the number of active subscriptions.
 func (h *Hub) Count() int {
 	h.mu.Lock()
@@ -612,7 +629,8 @@ func (s *Subscription) Queued() int {
 
 // Lagging says that the subscriber is held up by the server rather than by its client
 // (its reads wait for the database): until it has read everything queued, it may fall
-// behind by Config.CatchUp events rather than Buffer.
+// behind by Config.CatchUp events rather than Buffer. It may be called from any
+// goroutine.
 func (s *Subscription) Lagging() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

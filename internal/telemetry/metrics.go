@@ -162,15 +162,20 @@ func (c replicaCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // WatchSubscriptions adds how many GraphQL subscriptions this instance holds open
-// (inkwell_subscriptions), as count reports them.
-func (m *Metrics) WatchSubscriptions(count func() int) {
+// (inkwell_subscriptions), as count reports them, and how many of those are catching up
+// after the server held them up (inkwell_subscriptions_catching_up), as catchingUp does.
+func (m *Metrics) WatchSubscriptions(count, catchingUp func() int) {
 	if m == nil {
 		return
 	}
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "inkwell_subscriptions",
 		Help: "GraphQL subscriptions open on this instance.",
-	}, func() float64 { return float64(count()) }))
+	}, func() float64 { return float64(count()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "inkwell_subscriptions_catching_up",
+			Help: "Subscriptions allowed INKWELL_SUBSCRIPTION_CATCH_UP queued events because the server held them up (a replay, slow event reads).",
+		}, func() float64 { return float64(catchingUp()) }))
 }
 
 // WatchEvents adds how many events the hub replayed from the event log after its
