@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"inkwell/deploy"
 	"inkwell/internal/localnginx"
+	"inkwell/internal/localpg"
 )
 
 // backend answers with the headers nginx forwarded.
@@ -33,7 +35,9 @@ func backend(t *testing.T) *httptest.Server {
 
 func start(t *testing.T, opts localnginx.Options) *localnginx.Nginx {
 	t.Helper()
-	opts.Dir = filepath.Join(t.TempDir(), "nginx")
+	if opts.Dir == "" {
+		opts.Dir = filepath.Join(t.TempDir(), "nginx")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n, err := localnginx.Start(ctx, opts)
@@ -46,7 +50,7 @@ func start(t *testing.T, opts localnginx.Options) *localnginx.Nginx {
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(n.Dir(), "error.log"))
-			t.Logf("error.log:\n%s", b)
+			t.Logf("output:\n%s\nerror.log:\n%s", n.Output(), b)
 		}
 	})
 	return n
@@ -125,12 +129,11 @@ func TestDeployProxyConf(t *testing.T) {
 // it, and Reload puts another in its place without a restart.
 func TestConfReload(t *testing.T) {
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := localpg.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	conf := func(answer string) string {
 		user := ""
 		if os.Geteuid() == 0 {
@@ -154,21 +157,7 @@ http {
 }
 `, user, dir, addr, answer)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n, err := localnginx.Start(ctx, localnginx.Options{Dir: dir, Addr: addr, Conf: conf("first")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := n.Stop(); err != nil {
-			t.Error(err)
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("output:\n%s\nerror.log:\n%s", n.Output(), b)
-		}
-	})
+	n := start(t, localnginx.Options{Dir: dir, Addr: addr, Conf: conf("first")})
 	if status, body := get(t, n.URL()); status != http.StatusOK || body != "first" {
 		t.Errorf("GET: %d %q, want 200 \"first\"", status, body)
 	}
