@@ -176,6 +176,17 @@ func TestConfigurationErrorsNameTheVariable(t *testing.T) {
 	}
 }
 
+// startPostgres starts a throw-away PostgreSQL server, stopped when t ends.
+func startPostgres(t *testing.T, ctx context.Context) *localpg.Server {
+	t.Helper()
+	srv, err := localpg.Start(ctx, localpg.Options{Dir: t.TempDir(), Fast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	return srv
+}
+
 // A DATABASE_URL that cannot connect is reported as that variable's fault; a server
 // without TLS gets the sslmode=disable hint. INKWELL_LOG_LEVEL quiets the info lines.
 // serve stops with exit 0 on SIGINT.
@@ -183,11 +194,7 @@ func TestDatabaseURL(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	srv, err := localpg.Start(ctx, localpg.Options{Dir: t.TempDir(), Fast: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
+	srv := startPostgres(t, ctx)
 	url := srv.URL("postgres")
 	noTLS := strings.TrimSuffix(url, "?sslmode=disable")
 	dir := t.TempDir()

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"inkwell/internal/app"
-	"inkwell/internal/localpg"
 )
 
 // Through a pooler the server cannot send statement_timeout itself: it warns at start
@@ -20,11 +19,7 @@ func TestCheckPooledTimeout(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	srv, err := localpg.Start(ctx, localpg.Options{Dir: t.TempDir(), Fast: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
+	srv := startPostgres(t, ctx)
 	for _, tc := range []struct {
 		pooler time.Duration // what the pooled sessions run with; 0: PostgreSQL's default
 		warn   bool

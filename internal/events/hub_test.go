@@ -65,18 +65,7 @@ func (f fixture) hub(t *testing.T, cfg events.Config) *events.Hub {
 // publish commits evs in one transaction.
 func (f fixture) publish(t *testing.T, evs ...events.Event) {
 	t.Helper()
-	tx, err := f.db.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range evs {
-		if err := events.Publish(context.Background(), tx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	publishOn(t, f.db, evs...)
 }
 
 func subscribe(t *testing.T, ctx context.Context, h *events.Hub, topic events.Topic) *events.Subscription {
@@ -490,9 +479,12 @@ func listenings() (chan bool, func(bool)) {
 	}
 }
 
-func publishOn(t *testing.T, conn *sql.Conn, evs ...events.Event) {
+// publishOn commits evs in one transaction on db, a pool or one of its connections.
+func publishOn(t *testing.T, db interface {
+	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+}, evs ...events.Event) {
 	t.Helper()
-	tx, err := conn.BeginTx(context.Background(), nil)
+	tx, err := db.BeginTx(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
