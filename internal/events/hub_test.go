@@ -527,11 +527,7 @@ func TestReplayAfterLostConnection(t *testing.T) {
 	if err := events.Publish(ctx, straddling, events.CommentAdded(1, 2)); err != nil {
 		t.Fatal(err)
 	}
-	var name string
-	if err := conn.QueryRowContext(ctx, `SELECT current_database()`).Scan(&name); err != nil {
-		t.Fatal(err)
-	}
-	allow := allowConnections(t, f, name)
+	allow := allowConnections(t, f)
 	allow(false)
 	killListener(t, conn, listening)
 
@@ -736,11 +732,7 @@ func TestReplayLetsSubscribersCatchUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	var name string
-	if err := conn.QueryRowContext(ctx, `SELECT current_database()`).Scan(&name); err != nil {
-		t.Fatal(err)
-	}
-	allow := allowConnections(t, f, name)
+	allow := allowConnections(t, f)
 	allow(false)
 	killListener(t, conn, listening)
 	for i := 1; i <= gap; i++ {
@@ -800,8 +792,12 @@ func TestLaggingSubscriberCatchesUp(t *testing.T) {
 
 // allowConnections returns a function that allows or refuses new connections to f's
 // database, switched from another database, and allows them again when t ends.
-func allowConnections(t *testing.T, f fixture, name string) func(bool) {
+func allowConnections(t *testing.T, f fixture) func(bool) {
 	t.Helper()
+	var name string
+	if err := f.db.QueryRow(`SELECT current_database()`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
 	u, err := url.Parse(f.dsn)
 	if err != nil {
 		t.Fatal(err)
