@@ -90,14 +90,23 @@ func TestWorkflows(t *testing.T) {
 		t.Errorf("release.yml: ci uses %q, image needs %v; want the image job to need a call of ci.yml",
 			release.Jobs["ci"].Uses, release.Jobs["image"].Needs)
 	}
-	var buildArgs string
+	var buildArgs, outputs string
 	for _, s := range release.Jobs["image"].Steps {
 		if v, ok := s.With["build-args"].(string); ok {
 			buildArgs = v
 		}
+		if v, ok := s.With["outputs"].(string); ok {
+			outputs = v
+		}
 	}
 	if !strings.Contains(buildArgs, "VERSION=${{ github.ref_name }}") {
 		t.Errorf("release.yml build-args = %q, want VERSION set to the tag", buildArgs)
+	}
+	// .ci/check-deploy limits the image's size as pushed so: zstd level 19, every layer.
+	for _, want := range []string{"type=registry", "compression=zstd", "compression-level=19", "force-compression=true", "oci-mediatypes=true"} {
+		if !strings.Contains(outputs, want) {
+			t.Errorf("release.yml outputs = %q, want %s", outputs, want)
+		}
 	}
 	if !strings.Contains(read("ci.yml"), "workflow_call:") {
 		t.Error("ci.yml cannot be called by release.yml")
