@@ -19,8 +19,8 @@ func Complexity() ComplexityRoot {
 	c.Article.Excerpt = medium
 	c.Comment.Text = medium
 	c.User.Bio = medium
-	c.Article.Body = func(int) int { return sizeLarge }
-	c.Article.BodyHTML = func(int) int { return 2 * sizeLarge }
+	c.Article.BodyText = func(int) int { return sizeLarge }
+	c.Article.HTML = func(int) int { return 2 * sizeLarge }
 	c.Query.Articles = func(child int, first *int, _ *string, last *int, _ *string, _ *model.ArticleFilter, _ *model.ArticleOrder, offset *int) int {
 		return listCost(child, first, last) + offsetCost(offset)
 	}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"inkwell/ent"
 	"inkwell/ent/article"
 	"inkwell/ent/asset"
@@ -38,7 +40,13 @@ func articleConnection(ctx context.Context, l service.ArticleList, err error) (*
 	if err != nil {
 		return nil, err
 	}
+	items, _ := ownConnection(ctx, "ArticleConnection", "ArticleEdge", "Article")
+	// A list that shows no body reads none: see loader.ArticleHeadByID.
+	heads := !showsBody(items)
 	ld := loader.For(ctx).ArticleByID
+	if heads {
+		ld = loader.For(ctx).ArticleHeadByID
+	}
 	ld.Preload(ctx, l.Page.Items)
 	as, errs := ld.LoadAll(ctx, l.Page.Items)
 	page := paging.Page[*ent.Article]{HasNextPage: l.Page.HasNextPage, HasPreviousPage: l.Page.HasPreviousPage}
@@ -53,9 +61,23 @@ func articleConnection(ctx context.Context, l service.ArticleList, err error) (*
 		}
 		page.Items, page.Keys = append(page.Items, a), append(page.Keys, l.Page.Keys[i])
 	}
-	items, _ := ownConnection(ctx, "ArticleConnection", "ArticleEdge", "Article")
 	prefetchArticles(ctx, page.Items, items)
+	if heads {
+		return model.NewArticleHeadsConnection(ctx, page, l.Count), nil
+	}
 	return model.NewArticleConnection(ctx, page, l.Count), nil
+}
+
+// showsBody reports whether an Article's selection asks for one of the fields read from
+// its body columns.
+func showsBody(fields []graphql.CollectedField) bool {
+	for _, f := range fields {
+		switch f.Name {
+		case "body", "bodyHTML", "toc":
+			return true
+		}
+	}
+	return false
 }
 
 // articleMeta is an article's metadata from its input.

@@ -51,8 +51,7 @@ type ComplexityRoot struct {
 	Article struct {
 		ArticleStatus       func(childComplexity int) int
 		Author              func(childComplexity int) int
-		Body                func(childComplexity int) int
-		BodyHTML            func(childComplexity int) int
+		BodyText            func(childComplexity int) int
 		Canonical           func(childComplexity int) int
 		Comments            func(childComplexity int, first *int, after *string, last *int, before *string) int
 		CoverImage          func(childComplexity int) int
@@ -62,6 +61,7 @@ type ComplexityRoot struct {
 		Excerpt             func(childComplexity int) int
 		FavoritesCount      func(childComplexity int) int
 		GlobalID            func(childComplexity int) int
+		HTML                func(childComplexity int) int
 		PublishAt           func(childComplexity int) int
 		PublishedAt         func(childComplexity int) int
 		ReadingTimeMinutes  func(childComplexity int) int
@@ -564,17 +564,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Article.Author(childComplexity), true
 	case "Article.body":
-		if e.ComplexityRoot.Article.Body == nil {
+		if e.ComplexityRoot.Article.BodyText == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Article.Body(childComplexity), true
-	case "Article.bodyHTML":
-		if e.ComplexityRoot.Article.BodyHTML == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Article.BodyHTML(childComplexity), true
+		return e.ComplexityRoot.Article.BodyText(childComplexity), true
 	case "Article.canonicalURL":
 		if e.ComplexityRoot.Article.Canonical == nil {
 			break
@@ -634,6 +628,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Article.GlobalID(childComplexity), true
+	case "Article.bodyHTML":
+		if e.ComplexityRoot.Article.HTML == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Article.HTML(childComplexity), true
 	case "Article.publishAt":
 		if e.ComplexityRoot.Article.PublishAt == nil {
 			break
@@ -6154,7 +6154,7 @@ func (ec *executionContext) _Article_body(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Article_body(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Body, nil
+			return obj.BodyText()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -6165,7 +6165,7 @@ func (ec *executionContext) _Article_body(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_Article_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Article", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Article", field, true, false, "String")
 }
 
 func (ec *executionContext) _Article_bodyHTML(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
@@ -6177,7 +6177,7 @@ func (ec *executionContext) _Article_bodyHTML(ctx context.Context, field graphql
 			return ec.fieldContext_Article_bodyHTML(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.BodyHTML, nil
+			return obj.HTML()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -6188,7 +6188,7 @@ func (ec *executionContext) _Article_bodyHTML(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_Article_bodyHTML(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Article", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Article", field, true, false, "String")
 }
 
 func (ec *executionContext) _Article_excerpt(ctx context.Context, field graphql.CollectedField, obj *model.Article) (ret graphql.Marshaler) {
@@ -6269,7 +6269,7 @@ func (ec *executionContext) _Article_toc(ctx context.Context, field graphql.Coll
 			return ec.fieldContext_Article_toc(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.TableOfContents(), nil
+			return obj.TableOfContents()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []markdown.TocEntry) graphql.Marshaler {

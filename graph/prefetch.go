@@ -350,8 +350,23 @@ func selection(ctx context.Context, f graphql.CollectedField, typ string) []grap
 	if len(f.Selections) == 0 {
 		return nil
 	}
-	return graphql.CollectFields(graphql.GetOperationContext(ctx), f.Selections, []string{typ})
+	return graphql.CollectFields(graphql.GetOperationContext(ctx), f.Selections, satisfies[typ])
 }
+
+// satisfies lists, by object type, the type and the interfaces and unions it belongs to:
+// the fragments whose condition names one of them apply to it, as when gqlgen executes
+// the selection.
+var satisfies = func() map[string][]string {
+	out := map[string][]string{}
+	for name, def := range parsedSchema.Types {
+		names := []string{name}
+		for _, abstract := range parsedSchema.GetImplements(def) {
+			names = append(names, abstract.Name)
+		}
+		out[name] = names
+	}
+	return out
+}()
 
 // connection is the selection of field f's items (of type item), through nodes and
 // through edges.node together, and whether f asks for totalCount.

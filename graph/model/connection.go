@@ -42,11 +42,18 @@ func NewArticleConnection(ctx context.Context, p paging.Page[*ent.Article], coun
 	return &ArticleConnection{Page: p, Count: count, ctx: ctx}
 }
 
+// NewArticleHeadsConnection is a page of articles read without their body columns
+// (loader.ArticleHeadByID), counted by count.
+func NewArticleHeadsConnection(ctx context.Context, p paging.Page[*ent.Article], count Counter) *ArticleConnection {
+	return &ArticleConnection{Page: p, Count: count, ctx: ctx, heads: true}
+}
+
 // ArticleConnection is a page of articles.
 type ArticleConnection struct {
 	Page  paging.Page[*ent.Article]
 	Count Counter
 	ctx   context.Context // the request's, which the items are read in
+	heads bool            // the items lack their body columns
 }
 
 // ArticleEdge is an article and its cursor.
@@ -68,7 +75,9 @@ func (c *ArticleConnection) Edges() []*ArticleEdge {
 }
 
 // Nodes lists the page's articles.
-func (c *ArticleConnection) Nodes() []*Article { return NewArticles(c.ctx, c.Page.Items) }
+func (c *ArticleConnection) Nodes() []*Article {
+	return wrapAll(c.Page.Items, func(a *ent.Article, w *Article) { *w = Article{Article: a, ctx: c.ctx, head: c.heads} })
+}
 
 // PageInfo tells where the page sits.
 func (c *ArticleConnection) PageInfo() *PageInfo { return pageInfo(c.Page) }

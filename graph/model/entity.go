@@ -26,6 +26,9 @@ import (
 type Article struct {
 	*ent.Article
 	ctx context.Context
+	// head: read without body, bodyHTML and toc (loader.ArticleHeadByID), for a list
+	// whose selection shows none of them.
+	head bool
 }
 
 // User is a user read in one request.
@@ -111,7 +114,41 @@ func NewComments(ctx context.Context, cs []*ent.Comment) []*Comment {
 
 // TableOfContents is the body's headings; the stored TOC type, a named slice, is not
 // one gqlgen binds to a list by itself.
-func (a *Article) TableOfContents() []markdown.TocEntry { return a.Toc }
+func (a *Article) TableOfContents() ([]markdown.TocEntry, error) {
+	w, err := a.whole()
+	if err != nil {
+		return nil, err
+	}
+	return w.Toc, nil
+}
+
+// BodyText is the Markdown body.
+func (a *Article) BodyText() (string, error) {
+	w, err := a.whole()
+	if err != nil {
+		return "", err
+	}
+	return w.Body, nil
+}
+
+// HTML is the body rendered, stored when the article was written.
+func (a *Article) HTML() (string, error) {
+	w, err := a.whole()
+	if err != nil {
+		return "", err
+	}
+	return w.BodyHTML, nil
+}
+
+// whole is the article with its body columns. A list reads them when its selection shows
+// a body field (graph/convert.go), so a head reaches here only for a selection that was
+// not looked at ahead; it is then read whole rather than shown empty.
+func (a *Article) whole() (*ent.Article, error) {
+	if !a.head {
+		return a.Article, nil
+	}
+	return loader.For(a.ctx).ArticleByID.Load(a.ctx, a.ID)()
+}
 
 // Canonical is the canonical URL, or nil when the article was first published here.
 func (a *Article) Canonical() *string {

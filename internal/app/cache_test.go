@@ -3,6 +3,7 @@ package app_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -237,4 +238,64 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A list that shows no body reads articles without theirs (loader.ArticleHeadByID); one
+// that does, through whatever fragment, shows them whole, and neither read leaves the
+// other a wrong value in the caches, before or after a write.
+func TestListsReadBodiesOnlyWhenShown(t *testing.T) {
+	t.Parallel()
+	eachCache(t, func(t *testing.T, e *apptest.Env) {
+		ada := e.SignUp(t, "ada")
+		art := e.CreateArticle(t, ada, "Heads", "go")
+		type node struct {
+			Title, Body, BodyHTML string
+			Toc                   []struct{ Title string }
+		}
+		list := func(selection string) node {
+			t.Helper()
+			var out struct{ Articles struct{ Nodes []node } }
+			query := `query { articles(first: 5) { nodes { ` + selection + ` } } }`
+			if strings.Contains(selection, "...F") {
+				query += ` fragment F on SearchResult { ... on Article { body bodyHTML toc { title } } }`
+			}
+			e.MustQuery(t, "", query, nil, &out)
+			if len(out.Articles.Nodes) != 1 {
+				t.Fatalf("articles = %+v, want the one", out.Articles.Nodes)
+			}
+			return out.Articles.Nodes[0]
+		}
+		check := func(title, body string) {
+			t.Helper()
+			if got := list("title"); got.Title != title {
+				t.Errorf("list of titles: %+v, want %q", got, title)
+			}
+			for _, sel := range []string{
+				"title body bodyHTML toc { title }",
+				"title ... on Node { ... on Article { body bodyHTML toc { title } } }",
+				"title ...F",
+			} {
+				got := list(sel)
+				if got.Title != title || got.Body != body || !strings.Contains(got.BodyHTML, title) || len(got.Toc) != 1 || got.Toc[0].Title != title {
+					t.Errorf("list of %q: %+v, want title and body %q, %q", sel, got, title, body)
+				}
+			}
+			if got, _ := readPage(t, e, "", art.Slug); got.Article == nil || got.Article.Body != body {
+				t.Errorf("article page after the lists: %s, want body %q", mustJSON(t, got), body)
+			}
+		}
+		check("Heads", "# Heads\n\nText.")
+		if !e.App.Entities.On() {
+			// The look-ahead sees through fragments on the interfaces and unions an
+			// Article belongs to: no article is read twice.
+			direct := e.Query(t, "", `{ articles(first: 5) { nodes { title body } } }`, nil).Statements
+			nested := e.Query(t, "", `{ articles(first: 5) { nodes { title ... on Node { ... on Article { body } } } } }`, nil).Statements
+			if nested != direct {
+				t.Errorf("body through fragments cost %d statements, directly %d", nested, direct)
+			}
+		}
+		e.MustQuery(t, ada.Token, `mutation($s: String!) { updateArticle(input: {slug: $s, title: "Bodies", body: "# Bodies\n\nMore."}) { article { slug } } }`,
+			map[string]any{"s": art.Slug}, &map[string]any{})
+		check("Bodies", "# Bodies\n\nMore.")
+	})
 }

@@ -27,6 +27,7 @@ type Kind uint8
 const (
 	User           Kind = iota // a user, by id
 	Article                    // an article, by id
+	ArticleHead                // an article without its body columns (lists), by id
 	Slug                       // an article's id, by slug
 	Tags                       // an article's tags, by article id
 	Comments                   // an article's comment pages, by article id
@@ -217,6 +218,7 @@ func (c *Cache) Apply(s change.Set) {
 	}
 	if len(s.Articles) > 0 {
 		c.evict(Article, s.Articles...)
+		c.evict(ArticleHead, s.Articles...)
 		c.evict(Tags, s.Articles...)
 	}
 	for _, f := range s.Follows {

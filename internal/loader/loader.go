@@ -72,8 +72,11 @@ func (l *Loader[K, V]) Preload(ctx context.Context, keys []K) {
 // Loaders is one request's set of dataloaders. The loaders of what depends on the viewer
 // are named Viewer…, and only they: Sharing relies on it.
 type Loaders struct {
-	UserByID            *Loader[int, *ent.User]
-	ArticleByID         *Loader[int, *ent.Article]
+	UserByID    *Loader[int, *ent.User]
+	ArticleByID *Loader[int, *ent.Article]
+	// ArticleHeadByID reads articles without body, bodyHTML and toc, for lists that show
+	// none of them: a fraction of the row to read, and of the cache to keep.
+	ArticleHeadByID     *Loader[int, *ent.Article]
 	ArticleBySlug       *Loader[string, *ent.Article] // nil for a slug that names none
 	CommentByID         *Loader[int, *ent.Comment]
 	AssetByID           *Loader[int, *ent.Asset]
@@ -109,6 +112,7 @@ func New(db *ent.Client, v auth.Viewer, c *cache.Cache) *Loaders {
 	return &Loaders{
 		UserByID:              newLoader(observed("UserByID", b.usersByID)),
 		ArticleByID:           newLoader(observed("ArticleByID", b.articlesByID)),
+		ArticleHeadByID:       newLoader(observed("ArticleHeadByID", b.articleHeadsByID)),
 		ArticleBySlug:         newLoader(observed("ArticleBySlug", b.articlesBySlug)),
 		CommentByID:           newLoader(observed("CommentByID", b.commentsByID)),
 		AssetByID:             newLoader(observed("AssetByID", b.assetsByID)),
@@ -188,6 +192,7 @@ func Apply(ctx context.Context, s change.Set) {
 	}
 	for _, id := range s.Articles {
 		l.ArticleByID.Clear(ctx, id)
+		l.ArticleHeadByID.Clear(ctx, id)
 		l.TagsByArticle.Clear(ctx, id)
 		l.ViewerHasFavorited.Clear(ctx, id)
 	}

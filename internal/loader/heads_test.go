@@ -1,0 +1,69 @@
+package loader
+
+import (
+	"context"
+	"testing"
+
+	"inkwell/internal/auth"
+	"inkwell/internal/cache"
+	"inkwell/internal/markdown"
+	"inkwell/internal/policy"
+)
+
+// A head is everything but the body columns, and the cache keeps heads and whole
+// articles apart: a head never answers a read of the whole article.
+func TestArticleHeadsLeaveOutTheBody(t *testing.T) {
+	c := newClient(t)
+	ctx := policy.System(context.Background())
+	author := newUser(t, c, "ada")
+	a := c.Article.Create().SetSlug("long").SetTitle("Long").SetDescription("d").
+		SetBody("# Part one\n\ntext").SetBodyHTML("<h1 id=\"part-one\">Part one</h1>").
+		SetToc(markdown.TOC{{Level: 1, Title: "Part one", Anchor: "part-one"}}).
+		SetExcerpt("text").SetAuthorID(author.ID).SaveX(ctx)
+
+	ec := cache.New(1 << 20)
+	ec.SetListening(true)
+	load := func() (head, whole, again string) {
+		l := New(c, auth.Viewer{}, ec)
+		h, err := l.ArticleHeadByID.Load(ctx, a.ID)()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Title != "Long" || h.Excerpt != "text" || h.AuthorID != author.ID || h.Slug != "long" {
+			t.Errorf("head = %+v, want the article's title, excerpt, author and slug", h)
+		}
+		w, err := l.ArticleByID.Load(ctx, a.ID)()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(w.Toc) != 1 || w.BodyHTML == "" {
+			t.Errorf("whole article's toc %v and HTML %q, want both", w.Toc, w.BodyHTML)
+		}
+		// A later head comes from whatever the cache holds.
+		h2, err := New(c, auth.Viewer{}, ec).ArticleHeadByID.Load(ctx, a.ID)()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.Body, w.Body, h2.Title
+	}
+	head, whole, again := load()
+	if head != "" {
+		t.Errorf("head's body = %q, want none read", head)
+	}
+	if whole != a.Body {
+		t.Errorf("whole article's body = %q after a head was cached, want %q", whole, a.Body)
+	}
+	if again != "Long" {
+		t.Errorf("cached head's title = %q", again)
+	}
+	// Twice more, now from the cache: still apart.
+	head, whole, _ = load()
+	if head != "" || whole != a.Body {
+		t.Errorf("from the cache: head body %q, whole body %q", head, whole)
+	}
+
+	// The head of a missing article is not found, as the whole one is.
+	if _, err := New(c, auth.Viewer{}, ec).ArticleHeadByID.Load(ctx, a.ID+1000)(); err == nil {
+		t.Error("a head was found for an article that does not exist")
+	}
+}
