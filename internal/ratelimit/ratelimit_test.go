@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -11,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
+	"github.com/redis/go-redis/v9"
 
 	"inkwell/internal/apperr"
 	"inkwell/internal/ratelimit"
@@ -186,12 +187,13 @@ func TestSharedBudget(t *testing.T) {
 	})
 
 	t.Run("keys hold no email", func(t *testing.T) {
-		c, err := redis.DialURLContext(ctx, url)
+		opt, err := redis.ParseURL(url)
 		if err != nil {
 			t.Fatal(err)
 		}
+		c := redis.NewClient(opt)
 		defer func() { _ = c.Close() }()
-		keys, err := redis.Strings(redis.DoContext(c, ctx, "KEYS", "*"))
+		keys, err := c.Keys(ctx, "*").Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,6 +235,164 @@ func TestRedisDownFallsBackToMemory(t *testing.T) {
 	}
 	if l.StoreErrors() == 0 {
 		t.Error("StoreErrors() = 0, want the failures counted")
+	}
+}
+
+// A Redis that accepts connections but never answers (overloaded, or a half-open
+// connection) costs one bounded wait, not a hung sign-in: the decision falls back.
+func TestRedisHungFallsBackQuickly(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	r, err := ratelimit.NewRedis("redis://" + ln.Addr().String() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Close() }()
+
+	start := time.Now()
+	_, err = r.Allow(context.Background(), "hung", ratelimit.Limit{N: 3, Per: time.Minute})
+	if err == nil || !strings.HasPrefix(err.Error(), "redis: ") {
+		t.Fatalf("Allow on a silent server: %v, want a redis: error", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Allow on a silent server took %v, want about 250ms", d)
+	}
+
+	l := ratelimit.New(ratelimit.Config{Secret: secret, Store: r, Rules: ratelimit.Rules{
+		ratelimit.SignIn: {Account: ratelimit.Limit{N: 3, Per: time.Minute}},
+	}})
+	start = time.Now()
+	if err := l.Check(context.Background(), ratelimit.SignIn, "ada@example.com"); err != nil {
+		t.Fatalf("sign-in with a silent Redis: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("sign-in with a silent Redis took %v", d)
+	}
+	if l.StoreErrors() != 1 {
+		t.Errorf("StoreErrors() = %d, want 1", l.StoreErrors())
+	}
+}
+
+// Redis decides as Memory does: the same events allowed, and the same Remaining, Reset
+// and RetryAfter, also for limits whose interval is no whole number of seconds.
+func TestRedisMatchesMemory(t *testing.T) {
+	url := redistest.Start(t)
+	r, err := ratelimit.NewRedis(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Close() }()
+	m := ratelimit.NewMemory()
+	ctx := context.Background()
+	near := func(a, b time.Duration) bool { return (a - b).Abs() < 100*time.Millisecond }
+	for _, lim := range []ratelimit.Limit{{N: 1, Per: time.Minute}, {N: 7, Per: time.Hour}, {N: 3, Per: 10 * time.Second}, {N: 120, Per: time.Minute}} {
+		key := "match:" + lim.String()
+		for i := range lim.N + 2 {
+			want, _ := m.Allow(ctx, key, lim)
+			got, err := r.Allow(ctx, key, lim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Allowed != want.Allowed || got.Remaining != want.Remaining ||
+				!near(got.Reset, want.Reset) || !near(got.RetryAfter, want.RetryAfter) {
+				t.Fatalf("%v, event %d: Redis %+v, Memory %+v", lim, i+1, got, want)
+			}
+			if wantAllowed := i < lim.N; got.Allowed != wantAllowed || (got.Allowed && got.RetryAfter != 0) {
+				t.Fatalf("%v, event %d: %+v, want allowed %v and no RetryAfter when allowed", lim, i+1, got, wantAllowed)
+			}
+		}
+	}
+}
+
+// A password in the URL is used however it is written, a user alone included (as
+// redis-cli reads redis://secret@host), and the query is ignored.
+func TestRedisPassword(t *testing.T) {
+	url := redistest.Start(t)
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := redis.NewClient(opt)
+	defer func() { _ = admin.Close() }()
+	ctx := context.Background()
+	if err := admin.ConfigSet(ctx, "requirepass", "s3cret").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		userinfo string
+		ok       bool
+	}{{":s3cret@", true}, {"s3cret@", true}, {"default:s3cret@", true}, {"", false}, {":wrong@", false}} {
+		r, err := ratelimit.NewRedis(strings.Replace(url, "redis://", "redis://"+tc.userinfo, 1) + "?dial_timeout=1m&unknown=1")
+		if err != nil {
+			t.Fatalf("%q: %v", tc.userinfo, err)
+		}
+		_, err = r.Allow(ctx, "password", ratelimit.Limit{N: 5, Per: time.Minute})
+		_ = r.Close()
+		if (err == nil) != tc.ok {
+			t.Errorf("%q: Allow: %v, want success %v", tc.userinfo, err, tc.ok)
+		}
+	}
+}
+
+// NewRedis takes redis:// and rediss:// URLs with a host, and its error never repeats
+// the URL, which may hold a password.
+func TestNewRedisURL(t *testing.T) {
+	for _, url := range []string{
+		"redis://127.0.0.1:6379/0",
+		"redis://:hunter2@cache:6379/1",
+		"redis://default:hunter2@cache",
+		"rediss://cache.example.com:6380/0",
+	} {
+		r, err := ratelimit.NewRedis(url)
+		if err != nil {
+			t.Errorf("NewRedis(%q): %v", url, err)
+			continue
+		}
+		_ = r.Close()
+	}
+	for _, url := range []string{
+		"",
+		"cache:6379",
+		"http://:hunter2@cache:6379/0",
+		"redis://",
+		"redis:///0",
+		"unix:///run/redis.sock",
+		"redis://:hunter2@cache:6379/zero",
+		"redis://:hunter2@[cache/0",
+	} {
+		_, err := ratelimit.NewRedis(url)
+		if err == nil {
+			t.Errorf("NewRedis(%q) accepted it", url)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), "REDIS_URL: ") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("NewRedis(%q): %v, want a REDIS_URL error without the URL", url, err)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ package redistest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
+	"github.com/redis/go-redis/v9"
 
 	"inkwell/internal/localpg"
 )
@@ -93,12 +94,23 @@ func run(t testing.TB, bin, dir string, port int) (string, error) {
 	}
 }
 
+// ping asks go-redis only once the port accepts connections: go-redis logs each dial
+// that fails, and a starting server refuses a few.
 func ping(ctx context.Context, url string) error {
-	c, err := redis.DialURLContext(ctx, url)
+	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return err
 	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", opt.Addr)
+	if err != nil {
+		return err
+	}
+	_ = conn.Close()
+	// One attempt per call: the caller polls.
+	opt.MaxRetries = -1
+	opt.DialerRetries = 1
+	c := redis.NewClient(opt)
 	defer func() { _ = c.Close() }()
-	_, err = redis.DoContext(c, ctx, "PING")
-	return err
+	return c.Ping(ctx).Err()
 }
