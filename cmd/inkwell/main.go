@@ -38,6 +38,7 @@ import (
 	"inkwell/internal/dbroute"
 	"inkwell/internal/demo"
 	"inkwell/internal/localpg"
+	"inkwell/internal/ratelimit"
 	"inkwell/internal/server"
 	"inkwell/internal/telemetry"
 )
@@ -123,6 +124,7 @@ var errUsage = errors.New("usage")
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
+	ratelimit.LogRedisTo(log)
 	if os.Getenv("GOGC") == "" {
 		// Responses allocate many short-lived objects; collecting at twice the default
 		// heap growth halves GC work at a few tens of MB more memory.

@@ -2,7 +2,9 @@ package ratelimit_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -236,6 +238,45 @@ func TestRedisDownFallsBackToMemory(t *testing.T) {
 	if l.StoreErrors() == 0 {
 		t.Error("StoreErrors() = 0, want the failures counted")
 	}
+}
+
+// The Redis client's own messages join the process's JSON log rather than interleave
+// plain-text lines with it.
+func TestRedisClientLogsAsJSON(t *testing.T) {
+	var buf syncBuffer
+	ratelimit.LogRedisTo(slog.New(slog.NewJSONHandler(&buf, nil)))
+	defer ratelimit.LogRedisTo(slog.Default())
+	r, err := ratelimit.NewRedis("redis://127.0.0.1:1/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Close() }()
+	if _, err := r.Allow(context.Background(), "k", ratelimit.Limit{N: 1, Per: time.Minute}); err == nil {
+		t.Fatal("a decision with nothing listening succeeded")
+	}
+	var line struct{ Level, Msg, Detail string }
+	out := buf.String()
+	first, _, _ := strings.Cut(out, "\n")
+	if err := json.Unmarshal([]byte(first), &line); err != nil || line.Msg != "redis client" || line.Level != "WARN" || line.Detail == "" {
+		t.Errorf("log = %q (%v), want a JSON warning from the Redis client", out, err)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // A Redis that accepts connections but never answers (overloaded, or a half-open

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	neturl "net/url"
 	"sync"
 	"time"
@@ -145,3 +146,14 @@ func (r *Redis) Ping(ctx context.Context) error { return r.client.Ping(ctx).Err(
 
 // Close closes the connections.
 func (r *Redis) Close() error { return r.client.Close() }
+
+// LogRedisTo sends the Redis client's own messages (a failed dial, a pool's trouble) to
+// log as warnings, instead of its plain-text lines on stderr between the JSON ones. The
+// client's logger is one for the whole process.
+func LogRedisTo(log *slog.Logger) { redis.SetLogger(redisLog{log}) }
+
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+}
