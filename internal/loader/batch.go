@@ -3,6 +3,7 @@ package loader
 import (
 	"context"
 	"fmt"
+	"unsafe"
 
 	"entgo.io/ent/dialect/sql"
 	"github.com/graph-gophers/dataloader/v7"
@@ -21,6 +22,7 @@ import (
 	"inkwell/internal/apperr"
 	"inkwell/internal/auth"
 	"inkwell/internal/cache"
+	"inkwell/internal/markdown"
 )
 
 // batches holds the batch functions. Each returns one result per key, in key order.
@@ -193,28 +195,42 @@ func (b batches) articlesBySlug(ctx context.Context, slugs []string) []*dataload
 	return byKey(slugs, out, err, nil)
 }
 
-// The weights are rough sizes in bytes: the strings plus the struct.
+// The weights are sizes in bytes, so that the cache's bound is one of memory: the struct
+// as allocated, its strings, and the cache's own entry (entryWeight). Lists' heads are
+// mostly struct, so a weight that left it out would let them take twice their share.
+const entryWeight = 128
+
+var (
+	userSize    = int(unsafe.Sizeof(ent.User{}))
+	articleSize = int(unsafe.Sizeof(ent.Article{}))
+	tagSize     = int(unsafe.Sizeof(ent.Tag{}))
+	commentSize = int(unsafe.Sizeof(ent.Comment{}))
+	tocSize     = int(unsafe.Sizeof(markdown.TocEntry{}))
+)
+
 func userWeight(u *ent.User) int {
-	return 256 + len(u.Username) + len(u.UsernameKey) + len(u.Email) + len(u.Bio) + len(u.Image) + len(u.PasswordHash)
+	return entryWeight + userSize + len(u.Username) + len(u.UsernameKey) + len(u.Email) + len(u.Bio) + len(u.Image) + len(u.PasswordHash)
 }
 
 func articleWeight(a *ent.Article) int {
-	n := 400 + len(a.Slug) + len(a.Title) + len(a.Description) + len(a.Body) + len(a.BodyHTML) + len(a.Excerpt)
+	n := entryWeight + articleSize + len(a.Slug) + len(a.Title) + len(a.Subtitle) + len(a.Description) +
+		len(a.CanonicalURL) + len(a.SeoTitle) + len(a.SeoDescription) + len(a.Body) + len(a.BodyHTML) +
+		len(a.Excerpt) + len(a.SearchTags)
 	for _, e := range a.Toc {
-		n += 64 + len(e.Title) + len(e.Anchor)
+		n += tocSize + len(e.Title) + len(e.Anchor)
 	}
 	return n
 }
 
 func tagsWeight(ts []*ent.Tag) int {
-	n := 48
+	n := entryWeight
 	for _, t := range ts {
-		n += 96 + len(t.Name)
+		n += 8 + tagSize + len(t.Name)
 	}
 	return n
 }
 
-func countWeight(int) int { return 64 }
+func countWeight(int) int { return entryWeight }
 
 func (b batches) assetsByID(ctx context.Context, ids []int) []*dataloader.Result[*ent.Asset] {
 	rows, err := b.db.Asset.Query().Where(anyOf[predicate.Asset](asset.FieldID, ids)).All(ctx)

@@ -2,8 +2,11 @@ package loader
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"testing"
 
+	"inkwell/ent"
 	"inkwell/internal/auth"
 	"inkwell/internal/cache"
 	"inkwell/internal/markdown"
@@ -66,4 +69,46 @@ func TestArticleHeadsLeaveOutTheBody(t *testing.T) {
 	if _, err := New(c, auth.Viewer{}, ec).ArticleHeadByID.Load(ctx, a.ID+1000)(); err == nil {
 		t.Error("a head was found for an article that does not exist")
 	}
+}
+
+// The cache's bound is one of memory: what its entries weigh is about what they take.
+// Heads are mostly struct, which the weights once left out.
+func TestCachedArticlesWeighWhatTheyTake(t *testing.T) {
+	c := newClient(t)
+	ctx := policy.System(context.Background())
+	author := newUser(t, c, "ada")
+	const n = 1000
+	bulk := make([]*ent.ArticleCreate, n)
+	for i := range bulk {
+		bulk[i] = c.Article.Create().SetSlug(fmt.Sprintf("article-%d", i)).SetTitle(fmt.Sprintf("Article number %d", i)).
+			SetDescription("What this article is about, in a sentence or two.").SetBody("body").
+			SetExcerpt("The first words of the article, as a list shows them under its title.").SetAuthorID(author.ID)
+	}
+	ids := make([]int, n)
+	for i, a := range c.Article.CreateBulk(bulk...).SaveX(ctx) {
+		ids[i] = a.ID
+	}
+
+	ec := cache.New(64 << 20)
+	ec.SetListening(true)
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	if _, errs := New(c, auth.Viewer{}, ec).ArticleHeadByID.LoadAll(ctx, ids); errs != nil {
+		t.Fatal(errs)
+	}
+	took := float64(heap()) - float64(before)
+	weighed := float64(ec.Stats().Bytes)
+	t.Logf("%d heads cached: weighed %.0f bytes, took %.0f", ec.Stats().Entries, weighed, took)
+	if ec.Stats().Entries != n {
+		t.Fatalf("%d entries cached, want %d", ec.Stats().Entries, n)
+	}
+	if r := took / weighed; r < 0.6 || r > 1.5 {
+		t.Errorf("heads take %.2f× what they weigh, want within 0.6–1.5×", r)
+	}
+	runtime.KeepAlive(ec)
 }
