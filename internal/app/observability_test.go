@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -18,34 +17,17 @@ import (
 
 	"inkwell/internal/app"
 	"inkwell/internal/config"
+	"inkwell/internal/logtest"
 	"inkwell/internal/pgtest"
 	"inkwell/internal/service"
 	"inkwell/internal/telemetry"
 )
 
-// syncBuffer collects log output written from many request goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // observed is a server whose logs, metrics and spans the test can read.
 type observed struct {
 	app   *app.App
 	url   string
-	logs  *syncBuffer
+	logs  *logtest.Buffer
 	spans *tracetest.SpanRecorder
 }
 
@@ -64,7 +46,7 @@ func newObserved(t *testing.T) *observed {
 	cfg.DatabaseURL = dsn
 	cfg.SigningKey = "test-signing-key-0123456789abcdef-0123456789"
 	cfg.StorageDir = t.TempDir()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))

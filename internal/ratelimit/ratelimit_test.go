@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"inkwell/internal/apperr"
+	"inkwell/internal/logtest"
 	"inkwell/internal/ratelimit"
 	"inkwell/internal/ratelimit/redistest"
 )
@@ -243,7 +244,7 @@ func TestRedisDownFallsBackToMemory(t *testing.T) {
 // The Redis client's own messages join the process's JSON log rather than interleave
 // plain-text lines with it.
 func TestRedisClientLogsAsJSON(t *testing.T) {
-	var buf syncBuffer
+	var buf logtest.Buffer
 	ratelimit.LogRedisTo(slog.New(slog.NewJSONHandler(&buf, nil)))
 	defer ratelimit.LogRedisTo(slog.Default())
 	r, err := ratelimit.NewRedis("redis://127.0.0.1:1/0")
@@ -260,23 +261,6 @@ func TestRedisClientLogsAsJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(first), &line); err != nil || line.Msg != "redis client" || line.Level != "WARN" || line.Detail == "" {
 		t.Errorf("log = %q (%v), want a JSON warning from the Redis client", out, err)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // A Redis that accepts connections but never answers (overloaded, or a half-open

@@ -19,6 +19,7 @@ import (
 	"inkwell/graph"
 	"inkwell/internal/apperr"
 	"inkwell/internal/buildinfo"
+	"inkwell/internal/logtest"
 	"inkwell/internal/server"
 )
 
@@ -26,27 +27,9 @@ import (
 // without them (__typename, introspection, documents refused before execution) or stub the
 // one field they need with stubSchema.
 
-// logBuffer collects what the server logs.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newHandler(t *testing.T, cfg server.Config, deps server.Deps) (http.Handler, *logBuffer) {
+func newHandler(t *testing.T, cfg server.Config, deps server.Deps) (http.Handler, *logtest.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	if deps.Schema == nil {
 		deps.Schema = realSchema()
 	}
