@@ -213,11 +213,20 @@ func searchConnection(ctx context.Context, svc *service.Service, typ service.Sea
 	l := loader.For(ctx)
 	switch typ {
 	case service.SearchArticles:
-		as, _ := l.ArticleByID.LoadAll(ctx, ids)
 		items, _ := ownConnection(ctx, "SearchConnection", "SearchEdge", "Article")
+		heads := !showsBody(items)
+		ld := l.ArticleByID
+		if heads {
+			ld = l.ArticleHeadByID
+		}
+		as, _ := ld.LoadAll(ctx, ids)
 		prefetchArticles(ctx, present(as), items)
 		for i, a := range as {
-			if m := model.NewArticle(ctx, a); m != nil && a.Status == article.StatusPublished {
+			m := model.NewArticle(ctx, a)
+			if heads {
+				m = model.NewArticleHead(ctx, a)
+			}
+			if m != nil && a.Status == article.StatusPublished {
 				nodes[i] = m
 			}
 		}

@@ -350,7 +350,11 @@ func selection(ctx context.Context, f graphql.CollectedField, typ string) []grap
 	if len(f.Selections) == 0 {
 		return nil
 	}
-	return graphql.CollectFields(graphql.GetOperationContext(ctx), f.Selections, satisfies[typ])
+	names, ok := satisfies[typ]
+	if !ok {
+		names = []string{typ}
+	}
+	return graphql.CollectFields(graphql.GetOperationContext(ctx), f.Selections, names)
 }
 
 // satisfies lists, by object type, the type and the interfaces and unions it belongs to:

@@ -57,6 +57,16 @@ func NewArticle(ctx context.Context, a *ent.Article) *Article {
 	return &Article{Article: a, ctx: ctx}
 }
 
+// NewArticleHead is NewArticle for an article read without its body columns
+// (loader.ArticleHeadByID).
+func NewArticleHead(ctx context.Context, a *ent.Article) *Article {
+	m := NewArticle(ctx, a)
+	if m != nil {
+		m.head = true
+	}
+	return m
+}
+
 // NewUser is u read in ctx's request; nil for nil.
 func NewUser(ctx context.Context, u *ent.User) *User {
 	if u == nil {

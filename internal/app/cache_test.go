@@ -280,6 +280,18 @@ func TestListsReadBodiesOnlyWhenShown(t *testing.T) {
 					t.Errorf("list of %q: %+v, want title and body %q, %q", sel, got, title, body)
 				}
 			}
+			for _, sel := range []string{"title", "title body bodyHTML toc { title }"} {
+				var found struct{ Search struct{ Nodes []node } }
+				e.MustQuery(t, "", `query($q: String!) { search(query: $q) { nodes { ... on Article { `+sel+` } } } }`,
+					map[string]any{"q": title}, &found)
+				want := node{Title: title}
+				if sel != "title" {
+					want = list(sel)
+				}
+				if n := found.Search.Nodes; len(n) != 1 || n[0].Title != want.Title || n[0].Body != want.Body || n[0].BodyHTML != want.BodyHTML || len(n[0].Toc) != len(want.Toc) {
+					t.Errorf("search for %q showing %q: %+v, want %+v", title, sel, n, want)
+				}
+			}
 			if got, _ := readPage(t, e, "", art.Slug); got.Article == nil || got.Article.Body != body {
 				t.Errorf("article page after the lists: %s, want body %q", mustJSON(t, got), body)
 			}
