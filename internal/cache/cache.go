@@ -57,8 +57,12 @@ type entry struct {
 	dead   bool
 }
 
-// tombWeight is a tombstone's weight: it is small, but not free.
-const tombWeight = 64
+// entryWeight is what the cache's own entry takes (its key, the entry and the cache's
+// node), added to every value's weight, so that the bound is one of memory.
+const entryWeight = 128
+
+// tombWeight is a tombstone's weight: the entry alone.
+const tombWeight = entryWeight
 
 // Cache is one instance's cache. The zero of *Cache (nil) caches nothing.
 type Cache struct {
@@ -123,6 +127,29 @@ func GetSlug(ctx context.Context, c *Cache, slug string) (int, bool) {
 	return get[int](ctx, c, key{kind: Slug, s: slug})
 }
 
+// GetFirst returns the value cached for id under the first of kinds that holds one,
+// counting one hit or one miss. Every key asked counts as read (Reads).
+func GetFirst[V any](ctx context.Context, c *Cache, id int, kinds ...Kind) (V, bool) {
+	var zero V
+	r := readsFrom(ctx)
+	for _, kind := range kinds {
+		r.note(key{kind: kind, id: id})
+	}
+	if c == nil || !c.on.Load() || r.bypassed() {
+		return zero, false
+	}
+	for _, kind := range kinds {
+		if e, ok := c.c.GetIfPresent(key{kind: kind, id: id}); ok && !e.dead {
+			if v, ok := e.v.(V); ok {
+				c.hits.Add(1)
+				return v, true
+			}
+		}
+	}
+	c.misses.Add(1)
+	return zero, false
+}
+
 func get[V any](ctx context.Context, c *Cache, k key) (V, bool) {
 	var zero V
 	r := readsFrom(ctx)
@@ -144,7 +171,7 @@ func get[V any](ctx context.Context, c *Cache, k key) (V, bool) {
 
 // Fill keeps v, of kind for id, loaded from the database after e was taken, unless a
 // write evicted that kind meanwhile. The value is shared by every later reader: it must
-// never be changed. weight estimates its size in bytes.
+// never be changed. weight estimates its size in bytes (the cache adds its entry's).
 func Fill[V any](c *Cache, e Epoch, id int, v V, weight int) {
 	fill(c, e, key{kind: e.kind, id: id}, v, weight)
 }
@@ -152,7 +179,7 @@ func Fill[V any](c *Cache, e Epoch, id int, v V, weight int) {
 // FillSlug keeps slug's article id. A slug names one article for the article's life;
 // after a deletion it may name a new one, so a reader checks the article it finds.
 func FillSlug(c *Cache, e Epoch, slug string, id int) {
-	fill(c, e, key{kind: Slug, s: slug}, id, len(slug)+48)
+	fill(c, e, key{kind: Slug, s: slug}, id, len(slug)+8)
 }
 
 // GetSession returns the cached state of a sign-in session.
@@ -169,7 +196,7 @@ func fill(c *Cache, e Epoch, k key, v any, weight int) {
 	if c == nil || !c.on.Load() || e.n < c.floor.Load() {
 		return
 	}
-	next := entry{v: v, weight: uint32(min(max(weight, 1), 1<<30))}
+	next := entry{v: v, weight: uint32(min(max(weight, 0)+entryWeight, 1<<30))}
 	// Atomic for the key: an eviction newer than the load wins over its value, whether
 	// its tombstone is still there or a newer load's value took its place (and keeps its
 	// number, so that an older load arriving later cannot replace it).

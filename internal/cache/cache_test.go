@@ -41,6 +41,29 @@ func TestCache(t *testing.T) {
 		}
 	})
 
+	t.Run("GetFirst takes the first kind that holds the id, and counts once", func(t *testing.T) {
+		c := New(1 << 20)
+		c.SetListening(true)
+		Fill(c, c.Epoch(Article), 7, "whole", 10)
+		if v, ok := GetFirst[string](bg, c, 7, ArticleHead, Article); !ok || v != "whole" {
+			t.Fatalf("GetFirst = %q, %v; want whole", v, ok)
+		}
+		Fill(c, c.Epoch(ArticleHead), 7, "head", 10)
+		if v, _ := GetFirst[string](bg, c, 7, ArticleHead, Article); v != "head" {
+			t.Fatalf("GetFirst = %q, want head", v)
+		}
+		if _, ok := GetFirst[string](bg, c, 8, ArticleHead, Article); ok {
+			t.Fatal("GetFirst found an id nothing holds")
+		}
+		if st := c.Stats(); st.Hits != 2 || st.Misses != 1 {
+			t.Errorf("hits %d, misses %d; want 2 and 1", st.Hits, st.Misses)
+		}
+		c.Apply(change.Set{Articles: []int{7}})
+		if _, ok := GetFirst[string](bg, c, 7, ArticleHead, Article); ok {
+			t.Fatal("a changed article's head or whole was served")
+		}
+	})
+
 	t.Run("a load that overlaps a write is not kept", func(t *testing.T) {
 		c := New(1 << 20)
 		c.SetListening(true)

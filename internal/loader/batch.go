@@ -23,6 +23,7 @@ import (
 	"inkwell/internal/auth"
 	"inkwell/internal/cache"
 	"inkwell/internal/markdown"
+	"inkwell/internal/paging"
 )
 
 // batches holds the batch functions. Each returns one result per key, in key order.
@@ -135,9 +136,7 @@ func (b batches) articleHeadsByID(ctx context.Context, ids []int) []*dataloader.
 	m := make(map[int]*ent.Article, len(ids))
 	var missing []int
 	for _, id := range ids {
-		if a, ok := cache.Get[*ent.Article](ctx, b.cache, cache.ArticleHead, id); ok {
-			m[id] = a
-		} else if a, ok := cache.Get[*ent.Article](ctx, b.cache, cache.Article, id); ok {
+		if a, ok := cache.GetFirst[*ent.Article](ctx, b.cache, id, cache.ArticleHead, cache.Article); ok {
 			m[id] = a
 		} else {
 			missing = append(missing, id)
@@ -196,24 +195,23 @@ func (b batches) articlesBySlug(ctx context.Context, slugs []string) []*dataload
 }
 
 // The weights are sizes in bytes, so that the cache's bound is one of memory: the struct
-// as allocated, its strings, and the cache's own entry (entryWeight). Lists' heads are
-// mostly struct, so a weight that left it out would let them take twice their share.
-const entryWeight = 128
-
+// as allocated and its strings (the cache adds its own entry's). Lists' heads are mostly
+// struct, so a weight that left it out would let them take twice their share.
 var (
 	userSize    = int(unsafe.Sizeof(ent.User{}))
 	articleSize = int(unsafe.Sizeof(ent.Article{}))
 	tagSize     = int(unsafe.Sizeof(ent.Tag{}))
 	commentSize = int(unsafe.Sizeof(ent.Comment{}))
 	tocSize     = int(unsafe.Sizeof(markdown.TocEntry{}))
+	keySize     = int(unsafe.Sizeof(paging.Key{}))
 )
 
 func userWeight(u *ent.User) int {
-	return entryWeight + userSize + len(u.Username) + len(u.UsernameKey) + len(u.Email) + len(u.Bio) + len(u.Image) + len(u.PasswordHash)
+	return userSize + len(u.Username) + len(u.UsernameKey) + len(u.Email) + len(u.Bio) + len(u.Image) + len(u.PasswordHash)
 }
 
 func articleWeight(a *ent.Article) int {
-	n := entryWeight + articleSize + len(a.Slug) + len(a.Title) + len(a.Subtitle) + len(a.Description) +
+	n := articleSize + len(a.Slug) + len(a.Title) + len(a.Subtitle) + len(a.Description) +
 		len(a.CanonicalURL) + len(a.SeoTitle) + len(a.SeoDescription) + len(a.Body) + len(a.BodyHTML) +
 		len(a.Excerpt) + len(a.SearchTags)
 	for _, e := range a.Toc {
@@ -223,14 +221,14 @@ func articleWeight(a *ent.Article) int {
 }
 
 func tagsWeight(ts []*ent.Tag) int {
-	n := entryWeight
+	n := 24
 	for _, t := range ts {
 		n += 8 + tagSize + len(t.Name)
 	}
 	return n
 }
 
-func countWeight(int) int { return entryWeight }
+func countWeight(int) int { return 8 }
 
 func (b batches) assetsByID(ctx context.Context, ids []int) []*dataloader.Result[*ent.Asset] {
 	rows, err := b.db.Asset.Query().Where(anyOf[predicate.Asset](asset.FieldID, ids)).All(ctx)

@@ -313,11 +313,11 @@ func (b batches) commentPages(ctx context.Context, kind cache.Kind, list pagedLi
 			m[w] = p
 		}
 		m[k.window0()] = p
-		weight := entryWeight
+		weight := 0
 		for _, p := range m {
 			weight += 64
 			for _, c := range p.Items {
-				weight += 8 + commentSize + len(c.Body)
+				weight += 8 + commentSize + keySize + len(c.Body)
 			}
 		}
 		cache.Fill(b.cache, e, k.ParentID, m, weight)
