@@ -72,6 +72,26 @@ func lookAhead(ctx context.Context, start func(p *plan)) {
 	}
 }
 
+// preloadArticlePage reads the article at slug with its tags and first comments in one
+// statement, when fields (its selection) ask for them and nothing of it is known yet
+// (loader.PreloadArticlePage).
+func preloadArticlePage(ctx context.Context, slug string, fields []graphql.CollectedField) {
+	var tags bool
+	var w *paging.Window
+	for _, f := range fields {
+		switch f.Name {
+		case "tags":
+			tags = true
+		case "comments":
+			a := args(ctx, f)
+			if got, err := window(a.int("first"), a.str("after"), a.int("last"), a.str("before")); err == nil && w == nil {
+				w = &got
+			}
+		}
+	}
+	loader.For(ctx).PreloadArticlePage(ctx, slug, tags, w)
+}
+
 // prefetchArticles loads what fields (an Article's selection) ask of as.
 func prefetchArticles(ctx context.Context, as []*ent.Article, fields []graphql.CollectedField) {
 	if len(as) > 0 && len(fields) > 0 {

@@ -457,11 +457,13 @@ func (r *queryResolver) User(ctx context.Context, username string) (*model.User,
 
 // Article is the resolver for the article field.
 func (r *queryResolver) Article(ctx context.Context, slug string) (*model.Article, error) {
+	sel := ownSelection(ctx, "Article")
+	preloadArticlePage(ctx, slug, sel)
 	a, err := loader.For(ctx).ArticleBySlug.Load(ctx, slug)()
 	if a == nil || !policy.CanFindArticle(auth.ViewerFrom(ctx), a) {
 		return nil, err
 	}
-	prefetchArticles(ctx, []*ent.Article{a}, ownSelection(ctx, "Article"))
+	prefetchArticles(ctx, []*ent.Article{a}, sel)
 	return model.NewArticle(ctx, a), err
 }
 

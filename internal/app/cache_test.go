@@ -311,3 +311,56 @@ func TestListsReadBodiesOnlyWhenShown(t *testing.T) {
 		check("Bodies", "# Bodies\n\nMore.")
 	})
 }
+
+// An article page seen for the first time reads the article, its tags and its first
+// comments in one statement (loader.PreloadArticlePage), and shows exactly what the
+// loaders' own reads show: the same tags, comments, cursors and page ends as the same
+// article reached through a list, which reads them apart.
+func TestArticlePageInOneStatement(t *testing.T) {
+	t.Parallel()
+	eachCache(t, func(t *testing.T, e *apptest.Env) {
+		ada, bob := e.SignUp(t, "ada"), e.SignUp(t, "bob")
+		art := e.CreateArticle(t, ada, "Folded", "zeta", "alpha")
+		first := e.AddComment(t, bob, art.Slug, "first")
+		e.MustQuery(t, ada.Token, `mutation($in: AddCommentInput!) { addComment(input: $in) { comment { id } } }`,
+			map[string]any{"in": map[string]any{"articleSlug": art.Slug, "body": "a reply", "parentId": first}}, &map[string]any{})
+		e.AddComment(t, ada, art.Slug, "second")
+		e.AddComment(t, bob, art.Slug, "third")
+
+		const fields = `slug title body tags { name articlesCount }
+			comments(first: 2) { pageInfo { hasNextPage endCursor } edges { cursor node { id body createdAt updatedAt repliesCount } } }`
+		r := e.Query(t, "", `query($s: String!) { article(slug: $s) { `+fields+` } }`, map[string]any{"s": art.Slug})
+		var page struct{ Article map[string]any }
+		r.Decode(t, &page)
+		// The slug's article, its tags and its first comments: one statement; the
+		// replies' count is another.
+		if r.Statements != 2 {
+			t.Errorf("first sight of the page cost %d statements, want 2 (the page, the replies' count)", r.Statements)
+		}
+		var list struct {
+			Articles struct{ Nodes []map[string]any }
+		}
+		e.MustQuery(t, "", `{ articles(first: 1) { nodes { `+fields+` } } }`, nil, &list)
+		if len(list.Articles.Nodes) != 1 {
+			t.Fatalf("list = %v", list)
+		}
+		if got, want := mustJSON(t, page.Article), mustJSON(t, list.Articles.Nodes[0]); got != want {
+			t.Errorf("article page:\n%s\nthe same through a list:\n%s", got, want)
+		}
+		var c struct {
+			Comments struct {
+				PageInfo struct{ HasNextPage bool }
+				Edges    []struct{ Node struct{ Body string } }
+			}
+		}
+		b, _ := json.Marshal(page.Article)
+		_ = json.Unmarshal(b, &c)
+		if len(c.Comments.Edges) != 2 || c.Comments.Edges[0].Node.Body != "first" || c.Comments.Edges[1].Node.Body != "second" || !c.Comments.PageInfo.HasNextPage {
+			t.Errorf("comments = %+v, want first and second, and more after", c.Comments)
+		}
+		// Warm, the page costs what the cache does not hold.
+		if again, _ := readPage(t, e, "", art.Slug); again.Article == nil || len(again.Article.Tags) != 2 {
+			t.Errorf("page read again: %s", mustJSON(t, again))
+		}
+	})
+}

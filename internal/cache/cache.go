@@ -108,6 +108,9 @@ type Epoch struct {
 	n    uint64
 }
 
+// Kind is the kind of values the load is of.
+func (e Epoch) Kind() Kind { return e.kind }
+
 // Epoch is the eviction count now, for a load of kind.
 func (c *Cache) Epoch(kind Kind) Epoch {
 	if c == nil {
@@ -125,6 +128,31 @@ func Get[V any](ctx context.Context, c *Cache, kind Kind, id int) (V, bool) {
 // GetSlug returns the cached article id for slug.
 func GetSlug(ctx context.Context, c *Cache, slug string) (int, bool) {
 	return get[int](ctx, c, key{kind: Slug, s: slug})
+}
+
+// Peek returns the cached value of kind for id, as Get does, but neither counts it nor
+// records it as read: for a value that is about to be replaced, or to decide whether to
+// read ahead.
+func Peek[V any](c *Cache, kind Kind, id int) (V, bool) {
+	return peek[V](c, key{kind: kind, id: id})
+}
+
+// PeekSlug is Peek for the article id of slug.
+func PeekSlug(c *Cache, slug string) (int, bool) {
+	return peek[int](c, key{kind: Slug, s: slug})
+}
+
+func peek[V any](c *Cache, k key) (V, bool) {
+	var zero V
+	if c == nil || !c.on.Load() {
+		return zero, false
+	}
+	e, ok := c.c.GetIfPresent(k)
+	if !ok || e.dead {
+		return zero, false
+	}
+	v, ok := e.v.(V)
+	return v, ok
 }
 
 // GetFirst returns the value cached for id under the first of kinds that holds one,

@@ -72,6 +72,8 @@ func (l *Loader[K, V]) Preload(ctx context.Context, keys []K) {
 // Loaders is one request's set of dataloaders. The loaders of what depends on the viewer
 // are named Viewer…, and only they: Sharing relies on it.
 type Loaders struct {
+	b *batches // what they read through, for reads ahead of them (PreloadArticlePage)
+
 	UserByID    *Loader[int, *ent.User]
 	ArticleByID *Loader[int, *ent.Article]
 	// ArticleHeadByID reads articles without body, bodyHTML and toc, for lists that show
@@ -108,8 +110,9 @@ type Loaders struct {
 // New builds a fresh set of loaders for one request of viewer v, reading through c, the
 // instance's shared cache (nil for none).
 func New(db *ent.Client, v auth.Viewer, c *cache.Cache) *Loaders {
-	b := batches{db: db, viewer: v, cache: c}
+	b := &batches{db: db, viewer: v, cache: c}
 	return &Loaders{
+		b:                     b,
 		UserByID:              newLoader(observed("UserByID", b.usersByID)),
 		ArticleByID:           newLoader(observed("ArticleByID", b.articlesByID)),
 		ArticleHeadByID:       newLoader(observed("ArticleHeadByID", b.articleHeadsByID)),

@@ -99,21 +99,32 @@ func (l pagedList) query(k PageKey, ids []int) (string, []any) {
 	if l.where != "" {
 		cond.WriteString(" AND " + l.where)
 	}
-	// The rows come in list order, or against it when paging backward (paging.Cut turns
-	// the page back round).
-	dir := "ASC"
-	if l.desc != k.Backward {
-		dir = "DESC"
-	}
+	dir := l.dir(k)
 	q := `SELECT p.id AS page_parent, x.* FROM unnest($1::bigint[]) AS p(id)
-	  CROSS JOIN LATERAL (
-	    SELECT ` + l.time + ` AS page_time, ` + l.id + ` AS page_id, ` + strings.Join(l.cols, ", ") + `
-	      FROM ` + l.from + `
-	     WHERE ` + l.parent + ` = p.id` + cond.String() + `
-	     ORDER BY ` + l.time + ` ` + dir + `, ` + l.id + ` ` + dir + `
-	     LIMIT $2` + offsetClause(k.Offset) + `) x
+	  CROSS JOIN LATERAL (` + l.rows(k, "p.id", cond.String(), "$2") + `) x
 	  ORDER BY page_parent, page_time ` + dir + `, page_id ` + dir
 	return q, args
+}
+
+// dir is the order rows of window k come in: list order, or against it when paging
+// backward (paging.Cut turns the page back round).
+func (l pagedList) dir(k PageKey) string {
+	if l.desc != k.Backward {
+		return "DESC"
+	}
+	return "ASC"
+}
+
+// rows selects window k of the list under parent (an SQL expression), with the
+// conditions cond (each starting " AND ") and at most limit (a parameter) rows, each
+// with its keyset (page_time, page_id) beside the item's columns.
+func (l pagedList) rows(k PageKey, parent, cond, limit string) string {
+	dir := l.dir(k)
+	return `SELECT ` + l.time + ` AS page_time, ` + l.id + ` AS page_id, ` + strings.Join(l.cols, ", ") + `
+	      FROM ` + l.from + `
+	     WHERE ` + l.parent + ` = ` + parent + cond + `
+	     ORDER BY ` + l.time + ` ` + dir + `, ` + l.id + ` ` + dir + `
+	     LIMIT ` + limit + offsetClause(k.Offset)
 }
 
 // place is where a paged query's row sits: whose list it is in, and where in that list.
@@ -307,22 +318,28 @@ func (b batches) commentPages(ctx context.Context, kind cache.Kind, list pagedLi
 	pages, err := loadPages(cache.Covered(ctx), b.db, list, missing, commentRow.split)
 	for k, p := range pages {
 		out[k] = p
-		old, _ := cache.Get[commentPages](ctx, b.cache, kind, k.ParentID)
-		m := make(commentPages, len(old)+1)
-		for w, p := range old {
-			m[w] = p
-		}
-		m[k.window0()] = p
-		weight := 0
-		for _, p := range m {
-			weight += 64
-			for _, c := range p.Items {
-				weight += 8 + commentSize + keySize + len(c.Body)
-			}
-		}
-		cache.Fill(b.cache, e, k.ParentID, m, weight)
+		b.keepCommentPage(ctx, e, k, p)
 	}
 	return byKey(keys, out, err, nil)
+}
+
+// keepCommentPage adds page p, window k, loaded after e was taken, to the cached pages of
+// its parent.
+func (b batches) keepCommentPage(ctx context.Context, e cache.Epoch, k PageKey, p paging.Page[*ent.Comment]) {
+	old, _ := cache.Peek[commentPages](b.cache, e.Kind(), k.ParentID)
+	m := make(commentPages, len(old)+1)
+	for w, p := range old {
+		m[w] = p
+	}
+	m[k.window0()] = p
+	weight := 0
+	for _, p := range m {
+		weight += 64
+		for _, c := range p.Items {
+			weight += 8 + commentSize + keySize + len(c.Body)
+		}
+	}
+	cache.Fill(b.cache, e, k.ParentID, m, weight)
 }
 
 // window0 is k without its parent: the window alone.
