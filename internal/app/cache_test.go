@@ -358,6 +358,13 @@ func TestArticlePageInOneStatement(t *testing.T) {
 		if len(c.Comments.Edges) != 2 || c.Comments.Edges[0].Node.Body != "first" || c.Comments.Edges[1].Node.Body != "second" || !c.Comments.PageInfo.HasNextPage {
 			t.Errorf("comments = %+v, want first and second, and more after", c.Comments)
 		}
+		// A slug that names nothing is null, for one statement.
+		none := e.Query(t, "", `query($s: String!) { article(slug: $s) { `+fields+` } }`, map[string]any{"s": "no-such-" + art.Slug})
+		var nothing struct{ Article map[string]any }
+		none.Decode(t, &nothing)
+		if nothing.Article != nil || none.Statements != 1 {
+			t.Errorf("unknown slug: %v in %d statements, want null in 1", nothing.Article, none.Statements)
+		}
 		// Warm, the page costs what the cache does not hold.
 		if again, _ := readPage(t, e, "", art.Slug); again.Article == nil || len(again.Article.Tags) != 2 {
 			t.Errorf("page read again: %s", mustJSON(t, again))

@@ -27,8 +27,8 @@ type articlePageRow struct {
 // PreloadArticlePage loads the article at slug together with its tags (when tags) and
 // the page of its top-level comments in window w (when w is not nil and has no cursor:
 // a first page, as an article page shows), if neither this request nor the cache has
-// the article yet. Otherwise, and for a slug that names no article, it does nothing:
-// the loaders answer as usual.
+// the article yet; a slug that names no article is answered null. Otherwise it does
+// nothing: the loaders answer as usual.
 func (l *Loaders) PreloadArticlePage(ctx context.Context, slug string, tags bool, w *paging.Window) {
 	if w != nil && (w.After != nil || w.Before != nil || w.Backward) {
 		w = nil
@@ -73,8 +73,15 @@ func (l *Loaders) PreloadArticlePage(ctx context.Context, slug string, tags bool
 
 	var rows []articlePageRow
 	// The keys the loaders would note are noted here, so the statement is covered.
-	if err := queryScan(cache.Covered(ctx), b.db, q, args, &rows); err != nil || len(rows) != 1 {
+	if err := queryScan(cache.Covered(ctx), b.db, q, args, &rows); err != nil || len(rows) > 1 {
 		return // the loaders read it again, and report any error
+	}
+	if len(rows) == 0 {
+		// As articlesBySlug answers a slug that names nothing: null, until an article
+		// takes the slug.
+		cache.Note(ctx, cache.ArticleLists, 0)
+		l.ArticleBySlug.Prime(ctx, slug, nil)
+		return
 	}
 	r := rows[0]
 	a := &r.Article
