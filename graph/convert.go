@@ -41,12 +41,7 @@ func articleConnection(ctx context.Context, l service.ArticleList, err error) (*
 		return nil, err
 	}
 	items, _ := ownConnection(ctx, "ArticleConnection", "ArticleEdge", "Article")
-	// A list that shows no body reads none: see loader.ArticleHeadByID.
-	heads := !showsBody(items)
-	ld := loader.For(ctx).ArticleByID
-	if heads {
-		ld = loader.For(ctx).ArticleHeadByID
-	}
+	ld, heads := articleReader(ctx, items)
 	ld.Preload(ctx, l.Page.Items)
 	as, errs := ld.LoadAll(ctx, l.Page.Items)
 	page := paging.Page[*ent.Article]{HasNextPage: l.Page.HasNextPage, HasPreviousPage: l.Page.HasPreviousPage}
@@ -62,22 +57,20 @@ func articleConnection(ctx context.Context, l service.ArticleList, err error) (*
 		page.Items, page.Keys = append(page.Items, a), append(page.Keys, l.Page.Keys[i])
 	}
 	prefetchArticles(ctx, page.Items, items)
-	if heads {
-		return model.NewArticleHeadsConnection(ctx, page, l.Count), nil
-	}
-	return model.NewArticleConnection(ctx, page, l.Count), nil
+	return model.NewArticleConnection(ctx, page, l.Count, heads), nil
 }
 
-// showsBody reports whether an Article's selection asks for one of the fields read from
-// its body columns.
-func showsBody(fields []graphql.CollectedField) bool {
+// articleReader is the loader for articles of a list whose selection is fields, and
+// whether it reads heads: a list that shows no body reads none (loader.ArticleHeadByID).
+func articleReader(ctx context.Context, fields []graphql.CollectedField) (ld *loader.Loader[int, *ent.Article], heads bool) {
+	l := loader.For(ctx)
 	for _, f := range fields {
 		switch f.Name {
 		case "body", "bodyHTML", "toc":
-			return true
+			return l.ArticleByID, false
 		}
 	}
-	return false
+	return l.ArticleHeadByID, true
 }
 
 // articleMeta is an article's metadata from its input.
@@ -214,19 +207,15 @@ func searchConnection(ctx context.Context, svc *service.Service, typ service.Sea
 	switch typ {
 	case service.SearchArticles:
 		items, _ := ownConnection(ctx, "SearchConnection", "SearchEdge", "Article")
-		heads := !showsBody(items)
-		ld := l.ArticleByID
+		ld, heads := articleReader(ctx, items)
+		wrap := model.NewArticle
 		if heads {
-			ld = l.ArticleHeadByID
+			wrap = model.NewArticleHead
 		}
 		as, _ := ld.LoadAll(ctx, ids)
 		prefetchArticles(ctx, present(as), items)
 		for i, a := range as {
-			m := model.NewArticle(ctx, a)
-			if heads {
-				m = model.NewArticleHead(ctx, a)
-			}
-			if m != nil && a.Status == article.StatusPublished {
+			if m := wrap(ctx, a); m != nil && a.Status == article.StatusPublished {
 				nodes[i] = m
 			}
 		}

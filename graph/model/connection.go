@@ -37,15 +37,10 @@ func total(ctx context.Context, count Counter) (int, error) {
 }
 
 // NewArticleConnection is a page of articles read in ctx's request, counted by count
-// when a client asks for totalCount.
-func NewArticleConnection(ctx context.Context, p paging.Page[*ent.Article], count Counter) *ArticleConnection {
-	return &ArticleConnection{Page: p, Count: count, ctx: ctx}
-}
-
-// NewArticleHeadsConnection is a page of articles read without their body columns
-// (loader.ArticleHeadByID), counted by count.
-func NewArticleHeadsConnection(ctx context.Context, p paging.Page[*ent.Article], count Counter) *ArticleConnection {
-	return &ArticleConnection{Page: p, Count: count, ctx: ctx, heads: true}
+// when a client asks for totalCount; heads when they were read without their body
+// columns (loader.ArticleHeadByID).
+func NewArticleConnection(ctx context.Context, p paging.Page[*ent.Article], count Counter, heads bool) *ArticleConnection {
+	return &ArticleConnection{Page: p, Count: count, ctx: ctx, heads: heads}
 }
 
 // ArticleConnection is a page of articles.

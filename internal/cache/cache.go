@@ -158,43 +158,32 @@ func peek[V any](c *Cache, k key) (V, bool) {
 // GetFirst returns the value cached for id under the first of kinds that holds one,
 // counting one hit or one miss. Every key asked counts as read (Reads).
 func GetFirst[V any](ctx context.Context, c *Cache, id int, kinds ...Kind) (V, bool) {
-	var zero V
+	var buf [4]key
+	keys := buf[:0]
+	for _, kind := range kinds {
+		keys = append(keys, key{kind: kind, id: id})
+	}
+	return get[V](ctx, c, keys...)
+}
+
+// get returns the value of the first of keys the cache holds, all of them noted as read
+// by the request in ctx whether found or not (the caller loads what is missing).
+func get[V any](ctx context.Context, c *Cache, keys ...key) (V, bool) {
 	r := readsFrom(ctx)
-	for _, kind := range kinds {
-		r.note(key{kind: kind, id: id})
+	for _, k := range keys {
+		r.note(k)
 	}
-	if c == nil || !c.on.Load() || r.bypassed() {
-		return zero, false
-	}
-	for _, kind := range kinds {
-		if e, ok := c.c.GetIfPresent(key{kind: kind, id: id}); ok && !e.dead {
-			if v, ok := e.v.(V); ok {
+	if c != nil && c.on.Load() && !r.bypassed() {
+		for _, k := range keys {
+			if v, ok := peek[V](c, k); ok {
 				c.hits.Add(1)
 				return v, true
 			}
 		}
-	}
-	c.misses.Add(1)
-	return zero, false
-}
-
-func get[V any](ctx context.Context, c *Cache, k key) (V, bool) {
-	var zero V
-	r := readsFrom(ctx)
-	r.note(k)
-	if c == nil || !c.on.Load() || r.bypassed() {
-		return zero, false
-	}
-	e, ok := c.c.GetIfPresent(k)
-	if !ok || e.dead {
 		c.misses.Add(1)
-		return zero, false
 	}
-	v, ok := e.v.(V)
-	if ok {
-		c.hits.Add(1)
-	}
-	return v, ok
+	var zero V
+	return zero, false
 }
 
 // Fill keeps v, of kind for id, loaded from the database after e was taken, unless a

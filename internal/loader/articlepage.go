@@ -51,23 +51,18 @@ func (l *Loaders) PreloadArticlePage(ctx context.Context, slug string, tags bool
 	q := `SELECT ` + strings.Join(columns("a", article.Columns), ", ")
 	args := []any{slug}
 	if tags {
-		// As fetchTags reads them: by name, each probed by its key.
+		// The columns fetchTags reads, in its order.
 		q += `, (SELECT coalesce(json_agg(json_build_object('id', t.id, 'name', t.name,
 		        'articles_count', t.articles_count, 'created_at', t.created_at) ORDER BY t.name), '[]')
-		     FROM article_tags at
-		    CROSS JOIN LATERAL (SELECT * FROM tags WHERE tags.id = at.tag_id OFFSET 0) t
+		     FROM ` + tagLinks + `
 		    WHERE at.article_id = a.id) AS page_tags`
 	}
 	var k PageKey
 	if w != nil {
 		k = NewPageKey(0, *w)
 		args = append(args, k.Limit+1)
-		cond := ""
-		if commentList.where != "" {
-			cond = " AND " + commentList.where
-		}
 		q += `, (SELECT coalesce(json_agg(x ORDER BY x.page_time, x.page_id), '[]')
-		     FROM (` + commentList.rows(k, "a.id", cond, "$2") + `) x) AS page_comments`
+		     FROM (` + commentList.rows(k, "a.id", "", "$2") + `) x) AS page_comments`
 	}
 	q += ` FROM articles a WHERE a.slug = $1`
 
@@ -105,9 +100,7 @@ func (l *Loaders) PreloadArticlePage(ctx context.Context, slug string, tags bool
 		}
 	}
 
-	cache.Note(ctx, cache.Article, a.ID)
-	cache.FillSlug(b.cache, slugE, a.Slug, a.ID)
-	cache.Fill(b.cache, articleE, a.ID, a, articleWeight(a))
+	b.keepBySlug(ctx, slugE, articleE, a)
 	l.ArticleBySlug.Prime(ctx, slug, a)
 	if tags {
 		cache.Note(ctx, cache.Tags, a.ID)

@@ -59,14 +59,16 @@ func byKey[K comparable, V any](keys []K, m map[K]V, err error, missing func(K) 
 }
 
 // cached answers ids from the shared cache, and the rest with fetch, keeping what it
-// fetched there. weight estimates a value's size in bytes.
+// fetched there as kind. Values cached as one of alsoIn serve as well. weight estimates a
+// value's size in bytes.
 func cached[V any](ctx context.Context, c *cache.Cache, kind cache.Kind, ids []int,
-	fetch func(context.Context, []int) (map[int]V, error), weight func(V) int,
+	fetch func(context.Context, []int) (map[int]V, error), weight func(V) int, alsoIn ...cache.Kind,
 ) (map[int]V, error) {
 	out := make(map[int]V, len(ids))
 	var missing []int
+	kinds := append([]cache.Kind{kind}, alsoIn...)
 	for _, id := range ids {
-		if v, ok := cache.Get[V](ctx, c, kind, id); ok {
+		if v, ok := cache.GetFirst[V](ctx, c, id, kinds...); ok {
 			out[id] = v
 		} else {
 			missing = append(missing, id)
@@ -104,15 +106,27 @@ func (b batches) usersByID(ctx context.Context, ids []int) []*dataloader.Result[
 }
 
 func (b batches) articlesByID(ctx context.Context, ids []int) []*dataloader.Result[*ent.Article] {
-	m, err := cached(ctx, b.cache, cache.Article, ids, func(ctx context.Context, ids []int) (map[int]*ent.Article, error) {
-		rows, err := b.db.Article.Query().Where(anyOf[predicate.Article](article.FieldID, ids)).All(ctx)
+	m, err := cached(ctx, b.cache, cache.Article, ids, b.fetchArticles(), articleWeight)
+	return byKey(ids, m, err, func(int) error { return apperr.NotFound("article") })
+}
+
+// fetchArticles reads articles by id: their columns cols, or all of them.
+func (b batches) fetchArticles(cols ...string) func(context.Context, []int) (map[int]*ent.Article, error) {
+	return func(ctx context.Context, ids []int) (map[int]*ent.Article, error) {
+		q := b.db.Article.Query().Where(anyOf[predicate.Article](article.FieldID, ids))
+		var rows []*ent.Article
+		var err error
+		if len(cols) > 0 {
+			rows, err = q.Select(cols...).All(ctx)
+		} else {
+			rows, err = q.All(ctx)
+		}
 		m := make(map[int]*ent.Article, len(rows))
 		for _, a := range rows {
 			m[a.ID] = a
 		}
 		return m, err
-	}, articleWeight)
-	return byKey(ids, m, err, func(int) error { return apperr.NotFound("article") })
+	}
 }
 
 // headColumns are an article's columns but its body, HTML and table of contents: what a
@@ -133,30 +147,7 @@ var headColumns = func() []string {
 // articleHeadsByID reads articles without their body columns (headColumns). A whole
 // article already cached serves as well.
 func (b batches) articleHeadsByID(ctx context.Context, ids []int) []*dataloader.Result[*ent.Article] {
-	m := make(map[int]*ent.Article, len(ids))
-	var missing []int
-	for _, id := range ids {
-		if a, ok := cache.GetFirst[*ent.Article](ctx, b.cache, id, cache.ArticleHead, cache.Article); ok {
-			m[id] = a
-		} else {
-			missing = append(missing, id)
-		}
-	}
-	var err error
-	if len(missing) > 0 {
-		e := b.cache.Epoch(cache.ArticleHead)
-		var rows []*ent.Article
-		// The keys asked of the cache above describe what this reads.
-		rows, err = b.db.Article.Query().Where(anyOf[predicate.Article](article.FieldID, missing)).
-			Select(headColumns...).All(cache.Covered(ctx))
-		for _, a := range rows {
-			m[a.ID] = a
-			cache.Fill(b.cache, e, a.ID, a, articleWeight(a))
-		}
-		if err == nil && len(rows) < len(missing) {
-			cache.Unknown(ctx) // an article that may be created later
-		}
-	}
+	m, err := cached(ctx, b.cache, cache.ArticleHead, ids, b.fetchArticles(headColumns...), articleWeight, cache.Article)
 	return byKey(ids, m, err, func(int) error { return apperr.NotFound("article") })
 }
 
@@ -184,14 +175,20 @@ func (b batches) articlesBySlug(ctx context.Context, slugs []string) []*dataload
 			cache.Note(ctx, cache.ArticleLists, 0)
 		}
 		for _, a := range rows {
-			cache.Note(ctx, cache.Article, a.ID)
 			out[a.Slug] = a
-			cache.FillSlug(b.cache, slugEpoch, a.Slug, a.ID)
-			cache.Fill(b.cache, articleEpoch, a.ID, a, articleWeight(a))
+			b.keepBySlug(ctx, slugEpoch, articleEpoch, a)
 		}
 	}
 	// A missing slug is null, not an error: article(slug:) answers null for it.
 	return byKey(slugs, out, err, nil)
+}
+
+// keepBySlug notes a, read by its slug after the epochs of slugs and articles were taken,
+// and keeps it and its slug in the shared cache.
+func (b batches) keepBySlug(ctx context.Context, slugEpoch, articleEpoch cache.Epoch, a *ent.Article) {
+	cache.Note(ctx, cache.Article, a.ID)
+	cache.FillSlug(b.cache, slugEpoch, a.Slug, a.ID)
+	cache.Fill(b.cache, articleEpoch, a.ID, a, articleWeight(a))
 }
 
 // The weights are sizes in bytes, so that the cache's bound is one of memory: the struct
@@ -253,15 +250,18 @@ func (b batches) tagsByArticle(ctx context.Context, ids []int) []*dataloader.Res
 	return byKey(ids, m, err, nil)
 }
 
+// tagLinks joins articles' tag links (at) to their tags (t). A page has a few dozen links;
+// probing tags by primary key for each beats the hash join the planner would pick, which
+// reads the whole tags table every time (OFFSET 0 keeps the subquery from being flattened
+// back into that join).
+const tagLinks = `article_tags at
+		  CROSS JOIN LATERAL (SELECT * FROM tags WHERE tags.id = at.tag_id OFFSET 0) t`
+
 func (b batches) fetchTags(ctx context.Context, ids []int) (map[int][]*ent.Tag, error) {
 	m := make(map[int][]*ent.Tag, len(ids))
 	rows, err := b.db.QueryContext(ctx,
-		// A page has a few dozen links; probing tags by primary key for each beats the hash
-		// join the planner would pick, which reads the whole tags table every time (OFFSET 0
-		// keeps the subquery from being flattened back into that join).
 		`SELECT at.article_id, t.id, t.name, t.articles_count, t.created_at
-		   FROM article_tags at
-		  CROSS JOIN LATERAL (SELECT * FROM tags WHERE tags.id = at.tag_id OFFSET 0) t
+		   FROM `+tagLinks+`
 		  WHERE at.article_id = ANY($1)
 		  ORDER BY at.article_id, t.name`, pq.Array(ids))
 	if err == nil {

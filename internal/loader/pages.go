@@ -96,9 +96,6 @@ func (l pagedList) query(k PageKey, ids []int) (string, []any) {
 	if k.HasBefore {
 		bound(before, k.Before)
 	}
-	if l.where != "" {
-		cond.WriteString(" AND " + l.where)
-	}
 	dir := l.dir(k)
 	q := `SELECT p.id AS page_parent, x.* FROM unnest($1::bigint[]) AS p(id)
 	  CROSS JOIN LATERAL (` + l.rows(k, "p.id", cond.String(), "$2") + `) x
@@ -116,9 +113,13 @@ func (l pagedList) dir(k PageKey) string {
 }
 
 // rows selects window k of the list under parent (an SQL expression), with the
-// conditions cond (each starting " AND ") and at most limit (a parameter) rows, each
-// with its keyset (page_time, page_id) beside the item's columns.
+// conditions cond (each starting " AND ": the window's bounds) and the list's own, and
+// at most limit (a parameter) rows, each with its keyset (page_time, page_id) beside the
+// item's columns.
 func (l pagedList) rows(k PageKey, parent, cond, limit string) string {
+	if l.where != "" {
+		cond += " AND " + l.where
+	}
 	dir := l.dir(k)
 	return `SELECT ` + l.time + ` AS page_time, ` + l.id + ` AS page_id, ` + strings.Join(l.cols, ", ") + `
 	      FROM ` + l.from + `
