@@ -1,8 +1,8 @@
 // Package pgcluster starts, on this machine and on 127.0.0.1 only, a PostgreSQL topology
 // under pg_auto_failover for failover, routing and load tests: a monitor, a primary, a
-// synchronous secondary that the monitor promotes when the primary fails, an asynchronous
-// read replica that is never promoted, and PgBouncer in transaction pooling mode in front
-// of the writable node. Every process is ours, run in a process group of its own, and Stop
+// secondary that the monitor promotes when the primary fails, a read replica that is never
+// promoted (a commit waits until either standby has it), and PgBouncer in transaction
+// pooling mode in front of the writable node. Every process is ours, run in a process group of its own, and Stop
 // ends them. It needs pg_autoctl and pgbouncer (.ci/install-cluster installs them) besides
 // PostgreSQL's server binaries. Its tests take minutes and build with the opstest tag:
 //
@@ -47,8 +47,8 @@ type Node string
 
 const (
 	Node1   Node = "node1"   // the first primary
-	Node2   Node = "node2"   // the synchronous secondary, the failover candidate
-	Replica Node = "replica" // asynchronous, candidate priority 0: never promoted
+	Node2   Node = "node2"   // a standby in the replication quorum, the failover candidate
+	Replica Node = "replica" // in the quorum too, candidate priority 0: never promoted
 )
 
 // DBName is the application database, created on the first primary.
@@ -182,12 +182,15 @@ func Start(ctx context.Context, log Logger, opts Options) (_ *Cluster, err error
 	var wg sync.WaitGroup
 	var errs [2]error
 	wg.Go(func() { errs[0] = c.startNode(ctx, Node2, 50, true) })
-	wg.Go(func() { errs[1] = c.startNode(ctx, Replica, 0, false) })
+	wg.Go(func() { errs[1] = c.startNode(ctx, Replica, 0, true) })
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
 	if err := c.waitStates(ctx, map[Node]string{Node1: "primary", Node2: "secondary", Replica: "secondary"}); err != nil {
+		return nil, err
+	}
+	if err := c.requireStandby(ctx); err != nil {
 		return nil, err
 	}
 	if err := c.startPooler(ctx, opts, Node1); err != nil {
@@ -284,8 +287,8 @@ var monitorSettings = map[string]string{
 	// before the secondary may take writes. The old primary's keeper demotes it after
 	// timeout.network_partition_timeout (1s, below) without monitor or standby, checked
 	// each keeper round (1s), then stops postgres (well under a second here): 3s covers
-	// that. Acknowledged writes do not depend on it: a primary cut off from its
-	// synchronous standby cannot acknowledge any; it keeps stale reads short.
+	// that. Acknowledged writes do not depend on it: a primary cut off from both
+	// standbys cannot acknowledge any (requireStandby); it keeps stale reads short.
 	"pgautofailover.primary_demote_timeout": "3000",
 	// The monitor ignores failed health checks for this long after it starts; our
 	// nodes register after the monitor is up, so the default 10s only delays tests.
@@ -308,6 +311,30 @@ var keeperSettings = map[string]string{
 	// come back.
 	"timeout.postgresql_restart_failure_timeout":     "3",
 	"timeout.postgresql_restart_failure_max_retries": "2",
+}
+
+// requireStandby makes every commit wait for a standby, even when none is left.
+//
+// With number_sync_standbys 0, pg_auto_failover's default, a primary whose quorum standbys
+// all look unhealthy is sent to wait_primary, which turns synchronous replication off.
+// pg_auto_failover 2.0 (and every release up to 2.2) also counts the candidate of a
+// failover in progress as lost once it leaves the secondary state. So when a primary's
+// postgres crashed and its keeper restarted it while the monitor was promoting node2, it
+// came back as wait_primary, acknowledged writes no standby had, and the promotion lost
+// them (TestFailover, "postgres killed", caught it in CI). With 1 the primary is never
+// sent to wait_primary: its commits wait until a standby has them, and the failover
+// either takes those commits along or they were never acknowledged. pg_auto_failover
+// needs two standbys in the quorum for that, so the replica is in it too (candidate
+// priority 0 still: never promoted), and a commit waits for whichever standby confirms
+// first. The monitor's candidate election reads both standbys' positions and, if the
+// replica is ahead, has node2 fetch the missing log from it before it promotes.
+func (c *Cluster) requireStandby(ctx context.Context) error {
+	if _, err := c.monitorDB.ExecContext(ctx,
+		"SELECT pgautofailover.set_formation_number_sync_standbys($1, 1)", formation); err != nil {
+		return fmt.Errorf("pgcluster: number_sync_standbys: %w", err)
+	}
+	// The primary goes through apply_settings to take the new synchronous_standby_names.
+	return c.waitStates(ctx, map[Node]string{Node1: "primary"})
 }
 
 func (c *Cluster) startMonitor(ctx context.Context) error {

@@ -272,6 +272,110 @@ func testFailover(t *testing.T, kill func(*Cluster, Node) error) {
 	checkPoolerWrites(ctx, t, c, now)
 }
 
+// TestNoStandbyNoAck: with both standbys gone, the primary acknowledges no write. With
+// number_sync_standbys 0 the monitor sends such a primary to wait_primary, which turns
+// synchronous replication off, and pg_auto_failover 2.0 does the same to a crashed
+// primary while it promotes the standby: TestFailover then finds acknowledged writes
+// missing on the new primary when the old one came back in time to take some.
+func TestNoStandbyNoAck(t *testing.T) {
+	c := start(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	primary := open(t, c.DirectURL(Node1))
+	if _, err := primary.ExecContext(ctx, "CREATE TABLE probe (id bigint PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []Node{Node2, Replica} {
+		if err := c.KillNode(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A write: it must wait for a standby that is not there. On a connection of its own,
+	// which database/sql does not retry elsewhere once it is ended below.
+	writer, err := open(t, c.DirectURL(Node1)).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = writer.Close() }()
+	done := make(chan error, 1)
+	go func() {
+		_, err := writer.ExecContext(context.Background(), "INSERT INTO probe VALUES (1)") //nolint:usetesting // a cancelled wait reports the commit done
+		done <- err
+	}()
+	var pid int
+	for pid == 0 {
+		err := primary.QueryRowContext(ctx, `SELECT pid FROM pg_stat_activity
+			WHERE wait_event = 'SyncRep' AND query LIKE 'INSERT INTO probe%'`).Scan(&pid)
+		if err != nil && err != sql.ErrNoRows {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the write returned (%v) with both standbys killed", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	defer func() {
+		// Ends the wait (the row stays committed locally) so the cluster can stop.
+		_, _ = primary.ExecContext(context.Background(), "SELECT pg_terminate_backend($1)", pid) //nolint:usetesting // ctx may be done
+		if err := <-done; err != nil {
+			t.Logf("the held write ended: %v", err)
+		}
+	}()
+
+	// The monitor takes both standbys for lost (their goal becomes catchingup), then
+	// reconsiders the primary on each of its keeper's reports. Three reports after both
+	// losses it has had every chance to turn synchronous replication off.
+	var since time.Time
+	for since.IsZero() {
+		err := c.monitorDB.QueryRowContext(ctx, `SELECT now() FROM pgautofailover.node
+			WHERE formationid = $1 AND nodename IN ('node2', 'replica') AND goalstate = 'catchingup'
+			HAVING count(*) = 2`, formation).Scan(&since)
+		if err != nil && err != sql.ErrNoRows {
+			t.Fatal(err)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the monitor never took both standbys for lost: %s", c.States(ctx))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for reports := 0; reports < 3; {
+		var at time.Time
+		if err := c.monitorDB.QueryRowContext(ctx, `SELECT reporttime FROM pgautofailover.node
+			WHERE formationid = $1 AND nodename = 'node1'`, formation).Scan(&at); err != nil {
+			t.Fatalf("node1's report: %v (monitor: %s)", err, c.States(ctx))
+		}
+		if at.After(since) {
+			reports++
+			since = at
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	var goal, names string
+	if err := c.monitorDB.QueryRowContext(ctx, `SELECT goalstate::text FROM pgautofailover.node
+		WHERE formationid = $1 AND nodename = 'node1'`, formation).Scan(&goal); err != nil {
+		t.Fatal(err)
+	}
+	if err := primary.QueryRowContext(ctx, "SHOW synchronous_standby_names").Scan(&names); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("monitor: %s; node1's synchronous_standby_names: %q", c.States(ctx), names)
+	if goal != "primary" {
+		t.Errorf("the monitor set node1's goal to %s with both standbys lost; want primary (writes wait)", goal)
+	}
+	if names == "" {
+		t.Error("node1 runs without synchronous_standby_names")
+	}
+	select {
+	case err := <-done:
+		t.Errorf("the write returned (%v) although no standby has it", err)
+		done <- err // for the deferred cleanup
+	default:
+	}
+}
+
 // probeRows reads the probe table's ids from url, retrying for a while: a node the
 // monitor already calls primary may still be restarting.
 func probeRows(ctx context.Context, url string) (map[int64]bool, error) {
@@ -538,8 +642,8 @@ func TestReplicaReadsAndLag(t *testing.T) {
 	}
 	t.Logf("after resuming replay, the row showed after %s", waitVisible(2, 10*time.Second).Round(time.Millisecond))
 
-	// The replica is asynchronous and outside the quorum: stopping it must not hold up
-	// commits on the primary.
+	// A commit waits for either standby, not both: stopping the replica must not hold
+	// up commits on the primary.
 	if err := c.StopReplica(); err != nil {
 		t.Fatal(err)
 	}
