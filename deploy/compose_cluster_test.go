@@ -14,7 +14,7 @@ import (
 )
 
 // clusterServices are the services of the profile "cluster", in start order.
-var clusterServices = []string{"pgaf-monitor", "pgaf-node1", "pgaf-node2", "pgaf-replica", "pgaf-quorum", "pgbouncer",
+var clusterServices = []string{"pgaf-monitor", "pgaf-node1", "pgaf-node2", "pgaf-replica", "pgbouncer",
 	"cluster-migrate", "cluster-app-1", "cluster-app-2", "cluster-nginx"}
 
 // The profile "cluster" is make cluster's topology (cmd/inkwell-cluster): checked here
@@ -42,8 +42,7 @@ func TestComposeCluster(t *testing.T) {
 		} else if len(s.Ports) > 0 {
 			t.Errorf("%s publishes %+v: only cluster-nginx may", name, s.Ports)
 		}
-		oneShot := name == "cluster-migrate" || name == "pgaf-quorum"
-		if !oneShot && (s.HealthCheck == nil || len(s.HealthCheck.Test) == 0) {
+		if name != "cluster-migrate" && (s.HealthCheck == nil || len(s.HealthCheck.Test) == 0) {
 			t.Errorf("%s has no healthcheck: what depends on it would start too early", name)
 		}
 	}
@@ -152,39 +151,19 @@ func checkPgafNodes(t *testing.T, p *types.Project) {
 	}
 }
 
-// checkQuorum: once both standbys are up, pgaf-quorum makes every commit wait for one
-// (number_sync_standbys 1, which pg_auto_failover takes only with both in the quorum),
-// and nothing is written before it has.
+// checkQuorum: nothing is written before both standbys have joined: only then does the
+// monitor set number_sync_standbys to 1, which keeps a primary from acknowledging writes
+// no standby has (deploy/scale.md).
 func checkQuorum(t *testing.T, p *types.Project) {
 	t.Helper()
-	s, err := p.GetService("pgaf-quorum")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := strings.Join(s.Command, " ")
-	for _, want := range []string{"psql ", "ON_ERROR_STOP=1", `"$MONITOR_URL"`,
-		"SELECT pgautofailover.set_formation_number_sync_standbys('default', 1)", "&& exit 0", "exit 1"} {
-		if !strings.Contains(cmd, want) {
-			t.Errorf("pgaf-quorum: command %q lacks %q", cmd, want)
-		}
-	}
-	if u, err := url.Parse(env(s, "MONITOR_URL")); err != nil || u.Hostname() != "pgaf-monitor" || u.Path != "/pg_auto_failover" {
-		t.Errorf("pgaf-quorum: MONITOR_URL = %q, want the pgaf-monitor service's pg_auto_failover database", env(s, "MONITOR_URL"))
-	}
-	if s.Restart != "no" {
-		t.Errorf("pgaf-quorum: restart %q, want a one-shot (it retries by itself)", s.Restart)
-	}
-	for _, dep := range []string{"pgaf-node2", "pgaf-replica"} {
-		if d := s.DependsOn[dep]; d.Condition != types.ServiceConditionHealthy {
-			t.Errorf("pgaf-quorum depends on %s %+v, want it healthy first", dep, d)
-		}
-	}
 	m, err := p.GetService("cluster-migrate")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := m.DependsOn["pgaf-quorum"]; d.Condition != types.ServiceConditionCompletedSuccessfully {
-		t.Errorf("cluster-migrate depends on pgaf-quorum %+v, want it completed first: nothing written before commits wait for a standby", d)
+	for _, dep := range []string{"pgaf-node2", "pgaf-replica"} {
+		if d := m.DependsOn[dep]; d.Condition != types.ServiceConditionHealthy {
+			t.Errorf("cluster-migrate depends on %s %+v, want it healthy first", dep, d)
+		}
 	}
 }
 

@@ -55,7 +55,7 @@ func TestComposeServices(t *testing.T) {
 		{[]string{"redis"}, []string{"app-blue", "app-green", "backup", "migrate", "nginx", "postgres", "redis"}},
 		{[]string{"monitoring"}, []string{"app-blue", "app-green", "backup", "grafana", "migrate", "nginx", "postgres", "prometheus"}},
 		{[]string{"cluster"}, []string{"app-blue", "app-green", "backup", "cluster-app-1", "cluster-app-2", "cluster-migrate", "cluster-nginx",
-			"migrate", "nginx", "pgaf-monitor", "pgaf-node1", "pgaf-node2", "pgaf-quorum", "pgaf-replica", "pgbouncer", "postgres"}},
+			"migrate", "nginx", "pgaf-monitor", "pgaf-node1", "pgaf-node2", "pgaf-replica", "pgbouncer", "postgres"}},
 	} {
 		got := load(t, tc.profiles...).ServiceNames()
 		slices.Sort(got)

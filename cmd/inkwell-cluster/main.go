@@ -1,7 +1,7 @@
 // Command inkwell-cluster runs Inkwell's scaled-out topology on this machine, on
 // loopback only, until Ctrl-C (`make cluster`): a pg_auto_failover monitor, a primary, a
-// synchronous standby that the monitor promotes when the primary fails, an asynchronous
-// read replica, PgBouncer in transaction mode (internal/pgcluster), two `inkwell serve`
+// standby that the monitor promotes when the primary fails, a read replica (a commit
+// waits for either standby), PgBouncer in transaction mode (internal/pgcluster), two `inkwell serve`
 // instances over them, and nginx in front (internal/localnginx, with
 // deploy/nginx/proxy.conf). It prints the addresses and how to fail over by hand; on
 // SIGINT or SIGTERM it stops everything it started and removes its temporary folder.

@@ -29,7 +29,8 @@ import (
 
 // TestCluster runs the load tests of the scaled-out topology (deploy/scale.md) over real
 // inkwell serve instances behind nginx on one pg_auto_failover cluster: a primary, its
-// synchronous standby, an asynchronous read replica and PgBouncer in transaction mode.
+// standby, a read replica (a commit waits for either standby) and PgBouncer in
+// transaction mode.
 // Starting the cluster takes up to a minute, so the subtests share it; the ones that
 // break it (replica loss, then failover) come last. Each subtest starts its own
 // instances and nginx, and can be run alone (-run 'TestCluster/failover').
@@ -741,6 +742,9 @@ func testReplicaLoss(t *testing.T, c *pgcluster.Cluster) {
 	if err := c.StopReplica(); err != nil {
 		t.Fatal(err)
 	}
+	// The replica is in the replication quorum: a failover needs its position, so the
+	// test after this one needs it back.
+	defer restartReplica(t, c)
 	stopTook := time.Since(began) - stopped
 	out := <-results
 	after := scrapeAll(t, insts)
@@ -777,6 +781,17 @@ func testReplicaLoss(t *testing.T, c *pgcluster.Cluster) {
 	if late == 0 {
 		t.Error("no read ran after the replica was stopped")
 	}
+}
+
+func restartReplica(t *testing.T, c *pgcluster.Cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	began := time.Now()
+	if err := c.StartReplica(ctx); err != nil {
+		t.Errorf("restarting the replica: %v", err)
+		return
+	}
+	t.Logf("the replica was a secondary again %s after its keeper restarted", time.Since(began).Round(time.Millisecond))
 }
 
 // testFailoverUnderLoad SIGKILLs the primary's node (keeper and PostgreSQL) while

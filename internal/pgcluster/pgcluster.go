@@ -313,28 +313,30 @@ var keeperSettings = map[string]string{
 	"timeout.postgresql_restart_failure_max_retries": "2",
 }
 
-// requireStandby makes every commit wait for a standby, even when none is left.
+// requireStandby checks that every commit waits for a standby, even when none is left.
 //
-// With number_sync_standbys 0, pg_auto_failover's default, a primary whose quorum standbys
-// all look unhealthy is sent to wait_primary, which turns synchronous replication off.
-// pg_auto_failover 2.0 (and every release up to 2.2) also counts the candidate of a
-// failover in progress as lost once it leaves the secondary state. So when a primary's
-// postgres crashed and its keeper restarted it while the monitor was promoting node2, it
-// came back as wait_primary, acknowledged writes no standby had, and the promotion lost
-// them (TestFailover, "postgres killed", caught it in CI). With 1 the primary is never
-// sent to wait_primary: its commits wait until a standby has them, and the failover
-// either takes those commits along or they were never acknowledged. pg_auto_failover
-// needs two standbys in the quorum for that, so the replica is in it too (candidate
-// priority 0 still: never promoted), and a commit waits for whichever standby confirms
-// first. The monitor's candidate election reads both standbys' positions and, if the
-// replica is ahead, has node2 fetch the missing log from it before it promotes.
+// With number_sync_standbys 0, pg_auto_failover's default while the quorum has one
+// standby, a primary whose quorum standbys all look unhealthy is sent to wait_primary,
+// which turns synchronous replication off. pg_auto_failover 2.0 (and every release up to
+// 2.2) also counts the candidate of a failover in progress as lost once it leaves the
+// secondary state. So when a primary's postgres crashed and its keeper restarted it
+// while the monitor was promoting node2, it came back as wait_primary, acknowledged
+// writes no standby had, and the promotion lost them (TestFailover, "postgres killed",
+// caught it in CI while the replica was outside the quorum). With 1 the primary is never
+// sent to wait_primary: its commits wait until a standby has them. pg_auto_failover sets
+// 1 by itself once a second standby in the quorum joins, which is why the replica is in
+// it (candidate priority 0 still: never promoted); a commit then waits for whichever
+// standby confirms first, and a failover waits for both standbys' positions.
 func (c *Cluster) requireStandby(ctx context.Context) error {
-	if _, err := c.monitorDB.ExecContext(ctx,
-		"SELECT pgautofailover.set_formation_number_sync_standbys($1, 1)", formation); err != nil {
+	var n int
+	if err := c.monitorDB.QueryRowContext(ctx,
+		"SELECT number_sync_standbys FROM pgautofailover.formation WHERE formationid = $1", formation).Scan(&n); err != nil {
 		return fmt.Errorf("pgcluster: number_sync_standbys: %w", err)
 	}
-	// The primary goes through apply_settings to take the new synchronous_standby_names.
-	return c.waitStates(ctx, map[Node]string{Node1: "primary"})
+	if n != 1 {
+		return fmt.Errorf("pgcluster: the monitor's number_sync_standbys is %d with both standbys in the quorum, want 1", n)
+	}
+	return nil
 }
 
 func (c *Cluster) startMonitor(ctx context.Context) error {
@@ -644,6 +646,22 @@ func (c *Cluster) KillNode(node Node) error {
 // planned outage of it.
 func (c *Cluster) StopReplica() error {
 	return c.nodes[Replica].proc.stop(30 * time.Second)
+}
+
+// StartReplica starts the read replica's keeper again after StopReplica and waits until
+// the monitor has it back as a secondary. The replica is in the replication quorum, so a
+// failover waits for its position while it is down (requireStandby).
+func (c *Cluster) StartReplica(ctx context.Context) error {
+	n := c.nodes[Replica]
+	if !n.proc.exited() {
+		return errors.New("pgcluster: the replica's keeper is running")
+	}
+	p, err := c.spawn(string(Replica), c.tools.autoctl, "run", "--pgdata", n.pgdata)
+	if err != nil {
+		return err
+	}
+	n.proc = p
+	return c.waitStates(ctx, map[Node]string{Replica: "secondary"})
 }
 
 // Stop stops PgBouncer, the data nodes and the monitor, each by its process group:

@@ -655,4 +655,11 @@ func TestReplicaReadsAndLag(t *testing.T) {
 	if _, err := visible(3); err == nil {
 		t.Error("the replica still answers after StopReplica")
 	}
+
+	// Back, it catches up with what it missed.
+	if err := c.StartReplica(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after StartReplica, the row written while it was down showed after %s",
+		waitVisible(3, 10*time.Second).Round(time.Millisecond))
 }
