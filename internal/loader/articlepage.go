@@ -78,8 +78,10 @@ func (l *Loaders) PreloadArticlePage(ctx context.Context, slug string, tags bool
 		l.ArticleBySlug.Prime(ctx, slug, nil)
 		return
 	}
-	r := rows[0]
-	a := &r.Article
+	r := &rows[0]
+	// A copy: a pointer into the row would keep its JSON alive in the cache, unweighed.
+	a := new(ent.Article)
+	*a = r.Article
 	var (
 		ts    []*ent.Tag
 		items []entry[*ent.Comment]

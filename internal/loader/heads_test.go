@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 
 	"inkwell/ent"
 	"inkwell/internal/auth"
 	"inkwell/internal/cache"
 	"inkwell/internal/markdown"
+	"inkwell/internal/paging"
 	"inkwell/internal/policy"
 )
 
@@ -109,6 +111,54 @@ func TestCachedArticlesWeighWhatTheyTake(t *testing.T) {
 	}
 	if r := took / weighed; r < 0.6 || r > 1.5 {
 		t.Errorf("heads take %.2f× what they weigh, want within 0.6–1.5×", r)
+	}
+	runtime.KeepAlive(ec)
+}
+
+// An article read with its page in one statement (PreloadArticlePage) is kept without
+// that statement's row: the row's JSON of the comments is not part of what the cache
+// weighs, and kept alive it made a page take twice its weight.
+func TestCachedArticlePagesWeighWhatTheyTake(t *testing.T) {
+	c := newClient(t)
+	ctx := policy.System(context.Background())
+	author := newUser(t, c, "ada")
+	const n, per = 200, 20
+	bulk := make([]*ent.ArticleCreate, n)
+	for i := range bulk {
+		bulk[i] = c.Article.Create().SetSlug(fmt.Sprintf("article-%d", i)).SetTitle(fmt.Sprintf("Article number %d", i)).
+			SetDescription("d").SetBody("body").SetExcerpt("body").SetAuthorID(author.ID)
+	}
+	arts := c.Article.CreateBulk(bulk...).SaveX(ctx)
+	body := strings.Repeat("A comment of a few words. ", 8)
+	for _, a := range arts {
+		comments := make([]*ent.CommentCreate, per)
+		for k := range comments {
+			comments[k] = c.Comment.Create().SetArticleID(a.ID).SetAuthorID(author.ID).SetBody(body)
+		}
+		c.Comment.CreateBulk(comments...).SaveX(ctx)
+	}
+
+	ec := cache.New(64 << 20)
+	ec.SetListening(true)
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	w := paging.Window{Limit: per}
+	for _, a := range arts {
+		New(c, auth.Viewer{}, ec).PreloadArticlePage(ctx, a.Slug, false, &w) // a request each
+	}
+	took := float64(heap()) - float64(before)
+	weighed := float64(ec.Stats().Bytes)
+	t.Logf("%d article pages cached (%d entries): weighed %.0f bytes, took %.0f", n, ec.Stats().Entries, weighed, took)
+	if ec.Stats().Entries != 3*n {
+		t.Fatalf("%d entries cached, want %d: each article, its slug and its first comments", ec.Stats().Entries, 3*n)
+	}
+	if r := took / weighed; r < 0.6 || r > 1.3 {
+		t.Errorf("article pages take %.2f× what they weigh, want within 0.6–1.3×", r)
 	}
 	runtime.KeepAlive(ec)
 }
