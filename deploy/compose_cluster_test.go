@@ -97,7 +97,7 @@ func TestComposeCluster(t *testing.T) {
 
 // checkPgafNodes: the monitor and three data nodes of deploy/pgaf's image, each a
 // pg_autoctl node that registers with the monitor; node1 first, so it is the primary,
-// node2 a synchronous failover candidate, the replica asynchronous and never promoted.
+// node2 the failover candidate, the replica never promoted; both in the replication quorum.
 func checkPgafNodes(t *testing.T, p *types.Project) {
 	t.Helper()
 	docker, err := os.ReadFile("pgaf/Dockerfile")

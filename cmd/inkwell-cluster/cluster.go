@@ -166,7 +166,7 @@ func printSummary(w io.Writer, c *pgcluster.Cluster, ng *localnginx.Nginx, insts
 	}
 	row("pooler", c.PoolerURL(), "PgBouncer, transaction mode: DATABASE_URL")
 	row("node1", c.DirectURL(pgcluster.Node1), "data node, the first primary")
-	row("node2", c.DirectURL(pgcluster.Node2), "data node, synchronous standby")
+	row("node2", c.DirectURL(pgcluster.Node2), "data node, the standby promoted on failure")
 	row("replica", c.ReplicaURL(), "read replica, never promoted: DATABASE_REPLICA_URLS")
 	row("monitor", c.MonitorURL(), "pg_auto_failover monitor")
 	row("folder", dir, "data and logs: inkwell-N.log, nginx/, pg/*.log")
