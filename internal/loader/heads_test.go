@@ -91,20 +91,11 @@ func TestCachedArticlesWeighWhatTheyTake(t *testing.T) {
 		ids[i] = a.ID
 	}
 
-	ec := cache.New(64 << 20)
-	ec.SetListening(true)
-	heap := func() uint64 {
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
-	before := heap()
-	if _, errs := New(c, auth.Viewer{}, ec).ArticleHeadByID.LoadAll(ctx, ids); errs != nil {
-		t.Fatal(errs)
-	}
-	took := float64(heap()) - float64(before)
-	weighed := float64(ec.Stats().Bytes)
+	ec, weighed, took := cacheFootprint(func(ec *cache.Cache) {
+		if _, errs := New(c, auth.Viewer{}, ec).ArticleHeadByID.LoadAll(ctx, ids); errs != nil {
+			t.Fatal(errs)
+		}
+	})
 	t.Logf("%d heads cached: weighed %.0f bytes, took %.0f", ec.Stats().Entries, weighed, took)
 	if ec.Stats().Entries != n {
 		t.Fatalf("%d entries cached, want %d", ec.Stats().Entries, n)
@@ -112,7 +103,6 @@ func TestCachedArticlesWeighWhatTheyTake(t *testing.T) {
 	if r := took / weighed; r < 0.6 || r > 1.5 {
 		t.Errorf("heads take %.2f× what they weigh, want within 0.6–1.5×", r)
 	}
-	runtime.KeepAlive(ec)
 }
 
 // An article read with its page in one statement (PreloadArticlePage) is kept without
@@ -138,21 +128,12 @@ func TestCachedArticlePagesWeighWhatTheyTake(t *testing.T) {
 		c.Comment.CreateBulk(comments...).SaveX(ctx)
 	}
 
-	ec := cache.New(64 << 20)
-	ec.SetListening(true)
-	heap := func() uint64 {
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
-	before := heap()
 	w := paging.Window{Limit: per}
-	for _, a := range arts {
-		New(c, auth.Viewer{}, ec).PreloadArticlePage(ctx, a.Slug, false, &w) // a request each
-	}
-	took := float64(heap()) - float64(before)
-	weighed := float64(ec.Stats().Bytes)
+	ec, weighed, took := cacheFootprint(func(ec *cache.Cache) {
+		for _, a := range arts {
+			New(c, auth.Viewer{}, ec).PreloadArticlePage(ctx, a.Slug, false, &w) // a request each
+		}
+	})
 	t.Logf("%d article pages cached (%d entries): weighed %.0f bytes, took %.0f", n, ec.Stats().Entries, weighed, took)
 	if ec.Stats().Entries != 3*n {
 		t.Fatalf("%d entries cached, want %d: each article, its slug and its first comments", ec.Stats().Entries, 3*n)
@@ -160,5 +141,21 @@ func TestCachedArticlePagesWeighWhatTheyTake(t *testing.T) {
 	if r := took / weighed; r < 0.6 || r > 1.3 {
 		t.Errorf("article pages take %.2f× what they weigh, want within 0.6–1.3×", r)
 	}
-	runtime.KeepAlive(ec)
+}
+
+// cacheFootprint runs fill on an empty cache, and returns the cache with what it weighs
+// after fill and how much the live heap grew meanwhile.
+func cacheFootprint(fill func(ec *cache.Cache)) (ec *cache.Cache, weighed, took float64) {
+	liveHeap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	ec = cache.New(64 << 20)
+	ec.SetListening(true)
+	before := liveHeap()
+	fill(ec)
+	took = float64(liveHeap()) - float64(before)
+	return ec, float64(ec.Stats().Bytes), took
 }
