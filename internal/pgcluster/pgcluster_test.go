@@ -327,37 +327,38 @@ func TestNoStandbyNoAck(t *testing.T) {
 	// The monitor takes both standbys for lost (their goal becomes catchingup), then
 	// reconsiders the primary on each of its keeper's reports. Three reports after both
 	// losses it has had every chance to turn synchronous replication off.
-	var since time.Time
-	for since.IsZero() {
-		err := c.monitorDB.QueryRowContext(ctx, `SELECT now() FROM pgautofailover.node
-			WHERE formationid = $1 AND nodename IN ('node2', 'replica') AND goalstate = 'catchingup'
-			HAVING count(*) = 2`, formation).Scan(&since)
-		if err != nil && err != sql.ErrNoRows {
-			t.Fatal(err)
+	goals := func() map[Node]string {
+		st, err := c.states(ctx)
+		if err != nil {
+			t.Fatalf("monitor: %v", err)
 		}
+		m := make(map[Node]string, len(st))
+		for _, s := range st {
+			m[s.name] = s.goal
+		}
+		return m
+	}
+	for g := goals(); g[Node2] != "catchingup" || g[Replica] != "catchingup"; g = goals() {
 		if ctx.Err() != nil {
-			t.Fatalf("the monitor never took both standbys for lost: %s", c.States(ctx))
+			t.Fatalf("the monitor never took both standbys for lost: %v", g)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for reports := 0; reports < 3; {
-		var at time.Time
+	reportTime := func() (at time.Time) {
 		if err := c.monitorDB.QueryRowContext(ctx, `SELECT reporttime FROM pgautofailover.node
-			WHERE formationid = $1 AND nodename = 'node1'`, formation).Scan(&at); err != nil {
-			t.Fatalf("node1's report: %v (monitor: %s)", err, c.States(ctx))
+			WHERE formationid = $1 AND nodename = $2`, formation, Node1).Scan(&at); err != nil {
+			t.Fatalf("node1's report: %v", err)
 		}
-		if at.After(since) {
-			reports++
-			since = at
+		return at
+	}
+	for last, reports := reportTime(), 0; reports < 3; time.Sleep(100 * time.Millisecond) {
+		if at := reportTime(); at.After(last) {
+			last, reports = at, reports+1
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 
-	var goal, names string
-	if err := c.monitorDB.QueryRowContext(ctx, `SELECT goalstate::text FROM pgautofailover.node
-		WHERE formationid = $1 AND nodename = 'node1'`, formation).Scan(&goal); err != nil {
-		t.Fatal(err)
-	}
+	goal := goals()[Node1]
+	var names string
 	if err := primary.QueryRowContext(ctx, "SHOW synchronous_standby_names").Scan(&names); err != nil {
 		t.Fatal(err)
 	}
