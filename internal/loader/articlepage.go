@@ -36,7 +36,7 @@ func (l *Loaders) PreloadArticlePage(ctx context.Context, slug string, tags bool
 	if !tags && w == nil {
 		return
 	}
-	if _, ok := l.ArticleBySlug.cache.Get(ctx, slug); ok {
+	if _, ok := l.ArticleBySlug.cached(ctx, slug); ok {
 		return
 	}
 	b := l.b

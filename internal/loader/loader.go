@@ -8,6 +8,7 @@ import (
 	"context"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/graph-gophers/dataloader/v7"
@@ -26,22 +27,67 @@ const wait = time.Millisecond
 
 // Loader is a dataloader whose batch can also be run ahead for keys known together
 // (Preload), which primes its cache so that later loads of those keys cost nothing.
+// It is built on first use: a request uses a few of its set's loaders, and building all
+// of them was a few per cent of what a cached read allocates.
 type Loader[K comparable, V any] struct {
-	*dataloader.Loader[K, V]
-	fetch dataloader.BatchFunc[K, V]
+	name  string
+	b     *batches
+	fn    func(*batches, context.Context, []K) []*dataloader.Result[V]
+	once  sync.Once
+	dl    *dataloader.Loader[K, V]
 	cache dataloader.Cache[K, V]
 }
 
-func newLoader[K comparable, V any](fn dataloader.BatchFunc[K, V]) *Loader[K, V] {
-	c := dataloader.NewCache[K, V]()
-	return &Loader[K, V]{
-		Loader: dataloader.NewBatchedLoader(fn,
+// newLoader returns the loader named name whose batches run fn on b. fn is a method
+// expression, so that the unused loaders of a request allocate nothing but themselves.
+func newLoader[K comparable, V any](b *batches, name string, fn func(*batches, context.Context, []K) []*dataloader.Result[V]) *Loader[K, V] {
+	return &Loader[K, V]{name: name, b: b, fn: fn}
+}
+
+func (l *Loader[K, V]) get() *dataloader.Loader[K, V] {
+	l.once.Do(func() {
+		l.cache = dataloader.NewCache[K, V]()
+		l.dl = dataloader.NewBatchedLoader(l.fetch,
 			dataloader.WithWait[K, V](wait),
 			dataloader.WithBatchCapacity[K, V](500),
-			dataloader.WithCache[K, V](c)),
-		fetch: fn,
-		cache: c,
+			dataloader.WithCache[K, V](l.cache))
+	})
+	return l.dl
+}
+
+// fetch runs one batch, reporting its size to the observer in ctx, if any.
+func (l *Loader[K, V]) fetch(ctx context.Context, keys []K) []*dataloader.Result[V] {
+	if o, ok := ctx.Value(observerKey{}).(BatchObserver); ok && o != nil {
+		o(l.name, len(keys))
 	}
+	return l.fn(l.b, ctx, keys)
+}
+
+// cached returns key's value if the loader has it, loaded or loading.
+func (l *Loader[K, V]) cached(ctx context.Context, key K) (dataloader.Thunk[V], bool) {
+	l.get()
+	return l.cache.Get(ctx, key)
+}
+
+// Load returns a thunk for key's value, batched with the keys asked for in the same
+// moment (see wait).
+func (l *Loader[K, V]) Load(ctx context.Context, key K) dataloader.Thunk[V] {
+	return l.get().Load(ctx, key)
+}
+
+// Prime keeps value as key's, unless key is already loaded or loading.
+func (l *Loader[K, V]) Prime(ctx context.Context, key K, value V) {
+	l.get().Prime(ctx, key, value)
+}
+
+// Clear forgets key's value.
+func (l *Loader[K, V]) Clear(ctx context.Context, key K) {
+	l.get().Clear(ctx, key)
+}
+
+// ClearAll forgets every value.
+func (l *Loader[K, V]) ClearAll() {
+	l.get().ClearAll()
 }
 
 // Preload fetches those of keys not yet loaded or loading, in one batch run now, and
@@ -55,7 +101,7 @@ func (l *Loader[K, V]) Preload(ctx context.Context, keys []K) {
 			continue
 		}
 		seen[k] = true
-		if _, ok := l.cache.Get(ctx, k); !ok {
+		if _, ok := l.cached(ctx, k); !ok {
 			missing = append(missing, k)
 		}
 	}
@@ -113,30 +159,30 @@ func New(db *ent.Client, v auth.Viewer, c *cache.Cache) *Loaders {
 	b := &batches{db: db, viewer: v, cache: c}
 	return &Loaders{
 		b:                     b,
-		UserByID:              newLoader(observed("UserByID", b.usersByID)),
-		ArticleByID:           newLoader(observed("ArticleByID", b.articlesByID)),
-		ArticleHeadByID:       newLoader(observed("ArticleHeadByID", b.articleHeadsByID)),
-		ArticleBySlug:         newLoader(observed("ArticleBySlug", b.articlesBySlug)),
-		CommentByID:           newLoader(observed("CommentByID", b.commentsByID)),
-		AssetByID:             newLoader(observed("AssetByID", b.assetsByID)),
-		TagsByArticle:         newLoader(observed("TagsByArticle", b.tagsByArticle)),
-		ViewerHasFavorited:    newLoader(observed("ViewerHasFavorited", b.viewerHasFavorited)),
-		ViewerHasBookmarked:   newLoader(observed("ViewerHasBookmarked", b.viewerHasBookmarked)),
-		ViewerIsFollowing:     newLoader(observed("ViewerIsFollowing", b.viewerIsFollowing)),
-		ViewerFollowsTag:      newLoader(observed("ViewerFollowsTag", b.viewerFollowsTag)),
-		FollowersCount:        newLoader(observed("FollowersCount", b.followersCount)),
-		FollowingCount:        newLoader(observed("FollowingCount", b.followingCount)),
-		CommentsCount:         newLoader(observed("CommentsCount", b.commentsCount)),
-		Comments:              newLoader(observed("Comments", b.comments)),
-		RepliesCount:          newLoader(observed("RepliesCount", b.repliesCount)),
-		NotificationActors:    newLoader(observed("NotificationActors", b.notificationActors)),
-		Replies:               newLoader(observed("Replies", b.replies)),
-		Articles:              newLoader(observed("Articles", b.articles)),
-		ArticlesCount:         newLoader(observed("ArticlesCount", b.articlesCount)),
-		FavoriteArticles:      newLoader(observed("FavoriteArticles", b.favoriteArticles)),
-		FavoriteArticlesCount: newLoader(observed("FavoriteArticlesCount", b.favoriteArticlesCount)),
-		Followers:             newLoader(observed("Followers", b.followers)),
-		Following:             newLoader(observed("Following", b.following)),
+		UserByID:              newLoader(b, "UserByID", (*batches).usersByID),
+		ArticleByID:           newLoader(b, "ArticleByID", (*batches).articlesByID),
+		ArticleHeadByID:       newLoader(b, "ArticleHeadByID", (*batches).articleHeadsByID),
+		ArticleBySlug:         newLoader(b, "ArticleBySlug", (*batches).articlesBySlug),
+		CommentByID:           newLoader(b, "CommentByID", (*batches).commentsByID),
+		AssetByID:             newLoader(b, "AssetByID", (*batches).assetsByID),
+		TagsByArticle:         newLoader(b, "TagsByArticle", (*batches).tagsByArticle),
+		ViewerHasFavorited:    newLoader(b, "ViewerHasFavorited", (*batches).viewerHasFavorited),
+		ViewerHasBookmarked:   newLoader(b, "ViewerHasBookmarked", (*batches).viewerHasBookmarked),
+		ViewerIsFollowing:     newLoader(b, "ViewerIsFollowing", (*batches).viewerIsFollowing),
+		ViewerFollowsTag:      newLoader(b, "ViewerFollowsTag", (*batches).viewerFollowsTag),
+		FollowersCount:        newLoader(b, "FollowersCount", (*batches).followersCount),
+		FollowingCount:        newLoader(b, "FollowingCount", (*batches).followingCount),
+		CommentsCount:         newLoader(b, "CommentsCount", (*batches).commentsCount),
+		Comments:              newLoader(b, "Comments", (*batches).comments),
+		RepliesCount:          newLoader(b, "RepliesCount", (*batches).repliesCount),
+		NotificationActors:    newLoader(b, "NotificationActors", (*batches).notificationActors),
+		Replies:               newLoader(b, "Replies", (*batches).replies),
+		Articles:              newLoader(b, "Articles", (*batches).articles),
+		ArticlesCount:         newLoader(b, "ArticlesCount", (*batches).articlesCount),
+		FavoriteArticles:      newLoader(b, "FavoriteArticles", (*batches).favoriteArticles),
+		FavoriteArticlesCount: newLoader(b, "FavoriteArticlesCount", (*batches).favoriteArticlesCount),
+		Followers:             newLoader(b, "Followers", (*batches).followers),
+		Following:             newLoader(b, "Following", (*batches).following),
 	}
 }
 
@@ -262,16 +308,6 @@ type observerKey struct{}
 // loader reports to the observer in the context of its first caller.
 func WithBatchObserver(ctx context.Context, o BatchObserver) context.Context {
 	return context.WithValue(ctx, observerKey{}, o)
-}
-
-// observed is fn reporting each batch's size to the observer in its context, if any.
-func observed[K comparable, V any](name string, fn dataloader.BatchFunc[K, V]) dataloader.BatchFunc[K, V] {
-	return func(ctx context.Context, keys []K) []*dataloader.Result[V] {
-		if o, ok := ctx.Value(observerKey{}).(BatchObserver); ok && o != nil {
-			o(name, len(keys))
-		}
-		return fn(ctx, keys)
-	}
 }
 
 // LoadAll loads keys through the loader, all in one batch when they are not cached yet

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"strconv"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -84,22 +86,54 @@ type budgeted struct {
 	left *budget
 }
 
-func (b budgeted) MarshalGQL(w io.Writer) { b.m.MarshalGQL(budgetWriter{w: w, left: b.left}) }
+// fieldBuffers hold root fields' values while they are marshalled. The executor's own
+// buffer then grows once, to the value's size, instead of doubling through it.
+var fieldBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer: a buffer grown past it by a large answer is left to the collector,
+// so that one such answer does not pin its size in the pool.
+const maxPooledBuffer = 256 << 10
+
+func (b budgeted) MarshalGQL(w io.Writer) {
+	buf := fieldBuffers.Get().(*bytes.Buffer)
+	b.m.MarshalGQL(budgetWriter{w: buf, left: b.left})
+	_, _ = w.Write(buf.Bytes()) // the executor's buffer, which does not fail
+	if buf.Cap() <= maxPooledBuffer {
+		buf.Reset()
+		fieldBuffers.Put(buf)
+	}
+}
 
 // budgetWriter passes bytes on while the budget lasts, then drops them all.
 type budgetWriter struct {
-	w    io.Writer
+	w    *bytes.Buffer
 	left *budget
 }
 
 func (b budgetWriter) Write(p []byte) (int, error) {
-	if b.left.over {
+	if !b.take(len(p)) {
 		return len(p), nil
 	}
-	if int64(len(p)) > b.left.left {
-		b.left.over = true
-		return len(p), nil
-	}
-	b.left.left -= int64(len(p))
 	return b.w.Write(p)
+}
+
+// WriteString spares gqlgen's string writes (io.WriteString) a copy into a []byte.
+func (b budgetWriter) WriteString(s string) (int, error) {
+	if !b.take(len(s)) {
+		return len(s), nil
+	}
+	return b.w.WriteString(s)
+}
+
+// take reports whether n more bytes fit the budget, and counts them if they do.
+func (b budgetWriter) take(n int) bool {
+	if b.left.over {
+		return false
+	}
+	if int64(n) > b.left.left {
+		b.left.over = true
+		return false
+	}
+	b.left.left -= int64(n)
+	return true
 }
