@@ -24,7 +24,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -125,11 +124,6 @@ var errUsage = errors.New("usage")
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
 	ratelimit.LogRedisTo(log)
-	if os.Getenv("GOGC") == "" {
-		// Responses allocate many short-lived objects; collecting at twice the default
-		// heap growth halves GC work at a few tens of MB more memory.
-		debug.SetGCPercent(200)
-	}
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage())
 		os.Exit(2)
