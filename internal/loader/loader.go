@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/graph-gophers/dataloader/v7"
@@ -207,21 +208,39 @@ func With(ctx context.Context, l *Loaders) context.Context {
 	return context.WithValue(ctx, ctxKey{}, l)
 }
 
-// For returns the request's loaders. It panics when the request has none: that is a
-// wiring bug, and silently building a set here would hide it.
+// For returns the request's loaders, building them if PerRequest left them pending. It
+// panics when the request has none: that is a wiring bug, and silently building a set
+// here would hide it.
 func For(ctx context.Context) *Loaders {
-	l, ok := ctx.Value(ctxKey{}).(*Loaders)
-	if !ok {
-		panic("loader: no loaders in context")
+	switch l := ctx.Value(ctxKey{}).(type) {
+	case *Loaders:
+		return l
+	case *pending:
+		return l.get()
 	}
-	return l
+	panic("loader: no loaders in context")
+}
+
+// pending is a request's set before its first use: a request answered from the
+// response cache never builds one.
+type pending struct {
+	once   sync.Once
+	l      atomic.Pointer[Loaders]
+	db     *ent.Client
+	viewer auth.Viewer
+	cache  *cache.Cache
+}
+
+func (p *pending) get() *Loaders {
+	p.once.Do(func() { p.l.Store(New(p.db, p.viewer, p.cache)) })
+	return p.l.Load()
 }
 
 // PerRequest returns the function that installs a fresh set in a request's context,
-// for the viewer the auth middleware put there.
+// for the viewer the auth middleware put there, built on first use.
 func PerRequest(db *ent.Client, c *cache.Cache) func(context.Context) context.Context {
 	return func(ctx context.Context) context.Context {
-		return With(ctx, New(db, auth.ViewerFrom(ctx), c))
+		return context.WithValue(ctx, ctxKey{}, &pending{db: db, viewer: auth.ViewerFrom(ctx), cache: c})
 	}
 }
 
@@ -229,8 +248,14 @@ func PerRequest(db *ent.Client, c *cache.Cache) func(context.Context) context.Co
 // if it has any: the one place that knows which keys each kind of change touches.
 // Pages are keyed by window as well as by parent, so a changed list drops all of them.
 func Apply(ctx context.Context, s change.Set) {
-	l, ok := ctx.Value(ctxKey{}).(*Loaders)
-	if !ok {
+	var l *Loaders
+	switch v := ctx.Value(ctxKey{}).(type) {
+	case *Loaders:
+		l = v
+	case *pending:
+		l = v.l.Load() // nil: not built yet, so nothing to forget
+	}
+	if l == nil {
 		return
 	}
 	for _, id := range s.Users {

@@ -83,22 +83,29 @@ func MakeKey(ctx context.Context, transport, media string, request []byte) Key {
 // gzip-compressed when gz says so (the caller sends it so, or decompresses it with
 // Gunzip).
 func (c *Cache) Get(k Key) (body []byte, gz, ok bool) {
+	_, body, gz, ok = c.GetAppend(nil, k)
+	return body, gz, ok
+}
+
+// GetAppend is Get for a caller that reuses its buffers: the kept bytes are appended to
+// dst, which comes back as buf (grown if it had to), and body is a part of buf.
+func (c *Cache) GetAppend(dst []byte, k Key) (buf, body []byte, gz, ok bool) {
 	if c == nil {
-		return nil, false, false
+		return dst, nil, false, false
 	}
-	v, ok := c.fc.HasGet(nil, k[:])
+	v, ok := c.fc.HasGet(dst, k[:])
 	if !ok {
 		c.misses.Add(1)
-		return nil, false, false
+		return v, nil, false, false
 	}
-	d, gz, body, ok := decode(v)
+	d, gz, body, ok := decode(v[len(dst):])
 	if !ok || !c.entities.Fresh(d) {
 		c.fc.Del(k[:])
 		c.misses.Add(1)
-		return nil, false, false
+		return v, nil, false, false
 	}
 	c.hits.Add(1)
-	return body, gz, true
+	return v, body, gz, true
 }
 
 var (

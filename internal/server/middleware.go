@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -252,7 +251,12 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			apperr.Write(w, r, apperr.CodeRequestTooLarge, tooLargeMessage(limit))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		// Sized from Content-Length when it is given, so the body is read in one piece.
+		var buf bytes.Buffer
+		if r.ContentLength > 0 {
+			buf.Grow(int(r.ContentLength) + bytes.MinRead)
+		}
+		_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 		if err != nil {
 			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 				apperr.Write(w, r, apperr.CodeRequestTooLarge, tooLargeMessage(limit))
@@ -261,10 +265,18 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			apperr.Write(w, r, apperr.CodeBadRequest, "could not read the request body")
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = readBodyBytes{bytes.NewReader(buf.Bytes()), buf.Bytes()}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// readBodyBytes is a body limitBody has read whole; readBody takes its bytes as they are.
+type readBodyBytes struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (readBodyBytes) Close() error { return nil }
 
 func tooLargeMessage(limit int64) string {
 	return "request body is larger than " + strconv.FormatInt(limit, 10) + " bytes"
