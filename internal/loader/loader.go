@@ -35,8 +35,8 @@ type Loader[K comparable, V any] struct {
 	b     *batches
 	fn    func(*batches, context.Context, []K) []*dataloader.Result[V]
 	once  sync.Once
-	dl    *dataloader.Loader[K, V]
-	cache dataloader.Cache[K, V]
+	dl    atomic.Pointer[dataloader.Loader[K, V]] // nil until first used
+	cache dataloader.Cache[K, V]                  // set before dl
 }
 
 // newLoader returns the loader named name whose batches run fn on b. fn is a method
@@ -48,12 +48,12 @@ func newLoader[K comparable, V any](b *batches, name string, fn func(*batches, c
 func (l *Loader[K, V]) get() *dataloader.Loader[K, V] {
 	l.once.Do(func() {
 		l.cache = dataloader.NewCache[K, V]()
-		l.dl = dataloader.NewBatchedLoader(l.fetch,
+		l.dl.Store(dataloader.NewBatchedLoader(l.fetch,
 			dataloader.WithWait[K, V](wait),
 			dataloader.WithBatchCapacity[K, V](500),
-			dataloader.WithCache[K, V](l.cache))
+			dataloader.WithCache[K, V](l.cache)))
 	})
-	return l.dl
+	return l.dl.Load()
 }
 
 // fetch runs one batch, reporting its size to the observer in ctx, if any.
@@ -66,7 +66,9 @@ func (l *Loader[K, V]) fetch(ctx context.Context, keys []K) []*dataloader.Result
 
 // cached returns key's value if the loader has it, loaded or loading.
 func (l *Loader[K, V]) cached(ctx context.Context, key K) (dataloader.Thunk[V], bool) {
-	l.get()
+	if l.dl.Load() == nil {
+		return nil, false
+	}
 	return l.cache.Get(ctx, key)
 }
 
@@ -81,14 +83,18 @@ func (l *Loader[K, V]) Prime(ctx context.Context, key K, value V) {
 	l.get().Prime(ctx, key, value)
 }
 
-// Clear forgets key's value.
+// Clear forgets key's value. A loader not used yet has none, and is not built for it.
 func (l *Loader[K, V]) Clear(ctx context.Context, key K) {
-	l.get().Clear(ctx, key)
+	if dl := l.dl.Load(); dl != nil {
+		dl.Clear(ctx, key)
+	}
 }
 
 // ClearAll forgets every value.
 func (l *Loader[K, V]) ClearAll() {
-	l.get().ClearAll()
+	if dl := l.dl.Load(); dl != nil {
+		dl.ClearAll()
+	}
 }
 
 // Preload fetches those of keys not yet loaded or loading, in one batch run now, and

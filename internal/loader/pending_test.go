@@ -42,11 +42,11 @@ func TestPerRequestBuildsTheSetOnFirstUse(t *testing.T) {
 // A loader is built on its first use; clearing one never used is harmless.
 func TestLoaderIsBuiltOnFirstUse(t *testing.T) {
 	l := New(nil, auth.Viewer{}, nil)
-	if l.UserByID.dl != nil {
+	if l.UserByID.dl.Load() != nil {
 		t.Fatal("UserByID was built before its first use")
 	}
 	l.UserByID.Prime(context.Background(), 3, nil)
-	if l.UserByID.dl == nil {
+	if l.UserByID.dl.Load() == nil {
 		t.Fatal("Prime did not build UserByID")
 	}
 	if _, ok := l.UserByID.cached(context.Background(), 3); !ok {

@@ -219,18 +219,17 @@ func answerKept(w http.ResponseWriter, r *http.Request, get *getTransport, kept 
 // run executes the operation of params and writes its answer, keeping it as a says.
 func run(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, get *getTransport, a lookup) {
 	ctx := r.Context()
-	kept, key, media, receipt := a.kept, a.key, a.media, a.receipt
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
 		// Refused before execution: parse, validation, variables, depth or complexity.
 		// application/json answers 200 whatever the errors; graphql-response+json tells
 		// the client with a 4xx.
 		status := http.StatusOK
-		if media == mediaGraphQLResponse {
+		if a.media == mediaGraphQLResponse {
 			status = http.StatusBadRequest
 		}
 		resp := exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs)
-		writeJSON(w, media, status, requestError{Errors: resp.Errors, Extensions: resp.Extensions})
+		writeJSON(w, a.media, status, requestError{Errors: resp.Errors, Extensions: resp.Extensions})
 		return
 	}
 	if get != nil && opCtx.Operation.Operation != ast.Query {
@@ -249,23 +248,23 @@ func run(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, par
 		}
 	}
 	// A receipt is this request's, not an answer for a shared cache to hand others.
-	if resp != nil && len(resp.Errors) == 0 && !receipt {
+	if resp != nil && len(resp.Errors) == 0 && !a.receipt {
 		get.allowSharing(w, r)
 	}
-	cacheable := kept != nil && opCtx.Operation.Operation == ast.Query && status == http.StatusOK && resp != nil &&
+	cacheable := a.kept != nil && opCtx.Operation.Operation == ast.Query && status == http.StatusOK && resp != nil &&
 		len(resp.Errors) == 0 && len(resp.Extensions) == 0
-	if receipt && resp != nil {
+	if a.receipt && resp != nil {
 		addCost(ctx, resp)
 	}
 
 	b, err := marshalResponse(resp)
 	if err != nil {
-		writeJSON(w, media, status, resp) // writeJSON's own fallback reports the failure
+		writeJSON(w, a.media, status, resp) // writeJSON's own fallback reports the failure
 		return
 	}
 	if cacheable {
 		keep := b
-		if receipt {
+		if a.receipt {
 			// Kept without the receipt, which belongs to this request alone.
 			delete(resp.Extensions, "cost")
 			if keep, err = marshalResponse(resp); err != nil {
@@ -273,10 +272,10 @@ func run(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, par
 			}
 		}
 		if keep != nil {
-			kept.Put(ctx, key, keep)
+			a.kept.Put(ctx, a.key, keep)
 		}
 	}
-	apperr.WriteBody(w, media, status, b)
+	apperr.WriteBody(w, a.media, status, b)
 }
 
 // keptBuffers hold kept answers while they are sent: a hit copies the answer out of the
