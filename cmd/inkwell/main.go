@@ -122,6 +122,7 @@ func usage() string {
 var errUsage = errors.New("usage")
 
 func main() {
+	telemetry.LimitHeapProfile(os.Getenv("GODEBUG"))
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
 	ratelimit.LogRedisTo(log)
 	if len(os.Args) < 2 {
