@@ -8,8 +8,8 @@ func TestFromEnvCaches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.EntityCacheMB != 2 || c.ResponseCacheMB != 32 || c.DBPreparedStatements != 128 {
-		t.Fatalf("defaults: entity cache %d MB, response cache %d MB, prepared statements %d; want 2, 32 and 128",
+	if c.EntityCacheMB != 1 || c.ResponseCacheMB != 32 || c.DBPreparedStatements != 128 {
+		t.Fatalf("defaults: entity cache %d MB, response cache %d MB, prepared statements %d; want 1, 32 and 128",
 			c.EntityCacheMB, c.ResponseCacheMB, c.DBPreparedStatements)
 	}
 	c, err = FromEnv(env(map[string]string{"INKWELL_ENTITY_CACHE_MB": "0", "INKWELL_RESPONSE_CACHE_MB": "0", "INKWELL_DB_PREPARED_STATEMENTS": "0"}))

@@ -136,7 +136,7 @@ type Config struct {
 	TrashRetention time.Duration
 	// EntityCacheMB bounds the in-memory cache of shared entities (users, articles, tags,
 	// comment pages, counts) that every instance keeps coherent through change events
-	// (INKWELL_ENTITY_CACHE_MB, default 2; 0 turns it off). The response cache answers
+	// (INKWELL_ENTITY_CACHE_MB, default 1; 0 turns it off). The response cache answers
 	// most reads; this one serves what a write made it build again. Each MB of it takes
 	// about 3 MB of RSS (its entries and the heap growth GOGC allows on them), so the
 	// default keeps a busy server near 100 MB.
@@ -353,7 +353,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	c.MaxSubscriptionsPerConnection, c.SubscriptionBuffer, c.MaxOperationsPerConnection = 20, 64, 8
 	c.MaxConnections, c.MaxConnectionsPerAddress = 10000, 32
-	c.EntityCacheMB = 2
+	c.EntityCacheMB = 1
 	if v := str("INKWELL_ENTITY_CACHE_MB", ""); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 1<<16 {
