@@ -59,7 +59,7 @@ func TestAwaitHorizon(t *testing.T) {
 			if tt.header != "" {
 				r.Header.Set(MinLSNHeader, tt.header)
 			}
-			awaitHorizon(h, c, 50*time.Millisecond, next).ServeHTTP(httptest.NewRecorder(), r)
+			next.ServeHTTP(httptest.NewRecorder(), r.WithContext(awaitHorizon(r.Context(), h, c, 50*time.Millisecond, r.Header)))
 			if h.waits != tt.wantWaits {
 				t.Errorf("WaitHeard called %d times, want %d", h.waits, tt.wantWaits)
 			}

@@ -89,16 +89,28 @@ func RequestID(ctx context.Context) string {
 
 const requestIDHeader = "X-Request-Id"
 
-// requestID keeps a caller's X-Request-Id when it is safe to log and echo, so one ID
-// follows a request through a proxy, and makes one up otherwise.
-func requestID(next http.Handler) http.Handler {
+// requestContext gives a request what any handler may read from its context, in one
+// copy of the request (r.WithContext copies all of it, about 300 bytes, for a kept answer
+// too): its ID, a caller's X-Request-Id when it is safe to log and echo, so that one ID
+// follows a request through a proxy, or a new one; the address it came from for the rate
+// limits, believing X-Forwarded-For only from the trusted proxies; and, unless it upgrades
+// to a WebSocket (whose operations answer in messages, not headers), the record of the
+// tightest rate-limit budget it spends (see ratelimit.Spent), whose RateLimit headers are
+// set just before the status is written.
+func requestContext(trusted []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(requestIDHeader)
 		if !saneRequestID(id) {
 			id = rand.Text()
 		}
 		w.Header().Set(requestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(WithRequestID(r.Context(), id)))
+		ctx := ratelimit.WithClient(WithRequestID(r.Context(), id), ratelimit.ClientAddr(r, trusted))
+		if !isWebSocketUpgrade(r) {
+			var spent *ratelimit.Spent
+			ctx, spent = ratelimit.WithSpent(ctx)
+			w = &spentWriter{ResponseWriter: w, spent: spent}
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -290,35 +302,27 @@ func withTimeout(d time.Duration, next http.Handler) http.Handler {
 	})
 }
 
-func perRequest(install func(context.Context) context.Context, next http.Handler) http.Handler {
+// beforeExecution readies the context a query runs in, in one copy of the request: it
+// records what the query reads for the response cache (responses, when not nil), waits
+// for the change events a log position it names needs (horizon, when not nil; after
+// the record, which bypassing the caches marks), then installs the request's loaders
+// (install, when not nil; after the record, so that every value they hold was read
+// while recording: an answer is kept only if all it read is known).
+func beforeExecution(responses *respcache.Cache, horizon func(context.Context, http.Header) context.Context,
+	install func(context.Context) context.Context, next http.Handler,
+) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(install(r.Context())))
-	})
-}
-
-// recordReads records what each request reads, for the response cache (see execute).
-func recordReads(c *respcache.Cache, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, _ := c.Record(r.Context())
+		ctx := r.Context()
+		if responses != nil {
+			ctx, _ = responses.Record(ctx)
+		}
+		if horizon != nil {
+			ctx = horizon(ctx, r.Header)
+		}
+		if install != nil {
+			ctx = install(ctx)
+		}
 		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-// clientAddress puts the address the request came from into its context for the rate
-// limits, believing X-Forwarded-For only from the trusted proxies.
-func clientAddress(trusted []netip.Prefix, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		addr := ratelimit.ClientAddr(r, trusted)
-		next.ServeHTTP(w, r.WithContext(ratelimit.WithClient(r.Context(), addr)))
-	})
-}
-
-// rateLimitHeaders gives a response the RateLimit headers of the tightest rate-limit
-// budget its request spent (see ratelimit.Spent), set just before the status is written.
-func rateLimitHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, spent := ratelimit.WithSpent(r.Context())
-		next.ServeHTTP(&spentWriter{ResponseWriter: w, spent: spent}, r.WithContext(ctx))
 	})
 }
 

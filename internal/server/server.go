@@ -259,17 +259,14 @@ func New(cfg Config, deps Deps) http.Handler {
 	gql := newGraphQL(cfg, deps.Schema, log, newWebsocket(cfg, deps, log), slots, deps.Responses, deps.Consistency)
 	observeGraphQL(gql, deps.Metrics, deps.TracerProvider)
 	var api http.Handler = gql
-	if deps.PerRequest != nil {
-		api = unlessUpgrade(perRequest(deps.PerRequest, api), api)
-	}
+	var horizon func(context.Context, http.Header) context.Context
 	if deps.Horizon != nil && deps.Caches != nil {
-		// After recordReads, whose record it marks when the caches are bypassed.
-		api = unlessUpgrade(awaitHorizon(deps.Horizon, deps.Caches, deps.HorizonWait, api), api)
+		horizon = func(ctx context.Context, h http.Header) context.Context {
+			return awaitHorizon(ctx, deps.Horizon, deps.Caches, deps.HorizonWait, h)
+		}
 	}
-	if deps.Responses != nil {
-		// Before the request's loaders exist, so that every value they hold was read
-		// while recording: an answer is kept only if all it read is known.
-		api = unlessUpgrade(recordReads(deps.Responses, api), api)
+	if deps.Responses != nil || horizon != nil || deps.PerRequest != nil {
+		api = unlessUpgrade(beforeExecution(deps.Responses, horizon, deps.PerRequest, api), api)
 	}
 	if deps.Auth != nil {
 		api = unlessUpgrade(deps.Auth(api), api)
@@ -302,10 +299,7 @@ func New(cfg Config, deps Deps) http.Handler {
 	h = accessLog(log, deps.Metrics, h)
 	// Outside the access log, so that its line carries the trace ID.
 	h = traceHTTP(deps.TracerProvider, h)
-	// WebSockets are left alone: their operations answer in messages, not headers.
-	h = unlessUpgrade(rateLimitHeaders(h), h)
-	h = clientAddress(cfg.TrustedProxies, h)
-	h = requestID(h)
+	h = requestContext(cfg.TrustedProxies, h)
 	return recoverPanics(log, h)
 }
 
