@@ -79,16 +79,10 @@ func MakeKey(ctx context.Context, transport, media string, request []byte) Key {
 	return k
 }
 
-// Get returns the response kept for k, if nothing it was built from has changed:
+// GetAppend returns the response kept for k, if nothing it was built from has changed:
 // gzip-compressed when gz says so (the caller sends it so, or decompresses it with
-// Gunzip).
-func (c *Cache) Get(k Key) (body []byte, gz, ok bool) {
-	_, body, gz, ok = c.GetAppend(nil, k)
-	return body, gz, ok
-}
-
-// GetAppend is Get for a caller that reuses its buffers: the kept bytes are appended to
-// dst, which comes back as buf (grown if it had to), and body is a part of buf.
+// Gunzip). The kept bytes are appended to dst, which comes back as buf (grown if it had
+// to), so that a caller can reuse its buffers; body is a part of buf.
 func (c *Cache) GetAppend(dst []byte, k Key) (buf, body []byte, gz, ok bool) {
 	if c == nil {
 		return dst, nil, false, false
@@ -131,7 +125,7 @@ func compress(dst, body []byte) []byte {
 	return b.Bytes()
 }
 
-// Gunzip decompresses a body Get returned compressed.
+// Gunzip decompresses a body GetAppend returned compressed.
 func Gunzip(body []byte) ([]byte, error) {
 	r, _ := readers.Get().(*gzip.Reader)
 	var err error
